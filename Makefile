@@ -1,0 +1,115 @@
+# evidock: evidence docking and storage station.
+# `make demo` and `make check` install missing Debian packages first (as root).
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+CC       ?= cc
+
+# Libraries the daemon and client link with, by pkg-config name.
+PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libavformat libavcodec libavutil \
+        tsk libisofs-1 jansson inih
+
+# Debian packages: to build, and to test.
+DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-dev \
+        liblmdb-dev libssl-dev libavformat-dev libavcodec-dev libavutil-dev libtsk-dev \
+        libisofs-dev libjansson-dev libinih-dev
+DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest ffmpeg dosfstools mtools \
+        exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
+        e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
+        libclang-rt-14-dev time
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wvla
+CFLAGS ?= -O2 -g
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib \
+        $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+PYTEST := /usr/bin/python3 -m pytest
+
+.PHONY: all deps check unit e2e asan lint demo bench install clean soak fuzz
+
+all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl
+
+$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libevidock.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/evidockd: daemon/evidockd.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/evidockctl: daemon/evidockctl.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libevidock.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libevidock.a \
+		$(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/lib $(BUILD)/tests:
+	mkdir -p $@
+
+# Install what is missing, as root; otherwise say exactly what to run.
+deps:
+	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing: $$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+		else \
+			echo "missing Debian packages; run as root:"; \
+			echo "  apt-get update && apt-get install -y $$missing"; exit 1; \
+		fi; \
+	fi
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do \
+		echo "== $$t"; $(TEST_ENV) $$t || fail=1; \
+	done; exit $$fail
+
+e2e: all
+	EVIDOCK_BUILD=$(abspath $(BUILD)) $(TEST_ENV) $(PYTEST) -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) e2e
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: deps
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=address,undefined" \
+		TEST_ENV="ASAN_OPTIONS=detect_leaks=1:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1" \
+		all unit e2e
+
+lint: deps
+	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c tests/unit/*.c
+	clang-tidy --quiet $(LIB_SRC) daemon/*.c -- $(CFLAGS)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		--suppress=missingIncludeSystem -Ilib lib daemon
+
+demo: deps
+	$(MAKE) all
+	./tests/demo.sh $(abspath $(BUILD))
+
+bench: deps
+	$(MAKE) all
+	./tests/bench/run.sh $(abspath $(BUILD))
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/evidock
+	install -m 0755 $(BUILD)/evidockctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/evidockd $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0644 config/evidock.conf $(DESTDIR)/etc/evidock/evidock.conf
+
+clean:
+	rm -rf build build-asan

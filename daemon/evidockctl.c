@@ -1,0 +1,647 @@
+/* evidockctl: the admin client of evidockd. Turns a command line into one JSON
+ * request on the control socket, shows progress, prints the result for people
+ * (tables) or scripts (--json). Exit 0 on success, 1 when refused or failed (a
+ * one-line reason on stderr), 2 on bad usage. */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "control.h"
+#include "name.h"
+#include "station.h"
+#include "util.h"
+
+enum opt_type { OPT_STRING, OPT_FLAG, OPT_PATH };
+
+struct opt {
+        const char *name; /* without "--" */
+        const char *key;  /* in args */
+        enum opt_type type;
+        bool required;
+};
+
+struct command {
+        const char *name;
+        const char *usage;
+        const char *pos_key;  /* the positional argument's key, or NULL */
+        enum opt_type pos_type;
+        int pos_min, pos_max; /* how many positionals */
+        struct opt opts[10];
+        int (*print)(const json_t *result);
+};
+
+static bool json_out;
+
+/* ---- printing ---- */
+
+/* A string from the catalog with control characters and invalid bytes escaped,
+ * so that a hostile file name cannot move the cursor or forge lines (caller frees). */
+static char *safe_bytes(const char *s, size_t len)
+{
+        size_t cap = EVD_NAME_ESCAPED_MAX(len) + 4;
+        char *buf = malloc(cap);
+
+        if (buf)
+                (void)evd_name_escape(s, len, buf, cap);
+        return buf;
+}
+
+static void put_safe(const char *s, FILE *out)
+{
+        char *buf = safe_bytes(s, strlen(s));
+
+        if (buf)
+                fputs(buf, out);
+        free(buf);
+}
+
+/* An original path: from its exact bytes when the catalog has them in base64. */
+static void put_path(const json_t *obj, const char *key, FILE *out)
+{
+        char b64key[64];
+        const char *b64;
+        uint8_t *raw;
+        size_t len;
+
+        (void)snprintf(b64key, sizeof(b64key), "%s_b64", key);
+        b64 = json_string_value(json_object_get(obj, b64key));
+        if (b64 && evd_b64_decode(b64, &raw, &len) == 0) {
+                char *buf = safe_bytes((const char *)raw, len);
+
+                if (buf)
+                        fputs(buf, out);
+                free(buf);
+                free(raw);
+                return;
+        }
+        put_safe(json_string_value(json_object_get(obj, key)) ?: "", out);
+}
+
+/* A column of width w holding an escaped string. */
+static void put_column(const char *s, int w)
+{
+        char *buf = safe_bytes(s ? s : "-", strlen(s ? s : "-"));
+
+        printf("%-*s ", w, buf ? buf : "?");
+        free(buf);
+}
+
+static void put_value(const json_t *v, FILE *out)
+{
+        char *text;
+
+        if (json_is_string(v)) {
+                put_safe(json_string_value(v), out);
+                return;
+        }
+        if (json_is_null(v) || !v) {
+                fputs("-", out);
+                return;
+        }
+        text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+        if (text)
+                fputs(text, out);
+        free(text);
+}
+
+static void put_fields(const json_t *obj, int indent)
+{
+        const char *key;
+        json_t *v;
+
+        json_object_foreach((json_t *)obj, key, v)
+        {
+                size_t klen = strlen(key);
+
+                if (klen > 4 && strcmp(key + klen - 4, "_b64") == 0)
+                        continue; /* shown through the field it belongs to */
+                printf("%*s%s: ", indent, "", key);
+                if (json_is_string(v)) {
+                        put_path(obj, key, stdout);
+                        printf("\n");
+                        continue;
+                }
+                if (json_is_object(v) && json_object_size(v) > 0) {
+                        printf("\n");
+                        put_fields(v, indent + 2);
+                        continue;
+                }
+                put_value(v, stdout);
+                printf("\n");
+        }
+}
+
+static int print_fields(const json_t *result)
+{
+        put_fields(result, 0);
+        return 0;
+}
+
+static const char *human_size(uint64_t n, char buf[32])
+{
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        double v = (double)n;
+        int u = 0;
+
+        while (v >= 1024 && u < 4) {
+                v /= 1024;
+                u++;
+        }
+        (void)snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+        return buf;
+}
+
+static int print_items(const json_t *result)
+{
+        size_t i;
+        json_t *it;
+
+        if (json_array_size(result) == 0) {
+                printf("no items\n");
+                return 0;
+        }
+        printf("%-6s %-12s %10s %-20s %-16s %-20s %s\n", "ID", "SHA256", "SIZE", "RECORDED",
+               "RECORDER", "CASE", "ORIGINAL PATH");
+        json_array_foreach(result, i, it)
+        {
+                const char *sha = json_string_value(json_object_get(it, "sha256"));
+                const char *case_no =
+                        json_string_value(json_object_get(json_object_get(it, "labels"), "case_no"));
+                char size[32];
+
+                printf("%-6lld %-12.12s %10s %-20s ",
+                       (long long)json_integer_value(json_object_get(it, "id")), sha ? sha : "",
+                       human_size((uint64_t)json_integer_value(json_object_get(it, "size")), size),
+                       json_string_value(json_object_get(it, "recorded_at")) ?: "-");
+                put_column(json_string_value(json_object_get(it, "recorder")), 16);
+                put_column(case_no, 20);
+                put_path(it, "original_path", stdout);
+                printf("\n");
+        }
+        return 0;
+}
+
+static int print_audit(const json_t *result)
+{
+        size_t i;
+        json_t *e;
+
+        json_array_foreach(result, i, e)
+        {
+                const json_t *actor = json_object_get(e, "actor");
+
+                printf("%6lld %s ", (long long)json_integer_value(json_object_get(e, "seq")),
+                       json_string_value(json_object_get(e, "time")) ?: "");
+                put_safe(json_string_value(json_object_get(actor, "name")) ?: "?", stdout);
+                printf(" %s ", json_string_value(json_object_get(e, "event")) ?: "");
+                put_safe(json_string_value(json_object_get(e, "subject")) ?: "", stdout);
+                printf(" ");
+                put_value(json_object_get(e, "details"), stdout);
+                printf("\n");
+        }
+        return 0;
+}
+
+static int print_verify(const json_t *result)
+{
+        const json_t *a = json_object_get(result, "audit"), *s = json_object_get(result, "store");
+        size_t i;
+        json_t *bad;
+
+        if (a) {
+                if (json_is_true(json_object_get(a, "ok")))
+                        printf("audit log: ok, %lld entries chain from the first\n",
+                               (long long)json_integer_value(json_object_get(a, "entries")));
+                else
+                        printf("audit log: FAILED: %s\n",
+                               json_string_value(json_object_get(a, "error")) ?: "?");
+        }
+        if (s) {
+                char size[32];
+
+                printf("store: %s, %lld items checked (%s)\n",
+                       json_is_true(json_object_get(s, "ok")) ? "ok" : "FAILED",
+                       (long long)json_integer_value(json_object_get(s, "items_checked")),
+                       human_size((uint64_t)json_integer_value(json_object_get(s, "bytes_checked")),
+                                  size));
+                json_array_foreach(json_object_get(s, "bad"), i, bad)
+                {
+                        printf("  item %lld: %s\n",
+                               (long long)json_integer_value(json_object_get(bad, "id")),
+                               json_string_value(json_object_get(bad, "error")) ?: "?");
+                }
+        }
+        if (!json_is_true(json_object_get(result, "ok"))) {
+                fprintf(stderr, "evidockctl: verification failed\n");
+                return 1;
+        }
+        return 0;
+}
+
+static int print_import(const json_t *r)
+{
+        long long failed = json_integer_value(json_object_get(r, "files_failed"));
+        size_t i;
+        json_t *f;
+
+        printf("%lld files: %lld stored, %lld duplicate content, %lld already stored, %lld failed",
+               json_integer_value(json_object_get(r, "files_total")),
+               json_integer_value(json_object_get(r, "files_stored")),
+               json_integer_value(json_object_get(r, "files_duplicate")),
+               json_integer_value(json_object_get(r, "files_skipped")), failed);
+        if (json_is_true(json_object_get(r, "interrupted")))
+                printf(" (interrupted: %lld not copied)",
+                       json_integer_value(json_object_get(r, "files_not_copied")));
+        printf("\n");
+        json_array_foreach(json_object_get(r, "failures"), i, f)
+        {
+                printf("  failed: ");
+                put_path(f, "original_path", stdout);
+                printf(": %s\n", json_string_value(json_object_get(f, "reason")) ?: "?");
+        }
+        json_array_foreach(json_object_get(r, "skipped_entries"), i, f)
+        {
+                printf("  skipped: ");
+                put_path(f, "path", stdout);
+                printf(": %s\n", json_string_value(json_object_get(f, "reason")) ?: "?");
+        }
+        if (failed > 0 || json_is_true(json_object_get(r, "interrupted"))) {
+                fprintf(stderr, "evidockctl: %lld file(s) not stored\n",
+                        failed + json_integer_value(json_object_get(r, "files_not_copied")));
+                return 1;
+        }
+        return 0;
+}
+
+/* ---- the commands ---- */
+
+static const struct command commands[] = {
+        { "status", "status", NULL, OPT_STRING, 0, 0, { { 0 } }, print_fields },
+        { "import", "import DIR --recorder SERIAL", "dir", OPT_PATH, 1, 1,
+          { { "recorder", "recorder", OPT_STRING, true } }, print_import },
+        { "items",
+          "items [--case C] [--recorder S] [--handler H] [--late] [--unlabeled] [--overdue]\n"
+          "                 [--since TIME] [--until TIME]",
+          NULL, OPT_STRING, 0, 0,
+          { { "case", "case", OPT_STRING, false },
+            { "recorder", "recorder", OPT_STRING, false },
+            { "handler", "handler", OPT_STRING, false },
+            { "late", "late", OPT_FLAG, false },
+            { "unlabeled", "unlabeled", OPT_FLAG, false },
+            { "overdue", "overdue", OPT_FLAG, false },
+            { "since", "since", OPT_STRING, false },
+            { "until", "until", OPT_STRING, false } },
+          print_items },
+        { "show", "show ITEM", "item", OPT_STRING, 1, 1, { { 0 } }, print_fields },
+        { "audit", "audit [--since TIME] [--follow]", NULL, OPT_STRING, 0, 0,
+          { { "since", "since", OPT_STRING, false }, { "follow", "follow", OPT_FLAG, false } },
+          print_audit },
+        { "verify", "verify [--store] [--audit]", NULL, OPT_STRING, 0, 0,
+          { { "store", "store", OPT_FLAG, false }, { "audit", "audit", OPT_FLAG, false } },
+          print_verify },
+};
+
+static void usage(FILE *out)
+{
+        fprintf(out, "Usage: evidockctl [--socket PATH | -c FILE] [--json] COMMAND [ARGS]\n"
+                     "Talk to evidockd, the evidence docking station daemon.\n\nCommands:\n");
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(commands); i++)
+                fprintf(out, "  evidockctl %s\n", commands[i].usage);
+        fprintf(out, "\nOptions:\n"
+                     "  --socket PATH  the daemon's control socket\n"
+                     "  -c FILE        take control_socket from this configuration\n"
+                     "                 (default " EVD_CONF_DEFAULT_PATH ")\n"
+                     "  --json         print one JSON document instead of a table\n"
+                     "  -h, --help     this help;  --version  the version\n\n"
+                     "ITEM is an item id or a sha256 prefix of at least 12 hex digits.\n"
+                     "TIME is RFC 3339 (2026-11-20T09:15:00Z) or a date (2026-11-20, UTC).\n"
+                     "Exit status: 0 done, 1 refused or failed, 2 bad usage.\n");
+}
+
+/* ---- talking to the daemon ---- */
+
+struct session {
+        FILE *in;
+        int fd;
+};
+
+static int connect_daemon(const char *path, struct session *ret)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                fprintf(stderr, "evidockctl: socket path too long: %s\n", path);
+                return -ENAMETOOLONG;
+        }
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int e = errno;
+
+                fprintf(stderr, "evidockctl: cannot reach evidockd at %s: %s\n", path, strerror(e));
+                if (fd >= 0)
+                        (void)close(fd);
+                return -e;
+        }
+        ret->fd = fd;
+        ret->in = fdopen(dup(fd), "r");
+        if (!ret->in) {
+                (void)close(fd);
+                return -errno;
+        }
+        return 0;
+}
+
+static void progress_line(const json_t *p)
+{
+        json_t *bt = json_object_get(p, "bytes_total");
+        char a[32], b[32];
+
+        if (!isatty(STDERR_FILENO) || json_out)
+                return;
+        if (bt)
+                fprintf(stderr, "\r%lld/%lld files, %s of %s   ",
+                        json_integer_value(json_object_get(p, "files_done")),
+                        json_integer_value(json_object_get(p, "files_total")),
+                        human_size((uint64_t)json_integer_value(json_object_get(p, "bytes_done")), a),
+                        human_size((uint64_t)json_integer_value(bt), b));
+        else
+                fprintf(stderr, "\r%lld items checked, %s   ",
+                        json_integer_value(json_object_get(p, "items_checked")),
+                        human_size((uint64_t)json_integer_value(json_object_get(p, "bytes_checked")),
+                                   a));
+        fflush(stderr);
+}
+
+/* Send one request and wait for its final line; *ret_result (caller owns) on success.
+ * Returns 0, or 1 after printing the daemon's reason. */
+static int request(struct session *s, const char *cmd, json_t *args, json_t **ret_result)
+{
+        json_t *req = json_pack("{ss sO}", "cmd", cmd, "args", args);
+        char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+        char *line = NULL;
+        size_t cap = 0;
+        bool progressed = false;
+        int rc = 1;
+
+        json_decref(req);
+        if (!text || evd_write_full(s->fd, text, strlen(text)) < 0 ||
+            evd_write_full(s->fd, "\n", 1) < 0) {
+                fprintf(stderr, "evidockctl: cannot send the request: %s\n", strerror(errno));
+                free(text);
+                return 1;
+        }
+        free(text);
+        while (getline(&line, &cap, s->in) > 0) {
+                json_t *reply = json_loads(line, 0, NULL), *p;
+
+                if (!reply) {
+                        fprintf(stderr, "evidockctl: unreadable reply from evidockd\n");
+                        break;
+                }
+                if ((p = json_object_get(reply, "progress"))) {
+                        progress_line(p);
+                        progressed = true;
+                        json_decref(reply);
+                        continue;
+                }
+                if (progressed && isatty(STDERR_FILENO) && !json_out)
+                        fprintf(stderr, "\r\033[K");
+                if (json_is_true(json_object_get(reply, "ok"))) {
+                        *ret_result = json_incref(json_object_get(reply, "result"));
+                        rc = 0;
+                } else {
+                        fprintf(stderr, "evidockctl: %s\n",
+                                json_string_value(json_object_get(reply, "error")) ?: "failed");
+                }
+                json_decref(reply);
+                free(line);
+                return rc;
+        }
+        free(line);
+        fprintf(stderr, "evidockctl: evidockd closed the connection\n");
+        return 1;
+}
+
+static int follow_audit(struct session *s, json_t *args)
+{
+        json_int_t next = 0;
+
+        for (;;) {
+                json_t *result = NULL, *e;
+                size_t i;
+
+                if (next > 0) {
+                        (void)json_object_del(args, "since");
+                        (void)json_object_set_new(args, "from_seq", json_integer(next));
+                }
+                if (request(s, "audit", args, &result) != 0)
+                        return 1;
+                json_array_foreach(result, i, e)
+                {
+                        next = json_integer_value(json_object_get(e, "seq")) + 1;
+                }
+                if (json_out) {
+                        json_array_foreach(result, i, e)
+                        {
+                                char *text = json_dumps(e, JSON_COMPACT);
+
+                                if (text)
+                                        printf("%s\n", text);
+                                free(text);
+                        }
+                } else {
+                        (void)print_audit(result);
+                }
+                fflush(stdout);
+                if (next == 0)
+                        next = 1;
+                json_decref(result);
+                (void)sleep(1);
+        }
+}
+
+static const char *socket_path(const char *given, const char *conf_path, char *buf, size_t n)
+{
+        struct evd_conf conf;
+        struct evd_err err = { 0 };
+        int r;
+
+        if (given)
+                return given;
+        r = evd_conf_load(conf_path ? conf_path : EVD_CONF_DEFAULT_PATH, &conf, &err);
+        if (r == -ENOENT && !conf_path)
+                evd_conf_defaults(&conf);
+        else if (r < 0) {
+                fprintf(stderr, "evidockctl: %s\n", err.text);
+                return NULL;
+        }
+        (void)snprintf(buf, n, "%s", conf.control_socket);
+        return buf;
+}
+
+/* Parse the command's own arguments into args. Returns 0 or 2 (usage). */
+static int parse_args(const struct command *c, int argc, char **argv, json_t *args)
+{
+        int npos = 0;
+
+        for (int i = 0; i < argc; i++) {
+                const char *a = argv[i];
+                const struct opt *o = NULL;
+
+                if (strncmp(a, "--", 2) == 0 && a[2]) {
+                        for (const struct opt *p = c->opts; p->name; p++)
+                                if (strcmp(p->name, a + 2) == 0)
+                                        o = p;
+                        if (!o) {
+                                fprintf(stderr, "evidockctl %s: unknown option %s\n", c->name, a);
+                                return 2;
+                        }
+                        if (o->type == OPT_FLAG) {
+                                (void)json_object_set_new(args, o->key, json_true());
+                                continue;
+                        }
+                        if (i + 1 >= argc) {
+                                fprintf(stderr, "evidockctl %s: %s needs a value\n", c->name, a);
+                                return 2;
+                        }
+                        (void)json_object_set_new(args, o->key, json_string(argv[++i]));
+                        if (!json_object_get(args, o->key)) {
+                                fprintf(stderr, "evidockctl %s: %s: value is not UTF-8\n", c->name,
+                                        a);
+                                return 2;
+                        }
+                        continue;
+                }
+                if (strcmp(a, "--") == 0 && i + 1 < argc)
+                        a = argv[++i];
+                if (!c->pos_key || npos >= c->pos_max) {
+                        fprintf(stderr, "evidockctl %s: unexpected argument '%s'\n", c->name, a);
+                        return 2;
+                }
+                if (c->pos_type == OPT_PATH) {
+                        char full[PATH_MAX];
+
+                        if (!realpath(a, full)) {
+                                fprintf(stderr, "evidockctl %s: %s: %s\n", c->name, a,
+                                        strerror(errno));
+                                return 1;
+                        }
+                        (void)json_object_set_new(args, c->pos_key, json_string(full));
+                } else {
+                        (void)json_object_set_new(args, c->pos_key, json_string(a));
+                }
+                if (!json_object_get(args, c->pos_key)) {
+                        fprintf(stderr, "evidockctl %s: '%s' is not UTF-8\n", c->name, a);
+                        return 2;
+                }
+                npos++;
+        }
+        if (npos < c->pos_min) {
+                fprintf(stderr, "usage: evidockctl %s\n", c->usage);
+                return 2;
+        }
+        for (const struct opt *p = c->opts; p->name; p++)
+                if (p->required && !json_object_get(args, p->key)) {
+                        fprintf(stderr, "evidockctl %s: --%s is required\nusage: evidockctl %s\n",
+                                c->name, p->name, c->usage);
+                        return 2;
+                }
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        const char *sock = NULL, *conf_path = NULL, *path;
+        const struct command *cmd = NULL;
+        char pathbuf[EVD_CONF_PATH_MAX];
+        struct session s;
+        json_t *args, *result = NULL;
+        int i, rc;
+
+        for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+                if (strcmp(argv[i], "--json") == 0) {
+                        json_out = true;
+                } else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+                        sock = argv[++i];
+                } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+                        conf_path = argv[++i];
+                } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+                        usage(stdout);
+                        return 0;
+                } else if (strcmp(argv[i], "--version") == 0) {
+                        printf("evidockctl %s\n", EVD_VERSION);
+                        return 0;
+                } else {
+                        fprintf(stderr, "evidockctl: unknown option %s\n", argv[i]);
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (i >= argc) {
+                usage(stderr);
+                return 2;
+        }
+        for (size_t k = 0; k < EVD_ARRAY_SIZE(commands); k++)
+                if (strcmp(commands[k].name, argv[i]) == 0)
+                        cmd = &commands[k];
+        if (!cmd) {
+                fprintf(stderr, "evidockctl: unknown command '%s'\n", argv[i]);
+                usage(stderr);
+                return 2;
+        }
+        /* --json may also follow the command. */
+        args = json_object();
+        for (int k = i + 1; k < argc; k++)
+                if (strcmp(argv[k], "--json") == 0) {
+                        json_out = true;
+                        memmove(&argv[k], &argv[k + 1], (size_t)(argc - k - 1) * sizeof(char *));
+                        argc--;
+                        k--;
+                }
+        rc = parse_args(cmd, argc - i - 1, argv + i + 1, args);
+        if (rc) {
+                json_decref(args);
+                return rc;
+        }
+        path = socket_path(sock, conf_path, pathbuf, sizeof(pathbuf));
+        if (!path || connect_daemon(path, &s) < 0) {
+                json_decref(args);
+                return 1;
+        }
+        if (strcmp(cmd->name, "audit") == 0 && json_is_true(json_object_get(args, "follow"))) {
+                (void)json_object_del(args, "follow");
+                rc = follow_audit(&s, args);
+        } else {
+                (void)json_object_del(args, "follow");
+                rc = request(&s, cmd->name, args, &result);
+                if (rc == 0 && json_out) {
+                        char *text = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+                        printf("%s\n", text ? text : "null");
+                        free(text);
+                        if (strcmp(cmd->name, "verify") == 0 &&
+                            !json_is_true(json_object_get(result, "ok")))
+                                rc = 1;
+                        if (strcmp(cmd->name, "import") == 0 &&
+                            (json_integer_value(json_object_get(result, "files_failed")) > 0 ||
+                             json_is_true(json_object_get(result, "interrupted"))))
+                                rc = 1;
+                } else if (rc == 0) {
+                        rc = cmd->print(result);
+                }
+        }
+        json_decref(result);
+        json_decref(args);
+        (void)fclose(s.in);
+        (void)close(s.fd);
+        return rc;
+}

@@ -1,0 +1,252 @@
+/* evidockd: the evidence docking station daemon. Wiring only: read the
+ * configuration, open the station, serve the control socket on a libuv loop, tell
+ * systemd how it goes, stop cleanly. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <uv.h>
+
+#include "conf.h"
+#include "control.h"
+#include "log.h"
+#include "station.h"
+
+#define STATUS_INTERVAL_MS 5000
+
+struct daemon {
+        uv_loop_t *loop;
+        const char *conf_path;
+        struct evd_station *station;
+        struct evd_control *control;
+        uv_signal_t sigterm, sigint, sighup;
+        uv_timer_t status_timer, watchdog_timer;
+        bool watchdog;
+        bool stopping;
+};
+
+static void usage(FILE *out)
+{
+        fprintf(out,
+                "Usage: evidockd [-c FILE] [-n] [-v]\n"
+                "Evidence docking station daemon: copies recordings into write-once storage,\n"
+                "verifies and catalogues them, and serves evidockctl on a unix socket.\n\n"
+                "  -c, --config FILE  configuration file (default " EVD_CONF_DEFAULT_PATH ")\n"
+                "  -n, --check        check the configuration, print it normalised, exit\n"
+                "  -v, --verbose      log debug messages\n"
+                "  -h, --help         this help\n"
+                "      --version      print the version\n");
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+        struct daemon *d = t->data;
+        char line[256];
+
+        evd_station_summary(d->station, line, sizeof(line));
+        (void)sd_notifyf(0, "STATUS=%s", line);
+}
+
+static void on_watchdog_timer(uv_timer_t *t)
+{
+        (void)t;
+        /* Sent from the loop itself: a loop that hangs stops the pings. */
+        (void)sd_notify(0, "WATCHDOG=1");
+}
+
+static void stop(struct daemon *d)
+{
+        if (d->stopping)
+                return;
+        d->stopping = true;
+        evd_log_notice("stopping");
+        (void)sd_notify(0, "STOPPING=1");
+        evd_station_stop(d->station);
+        evd_control_free(d->control);
+        d->control = NULL;
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+        uv_close((uv_handle_t *)&d->sighup, NULL);
+        uv_close((uv_handle_t *)&d->status_timer, NULL);
+        uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
+}
+
+static void reload(struct daemon *d)
+{
+        struct evd_conf conf;
+        struct evd_err err = { 0 };
+        json_t *details;
+        int r;
+
+        r = evd_conf_load(d->conf_path, &conf, &err);
+        if (r < 0) {
+                evd_log_err("reload refused, keeping the running configuration: %s", err.text);
+                details = json_pack("{ss ss}", "file", d->conf_path, "error", err.text);
+                (void)evd_station_audit(d->station, NULL, "config.reload_refused", "", details);
+                json_decref(details);
+                return;
+        }
+        r = evd_station_reload(d->station, &conf, &err);
+        if (r < 0)
+                evd_log_warning("reloaded %s; %s", d->conf_path, err.text);
+        else
+                evd_log_notice("reloaded %s", d->conf_path);
+        details = json_pack("{ss}", "file", d->conf_path);
+        (void)evd_station_audit(d->station, NULL, "config.reloaded", "", details);
+        json_decref(details);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+        struct daemon *d = h->data;
+
+        if (signum == SIGHUP)
+                reload(d);
+        else
+                stop(d);
+}
+
+static void on_refused(void *userdata, const struct evd_actor *actor, const char *cmd,
+                       const char *why)
+{
+        json_t *details = json_pack("{ss ss}", "command", cmd, "reason", why);
+
+        (void)evd_station_audit(userdata, actor, "request.refused", cmd, details);
+        json_decref(details);
+}
+
+/* A listening socket handed over by systemd (evidockd.socket), or -1. */
+static int activated_socket(void)
+{
+        int n = sd_listen_fds(1);
+
+        if (n >= 1 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) > 0)
+                return SD_LISTEN_FDS_START;
+        return -1;
+}
+
+static int load_conf(const char *path, bool explicit, struct evd_conf *conf)
+{
+        struct evd_err err = { 0 };
+        int r = evd_conf_load(path, conf, &err);
+
+        if (r == -ENOENT && !explicit) {
+                evd_conf_defaults(conf);
+                return 0;
+        }
+        if (r < 0)
+                fprintf(stderr, "evidockd: %s\n", err.text);
+        return r;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'n' },
+                { "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },      { 0 }
+        };
+        struct daemon d = { .conf_path = EVD_CONF_DEFAULT_PATH };
+        struct evd_control_roles roles;
+        struct evd_err err = { 0 };
+        struct evd_conf conf;
+        bool check = false, explicit = false;
+        json_t *details;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "c:nvh", opts, NULL)) != -1) {
+                switch (c) {
+                case 'c':
+                        d.conf_path = optarg;
+                        explicit = true;
+                        break;
+                case 'n':
+                        check = true;
+                        break;
+                case 'v':
+                        evd_log_set_max(LOG_DEBUG);
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'V':
+                        printf("evidockd %s\n", EVD_VERSION);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind != argc) {
+                usage(stderr);
+                return 2;
+        }
+        if (load_conf(d.conf_path, explicit, &conf) < 0)
+                return 1;
+        if (check) {
+                evd_conf_print(&conf, stdout);
+                return 0;
+        }
+
+        /* Before any thread: local time is the station's, and commands get enough
+         * pool threads that long imports do not hold up short queries. */
+        (void)setenv("TZ", conf.timezone, 1);
+        tzset();
+        (void)setenv("UV_THREADPOOL_SIZE", "16", 0);
+        (void)signal(SIGPIPE, SIG_IGN);
+
+        r = evd_station_new(&conf, &d.station, &err);
+        if (r < 0) {
+                evd_log_err("cannot start: %s", err.text);
+                return 1;
+        }
+        d.loop = uv_default_loop();
+        roles = (struct evd_control_roles){ conf.group_clerk, conf.group_archivist,
+                                            conf.group_admin };
+        r = evd_control_new(d.loop, conf.control_socket, activated_socket(), evd_station_commands,
+                            evd_station_n_commands, &roles, d.station, on_refused, &d.control,
+                            &err);
+        if (r < 0) {
+                evd_log_err("cannot start: %s", err.text);
+                evd_station_free(d.station);
+                return 1;
+        }
+        (void)uv_signal_init(d.loop, &d.sigterm);
+        (void)uv_signal_init(d.loop, &d.sigint);
+        (void)uv_signal_init(d.loop, &d.sighup);
+        d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+        (void)uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+        (void)uv_signal_start(&d.sigint, on_signal, SIGINT);
+        (void)uv_signal_start(&d.sighup, on_signal, SIGHUP);
+        (void)uv_timer_init(d.loop, &d.status_timer);
+        (void)uv_timer_init(d.loop, &d.watchdog_timer);
+        d.status_timer.data = d.watchdog_timer.data = &d;
+        (void)uv_timer_start(&d.status_timer, on_status_timer, STATUS_INTERVAL_MS,
+                             STATUS_INTERVAL_MS);
+        {
+                uint64_t usec = 0;
+
+                if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+                        (void)uv_timer_start(&d.watchdog_timer, on_watchdog_timer, 0,
+                                             usec / 2000 ? usec / 2000 : 1);
+        }
+
+        details = json_pack("{ss ss}", "version", EVD_VERSION, "config", d.conf_path);
+        (void)evd_station_audit(d.station, NULL, "station.started", conf.name, details);
+        json_decref(details);
+        evd_log_notice("evidockd %s ready on %s (state %s)", EVD_VERSION, conf.control_socket,
+                       conf.state_dir);
+        (void)sd_notify(0, "READY=1\nSTATUS=idle");
+
+        (void)uv_run(d.loop, UV_RUN_DEFAULT);
+
+        (void)evd_station_audit(d.station, NULL, "station.stopped", conf.name, NULL);
+        evd_station_free(d.station);
+        (void)uv_loop_close(d.loop);
+        evd_log_notice("stopped");
+        return 0;
+}

@@ -1,0 +1,205 @@
+#include "audit.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+
+/* The canonical encoding that is hashed: compact, sorted keys, ASCII. */
+static int entry_hash(const json_t *entry, uint8_t out[EVD_SHA256_LEN])
+{
+        json_t *copy = json_copy((json_t *)entry);
+        char *text;
+        int r = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        (void)json_object_del(copy, "hash");
+        text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+        json_decref(copy);
+        if (!text)
+                return -ENOMEM;
+        if (!EVP_Digest(text, strlen(text), out, NULL, EVP_sha256(), NULL))
+                r = -EIO;
+        free(text);
+        return r;
+}
+
+int evd_audit_head(struct evd_txn *txn, uint64_t *ret_seq, uint8_t ret_hash[EVD_SHA256_LEN])
+{
+        MDB_cursor *cur;
+        MDB_val k, v;
+        json_t *e;
+        int rc, r;
+
+        rc = mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_AUDIT), &cur);
+        if (rc)
+                return evd_mdb_errno(rc);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        if (rc == MDB_NOTFOUND) {
+                mdb_cursor_close(cur);
+                *ret_seq = 0;
+                memset(ret_hash, 0, EVD_SHA256_LEN);
+                return 0;
+        }
+        if (rc) {
+                mdb_cursor_close(cur);
+                return evd_mdb_errno(rc);
+        }
+        e = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        mdb_cursor_close(cur);
+        if (!e)
+                return -EBADMSG;
+        r = evd_unhex(json_string_value(json_object_get(e, "hash")) ?: "", ret_hash,
+                      EVD_SHA256_LEN);
+        if (r == 0)
+                *ret_seq = evd_be64_get(k.mv_data);
+        json_decref(e);
+        return r < 0 ? -EBADMSG : 0;
+}
+
+int evd_audit_append(struct evd_txn *txn, const struct evd_actor *actor, const char *event,
+                     const char *subject, const json_t *details, uint64_t *ret_seq)
+{
+        uint8_t prev[EVD_SHA256_LEN], hash[EVD_SHA256_LEN], key[8];
+        char prevhex[EVD_SHA256_HEX], hashhex[EVD_SHA256_HEX], now[EVD_TIME_STR];
+        MDB_val k = { 8, key }, v;
+        uint64_t seq;
+        json_t *e;
+        char *text;
+        int r;
+
+        r = evd_audit_head(txn, &seq, prev);
+        if (r < 0)
+                return r;
+        seq++;
+        evd_hex(prev, sizeof(prev), prevhex);
+        evd_time_format(evd_clock_now(), now);
+        e = json_pack("{sI s{sIss} ss ss ss ss}", "seq", (json_int_t)seq, "actor", "uid",
+                      (json_int_t)actor->uid, "name", actor->name, "time", now, "event", event,
+                      "subject", subject ? subject : "", "prev", prevhex);
+        if (!e)
+                return -EINVAL; /* a string that is not UTF-8 */
+        if (json_object_set(e, "details", details ? (json_t *)details : json_null()) < 0) {
+                json_decref(e);
+                return -ENOMEM;
+        }
+        r = entry_hash(e, hash);
+        if (r < 0)
+                goto out;
+        evd_hex(hash, sizeof(hash), hashhex);
+        if (json_object_set_new(e, "hash", json_string(hashhex)) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+        if (!text) {
+                r = -ENOMEM;
+                goto out;
+        }
+        evd_be64_put(key, seq);
+        v = (MDB_val){ strlen(text), text };
+        r = evd_txn_put(txn, EVD_DB_AUDIT, &k, &v, MDB_APPEND);
+        free(text);
+        if (r == 0 && ret_seq)
+                *ret_seq = seq;
+out:
+        json_decref(e);
+        return r;
+}
+
+int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *err)
+{
+        uint8_t prev[EVD_SHA256_LEN] = { 0 }, hash[EVD_SHA256_LEN], stored[EVD_SHA256_LEN];
+        char prevhex[EVD_SHA256_HEX];
+        uint64_t expect = 1;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        rc = mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_AUDIT), &cur);
+        if (rc)
+                return evd_err_set(err, evd_mdb_errno(rc), "audit: %s", mdb_strerror(rc));
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), expect++) {
+                uint64_t seq = k.mv_size == 8 ? evd_be64_get(k.mv_data) : 0;
+                json_t *e = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+                const char *h, *p;
+
+                if (seq != expect) {
+                        r = evd_err_set(err, -EBADMSG,
+                                        "audit entry %llu: missing (the next entry is %llu): "
+                                        "entries were removed",
+                                        (unsigned long long)expect, (unsigned long long)seq);
+                        json_decref(e);
+                        break;
+                }
+                if (!e) {
+                        r = evd_err_set(err, -EBADMSG, "audit entry %llu: not valid JSON",
+                                        (unsigned long long)seq);
+                        break;
+                }
+                h = json_string_value(json_object_get(e, "hash"));
+                p = json_string_value(json_object_get(e, "prev"));
+                evd_hex(prev, sizeof(prev), prevhex);
+                if (json_integer_value(json_object_get(e, "seq")) != (json_int_t)seq) {
+                        r = evd_err_set(err, -EBADMSG, "audit entry %llu: its seq was changed",
+                                        (unsigned long long)seq);
+                } else if (!p || strcmp(p, prevhex) != 0) {
+                        r = evd_err_set(err, -EBADMSG,
+                                        "audit entry %llu: does not chain to entry %llu "
+                                        "(an entry was removed or replaced)",
+                                        (unsigned long long)seq, (unsigned long long)seq - 1);
+                } else if (!h || evd_unhex(h, stored, sizeof(stored)) < 0 ||
+                           (r = entry_hash(e, hash)) < 0 || memcmp(hash, stored, sizeof(hash))) {
+                        r = evd_err_set(err, r < 0 ? r : -EBADMSG,
+                                        "audit entry %llu: content does not match its hash "
+                                        "(the entry was edited)",
+                                        (unsigned long long)seq);
+                }
+                json_decref(e);
+                if (r < 0)
+                        break;
+                memcpy(prev, stored, sizeof(prev));
+        }
+        mdb_cursor_close(cur);
+        if (r < 0)
+                return r;
+        if (rc != MDB_NOTFOUND)
+                return evd_err_set(err, evd_mdb_errno(rc), "audit: %s", mdb_strerror(rc));
+        *ret_count = expect - 1;
+        return 0;
+}
+
+int evd_audit_each(struct evd_txn *txn, uint64_t from_seq, int64_t since,
+                   int (*each)(json_t *entry, void *ctx), void *ctx)
+{
+        uint8_t key[8];
+        MDB_cursor *cur;
+        MDB_val k = { 8, key }, v;
+        int rc, r = 0;
+
+        evd_be64_put(key, from_seq);
+        rc = mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_AUDIT), &cur);
+        if (rc)
+                return evd_mdb_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                json_t *e = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+                const char *t;
+                int64_t when;
+
+                if (!e) {
+                        r = -EBADMSG;
+                        break;
+                }
+                t = json_string_value(json_object_get(e, "time"));
+                if (since == INT64_MIN || (t && evd_time_parse(t, &when) == 0 && when >= since))
+                        r = each(e, ctx);
+                json_decref(e);
+        }
+        mdb_cursor_close(cur);
+        return r < 0 ? r : 0;
+}

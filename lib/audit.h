@@ -1,0 +1,43 @@
+/* audit: the append-only, hash-chained log of everything the station does.
+ *
+ * Each entry is {seq, time, actor{uid,name}, event, subject, details, prev, hash}:
+ * seq counts from 1 without gaps; prev is the previous entry's hash (64 zeros for
+ * the first); hash is SHA-256 over the canonical encoding of the entry without
+ * "hash" (compact JSON, keys sorted, ASCII only). Entries live in the catalog's
+ * environment and are appended inside the same write transaction as the change they
+ * record (invariant 2), so one never commits without the other. */
+#ifndef EVD_AUDIT_H
+#define EVD_AUDIT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "err.h"
+
+#define EVD_ACTOR_NAME_MAX 64
+
+/* Who did it: a unix user through the control socket, or the station itself. */
+struct evd_actor {
+        uint32_t uid;
+        char name[EVD_ACTOR_NAME_MAX];
+};
+
+/* Append an entry in txn (a write transaction). details (borrowed, may be NULL) must
+ * hold no real numbers. *ret_seq (may be NULL) gets the entry's number. */
+int evd_audit_append(struct evd_txn *txn, const struct evd_actor *actor, const char *event,
+                     const char *subject, const json_t *details, uint64_t *ret_seq);
+
+/* The last entry's seq and hash (seq 0 and zeros when the log is empty). */
+int evd_audit_head(struct evd_txn *txn, uint64_t *ret_seq, uint8_t ret_hash[EVD_SHA256_LEN]);
+
+/* Recompute the chain from the first entry. On success *ret_count is the number of
+ * entries; on the first bad entry -EBADMSG and err names it and says what is wrong. */
+int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *err);
+
+/* Call each(entry, ctx) for entries with seq >= from_seq and time >= since (borrowed,
+ * valid during the call); each returns 0 to go on, >0 to stop, <0 on error. */
+int evd_audit_each(struct evd_txn *txn, uint64_t from_seq, int64_t since,
+                   int (*each)(json_t *entry, void *ctx), void *ctx);
+
+#endif

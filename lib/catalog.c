@@ -1,0 +1,687 @@
+#include "catalog.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "name.h"
+
+/* LMDB keys are at most 511 bytes: longer index strings are keyed by their hash. */
+#define INDEX_KEY_MAX 256
+
+static const char *const db_names[EVD_DB_COUNT] = {
+        [EVD_DB_META] = "meta",           [EVD_DB_ITEMS] = "items",
+        [EVD_DB_BY_SHA] = "by_sha",       [EVD_DB_BY_SOURCE] = "by_source",
+        [EVD_DB_BY_RECORDER] = "by_recorder", [EVD_DB_BY_CASE] = "by_case",
+        [EVD_DB_BY_HANDLER] = "by_handler", [EVD_DB_BY_TIME] = "by_time",
+        [EVD_DB_AUDIT] = "audit",         [EVD_DB_RECORDERS] = "recorders",
+        [EVD_DB_DOCKS] = "docks",
+};
+
+static bool db_is_index(enum evd_db db)
+{
+        return db == EVD_DB_BY_RECORDER || db == EVD_DB_BY_CASE || db == EVD_DB_BY_HANDLER ||
+               db == EVD_DB_BY_TIME;
+}
+
+struct evd_catalog {
+        MDB_env *env;
+        MDB_dbi dbi[EVD_DB_COUNT];
+        /* Held shared by every transaction, exclusively to grow the map (LMDB wants no
+         * transaction open in the process while the map size changes). */
+        pthread_rwlock_t grow;
+};
+
+int evd_mdb_errno(int rc)
+{
+        switch (rc) {
+        case MDB_SUCCESS:
+                return 0;
+        case MDB_NOTFOUND:
+                return -ENOENT;
+        case MDB_MAP_FULL:
+                return -ENOSPC;
+        case MDB_KEYEXIST:
+                return -EEXIST;
+        case MDB_BAD_VALSIZE:
+                return -E2BIG;
+        default:
+                return rc > 0 ? -rc : -EIO;
+        }
+}
+
+void evd_be64_put(uint8_t out[8], uint64_t v)
+{
+        for (int i = 7; i >= 0; i--, v >>= 8)
+                out[i] = (uint8_t)v;
+}
+
+uint64_t evd_be64_get(const uint8_t in[8])
+{
+        uint64_t v = 0;
+
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | in[i];
+        return v;
+}
+
+MDB_dbi evd_txn_dbi(const struct evd_txn *txn, enum evd_db db)
+{
+        return txn->catalog->dbi[db];
+}
+
+int evd_txn_put(struct evd_txn *txn, enum evd_db db, MDB_val *key, MDB_val *val, unsigned flags)
+{
+        int rc = mdb_put(txn->txn, txn->catalog->dbi[db], key, val, flags);
+
+        if (rc == MDB_MAP_FULL)
+                txn->map_full = true;
+        return evd_mdb_errno(rc);
+}
+
+int evd_txn_del(struct evd_txn *txn, enum evd_db db, MDB_val *key, MDB_val *val)
+{
+        int rc = mdb_del(txn->txn, txn->catalog->dbi[db], key, val);
+
+        return rc == MDB_NOTFOUND ? 0 : evd_mdb_errno(rc);
+}
+
+static int check_schema(struct evd_catalog *c, struct evd_err *err)
+{
+        MDB_txn *txn;
+        MDB_val key = { 6, "schema" }, val;
+        uint8_t buf[8];
+        int rc;
+
+        rc = mdb_txn_begin(c->env, NULL, 0, &txn);
+        if (rc)
+                return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
+        for (int i = 0; i < EVD_DB_COUNT; i++) {
+                unsigned flags = MDB_CREATE;
+
+                if (db_is_index((enum evd_db)i))
+                        flags |= MDB_DUPSORT | MDB_DUPFIXED;
+                rc = mdb_dbi_open(txn, db_names[i], flags, &c->dbi[i]);
+                if (rc)
+                        goto fail;
+        }
+        rc = mdb_get(txn, c->dbi[EVD_DB_META], &key, &val);
+        if (rc == MDB_NOTFOUND) {
+                evd_be64_put(buf, EVD_CATALOG_SCHEMA);
+                val = (MDB_val){ sizeof(buf), buf };
+                rc = mdb_put(txn, c->dbi[EVD_DB_META], &key, &val, 0);
+                if (rc)
+                        goto fail;
+        } else if (rc) {
+                goto fail;
+        } else if (val.mv_size != 8 || evd_be64_get(val.mv_data) != EVD_CATALOG_SCHEMA) {
+                mdb_txn_abort(txn);
+                return evd_err_set(err, -EPROTO,
+                                   "catalog schema version %llu is not the %d this station "
+                                   "reads",
+                                   val.mv_size == 8 ? (unsigned long long)evd_be64_get(val.mv_data)
+                                                    : 0ull,
+                                   EVD_CATALOG_SCHEMA);
+        }
+        rc = mdb_txn_commit(txn);
+        if (rc)
+                return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
+        return 0;
+fail:
+        mdb_txn_abort(txn);
+        return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
+}
+
+int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **ret,
+                     struct evd_err *err)
+{
+        struct evd_catalog *c;
+        MDB_envinfo info;
+        int rc, r;
+
+        if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+                return evd_err_set(err, -errno, "%s: %s", dir, strerror(errno));
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        pthread_rwlock_init(&c->grow, NULL);
+        rc = mdb_env_create(&c->env);
+        if (rc) {
+                r = evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
+                free(c);
+                return r;
+        }
+        (void)mdb_env_set_maxdbs(c->env, EVD_DB_COUNT + 4);
+        (void)mdb_env_set_maxreaders(c->env, 256);
+        rc = mdb_env_set_mapsize(c->env, map_bytes ? map_bytes : EVD_CATALOG_MAP_INITIAL);
+        if (!rc)
+                rc = mdb_env_open(c->env, dir, MDB_NOTLS, 0640);
+        if (rc) {
+                r = evd_err_set(err, evd_mdb_errno(rc), "catalog %s: %s", dir, mdb_strerror(rc));
+                goto fail;
+        }
+        /* An existing environment may have grown past the size asked for. */
+        if (mdb_env_info(c->env, &info) == 0 && info.me_mapsize < EVD_CATALOG_MAP_INITIAL &&
+            !map_bytes)
+                (void)mdb_env_set_mapsize(c->env, EVD_CATALOG_MAP_INITIAL);
+        r = check_schema(c, err);
+        if (r < 0)
+                goto fail;
+        *ret = c;
+        return 0;
+fail:
+        evd_catalog_free(c);
+        return r;
+}
+
+void evd_catalog_free(struct evd_catalog *catalog)
+{
+        if (!catalog)
+                return;
+        if (catalog->env)
+                mdb_env_close(catalog->env);
+        pthread_rwlock_destroy(&catalog->grow);
+        free(catalog);
+}
+
+int evd_catalog_read_begin(struct evd_catalog *catalog, struct evd_txn *ret)
+{
+        MDB_txn *txn;
+        int rc;
+
+        pthread_rwlock_rdlock(&catalog->grow);
+        rc = mdb_txn_begin(catalog->env, NULL, MDB_RDONLY, &txn);
+        if (rc) {
+                pthread_rwlock_unlock(&catalog->grow);
+                return evd_mdb_errno(rc);
+        }
+        *ret = (struct evd_txn){ .catalog = catalog, .txn = txn };
+        return 0;
+}
+
+void evd_catalog_read_end(struct evd_txn *txn)
+{
+        if (!txn->txn)
+                return;
+        mdb_txn_abort(txn->txn);
+        txn->txn = NULL;
+        pthread_rwlock_unlock(&txn->catalog->grow);
+}
+
+static int grow(struct evd_catalog *catalog, struct evd_err *err)
+{
+        MDB_envinfo info;
+        int rc;
+
+        pthread_rwlock_wrlock(&catalog->grow);
+        rc = mdb_env_info(catalog->env, &info);
+        if (!rc && info.me_mapsize * 2 > EVD_CATALOG_MAP_MAX)
+                rc = MDB_MAP_FULL;
+        if (!rc)
+                rc = mdb_env_set_mapsize(catalog->env, info.me_mapsize * 2);
+        pthread_rwlock_unlock(&catalog->grow);
+        if (rc)
+                return evd_err_set(err, evd_mdb_errno(rc), "catalog cannot grow: %s",
+                                   mdb_strerror(rc));
+        return 0;
+}
+
+int evd_catalog_write(struct evd_catalog *catalog, int (*fn)(struct evd_txn *, void *), void *ctx,
+                      struct evd_err *err)
+{
+        for (int attempt = 0;; attempt++) {
+                struct evd_txn t = { .catalog = catalog, .write = true };
+                int rc, r;
+
+                pthread_rwlock_rdlock(&catalog->grow);
+                rc = mdb_txn_begin(catalog->env, NULL, 0, &t.txn);
+                if (rc) {
+                        pthread_rwlock_unlock(&catalog->grow);
+                        return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s",
+                                           mdb_strerror(rc));
+                }
+                r = fn(&t, ctx);
+                if (r < 0) {
+                        mdb_txn_abort(t.txn);
+                        pthread_rwlock_unlock(&catalog->grow);
+                        if (!t.map_full || attempt >= 10) {
+                                if (err && err->code == 0)
+                                        (void)evd_err_set(err, r, "catalog: %s", strerror(-r));
+                                return r;
+                        }
+                } else {
+                        rc = mdb_txn_commit(t.txn);
+                        pthread_rwlock_unlock(&catalog->grow);
+                        if (rc == 0)
+                                return r;
+                        if (rc != MDB_MAP_FULL || attempt >= 10)
+                                return evd_err_set(err, evd_mdb_errno(rc),
+                                                   "catalog commit failed: %s", mdb_strerror(rc));
+                }
+                evd_err_clear(err);
+                r = grow(catalog, err);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int evd_catalog_stat(struct evd_catalog *catalog, uint64_t *ret_items, uint64_t *ret_map_bytes)
+{
+        struct evd_txn t;
+        MDB_envinfo info;
+        MDB_stat st;
+        int r;
+
+        r = evd_catalog_read_begin(catalog, &t);
+        if (r < 0)
+                return r;
+        r = evd_mdb_errno(mdb_stat(t.txn, catalog->dbi[EVD_DB_ITEMS], &st));
+        if (r == 0 && mdb_env_info(catalog->env, &info) == 0) {
+                *ret_items = st.ms_entries;
+                *ret_map_bytes = info.me_mapsize;
+        }
+        evd_catalog_read_end(&t);
+        return r;
+}
+
+int evd_catalog_next_id(struct evd_txn *txn, const char *name, uint64_t *ret)
+{
+        MDB_val key = { strlen(name), (void *)name }, val;
+        uint8_t buf[8];
+        uint64_t next = 1;
+        int rc, r;
+
+        rc = mdb_get(txn->txn, txn->catalog->dbi[EVD_DB_META], &key, &val);
+        if (rc == 0 && val.mv_size == 8)
+                next = evd_be64_get(val.mv_data) + 1;
+        else if (rc && rc != MDB_NOTFOUND)
+                return evd_mdb_errno(rc);
+        evd_be64_put(buf, next);
+        val = (MDB_val){ sizeof(buf), buf };
+        r = evd_txn_put(txn, EVD_DB_META, &key, &val, 0);
+        if (r < 0)
+                return r;
+        *ret = next;
+        return 0;
+}
+
+int evd_catalog_json_get(struct evd_txn *txn, enum evd_db db, const char *key, json_t **ret)
+{
+        MDB_val k = { strlen(key), (void *)key }, v;
+        json_t *j;
+        int rc;
+
+        rc = mdb_get(txn->txn, txn->catalog->dbi[db], &k, &v);
+        if (rc)
+                return evd_mdb_errno(rc);
+        j = json_loadb(v.mv_data, v.mv_size, JSON_DISABLE_EOF_CHECK, NULL);
+        if (!j)
+                return -EBADMSG;
+        *ret = j;
+        return 0;
+}
+
+int evd_catalog_json_put(struct evd_txn *txn, enum evd_db db, const char *key, const json_t *val)
+{
+        MDB_val k = { strlen(key), (void *)key }, v;
+        char *text;
+        int r;
+
+        if (k.mv_size == 0 || k.mv_size > INDEX_KEY_MAX)
+                return -EINVAL;
+        text = json_dumps(val, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!text)
+                return -ENOMEM;
+        v = (MDB_val){ strlen(text), text };
+        r = evd_txn_put(txn, db, &k, &v, 0);
+        free(text);
+        return r;
+}
+
+/* ---- items ---- */
+
+int evd_catalog_item_get(struct evd_txn *txn, uint64_t id, json_t **ret)
+{
+        uint8_t idkey[8];
+        MDB_val k = { 8, idkey }, v;
+        json_t *j;
+        int rc;
+
+        evd_be64_put(idkey, id);
+        rc = mdb_get(txn->txn, txn->catalog->dbi[EVD_DB_ITEMS], &k, &v);
+        if (rc)
+                return evd_mdb_errno(rc);
+        j = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        if (!j)
+                return -EBADMSG;
+        *ret = j;
+        return 0;
+}
+
+/* The string an index is keyed by: the value itself, or "#" + sha256 when long. */
+static void index_key(const char *s, char *out, size_t n)
+{
+        size_t len = strlen(s);
+
+        if (len < INDEX_KEY_MAX && len < n) {
+                memcpy(out, s, len + 1);
+        } else {
+                uint8_t md[EVD_SHA256_LEN];
+
+                (void)EVP_Digest(s, len, md, NULL, EVP_sha256(), NULL);
+                out[0] = '#';
+                evd_hex(md, sizeof(md), out + 1);
+        }
+}
+
+static const char *label(const json_t *item, const char *name)
+{
+        return json_string_value(json_object_get(json_object_get(item, "labels"), name));
+}
+
+/* Add or remove (del) the secondary index entries of item. */
+static int index_item(struct evd_txn *txn, const json_t *item, uint64_t id, bool del)
+{
+        const char *strs[3] = { json_string_value(json_object_get(item, "recorder")),
+                                label(item, "case_no"), label(item, "handler") };
+        const enum evd_db dbs[3] = { EVD_DB_BY_RECORDER, EVD_DB_BY_CASE, EVD_DB_BY_HANDLER };
+        const char *sha = json_string_value(json_object_get(item, "sha256"));
+        const char *rec = json_string_value(json_object_get(item, "recorded_at"));
+        uint8_t idval[8], shakey[EVD_SHA256_LEN], tkey[8];
+        MDB_val v = { 8, idval }, k;
+        int64_t t;
+        int r;
+
+        evd_be64_put(idval, id);
+        for (int i = 0; i < 3; i++) {
+                char key[EVD_SHA256_HEX + 1 > INDEX_KEY_MAX ? EVD_SHA256_HEX + 1 : INDEX_KEY_MAX];
+
+                if (!strs[i] || !strs[i][0])
+                        continue;
+                index_key(strs[i], key, sizeof(key));
+                k = (MDB_val){ strlen(key), key };
+                r = del ? evd_txn_del(txn, dbs[i], &k, &v) : evd_txn_put(txn, dbs[i], &k, &v, 0);
+                if (r < 0)
+                        return r;
+        }
+        if (rec && evd_time_parse(rec, &t) == 0) {
+                evd_be64_put(tkey, (uint64_t)t ^ (1ull << 63));
+                k = (MDB_val){ 8, tkey };
+                r = del ? evd_txn_del(txn, EVD_DB_BY_TIME, &k, &v)
+                        : evd_txn_put(txn, EVD_DB_BY_TIME, &k, &v, 0);
+                if (r < 0)
+                        return r;
+        }
+        if (sha && evd_unhex(sha, shakey, sizeof(shakey)) == 0) {
+                k = (MDB_val){ sizeof(shakey), shakey };
+                r = del ? evd_txn_del(txn, EVD_DB_BY_SHA, &k, NULL)
+                        : evd_txn_put(txn, EVD_DB_BY_SHA, &k, &v, 0);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int evd_catalog_item_put(struct evd_txn *txn, json_t *item)
+{
+        json_t *idj = json_object_get(item, "id"), *old = NULL;
+        uint8_t idkey[8];
+        MDB_val k = { 8, idkey }, v;
+        uint64_t id = 0;
+        char *text;
+        int r = -ENOENT;
+
+        /* An id with no record behind it was handed out by a transaction that did not
+         * commit (a retry after the map grew): such an item is new. */
+        if (json_is_integer(idj)) {
+                id = (uint64_t)json_integer_value(idj);
+                r = evd_catalog_item_get(txn, id, &old);
+                if (r == 0) {
+                        r = index_item(txn, old, id, true);
+                        json_decref(old);
+                        if (r < 0)
+                                return r;
+                } else if (r != -ENOENT) {
+                        return r;
+                }
+        }
+        if (r == -ENOENT) {
+                r = evd_catalog_next_id(txn, "next_item_id", &id);
+                if (r < 0)
+                        return r;
+                if (json_object_set_new(item, "id", json_integer((json_int_t)id)) < 0)
+                        return -ENOMEM;
+        }
+        r = index_item(txn, item, id, false);
+        if (r < 0)
+                return r;
+        text = json_dumps(item, JSON_COMPACT);
+        if (!text)
+                return -ENOMEM;
+        evd_be64_put(idkey, id);
+        v = (MDB_val){ strlen(text), text };
+        r = evd_txn_put(txn, EVD_DB_ITEMS, &k, &v, 0);
+        free(text);
+        return r;
+}
+
+int evd_catalog_item_by_sha(struct evd_txn *txn, const char *hex, uint64_t *ret_id)
+{
+        uint8_t prefix[EVD_SHA256_LEN] = { 0 };
+        size_t len = strlen(hex), nbytes = len / 2;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        uint64_t found = 0;
+        int matches = 0, rc;
+
+        if (len < 12 || len > 64 || !evd_is_hex(hex, 12))
+                return -EINVAL;
+        for (size_t i = 0; i < len; i++) {
+                char c = hex[i];
+                int d = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+
+                prefix[i / 2] |= (uint8_t)(i % 2 ? d : d << 4);
+        }
+        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_BY_SHA], &cur);
+        if (rc)
+                return evd_mdb_errno(rc);
+        k = (MDB_val){ sizeof(prefix), prefix };
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (rc == 0 && k.mv_size == EVD_SHA256_LEN) {
+                const uint8_t *key = k.mv_data;
+
+                if (memcmp(key, prefix, nbytes) != 0 ||
+                    (len % 2 && (key[nbytes] & 0xf0) != prefix[nbytes]))
+                        break;
+                if (++matches > 1)
+                        break;
+                found = evd_be64_get(v.mv_data);
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+        if (matches == 0)
+                return -ENOENT;
+        if (matches > 1)
+                return -EEXIST;
+        *ret_id = found;
+        return 0;
+}
+
+/* Sources are keyed by the hash of (recorder, path, size, mtime): paths can be
+ * longer than an LMDB key. */
+static void source_key(const char *recorder, const void *path, size_t path_len, uint64_t size,
+                       int64_t mtime, uint8_t out[EVD_SHA256_LEN])
+{
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        uint8_t num[16];
+
+        evd_be64_put(num, size);
+        evd_be64_put(num + 8, (uint64_t)mtime);
+        if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
+            !EVP_DigestUpdate(md, recorder, strlen(recorder) + 1) ||
+            !EVP_DigestUpdate(md, path, path_len) || !EVP_DigestUpdate(md, "", 1) ||
+            !EVP_DigestUpdate(md, num, sizeof(num)) || !EVP_DigestFinal_ex(md, out, NULL))
+                memset(out, 0, EVD_SHA256_LEN);
+        EVP_MD_CTX_free(md);
+}
+
+int evd_catalog_source_get(struct evd_txn *txn, const char *recorder, const void *path,
+                           size_t path_len, uint64_t size, int64_t mtime, uint64_t *ret_id)
+{
+        uint8_t key[EVD_SHA256_LEN];
+        MDB_val k = { sizeof(key), key }, v;
+        int rc;
+
+        source_key(recorder, path, path_len, size, mtime, key);
+        rc = mdb_get(txn->txn, txn->catalog->dbi[EVD_DB_BY_SOURCE], &k, &v);
+        if (rc)
+                return evd_mdb_errno(rc);
+        if (v.mv_size != 8)
+                return -EBADMSG;
+        *ret_id = evd_be64_get(v.mv_data);
+        return 0;
+}
+
+int evd_catalog_source_put(struct evd_txn *txn, const char *recorder, const void *path,
+                           size_t path_len, uint64_t size, int64_t mtime, uint64_t id)
+{
+        uint8_t key[EVD_SHA256_LEN], idval[8];
+        MDB_val k = { sizeof(key), key }, v = { 8, idval };
+
+        source_key(recorder, path, path_len, size, mtime, key);
+        evd_be64_put(idval, id);
+        return evd_txn_put(txn, EVD_DB_BY_SOURCE, &k, &v, 0);
+}
+
+static bool item_matches(const json_t *item, const struct evd_item_filter *f)
+{
+        const char *rec = json_string_value(json_object_get(item, "recorded_at"));
+        const char *deadline = json_string_value(json_object_get(item, "deadline"));
+        bool unlabeled = !label(item, "case_no") || !label(item, "party");
+        int64_t t;
+
+        if (f->case_no && (!label(item, "case_no") || strcmp(label(item, "case_no"), f->case_no)))
+                return false;
+        if (f->handler && (!label(item, "handler") || strcmp(label(item, "handler"), f->handler)))
+                return false;
+        if (f->recorder) {
+                const char *r = json_string_value(json_object_get(item, "recorder"));
+
+                if (!r || strcmp(r, f->recorder) != 0)
+                        return false;
+        }
+        if (f->late && !json_is_true(json_object_get(item, "late")))
+                return false;
+        if (f->unlabeled && !unlabeled)
+                return false;
+        if (f->overdue) {
+                if (!unlabeled || !deadline || evd_time_parse(deadline, &t) < 0 || f->now <= t)
+                        return false;
+        }
+        if (f->has_since || f->has_until) {
+                if (!rec || evd_time_parse(rec, &t) < 0)
+                        return false;
+                if ((f->has_since && t < f->since) || (f->has_until && t > f->until))
+                        return false;
+        }
+        return true;
+}
+
+static int visit(struct evd_txn *txn, uint64_t id, const struct evd_item_filter *f,
+                 int (*each)(json_t *, void *), void *ctx)
+{
+        json_t *item;
+        int r = evd_catalog_item_get(txn, id, &item);
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = item_matches(item, f) ? each(item, ctx) : 0;
+        json_decref(item);
+        return r;
+}
+
+/* Walk the ids under one key of a DUPSORT index. */
+static int each_in_index(struct evd_txn *txn, enum evd_db db, const char *value,
+                         const struct evd_item_filter *f, int (*each)(json_t *, void *), void *ctx)
+{
+        char key[EVD_SHA256_HEX + 1 > INDEX_KEY_MAX ? EVD_SHA256_HEX + 1 : INDEX_KEY_MAX];
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        index_key(value, key, sizeof(key));
+        k = (MDB_val){ strlen(key), key };
+        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[db], &cur);
+        if (rc)
+                return evd_mdb_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
+                r = visit(txn, evd_be64_get(v.mv_data), f, each, ctx);
+        mdb_cursor_close(cur);
+        if (r == 0 && rc != MDB_NOTFOUND && rc != 0)
+                r = evd_mdb_errno(rc);
+        return r < 0 ? r : 0;
+}
+
+/* Walk ids in recording-time order from since. */
+static int each_by_time(struct evd_txn *txn, const struct evd_item_filter *f,
+                        int (*each)(json_t *, void *), void *ctx)
+{
+        uint8_t tkey[8];
+        MDB_cursor *cur;
+        MDB_val k = { 8, tkey }, v;
+        int rc, r = 0;
+
+        evd_be64_put(tkey, (uint64_t)f->since ^ (1ull << 63));
+        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_BY_TIME], &cur);
+        if (rc)
+                return evd_mdb_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                int64_t t = (int64_t)(evd_be64_get(k.mv_data) ^ (1ull << 63));
+
+                if (f->has_until && t > f->until)
+                        break;
+                r = visit(txn, evd_be64_get(v.mv_data), f, each, ctx);
+        }
+        mdb_cursor_close(cur);
+        return r < 0 ? r : 0;
+}
+
+int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *filter,
+                           int (*each)(json_t *item, void *ctx), void *ctx)
+{
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        if (filter->recorder)
+                return each_in_index(txn, EVD_DB_BY_RECORDER, filter->recorder, filter, each, ctx);
+        if (filter->case_no)
+                return each_in_index(txn, EVD_DB_BY_CASE, filter->case_no, filter, each, ctx);
+        if (filter->handler)
+                return each_in_index(txn, EVD_DB_BY_HANDLER, filter->handler, filter, each, ctx);
+        if (filter->has_since)
+                return each_by_time(txn, filter, each, ctx);
+        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_ITEMS], &cur);
+        if (rc)
+                return evd_mdb_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                json_t *item = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+
+                if (!item) {
+                        r = -EBADMSG;
+                        break;
+                }
+                r = item_matches(item, filter) ? each(item, ctx) : 0;
+                json_decref(item);
+        }
+        mdb_cursor_close(cur);
+        return r < 0 ? r : 0;
+}

@@ -1,0 +1,137 @@
+/* catalog: the station's records in one LMDB environment (STATE_DIR/catalog/).
+ *
+ * Items are stored as JSON objects with the field names of the command contract
+ * (DESIGN.md), keyed by a 64-bit id; secondary databases index them by sha256,
+ * source (recorder, path, size, mtime), recorder, case number, handler and
+ * recording time. The audit log (audit.h) lives in the same environment so that a
+ * change and its audit entry commit together.
+ *
+ * Writes go through evd_catalog_write(), which runs a function in a write
+ * transaction and commits it durably; when the map is full it aborts, grows the map
+ * and runs the function again, so the function must only act through the txn. */
+#ifndef EVD_CATALOG_H
+#define EVD_CATALOG_H
+
+#include <jansson.h>
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "util.h"
+
+#define EVD_CATALOG_SCHEMA 1
+
+enum evd_db {
+        EVD_DB_META,
+        EVD_DB_ITEMS,
+        EVD_DB_BY_SHA,
+        EVD_DB_BY_SOURCE,
+        EVD_DB_BY_RECORDER,
+        EVD_DB_BY_CASE,
+        EVD_DB_BY_HANDLER,
+        EVD_DB_BY_TIME,
+        EVD_DB_AUDIT,
+        EVD_DB_RECORDERS,
+        EVD_DB_DOCKS,
+        EVD_DB_COUNT,
+};
+
+struct evd_catalog;
+
+/* A transaction: read-only from evd_catalog_read_begin, or the write transaction
+ * handed to an evd_catalog_write function. */
+struct evd_txn {
+        struct evd_catalog *catalog;
+        MDB_txn *txn;
+        bool write;
+        bool map_full; /* a put hit MDB_MAP_FULL: grow and run again */
+};
+
+#define EVD_CATALOG_MAP_INITIAL (64ull << 20)
+#define EVD_CATALOG_MAP_MAX (1ull << 40)
+
+/* Open (creating) the environment in dir with a map of map_bytes (0: the default;
+ * it grows by doubling when full). *ret set only on success. */
+int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **ret,
+                     struct evd_err *err);
+
+/* Close; accepts NULL. No transaction may be open. */
+void evd_catalog_free(struct evd_catalog *catalog);
+
+/* A read-only snapshot; end it with evd_catalog_read_end. Do not call
+ * evd_catalog_write from the same thread while it is open. */
+int evd_catalog_read_begin(struct evd_catalog *catalog, struct evd_txn *ret);
+void evd_catalog_read_end(struct evd_txn *txn);
+
+/* Run fn(txn, ctx) in a write transaction and commit it durably. fn returns 0 to
+ * commit, <0 to abort (that value is returned). err is filled on failure. */
+int evd_catalog_write(struct evd_catalog *catalog, int (*fn)(struct evd_txn *, void *), void *ctx,
+                      struct evd_err *err);
+
+/* The raw handles, for modules that keep their own records here (audit). */
+MDB_dbi evd_txn_dbi(const struct evd_txn *txn, enum evd_db db);
+
+/* mdb_put / mdb_del through the txn, noting a full map so that the write is retried
+ * after the map grows. Return -errno. */
+int evd_txn_put(struct evd_txn *txn, enum evd_db db, MDB_val *key, MDB_val *val, unsigned flags);
+int evd_txn_del(struct evd_txn *txn, enum evd_db db, MDB_val *key, MDB_val *val);
+
+/* Translate an LMDB code to -errno (MDB_NOTFOUND -> -ENOENT, MDB_MAP_FULL -> -ENOSPC). */
+int evd_mdb_errno(int rc);
+
+/* Environment size in use, for status. */
+int evd_catalog_stat(struct evd_catalog *catalog, uint64_t *ret_items, uint64_t *ret_map_bytes);
+
+/* Keys stored big-endian so that LMDB's byte order is numeric order. */
+void evd_be64_put(uint8_t out[8], uint64_t v);
+uint64_t evd_be64_get(const uint8_t in[8]);
+
+/* ---- items ---- */
+
+/* Load item id. *ret (caller owns) set only on success; -ENOENT if none. */
+int evd_catalog_item_get(struct evd_txn *txn, uint64_t id, json_t **ret);
+
+/* Store item (borrowed). An item whose "id" is missing, null, or names no stored
+ * record is new: an id is assigned and set in it. Otherwise the stored version and
+ * its index entries are replaced. */
+int evd_catalog_item_put(struct evd_txn *txn, json_t *item);
+
+/* The item whose sha256 is hex (full or a unique prefix of at least 12 digits).
+ * -ENOENT none, -EEXIST ambiguous prefix. */
+int evd_catalog_item_by_sha(struct evd_txn *txn, const char *hex, uint64_t *ret_id);
+
+/* The item an original (recorder, exact path bytes, size, mtime) was stored as. */
+int evd_catalog_source_get(struct evd_txn *txn, const char *recorder, const void *path,
+                           size_t path_len, uint64_t size, int64_t mtime, uint64_t *ret_id);
+int evd_catalog_source_put(struct evd_txn *txn, const char *recorder, const void *path,
+                           size_t path_len, uint64_t size, int64_t mtime, uint64_t id);
+
+/* Which items to list; zero/NULL members do not filter. */
+struct evd_item_filter {
+        const char *case_no;
+        const char *recorder;
+        const char *handler;
+        bool late;      /* stored after its deadline */
+        bool unlabeled; /* no case number or party */
+        bool overdue;   /* unlabeled and past its deadline */
+        bool has_since, has_until;
+        int64_t since, until; /* recorded_at range, inclusive */
+        int64_t now;          /* for overdue */
+};
+
+/* Call each(item, ctx) for every matching item in id order (borrowed item, valid
+ * during the call). each returns 0 to go on, >0 to stop, <0 on error. */
+int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *filter,
+                           int (*each)(json_t *item, void *ctx), void *ctx);
+
+/* ---- small records (recorders, docks, meta) ---- */
+
+/* JSON value under a string key in db; *ret set only on success, -ENOENT if none. */
+int evd_catalog_json_get(struct evd_txn *txn, enum evd_db db, const char *key, json_t **ret);
+int evd_catalog_json_put(struct evd_txn *txn, enum evd_db db, const char *key, const json_t *val);
+
+/* A counter in META: returns the next value (1, 2, ...) and stores it. */
+int evd_catalog_next_id(struct evd_txn *txn, const char *name, uint64_t *ret);
+
+#endif

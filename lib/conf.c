@@ -1,0 +1,395 @@
+#include "conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct parse_ctx {
+        struct evd_conf *conf;
+        char reason[256];
+        bool seen_verify;
+};
+
+void evd_conf_defaults(struct evd_conf *conf)
+{
+        static const char *const exts[] = { "mp4", "mov",  "avi", "mts", "ts",  "mkv",
+                                            "jpg", "jpeg", "wav", "mp3", "aac", "amr" };
+
+        memset(conf, 0, sizeof(*conf));
+        (void)evd_snprintf(conf->name, sizeof(conf->name), "evidock");
+        (void)evd_snprintf(conf->state_dir, sizeof(conf->state_dir), "/var/lib/evidock");
+        (void)evd_snprintf(conf->control_socket, sizeof(conf->control_socket),
+                           "/run/evidock/control.sock");
+        (void)evd_snprintf(conf->timezone, sizeof(conf->timezone), "Asia/Shanghai");
+        conf->settle_seconds = 10;
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(exts); i++)
+                (void)evd_snprintf(conf->extensions[i], EVD_CONF_EXT_MAX, "%s", exts[i]);
+        conf->n_extensions = (int)EVD_ARRAY_SIZE(exts);
+        conf->parallel_copies = 2;
+        conf->verify = EVD_VERIFY_DESTINATION;
+        (void)evd_snprintf(conf->filename_time_patterns[0], EVD_CONF_NAME_MAX, "YYYYMMDD_HHMMSS");
+        conf->n_filename_time_patterns = 1;
+        conf->deadline_working_days = 2;
+        conf->retention_default = (struct evd_period){ .months = 6 };
+        conf->retention_case = (struct evd_period){ .months = 24 };
+        conf->retention_evidence = (struct evd_period){ .permanent = true };
+        conf->grace = (struct evd_period){ .days = 30 };
+        (void)evd_snprintf(conf->group_clerk, EVD_CONF_NAME_MAX, "evidock-clerk");
+        (void)evd_snprintf(conf->group_archivist, EVD_CONF_NAME_MAX, "evidock-archivist");
+        (void)evd_snprintf(conf->group_admin, EVD_CONF_NAME_MAX, "evidock-admin");
+}
+
+static int fail(struct parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Record why this line is refused; returns 0 so that inih stops at it. */
+static int fail(struct parse_ctx *ctx, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(ctx->reason, sizeof(ctx->reason), fmt, ap);
+        va_end(ap);
+        return 0;
+}
+
+static int parse_int(struct parse_ctx *ctx, const char *value, int lo, int hi, int *ret)
+{
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < lo || v > hi) {
+                (void)snprintf(ctx->reason, sizeof(ctx->reason),
+                               "'%s' is not a whole number from %d to %d", value, lo, hi);
+                return 0;
+        }
+        *ret = (int)v;
+        return 1;
+}
+
+static int parse_string(struct parse_ctx *ctx, const char *value, char *out, size_t n)
+{
+        if (value[0] == '\0')
+                return fail(ctx, "a value is required");
+        if (evd_snprintf(out, n, "%s", value) < 0)
+                return fail(ctx, "value too long ('%.40s...')", value);
+        return 1;
+}
+
+static int parse_abs_path(struct parse_ctx *ctx, const char *value, char *out, size_t n)
+{
+        if (value[0] != '/')
+                return fail(ctx, "'%s' is not an absolute path", value);
+        return parse_string(ctx, value, out, n);
+}
+
+/* Split a space- or comma-separated list; calls each for every word. */
+static int parse_list(struct parse_ctx *ctx, const char *value,
+                      int (*each)(struct parse_ctx *, const char *, int), int max, int *count)
+{
+        char word[EVD_CONF_PATH_MAX];
+        const char *p = value;
+
+        *count = 0;
+        while (*p) {
+                size_t len;
+
+                while (*p == ' ' || *p == ',' || *p == '\t')
+                        p++;
+                if (!*p)
+                        break;
+                len = strcspn(p, " ,\t");
+                if (len >= sizeof(word))
+                        return fail(ctx, "list item too long ('%.40s...')", p);
+                if (*count >= max)
+                        return fail(ctx, "too many items in list (at most %d)", max);
+                memcpy(word, p, len);
+                word[len] = '\0';
+                if (!each(ctx, word, *count))
+                        return 0;
+                (*count)++;
+                p += len;
+        }
+        return 1;
+}
+
+static int each_extension(struct parse_ctx *ctx, const char *word, int i)
+{
+        char *out = ctx->conf->extensions[i];
+        size_t len = strlen(word);
+
+        if (word[0] == '.')
+                word++, len--;
+        if (len == 0 || len >= EVD_CONF_EXT_MAX)
+                return fail(ctx, "bad extension '%s'", word);
+        for (size_t k = 0; k < len; k++) {
+                if (!isalnum((unsigned char)word[k]))
+                        return fail(ctx, "bad extension '%s': letters and digits only", word);
+                out[k] = (char)tolower((unsigned char)word[k]);
+        }
+        out[len] = '\0';
+        return 1;
+}
+
+static int each_usb_allow(struct parse_ctx *ctx, const char *word, int i)
+{
+        unsigned vid, pid;
+        char tail;
+
+        if (strlen(word) != 9 || sscanf(word, "%4x:%4x%c", &vid, &pid, &tail) != 2)
+                return fail(ctx, "'%s' is not VID:PID in hex (e.g. 1d6b:0104)", word);
+        ctx->conf->usb_allow[i] = vid << 16 | pid;
+        return 1;
+}
+
+static int each_pattern(struct parse_ctx *ctx, const char *word, int i)
+{
+        /* The recording time's fields: MM after YYYY is the month, after HH the minute. */
+        if (strlen(word) >= EVD_CONF_NAME_MAX)
+                return fail(ctx, "pattern too long ('%.40s...')", word);
+        if (!strstr(word, "YYYY") || !strstr(word, "MM") || !strstr(word, "DD") ||
+            !strstr(word, "HH") || !strstr(word, "SS"))
+                return fail(ctx, "pattern '%s' needs YYYY, MM, DD, HH, MM and SS", word);
+        (void)snprintf(ctx->conf->filename_time_patterns[i], EVD_CONF_NAME_MAX, "%s", word);
+        return 1;
+}
+
+static int each_calendar(struct parse_ctx *ctx, const char *word, int i)
+{
+        return parse_abs_path(ctx, word, ctx->conf->calendar_files[i], EVD_CONF_PATH_MAX);
+}
+
+static int parse_retention(struct parse_ctx *ctx, const char *name, const char *value,
+                           struct evd_period *out, bool floor)
+{
+        struct evd_period p;
+
+        if (evd_period_parse(value, &p) < 0)
+                return fail(ctx,
+                            "'%s' is not a period (e.g. '6 months', '90 days', "
+                            "'2 years', 'permanent')",
+                            value);
+        if (floor && !p.permanent && p.months < EVD_RETENTION_FLOOR_MONTHS) {
+                (void)snprintf(ctx->reason, sizeof(ctx->reason),
+                               "%s retention '%s' is under the 3-month floor "
+                               "(recordings must be kept at least 3 months)",
+                               name, value);
+                return 0;
+        }
+        *out = p;
+        return 1;
+}
+
+#define IS(s, k) (strcmp(section, s) == 0 && strcmp(name, k) == 0)
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+        struct parse_ctx *ctx = user;
+        struct evd_conf *c = ctx->conf;
+
+        if (!name) /* a bare [section] line: checked through its keys */
+                return 1;
+        if (IS("station", "name"))
+                return parse_string(ctx, value, c->name, sizeof(c->name));
+        if (IS("station", "state_dir"))
+                return parse_abs_path(ctx, value, c->state_dir, sizeof(c->state_dir));
+        if (IS("station", "control_socket")) {
+                if (strlen(value) >= 108)
+                        return fail(ctx,
+                                    "control_socket '%s' is longer than a unix socket "
+                                    "path may be (107 bytes)",
+                                    value);
+                return parse_abs_path(ctx, value, c->control_socket, sizeof(c->control_socket));
+        }
+        if (IS("station", "timezone"))
+                return parse_string(ctx, value, c->timezone, sizeof(c->timezone));
+        if (IS("usb", "allow"))
+                return parse_list(ctx, value, each_usb_allow, EVD_CONF_LIST_MAX, &c->n_usb_allow);
+        if (IS("usb", "settle_seconds"))
+                return parse_int(ctx, value, 1, 600, &c->settle_seconds);
+        if (IS("ingest", "extensions")) {
+                if (!parse_list(ctx, value, each_extension, EVD_CONF_LIST_MAX, &c->n_extensions))
+                        return 0;
+                return c->n_extensions > 0 ? 1 : fail(ctx, "no extensions given");
+        }
+        if (IS("ingest", "parallel_copies"))
+                return parse_int(ctx, value, 1, 16, &c->parallel_copies);
+        if (IS("ingest", "verify")) {
+                if (strcmp(value, "destination") == 0)
+                        c->verify = EVD_VERIFY_DESTINATION;
+                else if (strcmp(value, "source+destination") == 0)
+                        c->verify = EVD_VERIFY_SOURCE_DESTINATION;
+                else
+                        return fail(ctx,
+                                    "verify '%s' is neither 'destination' nor "
+                                    "'source+destination'",
+                                    value);
+                return 1;
+        }
+        if (IS("ingest", "filename_time_patterns"))
+                return parse_list(ctx, value, each_pattern, EVD_CONF_LIST_MAX,
+                                  &c->n_filename_time_patterns);
+        if (IS("ingest", "deadline_working_days"))
+                return parse_int(ctx, value, 1, 30, &c->deadline_working_days);
+        if (IS("retention", "default"))
+                return parse_retention(ctx, "default", value, &c->retention_default, true);
+        if (IS("retention", "case"))
+                return parse_retention(ctx, "case", value, &c->retention_case, true);
+        if (IS("retention", "evidence"))
+                return parse_retention(ctx, "evidence", value, &c->retention_evidence, true);
+        if (IS("retention", "grace"))
+                return parse_retention(ctx, "grace", value, &c->grace, false);
+        if (IS("calendar", "files"))
+                return parse_list(ctx, value, each_calendar, EVD_CONF_LIST_MAX,
+                                  &c->n_calendar_files);
+        if (IS("signing", "key"))
+                return parse_abs_path(ctx, value, c->signing_key, sizeof(c->signing_key));
+        if (IS("signing", "cert"))
+                return parse_abs_path(ctx, value, c->signing_cert, sizeof(c->signing_cert));
+        if (IS("roles", "clerk"))
+                return parse_string(ctx, value, c->group_clerk, sizeof(c->group_clerk));
+        if (IS("roles", "archivist"))
+                return parse_string(ctx, value, c->group_archivist, sizeof(c->group_archivist));
+        if (IS("roles", "admin"))
+                return parse_string(ctx, value, c->group_admin, sizeof(c->group_admin));
+        (void)snprintf(ctx->reason, sizeof(ctx->reason), "unknown key '%s' in [%s]", name, section);
+        return 0;
+}
+
+int evd_conf_load(const char *path, struct evd_conf *ret_conf, struct evd_err *err)
+{
+        struct evd_conf conf;
+        struct parse_ctx ctx = { .conf = &conf };
+        FILE *f;
+        int line;
+
+        evd_conf_defaults(&conf);
+        f = fopen(path, "re");
+        if (!f)
+                return evd_err_set(err, -errno, "%s: %s", path, strerror(errno));
+        line = ini_parse_file(f, on_key, &ctx);
+        (void)fclose(f);
+        if (line != 0) {
+                if (line < 0)
+                        return evd_err_set(err, -EIO, "%s: cannot read", path);
+                return evd_err_set(err, -EINVAL, "%s:%d: %s", path, line,
+                                   ctx.reason[0] ? ctx.reason : "syntax error");
+        }
+        *ret_conf = conf;
+        return 0;
+}
+
+int evd_period_parse(const char *s, struct evd_period *ret)
+{
+        struct evd_period p = { 0 };
+        const char *q = s;
+        bool any = false;
+
+        if (strcmp(s, "permanent") == 0) {
+                ret->permanent = true;
+                ret->months = ret->days = 0;
+                return 0;
+        }
+        while (*q) {
+                char *end;
+                long v;
+                size_t ulen;
+
+                while (*q == ' ')
+                        q++;
+                if (!*q)
+                        break;
+                errno = 0;
+                v = strtol(q, &end, 10);
+                if (errno || end == q || v < 0 || v > 10000)
+                        return -EINVAL;
+                q = end;
+                while (*q == ' ')
+                        q++;
+                ulen = strcspn(q, " 0123456789");
+                if ((ulen == 1 && *q == 'd') || (ulen == 3 && !strncmp(q, "day", 3)) ||
+                    (ulen == 4 && !strncmp(q, "days", 4)))
+                        p.days += (int)v;
+                else if ((ulen == 1 && *q == 'm') || (ulen == 5 && !strncmp(q, "month", 5)) ||
+                         (ulen == 6 && !strncmp(q, "months", 6)))
+                        p.months += (int)v;
+                else if ((ulen == 1 && *q == 'y') || (ulen == 4 && !strncmp(q, "year", 4)) ||
+                         (ulen == 5 && !strncmp(q, "years", 5)))
+                        p.months += 12 * (int)v;
+                else
+                        return -EINVAL;
+                q += ulen;
+                any = true;
+        }
+        if (!any)
+                return -EINVAL;
+        *ret = p;
+        return 0;
+}
+
+void evd_period_format(const struct evd_period *p, char *out, size_t n)
+{
+        if (p->permanent)
+                (void)snprintf(out, n, "permanent");
+        else if (p->days == 0)
+                (void)snprintf(out, n, "%d months", p->months);
+        else if (p->months == 0)
+                (void)snprintf(out, n, "%d days", p->days);
+        else
+                (void)snprintf(out, n, "%d months %d days", p->months, p->days);
+}
+
+bool evd_conf_wants_extension(const struct evd_conf *conf, const char *ext)
+{
+        for (int i = 0; i < conf->n_extensions; i++)
+                if (strcasecmp(conf->extensions[i], ext) == 0)
+                        return true;
+        return false;
+}
+
+void evd_conf_print(const struct evd_conf *c, FILE *out)
+{
+        char buf[64];
+
+        fprintf(out, "[station]\nname = %s\nstate_dir = %s\ncontrol_socket = %s\ntimezone = %s\n",
+                c->name, c->state_dir, c->control_socket, c->timezone);
+        fprintf(out, "\n[usb]\nallow =");
+        for (int i = 0; i < c->n_usb_allow; i++)
+                fprintf(out, " %04x:%04x", c->usb_allow[i] >> 16, c->usb_allow[i] & 0xffff);
+        fprintf(out, "\nsettle_seconds = %d\n", c->settle_seconds);
+        fprintf(out, "\n[ingest]\nextensions =");
+        for (int i = 0; i < c->n_extensions; i++)
+                fprintf(out, " %s", c->extensions[i]);
+        fprintf(out,
+                "\nparallel_copies = %d\nverify = %s\nfilename_time_patterns =", c->parallel_copies,
+                c->verify == EVD_VERIFY_DESTINATION ? "destination" : "source+destination");
+        for (int i = 0; i < c->n_filename_time_patterns; i++)
+                fprintf(out, " %s", c->filename_time_patterns[i]);
+        fprintf(out, "\ndeadline_working_days = %d\n", c->deadline_working_days);
+        fprintf(out, "\n[retention]\n");
+        evd_period_format(&c->retention_default, buf, sizeof(buf));
+        fprintf(out, "default = %s\n", buf);
+        evd_period_format(&c->retention_case, buf, sizeof(buf));
+        fprintf(out, "case = %s\n", buf);
+        evd_period_format(&c->retention_evidence, buf, sizeof(buf));
+        fprintf(out, "evidence = %s\n", buf);
+        evd_period_format(&c->grace, buf, sizeof(buf));
+        fprintf(out, "grace = %s\n", buf);
+        fprintf(out, "\n[calendar]\nfiles =");
+        for (int i = 0; i < c->n_calendar_files; i++)
+                fprintf(out, " %s", c->calendar_files[i]);
+        fprintf(out, "\n\n[signing]\n");
+        if (c->signing_key[0])
+                fprintf(out, "key = %s\ncert = %s\n", c->signing_key, c->signing_cert);
+        else
+                fprintf(out, "# key and cert: the station's own, in %s/keys/\n", c->state_dir);
+        fprintf(out, "\n[roles]\nclerk = %s\narchivist = %s\nadmin = %s\n", c->group_clerk,
+                c->group_archivist, c->group_admin);
+}

@@ -1,0 +1,86 @@
+/* conf: the station's configuration, read from an INI file with inih and validated.
+ *
+ * A bad line is refused whole with "file:line: reason"; nothing half-read is used.
+ * Every list and string has a limit. */
+#ifndef EVD_CONF_H
+#define EVD_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+
+#define EVD_CONF_DEFAULT_PATH "/etc/evidock/evidock.conf"
+#define EVD_CONF_PATH_MAX 512
+#define EVD_CONF_NAME_MAX 64
+#define EVD_CONF_LIST_MAX 32
+#define EVD_CONF_EXT_MAX 16
+
+/* A retention period: whole months (calendar arithmetic) plus days, or permanent. */
+struct evd_period {
+        bool permanent;
+        int months;
+        int days;
+};
+
+enum evd_verify_mode {
+        EVD_VERIFY_DESTINATION,        /* re-read the stored copy from disk */
+        EVD_VERIFY_SOURCE_DESTINATION, /* and re-read the source too */
+};
+
+struct evd_conf {
+        /* [station] */
+        char name[EVD_CONF_NAME_MAX];
+        char state_dir[EVD_CONF_PATH_MAX];
+        char control_socket[EVD_CONF_PATH_MAX];
+        char timezone[EVD_CONF_NAME_MAX];
+        /* [usb] */
+        uint32_t usb_allow[EVD_CONF_LIST_MAX]; /* VID << 16 | PID */
+        int n_usb_allow;
+        int settle_seconds;
+        /* [ingest] */
+        char extensions[EVD_CONF_LIST_MAX][EVD_CONF_EXT_MAX]; /* lower case, no dot */
+        int n_extensions;
+        int parallel_copies;
+        enum evd_verify_mode verify;
+        char filename_time_patterns[EVD_CONF_LIST_MAX][EVD_CONF_NAME_MAX];
+        int n_filename_time_patterns;
+        int deadline_working_days;
+        /* [retention] */
+        struct evd_period retention_default, retention_case, retention_evidence, grace;
+        /* [calendar] */
+        char calendar_files[EVD_CONF_LIST_MAX][EVD_CONF_PATH_MAX];
+        int n_calendar_files;
+        /* [signing] */
+        char signing_key[EVD_CONF_PATH_MAX];
+        char signing_cert[EVD_CONF_PATH_MAX];
+        /* [roles] */
+        char group_clerk[EVD_CONF_NAME_MAX];
+        char group_archivist[EVD_CONF_NAME_MAX];
+        char group_admin[EVD_CONF_NAME_MAX];
+};
+
+/* The minimum any retention class may be: 3 calendar months (第二十六条). */
+#define EVD_RETENTION_FLOOR_MONTHS 3
+
+/* Fill conf with the built-in defaults (the same values config/evidock.conf shows). */
+void evd_conf_defaults(struct evd_conf *conf);
+
+/* Read path over the defaults into *ret_conf (set only on success). On a bad line:
+ * -EINVAL and err says "path:line: reason"; a missing file: -ENOENT. */
+int evd_conf_load(const char *path, struct evd_conf *ret_conf, struct evd_err *err);
+
+/* Write the normalised configuration, every key, as an INI file. */
+void evd_conf_print(const struct evd_conf *conf, FILE *out);
+
+/* True when ext (any case, without dot) is one of the configured extensions. */
+bool evd_conf_wants_extension(const struct evd_conf *conf, const char *ext);
+
+/* Parse "6 months", "90 days", "2 years", "6m", "permanent" ... into *ret. */
+int evd_period_parse(const char *s, struct evd_period *ret);
+
+/* "6 months", "1 year 10 days", "permanent" into out. */
+void evd_period_format(const struct evd_period *p, char *out, size_t n);
+
+#endif

@@ -1,0 +1,553 @@
+#include "control.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct conn;
+
+struct evd_request {
+        uv_work_t work;
+        struct conn *conn;
+        const struct evd_control_command *cmd;
+        json_t *args;
+        json_t *result;
+        struct evd_err err;
+        int rc;
+};
+
+struct conn {
+        uv_pipe_t pipe;
+        struct evd_control *control;
+        struct conn *next; /* in control->conns */
+        struct evd_actor actor;
+        enum evd_role role;
+        char *buf; /* bytes read and not yet taken as lines */
+        size_t len;
+        bool busy;    /* a request is running: lines wait, reading pauses */
+        bool closing; /* uv_close called */
+        int refs;     /* the handle, plus each queued line and running request */
+};
+
+/* A line to write, handed from a pool thread to the loop. */
+struct outline {
+        struct outline *next;
+        struct conn *conn;
+        char *text;
+};
+
+struct evd_control {
+        uv_loop_t *loop;
+        uv_pipe_t server;
+        uv_async_t wake;
+        char path[108];
+        bool made_socket;
+        const struct evd_control_command *commands;
+        size_t n_commands;
+        struct evd_control_roles roles;
+        void *userdata;
+        void (*on_refused)(void *, const struct evd_actor *, const char *, const char *);
+        struct conn *conns;
+        int n_conns;
+        pthread_mutex_t lock; /* guards outbox */
+        struct outline *outbox, **outbox_tail;
+        int handles; /* open uv handles (server, wake) */
+        int inflight;
+        bool closing;
+};
+
+static void control_maybe_free(struct evd_control *c);
+
+const char *evd_role_name(enum evd_role role)
+{
+        switch (role) {
+        case EVD_ROLE_CLERK:
+                return "clerk";
+        case EVD_ROLE_ARCHIVIST:
+                return "archivist";
+        case EVD_ROLE_ADMIN:
+                return "admin";
+        default:
+                return "none";
+        }
+}
+
+enum evd_role evd_control_role_of(uid_t uid, const struct evd_control_roles *roles)
+{
+        struct passwd pw, *pwp = NULL;
+        enum evd_role best = EVD_ROLE_NONE;
+        gid_t groups[256];
+        int n = (int)EVD_ARRAY_SIZE(groups);
+        char buf[4096];
+
+        if (uid == 0)
+                return EVD_ROLE_ADMIN;
+        if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
+                return EVD_ROLE_NONE;
+        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+                n = (int)EVD_ARRAY_SIZE(groups);
+        for (int i = 0; i < n; i++) {
+                struct group gr, *grp = NULL;
+                char gbuf[4096];
+
+                if (getgrgid_r(groups[i], &gr, gbuf, sizeof(gbuf), &grp) != 0 || !grp)
+                        continue;
+                if (roles->admin && strcmp(gr.gr_name, roles->admin) == 0)
+                        best = EVD_ROLE_ADMIN;
+                else if (roles->archivist && strcmp(gr.gr_name, roles->archivist) == 0 &&
+                         best < EVD_ROLE_ARCHIVIST)
+                        best = EVD_ROLE_ARCHIVIST;
+                else if (roles->clerk && strcmp(gr.gr_name, roles->clerk) == 0 &&
+                         best < EVD_ROLE_CLERK)
+                        best = EVD_ROLE_CLERK;
+        }
+        return best;
+}
+
+static void conn_unref(struct conn *conn)
+{
+        struct evd_control *c = conn->control;
+
+        if (--conn->refs > 0)
+                return;
+        free(conn->buf);
+        free(conn);
+        c->n_conns--;
+        control_maybe_free(c);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+        conn_unref(h->data);
+}
+
+static void conn_close(struct conn *conn)
+{
+        struct conn **pp;
+
+        if (conn->closing)
+                return;
+        conn->closing = true;
+        for (pp = &conn->control->conns; *pp; pp = &(*pp)->next)
+                if (*pp == conn) {
+                        *pp = conn->next;
+                        break;
+                }
+        uv_close((uv_handle_t *)&conn->pipe, on_conn_closed);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+        (void)status; /* a client gone away: nothing to do */
+        free(w->data);
+        free(w);
+}
+
+/* Write text + "\n" (text taken). Loop thread only. */
+static void conn_send(struct conn *conn, char *text)
+{
+        size_t len = strlen(text);
+        uv_write_t *w;
+        uv_buf_t b;
+        char *line;
+
+        if (conn->closing) {
+                free(text);
+                return;
+        }
+        line = realloc(text, len + 2);
+        w = malloc(sizeof(*w));
+        if (!line || !w) {
+                free(line ? line : text);
+                free(w);
+                conn_close(conn);
+                return;
+        }
+        line[len] = '\n';
+        line[len + 1] = '\0';
+        w->data = line;
+        b = uv_buf_init(line, (unsigned)len + 1);
+        if (uv_write(w, (uv_stream_t *)&conn->pipe, &b, 1, on_written) < 0) {
+                free(line);
+                free(w);
+                conn_close(conn);
+        }
+}
+
+static void send_json(struct conn *conn, json_t *j)
+{
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+        json_decref(j);
+        if (text)
+                conn_send(conn, text);
+}
+
+static void send_error(struct conn *conn, int code, const char *msg)
+{
+        send_json(conn, json_pack("{sb ss si}", "ok", 0, "error", msg, "errno", -code));
+}
+
+void evd_request_progress(struct evd_request *req, json_t *progress)
+{
+        struct evd_control *c = req->conn->control;
+        json_t *line = json_pack("{so}", "progress", progress);
+        struct outline *o;
+        char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+
+        json_decref(line);
+        o = text ? malloc(sizeof(*o)) : NULL;
+        if (!o) {
+                free(text);
+                return;
+        }
+        o->next = NULL;
+        o->conn = req->conn; /* kept alive: the running request holds a reference */
+        o->text = text;
+        pthread_mutex_lock(&c->lock);
+        *c->outbox_tail = o;
+        c->outbox_tail = &o->next;
+        pthread_mutex_unlock(&c->lock);
+        (void)uv_async_send(&c->wake);
+}
+
+/* Write the progress lines the pool threads left. */
+static void flush_outbox(struct evd_control *c)
+{
+        struct outline *o;
+
+        pthread_mutex_lock(&c->lock);
+        o = c->outbox;
+        c->outbox = NULL;
+        c->outbox_tail = &c->outbox;
+        pthread_mutex_unlock(&c->lock);
+        while (o) {
+                struct outline *next = o->next;
+
+                conn_send(o->conn, o->text);
+                free(o);
+                o = next;
+        }
+}
+
+static void on_wake(uv_async_t *a)
+{
+        flush_outbox(a->data);
+}
+
+const struct evd_actor *evd_request_actor(const struct evd_request *req)
+{
+        return &req->conn->actor;
+}
+
+enum evd_role evd_request_role(const struct evd_request *req)
+{
+        return req->conn->role;
+}
+
+static void work_run(uv_work_t *w)
+{
+        struct evd_request *req = w->data;
+
+        req->rc = req->cmd->run(req->conn->control->userdata, req, req->args, &req->result,
+                                &req->err);
+}
+
+static void take_lines(struct conn *conn);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void work_done(uv_work_t *w, int status)
+{
+        struct evd_request *req = w->data;
+        struct conn *conn = req->conn;
+        struct evd_control *c = conn->control;
+
+        /* Progress lines queued before the result go out first. */
+        flush_outbox(c);
+        if (status < 0) {
+                send_error(conn, -ECANCELED, "request cancelled");
+        } else if (req->rc < 0) {
+                send_error(conn, req->rc, req->err.text[0] ? req->err.text : strerror(-req->rc));
+        } else {
+                send_json(conn, json_pack("{sb so}", "ok", 1, "result",
+                                          req->result ? req->result : json_null()));
+                req->result = NULL;
+        }
+        json_decref(req->result);
+        json_decref(req->args);
+        free(req);
+        c->inflight--;
+        conn->busy = false;
+        if (!conn->closing) {
+                take_lines(conn);
+                if (!conn->busy && !conn->closing)
+                        (void)uv_read_start((uv_stream_t *)&conn->pipe, on_alloc, on_read);
+        }
+        conn_unref(conn);
+}
+
+static const struct evd_control_command *find_command(struct evd_control *c, const char *name)
+{
+        for (size_t i = 0; i < c->n_commands; i++)
+                if (strcmp(c->commands[i].name, name) == 0)
+                        return &c->commands[i];
+        return NULL;
+}
+
+/* Handle one request line; may start a request (conn->busy). */
+static void handle_line(struct conn *conn, const char *line, size_t len)
+{
+        struct evd_control *c = conn->control;
+        const struct evd_control_command *cmd;
+        struct evd_request *req;
+        json_error_t jerr;
+        json_t *j, *args;
+        const char *name;
+        char why[160];
+
+        j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!j || !json_is_object(j)) {
+                send_error(conn, -EINVAL, j ? "request is not a JSON object"
+                                            : "request is not valid JSON");
+                json_decref(j);
+                return;
+        }
+        name = json_string_value(json_object_get(j, "cmd"));
+        args = json_object_get(j, "args");
+        if (!name) {
+                send_error(conn, -EINVAL, "request has no \"cmd\" string");
+                goto out;
+        }
+        if (args && !json_is_object(args)) {
+                send_error(conn, -EINVAL, "\"args\" must be an object");
+                goto out;
+        }
+        cmd = find_command(c, name);
+        if (!cmd) {
+                send_error(conn, -EOPNOTSUPP, "unknown command");
+                goto out;
+        }
+        if (conn->role < cmd->role) {
+                (void)snprintf(why, sizeof(why), "permission denied: %s needs the %s role", name,
+                               evd_role_name(cmd->role));
+                if (c->on_refused)
+                        c->on_refused(c->userdata, &conn->actor, name, why);
+                send_error(conn, -EPERM, why);
+                goto out;
+        }
+        req = calloc(1, sizeof(*req));
+        if (!req) {
+                send_error(conn, -ENOMEM, "out of memory");
+                goto out;
+        }
+        req->conn = conn;
+        req->cmd = cmd;
+        req->args = args ? json_incref(args) : json_object();
+        req->work.data = req;
+        if (uv_queue_work(c->loop, &req->work, work_run, work_done) < 0) {
+                json_decref(req->args);
+                free(req);
+                send_error(conn, -EAGAIN, "cannot run the request now");
+                goto out;
+        }
+        conn->busy = true;
+        conn->refs++;
+        c->inflight++;
+        (void)uv_read_stop((uv_stream_t *)&conn->pipe);
+out:
+        json_decref(j);
+}
+
+/* Take whole lines from the buffer until a request is running. */
+static void take_lines(struct conn *conn)
+{
+        while (!conn->busy && !conn->closing && conn->len > 0) {
+                char *nl = memchr(conn->buf, '\n', conn->len);
+                size_t used;
+
+                if (!nl)
+                        break;
+                used = (size_t)(nl - conn->buf) + 1;
+                if (used > 1)
+                        handle_line(conn, conn->buf, used - 1);
+                memmove(conn->buf, conn->buf + used, conn->len - used);
+                conn->len -= used;
+        }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        struct conn *conn = h->data;
+        size_t room = EVD_CONTROL_LINE_MAX + 1 - conn->len;
+
+        (void)suggested;
+        buf->base = conn->buf + conn->len;
+        buf->len = room > 65536 ? 65536 : room;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        struct conn *conn = s->data;
+
+        (void)buf;
+        if (n < 0) {
+                conn_close(conn);
+                return;
+        }
+        conn->len += (size_t)n;
+        take_lines(conn);
+        if (!conn->closing && conn->len > EVD_CONTROL_LINE_MAX) {
+                /* No newline within the limit: answer once and drop the connection, as
+                 * there is no way to find where the next request starts. */
+                send_error(conn, -E2BIG, "request line longer than 262144 bytes");
+                conn->len = 0;
+                conn_close(conn);
+        }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+        struct evd_control *c = server->data;
+        struct ucred cred;
+        socklen_t credlen = sizeof(cred);
+        struct passwd pw, *pwp = NULL;
+        char pwbuf[4096];
+        struct conn *conn;
+        uv_os_fd_t fd;
+
+        if (status < 0)
+                return;
+        conn = calloc(1, sizeof(*conn));
+        if (!conn || !(conn->buf = malloc(EVD_CONTROL_LINE_MAX + 1))) {
+                free(conn);
+                return;
+        }
+        conn->control = c;
+        conn->refs = 1;
+        c->n_conns++;
+        (void)uv_pipe_init(c->loop, &conn->pipe, 0);
+        conn->pipe.data = conn;
+        if (uv_accept(server, (uv_stream_t *)&conn->pipe) < 0 ||
+            uv_fileno((uv_handle_t *)&conn->pipe, &fd) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0) {
+                conn->closing = true;
+                uv_close((uv_handle_t *)&conn->pipe, on_conn_closed);
+                return;
+        }
+        conn->actor.uid = (uint32_t)cred.uid;
+        if (getpwuid_r(cred.uid, &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp)
+                (void)snprintf(conn->actor.name, sizeof(conn->actor.name), "%s", pw.pw_name);
+        else
+                (void)snprintf(conn->actor.name, sizeof(conn->actor.name), "uid %u",
+                               (unsigned)cred.uid);
+        conn->role = evd_control_role_of(cred.uid, &c->roles);
+        conn->next = c->conns;
+        c->conns = conn;
+        if (c->n_conns > EVD_CONTROL_CLIENTS_MAX) {
+                send_error(conn, -EMFILE, "too many clients connected");
+                conn_close(conn);
+                return;
+        }
+        (void)uv_read_start((uv_stream_t *)&conn->pipe, on_alloc, on_read);
+}
+
+int evd_control_new(uv_loop_t *loop, const char *path, int listen_fd,
+                    const struct evd_control_command *commands, size_t n_commands,
+                    const struct evd_control_roles *roles, void *userdata,
+                    void (*on_refused)(void *userdata, const struct evd_actor *actor,
+                                       const char *cmd, const char *why),
+                    struct evd_control **ret, struct evd_err *err)
+{
+        struct evd_control *c = calloc(1, sizeof(*c));
+        struct stat st;
+        int r;
+
+        if (!c)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        c->loop = loop;
+        c->commands = commands;
+        c->n_commands = n_commands;
+        c->roles = *roles;
+        c->userdata = userdata;
+        c->on_refused = on_refused;
+        c->outbox_tail = &c->outbox;
+        pthread_mutex_init(&c->lock, NULL);
+        if (evd_snprintf(c->path, sizeof(c->path), "%s", path) < 0) {
+                free(c);
+                return evd_err_set(err, -ENAMETOOLONG, "%s: too long for a socket", path);
+        }
+        (void)uv_pipe_init(loop, &c->server, 0);
+        c->server.data = c;
+        c->handles++;
+        if (listen_fd >= 0) {
+                r = uv_pipe_open(&c->server, listen_fd);
+        } else {
+                /* A socket left by a crash is replaced; anything else is not touched. */
+                if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+                        (void)unlink(path);
+                r = uv_pipe_bind(&c->server, path);
+                if (r == 0) {
+                        c->made_socket = true;
+                        /* Anyone may connect: each caller is identified by SO_PEERCRED
+                         * and refused (and audited) unless its groups give it a role. */
+                        (void)chmod(path, 0666);
+                }
+        }
+        if (r == 0)
+                r = uv_listen((uv_stream_t *)&c->server, 16, on_connection);
+        if (r < 0) {
+                (void)evd_err_set(err, r, "control socket %s: %s", path, uv_strerror(r));
+                c->closing = true;
+                uv_close((uv_handle_t *)&c->server, NULL);
+                /* The loop frees nothing of ours: the handle's memory must outlive the
+                 * close, so the struct is leaked here only until the loop runs it. */
+                (void)uv_run(loop, UV_RUN_NOWAIT);
+                pthread_mutex_destroy(&c->lock);
+                free(c);
+                return r;
+        }
+        (void)uv_async_init(loop, &c->wake, on_wake);
+        c->wake.data = c;
+        c->handles++;
+        *ret = c;
+        return 0;
+}
+
+static void control_maybe_free(struct evd_control *c)
+{
+        if (!c->closing || c->handles > 0 || c->inflight > 0 || c->n_conns > 0)
+                return;
+        flush_outbox(c);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+        struct evd_control *c = h->data;
+
+        c->handles--;
+        control_maybe_free(c);
+}
+
+void evd_control_free(struct evd_control *c)
+{
+        if (!c)
+                return;
+        c->closing = true;
+        if (c->made_socket)
+                (void)unlink(c->path);
+        while (c->conns)
+                conn_close(c->conns);
+        uv_close((uv_handle_t *)&c->server, on_handle_closed);
+        uv_close((uv_handle_t *)&c->wake, on_handle_closed);
+}

@@ -1,0 +1,74 @@
+/* control: the daemon's admin socket. JSON lines over a unix stream socket.
+ *
+ * A request is one line, at most EVD_CONTROL_LINE_MAX bytes:
+ *     {"cmd": "items", "args": {...}}
+ * and gets zero or more progress lines, then exactly one final line:
+ *     {"progress": {...}}
+ *     {"ok": true, "result": ...}   or   {"ok": false, "error": "one line", "errno": N}
+ * Requests on one connection are answered in order. The caller is identified by
+ * SO_PEERCRED; its unix groups give its role. Commands run on the libuv thread pool,
+ * never on the loop; a bad line gets an error reply and harms nothing else. */
+#ifndef EVD_CONTROL_H
+#define EVD_CONTROL_H
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "audit.h"
+#include "err.h"
+
+#define EVD_CONTROL_LINE_MAX (256 * 1024)
+#define EVD_CONTROL_CLIENTS_MAX 64
+
+enum evd_role {
+        EVD_ROLE_NONE,
+        EVD_ROLE_CLERK,
+        EVD_ROLE_ARCHIVIST,
+        EVD_ROLE_ADMIN,
+};
+
+const char *evd_role_name(enum evd_role role);
+
+struct evd_request;
+
+/* A command: run(userdata, req, args, &result, err) on a pool thread; args borrowed;
+ * on 0 *ret_result (may stay NULL for null) is taken and sent. */
+struct evd_control_command {
+        const char *name;
+        enum evd_role role; /* least role allowed */
+        int (*run)(void *userdata, struct evd_request *req, const json_t *args,
+                   json_t **ret_result, struct evd_err *err);
+};
+
+/* Unix group names that map to roles. */
+struct evd_control_roles {
+        const char *clerk, *archivist, *admin;
+};
+
+struct evd_control;
+
+/* Listen on path (created, mode 0660, group of the admin role when it exists), or on
+ * listen_fd when >= 0 (socket activation). commands (borrowed, static) are looked up
+ * by name. on_refused (may be NULL) is told of each refused request, to audit it. */
+int evd_control_new(uv_loop_t *loop, const char *path, int listen_fd,
+                    const struct evd_control_command *commands, size_t n_commands,
+                    const struct evd_control_roles *roles, void *userdata,
+                    void (*on_refused)(void *userdata, const struct evd_actor *actor,
+                                       const char *cmd, const char *why),
+                    struct evd_control **ret, struct evd_err *err);
+
+/* Stop listening and close every connection; the socket file is removed when we
+ * made it. Requests still running finish and their replies are dropped. */
+void evd_control_free(struct evd_control *control);
+
+/* Who sent the request, and with which role. */
+const struct evd_actor *evd_request_actor(const struct evd_request *req);
+enum evd_role evd_request_role(const struct evd_request *req);
+
+/* Send a progress line (progress taken); callable from the command's thread. */
+void evd_request_progress(struct evd_request *req, json_t *progress);
+
+/* The role of a uid given the group names (root is admin). */
+enum evd_role evd_control_role_of(uid_t uid, const struct evd_control_roles *roles);
+
+#endif

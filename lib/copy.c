@@ -1,0 +1,258 @@
+#include "copy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* One block of the ring: empty (ready for the reader) or full (ready for the writer). */
+struct slot {
+        uint8_t *buf;
+        ssize_t len; /* bytes, 0 at the end, -errno on a read error */
+        bool full;
+};
+
+struct ring {
+        const struct evd_reader *reader;
+        const atomic_bool *cancel;
+        struct slot slots[EVD_COPY_BLOCKS];
+        uint64_t start; /* where the reader thread begins */
+        bool stop;      /* writer gave up: reader must end */
+        pthread_mutex_t lock;
+        pthread_cond_t changed;
+};
+
+static void *reader_main(void *arg)
+{
+        struct ring *ring = arg;
+        uint64_t off = ring->start;
+
+        for (unsigned i = 0;; i = (i + 1) % EVD_COPY_BLOCKS) {
+                struct slot *s = &ring->slots[i];
+                ssize_t n;
+
+                pthread_mutex_lock(&ring->lock);
+                while (s->full && !ring->stop)
+                        pthread_cond_wait(&ring->changed, &ring->lock);
+                if (ring->stop) {
+                        pthread_mutex_unlock(&ring->lock);
+                        return NULL;
+                }
+                pthread_mutex_unlock(&ring->lock);
+
+                if (ring->cancel && atomic_load(ring->cancel))
+                        n = -ECANCELED;
+                else
+                        n = ring->reader->pread(ring->reader->ctx, s->buf, EVD_COPY_BLOCK, off);
+
+                pthread_mutex_lock(&ring->lock);
+                s->len = n;
+                s->full = true;
+                pthread_cond_broadcast(&ring->changed);
+                pthread_mutex_unlock(&ring->lock);
+                if (n <= 0)
+                        return NULL;
+                off += (uint64_t)n;
+        }
+}
+
+/* Hash and write one block. */
+static int consume(EVP_MD_CTX *md, int fd, const uint8_t *buf, size_t len,
+                   _Atomic uint64_t *bytes_done)
+{
+        int r;
+
+        if (!EVP_DigestUpdate(md, buf, len))
+                return -EIO;
+        if ((r = evd_write_full(fd, buf, len)) < 0)
+                return r;
+        if (bytes_done)
+                atomic_fetch_add(bytes_done, len);
+        return 0;
+}
+
+/* Stream the rest of the source (after the first, full block) through the ring. */
+static int stream_rest(struct ring *ring, EVP_MD_CTX *md, int fd, uint64_t *size,
+                       _Atomic uint64_t *bytes_done)
+{
+        pthread_t thread;
+        int r = 0;
+
+        if (pthread_create(&thread, NULL, reader_main, ring) != 0)
+                return -EAGAIN;
+        for (unsigned i = 0;; i = (i + 1) % EVD_COPY_BLOCKS) {
+                struct slot *s = &ring->slots[i];
+                ssize_t n;
+
+                pthread_mutex_lock(&ring->lock);
+                while (!s->full)
+                        pthread_cond_wait(&ring->changed, &ring->lock);
+                n = s->len;
+                pthread_mutex_unlock(&ring->lock);
+                if (n <= 0) {
+                        r = (int)n;
+                        break;
+                }
+                r = consume(md, fd, s->buf, (size_t)n, bytes_done);
+                if (r < 0)
+                        break;
+                *size += (uint64_t)n;
+                pthread_mutex_lock(&ring->lock);
+                s->full = false;
+                pthread_cond_broadcast(&ring->changed);
+                pthread_mutex_unlock(&ring->lock);
+        }
+        pthread_mutex_lock(&ring->lock);
+        ring->stop = true;
+        pthread_cond_broadcast(&ring->changed);
+        pthread_mutex_unlock(&ring->lock);
+        (void)pthread_join(thread, NULL);
+        return r;
+}
+
+/* Hash the source a second time, from the start, to confirm it read the same. */
+static int rehash_source(const struct evd_reader *reader, uint8_t *buf,
+                         uint8_t ret_sha[EVD_SHA256_LEN], uint64_t *ret_size)
+{
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        uint64_t off = 0;
+        int r = 0;
+
+        if (!md)
+                return -ENOMEM;
+        if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+                r = -EIO;
+                goto out;
+        }
+        for (;;) {
+                ssize_t n = reader->pread(reader->ctx, buf, EVD_COPY_BLOCK, off);
+
+                if (n < 0) {
+                        r = (int)n;
+                        goto out;
+                }
+                if (n == 0)
+                        break;
+                if (!EVP_DigestUpdate(md, buf, (size_t)n)) {
+                        r = -EIO;
+                        goto out;
+                }
+                off += (uint64_t)n;
+        }
+        if (!EVP_DigestFinal_ex(md, ret_sha, NULL))
+                r = -EIO;
+        *ret_size = off;
+out:
+        EVP_MD_CTX_free(md);
+        return r;
+}
+
+int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
+                 enum evd_verify_mode verify, _Atomic uint64_t *bytes_done,
+                 const atomic_bool *cancel, struct evd_copy_result *ret, struct evd_err *err)
+{
+        struct ring ring = { .reader = reader, .cancel = cancel, .start = EVD_COPY_BLOCK };
+        uint8_t sha[EVD_SHA256_LEN], again[EVD_SHA256_LEN];
+        char tmp_name[EVD_STORE_TMPNAME_MAX];
+        EVP_MD_CTX *md = NULL;
+        uint64_t size = 0, again_size;
+        ssize_t n;
+        int fd = -1, r;
+
+        for (unsigned i = 0; i < EVD_COPY_BLOCKS; i++) {
+                ring.slots[i].buf = malloc(EVD_COPY_BLOCK);
+                if (!ring.slots[i].buf) {
+                        r = evd_err_set(err, -ENOMEM, "out of memory");
+                        goto out;
+                }
+        }
+        pthread_mutex_init(&ring.lock, NULL);
+        pthread_cond_init(&ring.changed, NULL);
+        md = EVP_MD_CTX_new();
+        if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+                r = evd_err_set(err, -EIO, "cannot start SHA-256");
+                goto out_sync;
+        }
+        r = evd_store_tmp_create(store, &fd, tmp_name);
+        if (r < 0) {
+                r = evd_err_set(err, r, "cannot create a file in the store: %s", strerror(-r));
+                goto out_sync;
+        }
+
+        /* The first block is read here: most small files end in it, with no thread. */
+        n = reader->pread(reader->ctx, ring.slots[0].buf, EVD_COPY_BLOCK, 0);
+        if (n < 0) {
+                r = evd_err_set(err, (int)n, "read failed: %s", strerror((int)-n));
+                goto out_discard;
+        }
+        if (n > 0 && (r = consume(md, fd, ring.slots[0].buf, (size_t)n, bytes_done)) < 0) {
+                r = evd_err_set(err, r, "write to the store failed: %s", strerror(-r));
+                goto out_discard;
+        }
+        size = (uint64_t)n;
+        if ((size_t)n == EVD_COPY_BLOCK) {
+                r = stream_rest(&ring, md, fd, &size, bytes_done);
+                if (r < 0) {
+                        r = evd_err_set(err, r, "copy failed after %llu bytes: %s",
+                                        (unsigned long long)size, strerror(-r));
+                        goto out_discard;
+                }
+        }
+        if (!EVP_DigestFinal_ex(md, sha, NULL)) {
+                r = evd_err_set(err, -EIO, "SHA-256 failed");
+                goto out_discard;
+        }
+        /* A failed fdatasync is final: the pages cannot be trusted, copy again. */
+        if (fdatasync(fd) < 0) {
+                r = evd_err_set(err, -errno, "syncing the copy failed: %s", strerror(errno));
+                goto out_discard;
+        }
+        /* Drop the pages after the sync (before it, dirty pages would stay) and read
+         * what the disk really holds. */
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        r = evd_sha256_fd(fd, again, &again_size);
+        if (r < 0) {
+                r = evd_err_set(err, r, "re-reading the copy failed: %s", strerror(-r));
+                goto out_discard;
+        }
+        if (again_size != size || memcmp(again, sha, sizeof(sha)) != 0) {
+                r = evd_err_set(err, -EIO,
+                                "the copy read back from disk differs from what "
+                                "was written");
+                goto out_discard;
+        }
+        if (verify == EVD_VERIFY_SOURCE_DESTINATION) {
+                r = rehash_source(reader, ring.slots[0].buf, again, &again_size);
+                if (r < 0) {
+                        r = evd_err_set(err, r, "re-reading the source failed: %s", strerror(-r));
+                        goto out_discard;
+                }
+                if (again_size != size || memcmp(again, sha, sizeof(sha)) != 0) {
+                        r = evd_err_set(err, -EIO,
+                                        "the source read differently the second "
+                                        "time (changing or failing media)");
+                        goto out_discard;
+                }
+        }
+        (void)close(fd);
+        fd = -1;
+        memcpy(ret->sha256, sha, sizeof(sha));
+        ret->size = size;
+        memcpy(ret->tmp_name, tmp_name, sizeof(tmp_name));
+        r = 0;
+        goto out_sync;
+out_discard:
+        (void)close(fd);
+        evd_store_tmp_discard(store, tmp_name);
+out_sync:
+        pthread_cond_destroy(&ring.changed);
+        pthread_mutex_destroy(&ring.lock);
+out:
+        EVP_MD_CTX_free(md);
+        for (unsigned i = 0; i < EVD_COPY_BLOCKS; i++)
+                free(ring.slots[i].buf);
+        return r;
+}

@@ -1,0 +1,44 @@
+/* copy: stream one original into the store's tmp/, proving the copy exact.
+ *
+ * A reader thread fills a small ring of 1 MiB blocks while the calling thread hashes
+ * (SHA-256, OpenSSL EVP) and writes them, so reading overlaps hashing and writing.
+ * Then: fdatasync, drop the copy's cached pages, re-read it from disk and compare the
+ * hash (and, with EVD_VERIFY_SOURCE_DESTINATION, read the source again too). Memory
+ * per copy is bounded (EVD_COPY_BLOCKS blocks) whatever the file size. Blocking: call
+ * it from a worker thread, never from the event loop. */
+#ifndef EVD_COPY_H
+#define EVD_COPY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf.h"
+#include "err.h"
+#include "store.h"
+
+#define EVD_COPY_BLOCK (1u << 20)
+#define EVD_COPY_BLOCKS 4
+
+/* Where the bytes come from: pread-like, returning bytes read (0 at the end) or
+ * -errno. It is called from the copy's reader thread, one call at a time. */
+struct evd_reader {
+        ssize_t (*pread)(void *ctx, void *buf, size_t len, uint64_t off);
+        void *ctx;
+};
+
+struct evd_copy_result {
+        uint8_t sha256[EVD_SHA256_LEN];
+        uint64_t size;
+        char tmp_name[EVD_STORE_TMPNAME_MAX]; /* a verified file in tmp/, to publish */
+};
+
+/* Copy everything the reader gives into a new tmp/ file and verify it. On success
+ * *ret holds the hash, size and tmp name (the caller publishes or discards it); on
+ * failure nothing is left in tmp/. bytes_done (may be NULL) grows as blocks are
+ * written; cancel (may be NULL) aborts the copy with -ECANCELED when set. */
+int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
+                 enum evd_verify_mode verify, _Atomic uint64_t *bytes_done,
+                 const atomic_bool *cancel, struct evd_copy_result *ret, struct evd_err *err);
+
+#endif

@@ -1,0 +1,487 @@
+#include "ingest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "copy.h"
+#include "item.h"
+
+struct evd_ingest_job {
+        struct evd_ingest_job *next_job; /* in the engine's list while queued */
+        struct evd_ingest *engine;
+        char kind[16];
+        char recorder[EVD_RECORDER_MAX];
+        struct evd_actor actor;
+        struct evd_conf conf;
+        const struct evd_source_ops *ops;
+        void *source;
+        struct evd_original *files;
+        size_t n, next;  /* next: the first file no worker has taken (engine lock) */
+        int active;      /* workers on this job (engine lock) */
+        int max_parallel;
+        bool finished;   /* engine lock */
+        atomic_bool cancel;
+        _Atomic uint64_t stored, duplicate, skipped, failed, bytes_done;
+        uint64_t bytes_total;
+        json_t *failures; /* engine lock */
+        void (*on_done)(struct evd_ingest_job *, void *);
+        void *userdata;
+};
+
+struct evd_ingest {
+        struct evd_store *store;
+        struct evd_catalog *catalog;
+        pthread_mutex_t lock;
+        pthread_cond_t work; /* a job was queued, or stopping */
+        struct evd_ingest_job *jobs;
+        struct evd_ingest_job *turn; /* whose turn it is: fairness between jobs */
+        bool stopping;
+        int n_workers;
+        pthread_t *workers;
+};
+
+enum outcome { STORED, DUPLICATE, SKIPPED };
+
+struct commit_ctx {
+        struct evd_ingest_job *job;
+        const struct evd_original *orig;
+        const struct evd_copy_result *copy;
+        int64_t now;
+        enum outcome outcome;
+        uint64_t id;
+};
+
+static int audit_item(struct evd_txn *txn, struct commit_ctx *c, const char *event,
+                      const json_t *item)
+{
+        json_t *d = json_pack("{sO sO sO ss}", "id", json_object_get(item, "id"), "sha256",
+                              json_object_get(item, "sha256"), "size",
+                              json_object_get(item, "size"), "recorder", c->job->recorder);
+        char subject[32];
+        int r;
+
+        if (!d)
+                return -ENOMEM;
+        r = evd_item_set_path(d, "original_path", c->orig->path, c->orig->path_len);
+        (void)snprintf(subject, sizeof(subject), "item:%llu", (unsigned long long)c->id);
+        if (r == 0)
+                r = evd_audit_append(txn, &c->job->actor, event, subject, d, NULL);
+        json_decref(d);
+        return r;
+}
+
+/* The catalog transaction that makes a verified copy "stored" (invariant 1 and 2). */
+static int commit_file(struct evd_txn *txn, void *p)
+{
+        struct commit_ctx *c = p;
+        const struct evd_original *o = c->orig;
+        char hex[EVD_SHA256_HEX];
+        json_t *item = NULL;
+        int r;
+
+        r = evd_catalog_source_get(txn, c->job->recorder, o->path, o->path_len, o->size, o->mtime,
+                                   &c->id);
+        if (r == 0) {
+                c->outcome = SKIPPED; /* another job stored it meanwhile */
+                return 0;
+        }
+        if (r != -ENOENT)
+                return r;
+        evd_hex(c->copy->sha256, EVD_SHA256_LEN, hex);
+        r = evd_catalog_item_by_sha(txn, hex, &c->id);
+        if (r == 0) {
+                json_t *occ = evd_item_occurrence(c->job->recorder, o, c->now);
+
+                r = occ ? evd_catalog_item_get(txn, c->id, &item) : -ENOMEM;
+                if (r == 0 && !evd_item_has_occurrence(item, occ)) {
+                        r = json_array_append(json_object_get(item, "occurrences"), occ) < 0
+                                    ? -ENOMEM
+                                    : evd_catalog_item_put(txn, item);
+                        if (r == 0)
+                                r = audit_item(txn, c, "item.duplicate", item);
+                }
+                json_decref(occ);
+                c->outcome = DUPLICATE;
+        } else if (r == -ENOENT) {
+                item = evd_item_new(c->job->recorder, o, c->copy->sha256, c->copy->size, c->now,
+                                    &c->job->conf);
+                r = item ? evd_catalog_item_put(txn, item) : -ENOMEM;
+                if (r == 0) {
+                        c->id = (uint64_t)json_integer_value(json_object_get(item, "id"));
+                        r = audit_item(txn, c, "item.stored", item);
+                }
+                c->outcome = STORED;
+        }
+        json_decref(item);
+        if (r < 0)
+                return r;
+        return evd_catalog_source_put(txn, c->job->recorder, o->path, o->path_len, o->size,
+                                      o->mtime, c->id);
+}
+
+struct failure_ctx {
+        struct evd_ingest_job *job;
+        json_t *details;
+};
+
+static int commit_failure(struct evd_txn *txn, void *p)
+{
+        struct failure_ctx *f = p;
+
+        return evd_audit_append(txn, &f->job->actor, "ingest.file_failed", f->job->recorder,
+                                f->details, NULL);
+}
+
+static void fail_file(struct evd_ingest *e, struct evd_ingest_job *job,
+                      const struct evd_original *o, const char *reason)
+{
+        json_t *d = json_pack("{ss ss}", "recorder", job->recorder, "reason", reason);
+        struct failure_ctx f = { .job = job, .details = d };
+        struct evd_err err = { 0 };
+
+        atomic_fetch_add(&job->failed, 1);
+        if (!d || evd_item_set_path(d, "original_path", o->path, o->path_len) < 0) {
+                json_decref(d);
+                return;
+        }
+        /* Failing to audit a failure leaves the failure in the job's report. */
+        (void)evd_catalog_write(e->catalog, commit_failure, &f, &err);
+        pthread_mutex_lock(&e->lock);
+        if (json_array_size(job->failures) < EVD_INGEST_FAILURES_MAX)
+                (void)json_array_append(job->failures, d);
+        pthread_mutex_unlock(&e->lock);
+        json_decref(d);
+}
+
+static void process(struct evd_ingest *e, struct evd_ingest_job *job, const struct evd_original *o)
+{
+        struct commit_ctx c = { .job = job, .orig = o };
+        struct evd_copy_result res;
+        struct evd_reader reader;
+        struct evd_err err = { 0 };
+        struct evd_txn txn;
+        void *state = NULL;
+        bool existed;
+        uint64_t before = atomic_load(&job->bytes_done), id;
+        int r;
+
+        /* Already stored from this recorder and path, same size and time: skip it
+         * without reading it. */
+        if (evd_catalog_read_begin(e->catalog, &txn) == 0) {
+                r = evd_catalog_source_get(&txn, job->recorder, o->path, o->path_len, o->size,
+                                           o->mtime, &id);
+                evd_catalog_read_end(&txn);
+                if (r == 0) {
+                        atomic_fetch_add(&job->skipped, 1);
+                        atomic_fetch_add(&job->bytes_done, o->size);
+                        return;
+                }
+        }
+        r = job->ops->open(job->source, o, &reader, &state, &err);
+        if (r < 0)
+                goto fail;
+        r = evd_copy_run(e->store, &reader, job->conf.verify, &job->bytes_done, &job->cancel, &res,
+                         &err);
+        job->ops->close(job->source, state);
+        if (r < 0)
+                goto fail;
+        r = evd_store_publish(e->store, res.tmp_name, res.sha256, &existed, &err);
+        if (r < 0)
+                goto fail;
+        c.copy = &res;
+        c.now = evd_clock_now();
+        r = evd_catalog_write(e->catalog, commit_file, &c, &err);
+        if (r < 0)
+                goto fail;
+        atomic_fetch_add(c.outcome == STORED      ? &job->stored
+                         : c.outcome == DUPLICATE ? &job->duplicate
+                                                  : &job->skipped,
+                         1);
+        /* Count the listed size, whatever the copy found, so progress ends at 100%. */
+        atomic_store(&job->bytes_done, before + o->size);
+        return;
+fail:
+        atomic_store(&job->bytes_done, before + o->size);
+        if (r == -ECANCELED)
+                return;
+        fail_file(e, job, o, err.text[0] ? err.text : strerror(-r));
+}
+
+static int audit_summary(struct evd_txn *txn, void *p)
+{
+        struct evd_ingest_job *job = p;
+        char event[32];
+        json_t *d = evd_ingest_job_report(job);
+        int r;
+
+        if (!d)
+                return -ENOMEM;
+        (void)json_object_del(d, "failures");
+        (void)snprintf(event, sizeof(event), "%s.%s", job->kind,
+                       atomic_load(&job->cancel) ? "interrupted" : "done");
+        r = evd_audit_append(txn, &job->actor, event, job->recorder, d, NULL);
+        json_decref(d);
+        return r;
+}
+
+static void finish(struct evd_ingest *e, struct evd_ingest_job *job)
+{
+        struct evd_err err = { 0 };
+
+        (void)evd_catalog_write(e->catalog, audit_summary, job, &err);
+        if (job->on_done)
+                job->on_done(job, job->userdata);
+}
+
+/* The next job with a file to hand out, starting from whose turn it is. Lock held. */
+static struct evd_ingest_job *pick(struct evd_ingest *e)
+{
+        struct evd_ingest_job *start = e->turn ? e->turn : e->jobs, *j = start;
+
+        if (!j)
+                return NULL;
+        do {
+                bool has_work = j->next < j->n && !atomic_load(&j->cancel);
+
+                if (has_work && (j->max_parallel == 0 || j->active < j->max_parallel)) {
+                        e->turn = j->next_job ? j->next_job : e->jobs;
+                        return j;
+                }
+                j = j->next_job ? j->next_job : e->jobs;
+        } while (j != start);
+        return NULL;
+}
+
+static void unlink_job(struct evd_ingest *e, struct evd_ingest_job *job)
+{
+        struct evd_ingest_job **pp;
+
+        for (pp = &e->jobs; *pp; pp = &(*pp)->next_job)
+                if (*pp == job) {
+                        *pp = job->next_job;
+                        break;
+                }
+        if (e->turn == job)
+                e->turn = job->next_job ? job->next_job : e->jobs;
+}
+
+/* Is the job complete now? Lock held; unlinks it when so. */
+static bool take_finished(struct evd_ingest *e, struct evd_ingest_job *job)
+{
+        if (job->finished || job->active > 0)
+                return false;
+        if (job->next < job->n && !atomic_load(&job->cancel))
+                return false;
+        job->finished = true;
+        unlink_job(e, job);
+        return true;
+}
+
+static void *worker_main(void *arg)
+{
+        struct evd_ingest *e = arg;
+
+        pthread_mutex_lock(&e->lock);
+        while (!e->stopping) {
+                struct evd_ingest_job *job = pick(e);
+                size_t i;
+
+                if (!job) {
+                        pthread_cond_wait(&e->work, &e->lock);
+                        continue;
+                }
+                i = job->next++;
+                job->active++;
+                pthread_mutex_unlock(&e->lock);
+                process(e, job, &job->files[i]);
+                pthread_mutex_lock(&e->lock);
+                job->active--;
+                if (take_finished(e, job)) {
+                        pthread_mutex_unlock(&e->lock);
+                        finish(e, job);
+                        pthread_mutex_lock(&e->lock);
+                }
+        }
+        pthread_mutex_unlock(&e->lock);
+        return NULL;
+}
+
+int evd_ingest_new(struct evd_store *store, struct evd_catalog *catalog, int n_workers,
+                   struct evd_ingest **ret, struct evd_err *err)
+{
+        struct evd_ingest *e = calloc(1, sizeof(*e));
+
+        if (!e || n_workers < 1)
+                goto nomem;
+        e->store = store;
+        e->catalog = catalog;
+        e->workers = calloc((size_t)n_workers, sizeof(*e->workers));
+        if (!e->workers)
+                goto nomem;
+        pthread_mutex_init(&e->lock, NULL);
+        pthread_cond_init(&e->work, NULL);
+        for (; e->n_workers < n_workers; e->n_workers++) {
+                if (pthread_create(&e->workers[e->n_workers], NULL, worker_main, e) != 0) {
+                        evd_ingest_free(e);
+                        return evd_err_set(err, -EAGAIN, "cannot start copy workers");
+                }
+        }
+        *ret = e;
+        return 0;
+nomem:
+        if (e)
+                free(e->workers);
+        free(e);
+        return evd_err_set(err, -ENOMEM, "out of memory");
+}
+
+void evd_ingest_free(struct evd_ingest *e)
+{
+        struct evd_ingest_job *finished = NULL, *j;
+
+        if (!e)
+                return;
+        pthread_mutex_lock(&e->lock);
+        for (j = e->jobs; j; j = j->next_job)
+                atomic_store(&j->cancel, true);
+        e->stopping = true;
+        pthread_cond_broadcast(&e->work);
+        pthread_mutex_unlock(&e->lock);
+        for (int i = 0; i < e->n_workers; i++)
+                (void)pthread_join(e->workers[i], NULL);
+        /* Jobs still queued end as interrupted, so their owners hear of them. */
+        while (e->jobs) {
+                j = e->jobs;
+                j->finished = true;
+                unlink_job(e, j);
+                j->next_job = finished;
+                finished = j;
+        }
+        while (finished) {
+                j = finished;
+                finished = j->next_job;
+                finish(e, j);
+        }
+        pthread_cond_destroy(&e->work);
+        pthread_mutex_destroy(&e->lock);
+        free(e->workers);
+        free(e);
+}
+
+struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder,
+                                          const struct evd_actor *actor,
+                                          const struct evd_conf *conf,
+                                          const struct evd_source_ops *ops, void *source,
+                                          struct evd_original *originals, size_t n,
+                                          int max_parallel)
+{
+        struct evd_ingest_job *job = calloc(1, sizeof(*job));
+
+        if (!job || !(job->failures = json_array())) {
+                free(job);
+                evd_originals_free(originals, n);
+                return NULL;
+        }
+        (void)snprintf(job->kind, sizeof(job->kind), "%s", kind);
+        (void)snprintf(job->recorder, sizeof(job->recorder), "%s", recorder);
+        job->actor = *actor;
+        job->conf = *conf;
+        job->ops = ops;
+        job->source = source;
+        job->files = originals;
+        job->n = n;
+        job->max_parallel = max_parallel;
+        for (size_t i = 0; i < n; i++)
+                job->bytes_total += originals[i].size;
+        return job;
+}
+
+void evd_ingest_submit(struct evd_ingest *e, struct evd_ingest_job *job,
+                       void (*on_done)(struct evd_ingest_job *, void *), void *userdata)
+{
+        bool empty;
+
+        job->engine = e;
+        job->on_done = on_done;
+        job->userdata = userdata;
+        pthread_mutex_lock(&e->lock);
+        empty = job->n == 0;
+        if (empty) {
+                job->finished = true;
+        } else {
+                job->next_job = e->jobs;
+                e->jobs = job;
+                pthread_cond_broadcast(&e->work);
+        }
+        pthread_mutex_unlock(&e->lock);
+        if (empty)
+                finish(e, job);
+}
+
+void evd_ingest_job_cancel(struct evd_ingest_job *job)
+{
+        struct evd_ingest *e = job->engine;
+        bool done = false;
+
+        atomic_store(&job->cancel, true);
+        if (!e)
+                return;
+        pthread_mutex_lock(&e->lock);
+        done = take_finished(e, job);
+        pthread_mutex_unlock(&e->lock);
+        if (done)
+                finish(e, job);
+}
+
+void evd_ingest_job_progress(struct evd_ingest_job *job, struct evd_ingest_progress *ret)
+{
+        ret->files_total = job->n;
+        ret->files_stored = atomic_load(&job->stored);
+        ret->files_duplicate = atomic_load(&job->duplicate);
+        ret->files_skipped = atomic_load(&job->skipped);
+        ret->files_failed = atomic_load(&job->failed);
+        ret->bytes_total = job->bytes_total;
+        ret->bytes_done = atomic_load(&job->bytes_done);
+        if (job->engine) {
+                pthread_mutex_lock(&job->engine->lock);
+                ret->finished = job->finished;
+                pthread_mutex_unlock(&job->engine->lock);
+        } else {
+                ret->finished = false;
+        }
+}
+
+json_t *evd_ingest_job_report(struct evd_ingest_job *job)
+{
+        struct evd_ingest_progress p;
+        json_t *failures;
+
+        evd_ingest_job_progress(job, &p);
+        if (job->engine)
+                pthread_mutex_lock(&job->engine->lock);
+        failures = json_deep_copy(job->failures);
+        if (job->engine)
+                pthread_mutex_unlock(&job->engine->lock);
+        return json_pack("{ss sI sI sI sI sI sI sI sb so}", "recorder", job->recorder,
+                         "files_total", (json_int_t)p.files_total, "files_stored",
+                         (json_int_t)p.files_stored, "files_duplicate",
+                         (json_int_t)p.files_duplicate, "files_skipped",
+                         (json_int_t)p.files_skipped, "files_failed", (json_int_t)p.files_failed,
+                         "files_not_copied",
+                         (json_int_t)(p.files_total - p.files_stored - p.files_duplicate -
+                                      p.files_skipped - p.files_failed),
+                         "bytes_total", (json_int_t)p.bytes_total, "interrupted",
+                         atomic_load(&job->cancel), "failures", failures ? failures : json_array());
+}
+
+void evd_ingest_job_free(struct evd_ingest_job *job)
+{
+        if (!job)
+                return;
+        evd_originals_free(job->files, job->n);
+        json_decref(job->failures);
+        free(job);
+}

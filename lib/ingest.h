@@ -1,0 +1,73 @@
+/* ingest: the engine that copies originals into the store and catalogues them.
+ *
+ * A job is a list of originals from one source (a folder, a docked recorder) on
+ * behalf of one recorder. A fixed pool of parallel_copies worker threads takes files
+ * from the jobs in turn, so several docks share the copy bandwidth fairly. For each
+ * file a worker: skips it when the catalog already holds that (recorder, path, size,
+ * mtime); copies and verifies it (copy.h); publishes the object (store.h); and in one
+ * catalog transaction adds the item, or a new occurrence of identical content, with
+ * its audit entry. A failed file is reported and audited; the rest go on.
+ * No function here runs on, or blocks, the event loop. */
+#ifndef EVD_INGEST_H
+#define EVD_INGEST_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "catalog.h"
+#include "conf.h"
+#include "original.h"
+#include "store.h"
+
+#define EVD_RECORDER_MAX 64
+#define EVD_INGEST_FAILURES_MAX 1000 /* failures listed in a report; all are audited */
+
+struct evd_ingest;
+struct evd_ingest_job;
+
+/* Counters of a job, read at any time from any thread. */
+struct evd_ingest_progress {
+        uint64_t files_total, files_stored, files_duplicate, files_skipped, files_failed;
+        uint64_t bytes_total, bytes_done;
+        bool finished;
+};
+
+/* Start n_workers threads. Borrowed pointers must outlive the engine. */
+int evd_ingest_new(struct evd_store *store, struct evd_catalog *catalog, int n_workers,
+                   struct evd_ingest **ret, struct evd_err *err);
+
+/* Cancel every job, wait for the workers and free; accepts NULL. */
+void evd_ingest_free(struct evd_ingest *ingest);
+
+/* A job over originals (taken: freed with the job) read through ops/source
+ * (borrowed until on_done has been called). conf is copied. kind names the job in the
+ * audit log ("import", "dock"). max_parallel bounds the workers on this job at once
+ * (0: no bound). */
+struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder,
+                                          const struct evd_actor *actor,
+                                          const struct evd_conf *conf,
+                                          const struct evd_source_ops *ops, void *source,
+                                          struct evd_original *originals, size_t n,
+                                          int max_parallel);
+
+/* Queue the job. on_done(job, userdata) is called once, from a worker thread (or
+ * from this call when the job is empty), after the job's summary is audited. */
+void evd_ingest_submit(struct evd_ingest *ingest, struct evd_ingest_job *job,
+                       void (*on_done)(struct evd_ingest_job *, void *), void *userdata);
+
+/* Ask the job to stop: files not started are left; the one in flight is abandoned
+ * without trace. */
+void evd_ingest_job_cancel(struct evd_ingest_job *job);
+
+void evd_ingest_job_progress(struct evd_ingest_job *job, struct evd_ingest_progress *ret);
+
+/* The job's outcome (caller owns): counts, and per-file failures with reasons. Call
+ * after on_done. */
+json_t *evd_ingest_job_report(struct evd_ingest_job *job);
+
+/* Free a finished (or never submitted) job; accepts NULL. */
+void evd_ingest_job_free(struct evd_ingest_job *job);
+
+#endif

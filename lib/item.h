@@ -1,0 +1,33 @@
+/* item: a stored recording as the catalog keeps it: one JSON object with the field
+ * names of the command contract (DESIGN.md), built here and nowhere else.
+ *
+ * One item per distinct content: the same bytes found again (another path or
+ * recorder) are recorded in the item's "occurrences", not stored twice. */
+#ifndef EVD_ITEM_H
+#define EVD_ITEM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "original.h"
+#include "util.h"
+
+/* Set obj[key] to the path bytes: the exact string when they are valid UTF-8,
+ * otherwise an escaped display form plus obj[key + "_b64"] holding the exact bytes. */
+int evd_item_set_path(json_t *obj, const char *key, const char *bytes, size_t len);
+
+/* A new item (caller owns) for an original just stored from recorder; NULL on
+ * out-of-memory. The id is assigned by the catalog. */
+json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
+                     const uint8_t sha256[EVD_SHA256_LEN], uint64_t size, int64_t now,
+                     const struct evd_conf *conf);
+
+/* An occurrence record {recorder, original_path, size, mtime, seen_at} (caller owns). */
+json_t *evd_item_occurrence(const char *recorder, const struct evd_original *orig, int64_t now);
+
+/* Whether recorder + path are the item's first occurrence or one of its others. */
+bool evd_item_has_occurrence(const json_t *item, const json_t *occurrence);
+
+#endif

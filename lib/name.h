@@ -1,0 +1,24 @@
+/* name: original file names as recorders wrote them, and their safe display form.
+ *
+ * A recorder's file name is a byte string: it may hold invalid UTF-8, newlines or
+ * terminal escapes. The catalog keeps the bytes exactly; people see them escaped. */
+#ifndef EVD_NAME_H
+#define EVD_NAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True when the len bytes at s are valid UTF-8 (no overlongs, no surrogates, no NUL). */
+bool evd_name_is_utf8(const char *s, size_t len);
+
+/* Write a display form of the len bytes at s into out (outsz bytes, NUL-terminated):
+ * valid printable UTF-8 is kept, a backslash becomes "\\", \n \r \t stay as those
+ * two-character escapes, other control bytes, DEL, C1 controls and invalid bytes
+ * become "\xHH". Returns the length written, or -ENAMETOOLONG when out is too small
+ * (out then holds a truncated form ending in "..."). */
+int evd_name_escape(const char *s, size_t len, char *out, size_t outsz);
+
+/* Bytes needed by evd_name_escape for any input of len bytes, including the NUL. */
+#define EVD_NAME_ESCAPED_MAX(len) ((len)*4 + 1)
+
+#endif

@@ -1,0 +1,16 @@
+/* policy: how long items are kept and by when they must be stored.
+ *
+ * Retention uses calendar months in the station's local time (the process TZ):
+ * Jan 31 + 3 months = Apr 30; Feb 29 + 12 months = Feb 28. */
+#ifndef EVD_POLICY_H
+#define EVD_POLICY_H
+
+#include <stdint.h>
+
+#include "conf.h"
+
+/* t + period, as local calendar arithmetic (months first, the day clamped to the
+ * month's end, then days). -EINVAL for a permanent period (no end). */
+int evd_policy_add_period(int64_t t, const struct evd_period *period, int64_t *ret);
+
+#endif

@@ -1,0 +1,733 @@
+#include "station.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "dirsource.h"
+#include "item.h"
+
+#define IMPORTS_MAX 32
+#define ITEMS_LIST_MAX 1000000
+#define AUDIT_LIST_MAX 100000
+#define PROGRESS_INTERVAL_MS 500
+
+/* An import in progress, for status and for its waiting request. */
+struct import {
+        struct evd_ingest_job *job;
+        char dir[EVD_PATH_MAX];
+        bool done;
+        pthread_cond_t done_cond;
+};
+
+struct evd_station {
+        pthread_mutex_t lock; /* conf, imports */
+        struct evd_conf conf;
+        struct evd_store *store;
+        struct evd_catalog *catalog;
+        struct evd_ingest *ingest;
+        struct import *imports[IMPORTS_MAX];
+        bool stopping;
+};
+
+static const struct evd_actor station_actor = { .uid = 0, .name = "evidockd" };
+
+int evd_station_new(const struct evd_conf *conf, struct evd_station **ret, struct evd_err *err)
+{
+        struct evd_station *s = calloc(1, sizeof(*s));
+        char dir[EVD_CONF_PATH_MAX + 16];
+        int r;
+
+        if (!s)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        pthread_mutex_init(&s->lock, NULL);
+        s->conf = *conf;
+        r = evd_store_open(conf->state_dir, &s->store, err);
+        if (r < 0)
+                goto fail;
+        (void)snprintf(dir, sizeof(dir), "%s/catalog", conf->state_dir);
+        r = evd_catalog_open(dir, 0, &s->catalog, err);
+        if (r < 0)
+                goto fail;
+        r = evd_ingest_new(s->store, s->catalog, conf->parallel_copies, &s->ingest, err);
+        if (r < 0)
+                goto fail;
+        *ret = s;
+        return 0;
+fail:
+        evd_station_free(s);
+        return r;
+}
+
+void evd_station_stop(struct evd_station *s)
+{
+        struct evd_ingest_job *jobs[IMPORTS_MAX];
+        int n = 0;
+
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        for (int i = 0; i < IMPORTS_MAX; i++)
+                if (s->imports[i] && !s->imports[i]->done)
+                        jobs[n++] = s->imports[i]->job;
+        pthread_mutex_unlock(&s->lock);
+        /* Outside the lock: cancelling may finish the job and call back into us. */
+        for (int i = 0; i < n; i++)
+                evd_ingest_job_cancel(jobs[i]);
+}
+
+void evd_station_free(struct evd_station *s)
+{
+        if (!s)
+                return;
+        evd_ingest_free(s->ingest);
+        evd_catalog_free(s->catalog);
+        evd_store_free(s->store);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+}
+
+int evd_station_reload(struct evd_station *s, const struct evd_conf *conf, struct evd_err *err)
+{
+        struct evd_conf next = *conf;
+        bool kept = false;
+
+        pthread_mutex_lock(&s->lock);
+        if (strcmp(next.state_dir, s->conf.state_dir) || strcmp(next.timezone, s->conf.timezone) ||
+            strcmp(next.control_socket, s->conf.control_socket) ||
+            next.parallel_copies != s->conf.parallel_copies) {
+                memcpy(next.state_dir, s->conf.state_dir, sizeof(next.state_dir));
+                memcpy(next.timezone, s->conf.timezone, sizeof(next.timezone));
+                memcpy(next.control_socket, s->conf.control_socket, sizeof(next.control_socket));
+                next.parallel_copies = s->conf.parallel_copies;
+                kept = true;
+        }
+        s->conf = next;
+        pthread_mutex_unlock(&s->lock);
+        if (kept)
+                return evd_err_set(err, -EAGAIN, "state_dir, control_socket, timezone and "
+                                                 "parallel_copies take effect at the next start");
+        return 0;
+}
+
+struct audit_ctx {
+        const struct evd_actor *actor;
+        const char *event, *subject;
+        const json_t *details;
+};
+
+static int audit_fn(struct evd_txn *txn, void *p)
+{
+        struct audit_ctx *a = p;
+
+        return evd_audit_append(txn, a->actor, a->event, a->subject, a->details, NULL);
+}
+
+int evd_station_audit(struct evd_station *s, const struct evd_actor *actor, const char *event,
+                      const char *subject, const json_t *details)
+{
+        struct audit_ctx a = { actor ? actor : &station_actor, event, subject, details };
+        struct evd_err err = { 0 };
+
+        return evd_catalog_write(s->catalog, audit_fn, &a, &err);
+}
+
+static void copy_conf(struct evd_station *s, struct evd_conf *ret)
+{
+        pthread_mutex_lock(&s->lock);
+        *ret = s->conf;
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- arguments ---- */
+
+static int arg_string(const json_t *args, const char *key, bool required, const char **ret,
+                      struct evd_err *err)
+{
+        json_t *v = json_object_get(args, key);
+
+        if (!v || json_is_null(v)) {
+                if (required)
+                        return evd_err_set(err, -EINVAL, "missing argument \"%s\"", key);
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_string(v))
+                return evd_err_set(err, -EINVAL, "argument \"%s\" must be a string", key);
+        *ret = json_string_value(v);
+        return 0;
+}
+
+static int arg_time(const json_t *args, const char *key, bool *has, int64_t *ret,
+                    struct evd_err *err)
+{
+        const char *s = NULL;
+        int r = arg_string(args, key, false, &s, err);
+
+        *has = false;
+        if (r < 0 || !s)
+                return r;
+        if (evd_time_parse(s, ret) < 0)
+                return evd_err_set(err, -EINVAL, "%s: '%s' is not a time (RFC 3339 or "
+                                                 "YYYY-MM-DD)", key, s);
+        *has = true;
+        return 0;
+}
+
+static int arg_bool(const json_t *args, const char *key, bool *ret, struct evd_err *err)
+{
+        json_t *v = json_object_get(args, key);
+
+        if (!v || json_is_null(v)) {
+                *ret = false;
+                return 0;
+        }
+        if (!json_is_boolean(v))
+                return evd_err_set(err, -EINVAL, "argument \"%s\" must be true or false", key);
+        *ret = json_is_true(v);
+        return 0;
+}
+
+/* Recorder serials: what a recorder reports, within reason for names and paths. */
+static int check_serial(const char *serial, struct evd_err *err)
+{
+        size_t len = strlen(serial);
+
+        if (len == 0 || len >= EVD_RECORDER_MAX)
+                return evd_err_set(err, -EINVAL, "recorder serial must be 1 to %d characters",
+                                   EVD_RECORDER_MAX - 1);
+        for (size_t i = 0; i < len; i++) {
+                char c = serial[i];
+
+                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      c == '-' || c == '_' || c == '.' || c == ':'))
+                        return evd_err_set(err, -EINVAL,
+                                           "recorder serial may hold letters, digits and - _ . : "
+                                           "only");
+        }
+        return 0;
+}
+
+/* An item by id ("17") or sha256 prefix (12+ hex digits). */
+static int resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id,
+                        struct evd_err *err)
+{
+        size_t len = strlen(ref);
+        int r;
+
+        if (len >= 12 && evd_is_hex(ref, 12)) {
+                r = evd_catalog_item_by_sha(txn, ref, ret_id);
+                if (r == -EEXIST)
+                        return evd_err_set(err, r, "%s: more than one item has this sha256 prefix",
+                                           ref);
+                if (r < 0)
+                        return evd_err_set(err, r, "%s: no such item", ref);
+                return 0;
+        }
+        if (len > 0 && len < 12 && strspn(ref, "0123456789") == len) {
+                json_t *item;
+
+                *ret_id = strtoull(ref, NULL, 10);
+                r = evd_catalog_item_get(txn, *ret_id, &item);
+                if (r < 0)
+                        return evd_err_set(err, r, "%s: no such item", ref);
+                json_decref(item);
+                return 0;
+        }
+        return evd_err_set(err, -EINVAL,
+                           "'%s' is neither an item id nor a sha256 prefix of 12+ hex digits", ref);
+}
+
+/* ---- status ---- */
+
+static json_t *import_status(struct import *imp)
+{
+        struct evd_ingest_progress p;
+
+        evd_ingest_job_progress(imp->job, &p);
+        return json_pack("{ss sI sI sI sI sI sI}", "dir", imp->dir, "files_total",
+                         (json_int_t)p.files_total, "files_done",
+                         (json_int_t)(p.files_stored + p.files_duplicate + p.files_skipped),
+                         "files_failed", (json_int_t)p.files_failed, "bytes_total",
+                         (json_int_t)p.bytes_total, "bytes_done", (json_int_t)p.bytes_done,
+                         "files_stored", (json_int_t)p.files_stored);
+}
+
+static int cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                      struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        uint64_t items = 0, map = 0, free_bytes = 0;
+        json_t *imports = json_array(), *warnings = json_array(), *out;
+        struct evd_conf conf;
+
+        (void)req;
+        (void)args;
+        copy_conf(s, &conf);
+        (void)evd_catalog_stat(s->catalog, &items, &map);
+        (void)evd_store_free_bytes(s->store, &free_bytes);
+        pthread_mutex_lock(&s->lock);
+        for (int i = 0; i < IMPORTS_MAX; i++)
+                if (s->imports[i] && !s->imports[i]->done)
+                        (void)json_array_append_new(imports, import_status(s->imports[i]));
+        pthread_mutex_unlock(&s->lock);
+        if (!evd_store_immutable(s->store))
+                (void)json_array_append_new(
+                        warnings, json_string("write-once is enforced by file permissions only: "
+                                              "the immutable flag is not available "
+                                              "(CAP_LINUX_IMMUTABLE or filesystem support "
+                                              "missing)"));
+        out = json_pack("{ss ss ss ss sI s[] so sI sI so}", "version", EVD_VERSION, "station",
+                        conf.name, "state_dir", conf.state_dir, "write_once",
+                        evd_store_immutable(s->store) ? "immutable" : "permissions", "free_bytes",
+                        (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
+                        (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
+                        warnings);
+        if (!out)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        *ret = out;
+        return 0;
+}
+
+/* ---- import ---- */
+
+static void import_done(struct evd_ingest_job *job, void *ud)
+{
+        struct evd_station *s = ud;
+
+        pthread_mutex_lock(&s->lock);
+        for (int i = 0; i < IMPORTS_MAX; i++)
+                if (s->imports[i] && s->imports[i]->job == job) {
+                        s->imports[i]->done = true;
+                        pthread_cond_broadcast(&s->imports[i]->done_cond);
+                }
+        pthread_mutex_unlock(&s->lock);
+}
+
+static int add_import(struct evd_station *s, struct import *imp, struct evd_err *err)
+{
+        int r = evd_err_set(err, -EBUSY, "too many imports running (at most %d)", IMPORTS_MAX);
+
+        pthread_mutex_lock(&s->lock);
+        if (s->stopping) {
+                r = evd_err_set(err, -ESHUTDOWN, "the station is stopping");
+        } else {
+                for (int i = 0; i < IMPORTS_MAX; i++)
+                        if (!s->imports[i]) {
+                                s->imports[i] = imp;
+                                r = 0;
+                                break;
+                        }
+        }
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+static void remove_import(struct evd_station *s, struct import *imp)
+{
+        pthread_mutex_lock(&s->lock);
+        for (int i = 0; i < IMPORTS_MAX; i++)
+                if (s->imports[i] == imp)
+                        s->imports[i] = NULL;
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* Wait for the import's job, sending progress lines meanwhile. */
+static void wait_import(struct evd_station *s, struct evd_request *req, struct import *imp)
+{
+        pthread_mutex_lock(&s->lock);
+        while (!imp->done) {
+                struct timespec until;
+
+                (void)clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += PROGRESS_INTERVAL_MS * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                (void)pthread_cond_timedwait(&imp->done_cond, &s->lock, &until);
+                if (!imp->done) {
+                        json_t *p = import_status(imp);
+
+                        pthread_mutex_unlock(&s->lock);
+                        if (p)
+                                evd_request_progress(req, p);
+                        pthread_mutex_lock(&s->lock);
+                }
+        }
+        pthread_mutex_unlock(&s->lock);
+}
+
+static int cmd_import(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                      struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        const char *dir, *recorder;
+        struct evd_dirsource *src = NULL;
+        struct evd_original *files = NULL;
+        struct import *imp = NULL;
+        json_t *notes = json_array(), *report = NULL, *started;
+        struct evd_conf conf;
+        size_t n = 0;
+        int r;
+
+        if ((r = arg_string(args, "dir", true, &dir, err)) < 0 ||
+            (r = arg_string(args, "recorder", true, &recorder, err)) < 0 ||
+            (r = check_serial(recorder, err)) < 0)
+                goto out;
+        if (strlen(dir) >= EVD_PATH_MAX) {
+                r = evd_err_set(err, -ENAMETOOLONG, "folder path too long");
+                goto out;
+        }
+        copy_conf(s, &conf);
+        r = evd_dirsource_open(dir, &src, err);
+        if (r < 0)
+                goto out;
+        r = evd_dirsource_list(src, &conf, notes, &files, &n, err);
+        if (r < 0)
+                goto out;
+        imp = calloc(1, sizeof(*imp));
+        if (!imp) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto out;
+        }
+        pthread_cond_init(&imp->done_cond, NULL);
+        (void)snprintf(imp->dir, sizeof(imp->dir), "%s", dir);
+        imp->job = evd_ingest_job_new("import", recorder, evd_request_actor(req), &conf,
+                                      &evd_dirsource_ops, src, files, n, 0);
+        files = NULL; /* taken by the job */
+        if (!imp->job) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto out;
+        }
+        r = add_import(s, imp, err);
+        if (r < 0)
+                goto out;
+        started = json_pack("{ss ss sI sI}", "dir", dir, "recorder", recorder, "files",
+                            (json_int_t)n, "skipped_entries", (json_int_t)json_array_size(notes));
+        (void)evd_station_audit(s, evd_request_actor(req), "import.started", recorder, started);
+        json_decref(started);
+        evd_ingest_submit(s->ingest, imp->job, import_done, s);
+        wait_import(s, req, imp);
+        remove_import(s, imp);
+        report = evd_ingest_job_report(imp->job);
+        if (!report) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto out;
+        }
+        (void)json_object_set_new(report, "dir", json_string(dir));
+        (void)json_object_set(report, "skipped_entries", notes);
+        *ret = report;
+        r = 0;
+out:
+        if (imp) {
+                evd_ingest_job_free(imp->job);
+                pthread_cond_destroy(&imp->done_cond);
+                free(imp);
+        }
+        evd_originals_free(files, n);
+        evd_dirsource_free(src);
+        json_decref(notes);
+        return r;
+}
+
+/* ---- items, show ---- */
+
+struct list_ctx {
+        json_t *out;
+        size_t max;
+};
+
+static int collect(json_t *item, void *p)
+{
+        struct list_ctx *l = p;
+
+        if (json_array_size(l->out) >= l->max)
+                return 1;
+        return json_array_append(l->out, item) < 0 ? -ENOMEM : 0;
+}
+
+static int cmd_items(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                     struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        struct evd_item_filter f = { .now = evd_clock_now() };
+        struct list_ctx l = { .out = json_array(), .max = ITEMS_LIST_MAX };
+        struct evd_txn txn;
+        int r;
+
+        (void)req;
+        if ((r = arg_string(args, "case", false, &f.case_no, err)) < 0 ||
+            (r = arg_string(args, "recorder", false, &f.recorder, err)) < 0 ||
+            (r = arg_string(args, "handler", false, &f.handler, err)) < 0 ||
+            (r = arg_bool(args, "late", &f.late, err)) < 0 ||
+            (r = arg_bool(args, "unlabeled", &f.unlabeled, err)) < 0 ||
+            (r = arg_bool(args, "overdue", &f.overdue, err)) < 0 ||
+            (r = arg_time(args, "since", &f.has_since, &f.since, err)) < 0 ||
+            (r = arg_time(args, "until", &f.has_until, &f.until, err)) < 0)
+                goto fail;
+        if (!l.out) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto fail;
+        }
+        r = evd_catalog_read_begin(s->catalog, &txn);
+        if (r < 0) {
+                r = evd_err_set(err, r, "catalog: %s", strerror(-r));
+                goto fail;
+        }
+        r = evd_catalog_items_each(&txn, &f, collect, &l);
+        evd_catalog_read_end(&txn);
+        if (r < 0) {
+                r = evd_err_set(err, r, "catalog: %s", strerror(-r));
+                goto fail;
+        }
+        *ret = l.out;
+        return 0;
+fail:
+        json_decref(l.out);
+        return r;
+}
+
+static int cmd_show(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                    struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        struct evd_txn txn;
+        const char *ref;
+        json_t *item = NULL;
+        uint64_t id;
+        int r;
+
+        (void)req;
+        if ((r = arg_string(args, "item", true, &ref, err)) < 0)
+                return r;
+        r = evd_catalog_read_begin(s->catalog, &txn);
+        if (r < 0)
+                return evd_err_set(err, r, "catalog: %s", strerror(-r));
+        r = resolve_item(&txn, ref, &id, err);
+        if (r == 0)
+                r = evd_catalog_item_get(&txn, id, &item);
+        evd_catalog_read_end(&txn);
+        if (r < 0)
+                return err->code ? r : evd_err_set(err, r, "catalog: %s", strerror(-r));
+        *ret = item;
+        return 0;
+}
+
+/* ---- audit ---- */
+
+static int cmd_audit(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                     struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        struct list_ctx l = { .out = json_array(), .max = AUDIT_LIST_MAX };
+        json_t *from = json_object_get(args, "from_seq");
+        int64_t since = INT64_MIN;
+        struct evd_txn txn;
+        bool has_since;
+        int r;
+
+        (void)req;
+        if ((r = arg_time(args, "since", &has_since, &since, err)) < 0)
+                goto fail;
+        if (!has_since)
+                since = INT64_MIN;
+        if (from && (!json_is_integer(from) || json_integer_value(from) < 0)) {
+                r = evd_err_set(err, -EINVAL, "argument \"from_seq\" must be a whole number");
+                goto fail;
+        }
+        r = evd_catalog_read_begin(s->catalog, &txn);
+        if (r < 0) {
+                r = evd_err_set(err, r, "catalog: %s", strerror(-r));
+                goto fail;
+        }
+        r = evd_audit_each(&txn, from ? (uint64_t)json_integer_value(from) : 0, since, collect, &l);
+        evd_catalog_read_end(&txn);
+        if (r < 0) {
+                r = evd_err_set(err, r, "audit log: %s", strerror(-r));
+                goto fail;
+        }
+        *ret = l.out;
+        return 0;
+fail:
+        json_decref(l.out);
+        return r;
+}
+
+/* ---- verify ---- */
+
+struct store_check {
+        struct evd_station *s;
+        struct evd_request *req;
+        json_t *bad;
+        uint64_t checked, bytes;
+        uint64_t last_progress_ns;
+};
+
+static int check_object(json_t *item, void *p)
+{
+        struct store_check *c = p;
+        const char *hex = json_string_value(json_object_get(item, "sha256"));
+        uint64_t size = (uint64_t)json_integer_value(json_object_get(item, "size"));
+        uint8_t sha[EVD_SHA256_LEN];
+        struct evd_err err = { 0 };
+        uint64_t now;
+
+        if (!hex || evd_unhex(hex, sha, sizeof(sha)) < 0) {
+                (void)evd_err_set(&err, -EBADMSG, "catalog record has no valid sha256");
+        } else {
+                (void)evd_store_verify_object(c->s->store, sha, size, &err);
+        }
+        c->checked++;
+        c->bytes += size;
+        if (err.code)
+                (void)json_array_append_new(c->bad,
+                                            json_pack("{sO ss ss}", "id", json_object_get(item, "id"),
+                                                      "sha256", hex ? hex : "", "error", err.text));
+        now = evd_clock_mono_ns();
+        if (now - c->last_progress_ns > PROGRESS_INTERVAL_MS * 1000000ull) {
+                c->last_progress_ns = now;
+                evd_request_progress(c->req, json_pack("{sI sI}", "items_checked",
+                                                       (json_int_t)c->checked, "bytes_checked",
+                                                       (json_int_t)c->bytes));
+        }
+        return 0;
+}
+
+/* Items are read in one snapshot; the objects are hashed outside any transaction so
+ * that a long check never holds the catalog. */
+static int collect_all(json_t *item, void *p)
+{
+        json_t *slim = json_pack("{sO sO sO}", "id", json_object_get(item, "id"), "sha256",
+                                 json_object_get(item, "sha256"), "size",
+                                 json_object_get(item, "size"));
+
+        return slim && json_array_append_new(p, slim) == 0 ? 0 : -ENOMEM;
+}
+
+static int verify_store(struct evd_station *s, struct evd_request *req, json_t **ret,
+                        struct evd_err *err)
+{
+        struct store_check c = { .s = s, .req = req, .bad = json_array() };
+        struct evd_item_filter all = { 0 };
+        json_t *items = json_array(), *it;
+        struct evd_txn txn;
+        size_t i;
+        int r;
+
+        if (!items || !c.bad) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto out;
+        }
+        r = evd_catalog_read_begin(s->catalog, &txn);
+        if (r == 0) {
+                r = evd_catalog_items_each(&txn, &all, collect_all, items);
+                evd_catalog_read_end(&txn);
+        }
+        if (r < 0) {
+                r = evd_err_set(err, r, "catalog: %s", strerror(-r));
+                goto out;
+        }
+        json_array_foreach(items, i, it)
+        {
+                (void)check_object(it, &c);
+        }
+        *ret = json_pack("{sb sI sI sO}", "ok", json_array_size(c.bad) == 0, "items_checked",
+                         (json_int_t)c.checked, "bytes_checked", (json_int_t)c.bytes, "bad", c.bad);
+        r = *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
+out:
+        json_decref(items);
+        json_decref(c.bad);
+        return r;
+}
+
+static int verify_audit(struct evd_station *s, json_t **ret, struct evd_err *err)
+{
+        struct evd_err bad = { 0 };
+        struct evd_txn txn;
+        uint64_t count = 0;
+        int r;
+
+        r = evd_catalog_read_begin(s->catalog, &txn);
+        if (r < 0)
+                return evd_err_set(err, r, "catalog: %s", strerror(-r));
+        r = evd_audit_verify(&txn, &count, &bad);
+        evd_catalog_read_end(&txn);
+        if (r < 0 && r != -EBADMSG)
+                return evd_err_set(err, r, "%s", bad.text);
+        *ret = r == 0 ? json_pack("{sb sI sn}", "ok", 1, "entries", (json_int_t)count, "error")
+                      : json_pack("{sb sn ss}", "ok", 0, "entries", "error", bad.text);
+        return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
+}
+
+static int cmd_verify(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                      struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        json_t *out = json_object(), *part = NULL;
+        bool do_store, do_audit, ok = true;
+        int r;
+
+        if ((r = arg_bool(args, "store", &do_store, err)) < 0 ||
+            (r = arg_bool(args, "audit", &do_audit, err)) < 0)
+                goto fail;
+        if (!do_store && !do_audit)
+                do_store = do_audit = true;
+        if (do_audit) {
+                if ((r = verify_audit(s, &part, err)) < 0)
+                        goto fail;
+                ok = ok && json_is_true(json_object_get(part, "ok"));
+                (void)json_object_set_new(out, "audit", part);
+        }
+        if (do_store) {
+                if ((r = verify_store(s, req, &part, err)) < 0)
+                        goto fail;
+                ok = ok && json_is_true(json_object_get(part, "ok"));
+                (void)json_object_set_new(out, "store", part);
+        }
+        (void)json_object_set_new(out, "ok", json_boolean(ok));
+        (void)evd_station_audit(s, evd_request_actor(req), ok ? "verify.ok" : "verify.failed",
+                                "", out);
+        *ret = out;
+        return 0;
+fail:
+        json_decref(out);
+        return r;
+}
+
+void evd_station_summary(struct evd_station *s, char *buf, size_t n)
+{
+        uint64_t free_bytes = 0, done = 0, total = 0;
+        int active = 0;
+
+        (void)evd_store_free_bytes(s->store, &free_bytes);
+        pthread_mutex_lock(&s->lock);
+        for (int i = 0; i < IMPORTS_MAX; i++) {
+                struct evd_ingest_progress p;
+
+                if (!s->imports[i] || s->imports[i]->done)
+                        continue;
+                evd_ingest_job_progress(s->imports[i]->job, &p);
+                active++;
+                done += p.bytes_done;
+                total += p.bytes_total;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (active)
+                (void)snprintf(buf, n, "%d import(s): %llu of %llu MB; %llu GB free",
+                               active, (unsigned long long)(done >> 20),
+                               (unsigned long long)(total >> 20),
+                               (unsigned long long)(free_bytes >> 30));
+        else
+                (void)snprintf(buf, n, "idle; %llu GB free", (unsigned long long)(free_bytes >> 30));
+}
+
+const struct evd_control_command evd_station_commands[] = {
+        { "status", EVD_ROLE_CLERK, cmd_status },   { "items", EVD_ROLE_CLERK, cmd_items },
+        { "show", EVD_ROLE_CLERK, cmd_show },       { "audit", EVD_ROLE_ARCHIVIST, cmd_audit },
+        { "verify", EVD_ROLE_ARCHIVIST, cmd_verify }, { "import", EVD_ROLE_ADMIN, cmd_import },
+};
+
+const size_t evd_station_n_commands = EVD_ARRAY_SIZE(evd_station_commands);

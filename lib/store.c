@@ -1,0 +1,357 @@
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define HASH_BLOCK (1u << 20)
+#define ROOT_MAX 512
+
+struct evd_store {
+        char root[ROOT_MAX];    /* STATE_DIR */
+        char objects[ROOT_MAX]; /* STATE_DIR/objects */
+        int tmp_fd;             /* STATE_DIR/tmp, open */
+        bool immutable;
+};
+
+static int mkdir_p1(const char *path)
+{
+        if (mkdir(path, 0750) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+/* Set or clear FS_IMMUTABLE_FL on an open file. */
+static int set_immutable(int fd, bool on)
+{
+        int flags;
+
+        if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+                return -errno;
+        flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+        if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Remove everything left in tmp/ by an earlier run: copies that never completed. */
+static int empty_tmp(int tmp_fd)
+{
+        int dfd = dup(tmp_fd);
+        struct dirent *de;
+        DIR *d;
+
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(dfd);
+        if (!d) {
+                (void)close(dfd);
+                return -errno;
+        }
+        while ((de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (unlinkat(tmp_fd, de->d_name, 0) < 0 && errno != ENOENT) {
+                        int r = -errno;
+
+                        (void)closedir(d);
+                        return r;
+                }
+        }
+        (void)closedir(d);
+        return fsync(tmp_fd) < 0 ? -errno : 0;
+}
+
+/* Can this filesystem and this process set the immutable flag? Try it on a probe. */
+static bool probe_immutable(int tmp_fd)
+{
+        bool ok = false;
+        int fd;
+
+        fd = openat(tmp_fd, "probe", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return false;
+        if (set_immutable(fd, true) == 0) {
+                ok = true;
+                (void)set_immutable(fd, false);
+        }
+        (void)close(fd);
+        (void)unlinkat(tmp_fd, "probe", 0);
+        return ok;
+}
+
+int evd_store_open(const char *state_dir, struct evd_store **ret_store, struct evd_err *err)
+{
+        struct evd_store *s;
+        char tmp[ROOT_MAX];
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        s->tmp_fd = -1;
+        if (evd_snprintf(s->root, sizeof(s->root), "%s", state_dir) < 0 ||
+            evd_snprintf(s->objects, sizeof(s->objects), "%s/objects", state_dir) < 0 ||
+            evd_snprintf(tmp, sizeof(tmp), "%s/tmp", state_dir) < 0) {
+                r = evd_err_set(err, -ENAMETOOLONG, "state_dir too long");
+                goto fail;
+        }
+        if ((r = mkdir_p1(s->root)) < 0 || (r = mkdir_p1(s->objects)) < 0 ||
+            (r = mkdir_p1(tmp)) < 0) {
+                r = evd_err_set(err, r, "cannot create the store under %s: %s", state_dir,
+                                strerror(-r));
+                goto fail;
+        }
+        s->tmp_fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->tmp_fd < 0) {
+                r = evd_err_set(err, -errno, "%s: %s", tmp, strerror(errno));
+                goto fail;
+        }
+        r = empty_tmp(s->tmp_fd);
+        if (r < 0) {
+                r = evd_err_set(err, r, "cannot empty %s: %s", tmp, strerror(-r));
+                goto fail;
+        }
+        s->immutable = probe_immutable(s->tmp_fd);
+        *ret_store = s;
+        return 0;
+fail:
+        evd_store_free(s);
+        return r;
+}
+
+void evd_store_free(struct evd_store *store)
+{
+        if (!store)
+                return;
+        if (store->tmp_fd >= 0)
+                (void)close(store->tmp_fd);
+        free(store);
+}
+
+bool evd_store_immutable(const struct evd_store *store)
+{
+        return store->immutable;
+}
+
+int evd_store_free_bytes(const struct evd_store *store, uint64_t *ret_bytes)
+{
+        struct statvfs st;
+
+        if (fstatvfs(store->tmp_fd, &st) < 0)
+                return -errno;
+        *ret_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+        return 0;
+}
+
+int evd_store_tmp_create(struct evd_store *store, int *ret_fd, char *ret_name)
+{
+        for (int tries = 0; tries < 8; tries++) {
+                uint8_t rnd[8];
+                char hex[17];
+                int fd;
+
+                if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                        return -EIO;
+                evd_hex(rnd, sizeof(rnd), hex);
+                (void)snprintf(ret_name, EVD_STORE_TMPNAME_MAX, "copy-%s", hex);
+                fd = openat(store->tmp_fd, ret_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd >= 0) {
+                        *ret_fd = fd;
+                        return 0;
+                }
+                if (errno != EEXIST)
+                        return -errno;
+        }
+        return -EEXIST;
+}
+
+void evd_store_tmp_discard(struct evd_store *store, const char *name)
+{
+        (void)unlinkat(store->tmp_fd, name, 0);
+}
+
+int evd_store_object_path(const struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
+                          char *buf, size_t n)
+{
+        char hex[EVD_SHA256_HEX];
+
+        evd_hex(sha256, EVD_SHA256_LEN, hex);
+        return evd_snprintf(buf, n, "%s/%.2s/%.2s/%s", store->objects, hex, hex + 2, hex);
+}
+
+/* Make objects/ab/ and objects/ab/cd/, syncing each parent that gained an entry. */
+static int make_object_dirs(const struct evd_store *store, const char *hex, char *dir, size_t n)
+{
+        char ab[ROOT_MAX];
+        int r;
+
+        if ((r = evd_snprintf(ab, sizeof(ab), "%s/%.2s", store->objects, hex)) < 0 ||
+            (r = evd_snprintf(dir, n, "%s/%.2s", ab, hex + 2)) < 0)
+                return r;
+        if (mkdir(ab, 0750) == 0) {
+                if ((r = evd_fsync_dir(store->objects)) < 0)
+                        return r;
+        } else if (errno != EEXIST) {
+                return -errno;
+        }
+        if (mkdir(dir, 0750) == 0) {
+                if ((r = evd_fsync_dir(ab)) < 0)
+                        return r;
+        } else if (errno != EEXIST) {
+                return -errno;
+        }
+        return 0;
+}
+
+/* Set the immutable flag on a published object, where the store can. */
+static int seal(const struct evd_store *store, const char *path)
+{
+        int fd, r;
+
+        if (!store->immutable)
+                return 0;
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        r = set_immutable(fd, true);
+        (void)close(fd);
+        return r;
+}
+
+int evd_store_publish(struct evd_store *store, const char *tmp_name,
+                      const uint8_t sha256[EVD_SHA256_LEN], bool *ret_existed, struct evd_err *err)
+{
+        char hex[EVD_SHA256_HEX], dir[ROOT_MAX], path[ROOT_MAX];
+        bool existed = false;
+        struct stat st;
+        int r;
+
+        evd_hex(sha256, EVD_SHA256_LEN, hex);
+        if ((r = make_object_dirs(store, hex, dir, sizeof(dir))) < 0)
+                return evd_err_set(err, r, "cannot make object directory: %s", strerror(-r));
+        if ((r = evd_snprintf(path, sizeof(path), "%s/%s", dir, hex)) < 0)
+                return evd_err_set(err, r, "object path too long");
+        if (fchmodat(store->tmp_fd, tmp_name, 0444, 0) < 0)
+                return evd_err_set(err, -errno, "chmod %s: %s", tmp_name, strerror(errno));
+        /* RENAME_NOREPLACE: an object, once there, is never replaced. */
+        if (renameat2(store->tmp_fd, tmp_name, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
+                if (errno != EEXIST)
+                        return evd_err_set(err, -errno, "cannot move copy into the store: %s",
+                                           strerror(errno));
+                existed = true;
+                evd_store_tmp_discard(store, tmp_name);
+                /* The object was there already (the same content stored before, or a
+                 * crash after rename): it must still hold what its name says. */
+                if (stat(path, &st) < 0)
+                        return evd_err_set(err, -errno, "%s: %s", path, strerror(errno));
+                r = evd_store_verify_object(store, sha256, (uint64_t)st.st_size, err);
+                if (r < 0)
+                        return r;
+        }
+        if ((r = evd_fsync_dir(dir)) < 0)
+                return evd_err_set(err, r, "cannot sync %s: %s", dir, strerror(-r));
+        if ((r = seal(store, path)) < 0)
+                return evd_err_set(err, r, "cannot set the immutable flag on %s: %s", path,
+                                   strerror(-r));
+        *ret_existed = existed;
+        return 0;
+}
+
+int evd_store_open_object(const struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
+                          int *ret_fd)
+{
+        char path[ROOT_MAX];
+        int r, fd;
+
+        if ((r = evd_store_object_path(store, sha256, path, sizeof(path))) < 0)
+                return r;
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+int evd_sha256_fd(int fd, uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size)
+{
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        uint64_t total = 0;
+        uint8_t *buf = malloc(HASH_BLOCK);
+        unsigned int mdlen;
+        int r = 0;
+
+        if (!md || !buf) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+                r = -EIO;
+                goto out;
+        }
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        for (;;) {
+                ssize_t n = evd_pread_full(fd, buf, HASH_BLOCK, (off_t)total);
+
+                if (n < 0) {
+                        r = (int)n;
+                        goto out;
+                }
+                if (n == 0)
+                        break;
+                if (!EVP_DigestUpdate(md, buf, (size_t)n)) {
+                        r = -EIO;
+                        goto out;
+                }
+                total += (uint64_t)n;
+        }
+        if (!EVP_DigestFinal_ex(md, ret_sha256, &mdlen)) {
+                r = -EIO;
+                goto out;
+        }
+        *ret_size = total;
+out:
+        free(buf);
+        EVP_MD_CTX_free(md);
+        return r;
+}
+
+int evd_store_verify_object(const struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
+                            uint64_t size, struct evd_err *err)
+{
+        uint8_t got[EVD_SHA256_LEN];
+        char hex[EVD_SHA256_HEX], gothex[EVD_SHA256_HEX];
+        uint64_t got_size;
+        int fd, r;
+
+        evd_hex(sha256, EVD_SHA256_LEN, hex);
+        r = evd_store_open_object(store, sha256, &fd);
+        if (r < 0)
+                return evd_err_set(err, r, "object %s: %s", hex,
+                                   r == -ENOENT ? "missing" : strerror(-r));
+        /* Read from the disk, not from pages cached since the write. */
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        r = evd_sha256_fd(fd, got, &got_size);
+        (void)close(fd);
+        if (r < 0)
+                return evd_err_set(err, r, "object %s: read failed: %s", hex, strerror(-r));
+        if (memcmp(got, sha256, EVD_SHA256_LEN) != 0 || got_size != size) {
+                evd_hex(got, EVD_SHA256_LEN, gothex);
+                return evd_err_set(err, -EBADMSG,
+                                   "object %s: content differs (now sha256 %s, %llu bytes; "
+                                   "catalog %llu bytes)",
+                                   hex, gothex, (unsigned long long)got_size,
+                                   (unsigned long long)size);
+        }
+        return 0;
+}

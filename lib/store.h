@@ -1,0 +1,69 @@
+/* store: write-once, content-addressed objects under STATE_DIR.
+ *
+ *   objects/ab/cd/abcd...   the sha256 hex of the content; mode 0444; immutable flag
+ *                           where CAP_LINUX_IMMUTABLE allows ("immutable"), else only
+ *                           the mode ("permissions")
+ *   tmp/                    copies in flight, on the same filesystem; emptied at open
+ *
+ * An object appears in objects/ only once complete, durable and verified. Objects are
+ * never modified; evd_store_purge is the only way one leaves. The interface is kept
+ * narrow (put a verified file, open, verify, purge) so that a remote tier can sit
+ * behind it later. All calls are thread-safe. */
+#ifndef EVD_STORE_H
+#define EVD_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "util.h"
+
+#define EVD_STORE_TMPNAME_MAX 32
+
+struct evd_store;
+
+/* Open (creating if need be) the store under state_dir, empty tmp/ and find out
+ * whether the immutable flag can be used. *ret_store is set only on success. */
+int evd_store_open(const char *state_dir, struct evd_store **ret_store, struct evd_err *err);
+
+/* Close; accepts NULL. */
+void evd_store_free(struct evd_store *store);
+
+/* True when objects get FS_IMMUTABLE_FL, false when only mode 0444 protects them. */
+bool evd_store_immutable(const struct evd_store *store);
+
+/* Free bytes on the store's filesystem (for unprivileged writers). */
+int evd_store_free_bytes(const struct evd_store *store, uint64_t *ret_bytes);
+
+/* Create a new empty file in tmp/, opened read-write. Its name (for publish/discard)
+ * goes to ret_name (EVD_STORE_TMPNAME_MAX bytes). */
+int evd_store_tmp_create(struct evd_store *store, int *ret_fd, char *ret_name);
+
+/* Remove a tmp/ file that will not be published. */
+void evd_store_tmp_discard(struct evd_store *store, const char *name);
+
+/* Move a complete, synced and verified tmp/ file into objects/ under sha256: mode
+ * 0444, directory synced, immutable flag set. When the object exists already, the
+ * tmp file is removed and *ret_existed is true (the existing object is not touched).
+ * Either way on success the object is durable. */
+int evd_store_publish(struct evd_store *store, const char *tmp_name,
+                      const uint8_t sha256[EVD_SHA256_LEN], bool *ret_existed, struct evd_err *err);
+
+/* The object's path into buf. */
+int evd_store_object_path(const struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
+                          char *buf, size_t n);
+
+/* Open the object read-only; -ENOENT when it is not there. */
+int evd_store_open_object(const struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
+                          int *ret_fd);
+
+/* Re-read the object from disk and compare its hash and size: 0 when it matches,
+ * -ENOENT when missing, -EBADMSG when the content differs (err says how). */
+int evd_store_verify_object(const struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
+                            uint64_t size, struct evd_err *err);
+
+/* Hash everything readable from fd (from offset 0) with 1 MiB reads; *ret_size gets
+ * the byte count. */
+int evd_sha256_fd(int fd, uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size);
+
+#endif

@@ -1,0 +1,303 @@
+/* catalog and audit: item round trips, indexes, map growth, schema, the hash chain. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+
+#include "audit.h"
+#include "catalog.h"
+#include "item.h"
+#include "testutil.h"
+
+static const struct evd_actor tester = { .uid = 1000, .name = "tester" };
+
+struct put_ctx {
+        json_t *item;
+        const char *event;
+};
+
+static int put_fn(struct evd_txn *txn, void *p)
+{
+        struct put_ctx *c = p;
+        int r = evd_catalog_item_put(txn, c->item);
+
+        if (r == 0)
+                r = evd_audit_append(txn, &tester, c->event, "item", c->item, NULL);
+        return r;
+}
+
+static json_t *make_item(const char *sha, const char *recorder, const char *recorded_at)
+{
+        return json_pack("{ss sI ss ss s{sn sn sn} ss}", "sha256", sha, "size", (json_int_t)1,
+                         "recorder", recorder, "recorded_at", recorded_at, "labels", "case_no",
+                         "party", "handler", "original_path", "DCIM/x.mp4");
+}
+
+static int count_cb(json_t *item, void *p)
+{
+        (void)item;
+        (*(int *)p)++;
+        return 0;
+}
+
+static int count(struct evd_catalog *c, const struct evd_item_filter *f)
+{
+        struct evd_txn t;
+        int n = 0;
+
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        assert_int_equal(evd_catalog_items_each(&t, f, count_cb, &n), 0);
+        evd_catalog_read_end(&t);
+        return n;
+}
+
+static void items_and_indexes(void **state)
+{
+        char *dir = tu_tempdir();
+        struct evd_catalog *c;
+        struct evd_err err = { 0 };
+        struct evd_txn t;
+        uint64_t id;
+        json_t *got;
+        struct put_ctx p;
+        const char *shas[3] = {
+                "aaaaaaaaaaaa0000000000000000000000000000000000000000000000000001",
+                "aaaaaaaaaaaa0000000000000000000000000000000000000000000000000002",
+                "bbbbbbbbbbbb0000000000000000000000000000000000000000000000000003",
+        };
+
+        (void)state;
+        assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
+        for (int i = 0; i < 3; i++) {
+                p.item = make_item(shas[i], i < 2 ? "REC1" : "REC2",
+                                   i == 0 ? "2026-11-01T08:00:00Z" : "2026-11-20T08:00:00Z");
+                p.event = "item.stored";
+                assert_int_equal(evd_catalog_write(c, put_fn, &p, &err), 0);
+                assert_int_equal(json_integer_value(json_object_get(p.item, "id")), i + 1);
+                json_decref(p.item);
+        }
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        assert_int_equal(evd_catalog_item_by_sha(&t, "bbbbbbbbbbbb", &id), 0);
+        assert_int_equal(id, 3);
+        assert_int_equal(evd_catalog_item_by_sha(&t, "aaaaaaaaaaaa", &id), -EEXIST);
+        assert_int_equal(evd_catalog_item_by_sha(&t, "aaaaaaaaaaaa0000000000000000000000000000000000000000000000000002", &id), 0);
+        assert_int_equal(id, 2);
+        assert_int_equal(evd_catalog_item_by_sha(&t, "cccccccccccc", &id), -ENOENT);
+        assert_int_equal(evd_catalog_item_by_sha(&t, "abc", &id), -EINVAL);
+        assert_int_equal(evd_catalog_item_get(&t, 2, &got), 0);
+        assert_string_equal(json_string_value(json_object_get(got, "sha256")), shas[1]);
+        assert_int_equal(evd_catalog_item_get(&t, 99, &got), -ENOENT);
+        evd_catalog_read_end(&t);
+
+        assert_int_equal(count(c, &(struct evd_item_filter){ .recorder = "REC1" }), 2);
+        assert_int_equal(count(c, &(struct evd_item_filter){ .recorder = "REC3" }), 0);
+        int64_t nov10;
+
+        assert_int_equal(evd_time_parse("2026-11-10", &nov10), 0);
+        assert_int_equal(count(c, &(struct evd_item_filter){ .has_since = true, .since = nov10 }), 2);
+        assert_int_equal(count(c, &(struct evd_item_filter){ .has_until = true, .until = nov10 }), 1);
+        assert_int_equal(count(c, &(struct evd_item_filter){ .unlabeled = true }), 3);
+
+        /* Label item 2: the case index follows, and moves when the label changes. */
+        json_object_set_new(json_object_get(got, "labels"), "case_no", json_string("X罚〔2026〕17号"));
+        json_object_set_new(json_object_get(got, "labels"), "party", json_string("张三"));
+        p.item = got;
+        p.event = "item.labelled";
+        assert_int_equal(evd_catalog_write(c, put_fn, &p, &err), 0);
+        assert_int_equal(count(c, &(struct evd_item_filter){ .case_no = "X罚〔2026〕17号" }), 1);
+        assert_int_equal(count(c, &(struct evd_item_filter){ .unlabeled = true }), 2);
+        json_object_set_new(json_object_get(got, "labels"), "case_no", json_string("X罚〔2026〕18号"));
+        assert_int_equal(evd_catalog_write(c, put_fn, &p, &err), 0);
+        assert_int_equal(count(c, &(struct evd_item_filter){ .case_no = "X罚〔2026〕17号" }), 0);
+        assert_int_equal(count(c, &(struct evd_item_filter){ .case_no = "X罚〔2026〕18号" }), 1);
+        json_decref(got);
+
+        /* Sources: exact bytes, size and time all count. */
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        evd_catalog_read_end(&t);
+        evd_catalog_free(c);
+        tu_rmtree(dir);
+}
+
+static int source_fn(struct evd_txn *txn, void *p)
+{
+        (void)p;
+        return evd_catalog_source_put(txn, "REC1", "a\nb\xff", 4, 10, 20, 7);
+}
+
+static void sources(void **state)
+{
+        char *dir = tu_tempdir();
+        struct evd_catalog *c;
+        struct evd_err err = { 0 };
+        struct evd_txn t;
+        uint64_t id = 0;
+
+        (void)state;
+        assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
+        assert_int_equal(evd_catalog_write(c, source_fn, NULL, &err), 0);
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        assert_int_equal(evd_catalog_source_get(&t, "REC1", "a\nb\xff", 4, 10, 20, &id), 0);
+        assert_int_equal(id, 7);
+        assert_int_equal(evd_catalog_source_get(&t, "REC1", "a\nb\xff", 4, 11, 20, &id), -ENOENT);
+        assert_int_equal(evd_catalog_source_get(&t, "REC1", "a\nb\xff", 4, 10, 21, &id), -ENOENT);
+        assert_int_equal(evd_catalog_source_get(&t, "REC2", "a\nb\xff", 4, 10, 20, &id), -ENOENT);
+        assert_int_equal(evd_catalog_source_get(&t, "REC1", "a\nb", 3, 10, 20, &id), -ENOENT);
+        evd_catalog_read_end(&t);
+        evd_catalog_free(c);
+        tu_rmtree(dir);
+}
+
+/* A map far too small for what is written grows by itself, and nothing is lost. */
+static void map_grows(void **state)
+{
+        char *dir = tu_tempdir(), sha[65];
+        struct evd_catalog *c;
+        struct evd_err err = { 0 };
+        struct put_ctx p = { .event = "item.stored" };
+        uint64_t items, map;
+
+        (void)state;
+        assert_int_equal(evd_catalog_open(dir, 128 * 1024, &c, &err), 0);
+        for (int i = 0; i < 2000; i++) {
+                (void)snprintf(sha, sizeof(sha), "%064x", i + 1);
+                p.item = make_item(sha, "REC1", "2026-11-20T08:00:00Z");
+                assert_int_equal(evd_catalog_write(c, put_fn, &p, &err), 0);
+                json_decref(p.item);
+        }
+        assert_int_equal(evd_catalog_stat(c, &items, &map), 0);
+        assert_int_equal(items, 2000);
+        assert_true(map > 128 * 1024);
+        evd_catalog_free(c);
+        tu_rmtree(dir);
+}
+
+static int bump_schema(struct evd_txn *txn, void *p)
+{
+        uint8_t v[8];
+        MDB_val k = { 6, "schema" }, val = { 8, v };
+
+        (void)p;
+        evd_be64_put(v, 99);
+        return evd_txn_put(txn, EVD_DB_META, &k, &val, 0);
+}
+
+static void schema_is_checked(void **state)
+{
+        char *dir = tu_tempdir();
+        struct evd_catalog *c;
+        struct evd_err err = { 0 };
+
+        (void)state;
+        assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
+        assert_int_equal(evd_catalog_write(c, bump_schema, NULL, &err), 0);
+        evd_catalog_free(c);
+        assert_int_equal(evd_catalog_open(dir, 0, &c, &err), -EPROTO);
+        assert_non_null(strstr(err.text, "schema version 99"));
+        tu_rmtree(dir);
+}
+
+struct tamper {
+        uint64_t seq;
+        const char *from, *to; /* replace in the stored text; NULL to delete the entry */
+};
+
+static int tamper_fn(struct evd_txn *txn, void *p)
+{
+        struct tamper *t = p;
+        uint8_t key[8];
+        MDB_val k = { 8, key }, v;
+        char *text, *at;
+        int r;
+
+        evd_be64_put(key, t->seq);
+        if (!t->from)
+                return evd_txn_del(txn, EVD_DB_AUDIT, &k, NULL);
+        assert_int_equal(mdb_get(txn->txn, evd_txn_dbi(txn, EVD_DB_AUDIT), &k, &v), 0);
+        text = strndup(v.mv_data, v.mv_size);
+        at = strstr(text, t->from);
+        assert_non_null(at);
+        memcpy(at, t->to, strlen(t->to)); /* same length */
+        v.mv_data = text;
+        r = evd_txn_put(txn, EVD_DB_AUDIT, &k, &v, 0);
+        free(text);
+        return r;
+}
+
+static int append_fn(struct evd_txn *txn, void *p)
+{
+        json_t *d = json_pack("{si ss}", "n", *(int *)p, "path", "DCIM/视频.mp4");
+        int r = evd_audit_append(txn, &tester, "test.event", "subject", d, NULL);
+
+        json_decref(d);
+        return r;
+}
+
+static void audit_chain(void **state)
+{
+        char *dir = tu_tempdir();
+        struct evd_catalog *c;
+        struct evd_err err = { 0 };
+        struct evd_txn t;
+        uint64_t n = 0, seq;
+        uint8_t head[EVD_SHA256_LEN];
+        struct tamper edit = { 3, "\"n\":2", "\"n\":9" }, drop = { 5, NULL, NULL };
+
+        (void)state;
+        assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
+        for (int i = 0; i < 6; i++)
+                assert_int_equal(evd_catalog_write(c, append_fn, &i, &err), 0);
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        assert_int_equal(evd_audit_verify(&t, &n, &err), 0);
+        assert_int_equal(n, 6);
+        assert_int_equal(evd_audit_head(&t, &seq, head), 0);
+        assert_int_equal(seq, 6);
+        evd_catalog_read_end(&t);
+
+        /* An edited entry is named. */
+        assert_int_equal(evd_catalog_write(c, tamper_fn, &edit, &err), 0);
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        assert_int_equal(evd_audit_verify(&t, &n, &err), -EBADMSG);
+        evd_catalog_read_end(&t);
+        assert_non_null(strstr(err.text, "audit entry 3: content does not match its hash"));
+        edit = (struct tamper){ 3, "\"n\":9", "\"n\":2" };
+        assert_int_equal(evd_catalog_write(c, tamper_fn, &edit, &err), 0);
+
+        /* A removed entry is named. */
+        assert_int_equal(evd_catalog_write(c, tamper_fn, &drop, &err), 0);
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        assert_int_equal(evd_audit_verify(&t, &n, &err), -EBADMSG);
+        evd_catalog_read_end(&t);
+        assert_non_null(strstr(err.text, "audit entry 5: missing"));
+        evd_catalog_free(c);
+        tu_rmtree(dir);
+}
+
+static void item_paths(void **state)
+{
+        json_t *o = json_object();
+        const char *b64;
+
+        (void)state;
+        assert_int_equal(evd_item_set_path(o, "p", "视频\n.mp4", 11), 0);
+        assert_string_equal(json_string_value(json_object_get(o, "p")), "视频\n.mp4");
+        assert_null(json_object_get(o, "p_b64"));
+        assert_int_equal(evd_item_set_path(o, "q", "a\xff", 2), 0);
+        assert_string_equal(json_string_value(json_object_get(o, "q")), "a\\xff");
+        b64 = json_string_value(json_object_get(o, "q_b64"));
+        assert_non_null(b64);
+        assert_string_equal(b64, "Yf8=");
+        json_decref(o);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(items_and_indexes), cmocka_unit_test(sources),
+                cmocka_unit_test(map_grows),         cmocka_unit_test(schema_is_checked),
+                cmocka_unit_test(audit_chain),       cmocka_unit_test(item_paths),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

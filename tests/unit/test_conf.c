@@ -1,0 +1,163 @@
+/* conf: defaults, every key, normalised output, and refusals with file:line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+
+#include "conf.h"
+#include "testutil.h"
+
+static char *dir;
+
+static int load_text(const char *text, struct evd_conf *conf, struct evd_err *err)
+{
+        char path[600];
+
+        (void)snprintf(path, sizeof(path), "%s/t.conf", dir);
+        tu_write(path, text, strlen(text));
+        return evd_conf_load(path, conf, err);
+}
+
+static void defaults_are_valid(void **state)
+{
+        struct evd_conf c;
+
+        (void)state;
+        evd_conf_defaults(&c);
+        assert_string_equal(c.state_dir, "/var/lib/evidock");
+        assert_int_equal(c.deadline_working_days, 2);
+        assert_int_equal(c.retention_default.months, 6);
+        assert_true(c.retention_evidence.permanent);
+        assert_true(evd_conf_wants_extension(&c, "MP4"));
+        assert_false(evd_conf_wants_extension(&c, "exe"));
+}
+
+static void shipped_file_loads_and_round_trips(void **state)
+{
+        struct evd_conf a, b;
+        struct evd_err err = { 0 };
+        char path[600];
+        FILE *f;
+
+        (void)state;
+        assert_int_equal(evd_conf_load("config/evidock.conf", &a, &err), 0);
+        (void)snprintf(path, sizeof(path), "%s/norm.conf", dir);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        evd_conf_print(&a, f);
+        fclose(f);
+        assert_int_equal(evd_conf_load(path, &b, &err), 0);
+        assert_memory_equal(&a, &b, sizeof(a));
+}
+
+static void keys_are_read(void **state)
+{
+        struct evd_conf c;
+        struct evd_err err = { 0 };
+
+        (void)state;
+        assert_int_equal(load_text("[station]\nstate_dir = /srv/ev\n[ingest]\n"
+                                   "extensions = .MOV, jpg\nparallel_copies = 4\n"
+                                   "verify = source+destination\n[usb]\nallow = 1d6b:0104 abcd:EF01\n"
+                                   "[retention]\ndefault = 1 year\ncase = 3 months 10 days\n",
+                                   &c, &err),
+                         0);
+        assert_string_equal(c.state_dir, "/srv/ev");
+        assert_int_equal(c.n_extensions, 2);
+        assert_string_equal(c.extensions[0], "mov");
+        assert_int_equal(c.parallel_copies, 4);
+        assert_int_equal(c.verify, EVD_VERIFY_SOURCE_DESTINATION);
+        assert_int_equal(c.n_usb_allow, 2);
+        assert_int_equal(c.usb_allow[1], 0xabcdef01u);
+        assert_int_equal(c.retention_default.months, 12);
+        assert_int_equal(c.retention_case.months, 3);
+        assert_int_equal(c.retention_case.days, 10);
+}
+
+/* Each bad file is refused, naming its line and the reason. */
+static void bad_lines_are_refused(void **state)
+{
+        static const struct {
+                const char *text, *want;
+        } cases[] = {
+                { "[station]\nstate_dir = relative/path\n", ":2: 'relative/path' is not an absolute" },
+                { "[station]\n\nbogus = 1\n", ":3: unknown key 'bogus' in [station]" },
+                { "[ingest]\nparallel_copies = 0\n", ":2: '0' is not a whole number from 1 to 16" },
+                { "[ingest]\nparallel_copies = 2x\n", ":2: '2x' is not a whole number" },
+                { "[ingest]\nverify = maybe\n", ":2: verify 'maybe'" },
+                { "[ingest]\nextensions = mp4 e$e\n", ":2: bad extension 'e$e'" },
+                { "[usb]\nallow = 12345:1\n", ":2: '12345:1' is not VID:PID" },
+                { "[retention]\ndefault = 2 months\n", ":2: default retention '2 months' is under the 3-month floor" },
+                { "[retention]\nevidence = 89 days\n", ":2: evidence retention '89 days' is under the 3-month floor" },
+                { "[retention]\ncase = forever\n", ":2: 'forever' is not a period" },
+                { "[station]\nname\n", ":2: syntax error" },
+                { "[station]\ncontrol_socket = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", ":2: control_socket" },
+                { "[ingest]\nfilename_time_patterns = YYYYMMDD\n", ":2: pattern 'YYYYMMDD' needs" },
+        };
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct evd_conf c;
+                struct evd_err err = { 0 };
+
+                assert_int_equal(load_text(cases[i].text, &c, &err), -EINVAL);
+                if (!strstr(err.text, cases[i].want))
+                        fail_msg("case %zu: '%s' does not contain '%s'", i, err.text, cases[i].want);
+        }
+}
+
+static void missing_file(void **state)
+{
+        struct evd_conf c;
+        struct evd_err err = { 0 };
+
+        (void)state;
+        assert_int_equal(evd_conf_load("/nonexistent/evidock.conf", &c, &err), -ENOENT);
+        assert_non_null(strstr(err.text, "/nonexistent/evidock.conf"));
+}
+
+static void periods(void **state)
+{
+        struct evd_period p;
+        char buf[64];
+
+        (void)state;
+        assert_int_equal(evd_period_parse("6m", &p), 0);
+        assert_int_equal(p.months, 6);
+        assert_int_equal(evd_period_parse("2 years 5 days", &p), 0);
+        assert_int_equal(p.months, 24);
+        assert_int_equal(p.days, 5);
+        evd_period_format(&p, buf, sizeof(buf));
+        assert_string_equal(buf, "24 months 5 days");
+        assert_int_equal(evd_period_parse("permanent", &p), 0);
+        assert_true(p.permanent);
+        assert_int_equal(evd_period_parse("", &p), -EINVAL);
+        assert_int_equal(evd_period_parse("-3 months", &p), -EINVAL);
+        assert_int_equal(evd_period_parse("3 weeks", &p), -EINVAL);
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        dir = tu_tempdir();
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        tu_rmtree(dir);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(defaults_are_valid), cmocka_unit_test(shipped_file_loads_and_round_trips),
+                cmocka_unit_test(keys_are_read),      cmocka_unit_test(bad_lines_are_refused),
+                cmocka_unit_test(missing_file),       cmocka_unit_test(periods),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
