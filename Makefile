@@ -33,7 +33,11 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: all deps check unit e2e asan lint demo bench install clean soak fuzz
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_SECONDS ?= 300
+
+.PHONY: all deps check unit e2e asan lint demo bench install clean soak fuzz fuzz-run
 
 all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl
 
@@ -83,6 +87,37 @@ check: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) e2e
+	$(MAKE) fuzz-run FUZZ_SECONDS=10
+
+# libFuzzer targets (clang): the library built with coverage and ASan, one binary per
+# target, each run from a corpus of its own under build-fuzz/.
+build-fuzz/lib/%.o: lib/%.c $(wildcard lib/*.h)
+	@mkdir -p build-fuzz/lib
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -fsanitize=fuzzer-no-link,address,undefined \
+		-fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
+
+build-fuzz/libevidock.a: $(LIB_SRC:lib/%.c=build-fuzz/lib/%.o)
+	rm -f $@ && ar rcs $@ $^
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libevidock.a
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS)) -o $@ $< \
+		build-fuzz/libevidock.a $(LDLIBS) -lstdc++
+
+fuzz-run: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+		name=$${f#build-fuzz/}; corpus=build-fuzz/corpus-$$name; mkdir -p $$corpus; \
+		seeds=tests/fuzz/seeds/$${name#fuzz_}; [ -d $$seeds ] && cp -n $$seeds/* $$corpus/ 2>/dev/null; \
+		dict=tests/fuzz/$${name#fuzz_}.dict; [ -f $$dict ] && d=-dict=$$dict || d=; \
+		echo "== $$name ($(FUZZ_SECONDS) s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 $$d \
+			-artifact_prefix=build-fuzz/$$name- $$corpus 2>build-fuzz/$$name.log \
+			|| { tail -50 build-fuzz/$$name.log; exit 1; }; \
+		grep -E '^Done|^#[0-9]+.*DONE' build-fuzz/$$name.log | tail -1; \
+	done
+
+fuzz: deps
+	$(MAKE) fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan: deps
@@ -109,7 +144,9 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/evidock
 	install -m 0755 $(BUILD)/evidockctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(BUILD)/evidockd $(DESTDIR)$(PREFIX)/sbin/
+	install -d $(DESTDIR)/etc/evidock/calendar
 	install -m 0644 config/evidock.conf $(DESTDIR)/etc/evidock/evidock.conf
+	install -m 0644 config/calendar/*.txt $(DESTDIR)/etc/evidock/calendar/
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

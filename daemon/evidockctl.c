@@ -280,6 +280,14 @@ static int print_import(const json_t *r)
         return 0;
 }
 
+static int print_calendar(const json_t *r)
+{
+        printf("%s: %s (%s)\n", json_string_value(json_object_get(r, "date")) ?: "?",
+               json_is_true(json_object_get(r, "working_day")) ? "working day" : "rest day",
+               json_string_value(json_object_get(r, "reason")) ?: "?");
+        return 0;
+}
+
 /* ---- the commands ---- */
 
 static const struct command commands[] = {
@@ -303,6 +311,7 @@ static const struct command commands[] = {
         { "audit", "audit [--since TIME] [--follow]", NULL, OPT_STRING, 0, 0,
           { { "since", "since", OPT_STRING, false }, { "follow", "follow", OPT_FLAG, false } },
           print_audit },
+        { "calendar", "calendar DATE", "date", OPT_STRING, 1, 1, { { 0 } }, print_calendar },
         { "verify", "verify [--store] [--audit]", NULL, OPT_STRING, 0, 0,
           { { "store", "store", OPT_FLAG, false }, { "audit", "audit", OPT_FLAG, false } },
           print_verify },

@@ -16,6 +16,7 @@ struct evd_ingest_job {
         char recorder[EVD_RECORDER_MAX];
         struct evd_actor actor;
         struct evd_conf conf;
+        const struct evd_calendar *calendar;
         const struct evd_source_ops *ops;
         void *source;
         struct evd_original *files;
@@ -107,7 +108,7 @@ static int commit_file(struct evd_txn *txn, void *p)
                 c->outcome = DUPLICATE;
         } else if (r == -ENOENT) {
                 item = evd_item_new(c->job->recorder, o, c->copy->sha256, c->copy->size, c->now,
-                                    &c->job->conf);
+                                    &c->job->conf, c->job->calendar);
                 r = item ? evd_catalog_item_put(txn, item) : -ENOMEM;
                 if (r == 0) {
                         c->id = (uint64_t)json_integer_value(json_object_get(item, "id"));
@@ -376,7 +377,7 @@ struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder
                                           const struct evd_conf *conf,
                                           const struct evd_source_ops *ops, void *source,
                                           struct evd_original *originals, size_t n,
-                                          int max_parallel)
+                                          int max_parallel, const struct evd_calendar *calendar)
 {
         struct evd_ingest_job *job = calloc(1, sizeof(*job));
 
@@ -389,6 +390,7 @@ struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder
         (void)snprintf(job->recorder, sizeof(job->recorder), "%s", recorder);
         job->actor = *actor;
         job->conf = *conf;
+        job->calendar = calendar;
         job->ops = ops;
         job->source = source;
         job->files = originals;

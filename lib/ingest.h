@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "calendar.h"
 #include "catalog.h"
 #include "conf.h"
 #include "original.h"
@@ -42,7 +43,8 @@ int evd_ingest_new(struct evd_store *store, struct evd_catalog *catalog, int n_w
 void evd_ingest_free(struct evd_ingest *ingest);
 
 /* A job over originals (taken: freed with the job) read through ops/source
- * (borrowed until on_done has been called). conf is copied. kind names the job in the
+ * (borrowed until on_done has been called). conf is copied; calendar (may be NULL)
+ * is borrowed for the job's life. kind names the job in the
  * audit log ("import", "dock"). max_parallel bounds the workers on this job at once
  * (0: no bound). */
 struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder,
@@ -50,7 +52,7 @@ struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder
                                           const struct evd_conf *conf,
                                           const struct evd_source_ops *ops, void *source,
                                           struct evd_original *originals, size_t n,
-                                          int max_parallel);
+                                          int max_parallel, const struct evd_calendar *calendar);
 
 /* Queue the job. on_done(job, userdata) is called once, from a worker thread (or
  * from this call when the job is empty), after the job's summary is audited. */

@@ -86,12 +86,16 @@ bool evd_item_has_occurrence(const json_t *item, const json_t *occurrence)
 
 json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
                      const uint8_t sha256[EVD_SHA256_LEN], uint64_t size, int64_t now,
-                     const struct evd_conf *conf)
+                     const struct evd_conf *conf, const struct evd_calendar *cal)
 {
         char hex[EVD_SHA256_HEX];
-        int64_t retain = 0;
+        int64_t retain = 0, deadline = 0;
         json_t *item;
         bool kept = evd_policy_add_period(now, &conf->retention_default, &retain) == 0;
+        bool known = false;
+        /* 第二十五条: stored within N working days of the recording. */
+        bool has_deadline = evd_calendar_deadline(cal, orig->mtime, conf->deadline_working_days,
+                                                  &deadline, &known) == 0;
 
         evd_hex(sha256, EVD_SHA256_LEN, hex);
         item = json_pack("{sn ss sI ss so so ss so so so so sb s{sn sn sn} so sb sb s[] sn s[] s[]}",
@@ -99,7 +103,8 @@ json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
                          "original_mtime", time_or_null(orig->mtime, true), "recorded_at",
                          time_or_null(orig->mtime, true), "time_source", "filesystem",
                          "ingested_at", time_or_null(now, true), "verified_at",
-                         time_or_null(now, true), "deadline", json_null(), "late", json_null(),
+                         time_or_null(now, true), "deadline", time_or_null(deadline, has_deadline),
+                         "late", has_deadline ? json_boolean(now > deadline) : json_null(),
                          "clock_suspect", 0, "labels", "case_no", "party", "handler",
                          "retain_until", time_or_null(retain, kept), "hold", 0, "evidence", 0,
                          "exports", "media", "occurrences", "notes");

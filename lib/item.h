@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "calendar.h"
 #include "conf.h"
 #include "original.h"
 #include "util.h"
@@ -19,10 +20,11 @@
 int evd_item_set_path(json_t *obj, const char *key, const char *bytes, size_t len);
 
 /* A new item (caller owns) for an original just stored from recorder; NULL on
- * out-of-memory. The id is assigned by the catalog. */
+ * out-of-memory. Its deadline counts conf's deadline_working_days in cal (borrowed,
+ * may be NULL: Monday-Friday). The id is assigned by the catalog. */
 json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
                      const uint8_t sha256[EVD_SHA256_LEN], uint64_t size, int64_t now,
-                     const struct evd_conf *conf);
+                     const struct evd_conf *conf, const struct evd_calendar *cal);
 
 /* An occurrence record {recorder, original_path, size, mtime, seen_at} (caller owns). */
 json_t *evd_item_occurrence(const char *recorder, const struct evd_original *orig, int64_t now);

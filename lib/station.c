@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "calendar.h"
 #include "clock.h"
 #include "dirsource.h"
 #include "item.h"
@@ -29,6 +30,7 @@ struct evd_station {
         struct evd_store *store;
         struct evd_catalog *catalog;
         struct evd_ingest *ingest;
+        struct evd_calendar *calendar; /* loaded at start; a reload keeps it */
         struct import *imports[IMPORTS_MAX];
         bool stopping;
 };
@@ -45,6 +47,16 @@ int evd_station_new(const struct evd_conf *conf, struct evd_station **ret, struc
                 return evd_err_set(err, -ENOMEM, "out of memory");
         pthread_mutex_init(&s->lock, NULL);
         s->conf = *conf;
+        r = evd_calendar_new(&s->calendar);
+        if (r < 0) {
+                (void)evd_err_set(err, r, "out of memory");
+                goto fail;
+        }
+        for (int i = 0; i < conf->n_calendar_files; i++) {
+                r = evd_calendar_add_file(s->calendar, conf->calendar_files[i], err);
+                if (r < 0)
+                        goto fail;
+        }
         r = evd_store_open(conf->state_dir, &s->store, err);
         if (r < 0)
                 goto fail;
@@ -85,6 +97,7 @@ void evd_station_free(struct evd_station *s)
         evd_ingest_free(s->ingest);
         evd_catalog_free(s->catalog);
         evd_store_free(s->store);
+        evd_calendar_free(s->calendar);
         pthread_mutex_destroy(&s->lock);
         free(s);
 }
@@ -97,18 +110,23 @@ int evd_station_reload(struct evd_station *s, const struct evd_conf *conf, struc
         pthread_mutex_lock(&s->lock);
         if (strcmp(next.state_dir, s->conf.state_dir) || strcmp(next.timezone, s->conf.timezone) ||
             strcmp(next.control_socket, s->conf.control_socket) ||
-            next.parallel_copies != s->conf.parallel_copies) {
+            next.parallel_copies != s->conf.parallel_copies ||
+            memcmp(next.calendar_files, s->conf.calendar_files, sizeof(next.calendar_files)) ||
+            next.n_calendar_files != s->conf.n_calendar_files) {
                 memcpy(next.state_dir, s->conf.state_dir, sizeof(next.state_dir));
                 memcpy(next.timezone, s->conf.timezone, sizeof(next.timezone));
                 memcpy(next.control_socket, s->conf.control_socket, sizeof(next.control_socket));
                 next.parallel_copies = s->conf.parallel_copies;
+                memcpy(next.calendar_files, s->conf.calendar_files, sizeof(next.calendar_files));
+                next.n_calendar_files = s->conf.n_calendar_files;
                 kept = true;
         }
         s->conf = next;
         pthread_mutex_unlock(&s->lock);
         if (kept)
-                return evd_err_set(err, -EAGAIN, "state_dir, control_socket, timezone and "
-                                                 "parallel_copies take effect at the next start");
+                return evd_err_set(err, -EAGAIN, "state_dir, control_socket, timezone, "
+                                                 "parallel_copies and calendar files take "
+                                                 "effect at the next start");
         return 0;
 }
 
@@ -279,6 +297,20 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                                               "the immutable flag is not available "
                                               "(CAP_LINUX_IMMUTABLE or filesystem support "
                                               "missing)"));
+        {
+                time_t now = (time_t)evd_clock_now();
+                struct tm tm;
+
+                if (localtime_r(&now, &tm) && !evd_calendar_covers(s->calendar, tm.tm_year + 1900)) {
+                        char w[200];
+
+                        (void)snprintf(w, sizeof(w),
+                                       "no working-day calendar for %d: Monday-Friday assumed "
+                                       "for deadlines; add one to [calendar] files",
+                                       tm.tm_year + 1900);
+                        (void)json_array_append_new(warnings, json_string(w));
+                }
+        }
         out = json_pack("{ss ss ss ss sI s[] so sI sI so}", "version", EVD_VERSION, "station",
                         conf.name, "state_dir", conf.state_dir, "write_once",
                         evd_store_immutable(s->store) ? "immutable" : "permissions", "free_bytes",
@@ -396,7 +428,7 @@ static int cmd_import(void *ud, struct evd_request *req, const json_t *args, jso
         pthread_cond_init(&imp->done_cond, NULL);
         (void)snprintf(imp->dir, sizeof(imp->dir), "%s", dir);
         imp->job = evd_ingest_job_new("import", recorder, evd_request_actor(req), &conf,
-                                      &evd_dirsource_ops, src, files, n, 0);
+                                      &evd_dirsource_ops, src, files, n, 0, s->calendar);
         files = NULL; /* taken by the job */
         if (!imp->job) {
                 r = evd_err_set(err, -ENOMEM, "out of memory");
@@ -724,7 +756,31 @@ void evd_station_summary(struct evd_station *s, char *buf, size_t n)
                 (void)snprintf(buf, n, "idle; %llu GB free", (unsigned long long)(free_bytes >> 30));
 }
 
+/* ---- calendar ---- */
+
+static int cmd_calendar(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                        struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        struct evd_calendar_day day;
+        const char *date;
+        int y, m, d, r;
+
+        (void)req;
+        if ((r = arg_string(args, "date", true, &date, err)) < 0)
+                return r;
+        if (evd_calendar_parse_date(date, &y, &m, &d) < 0)
+                return evd_err_set(err, -EINVAL, "'%s' is not a date (YYYY-MM-DD)", date);
+        r = evd_calendar_day(s->calendar, y, m, d, &day);
+        if (r < 0)
+                return evd_err_set(err, r, "%s: outside the calendar", date);
+        *ret = json_pack("{ss sb ss sb}", "date", date, "working_day", day.working_day, "reason",
+                         day.reason, "known", day.known);
+        return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
+}
+
 const struct evd_control_command evd_station_commands[] = {
+        { "calendar", EVD_ROLE_CLERK, cmd_calendar },
         { "status", EVD_ROLE_CLERK, cmd_status },   { "items", EVD_ROLE_CLERK, cmd_items },
         { "show", EVD_ROLE_CLERK, cmd_show },       { "audit", EVD_ROLE_ARCHIVIST, cmd_audit },
         { "verify", EVD_ROLE_ARCHIVIST, cmd_verify }, { "import", EVD_ROLE_ADMIN, cmd_import },

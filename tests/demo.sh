@@ -26,6 +26,8 @@ cat > "$work/evidock.conf" <<CONF
 name = demo-station
 state_dir = $work/state
 control_socket = $work/control.sock
+[calendar]
+files = $(pwd)/config/calendar/cn-2026.txt
 CONF
 
 echo "== starting evidockd"
@@ -46,6 +48,8 @@ echo "== sha256sum of the originals (compare with the items above)"
 (cd "$work/DCIM" && sha256sum 100MEDIA/*)
 echo "== evidockctl audit"
 ctl audit
+echo "== evidockctl calendar 2026-10-10 (a Saturday worked after National Day)"
+ctl calendar 2026-10-10
 echo "== evidockctl status"
 ctl status
 kill "$pid"

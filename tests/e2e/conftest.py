@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+CALENDAR = os.path.join(REPO, "config/calendar/cn-2026.txt")
 BUILD = os.environ.get("EVIDOCK_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
 EVIDOCKD = os.path.join(BUILD, "evidockd")
 EVIDOCKCTL = os.path.join(BUILD, "evidockctl")
@@ -31,7 +33,8 @@ class Station:
         self.log = os.path.join(root, "evidockd.log")
         self.proc = None
         sections = {"station": {"name": "e2e", "state_dir": self.state, "control_socket": self.sock,
-                                "timezone": "Asia/Shanghai"}}
+                                "timezone": "Asia/Shanghai"},
+                    "calendar": {"files": CALENDAR}}
         for key, value in conf.items():
             section, _, name = key.partition("__")
             sections.setdefault(section, {})[name] = value
