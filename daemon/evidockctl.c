@@ -30,7 +30,7 @@ struct opt {
 struct command {
         const char *name;
         const char *usage;
-        const char *pos_key;  /* the positional argument's key, or NULL */
+        const char *pos_key; /* the positional argument's key, or NULL */
         enum opt_type pos_type;
         int pos_min, pos_max; /* how many positionals */
         struct opt opts[10];
@@ -172,8 +172,8 @@ static int print_items(const json_t *result)
         json_array_foreach(result, i, it)
         {
                 const char *sha = json_string_value(json_object_get(it, "sha256"));
-                const char *case_no =
-                        json_string_value(json_object_get(json_object_get(it, "labels"), "case_no"));
+                const char *case_no = json_string_value(
+                        json_object_get(json_object_get(it, "labels"), "case_no"));
                 char size[32];
 
                 printf("%-6lld %-12.12s %10s %-20s ",
@@ -292,12 +292,21 @@ static int print_calendar(const json_t *r)
 
 static const struct command commands[] = {
         { "status", "status", NULL, OPT_STRING, 0, 0, { { 0 } }, print_fields },
-        { "import", "import DIR --recorder SERIAL", "dir", OPT_PATH, 1, 1,
-          { { "recorder", "recorder", OPT_STRING, true } }, print_import },
+        { "import",
+          "import DIR --recorder SERIAL",
+          "dir",
+          OPT_PATH,
+          1,
+          1,
+          { { "recorder", "recorder", OPT_STRING, true } },
+          print_import },
         { "items",
           "items [--case C] [--recorder S] [--handler H] [--late] [--unlabeled] [--overdue]\n"
           "                 [--since TIME] [--until TIME]",
-          NULL, OPT_STRING, 0, 0,
+          NULL,
+          OPT_STRING,
+          0,
+          0,
           { { "case", "case", OPT_STRING, false },
             { "recorder", "recorder", OPT_STRING, false },
             { "handler", "handler", OPT_STRING, false },
@@ -308,11 +317,21 @@ static const struct command commands[] = {
             { "until", "until", OPT_STRING, false } },
           print_items },
         { "show", "show ITEM", "item", OPT_STRING, 1, 1, { { 0 } }, print_fields },
-        { "audit", "audit [--since TIME] [--follow]", NULL, OPT_STRING, 0, 0,
+        { "audit",
+          "audit [--since TIME] [--follow]",
+          NULL,
+          OPT_STRING,
+          0,
+          0,
           { { "since", "since", OPT_STRING, false }, { "follow", "follow", OPT_FLAG, false } },
           print_audit },
         { "calendar", "calendar DATE", "date", OPT_STRING, 1, 1, { { 0 } }, print_calendar },
-        { "verify", "verify [--store] [--audit]", NULL, OPT_STRING, 0, 0,
+        { "verify",
+          "verify [--store] [--audit]",
+          NULL,
+          OPT_STRING,
+          0,
+          0,
           { { "store", "store", OPT_FLAG, false }, { "audit", "audit", OPT_FLAG, false } },
           print_verify },
 };
@@ -380,13 +399,15 @@ static void progress_line(const json_t *p)
                 fprintf(stderr, "\r%lld/%lld files, %s of %s   ",
                         json_integer_value(json_object_get(p, "files_done")),
                         json_integer_value(json_object_get(p, "files_total")),
-                        human_size((uint64_t)json_integer_value(json_object_get(p, "bytes_done")), a),
+                        human_size((uint64_t)json_integer_value(json_object_get(p, "bytes_done")),
+                                   a),
                         human_size((uint64_t)json_integer_value(bt), b));
         else
                 fprintf(stderr, "\r%lld items checked, %s   ",
                         json_integer_value(json_object_get(p, "items_checked")),
-                        human_size((uint64_t)json_integer_value(json_object_get(p, "bytes_checked")),
-                                   a));
+                        human_size(
+                                (uint64_t)json_integer_value(json_object_get(p, "bytes_checked")),
+                                a));
         fflush(stderr);
 }
 

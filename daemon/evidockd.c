@@ -31,15 +31,14 @@ struct daemon {
 
 static void usage(FILE *out)
 {
-        fprintf(out,
-                "Usage: evidockd [-c FILE] [-n] [-v]\n"
-                "Evidence docking station daemon: copies recordings into write-once storage,\n"
-                "verifies and catalogues them, and serves evidockctl on a unix socket.\n\n"
-                "  -c, --config FILE  configuration file (default " EVD_CONF_DEFAULT_PATH ")\n"
-                "  -n, --check        check the configuration, print it normalised, exit\n"
-                "  -v, --verbose      log debug messages\n"
-                "  -h, --help         this help\n"
-                "      --version      print the version\n");
+        fprintf(out, "Usage: evidockd [-c FILE] [-n] [-v]\n"
+                     "Evidence docking station daemon: copies recordings into write-once storage,\n"
+                     "verifies and catalogues them, and serves evidockctl on a unix socket.\n\n"
+                     "  -c, --config FILE  configuration file (default " EVD_CONF_DEFAULT_PATH ")\n"
+                     "  -n, --check        check the configuration, print it normalised, exit\n"
+                     "  -v, --verbose      log debug messages\n"
+                     "  -h, --help         this help\n"
+                     "      --version      print the version\n");
 }
 
 static void on_status_timer(uv_timer_t *t)

@@ -66,7 +66,7 @@ int evd_audit_append(struct evd_txn *txn, const struct evd_actor *actor, const c
         uint8_t prev[EVD_SHA256_LEN], hash[EVD_SHA256_LEN], key[8];
         char prevhex[EVD_SHA256_HEX], hashhex[EVD_SHA256_HEX], now[EVD_TIME_STR];
         MDB_val k = { 8, key }, v;
-        uint64_t seq;
+        uint64_t seq = 0;
         json_t *e;
         char *text;
         int r;
@@ -153,7 +153,8 @@ int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *e
                                         "(an entry was removed or replaced)",
                                         (unsigned long long)seq, (unsigned long long)seq - 1);
                 } else if (!h || evd_unhex(h, stored, sizeof(stored)) < 0 ||
-                           (r = entry_hash(e, hash)) < 0 || memcmp(hash, stored, sizeof(hash))) {
+                           (r = entry_hash(e, hash)) < 0 ||
+                           memcmp(hash, stored, sizeof(hash)) != 0) {
                         r = evd_err_set(err, r < 0 ? r : -EBADMSG,
                                         "audit entry %llu: content does not match its hash "
                                         "(the entry was edited)",

@@ -13,11 +13,16 @@
 #define INDEX_KEY_MAX 256
 
 static const char *const db_names[EVD_DB_COUNT] = {
-        [EVD_DB_META] = "meta",           [EVD_DB_ITEMS] = "items",
-        [EVD_DB_BY_SHA] = "by_sha",       [EVD_DB_BY_SOURCE] = "by_source",
-        [EVD_DB_BY_RECORDER] = "by_recorder", [EVD_DB_BY_CASE] = "by_case",
-        [EVD_DB_BY_HANDLER] = "by_handler", [EVD_DB_BY_TIME] = "by_time",
-        [EVD_DB_AUDIT] = "audit",         [EVD_DB_RECORDERS] = "recorders",
+        [EVD_DB_META] = "meta",
+        [EVD_DB_ITEMS] = "items",
+        [EVD_DB_BY_SHA] = "by_sha",
+        [EVD_DB_BY_SOURCE] = "by_source",
+        [EVD_DB_BY_RECORDER] = "by_recorder",
+        [EVD_DB_BY_CASE] = "by_case",
+        [EVD_DB_BY_HANDLER] = "by_handler",
+        [EVD_DB_BY_TIME] = "by_time",
+        [EVD_DB_AUDIT] = "audit",
+        [EVD_DB_RECORDERS] = "recorders",
         [EVD_DB_DOCKS] = "docks",
 };
 
@@ -240,8 +245,7 @@ int evd_catalog_write(struct evd_catalog *catalog, int (*fn)(struct evd_txn *, v
                 rc = mdb_txn_begin(catalog->env, NULL, 0, &t.txn);
                 if (rc) {
                         pthread_rwlock_unlock(&catalog->grow);
-                        return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s",
-                                           mdb_strerror(rc));
+                        return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
                 }
                 r = fn(&t, ctx);
                 if (r < 0) {
@@ -270,7 +274,7 @@ int evd_catalog_write(struct evd_catalog *catalog, int (*fn)(struct evd_txn *, v
 
 int evd_catalog_stat(struct evd_catalog *catalog, uint64_t *ret_items, uint64_t *ret_map_bytes)
 {
-        struct evd_txn t;
+        struct evd_txn t = { 0 };
         MDB_envinfo info;
         MDB_stat st;
         int r;
@@ -563,9 +567,11 @@ static bool item_matches(const json_t *item, const struct evd_item_filter *f)
         bool unlabeled = !label(item, "case_no") || !label(item, "party");
         int64_t t;
 
-        if (f->case_no && (!label(item, "case_no") || strcmp(label(item, "case_no"), f->case_no)))
+        if (f->case_no &&
+            (!label(item, "case_no") || strcmp(label(item, "case_no"), f->case_no) != 0))
                 return false;
-        if (f->handler && (!label(item, "handler") || strcmp(label(item, "handler"), f->handler)))
+        if (f->handler &&
+            (!label(item, "handler") || strcmp(label(item, "handler"), f->handler) != 0))
                 return false;
         if (f->recorder) {
                 const char *r = json_string_value(json_object_get(item, "recorder"));
@@ -593,7 +599,7 @@ static bool item_matches(const json_t *item, const struct evd_item_filter *f)
 static int visit(struct evd_txn *txn, uint64_t id, const struct evd_item_filter *f,
                  int (*each)(json_t *, void *), void *ctx)
 {
-        json_t *item;
+        json_t *item = NULL;
         int r = evd_catalog_item_get(txn, id, &item);
 
         if (r == -ENOENT)

@@ -140,12 +140,18 @@ static int each_extension(struct parse_ctx *ctx, const char *word, int i)
 
 static int each_usb_allow(struct parse_ctx *ctx, const char *word, int i)
 {
-        unsigned vid, pid;
-        char tail;
+        uint8_t id[4];
+        char hex[9];
 
-        if (strlen(word) != 9 || sscanf(word, "%4x:%4x%c", &vid, &pid, &tail) != 2)
+        /* "1d6b:0104": four hex digits, a colon, four hex digits. */
+        if (strlen(word) != 9 || word[4] != ':')
                 return fail(ctx, "'%s' is not VID:PID in hex (e.g. 1d6b:0104)", word);
-        ctx->conf->usb_allow[i] = vid << 16 | pid;
+        memcpy(hex, word, 4);
+        memcpy(hex + 4, word + 5, 5);
+        if (evd_unhex(hex, id, sizeof(id)) < 0)
+                return fail(ctx, "'%s' is not VID:PID in hex (e.g. 1d6b:0104)", word);
+        ctx->conf->usb_allow[i] =
+                (uint32_t)id[0] << 24 | (uint32_t)id[1] << 16 | (uint32_t)id[2] << 8 | id[3];
         return 1;
 }
 

@@ -316,8 +316,8 @@ static void handle_line(struct conn *conn, const char *line, size_t len)
 
         j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!j || !json_is_object(j)) {
-                send_error(conn, -EINVAL, j ? "request is not a JSON object"
-                                            : "request is not valid JSON");
+                send_error(conn, -EINVAL,
+                           j ? "request is not a JSON object" : "request is not valid JSON");
                 json_decref(j);
                 return;
         }

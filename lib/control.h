@@ -36,8 +36,8 @@ struct evd_request;
 struct evd_control_command {
         const char *name;
         enum evd_role role; /* least role allowed */
-        int (*run)(void *userdata, struct evd_request *req, const json_t *args,
-                   json_t **ret_result, struct evd_err *err);
+        int (*run)(void *userdata, struct evd_request *req, const json_t *args, json_t **ret_result,
+                   struct evd_err *err);
 };
 
 /* Unix group names that map to roles. */

@@ -136,7 +136,8 @@ static int walk(struct list_ctx *ctx, int dfd, char *prefix, size_t len, int dep
                         if (depth >= EVD_DIRSOURCE_MAX_DEPTH) {
                                 note(ctx, prefix, plen, "folder nested too deep: skipped");
                         } else if ((sub = openat(dirfd(d), de->d_name,
-                                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+                                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
+                                   0) {
                                 note(ctx, prefix, plen, strerror(errno));
                         } else {
                                 r = walk(ctx, sub, prefix, plen, depth + 1);
@@ -144,7 +145,8 @@ static int walk(struct list_ctx *ctx, int dfd, char *prefix, size_t len, int dep
                 } else if (S_ISLNK(st.st_mode)) {
                         note(ctx, prefix, plen, "symbolic link: not followed");
                 } else if (!S_ISREG(st.st_mode)) {
-                        note(ctx, prefix, plen, "not a regular file (FIFO, device or socket): skipped");
+                        note(ctx, prefix, plen,
+                             "not a regular file (FIFO, device or socket): skipped");
                 } else if (wanted(ctx->conf, de->d_name)) {
                         r = add_file(ctx, prefix, plen, &st);
                 }
@@ -241,7 +243,7 @@ static int dir_open(void *source, const struct evd_original *orig, struct evd_re
         r = open_beneath(src->root_fd, orig->path, &fd);
         if (r < 0)
                 return evd_err_set(err, r, "cannot open: %s",
-                                   r == -ENOENT ? "it vanished"
+                                   r == -ENOENT  ? "it vanished"
                                    : r == -ELOOP ? "a link was put in its place"
                                                  : strerror(-r));
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {

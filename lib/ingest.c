@@ -20,10 +20,10 @@ struct evd_ingest_job {
         const struct evd_source_ops *ops;
         void *source;
         struct evd_original *files;
-        size_t n, next;  /* next: the first file no worker has taken (engine lock) */
-        int active;      /* workers on this job (engine lock) */
+        size_t n, next; /* next: the first file no worker has taken (engine lock) */
+        int active;     /* workers on this job (engine lock) */
         int max_parallel;
-        bool finished;   /* engine lock */
+        bool finished; /* engine lock */
         atomic_bool cancel;
         _Atomic uint64_t stored, duplicate, skipped, failed, bytes_done;
         uint64_t bytes_total;

@@ -46,9 +46,9 @@ static json_t *time_or_null(int64_t t, bool ok)
 
 json_t *evd_item_occurrence(const char *recorder, const struct evd_original *orig, int64_t now)
 {
-        json_t *o = json_pack("{ss sI so so}", "recorder", recorder, "size",
-                              (json_int_t)orig->size, "mtime", time_or_null(orig->mtime, true),
-                              "seen_at", time_or_null(now, true));
+        json_t *o = json_pack("{ss sI so so}", "recorder", recorder, "size", (json_int_t)orig->size,
+                              "mtime", time_or_null(orig->mtime, true), "seen_at",
+                              time_or_null(now, true));
 
         if (o && evd_item_set_path(o, "original_path", orig->path, orig->path_len) < 0) {
                 json_decref(o);
@@ -98,16 +98,15 @@ json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
                                                   &deadline, &known) == 0;
 
         evd_hex(sha256, EVD_SHA256_LEN, hex);
-        item = json_pack("{sn ss sI ss so so ss so so so so sb s{sn sn sn} so sb sb s[] sn s[] s[]}",
-                         "id", "sha256", hex, "size", (json_int_t)size, "recorder", recorder,
-                         "original_mtime", time_or_null(orig->mtime, true), "recorded_at",
-                         time_or_null(orig->mtime, true), "time_source", "filesystem",
-                         "ingested_at", time_or_null(now, true), "verified_at",
-                         time_or_null(now, true), "deadline", time_or_null(deadline, has_deadline),
-                         "late", has_deadline ? json_boolean(now > deadline) : json_null(),
-                         "clock_suspect", 0, "labels", "case_no", "party", "handler",
-                         "retain_until", time_or_null(retain, kept), "hold", 0, "evidence", 0,
-                         "exports", "media", "occurrences", "notes");
+        item = json_pack(
+                "{sn ss sI ss so so ss so so so so sb s{sn sn sn} so sb sb s[] sn s[] s[]}", "id",
+                "sha256", hex, "size", (json_int_t)size, "recorder", recorder, "original_mtime",
+                time_or_null(orig->mtime, true), "recorded_at", time_or_null(orig->mtime, true),
+                "time_source", "filesystem", "ingested_at", time_or_null(now, true), "verified_at",
+                time_or_null(now, true), "deadline", time_or_null(deadline, has_deadline), "late",
+                has_deadline ? json_boolean(now > deadline) : json_null(), "clock_suspect", 0,
+                "labels", "case_no", "party", "handler", "retain_until", time_or_null(retain, kept),
+                "hold", 0, "evidence", 0, "exports", "media", "occurrences", "notes");
         if (item && evd_item_set_path(item, "original_path", orig->path, orig->path_len) < 0) {
                 json_decref(item);
                 return NULL;

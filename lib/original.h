@@ -12,8 +12,8 @@
 #define EVD_PATH_MAX 4096
 
 struct evd_original {
-        char *path;      /* exact bytes as the source names it, relative to its root,
-                          * NUL-terminated after path_len (the bytes hold no NUL) */
+        char *path; /* exact bytes as the source names it, relative to its root,
+                     * NUL-terminated after path_len (the bytes hold no NUL) */
         size_t path_len;
         uint64_t size;   /* when listed */
         int64_t mtime;   /* seconds since the epoch */

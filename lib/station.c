@@ -108,10 +108,11 @@ int evd_station_reload(struct evd_station *s, const struct evd_conf *conf, struc
         bool kept = false;
 
         pthread_mutex_lock(&s->lock);
-        if (strcmp(next.state_dir, s->conf.state_dir) || strcmp(next.timezone, s->conf.timezone) ||
-            strcmp(next.control_socket, s->conf.control_socket) ||
+        if (strcmp(next.state_dir, s->conf.state_dir) != 0 ||
+            strcmp(next.timezone, s->conf.timezone) != 0 ||
+            strcmp(next.control_socket, s->conf.control_socket) != 0 ||
             next.parallel_copies != s->conf.parallel_copies ||
-            memcmp(next.calendar_files, s->conf.calendar_files, sizeof(next.calendar_files)) ||
+            memcmp(next.calendar_files, s->conf.calendar_files, sizeof(next.calendar_files)) != 0 ||
             next.n_calendar_files != s->conf.n_calendar_files) {
                 memcpy(next.state_dir, s->conf.state_dir, sizeof(next.state_dir));
                 memcpy(next.timezone, s->conf.timezone, sizeof(next.timezone));
@@ -124,9 +125,10 @@ int evd_station_reload(struct evd_station *s, const struct evd_conf *conf, struc
         s->conf = next;
         pthread_mutex_unlock(&s->lock);
         if (kept)
-                return evd_err_set(err, -EAGAIN, "state_dir, control_socket, timezone, "
-                                                 "parallel_copies and calendar files take "
-                                                 "effect at the next start");
+                return evd_err_set(err, -EAGAIN,
+                                   "state_dir, control_socket, timezone, "
+                                   "parallel_copies and calendar files take "
+                                   "effect at the next start");
         return 0;
 }
 
@@ -167,13 +169,17 @@ static int arg_string(const json_t *args, const char *key, bool required, const 
         json_t *v = json_object_get(args, key);
 
         if (!v || json_is_null(v)) {
-                if (required)
-                        return evd_err_set(err, -EINVAL, "missing argument \"%s\"", key);
+                if (required) {
+                        (void)evd_err_set(err, -EINVAL, "missing argument \"%s\"", key);
+                        return -EINVAL;
+                }
                 *ret = NULL;
                 return 0;
         }
-        if (!json_is_string(v))
-                return evd_err_set(err, -EINVAL, "argument \"%s\" must be a string", key);
+        if (!json_is_string(v)) {
+                (void)evd_err_set(err, -EINVAL, "argument \"%s\" must be a string", key);
+                return -EINVAL;
+        }
         *ret = json_string_value(v);
         return 0;
 }
@@ -188,8 +194,10 @@ static int arg_time(const json_t *args, const char *key, bool *has, int64_t *ret
         if (r < 0 || !s)
                 return r;
         if (evd_time_parse(s, ret) < 0)
-                return evd_err_set(err, -EINVAL, "%s: '%s' is not a time (RFC 3339 or "
-                                                 "YYYY-MM-DD)", key, s);
+                return evd_err_set(err, -EINVAL,
+                                   "%s: '%s' is not a time (RFC 3339 or "
+                                   "YYYY-MM-DD)",
+                                   key, s);
         *has = true;
         return 0;
 }
@@ -229,8 +237,7 @@ static int check_serial(const char *serial, struct evd_err *err)
 }
 
 /* An item by id ("17") or sha256 prefix (12+ hex digits). */
-static int resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id,
-                        struct evd_err *err)
+static int resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, struct evd_err *err)
 {
         size_t len = strlen(ref);
         int r;
@@ -267,7 +274,8 @@ static json_t *import_status(struct import *imp)
         evd_ingest_job_progress(imp->job, &p);
         return json_pack("{ss sI sI sI sI sI sI}", "dir", imp->dir, "files_total",
                          (json_int_t)p.files_total, "files_done",
-                         (json_int_t)(p.files_stored + p.files_duplicate + p.files_skipped),
+                         (json_int_t)p.files_stored + (json_int_t)p.files_duplicate +
+                                 (json_int_t)p.files_skipped,
                          "files_failed", (json_int_t)p.files_failed, "bytes_total",
                          (json_int_t)p.bytes_total, "bytes_done", (json_int_t)p.bytes_done,
                          "files_stored", (json_int_t)p.files_stored);
@@ -301,7 +309,8 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                 time_t now = (time_t)evd_clock_now();
                 struct tm tm;
 
-                if (localtime_r(&now, &tm) && !evd_calendar_covers(s->calendar, tm.tm_year + 1900)) {
+                if (localtime_r(&now, &tm) &&
+                    !evd_calendar_covers(s->calendar, tm.tm_year + 1900)) {
                         char w[200];
 
                         (void)snprintf(w, sizeof(w),
@@ -396,7 +405,7 @@ static int cmd_import(void *ud, struct evd_request *req, const json_t *args, jso
                       struct evd_err *err)
 {
         struct evd_station *s = ud;
-        const char *dir, *recorder;
+        const char *dir = NULL, *recorder = NULL;
         struct evd_dirsource *src = NULL;
         struct evd_original *files = NULL;
         struct import *imp = NULL;
@@ -527,9 +536,9 @@ static int cmd_show(void *ud, struct evd_request *req, const json_t *args, json_
 {
         struct evd_station *s = ud;
         struct evd_txn txn;
-        const char *ref;
+        const char *ref = NULL;
         json_t *item = NULL;
-        uint64_t id;
+        uint64_t id = 0;
         int r;
 
         (void)req;
@@ -615,15 +624,15 @@ static int check_object(json_t *item, void *p)
         c->checked++;
         c->bytes += size;
         if (err.code)
-                (void)json_array_append_new(c->bad,
-                                            json_pack("{sO ss ss}", "id", json_object_get(item, "id"),
-                                                      "sha256", hex ? hex : "", "error", err.text));
+                (void)json_array_append_new(c->bad, json_pack("{sO ss ss}", "id",
+                                                              json_object_get(item, "id"), "sha256",
+                                                              hex ? hex : "", "error", err.text));
         now = evd_clock_mono_ns();
         if (now - c->last_progress_ns > PROGRESS_INTERVAL_MS * 1000000ull) {
                 c->last_progress_ns = now;
-                evd_request_progress(c->req, json_pack("{sI sI}", "items_checked",
-                                                       (json_int_t)c->checked, "bytes_checked",
-                                                       (json_int_t)c->bytes));
+                evd_request_progress(c->req,
+                                     json_pack("{sI sI}", "items_checked", (json_int_t)c->checked,
+                                               "bytes_checked", (json_int_t)c->bytes));
         }
         return 0;
 }
@@ -632,9 +641,9 @@ static int check_object(json_t *item, void *p)
  * that a long check never holds the catalog. */
 static int collect_all(json_t *item, void *p)
 {
-        json_t *slim = json_pack("{sO sO sO}", "id", json_object_get(item, "id"), "sha256",
-                                 json_object_get(item, "sha256"), "size",
-                                 json_object_get(item, "size"));
+        json_t *slim =
+                json_pack("{sO sO sO}", "id", json_object_get(item, "id"), "sha256",
+                          json_object_get(item, "sha256"), "size", json_object_get(item, "size"));
 
         return slim && json_array_append_new(p, slim) == 0 ? 0 : -ENOMEM;
 }
@@ -699,7 +708,7 @@ static int cmd_verify(void *ud, struct evd_request *req, const json_t *args, jso
 {
         struct evd_station *s = ud;
         json_t *out = json_object(), *part = NULL;
-        bool do_store, do_audit, ok = true;
+        bool do_store = false, do_audit = false, ok = true;
         int r;
 
         if ((r = arg_bool(args, "store", &do_store, err)) < 0 ||
@@ -720,8 +729,8 @@ static int cmd_verify(void *ud, struct evd_request *req, const json_t *args, jso
                 (void)json_object_set_new(out, "store", part);
         }
         (void)json_object_set_new(out, "ok", json_boolean(ok));
-        (void)evd_station_audit(s, evd_request_actor(req), ok ? "verify.ok" : "verify.failed",
-                                "", out);
+        (void)evd_station_audit(s, evd_request_actor(req), ok ? "verify.ok" : "verify.failed", "",
+                                out);
         *ret = out;
         return 0;
 fail:
@@ -748,12 +757,12 @@ void evd_station_summary(struct evd_station *s, char *buf, size_t n)
         }
         pthread_mutex_unlock(&s->lock);
         if (active)
-                (void)snprintf(buf, n, "%d import(s): %llu of %llu MB; %llu GB free",
-                               active, (unsigned long long)(done >> 20),
-                               (unsigned long long)(total >> 20),
+                (void)snprintf(buf, n, "%d import(s): %llu of %llu MB; %llu GB free", active,
+                               (unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
                                (unsigned long long)(free_bytes >> 30));
         else
-                (void)snprintf(buf, n, "idle; %llu GB free", (unsigned long long)(free_bytes >> 30));
+                (void)snprintf(buf, n, "idle; %llu GB free",
+                               (unsigned long long)(free_bytes >> 30));
 }
 
 /* ---- calendar ---- */
@@ -763,7 +772,7 @@ static int cmd_calendar(void *ud, struct evd_request *req, const json_t *args, j
 {
         struct evd_station *s = ud;
         struct evd_calendar_day day;
-        const char *date;
+        const char *date = NULL;
         int y, m, d, r;
 
         (void)req;
@@ -780,10 +789,10 @@ static int cmd_calendar(void *ud, struct evd_request *req, const json_t *args, j
 }
 
 const struct evd_control_command evd_station_commands[] = {
-        { "calendar", EVD_ROLE_CLERK, cmd_calendar },
-        { "status", EVD_ROLE_CLERK, cmd_status },   { "items", EVD_ROLE_CLERK, cmd_items },
-        { "show", EVD_ROLE_CLERK, cmd_show },       { "audit", EVD_ROLE_ARCHIVIST, cmd_audit },
-        { "verify", EVD_ROLE_ARCHIVIST, cmd_verify }, { "import", EVD_ROLE_ADMIN, cmd_import },
+        { "calendar", EVD_ROLE_CLERK, cmd_calendar }, { "status", EVD_ROLE_CLERK, cmd_status },
+        { "items", EVD_ROLE_CLERK, cmd_items },       { "show", EVD_ROLE_CLERK, cmd_show },
+        { "audit", EVD_ROLE_ARCHIVIST, cmd_audit },   { "verify", EVD_ROLE_ARCHIVIST, cmd_verify },
+        { "import", EVD_ROLE_ADMIN, cmd_import },
 };
 
 const size_t evd_station_n_commands = EVD_ARRAY_SIZE(evd_station_commands);

@@ -36,8 +36,8 @@ int evd_station_reload(struct evd_station *station, const struct evd_conf *conf,
                        struct evd_err *err);
 
 /* Write an audit entry from the station itself (start, stop, reload, refusals). */
-int evd_station_audit(struct evd_station *station, const struct evd_actor *actor,
-                      const char *event, const char *subject, const json_t *details);
+int evd_station_audit(struct evd_station *station, const struct evd_actor *actor, const char *event,
+                      const char *subject, const json_t *details);
 
 /* The control commands (static table) and its length. */
 extern const struct evd_control_command evd_station_commands[];

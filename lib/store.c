@@ -332,7 +332,7 @@ int evd_store_verify_object(const struct evd_store *store, const uint8_t sha256[
         uint8_t got[EVD_SHA256_LEN];
         char hex[EVD_SHA256_HEX], gothex[EVD_SHA256_HEX];
         uint64_t got_size;
-        int fd, r;
+        int fd = -1, r;
 
         evd_hex(sha256, EVD_SHA256_LEN, hex);
         r = evd_store_open_object(store, sha256, &fd);

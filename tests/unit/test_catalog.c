@@ -81,7 +81,11 @@ static void items_and_indexes(void **state)
         assert_int_equal(evd_catalog_item_by_sha(&t, "bbbbbbbbbbbb", &id), 0);
         assert_int_equal(id, 3);
         assert_int_equal(evd_catalog_item_by_sha(&t, "aaaaaaaaaaaa", &id), -EEXIST);
-        assert_int_equal(evd_catalog_item_by_sha(&t, "aaaaaaaaaaaa0000000000000000000000000000000000000000000000000002", &id), 0);
+        assert_int_equal(evd_catalog_item_by_sha(
+                                 &t,
+                                 "aaaaaaaaaaaa0000000000000000000000000000000000000000000000000002",
+                                 &id),
+                         0);
         assert_int_equal(id, 2);
         assert_int_equal(evd_catalog_item_by_sha(&t, "cccccccccccc", &id), -ENOENT);
         assert_int_equal(evd_catalog_item_by_sha(&t, "abc", &id), -EINVAL);
@@ -95,19 +99,23 @@ static void items_and_indexes(void **state)
         int64_t nov10;
 
         assert_int_equal(evd_time_parse("2026-11-10", &nov10), 0);
-        assert_int_equal(count(c, &(struct evd_item_filter){ .has_since = true, .since = nov10 }), 2);
-        assert_int_equal(count(c, &(struct evd_item_filter){ .has_until = true, .until = nov10 }), 1);
+        assert_int_equal(count(c, &(struct evd_item_filter){ .has_since = true, .since = nov10 }),
+                         2);
+        assert_int_equal(count(c, &(struct evd_item_filter){ .has_until = true, .until = nov10 }),
+                         1);
         assert_int_equal(count(c, &(struct evd_item_filter){ .unlabeled = true }), 3);
 
         /* Label item 2: the case index follows, and moves when the label changes. */
-        json_object_set_new(json_object_get(got, "labels"), "case_no", json_string("X罚〔2026〕17号"));
+        json_object_set_new(json_object_get(got, "labels"), "case_no",
+                            json_string("X罚〔2026〕17号"));
         json_object_set_new(json_object_get(got, "labels"), "party", json_string("张三"));
         p.item = got;
         p.event = "item.labelled";
         assert_int_equal(evd_catalog_write(c, put_fn, &p, &err), 0);
         assert_int_equal(count(c, &(struct evd_item_filter){ .case_no = "X罚〔2026〕17号" }), 1);
         assert_int_equal(count(c, &(struct evd_item_filter){ .unlabeled = true }), 2);
-        json_object_set_new(json_object_get(got, "labels"), "case_no", json_string("X罚〔2026〕18号"));
+        json_object_set_new(json_object_get(got, "labels"), "case_no",
+                            json_string("X罚〔2026〕18号"));
         assert_int_equal(evd_catalog_write(c, put_fn, &p, &err), 0);
         assert_int_equal(count(c, &(struct evd_item_filter){ .case_no = "X罚〔2026〕17号" }), 0);
         assert_int_equal(count(c, &(struct evd_item_filter){ .case_no = "X罚〔2026〕18号" }), 1);

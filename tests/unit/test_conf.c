@@ -57,12 +57,13 @@ static void keys_are_read(void **state)
         struct evd_err err = { 0 };
 
         (void)state;
-        assert_int_equal(load_text("[station]\nstate_dir = /srv/ev\n[ingest]\n"
-                                   "extensions = .MOV, jpg\nparallel_copies = 4\n"
-                                   "verify = source+destination\n[usb]\nallow = 1d6b:0104 abcd:EF01\n"
-                                   "[retention]\ndefault = 1 year\ncase = 3 months 10 days\n",
-                                   &c, &err),
-                         0);
+        assert_int_equal(
+                load_text("[station]\nstate_dir = /srv/ev\n[ingest]\n"
+                          "extensions = .MOV, jpg\nparallel_copies = 4\n"
+                          "verify = source+destination\n[usb]\nallow = 1d6b:0104 abcd:EF01\n"
+                          "[retention]\ndefault = 1 year\ncase = 3 months 10 days\n",
+                          &c, &err),
+                0);
         assert_string_equal(c.state_dir, "/srv/ev");
         assert_int_equal(c.n_extensions, 2);
         assert_string_equal(c.extensions[0], "mov");
@@ -81,18 +82,24 @@ static void bad_lines_are_refused(void **state)
         static const struct {
                 const char *text, *want;
         } cases[] = {
-                { "[station]\nstate_dir = relative/path\n", ":2: 'relative/path' is not an absolute" },
+                { "[station]\nstate_dir = relative/path\n",
+                  ":2: 'relative/path' is not an absolute" },
                 { "[station]\n\nbogus = 1\n", ":3: unknown key 'bogus' in [station]" },
                 { "[ingest]\nparallel_copies = 0\n", ":2: '0' is not a whole number from 1 to 16" },
                 { "[ingest]\nparallel_copies = 2x\n", ":2: '2x' is not a whole number" },
                 { "[ingest]\nverify = maybe\n", ":2: verify 'maybe'" },
                 { "[ingest]\nextensions = mp4 e$e\n", ":2: bad extension 'e$e'" },
                 { "[usb]\nallow = 12345:1\n", ":2: '12345:1' is not VID:PID" },
-                { "[retention]\ndefault = 2 months\n", ":2: default retention '2 months' is under the 3-month floor" },
-                { "[retention]\nevidence = 89 days\n", ":2: evidence retention '89 days' is under the 3-month floor" },
+                { "[retention]\ndefault = 2 months\n",
+                  ":2: default retention '2 months' is under the 3-month floor" },
+                { "[retention]\nevidence = 89 days\n",
+                  ":2: evidence retention '89 days' is under the 3-month floor" },
                 { "[retention]\ncase = forever\n", ":2: 'forever' is not a period" },
                 { "[station]\nname\n", ":2: syntax error" },
-                { "[station]\ncontrol_socket = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", ":2: control_socket" },
+                { "[station]\ncontrol_socket = "
+                  "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                  ":2: control_socket" },
                 { "[ingest]\nfilename_time_patterns = YYYYMMDD\n", ":2: pattern 'YYYYMMDD' needs" },
         };
 
@@ -103,7 +110,8 @@ static void bad_lines_are_refused(void **state)
 
                 assert_int_equal(load_text(cases[i].text, &c, &err), -EINVAL);
                 if (!strstr(err.text, cases[i].want))
-                        fail_msg("case %zu: '%s' does not contain '%s'", i, err.text, cases[i].want);
+                        fail_msg("case %zu: '%s' does not contain '%s'", i, err.text,
+                                 cases[i].want);
         }
 }
 
@@ -154,9 +162,12 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(defaults_are_valid), cmocka_unit_test(shipped_file_loads_and_round_trips),
-                cmocka_unit_test(keys_are_read),      cmocka_unit_test(bad_lines_are_refused),
-                cmocka_unit_test(missing_file),       cmocka_unit_test(periods),
+                cmocka_unit_test(defaults_are_valid),
+                cmocka_unit_test(shipped_file_loads_and_round_trips),
+                cmocka_unit_test(keys_are_read),
+                cmocka_unit_test(bad_lines_are_refused),
+                cmocka_unit_test(missing_file),
+                cmocka_unit_test(periods),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

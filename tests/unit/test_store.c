@@ -72,7 +72,8 @@ static void copy_and_publish(struct evd_store *s, size_t len, struct evd_copy_re
         _Atomic uint64_t done = 0;
         struct evd_err err = { 0 };
 
-        assert_int_equal(evd_copy_run(s, &r, EVD_VERIFY_SOURCE_DESTINATION, &done, NULL, res, &err), 0);
+        assert_int_equal(evd_copy_run(s, &r, EVD_VERIFY_SOURCE_DESTINATION, &done, NULL, res, &err),
+                         0);
         assert_int_equal(res->size, len);
         assert_int_equal(done, len);
         (void)EVP_Digest(data, len, want, NULL, EVP_sha256(), NULL);
@@ -157,7 +158,9 @@ static void failed_copies_leave_nothing(void **state)
 {
         char *dir = tu_tempdir();
         uint8_t *data = pattern(4 * EVD_COPY_BLOCK);
-        struct membuf m = { .data = data, .len = 4 * EVD_COPY_BLOCK, .fail_at = 2 * EVD_COPY_BLOCK + 5 };
+        struct membuf m = { .data = data,
+                            .len = 4 * EVD_COPY_BLOCK,
+                            .fail_at = 2 * EVD_COPY_BLOCK + 5 };
         struct evd_reader r = { mem_pread, &m };
         struct evd_store *s;
         struct evd_copy_result res;
