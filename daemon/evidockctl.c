@@ -28,11 +28,11 @@ struct opt {
 };
 
 struct command {
-        const char *name;
+        const char *name; /* "recorder add" is sent as "recorder.add" */
         const char *usage;
         const char *pos_key; /* the positional argument's key, or NULL */
         enum opt_type pos_type;
-        int pos_min, pos_max; /* how many positionals */
+        int pos_min, pos_max; /* how many positionals; pos_max -1: a list under pos_key */
         struct opt opts[10];
         int (*print)(const json_t *result);
 };
@@ -288,6 +288,43 @@ static int print_calendar(const json_t *r)
         return 0;
 }
 
+static int print_done(const json_t *r)
+{
+        const json_t *items = json_object_get(r, "items");
+
+        if (items)
+                printf("%zu item(s) changed\n", json_array_size(items));
+        else
+                printf("done\n");
+        return 0;
+}
+
+static int print_recorders(const json_t *r)
+{
+        size_t i, k;
+        json_t *rec, *a;
+
+        printf("%-20s %-16s %-16s %s\n", "SERIAL", "MODEL", "UNIT", "HANDLERS (since)");
+        json_array_foreach(r, i, rec)
+        {
+                put_column(json_string_value(json_object_get(rec, "serial")), 20);
+                put_column(json_string_value(json_object_get(rec, "model")), 16);
+                put_column(json_string_value(json_object_get(rec, "unit")), 16);
+                json_array_foreach(json_object_get(rec, "assignments"), k, a)
+                {
+                        printf("%s", k ? "; " : "");
+                        put_safe(json_string_value(json_object_get(a, "handler_name")) ?: "?",
+                                 stdout);
+                        printf(" (");
+                        put_safe(json_string_value(json_object_get(a, "handler_id")) ?: "?",
+                                 stdout);
+                        printf(", %s)", json_string_value(json_object_get(a, "since")) ?: "?");
+                }
+                printf("\n");
+        }
+        return 0;
+}
+
 /* ---- the commands ---- */
 
 static const struct command commands[] = {
@@ -326,6 +363,75 @@ static const struct command commands[] = {
           { { "since", "since", OPT_STRING, false }, { "follow", "follow", OPT_FLAG, false } },
           print_audit },
         { "calendar", "calendar DATE", "date", OPT_STRING, 1, 1, { { 0 } }, print_calendar },
+        { "recorder add",
+          "recorder add SERIAL --handler-id ID --handler-name NAME [--model M] [--unit U]",
+          "serial",
+          OPT_STRING,
+          1,
+          1,
+          { { "handler-id", "handler_id", OPT_STRING, true },
+            { "handler-name", "handler_name", OPT_STRING, true },
+            { "model", "model", OPT_STRING, false },
+            { "unit", "unit", OPT_STRING, false },
+            { "since", "since", OPT_STRING, false } },
+          print_done },
+        { "recorder assign",
+          "recorder assign SERIAL --handler-id ID --handler-name NAME [--since TIME]",
+          "serial",
+          OPT_STRING,
+          1,
+          1,
+          { { "handler-id", "handler_id", OPT_STRING, true },
+            { "handler-name", "handler_name", OPT_STRING, true },
+            { "since", "since", OPT_STRING, false } },
+          print_done },
+        { "recorder list", "recorder list", NULL, OPT_STRING, 0, 0, { { 0 } }, print_recorders },
+        { "label",
+          "label (ITEM... | --recorder S [--since T] [--until T]) --case C --party P "
+          "[--handler NAME]",
+          "items",
+          OPT_STRING,
+          0,
+          -1,
+          { { "case", "case", OPT_STRING, true },
+            { "party", "party", OPT_STRING, true },
+            { "handler", "handler", OPT_STRING, false },
+            { "recorder", "recorder", OPT_STRING, false },
+            { "since", "since", OPT_STRING, false },
+            { "until", "until", OPT_STRING, false } },
+          print_done },
+        { "note",
+          "note ITEM --text TEXT",
+          "items",
+          OPT_STRING,
+          1,
+          1,
+          { { "text", "text", OPT_STRING, true } },
+          print_done },
+        { "hold",
+          "hold ITEM... --reason R",
+          "items",
+          OPT_STRING,
+          1,
+          -1,
+          { { "reason", "reason", OPT_STRING, true } },
+          print_done },
+        { "release",
+          "release ITEM... --reason R",
+          "items",
+          OPT_STRING,
+          1,
+          -1,
+          { { "reason", "reason", OPT_STRING, true } },
+          print_done },
+        { "evidence",
+          "evidence ITEM... --case C",
+          "items",
+          OPT_STRING,
+          1,
+          -1,
+          { { "case", "case", OPT_STRING, true } },
+          print_done },
         { "verify",
           "verify [--store] [--audit]",
           NULL,
@@ -553,7 +659,7 @@ static int parse_args(const struct command *c, int argc, char **argv, json_t *ar
                 }
                 if (strcmp(a, "--") == 0 && i + 1 < argc)
                         a = argv[++i];
-                if (!c->pos_key || npos >= c->pos_max) {
+                if (!c->pos_key || (c->pos_max >= 0 && npos >= c->pos_max)) {
                         fprintf(stderr, "evidockctl %s: unexpected argument '%s'\n", c->name, a);
                         return 2;
                 }
@@ -566,6 +672,17 @@ static int parse_args(const struct command *c, int argc, char **argv, json_t *ar
                                 return 1;
                         }
                         (void)json_object_set_new(args, c->pos_key, json_string(full));
+                } else if (c->pos_max < 0 || strcmp(c->pos_key, "items") == 0) {
+                        json_t *list = json_object_get(args, c->pos_key);
+
+                        if (!list) {
+                                list = json_array();
+                                (void)json_object_set_new(args, c->pos_key, list);
+                        }
+                        if (json_array_append_new(list, json_string(a)) < 0) {
+                                fprintf(stderr, "evidockctl %s: '%s' is not UTF-8\n", c->name, a);
+                                return 2;
+                        }
                 } else {
                         (void)json_object_set_new(args, c->pos_key, json_string(a));
                 }
@@ -620,9 +737,17 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
-        for (size_t k = 0; k < EVD_ARRAY_SIZE(commands); k++)
-                if (strcmp(commands[k].name, argv[i]) == 0)
+        for (size_t k = 0; k < EVD_ARRAY_SIZE(commands) && !cmd; k++) {
+                const char *name = commands[k].name, *sp = strchr(name, ' ');
+
+                if (!sp && strcmp(name, argv[i]) == 0) {
                         cmd = &commands[k];
+                } else if (sp && i + 1 < argc && strncmp(name, argv[i], (size_t)(sp - name)) == 0 &&
+                           argv[i][sp - name] == '\0' && strcmp(sp + 1, argv[i + 1]) == 0) {
+                        cmd = &commands[k];
+                        i++;
+                }
+        }
         if (!cmd) {
                 fprintf(stderr, "evidockctl: unknown command '%s'\n", argv[i]);
                 usage(stderr);
@@ -652,7 +777,13 @@ int main(int argc, char **argv)
                 rc = follow_audit(&s, args);
         } else {
                 (void)json_object_del(args, "follow");
-                rc = request(&s, cmd->name, args, &result);
+                char wire[64];
+
+                (void)snprintf(wire, sizeof(wire), "%s", cmd->name);
+                for (char *p = wire; *p; p++)
+                        if (*p == ' ')
+                                *p = '.';
+                rc = request(&s, wire, args, &result);
                 if (rc == 0 && json_out) {
                         char *text = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);
 

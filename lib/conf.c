@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <regex.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ void evd_conf_defaults(struct evd_conf *conf)
         conf->retention_case = (struct evd_period){ .months = 24 };
         conf->retention_evidence = (struct evd_period){ .permanent = true };
         conf->grace = (struct evd_period){ .days = 30 };
+        (void)evd_snprintf(conf->case_pattern, sizeof(conf->case_pattern), "%s",
+                           EVD_CONF_CASE_PATTERN);
         (void)evd_snprintf(conf->group_clerk, EVD_CONF_NAME_MAX, "evidock-clerk");
         (void)evd_snprintf(conf->group_archivist, EVD_CONF_NAME_MAX, "evidock-archivist");
         (void)evd_snprintf(conf->group_admin, EVD_CONF_NAME_MAX, "evidock-admin");
@@ -252,6 +255,17 @@ static int on_key(void *user, const char *section, const char *name, const char 
                 return parse_retention(ctx, "evidence", value, &c->retention_evidence, true);
         if (IS("retention", "grace"))
                 return parse_retention(ctx, "grace", value, &c->grace, false);
+        if (IS("labels", "case_pattern")) {
+                regex_t re;
+
+                if (regcomp(&re, value, REG_EXTENDED | REG_NOSUB) != 0)
+                        return fail(ctx,
+                                    "case_pattern '%s' is not a valid extended regular "
+                                    "expression",
+                                    value);
+                regfree(&re);
+                return parse_string(ctx, value, c->case_pattern, sizeof(c->case_pattern));
+        }
         if (IS("calendar", "files"))
                 return parse_list(ctx, value, each_calendar, EVD_CONF_LIST_MAX,
                                   &c->n_calendar_files);
@@ -388,6 +402,7 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
         fprintf(out, "evidence = %s\n", buf);
         evd_period_format(&c->grace, buf, sizeof(buf));
         fprintf(out, "grace = %s\n", buf);
+        fprintf(out, "\n[labels]\ncase_pattern = %s\n", c->case_pattern);
         fprintf(out, "\n[calendar]\nfiles =");
         for (int i = 0; i < c->n_calendar_files; i++)
                 fprintf(out, " %s", c->calendar_files[i]);

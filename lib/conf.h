@@ -49,6 +49,8 @@ struct evd_conf {
         int deadline_working_days;
         /* [retention] */
         struct evd_period retention_default, retention_case, retention_evidence, grace;
+        /* [labels] */
+        char case_pattern[EVD_CONF_PATH_MAX]; /* POSIX extended regex */
         /* [calendar] */
         char calendar_files[EVD_CONF_LIST_MAX][EVD_CONF_PATH_MAX];
         int n_calendar_files;
@@ -60,6 +62,11 @@ struct evd_conf {
         char group_archivist[EVD_CONF_NAME_MAX];
         char group_admin[EVD_CONF_NAME_MAX];
 };
+
+/* Case numbers as written on decisions: a prefix, the year in brackets (〔〕, （）, ()
+ * or []), and a number with 号: "X罚〔2026〕17号", "京公（朝）行罚决字〔2026〕123号". */
+#define EVD_CONF_CASE_PATTERN                                                                      \
+        "^[^[:cntrl:]]{1,120}(〔|（|\\(|\\[)[0-9]{4}(〕|）|\\)|\\])[^[:cntrl:]]{0,120}[0-9]+号$"
 
 /* The minimum any retention class may be: 3 calendar months (第二十六条). */
 #define EVD_RETENTION_FLOOR_MONTHS 3

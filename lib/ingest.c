@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "copy.h"
 #include "item.h"
+#include "recorder.h"
 
 struct evd_ingest_job {
         struct evd_ingest_job *next_job; /* in the engine's list while queued */
@@ -74,6 +75,38 @@ static int audit_item(struct evd_txn *txn, struct commit_ctx *c, const char *eve
         return r;
 }
 
+/* The handler is whoever held the recorder when the recording was made; a time after
+ * the copy or before the recorder was registered makes the clock suspect (第七条). */
+static int set_handler(struct evd_txn *txn, struct commit_ctx *c, json_t *item)
+{
+        json_t *labels = json_object_get(item, "labels"), *rec = NULL;
+        const json_t *a;
+        int64_t registered;
+        bool suspect = c->orig->mtime > c->now + EVD_INGEST_CLOCK_SLACK;
+        int r;
+
+        r = evd_recorder_get(txn, c->job->recorder, &rec);
+        if (r == -ENOENT)
+                goto out;
+        if (r < 0)
+                return r;
+        a = evd_recorder_assignment_at(rec, c->orig->mtime);
+        if (a) {
+                (void)json_object_set(labels, "handler", json_object_get(a, "handler_name"));
+                (void)json_object_set(labels, "handler_id", json_object_get(a, "handler_id"));
+        }
+        /* In service since its registration, or since a first assignment dated earlier. */
+        a = json_array_get(json_object_get(rec, "assignments"), 0);
+        if (evd_time_parse(json_string_value(json_object_get(a, "since")) ?: "", &registered) ==
+                    0 &&
+            c->orig->mtime < registered - EVD_INGEST_CLOCK_SLACK)
+                suspect = true;
+        json_decref(rec);
+out:
+        (void)json_object_set_new(item, "clock_suspect", json_boolean(suspect));
+        return 0;
+}
+
 /* The catalog transaction that makes a verified copy "stored" (invariant 1 and 2). */
 static int commit_file(struct evd_txn *txn, void *p)
 {
@@ -109,7 +142,9 @@ static int commit_file(struct evd_txn *txn, void *p)
         } else if (r == -ENOENT) {
                 item = evd_item_new(c->job->recorder, o, c->copy->sha256, c->copy->size, c->now,
                                     &c->job->conf, c->job->calendar);
-                r = item ? evd_catalog_item_put(txn, item) : -ENOMEM;
+                r = item ? set_handler(txn, c, item) : -ENOMEM;
+                if (r == 0)
+                        r = evd_catalog_item_put(txn, item);
                 if (r == 0) {
                         c->id = (uint64_t)json_integer_value(json_object_get(item, "id"));
                         r = audit_item(txn, c, "item.stored", item);

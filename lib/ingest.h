@@ -24,6 +24,7 @@
 
 #define EVD_RECORDER_MAX 64
 #define EVD_INGEST_FAILURES_MAX 1000 /* failures listed in a report; all are audited */
+#define EVD_INGEST_CLOCK_SLACK 300   /* seconds a recorder's clock may be ahead */
 
 struct evd_ingest;
 struct evd_ingest_job;

@@ -1,5 +1,7 @@
 #include "policy.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <time.h>
@@ -35,4 +37,48 @@ int evd_policy_add_period(int64_t t, const struct evd_period *period, int64_t *r
                 return -EINVAL;
         *ret = (int64_t)out;
         return 0;
+}
+
+int evd_policy_update_retention(json_t *item, const struct evd_conf *conf)
+{
+        const json_t *labels = json_object_get(item, "labels");
+        const char *ingested = json_string_value(json_object_get(item, "ingested_at"));
+        json_t *current = json_object_get(item, "retain_until");
+        const struct evd_period *classes[3] = { &conf->retention_default, NULL, NULL };
+        int64_t from, want = INT64_MIN, have;
+        char buf[EVD_TIME_STR];
+        bool permanent = false;
+
+        if (!ingested || evd_time_parse(ingested, &from) < 0)
+                return -EINVAL;
+        if (json_string_value(json_object_get(labels, "case_no")))
+                classes[1] = &conf->retention_case;
+        if (json_is_true(json_object_get(item, "evidence")))
+                classes[2] = &conf->retention_evidence;
+        for (int i = 0; i < 3; i++) {
+                int64_t t;
+
+                if (!classes[i])
+                        continue;
+                if (classes[i]->permanent) {
+                        permanent = true;
+                        continue;
+                }
+                if (evd_policy_add_period(from, classes[i], &t) < 0)
+                        return -EINVAL;
+                if (t > want)
+                        want = t;
+        }
+        if (json_is_null(current) && json_object_get(item, "retain_until"))
+                return 0; /* permanent already: nothing is longer */
+        if (permanent) {
+                (void)json_object_set_new(item, "retain_until", json_null());
+                return 1;
+        }
+        if (json_is_string(current) && evd_time_parse(json_string_value(current), &have) == 0 &&
+            have >= want)
+                return 0;
+        evd_time_format(want, buf);
+        (void)json_object_set_new(item, "retain_until", json_string(buf));
+        return 1;
 }

@@ -13,4 +13,13 @@
  * month's end, then days). -EINVAL for a permanent period (no end). */
 int evd_policy_add_period(int64_t t, const struct evd_period *period, int64_t *ret);
 
+#include <jansson.h>
+
+/* Bring item's retain_until up to what conf's retention classes require for it:
+ * from its ingested_at, the longest of default, case (when it has a case number) and
+ * evidence (when marked); JSON null when any of them is permanent. Never moves it
+ * earlier (invariant 4). Returns 1 when it changed, 0 when not, -EINVAL on a broken
+ * item. */
+int evd_policy_update_retention(json_t *item, const struct evd_conf *conf);
+
 #endif

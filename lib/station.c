@@ -1,4 +1,5 @@
 #include "station.h"
+#include "station_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,29 +12,9 @@
 #include "dirsource.h"
 #include "item.h"
 
-#define IMPORTS_MAX 32
 #define ITEMS_LIST_MAX 1000000
 #define AUDIT_LIST_MAX 100000
 #define PROGRESS_INTERVAL_MS 500
-
-/* An import in progress, for status and for its waiting request. */
-struct import {
-        struct evd_ingest_job *job;
-        char dir[EVD_PATH_MAX];
-        bool done;
-        pthread_cond_t done_cond;
-};
-
-struct evd_station {
-        pthread_mutex_t lock; /* conf, imports */
-        struct evd_conf conf;
-        struct evd_store *store;
-        struct evd_catalog *catalog;
-        struct evd_ingest *ingest;
-        struct evd_calendar *calendar; /* loaded at start; a reload keeps it */
-        struct import *imports[IMPORTS_MAX];
-        bool stopping;
-};
 
 static const struct evd_actor station_actor = { .uid = 0, .name = "evidockd" };
 
@@ -154,90 +135,15 @@ int evd_station_audit(struct evd_station *s, const struct evd_actor *actor, cons
         return evd_catalog_write(s->catalog, audit_fn, &a, &err);
 }
 
-static void copy_conf(struct evd_station *s, struct evd_conf *ret)
+void evd_station_conf(struct evd_station *s, struct evd_conf *ret)
 {
         pthread_mutex_lock(&s->lock);
         *ret = s->conf;
         pthread_mutex_unlock(&s->lock);
 }
 
-/* ---- arguments ---- */
-
-static int arg_string(const json_t *args, const char *key, bool required, const char **ret,
-                      struct evd_err *err)
-{
-        json_t *v = json_object_get(args, key);
-
-        if (!v || json_is_null(v)) {
-                if (required) {
-                        (void)evd_err_set(err, -EINVAL, "missing argument \"%s\"", key);
-                        return -EINVAL;
-                }
-                *ret = NULL;
-                return 0;
-        }
-        if (!json_is_string(v)) {
-                (void)evd_err_set(err, -EINVAL, "argument \"%s\" must be a string", key);
-                return -EINVAL;
-        }
-        *ret = json_string_value(v);
-        return 0;
-}
-
-static int arg_time(const json_t *args, const char *key, bool *has, int64_t *ret,
-                    struct evd_err *err)
-{
-        const char *s = NULL;
-        int r = arg_string(args, key, false, &s, err);
-
-        *has = false;
-        if (r < 0 || !s)
-                return r;
-        if (evd_time_parse(s, ret) < 0)
-                return evd_err_set(err, -EINVAL,
-                                   "%s: '%s' is not a time (RFC 3339 or "
-                                   "YYYY-MM-DD)",
-                                   key, s);
-        *has = true;
-        return 0;
-}
-
-static int arg_bool(const json_t *args, const char *key, bool *ret, struct evd_err *err)
-{
-        json_t *v = json_object_get(args, key);
-
-        if (!v || json_is_null(v)) {
-                *ret = false;
-                return 0;
-        }
-        if (!json_is_boolean(v))
-                return evd_err_set(err, -EINVAL, "argument \"%s\" must be true or false", key);
-        *ret = json_is_true(v);
-        return 0;
-}
-
-/* Recorder serials: what a recorder reports, within reason for names and paths. */
-static int check_serial(const char *serial, struct evd_err *err)
-{
-        size_t len = strlen(serial);
-
-        if (len == 0 || len >= EVD_RECORDER_MAX)
-                return evd_err_set(err, -EINVAL, "recorder serial must be 1 to %d characters",
-                                   EVD_RECORDER_MAX - 1);
-        for (size_t i = 0; i < len; i++) {
-                char c = serial[i];
-
-                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      c == '-' || c == '_' || c == '.' || c == ':'))
-                        return evd_err_set(err, -EINVAL,
-                                           "recorder serial may hold letters, digits and - _ . : "
-                                           "only");
-        }
-        return 0;
-}
-
 /* An item by id ("17") or sha256 prefix (12+ hex digits). */
-static int resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, struct evd_err *err)
+int evd_resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, struct evd_err *err)
 {
         size_t len = strlen(ref);
         int r;
@@ -291,7 +197,7 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
 
         (void)req;
         (void)args;
-        copy_conf(s, &conf);
+        evd_station_conf(s, &conf);
         (void)evd_catalog_stat(s->catalog, &items, &map);
         (void)evd_store_free_bytes(s->store, &free_bytes);
         pthread_mutex_lock(&s->lock);
@@ -414,15 +320,15 @@ static int cmd_import(void *ud, struct evd_request *req, const json_t *args, jso
         size_t n = 0;
         int r;
 
-        if ((r = arg_string(args, "dir", true, &dir, err)) < 0 ||
-            (r = arg_string(args, "recorder", true, &recorder, err)) < 0 ||
-            (r = check_serial(recorder, err)) < 0)
+        if ((r = evd_arg_string(args, "dir", true, &dir, err)) < 0 ||
+            (r = evd_arg_string(args, "recorder", true, &recorder, err)) < 0 ||
+            (r = evd_arg_serial(recorder, err)) < 0)
                 goto out;
         if (strlen(dir) >= EVD_PATH_MAX) {
                 r = evd_err_set(err, -ENAMETOOLONG, "folder path too long");
                 goto out;
         }
-        copy_conf(s, &conf);
+        evd_station_conf(s, &conf);
         r = evd_dirsource_open(dir, &src, err);
         if (r < 0)
                 goto out;
@@ -500,14 +406,14 @@ static int cmd_items(void *ud, struct evd_request *req, const json_t *args, json
         int r;
 
         (void)req;
-        if ((r = arg_string(args, "case", false, &f.case_no, err)) < 0 ||
-            (r = arg_string(args, "recorder", false, &f.recorder, err)) < 0 ||
-            (r = arg_string(args, "handler", false, &f.handler, err)) < 0 ||
-            (r = arg_bool(args, "late", &f.late, err)) < 0 ||
-            (r = arg_bool(args, "unlabeled", &f.unlabeled, err)) < 0 ||
-            (r = arg_bool(args, "overdue", &f.overdue, err)) < 0 ||
-            (r = arg_time(args, "since", &f.has_since, &f.since, err)) < 0 ||
-            (r = arg_time(args, "until", &f.has_until, &f.until, err)) < 0)
+        if ((r = evd_arg_string(args, "case", false, &f.case_no, err)) < 0 ||
+            (r = evd_arg_string(args, "recorder", false, &f.recorder, err)) < 0 ||
+            (r = evd_arg_string(args, "handler", false, &f.handler, err)) < 0 ||
+            (r = evd_arg_bool(args, "late", &f.late, err)) < 0 ||
+            (r = evd_arg_bool(args, "unlabeled", &f.unlabeled, err)) < 0 ||
+            (r = evd_arg_bool(args, "overdue", &f.overdue, err)) < 0 ||
+            (r = evd_arg_time(args, "since", &f.has_since, &f.since, err)) < 0 ||
+            (r = evd_arg_time(args, "until", &f.has_until, &f.until, err)) < 0)
                 goto fail;
         if (!l.out) {
                 r = evd_err_set(err, -ENOMEM, "out of memory");
@@ -542,12 +448,12 @@ static int cmd_show(void *ud, struct evd_request *req, const json_t *args, json_
         int r;
 
         (void)req;
-        if ((r = arg_string(args, "item", true, &ref, err)) < 0)
+        if ((r = evd_arg_string(args, "item", true, &ref, err)) < 0)
                 return r;
         r = evd_catalog_read_begin(s->catalog, &txn);
         if (r < 0)
                 return evd_err_set(err, r, "catalog: %s", strerror(-r));
-        r = resolve_item(&txn, ref, &id, err);
+        r = evd_resolve_item(&txn, ref, &id, err);
         if (r == 0)
                 r = evd_catalog_item_get(&txn, id, &item);
         evd_catalog_read_end(&txn);
@@ -571,7 +477,7 @@ static int cmd_audit(void *ud, struct evd_request *req, const json_t *args, json
         int r;
 
         (void)req;
-        if ((r = arg_time(args, "since", &has_since, &since, err)) < 0)
+        if ((r = evd_arg_time(args, "since", &has_since, &since, err)) < 0)
                 goto fail;
         if (!has_since)
                 since = INT64_MIN;
@@ -711,8 +617,8 @@ static int cmd_verify(void *ud, struct evd_request *req, const json_t *args, jso
         bool do_store = false, do_audit = false, ok = true;
         int r;
 
-        if ((r = arg_bool(args, "store", &do_store, err)) < 0 ||
-            (r = arg_bool(args, "audit", &do_audit, err)) < 0)
+        if ((r = evd_arg_bool(args, "store", &do_store, err)) < 0 ||
+            (r = evd_arg_bool(args, "audit", &do_audit, err)) < 0)
                 goto fail;
         if (!do_store && !do_audit)
                 do_store = do_audit = true;
@@ -776,7 +682,7 @@ static int cmd_calendar(void *ud, struct evd_request *req, const json_t *args, j
         int y, m, d, r;
 
         (void)req;
-        if ((r = arg_string(args, "date", true, &date, err)) < 0)
+        if ((r = evd_arg_string(args, "date", true, &date, err)) < 0)
                 return r;
         if (evd_calendar_parse_date(date, &y, &m, &d) < 0)
                 return evd_err_set(err, -EINVAL, "'%s' is not a date (YYYY-MM-DD)", date);
@@ -789,9 +695,20 @@ static int cmd_calendar(void *ud, struct evd_request *req, const json_t *args, j
 }
 
 const struct evd_control_command evd_station_commands[] = {
-        { "calendar", EVD_ROLE_CLERK, cmd_calendar }, { "status", EVD_ROLE_CLERK, cmd_status },
-        { "items", EVD_ROLE_CLERK, cmd_items },       { "show", EVD_ROLE_CLERK, cmd_show },
-        { "audit", EVD_ROLE_ARCHIVIST, cmd_audit },   { "verify", EVD_ROLE_ARCHIVIST, cmd_verify },
+        { "calendar", EVD_ROLE_CLERK, cmd_calendar },
+        { "label", EVD_ROLE_CLERK, evd_cmd_label },
+        { "note", EVD_ROLE_CLERK, evd_cmd_note },
+        { "recorder.add", EVD_ROLE_ADMIN, evd_cmd_recorder_add },
+        { "recorder.assign", EVD_ROLE_ADMIN, evd_cmd_recorder_assign },
+        { "recorder.list", EVD_ROLE_ADMIN, evd_cmd_recorder_list },
+        { "hold", EVD_ROLE_ADMIN, evd_cmd_hold },
+        { "release", EVD_ROLE_ADMIN, evd_cmd_release },
+        { "evidence", EVD_ROLE_ADMIN, evd_cmd_evidence },
+        { "status", EVD_ROLE_CLERK, cmd_status },
+        { "items", EVD_ROLE_CLERK, cmd_items },
+        { "show", EVD_ROLE_CLERK, cmd_show },
+        { "audit", EVD_ROLE_ARCHIVIST, cmd_audit },
+        { "verify", EVD_ROLE_ARCHIVIST, cmd_verify },
         { "import", EVD_ROLE_ADMIN, cmd_import },
 };
 

@@ -1,0 +1,32 @@
+/* recorder: the registry of body-worn recorders and who held each one when.
+ *
+ * A record is JSON in the catalog's "recorders" database, keyed by serial:
+ *   {"serial", "model", "unit", "registered_at",
+ *    "assignments": [{"handler_id", "handler_name", "since"}]}   (oldest first)
+ * A recording's handler is whoever held its recorder when it was made: the last
+ * assignment whose "since" is not after the recording time (the first assignment
+ * also covers anything earlier). */
+#ifndef EVD_RECORDER_H
+#define EVD_RECORDER_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "catalog.h"
+
+#define EVD_HANDLER_MAX 128 /* bytes in a handler id or name */
+
+/* The record of serial (caller owns) into *ret; -ENOENT when not registered. */
+int evd_recorder_get(struct evd_txn *txn, const char *serial, json_t **ret);
+
+/* Store a record (borrowed) under its "serial". */
+int evd_recorder_put(struct evd_txn *txn, const json_t *record);
+
+/* The assignment (borrowed from record) in force at t, or NULL when none. */
+const json_t *evd_recorder_assignment_at(const json_t *record, int64_t t);
+
+/* Insert an assignment keeping them ordered by "since". */
+int evd_recorder_add_assignment(json_t *record, const char *handler_id, const char *handler_name,
+                                int64_t since);
+
+#endif

@@ -1,0 +1,52 @@
+/* station_internal: what the station's command files (station.c, cmd_*.c) share.
+ * Not for use outside the station. */
+#ifndef EVD_STATION_INTERNAL_H
+#define EVD_STATION_INTERNAL_H
+
+#include <pthread.h>
+
+#include "args.h"
+#include "calendar.h"
+#include "station.h"
+
+#define IMPORTS_MAX 32
+
+/* An import in progress, for status and for its waiting request. */
+struct import {
+        struct evd_ingest_job *job;
+        char dir[EVD_PATH_MAX];
+        bool done;
+        pthread_cond_t done_cond;
+};
+
+struct evd_station {
+        pthread_mutex_t lock; /* conf, imports */
+        struct evd_conf conf;
+        struct evd_store *store;
+        struct evd_catalog *catalog;
+        struct evd_ingest *ingest;
+        struct evd_calendar *calendar; /* loaded at start; a reload keeps it */
+        struct import *imports[IMPORTS_MAX];
+        bool stopping;
+};
+
+/* A copy of the current configuration. */
+void evd_station_conf(struct evd_station *s, struct evd_conf *ret);
+
+/* An item by id ("17") or sha256 prefix (12+ hex digits), with err saying why not. */
+int evd_resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, struct evd_err *err);
+
+/* Commands of cmd_records.c (the evd_control_command run signature). */
+#define EVD_CMD(name)                                                                              \
+        int name(void *ud, struct evd_request *req, const json_t *args, json_t **ret,              \
+                 struct evd_err *err)
+EVD_CMD(evd_cmd_recorder_add);
+EVD_CMD(evd_cmd_recorder_assign);
+EVD_CMD(evd_cmd_recorder_list);
+EVD_CMD(evd_cmd_label);
+EVD_CMD(evd_cmd_note);
+EVD_CMD(evd_cmd_hold);
+EVD_CMD(evd_cmd_release);
+EVD_CMD(evd_cmd_evidence);
+
+#endif
