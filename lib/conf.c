@@ -32,7 +32,7 @@ void evd_conf_defaults(struct evd_conf *conf)
         for (size_t i = 0; i < EVD_ARRAY_SIZE(exts); i++)
                 (void)evd_snprintf(conf->extensions[i], EVD_CONF_EXT_MAX, "%s", exts[i]);
         conf->n_extensions = (int)EVD_ARRAY_SIZE(exts);
-        conf->parallel_copies = 2;
+        conf->parallel_copies = 4;
         conf->verify = EVD_VERIFY_DESTINATION;
         (void)evd_snprintf(conf->filename_time_patterns[0], EVD_CONF_NAME_MAX, "YYYYMMDD_HHMMSS");
         conf->n_filename_time_patterns = 1;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define EVD_COPY_WRITEBACK (8u << 20)
+
 /* One block of the ring: empty (ready for the reader) or full (ready for the writer). */
 struct slot {
         uint8_t *buf;
@@ -78,6 +80,7 @@ static int consume(EVP_MD_CTX *md, int fd, const uint8_t *buf, size_t len,
 static int stream_rest(struct ring *ring, EVP_MD_CTX *md, int fd, uint64_t *size,
                        _Atomic uint64_t *bytes_done)
 {
+        uint64_t kicked = 0; /* bytes already handed to writeback */
         pthread_t thread;
         int r = 0;
 
@@ -100,6 +103,13 @@ static int stream_rest(struct ring *ring, EVP_MD_CTX *md, int fd, uint64_t *size
                 if (r < 0)
                         break;
                 *size += (uint64_t)n;
+                /* Start writing back what is written so far, so that the disk works
+                 * while we copy and the final fdatasync has little left to wait for. */
+                if (*size - kicked >= EVD_COPY_WRITEBACK) {
+                        (void)sync_file_range(fd, (off_t)kicked, (off_t)(*size - kicked),
+                                              SYNC_FILE_RANGE_WRITE);
+                        kicked = *size;
+                }
                 pthread_mutex_lock(&ring->lock);
                 s->full = false;
                 pthread_cond_broadcast(&ring->changed);
