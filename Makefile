@@ -17,7 +17,7 @@ DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-d
 DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest ffmpeg dosfstools mtools \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
-        libclang-rt-14-dev time
+        libclang-rt-14-dev time faketime
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla

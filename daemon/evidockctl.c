@@ -325,6 +325,118 @@ static int print_recorders(const json_t *r)
         return 0;
 }
 
+static int print_access(const json_t *r)
+{
+        const char *copy = json_string_value(json_object_get(r, "copy_to"));
+
+        printf("access to item %lld registered", json_integer_value(json_object_get(r, "id")));
+        if (copy) {
+                printf("; verified copy: ");
+                put_safe(copy, stdout);
+        }
+        printf("\n");
+        return 0;
+}
+
+/* A CSV field: quoted, quotes doubled, control characters escaped. */
+static void put_csv(const char *s)
+{
+        char *safe = safe_bytes(s ? s : "", strlen(s ? s : ""));
+
+        putchar('"');
+        for (const char *p = safe ? safe : ""; *p; p++) {
+                if (*p == '"')
+                        putchar('"');
+                putchar(*p);
+        }
+        putchar('"');
+        free(safe);
+}
+
+static char access_log_format[8] = "table";
+
+static int print_access_log(const json_t *r)
+{
+        static const char *const fields[] = { "requester", "approver", "reason", "copy_to" };
+        bool csv = strcmp(access_log_format, "csv") == 0;
+        size_t i;
+        json_t *e;
+
+        if (csv)
+                printf("seq,time,operator,event,item,sha256,requester,approver,reason,copy_to\n");
+        else
+                printf("%-6s %-20s %-12s %-14s %-6s %-16s %-16s %s\n", "SEQ", "TIME", "OPERATOR",
+                       "EVENT", "ITEM", "REQUESTER", "APPROVER", "REASON");
+        json_array_foreach(r, i, e)
+        {
+                const json_t *d = json_object_get(e, "details");
+                const char *op =
+                        json_string_value(json_object_get(json_object_get(e, "actor"), "name"));
+                char id[32];
+
+                (void)snprintf(id, sizeof(id), "%lld",
+                               json_integer_value(json_object_get(d, "id")));
+                if (csv) {
+                        printf("%lld,%s,", json_integer_value(json_object_get(e, "seq")),
+                               json_string_value(json_object_get(e, "time")) ?: "");
+                        put_csv(op);
+                        printf(",%s,%s,%s", json_string_value(json_object_get(e, "event")) ?: "",
+                               id, json_string_value(json_object_get(d, "sha256")) ?: "");
+                        for (size_t k = 0; k < EVD_ARRAY_SIZE(fields); k++) {
+                                putchar(',');
+                                put_csv(json_string_value(json_object_get(d, fields[k])));
+                        }
+                        printf("\n");
+                        continue;
+                }
+                printf("%-6lld %-20s ", json_integer_value(json_object_get(e, "seq")),
+                       json_string_value(json_object_get(e, "time")) ?: "");
+                put_column(op, 12);
+                printf("%-14s %-6s ", json_string_value(json_object_get(e, "event")) ?: "", id);
+                put_column(json_string_value(json_object_get(d, "requester")), 16);
+                put_column(json_string_value(json_object_get(d, "approver")), 16);
+                put_safe(json_string_value(json_object_get(d, "reason")) ?: "", stdout);
+                printf("\n");
+        }
+        return 0;
+}
+
+static int print_purge(const json_t *r)
+{
+        const json_t *list = json_object_get(r, "eligible");
+        const char *key;
+        size_t i;
+        json_t *e, *v;
+
+        if (list) {
+                printf("%zu item(s) would be purged\n", json_array_size(list));
+        } else {
+                list = json_object_get(r, "purged");
+                printf("%zu item(s) purged\n", json_array_size(list));
+        }
+        json_array_foreach(list, i, e)
+        {
+                printf("  item %lld %s (retained until %s)\n",
+                       json_integer_value(json_object_get(e, "id")),
+                       json_string_value(json_object_get(e, "sha256")) ?: "",
+                       json_string_value(json_object_get(e, "retain_until")) ?: "-");
+        }
+        json_object_foreach((json_t *)json_object_get(r, "kept"), key, v)
+        {
+                printf("  kept: %lld %s\n", json_integer_value(v), key);
+        }
+        json_array_foreach(json_object_get(r, "failed"), i, e)
+        {
+                printf("  FAILED item %lld: %s\n", json_integer_value(json_object_get(e, "id")),
+                       json_string_value(json_object_get(e, "error")) ?: "?");
+        }
+        if (json_array_size(json_object_get(r, "failed")) > 0) {
+                fprintf(stderr, "evidockctl: some items could not be purged\n");
+                return 1;
+        }
+        return 0;
+}
+
 /* ---- the commands ---- */
 
 static const struct command commands[] = {
@@ -440,6 +552,37 @@ static const struct command commands[] = {
           0,
           { { "store", "store", OPT_FLAG, false }, { "audit", "audit", OPT_FLAG, false } },
           print_verify },
+        { "access",
+          "access ITEM --requester NAME --approver NAME --reason R [--copy-to DIR]",
+          "item",
+          OPT_STRING,
+          1,
+          1,
+          { { "requester", "requester", OPT_STRING, true },
+            { "approver", "approver", OPT_STRING, true },
+            { "reason", "reason", OPT_STRING, true },
+            { "copy-to", "copy_to", OPT_PATH, false } },
+          print_access },
+        { "access-log",
+          "access-log [--since TIME] [--until TIME] [--format table|csv|json]",
+          NULL,
+          OPT_STRING,
+          0,
+          0,
+          { { "since", "since", OPT_STRING, false },
+            { "until", "until", OPT_STRING, false },
+            { "format", "format", OPT_STRING, false } },
+          print_access_log },
+        { "purge",
+          "purge [--dry-run] --approver A --reason R",
+          NULL,
+          OPT_STRING,
+          0,
+          0,
+          { { "dry-run", "dry_run", OPT_FLAG, false },
+            { "approver", "approver", OPT_STRING, true },
+            { "reason", "reason", OPT_STRING, true } },
+          print_purge },
 };
 
 static void usage(FILE *out)
@@ -649,7 +792,18 @@ static int parse_args(const struct command *c, int argc, char **argv, json_t *ar
                                 fprintf(stderr, "evidockctl %s: %s needs a value\n", c->name, a);
                                 return 2;
                         }
-                        (void)json_object_set_new(args, o->key, json_string(argv[++i]));
+                        if (o->type == OPT_PATH) {
+                                char full[PATH_MAX];
+
+                                if (!realpath(argv[++i], full)) {
+                                        fprintf(stderr, "evidockctl %s: %s: %s\n", c->name, argv[i],
+                                                strerror(errno));
+                                        return 1;
+                                }
+                                (void)json_object_set_new(args, o->key, json_string(full));
+                        } else {
+                                (void)json_object_set_new(args, o->key, json_string(argv[++i]));
+                        }
                         if (!json_object_get(args, o->key)) {
                                 fprintf(stderr, "evidockctl %s: %s: value is not UTF-8\n", c->name,
                                         a);
@@ -771,6 +925,19 @@ int main(int argc, char **argv)
         if (!path || connect_daemon(path, &s) < 0) {
                 json_decref(args);
                 return 1;
+        }
+        if (strcmp(cmd->name, "access-log") == 0 && json_object_get(args, "format")) {
+                (void)snprintf(access_log_format, sizeof(access_log_format), "%s",
+                               json_string_value(json_object_get(args, "format")));
+                if (strcmp(access_log_format, "json") == 0) {
+                        json_out = true;
+                } else if (strcmp(access_log_format, "csv") != 0 &&
+                           strcmp(access_log_format, "table") != 0) {
+                        fprintf(stderr, "evidockctl access-log: --format is table, csv or json\n");
+                        json_decref(args);
+                        return 2;
+                }
+                (void)json_object_del(args, "format");
         }
         if (strcmp(cmd->name, "audit") == 0 && json_is_true(json_object_get(args, "follow"))) {
                 (void)json_object_del(args, "follow");

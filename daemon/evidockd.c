@@ -17,6 +17,8 @@
 #include "station.h"
 
 #define STATUS_INTERVAL_MS 5000
+#define PURGE_FIRST_MS (60 * 1000)
+#define PURGE_INTERVAL_MS (24 * 3600 * 1000)
 
 struct daemon {
         uv_loop_t *loop;
@@ -24,7 +26,9 @@ struct daemon {
         struct evd_station *station;
         struct evd_control *control;
         uv_signal_t sigterm, sigint, sighup;
-        uv_timer_t status_timer, watchdog_timer;
+        uv_timer_t status_timer, watchdog_timer, purge_timer;
+        uv_work_t purge_work;
+        bool purging;
         bool watchdog;
         bool stopping;
 };
@@ -57,6 +61,43 @@ static void on_watchdog_timer(uv_timer_t *t)
         (void)sd_notify(0, "WATCHDOG=1");
 }
 
+/* [retention] purge = auto: once a day, off the loop. */
+static void purge_run(uv_work_t *w)
+{
+        struct daemon *d = w->data;
+        struct evd_err err = { 0 };
+        json_t *result = NULL;
+
+        if (evd_station_purge(d->station, NULL, "retention policy (purge = auto)",
+                              "retention period and grace ended", false, &result, &err) < 0)
+                evd_log_err("automatic purge failed: %s", err.text);
+        else if (json_array_size(json_object_get(result, "purged")) > 0)
+                evd_log_notice("automatic purge deleted %zu item(s)",
+                               json_array_size(json_object_get(result, "purged")));
+        json_decref(result);
+}
+
+static void purge_done(uv_work_t *w, int status)
+{
+        struct daemon *d = w->data;
+
+        (void)status;
+        d->purging = false;
+}
+
+static void on_purge_timer(uv_timer_t *t)
+{
+        struct daemon *d = t->data;
+        struct evd_conf conf;
+
+        evd_station_conf(d->station, &conf);
+        if (!conf.purge_auto || d->purging || d->stopping)
+                return;
+        d->purge_work.data = d;
+        if (uv_queue_work(d->loop, &d->purge_work, purge_run, purge_done) == 0)
+                d->purging = true;
+}
+
 static void stop(struct daemon *d)
 {
         if (d->stopping)
@@ -72,6 +113,7 @@ static void stop(struct daemon *d)
         uv_close((uv_handle_t *)&d->sighup, NULL);
         uv_close((uv_handle_t *)&d->status_timer, NULL);
         uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
+        uv_close((uv_handle_t *)&d->purge_timer, NULL);
 }
 
 static void reload(struct daemon *d)
@@ -223,7 +265,9 @@ int main(int argc, char **argv)
         (void)uv_signal_start(&d.sighup, on_signal, SIGHUP);
         (void)uv_timer_init(d.loop, &d.status_timer);
         (void)uv_timer_init(d.loop, &d.watchdog_timer);
-        d.status_timer.data = d.watchdog_timer.data = &d;
+        (void)uv_timer_init(d.loop, &d.purge_timer);
+        d.status_timer.data = d.watchdog_timer.data = d.purge_timer.data = &d;
+        (void)uv_timer_start(&d.purge_timer, on_purge_timer, PURGE_FIRST_MS, PURGE_INTERVAL_MS);
         (void)uv_timer_start(&d.status_timer, on_status_timer, STATUS_INTERVAL_MS,
                              STATUS_INTERVAL_MS);
         {

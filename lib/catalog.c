@@ -419,7 +419,9 @@ static int index_item(struct evd_txn *txn, const json_t *item, uint64_t id, bool
                 if (r < 0)
                         return r;
         }
-        if (sha && evd_unhex(sha, shakey, sizeof(shakey)) == 0) {
+        /* A purged item's content may be stored again as a new item. */
+        if (sha && !json_object_get(item, "purged") &&
+            evd_unhex(sha, shakey, sizeof(shakey)) == 0) {
                 k = (MDB_val){ sizeof(shakey), shakey };
                 r = del ? evd_txn_del(txn, EVD_DB_BY_SHA, &k, NULL)
                         : evd_txn_put(txn, EVD_DB_BY_SHA, &k, &v, 0);

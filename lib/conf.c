@@ -253,6 +253,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
                 return parse_retention(ctx, "case", value, &c->retention_case, true);
         if (IS("retention", "evidence"))
                 return parse_retention(ctx, "evidence", value, &c->retention_evidence, true);
+        if (IS("retention", "purge")) {
+                if (strcmp(value, "manual") != 0 && strcmp(value, "auto") != 0)
+                        return fail(ctx, "purge '%s' is neither 'manual' nor 'auto'", value);
+                c->purge_auto = strcmp(value, "auto") == 0;
+                return 1;
+        }
         if (IS("retention", "grace"))
                 return parse_retention(ctx, "grace", value, &c->grace, false);
         if (IS("labels", "case_pattern")) {
@@ -402,6 +408,7 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
         fprintf(out, "evidence = %s\n", buf);
         evd_period_format(&c->grace, buf, sizeof(buf));
         fprintf(out, "grace = %s\n", buf);
+        fprintf(out, "purge = %s\n", c->purge_auto ? "auto" : "manual");
         fprintf(out, "\n[labels]\ncase_pattern = %s\n", c->case_pattern);
         fprintf(out, "\n[calendar]\nfiles =");
         for (int i = 0; i < c->n_calendar_files; i++)

@@ -49,6 +49,7 @@ struct evd_conf {
         int deadline_working_days;
         /* [retention] */
         struct evd_period retention_default, retention_case, retention_evidence, grace;
+        bool purge_auto; /* purge = auto: the daemon purges daily by itself */
         /* [labels] */
         char case_pattern[EVD_CONF_PATH_MAX]; /* POSIX extended regex */
         /* [calendar] */

@@ -266,3 +266,50 @@ out:
                 free(ring.slots[i].buf);
         return r;
 }
+
+int evd_copy_out(int src_fd, int dst_fd, const uint8_t sha256[EVD_SHA256_LEN], struct evd_err *err)
+{
+        uint8_t *buf = malloc(EVD_COPY_BLOCK), got[EVD_SHA256_LEN];
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        uint64_t off = 0, size;
+        int r = 0;
+
+        if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto out;
+        }
+        for (;;) {
+                ssize_t n = evd_pread_full(src_fd, buf, EVD_COPY_BLOCK, (off_t)off);
+
+                if (n < 0) {
+                        r = evd_err_set(err, (int)n, "reading the object failed: %s",
+                                        strerror((int)-n));
+                        goto out;
+                }
+                if (n == 0)
+                        break;
+                if (!EVP_DigestUpdate(md, buf, (size_t)n) ||
+                    (r = evd_write_full(dst_fd, buf, (size_t)n)) < 0) {
+                        r = evd_err_set(err, r ? r : -EIO, "writing the copy failed: %s",
+                                        strerror(r ? -r : EIO));
+                        goto out;
+                }
+                off += (uint64_t)n;
+        }
+        if (!EVP_DigestFinal_ex(md, got, NULL) || memcmp(got, sha256, EVD_SHA256_LEN) != 0) {
+                r = evd_err_set(err, -EIO, "the stored object no longer matches its hash");
+                goto out;
+        }
+        if (fdatasync(dst_fd) < 0) {
+                r = evd_err_set(err, -errno, "syncing the copy failed: %s", strerror(errno));
+                goto out;
+        }
+        (void)posix_fadvise(dst_fd, 0, 0, POSIX_FADV_DONTNEED);
+        r = evd_sha256_fd(dst_fd, got, &size);
+        if (r < 0 || size != off || memcmp(got, sha256, EVD_SHA256_LEN) != 0)
+                r = evd_err_set(err, -EIO, "the copy read back differs from the original");
+out:
+        EVP_MD_CTX_free(md);
+        free(buf);
+        return r;
+}

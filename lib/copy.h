@@ -41,4 +41,10 @@ int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
                  enum evd_verify_mode verify, _Atomic uint64_t *bytes_done,
                  const atomic_bool *cancel, struct evd_copy_result *ret, struct evd_err *err);
 
+/* Copy a stored object (src_fd, from offset 0) into dst_fd, hashing as it goes, then
+ * fdatasync, drop the pages and re-read dst (open read-write) to prove it equals
+ * sha256. For copies
+ * that leave the store (access --copy-to, disc staging). -EIO when it differs. */
+int evd_copy_out(int src_fd, int dst_fd, const uint8_t sha256[EVD_SHA256_LEN], struct evd_err *err);
+
 #endif

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -81,4 +82,30 @@ int evd_policy_update_retention(json_t *item, const struct evd_conf *conf)
         evd_time_format(want, buf);
         (void)json_object_set_new(item, "retain_until", json_string(buf));
         return 1;
+}
+
+const char *evd_policy_purge_blocker(const json_t *item, const struct evd_conf *conf, int64_t now,
+                                     char *buf, size_t n)
+{
+        json_t *until = json_object_get(item, "retain_until");
+        char when[EVD_TIME_STR];
+        int64_t t, end;
+
+        if (json_object_get(item, "purged"))
+                return "purged already";
+        if (json_is_true(json_object_get(item, "hold")))
+                return "held";
+        if (json_is_true(json_object_get(item, "evidence")))
+                return "marked as evidence";
+        if (!json_is_string(until))
+                return "kept permanently";
+        if (evd_time_parse(json_string_value(until), &t) < 0 ||
+            evd_policy_add_period(t, &conf->grace, &end) < 0)
+                return "retention date unreadable";
+        if (now <= end) {
+                evd_time_format(end, when);
+                (void)snprintf(buf, n, "kept until %s (retain_until plus grace)", when);
+                return buf;
+        }
+        return NULL;
 }

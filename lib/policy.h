@@ -22,4 +22,10 @@ int evd_policy_add_period(int64_t t, const struct evd_period *period, int64_t *r
  * item. */
 int evd_policy_update_retention(json_t *item, const struct evd_conf *conf);
 
+/* Whether item may be purged at now: NULL when it may, else why not ("held",
+ * "marked as evidence", "kept permanently", "kept until ... (with grace)", "purged
+ * already"), written into buf (n bytes). */
+const char *evd_policy_purge_blocker(const json_t *item, const struct evd_conf *conf, int64_t now,
+                                     char *buf, size_t n);
+
 #endif

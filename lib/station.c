@@ -522,6 +522,8 @@ static int check_object(json_t *item, void *p)
         struct evd_err err = { 0 };
         uint64_t now;
 
+        if (json_object_get(item, "purged"))
+                return 0; /* its object was deleted on purpose, and audited */
         if (!hex || evd_unhex(hex, sha, sizeof(sha)) < 0) {
                 (void)evd_err_set(&err, -EBADMSG, "catalog record has no valid sha256");
         } else {
@@ -551,6 +553,8 @@ static int collect_all(json_t *item, void *p)
                 json_pack("{sO sO sO}", "id", json_object_get(item, "id"), "sha256",
                           json_object_get(item, "sha256"), "size", json_object_get(item, "size"));
 
+        if (slim && json_object_get(item, "purged"))
+                (void)json_object_set(slim, "purged", json_object_get(item, "purged"));
         return slim && json_array_append_new(p, slim) == 0 ? 0 : -ENOMEM;
 }
 
@@ -704,6 +708,9 @@ const struct evd_control_command evd_station_commands[] = {
         { "hold", EVD_ROLE_ADMIN, evd_cmd_hold },
         { "release", EVD_ROLE_ADMIN, evd_cmd_release },
         { "evidence", EVD_ROLE_ADMIN, evd_cmd_evidence },
+        { "access", EVD_ROLE_ARCHIVIST, evd_cmd_access },
+        { "access-log", EVD_ROLE_ARCHIVIST, evd_cmd_access_log },
+        { "purge", EVD_ROLE_ADMIN, evd_cmd_purge },
         { "status", EVD_ROLE_CLERK, cmd_status },
         { "items", EVD_ROLE_CLERK, cmd_items },
         { "show", EVD_ROLE_CLERK, cmd_show },

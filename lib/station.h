@@ -6,6 +6,7 @@
 #ifndef EVD_STATION_H
 #define EVD_STATION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "audit.h"
@@ -42,6 +43,15 @@ int evd_station_audit(struct evd_station *station, const struct evd_actor *actor
 /* The control commands (static table) and its length. */
 extern const struct evd_control_command evd_station_commands[];
 extern const size_t evd_station_n_commands;
+
+/* A copy of the configuration in force. */
+void evd_station_conf(struct evd_station *station, struct evd_conf *ret);
+
+/* Delete every item past its retention and grace (not held, not evidence), after
+ * recording each purge; with dry_run only list them. *ret: what was done. */
+int evd_station_purge(struct evd_station *station, const struct evd_actor *actor,
+                      const char *approver, const char *reason, bool dry_run, json_t **ret,
+                      struct evd_err *err);
 
 /* A line for sd_notify STATUS= (imports and docks in progress, free space). */
 void evd_station_summary(struct evd_station *station, char *buf, size_t n);

@@ -30,9 +30,6 @@ struct evd_station {
         bool stopping;
 };
 
-/* A copy of the current configuration. */
-void evd_station_conf(struct evd_station *s, struct evd_conf *ret);
-
 /* An item by id ("17") or sha256 prefix (12+ hex digits), with err saying why not. */
 int evd_resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, struct evd_err *err);
 
@@ -48,5 +45,8 @@ EVD_CMD(evd_cmd_note);
 EVD_CMD(evd_cmd_hold);
 EVD_CMD(evd_cmd_release);
 EVD_CMD(evd_cmd_evidence);
+EVD_CMD(evd_cmd_access);
+EVD_CMD(evd_cmd_access_log);
+EVD_CMD(evd_cmd_purge);
 
 #endif

@@ -268,6 +268,33 @@ int evd_store_publish(struct evd_store *store, const char *tmp_name,
         return 0;
 }
 
+int evd_store_purge(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
+                    struct evd_err *err)
+{
+        char path[ROOT_MAX], dir[ROOT_MAX], *slash;
+        int fd, r;
+
+        if ((r = evd_store_object_path(store, sha256, path, sizeof(path))) < 0)
+                return evd_err_set(err, r, "object path too long");
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+                return evd_err_set(err, -errno, "%s: %s", path, strerror(errno));
+        r = set_immutable(fd, false);
+        (void)close(fd);
+        if (r < 0 && r != -ENOTTY && r != -EOPNOTSUPP)
+                return evd_err_set(err, r, "cannot clear the immutable flag of %s: %s", path,
+                                   strerror(-r));
+        if (unlink(path) < 0)
+                return evd_err_set(err, -errno, "cannot delete %s: %s", path, strerror(errno));
+        memcpy(dir, path, sizeof(dir));
+        slash = strrchr(dir, '/');
+        if (slash)
+                *slash = '\0';
+        if ((r = evd_fsync_dir(dir)) < 0)
+                return evd_err_set(err, r, "cannot sync %s: %s", dir, strerror(-r));
+        return 0;
+}
+
 int evd_store_open_object(const struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
                           int *ret_fd)
 {

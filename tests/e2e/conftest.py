@@ -12,6 +12,7 @@ import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 CALENDAR = os.path.join(REPO, "config/calendar/cn-2026.txt")
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 BUILD = os.environ.get("EVIDOCK_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
 EVIDOCKD = os.path.join(BUILD, "evidockd")
 EVIDOCKCTL = os.path.join(BUILD, "evidockctl")
@@ -44,9 +45,17 @@ class Station:
                 for k, v in keys.items():
                     f.write(f"{k} = {v}\n")
 
-    def start(self):
+    def start(self, shift_days=0):
+        """Start evidockd; shift_days moves its clock (libfaketime) to test retention."""
+        env = dict(os.environ)
+        if shift_days:
+            env["LD_PRELOAD"] = ":".join(filter(None, [env.get("LD_PRELOAD"), FAKETIME_LIB]))
+            env["FAKETIME"] = f"+{shift_days}d"
+            env["NO_FAKE_STAT"] = "1"
+            env["DONT_FAKE_MONOTONIC"] = "1"
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([EVIDOCKD, "-c", self.conf], stdout=self.logf, stderr=self.logf)
+        self.proc = subprocess.Popen([EVIDOCKD, "-c", self.conf], stdout=self.logf,
+                                     stderr=self.logf, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if os.path.exists(self.sock) and self.ctl("status").returncode == 0:
@@ -72,8 +81,10 @@ class Station:
         with open(self.log, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def ctl(self, *args, check=False, timeout=600):
+    def ctl(self, *args, check=False, timeout=600, user=None):
         cmd = [EVIDOCKCTL, "--socket", self.sock] + [str(a) for a in args]
+        if user:
+            cmd = ["runuser", "-u", user, "--"] + cmd
         p = subprocess.run(cmd, capture_output=True, timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError(f"{cmd} -> {p.returncode}: {p.stderr.decode(errors='replace')}")

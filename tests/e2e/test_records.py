@@ -52,7 +52,8 @@ def test_labels_in_bulk_audited_and_checked(station, tmp):
         t = ts(f"2026-11-2{i}T03:00:00Z")
         os.utime(p, (t, t))
     station.ctl("import", src, "--recorder", "R1", check=True)
-    items = station.json("items")
+    # In recording order (ids follow the order copies finished).
+    items = sorted(station.json("items"), key=lambda it: it["original_path"])
     before = {it["id"]: it["retain_until"] for it in items}
     assert len(station.json("items", "--unlabeled")) == 4
 

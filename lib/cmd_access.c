@@ -1,0 +1,202 @@
+/* Station commands of 第二十七条: viewing or copying a recording goes through an
+ * administrator and is registered with who asked, who approved, when and why. The
+ * register is the audit log itself ("item.accessed" entries). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "copy.h"
+#include "label.h"
+#include "name.h"
+#include "station_internal.h"
+
+#define COPY_NAME_MAX 200
+
+struct access_ctx {
+        const struct evd_actor *actor;
+        uint64_t id;
+        json_t *details;
+};
+
+static int register_access(struct evd_txn *txn, void *p)
+{
+        struct access_ctx *c = p;
+        char subject[32];
+
+        (void)snprintf(subject, sizeof(subject), "item:%llu", (unsigned long long)c->id);
+        return evd_audit_append(txn, c->actor, "item.accessed", subject, c->details, NULL);
+}
+
+/* "17-CLIP0001.MP4": the item id and the original's base name made safe. */
+static void copy_name(const json_t *item, uint64_t id, char *out, size_t n)
+{
+        const char *path = json_string_value(json_object_get(item, "original_path")) ?: "item";
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        char shown[COPY_NAME_MAX];
+
+        (void)evd_name_escape(base, strlen(base), shown, sizeof(shown));
+        for (char *p = shown; *p; p++)
+                if (*p == '\\' || *p == '/')
+                        *p = '_';
+        (void)snprintf(out, n, "%llu-%s", (unsigned long long)id, shown);
+}
+
+int evd_cmd_access(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                   struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        const char *ref = NULL, *requester = NULL, *approver = NULL, *reason = NULL, *dir = NULL;
+        struct access_ctx c = { .actor = evd_request_actor(req) };
+        char name[COPY_NAME_MAX + 32], tmpname[COPY_NAME_MAX + 48], final[EVD_PATH_MAX];
+        uint8_t sha[EVD_SHA256_LEN];
+        json_t *item = NULL;
+        struct evd_txn txn;
+        int dfd = -1, src = -1, dst = -1, r;
+
+        if ((r = evd_arg_string(args, "item", true, &ref, err)) < 0 ||
+            (r = evd_arg_string(args, "requester", true, &requester, err)) < 0 ||
+            (r = evd_label_check_text("requester", requester, 128, false, err)) < 0 ||
+            (r = evd_arg_string(args, "approver", true, &approver, err)) < 0 ||
+            (r = evd_label_check_text("approver", approver, 128, false, err)) < 0 ||
+            (r = evd_arg_string(args, "reason", true, &reason, err)) < 0 ||
+            (r = evd_label_check_text("reason", reason, EVD_LABEL_TEXT_MAX, true, err)) < 0 ||
+            (r = evd_arg_string(args, "copy_to", false, &dir, err)) < 0)
+                return r;
+        r = evd_catalog_read_begin(s->catalog, &txn);
+        if (r < 0)
+                return evd_err_set(err, r, "catalog: %s", strerror(-r));
+        r = evd_resolve_item(&txn, ref, &c.id, err);
+        if (r == 0)
+                r = evd_catalog_item_get(&txn, c.id, &item);
+        evd_catalog_read_end(&txn);
+        if (r < 0)
+                return err->code ? r : evd_err_set(err, r, "catalog: %s", strerror(-r));
+        if (json_object_get(item, "purged")) {
+                r = evd_err_set(err, -ENOENT, "item %s was purged", ref);
+                goto out;
+        }
+        c.details = json_pack("{sI sO ss ss ss sn}", "id", (json_int_t)c.id, "sha256",
+                              json_object_get(item, "sha256"), "requester", requester, "approver",
+                              approver, "reason", reason, "copy_to");
+        if (!c.details) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto out;
+        }
+        if (dir) {
+                /* Copy under a temporary name, verify, register, then give it its name:
+                 * a copy is never there unregistered. */
+                copy_name(item, c.id, name, sizeof(name));
+                (void)snprintf(tmpname, sizeof(tmpname), ".%s.partial", name);
+                if (dir[0] != '/' || evd_snprintf(final, sizeof(final), "%s/%s", dir, name) < 0) {
+                        r = evd_err_set(err, -EINVAL, "--copy-to needs an absolute folder path");
+                        goto out;
+                }
+                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0) {
+                        r = evd_err_set(err, -errno, "%s: %s", dir, strerror(errno));
+                        goto out;
+                }
+                if (faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+                        r = evd_err_set(err, -EEXIST, "%s exists already", final);
+                        goto out;
+                }
+                (void)evd_unhex(json_string_value(json_object_get(item, "sha256")) ?: "", sha,
+                                sizeof(sha));
+                r = evd_store_open_object(s->store, sha, &src);
+                if (r < 0) {
+                        r = evd_err_set(err, r, "the item's object cannot be opened: %s",
+                                        strerror(-r));
+                        goto out;
+                }
+                dst = openat(dfd, tmpname, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                             0444);
+                if (dst < 0) {
+                        r = evd_err_set(err, -errno, "%s/%s: %s", dir, tmpname, strerror(errno));
+                        goto out;
+                }
+                r = evd_copy_out(src, dst, sha, err);
+                if (r < 0)
+                        goto out_unlink;
+                (void)json_object_set_new(c.details, "copy_to", json_string(final));
+        }
+        r = evd_catalog_write(s->catalog, register_access, &c, err);
+        if (r < 0)
+                goto out_unlink;
+        if (dir && (renameat(dfd, tmpname, dfd, name) < 0 || fsync(dfd) < 0)) {
+                r = evd_err_set(err, -errno, "%s: %s", final, strerror(errno));
+                goto out_unlink;
+        }
+        *ret = json_incref(c.details);
+        r = 0;
+        goto out;
+out_unlink:
+        if (dst >= 0)
+                (void)unlinkat(dfd, tmpname, 0);
+out:
+        if (dst >= 0)
+                (void)close(dst);
+        if (src >= 0)
+                (void)close(src);
+        if (dfd >= 0)
+                (void)close(dfd);
+        json_decref(c.details);
+        json_decref(item);
+        return r;
+}
+
+struct log_ctx {
+        json_t *out;
+        bool has_until;
+        int64_t until;
+};
+
+static int collect_access(json_t *e, void *p)
+{
+        struct log_ctx *c = p;
+        const char *ev = json_string_value(json_object_get(e, "event")) ?: "";
+        int64_t t;
+
+        if (c->has_until &&
+            evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &t) == 0 &&
+            t > c->until)
+                return 1;
+        if (strcmp(ev, "item.accessed") != 0 && strcmp(ev, "export.done") != 0)
+                return 0;
+        return json_array_append(c->out, e) < 0 ? -ENOMEM : 0;
+}
+
+int evd_cmd_access_log(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                       struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        struct log_ctx c = { .out = json_array() };
+        struct evd_txn txn;
+        bool has_since = false;
+        int64_t since = INT64_MIN;
+        int r;
+
+        (void)req;
+        if (!c.out)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        if ((r = evd_arg_time(args, "since", &has_since, &since, err)) < 0 ||
+            (r = evd_arg_time(args, "until", &c.has_until, &c.until, err)) < 0)
+                goto fail;
+        r = evd_catalog_read_begin(s->catalog, &txn);
+        if (r == 0) {
+                r = evd_audit_each(&txn, 0, has_since ? since : INT64_MIN, collect_access, &c);
+                evd_catalog_read_end(&txn);
+        }
+        if (r < 0) {
+                r = evd_err_set(err, r, "audit log: %s", strerror(-r));
+                goto fail;
+        }
+        *ret = c.out;
+        return 0;
+fail:
+        json_decref(c.out);
+        return r;
+}
