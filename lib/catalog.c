@@ -693,3 +693,42 @@ int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *fi
         mdb_cursor_close(cur);
         return r < 0 ? r : 0;
 }
+
+int evd_catalog_items_from(struct evd_txn *txn, uint64_t from_id, size_t max,
+                           int (*each)(json_t *item, void *ctx), void *ctx, uint64_t *ret_next)
+{
+        uint8_t key[8];
+        MDB_cursor *cur;
+        MDB_val k = { 8, key }, v;
+        uint64_t next = 0;
+        size_t n = 0;
+        int rc, r = 0;
+
+        evd_be64_put(key, from_id);
+        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_ITEMS], &cur);
+        if (rc)
+                return evd_mdb_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                json_t *item;
+
+                if (n == max) {
+                        next = evd_be64_get(k.mv_data);
+                        break;
+                }
+                item = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+                if (!item) {
+                        r = -EBADMSG;
+                        break;
+                }
+                r = each(item, ctx);
+                json_decref(item);
+                n++;
+        }
+        mdb_cursor_close(cur);
+        if (r < 0)
+                return r;
+        if (ret_next)
+                *ret_next = next;
+        return 0;
+}

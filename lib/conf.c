@@ -41,6 +41,8 @@ void evd_conf_defaults(struct evd_conf *conf)
         conf->retention_case = (struct evd_period){ .months = 24 };
         conf->retention_evidence = (struct evd_period){ .permanent = true };
         conf->grace = (struct evd_period){ .days = 30 };
+        conf->scrub_interval = (struct evd_period){ .days = 30 };
+        conf->scrub_mb_per_s = 50;
         (void)evd_snprintf(conf->case_pattern, sizeof(conf->case_pattern), "%s",
                            EVD_CONF_CASE_PATTERN);
         (void)evd_snprintf(conf->group_clerk, EVD_CONF_NAME_MAX, "evidock-clerk");
@@ -261,6 +263,23 @@ static int on_key(void *user, const char *section, const char *name, const char 
         }
         if (IS("retention", "grace"))
                 return parse_retention(ctx, "grace", value, &c->grace, false);
+        if (IS("scrub", "interval")) {
+                if (strcmp(value, "off") == 0) {
+                        c->scrub_off = true;
+                        return 1;
+                }
+                c->scrub_off = false;
+                if (evd_period_parse(value, &c->scrub_interval) < 0 ||
+                    c->scrub_interval.permanent ||
+                    (c->scrub_interval.months == 0 && c->scrub_interval.days == 0))
+                        return fail(ctx,
+                                    "interval '%s' is not a period of days or months, or "
+                                    "'off'",
+                                    value);
+                return 1;
+        }
+        if (IS("scrub", "bandwidth_mb"))
+                return parse_int(ctx, value, 1, 10000, &c->scrub_mb_per_s);
         if (IS("labels", "case_pattern")) {
                 regex_t re;
 
@@ -409,6 +428,9 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
         evd_period_format(&c->grace, buf, sizeof(buf));
         fprintf(out, "grace = %s\n", buf);
         fprintf(out, "purge = %s\n", c->purge_auto ? "auto" : "manual");
+        evd_period_format(&c->scrub_interval, buf, sizeof(buf));
+        fprintf(out, "\n[scrub]\ninterval = %s\nbandwidth_mb = %d\n", c->scrub_off ? "off" : buf,
+                c->scrub_mb_per_s);
         fprintf(out, "\n[labels]\ncase_pattern = %s\n", c->case_pattern);
         fprintf(out, "\n[calendar]\nfiles =");
         for (int i = 0; i < c->n_calendar_files; i++)

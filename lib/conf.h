@@ -50,6 +50,10 @@ struct evd_conf {
         /* [retention] */
         struct evd_period retention_default, retention_case, retention_evidence, grace;
         bool purge_auto; /* purge = auto: the daemon purges daily by itself */
+        /* [scrub] */
+        struct evd_period scrub_interval; /* a full re-check starts this often */
+        bool scrub_off;
+        int scrub_mb_per_s; /* bandwidth cap */
         /* [labels] */
         char case_pattern[EVD_CONF_PATH_MAX]; /* POSIX extended regex */
         /* [calendar] */

@@ -374,6 +374,16 @@ nomem:
         return evd_err_set(err, -ENOMEM, "out of memory");
 }
 
+bool evd_ingest_busy(struct evd_ingest *e)
+{
+        bool busy;
+
+        pthread_mutex_lock(&e->lock);
+        busy = e->jobs != NULL;
+        pthread_mutex_unlock(&e->lock);
+        return busy;
+}
+
 void evd_ingest_free(struct evd_ingest *e)
 {
         struct evd_ingest_job *finished = NULL, *j;

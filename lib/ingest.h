@@ -40,6 +40,9 @@ struct evd_ingest_progress {
 int evd_ingest_new(struct evd_store *store, struct evd_catalog *catalog, int n_workers,
                    struct evd_ingest **ret, struct evd_err *err);
 
+/* True while any job is queued or running (background work yields to ingest). */
+bool evd_ingest_busy(struct evd_ingest *ingest);
+
 /* Cancel every job, wait for the workers and free; accepts NULL. */
 void evd_ingest_free(struct evd_ingest *ingest);
 

@@ -18,6 +18,13 @@
 
 static const struct evd_actor station_actor = { .uid = 0, .name = "evidockd" };
 
+static bool ingest_busy(void *userdata)
+{
+        struct evd_station *s = userdata;
+
+        return evd_ingest_busy(s->ingest);
+}
+
 int evd_station_new(const struct evd_conf *conf, struct evd_station **ret, struct evd_err *err)
 {
         struct evd_station *s = calloc(1, sizeof(*s));
@@ -48,6 +55,9 @@ int evd_station_new(const struct evd_conf *conf, struct evd_station **ret, struc
         r = evd_ingest_new(s->store, s->catalog, conf->parallel_copies, &s->ingest, err);
         if (r < 0)
                 goto fail;
+        r = evd_scrub_start(s->store, s->catalog, conf, ingest_busy, s, &s->scrub, err);
+        if (r < 0)
+                goto fail;
         *ret = s;
         return 0;
 fail:
@@ -66,6 +76,8 @@ void evd_station_stop(struct evd_station *s)
                 if (s->imports[i] && !s->imports[i]->done)
                         jobs[n++] = s->imports[i]->job;
         pthread_mutex_unlock(&s->lock);
+        evd_scrub_stop(s->scrub);
+        s->scrub = NULL;
         /* Outside the lock: cancelling may finish the job and call back into us. */
         for (int i = 0; i < n; i++)
                 evd_ingest_job_cancel(jobs[i]);
@@ -75,6 +87,7 @@ void evd_station_free(struct evd_station *s)
 {
         if (!s)
                 return;
+        evd_scrub_stop(s->scrub);
         evd_ingest_free(s->ingest);
         evd_catalog_free(s->catalog);
         evd_store_free(s->store);
@@ -192,8 +205,9 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
 {
         struct evd_station *s = ud;
         uint64_t items = 0, map = 0, free_bytes = 0;
-        json_t *imports = json_array(), *warnings = json_array(), *out;
+        json_t *imports = json_array(), *warnings = json_array(), *out, *scrub, *alarm;
         struct evd_conf conf;
+        size_t k;
 
         (void)req;
         (void)args;
@@ -226,12 +240,22 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                         (void)json_array_append_new(warnings, json_string(w));
                 }
         }
-        out = json_pack("{ss ss ss ss sI s[] so sI sI so}", "version", EVD_VERSION, "station",
+        scrub = evd_scrub_status(s->scrub, s->catalog);
+        json_array_foreach(json_object_get(scrub, "alarms"), k, alarm)
+        {
+                char w[EVD_ERR_TEXT_MAX + 64];
+
+                (void)snprintf(w, sizeof(w), "ALARM: item %lld failed its fixity check: %s",
+                               json_integer_value(json_object_get(alarm, "id")),
+                               json_string_value(json_object_get(alarm, "error")) ?: "?");
+                (void)json_array_append_new(warnings, json_string(w));
+        }
+        out = json_pack("{ss ss ss ss sI s[] so sI sI so so*}", "version", EVD_VERSION, "station",
                         conf.name, "state_dir", conf.state_dir, "write_once",
                         evd_store_immutable(s->store) ? "immutable" : "permissions", "free_bytes",
                         (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
-                        warnings);
+                        warnings, "scrub", scrub);
         if (!out)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         *ret = out;

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "calendar.h"
+#include "scrub.h"
 #include "station.h"
 
 #define IMPORTS_MAX 32
@@ -26,6 +27,7 @@ struct evd_station {
         struct evd_catalog *catalog;
         struct evd_ingest *ingest;
         struct evd_calendar *calendar; /* loaded at start; a reload keeps it */
+        struct evd_scrub *scrub;       /* NULL when [scrub] interval = off */
         struct import *imports[IMPORTS_MAX];
         bool stopping;
 };

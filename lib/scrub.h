@@ -1,0 +1,35 @@
+/* scrub: the fixity check. A background thread re-hashes every stored object on a
+ * schedule ([scrub] interval), at a capped rate, yielding while recordings are being
+ * copied, so that silent damage is found while it can still be repaired from another
+ * copy. Progress survives restarts (META "scrub"); each batch records the items'
+ * "checked_at" with one audit entry; a mismatch or a missing object is an alarm: an
+ * audit entry "scrub.alarm" and an entry in META "scrub_alarms" that status shows
+ * until a later check finds the object whole again. */
+#ifndef EVD_SCRUB_H
+#define EVD_SCRUB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "catalog.h"
+#include "conf.h"
+#include "store.h"
+
+#define EVD_SCRUB_BATCH 64
+#define EVD_SCRUB_ALARMS_MAX 1000
+
+struct evd_scrub;
+
+/* Start the thread (nothing runs when conf says off). busy(userdata) is asked before
+ * each object; while it is true the scrub waits. Borrowed pointers must outlive it. */
+int evd_scrub_start(struct evd_store *store, struct evd_catalog *catalog,
+                    const struct evd_conf *conf, bool (*busy)(void *), void *userdata,
+                    struct evd_scrub **ret, struct evd_err *err);
+
+/* Stop and join the thread, free; accepts NULL. */
+void evd_scrub_stop(struct evd_scrub *scrub);
+
+/* {enabled, running, last_pass_done, checked_this_pass, alarms[]} (caller owns). */
+json_t *evd_scrub_status(struct evd_scrub *scrub, struct evd_catalog *catalog);
+
+#endif
