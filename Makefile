@@ -108,6 +108,8 @@ fuzz-run: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 		name=$${f#build-fuzz/}; corpus=build-fuzz/corpus-$$name; mkdir -p $$corpus; \
 		seeds=tests/fuzz/seeds/$${name#fuzz_}; [ -d $$seeds ] && cp -n $$seeds/* $$corpus/ 2>/dev/null; \
+		gen=tests/fuzz/$${name#fuzz_}_seeds.sh; [ -x $$gen ] && [ -z "$$(ls -A $$corpus)" ] && \
+			$$gen $$corpus >/dev/null 2>&1; \
 		dict=tests/fuzz/$${name#fuzz_}.dict; [ -f $$dict ] && d=-dict=$$dict || d=; \
 		echo "== $$name ($(FUZZ_SECONDS) s)"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 $$d \

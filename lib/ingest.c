@@ -4,10 +4,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "copy.h"
 #include "item.h"
+#include "media.h"
 #include "recorder.h"
 
 struct evd_ingest_job {
@@ -51,6 +53,7 @@ struct commit_ctx {
         struct evd_ingest_job *job;
         const struct evd_original *orig;
         const struct evd_copy_result *copy;
+        const json_t *media;
         int64_t now;
         enum outcome outcome;
         uint64_t id;
@@ -81,16 +84,20 @@ static int set_handler(struct evd_txn *txn, struct commit_ctx *c, json_t *item)
 {
         json_t *labels = json_object_get(item, "labels"), *rec = NULL;
         const json_t *a;
-        int64_t registered;
-        bool suspect = c->orig->mtime > c->now + EVD_INGEST_CLOCK_SLACK;
+        int64_t registered, recorded = c->orig->mtime;
+        bool suspect;
         int r;
+
+        (void)evd_time_parse(json_string_value(json_object_get(item, "recorded_at")) ?: "",
+                             &recorded);
+        suspect = recorded > c->now + EVD_INGEST_CLOCK_SLACK;
 
         r = evd_recorder_get(txn, c->job->recorder, &rec);
         if (r == -ENOENT)
                 goto out;
         if (r < 0)
                 return r;
-        a = evd_recorder_assignment_at(rec, c->orig->mtime);
+        a = evd_recorder_assignment_at(rec, recorded);
         if (a) {
                 (void)json_object_set(labels, "handler", json_object_get(a, "handler_name"));
                 (void)json_object_set(labels, "handler_id", json_object_get(a, "handler_id"));
@@ -99,7 +106,7 @@ static int set_handler(struct evd_txn *txn, struct commit_ctx *c, json_t *item)
         a = json_array_get(json_object_get(rec, "assignments"), 0);
         if (evd_time_parse(json_string_value(json_object_get(a, "since")) ?: "", &registered) ==
                     0 &&
-            c->orig->mtime < registered - EVD_INGEST_CLOCK_SLACK)
+            recorded < registered - EVD_INGEST_CLOCK_SLACK)
                 suspect = true;
         json_decref(rec);
 out:
@@ -141,7 +148,7 @@ static int commit_file(struct evd_txn *txn, void *p)
                 c->outcome = DUPLICATE;
         } else if (r == -ENOENT) {
                 item = evd_item_new(c->job->recorder, o, c->copy->sha256, c->copy->size, c->now,
-                                    &c->job->conf, c->job->calendar);
+                                    &c->job->conf, c->job->calendar, c->media);
                 r = item ? set_handler(txn, c, item) : -ENOMEM;
                 if (r == 0)
                         r = evd_catalog_item_put(txn, item);
@@ -192,6 +199,27 @@ static void fail_file(struct evd_ingest *e, struct evd_ingest_job *job,
         json_decref(d);
 }
 
+/* What the stored copy is (media.h); a probe that could not finish is recorded as such:
+ * the recording is stored all the same. */
+static json_t *probe(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN])
+{
+        struct evd_err err = { 0 };
+        json_t *media = NULL;
+        int fd, r;
+
+        r = evd_store_open_object(store, sha256, &fd);
+        if (r == 0) {
+                r = evd_media_probe(fd, NULL, &media, &err);
+                (void)close(fd);
+        } else {
+                (void)evd_err_set(&err, r, "cannot open the stored copy: %s", strerror(-r));
+        }
+        if (r < 0)
+                media = json_pack("{sn sn s[] sn sn ss}", "container", "duration_s", "streams",
+                                  "creation_time", "integrity", "probe_error", err.text);
+        return media;
+}
+
 static void process(struct evd_ingest *e, struct evd_ingest_job *job, const struct evd_original *o)
 {
         struct commit_ctx c = { .job = job, .orig = o };
@@ -200,6 +228,7 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
         struct evd_err err = { 0 };
         struct evd_txn txn;
         void *state = NULL;
+        json_t *media;
         bool existed;
         uint64_t before = atomic_load(&job->bytes_done), id;
         int r;
@@ -228,8 +257,10 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
         if (r < 0)
                 goto fail;
         c.copy = &res;
+        c.media = media = probe(e->store, res.sha256);
         c.now = evd_clock_now();
         r = evd_catalog_write(e->catalog, commit_file, &c, &err);
+        json_decref(media);
         if (r < 0)
                 goto fail;
         atomic_fetch_add(c.outcome == STORED      ? &job->stored

@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "name.h"
+#include "media.h"
 #include "policy.h"
 
 int evd_item_set_path(json_t *obj, const char *key, const char *bytes, size_t len)
@@ -84,29 +86,123 @@ bool evd_item_has_occurrence(const json_t *item, const json_t *occurrence)
         return false;
 }
 
+/* Match pattern at s (len bytes left); fill tm on success. */
+static bool match_at(const char *s, size_t len, const char *pattern, struct tm *tm)
+{
+        bool hour_seen = false;
+        size_t i = 0;
+
+        for (const char *p = pattern; *p; i++) {
+                int width = 0, *field = NULL, v = 0;
+
+                if (strncmp(p, "YYYY", 4) == 0) {
+                        width = 4;
+                        field = &tm->tm_year;
+                } else if (strncmp(p, "MM", 2) == 0) {
+                        width = 2;
+                        field = hour_seen ? &tm->tm_min : &tm->tm_mon;
+                } else if (strncmp(p, "DD", 2) == 0) {
+                        width = 2;
+                        field = &tm->tm_mday;
+                } else if (strncmp(p, "HH", 2) == 0) {
+                        width = 2;
+                        field = &tm->tm_hour;
+                        hour_seen = true;
+                } else if (strncmp(p, "SS", 2) == 0) {
+                        width = 2;
+                        field = &tm->tm_sec;
+                }
+                if (!field) {
+                        if (i >= len || s[i] != *p)
+                                return false;
+                        p++;
+                        continue;
+                }
+                for (int k = 0; k < width; k++, i++) {
+                        if (i >= len || s[i] < '0' || s[i] > '9')
+                                return false;
+                        v = v * 10 + (s[i] - '0');
+                }
+                i--;
+                *field = v;
+                p += width;
+        }
+        return true;
+}
+
+int evd_item_filename_time(const char *name, size_t len, const char *pattern, int64_t *ret)
+{
+        const char *base = name;
+
+        for (size_t i = 0; i < len; i++)
+                if (name[i] == '/')
+                        base = name + i + 1;
+        len -= (size_t)(base - name);
+        for (size_t start = 0; start < len; start++) {
+                struct tm tm = { .tm_isdst = -1 };
+                time_t t;
+
+                if (!match_at(base + start, len - start, pattern, &tm))
+                        continue;
+                if (tm.tm_year < 1990 || tm.tm_year > 2200 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+                    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+                    tm.tm_sec > 60)
+                        continue;
+                tm.tm_year -= 1900;
+                tm.tm_mon -= 1;
+                t = mktime(&tm);
+                if (t == (time_t)-1)
+                        continue;
+                *ret = (int64_t)t;
+                return 0;
+        }
+        return -ENOENT;
+}
+
+/* Where the recording time comes from: the container, the name, or the filesystem. */
+static const char *recording_time(const struct evd_original *orig, const struct evd_conf *conf,
+                                  const json_t *media, int64_t *ret)
+{
+        /* Times before 2000 are a recorder's unset clock (0 = 1970 or 1904). */
+        if (media && evd_media_creation_time(media, ret) == 0 && *ret >= 946684800)
+                return "container";
+        for (int i = 0; i < conf->n_filename_time_patterns; i++)
+                if (evd_item_filename_time(orig->path, orig->path_len,
+                                           conf->filename_time_patterns[i], ret) == 0)
+                        return "filename";
+        *ret = orig->mtime;
+        return "filesystem";
+}
+
 json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
                      const uint8_t sha256[EVD_SHA256_LEN], uint64_t size, int64_t now,
-                     const struct evd_conf *conf, const struct evd_calendar *cal)
+                     const struct evd_conf *conf, const struct evd_calendar *cal,
+                     const json_t *media)
 {
         char hex[EVD_SHA256_HEX];
-        int64_t retain = 0, deadline = 0;
+        int64_t retain = 0, deadline = 0, recorded = 0;
+        const char *source = recording_time(orig, conf, media, &recorded);
         json_t *item;
         bool kept = evd_policy_add_period(now, &conf->retention_default, &retain) == 0;
         bool known = false;
         /* 第二十五条: stored within N working days of the recording. */
-        bool has_deadline = evd_calendar_deadline(cal, orig->mtime, conf->deadline_working_days,
+        bool has_deadline = evd_calendar_deadline(cal, recorded, conf->deadline_working_days,
                                                   &deadline, &known) == 0;
 
         evd_hex(sha256, EVD_SHA256_LEN, hex);
-        item = json_pack(
-                "{sn ss sI ss so so ss so so so so sb s{sn sn sn} so sb sb s[] sn s[] s[]}", "id",
-                "sha256", hex, "size", (json_int_t)size, "recorder", recorder, "original_mtime",
-                time_or_null(orig->mtime, true), "recorded_at", time_or_null(orig->mtime, true),
-                "time_source", "filesystem", "ingested_at", time_or_null(now, true), "verified_at",
-                time_or_null(now, true), "deadline", time_or_null(deadline, has_deadline), "late",
-                has_deadline ? json_boolean(now > deadline) : json_null(), "clock_suspect", 0,
-                "labels", "case_no", "party", "handler", "retain_until", time_or_null(retain, kept),
-                "hold", 0, "evidence", 0, "exports", "media", "occurrences", "notes");
+        item = json_pack("{sn ss sI ss so so ss so so so so sb s{sn sn sn} so sb sb s[] sO* s[] "
+                         "s[]}",
+                         "id", "sha256", hex, "size", (json_int_t)size, "recorder", recorder,
+                         "original_mtime", time_or_null(orig->mtime, true), "recorded_at",
+                         time_or_null(recorded, true), "time_source", source, "ingested_at",
+                         time_or_null(now, true), "verified_at", time_or_null(now, true),
+                         "deadline", time_or_null(deadline, has_deadline), "late",
+                         has_deadline ? json_boolean(now > deadline) : json_null(), "clock_suspect",
+                         0, "labels", "case_no", "party", "handler", "retain_until",
+                         time_or_null(retain, kept), "hold", 0, "evidence", 0, "exports", "media",
+                         media, "occurrences", "notes");
+        if (item && !media)
+                (void)json_object_set_new(item, "media", json_null());
         if (item && evd_item_set_path(item, "original_path", orig->path, orig->path_len) < 0) {
                 json_decref(item);
                 return NULL;

@@ -20,11 +20,20 @@
 int evd_item_set_path(json_t *obj, const char *key, const char *bytes, size_t len);
 
 /* A new item (caller owns) for an original just stored from recorder; NULL on
- * out-of-memory. Its deadline counts conf's deadline_working_days in cal (borrowed,
- * may be NULL: Monday-Friday). The id is assigned by the catalog. */
+ * out-of-memory. media (borrowed, may be NULL) is the probe of the stored copy. The
+ * recording time comes from the container's creation time, else the file name
+ * (conf's filename_time_patterns, station local time), else the file's mtime, and
+ * "time_source" says which. The deadline counts conf's deadline_working_days in cal
+ * (borrowed, may be NULL: Monday-Friday). The id is assigned by the catalog. */
 json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
                      const uint8_t sha256[EVD_SHA256_LEN], uint64_t size, int64_t now,
-                     const struct evd_conf *conf, const struct evd_calendar *cal);
+                     const struct evd_conf *conf, const struct evd_calendar *cal,
+                     const json_t *media);
+
+/* The recording time in a file name per pattern ("YYYYMMDD_HHMMSS": YYYY year, the MM
+ * after YYYY month, DD day, HH hour, the MM after HH minute, SS second, anything else
+ * literal), found anywhere in the base name, as local time. -ENOENT when absent. */
+int evd_item_filename_time(const char *name, size_t len, const char *pattern, int64_t *ret);
 
 /* An occurrence record {recorder, original_path, size, mtime, seen_at} (caller owns). */
 json_t *evd_item_occurrence(const char *recorder, const struct evd_original *orig, int64_t now);

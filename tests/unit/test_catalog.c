@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <time.h>
 
 #include "audit.h"
 #include "catalog.h"
@@ -299,13 +300,43 @@ static void item_paths(void **state)
         json_decref(o);
 }
 
+/* Recording times in file names, in station local time (UTC here). */
+static void filename_times(void **state)
+{
+        int64_t t;
+        char buf[EVD_TIME_STR];
+
+        (void)state;
+        assert_int_equal(
+                evd_item_filename_time("DCIM/VID_20261120_091500.MP4", 28, "YYYYMMDD_HHMMSS", &t),
+                0);
+        evd_time_format(t, buf);
+        assert_string_equal(buf, "2026-11-20T09:15:00Z");
+        assert_int_equal(
+                evd_item_filename_time("2026-11-20 09.15.07.mp4", 23, "YYYY-MM-DD HH.MM.SS", &t),
+                0);
+        evd_time_format(t, buf);
+        assert_string_equal(buf, "2026-11-20T09:15:07Z");
+        /* No match, impossible fields, a directory part that must not count. */
+        assert_int_equal(evd_item_filename_time("CLIP0001.MP4", 12, "YYYYMMDD_HHMMSS", &t),
+                         -ENOENT);
+        assert_int_equal(evd_item_filename_time("20261340_091500.mp4", 19, "YYYYMMDD_HHMMSS", &t),
+                         -ENOENT);
+        assert_int_equal(
+                evd_item_filename_time("20261120_091500/clip.mp4", 24, "YYYYMMDD_HHMMSS", &t),
+                -ENOENT);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(items_and_indexes), cmocka_unit_test(sources),
                 cmocka_unit_test(map_grows),         cmocka_unit_test(schema_is_checked),
                 cmocka_unit_test(audit_chain),       cmocka_unit_test(item_paths),
+                cmocka_unit_test(filename_times),
         };
 
+        (void)setenv("TZ", "UTC", 1);
+        tzset();
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
