@@ -437,6 +437,92 @@ static int print_purge(const json_t *r)
         return 0;
 }
 
+static char report_format[8] = "table";
+
+/* HTML text with the five special characters escaped. */
+static void put_html(const char *s)
+{
+        char *safe = safe_bytes(s ? s : "", strlen(s ? s : ""));
+
+        for (const char *p = safe ? safe : ""; *p; p++) {
+                switch (*p) {
+                case '<':
+                        fputs("&lt;", stdout);
+                        break;
+                case '>':
+                        fputs("&gt;", stdout);
+                        break;
+                case '&':
+                        fputs("&amp;", stdout);
+                        break;
+                case '"':
+                        fputs("&quot;", stdout);
+                        break;
+                case '\'':
+                        fputs("&#39;", stdout);
+                        break;
+                default:
+                        putchar(*p);
+                }
+        }
+        free(safe);
+}
+
+static int print_report(const json_t *r)
+{
+        static const char *const cols[] = { "items",     "on_time", "late",       "labelled",
+                                            "unlabeled", "overdue", "on_time_pct" };
+        static const char *const groups[][2] = { { "by_handler", "handler" },
+                                                 { "by_recorder", "recorder" } };
+        bool csv = strcmp(report_format, "csv") == 0, html = strcmp(report_format, "html") == 0;
+        size_t i;
+        json_t *row;
+
+        if (html)
+                printf("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>evidock "
+                       "compliance report</title></head><body>\n<h1>Storage deadline compliance "
+                       "(第二十五条)</h1>\n");
+        if (csv)
+                printf("group,name,items,on_time,late,labelled,unlabeled,overdue,on_time_pct\n");
+        for (size_t g = 0; g < EVD_ARRAY_SIZE(groups); g++) {
+                if (html)
+                        printf("<h2>%s</h2>\n<table border=\"1\">\n<tr><th>%s</th>", groups[g][1],
+                               groups[g][1]);
+                else if (!csv)
+                        printf("%s%-24s", g ? "\n" : "", groups[g][1]);
+                for (size_t k = 0; k < EVD_ARRAY_SIZE(cols) && !csv; k++)
+                        printf(html ? "<th>%s</th>" : " %11s", cols[k]);
+                if (!csv)
+                        printf(html ? "</tr>\n" : "\n");
+                json_array_foreach(json_object_get(r, groups[g][0]), i, row)
+                {
+                        const char *name = json_string_value(json_object_get(row, groups[g][1]));
+
+                        if (csv) {
+                                printf("%s,", groups[g][1]);
+                                put_csv(name);
+                        } else if (html) {
+                                printf("<tr><td>");
+                                put_html(name);
+                                printf("</td>");
+                        } else {
+                                put_column(name, 24);
+                        }
+                        for (size_t k = 0; k < EVD_ARRAY_SIZE(cols); k++)
+                                printf(csv    ? ",%lld"
+                                       : html ? "<td>%lld</td>"
+                                              : "%11lld ",
+                                       json_integer_value(json_object_get(row, cols[k])));
+                        printf(html ? "</tr>\n" : "\n");
+                }
+                if (html)
+                        printf("</table>\n");
+        }
+        if (html)
+                printf("</body></html>\n");
+        return 0;
+}
+
 /* ---- the commands ---- */
 
 static const struct command commands[] = {
@@ -583,6 +669,16 @@ static const struct command commands[] = {
             { "approver", "approver", OPT_STRING, true },
             { "reason", "reason", OPT_STRING, true } },
           print_purge },
+        { "report",
+          "report [--from DATE] [--to DATE] [--format table|csv|html]",
+          NULL,
+          OPT_STRING,
+          0,
+          0,
+          { { "from", "from", OPT_STRING, false },
+            { "to", "to", OPT_STRING, false },
+            { "format", "format", OPT_STRING, false } },
+          print_report },
 };
 
 static void usage(FILE *out)
@@ -925,6 +1021,21 @@ int main(int argc, char **argv)
         if (!path || connect_daemon(path, &s) < 0) {
                 json_decref(args);
                 return 1;
+        }
+        if (strcmp(cmd->name, "report") == 0 && json_object_get(args, "format")) {
+                (void)snprintf(report_format, sizeof(report_format), "%s",
+                               json_string_value(json_object_get(args, "format")));
+                if (strcmp(report_format, "json") == 0) {
+                        json_out = true;
+                } else if (strcmp(report_format, "csv") != 0 &&
+                           strcmp(report_format, "table") != 0 &&
+                           strcmp(report_format, "html") != 0) {
+                        fprintf(stderr,
+                                "evidockctl report: --format is table, csv, html or json\n");
+                        json_decref(args);
+                        return 2;
+                }
+                (void)json_object_del(args, "format");
         }
         if (strcmp(cmd->name, "access-log") == 0 && json_object_get(args, "format")) {
                 (void)snprintf(access_log_format, sizeof(access_log_format), "%s",

@@ -364,6 +364,30 @@ static int apply_note(json_t *item, const void *p, json_t *details, struct evd_e
         return 0;
 }
 
+/* A note may explain a gap in the numbering: look again for the items' recorders. */
+static void recheck_sequences(struct evd_station *s, const json_t *result)
+{
+        json_t *idj, *item;
+        struct evd_txn txn;
+        size_t i;
+
+        json_array_foreach(json_object_get(result, "items"), i, idj)
+        {
+                char recorder[EVD_ARG_SERIAL_MAX] = "";
+
+                if (evd_catalog_read_begin(s->catalog, &txn) < 0)
+                        return;
+                if (evd_catalog_item_get(&txn, (uint64_t)json_integer_value(idj), &item) == 0) {
+                        (void)snprintf(recorder, sizeof(recorder), "%s",
+                                       json_string_value(json_object_get(item, "recorder")) ?: "");
+                        json_decref(item);
+                }
+                evd_catalog_read_end(&txn);
+                if (recorder[0])
+                        evd_station_sequence_check(s, recorder);
+        }
+}
+
 int evd_cmd_note(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
                  struct evd_err *err)
 {
@@ -373,7 +397,10 @@ int evd_cmd_note(void *ud, struct evd_request *req, const json_t *args, json_t *
         if ((r = evd_arg_string(args, "text", true, &c.text, err)) < 0 ||
             (r = evd_label_check_text("note", c.text, EVD_LABEL_TEXT_MAX, true, err)) < 0)
                 return r;
-        return run_edit(ud, req, args, "item.noted", apply_note, &c, ret, err);
+        r = run_edit(ud, req, args, "item.noted", apply_note, &c, ret, err);
+        if (r == 0)
+                recheck_sequences(ud, *ret);
+        return r;
 }
 
 /* ---- holds and evidence ---- */

@@ -198,6 +198,19 @@ static int parse_retention(struct parse_ctx *ctx, const char *name, const char *
         return 1;
 }
 
+/* A valid extended regular expression with at least one group. */
+static bool regex_with_group(const char *value)
+{
+        regex_t re;
+        bool ok;
+
+        if (regcomp(&re, value, REG_EXTENDED) != 0)
+                return false;
+        ok = re.re_nsub >= 1;
+        regfree(&re);
+        return ok;
+}
+
 #define IS(s, k) (strcmp(section, s) == 0 && strcmp(name, k) == 0)
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -247,6 +260,16 @@ static int on_key(void *user, const char *section, const char *name, const char 
         if (IS("ingest", "filename_time_patterns"))
                 return parse_list(ctx, value, each_pattern, EVD_CONF_LIST_MAX,
                                   &c->n_filename_time_patterns);
+        if (IS("ingest", "sequence_pattern")) {
+                if (value[0] && !regex_with_group(value))
+                        return fail(ctx,
+                                    "sequence_pattern '%s' must be an extended regular "
+                                    "expression with a group for the file number",
+                                    value);
+                if (evd_snprintf(c->sequence_pattern, sizeof(c->sequence_pattern), "%s", value) < 0)
+                        return fail(ctx, "sequence_pattern too long");
+                return 1;
+        }
         if (IS("ingest", "deadline_working_days"))
                 return parse_int(ctx, value, 1, 30, &c->deadline_working_days);
         if (IS("retention", "default"))
@@ -418,6 +441,7 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
         for (int i = 0; i < c->n_filename_time_patterns; i++)
                 fprintf(out, " %s", c->filename_time_patterns[i]);
         fprintf(out, "\ndeadline_working_days = %d\n", c->deadline_working_days);
+        fprintf(out, "sequence_pattern = %s\n", c->sequence_pattern);
         fprintf(out, "\n[retention]\n");
         evd_period_format(&c->retention_default, buf, sizeof(buf));
         fprintf(out, "default = %s\n", buf);

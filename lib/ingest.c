@@ -277,6 +277,25 @@ fail:
         fail_file(e, job, o, err.text[0] ? err.text : strerror(-r));
 }
 
+/* A registered recorder was just docked or imported: when, for the not-docked warning. */
+static int mark_seen(struct evd_txn *txn, struct evd_ingest_job *job)
+{
+        char now[EVD_TIME_STR];
+        json_t *rec = NULL;
+        int r;
+
+        r = evd_recorder_get(txn, job->recorder, &rec);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        evd_time_format(evd_clock_now(), now);
+        (void)json_object_set_new(rec, "last_seen", json_string(now));
+        r = evd_recorder_put(txn, rec);
+        json_decref(rec);
+        return r;
+}
+
 static int audit_summary(struct evd_txn *txn, void *p)
 {
         struct evd_ingest_job *job = p;
@@ -287,6 +306,11 @@ static int audit_summary(struct evd_txn *txn, void *p)
         if (!d)
                 return -ENOMEM;
         (void)json_object_del(d, "failures");
+        r = mark_seen(txn, job);
+        if (r < 0) {
+                json_decref(d);
+                return r;
+        }
         (void)snprintf(event, sizeof(event), "%s.%s", job->kind,
                        atomic_load(&job->cancel) ? "interrupted" : "done");
         r = evd_audit_append(txn, &job->actor, event, job->recorder, d, NULL);

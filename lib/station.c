@@ -11,12 +11,36 @@
 #include "clock.h"
 #include "dirsource.h"
 #include "item.h"
+#include "sequence.h"
 
 #define ITEMS_LIST_MAX 1000000
 #define AUDIT_LIST_MAX 100000
 #define PROGRESS_INTERVAL_MS 500
 
 static const struct evd_actor station_actor = { .uid = 0, .name = "evidockd" };
+
+struct seq_ctx {
+        const char *recorder, *pattern;
+};
+
+static int seq_fn(struct evd_txn *txn, void *p)
+{
+        struct seq_ctx *c = p;
+
+        return evd_sequence_check(txn, c->recorder, c->pattern, &station_actor, NULL);
+}
+
+void evd_station_sequence_check(struct evd_station *s, const char *recorder)
+{
+        struct evd_conf conf;
+        struct seq_ctx c = { .recorder = recorder };
+        struct evd_err err = { 0 };
+
+        evd_station_conf(s, &conf);
+        c.pattern = conf.sequence_pattern;
+        if (conf.sequence_pattern[0])
+                (void)evd_catalog_write(s->catalog, seq_fn, &c, &err);
+}
 
 static bool ingest_busy(void *userdata)
 {
@@ -200,6 +224,51 @@ static json_t *import_status(struct import *imp)
                          "files_stored", (json_int_t)p.files_stored);
 }
 
+static const char *folder_of(const json_t *gap)
+{
+        const char *f = json_string_value(json_object_get(gap, "folder"));
+
+        return f && f[0] ? f : "/";
+}
+
+/* Registered recorders not docked for more than deadline_working_days working days:
+ * their recordings may be waiting past the storage deadline. */
+static void add_recorder_warnings(struct evd_station *s, struct evd_txn *txn,
+                                  const struct evd_conf *conf, json_t *warnings)
+{
+        int64_t now = evd_clock_now();
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc;
+
+        if (mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_RECORDERS), &cur) != 0)
+                return;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+                const char *seen = json_string_value(json_object_get(rec, "last_seen"));
+                int64_t last, deadline;
+                bool known;
+                char w[300];
+
+                if (!seen)
+                        seen = json_string_value(json_object_get(rec, "registered_at"));
+                if (seen && evd_time_parse(seen, &last) == 0 &&
+                    evd_calendar_deadline(s->calendar, last, conf->deadline_working_days, &deadline,
+                                          &known) == 0 &&
+                    now > deadline) {
+                        (void)snprintf(w, sizeof(w),
+                                       "recorder %s has not been docked since %s (more than %d "
+                                       "working days)",
+                                       json_string_value(json_object_get(rec, "serial")) ?: "?",
+                                       seen, conf->deadline_working_days);
+                        (void)json_array_append_new(warnings, json_string(w));
+                }
+                json_decref(rec);
+        }
+        mdb_cursor_close(cur);
+}
+
 static int cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
                       struct evd_err *err)
 {
@@ -207,6 +276,7 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
         uint64_t items = 0, map = 0, free_bytes = 0;
         json_t *imports = json_array(), *warnings = json_array(), *out, *scrub, *alarm;
         struct evd_conf conf;
+        struct evd_txn txn;
         size_t k;
 
         (void)req;
@@ -239,6 +309,28 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                                        tm.tm_year + 1900);
                         (void)json_array_append_new(warnings, json_string(w));
                 }
+        }
+        if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
+                json_t *gaps = evd_sequence_unexplained(&txn), *g;
+
+                add_recorder_warnings(s, &txn, &conf, warnings);
+                evd_catalog_read_end(&txn);
+                json_array_foreach(gaps, k, g)
+                {
+                        char w[600];
+
+                        (void)snprintf(w, sizeof(w),
+                                       "recorder %s: file numbers %lld to %lld missing in %s "
+                                       "between items %lld and %lld; explain with evidockctl note",
+                                       json_string_value(json_object_get(g, "recorder")) ?: "?",
+                                       json_integer_value(json_object_get(g, "missing_from")),
+                                       json_integer_value(json_object_get(g, "missing_to")),
+                                       folder_of(g),
+                                       json_integer_value(json_object_get(g, "before_id")),
+                                       json_integer_value(json_object_get(g, "after_id")));
+                        (void)json_array_append_new(warnings, json_string(w));
+                }
+                json_decref(gaps);
         }
         scrub = evd_scrub_status(s->scrub, s->catalog);
         json_array_foreach(json_object_get(scrub, "alarms"), k, alarm)
@@ -383,6 +475,7 @@ static int cmd_import(void *ud, struct evd_request *req, const json_t *args, jso
         evd_ingest_submit(s->ingest, imp->job, import_done, s);
         wait_import(s, req, imp);
         remove_import(s, imp);
+        evd_station_sequence_check(s, recorder);
         report = evd_ingest_job_report(imp->job);
         if (!report) {
                 r = evd_err_set(err, -ENOMEM, "out of memory");
@@ -735,6 +828,7 @@ const struct evd_control_command evd_station_commands[] = {
         { "access", EVD_ROLE_ARCHIVIST, evd_cmd_access },
         { "access-log", EVD_ROLE_ARCHIVIST, evd_cmd_access_log },
         { "purge", EVD_ROLE_ADMIN, evd_cmd_purge },
+        { "report", EVD_ROLE_ARCHIVIST, evd_cmd_report },
         { "status", EVD_ROLE_CLERK, cmd_status },
         { "items", EVD_ROLE_CLERK, cmd_items },
         { "show", EVD_ROLE_CLERK, cmd_show },

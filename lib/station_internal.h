@@ -32,6 +32,9 @@ struct evd_station {
         bool stopping;
 };
 
+/* Look for gaps in recorder's file numbering again (after an ingest or a note). */
+void evd_station_sequence_check(struct evd_station *s, const char *recorder);
+
 /* An item by id ("17") or sha256 prefix (12+ hex digits), with err saying why not. */
 int evd_resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, struct evd_err *err);
 
@@ -50,5 +53,6 @@ EVD_CMD(evd_cmd_evidence);
 EVD_CMD(evd_cmd_access);
 EVD_CMD(evd_cmd_access_log);
 EVD_CMD(evd_cmd_purge);
+EVD_CMD(evd_cmd_report);
 
 #endif
