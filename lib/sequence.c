@@ -11,7 +11,8 @@ struct clip {
         uint64_t id;
         char *folder;
         long number;
-        bool noted;
+        int64_t recorded;
+        bool noted, suspect;
 };
 
 struct collect {
@@ -56,7 +57,10 @@ static int collect_clip(json_t *item, void *p)
                 .folder = strndup(path, (size_t)(base - path)),
                 .number = strtol(digits, NULL, 10),
                 .noted = json_array_size(json_object_get(item, "notes")) > 0,
+                .suspect = json_is_true(json_object_get(item, "clock_suspect")),
         };
+        (void)evd_time_parse(json_string_value(json_object_get(item, "recorded_at")) ?: "",
+                             &c->clips[c->n].recorded);
         if (!c->clips[c->n].folder)
                 return -ENOMEM;
         c->n++;
@@ -94,6 +98,29 @@ static int flag_item(struct evd_txn *txn, uint64_t id, json_t *gaps, const struc
         (void)snprintf(subject, sizeof(subject), "item:%llu", (unsigned long long)id);
         if (r == 0)
                 r = evd_audit_append(txn, actor, "item.sequence_gap", subject, details, NULL);
+        json_decref(details);
+        json_decref(item);
+        return r;
+}
+
+static int mark_suspect(struct evd_txn *txn, uint64_t id, uint64_t previous,
+                        const struct evd_actor *actor)
+{
+        json_t *item = NULL, *details;
+        char subject[32];
+        int r;
+
+        r = evd_catalog_item_get(txn, id, &item);
+        if (r < 0)
+                return r;
+        (void)json_object_set_new(item, "clock_suspect", json_true());
+        r = evd_catalog_item_put(txn, item);
+        details = json_pack("{sI ss sI}", "id", (json_int_t)id, "reason",
+                            "recorded before the clip numbered ahead of it", "previous_id",
+                            (json_int_t)previous);
+        (void)snprintf(subject, sizeof(subject), "item:%llu", (unsigned long long)id);
+        if (r == 0)
+                r = evd_audit_append(txn, actor, "item.clock_suspect", subject, details, NULL);
         json_decref(details);
         json_decref(item);
         return r;
@@ -142,6 +169,18 @@ int evd_sequence_check(struct evd_txn *txn, const char *recorder, const char *pa
                 (void)json_array_append(json_object_get(per_item, ka), gap);
                 (void)json_array_append(json_object_get(per_item, kb), gap);
                 (void)json_array_append_new(mine, gap);
+        }
+        /* A clip numbered after another but recorded well before it: one of the two
+         * clocks was wrong (第七条: device clocks are calibrated). */
+        for (size_t i = 1; i < c.n; i++) {
+                struct clip *a = &c.clips[i - 1], *b = &c.clips[i];
+
+                if (strcmp(a->folder, b->folder) == 0 && !b->suspect &&
+                    b->recorded + EVD_SEQUENCE_CLOCK_BACK < a->recorded) {
+                        r = mark_suspect(txn, b->id, a->id, actor);
+                        if (r < 0)
+                                goto out;
+                }
         }
         {
                 const char *key;

@@ -8,6 +8,10 @@
 #define EVD_SEQUENCE_H
 
 #include "audit.h"
+
+/* A clip recorded this much (seconds) before the clip numbered ahead of it makes its
+ * clock suspect. */
+#define EVD_SEQUENCE_CLOCK_BACK 3600
 #include "catalog.h"
 
 /* Recompute recorder's gaps in txn with pattern (a regex whose group 1 is the number;

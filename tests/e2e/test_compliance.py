@@ -19,12 +19,21 @@ def test_sequence_gap_flagged_and_explained(make_station, tmp):
     for n in (1, 2, 3, 6, 7):
         random_file(os.path.join(src, f"DCIM/100MEDIA/FILE{n:04d}.MP4"), 1000 + n, n)
     random_file(os.path.join(src, "DCIM/101MEDIA/FILE0009.MP4"), 999, 9)  # another folder
+    for n, when in ((1, "2026-11-20T01:00:00Z"), (2, "2026-11-20T01:10:00Z"),
+                    (3, "2026-11-19T01:20:00Z"), (6, "2026-11-20T01:30:00Z"),
+                    (7, "2026-11-20T01:40:00Z")):
+        t = ts(when)
+        os.utime(os.path.join(src, f"DCIM/100MEDIA/FILE{n:04d}.MP4"), (t, t))
     station.ctl("import", src, "--recorder", "R1", check=True)
     items = {it["original_path"].rsplit("/", 1)[1]: it for it in station.json("items")}
     gap = items["FILE0003.MP4"]["sequence_gaps"][0]
     assert (gap["missing_from"], gap["missing_to"]) == (4, 5)
     assert items["FILE0006.MP4"]["sequence_gaps"][0]["before_id"] == items["FILE0003.MP4"]["id"]
     assert "sequence_gaps" not in items["FILE0001.MP4"] or not items["FILE0001.MP4"]["sequence_gaps"]
+    # FILE0003 says it was recorded a day before FILE0002: its clock is suspect.
+    assert items["FILE0003.MP4"]["clock_suspect"] is True
+    assert items["FILE0002.MP4"]["clock_suspect"] is False
+    assert items["FILE0006.MP4"]["clock_suspect"] is False
     warnings = station.json("status")["warnings"]
     assert any("file numbers 4 to 5 missing" in w for w in warnings), warnings
     assert any(e["event"] == "item.sequence_gap" for e in station.json("audit"))
