@@ -2,6 +2,9 @@
 # `make demo` and `make check` install missing Debian packages first (as root).
 
 PREFIX   ?= /usr/local
+SBINDIR  ?= $(PREFIX)/sbin
+DOCDIR   ?= $(PREFIX)/share/doc/evidock
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
 DESTDIR  ?=
 BUILD    ?= build
 CC       ?= cc
@@ -88,6 +91,7 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) e2e
 	$(MAKE) fuzz-run FUZZ_SECONDS=10
+	./tests/systemd/check-units.sh $(BUILD)
 
 # libFuzzer targets (clang): the library built with coverage and ASan, one binary per
 # target, each run from a corpus of its own under build-fuzz/.
@@ -143,9 +147,18 @@ bench: deps
 	./tests/bench/run.sh $(abspath $(BUILD))
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/evidock
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)/etc/evidock \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
+		$(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/evidockctl $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 $(BUILD)/evidockd $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 $(BUILD)/evidockd $(DESTDIR)$(SBINDIR)/
+	for u in evidockd.service evidockd.socket; do \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' systemd/$$u \
+			> $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
+	done
+	install -m 0644 systemd/evidock.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/evidock.conf
+	install -m 0644 systemd/evidock.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/evidock.conf
+	install -m 0644 README.md COPYING $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)/etc/evidock/calendar
 	install -m 0644 config/evidock.conf $(DESTDIR)/etc/evidock/evidock.conf
 	install -m 0644 config/calendar/*.txt $(DESTDIR)/etc/evidock/calendar/

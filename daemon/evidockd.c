@@ -9,6 +9,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "conf.h"
@@ -160,14 +161,25 @@ static void on_refused(void *userdata, const struct evd_actor *actor, const char
         json_decref(details);
 }
 
-/* A listening socket handed over by systemd (evidockd.socket), or -1. */
+/* A listening unix stream socket handed over by systemd (evidockd.socket, or
+ * systemd-socket-activate), or -1 to make our own. Others passed are closed. */
 static int activated_socket(void)
 {
-        int n = sd_listen_fds(1);
+        char **names = NULL;
+        int n = sd_listen_fds_with_names(1, &names), fd = -1;
 
-        if (n >= 1 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) > 0)
-                return SD_LISTEN_FDS_START;
-        return -1;
+        for (int i = 0; i < n; i++) {
+                int cand = SD_LISTEN_FDS_START + i;
+
+                if (fd < 0 && sd_is_socket_unix(cand, SOCK_STREAM, 1, NULL, 0) > 0)
+                        fd = cand;
+                else
+                        (void)close(cand);
+                if (names)
+                        free(names[i]);
+        }
+        free(names);
+        return fd;
 }
 
 static int load_conf(const char *path, bool explicit, struct evd_conf *conf)

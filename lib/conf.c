@@ -37,6 +37,7 @@ void evd_conf_defaults(struct evd_conf *conf)
         (void)evd_snprintf(conf->filename_time_patterns[0], EVD_CONF_NAME_MAX, "YYYYMMDD_HHMMSS");
         conf->n_filename_time_patterns = 1;
         conf->deadline_working_days = 2;
+        conf->reserve_mb = 1024;
         conf->retention_default = (struct evd_period){ .months = 6 };
         conf->retention_case = (struct evd_period){ .months = 24 };
         conf->retention_evidence = (struct evd_period){ .permanent = true };
@@ -270,6 +271,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
                         return fail(ctx, "sequence_pattern too long");
                 return 1;
         }
+        if (IS("ingest", "reserve_mb"))
+                return parse_int(ctx, value, 0, 10000000, &c->reserve_mb);
         if (IS("ingest", "deadline_working_days"))
                 return parse_int(ctx, value, 1, 30, &c->deadline_working_days);
         if (IS("retention", "default"))
@@ -442,6 +445,7 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
                 fprintf(out, " %s", c->filename_time_patterns[i]);
         fprintf(out, "\ndeadline_working_days = %d\n", c->deadline_working_days);
         fprintf(out, "sequence_pattern = %s\n", c->sequence_pattern);
+        fprintf(out, "reserve_mb = %d\n", c->reserve_mb);
         fprintf(out, "\n[retention]\n");
         evd_period_format(&c->retention_default, buf, sizeof(buf));
         fprintf(out, "default = %s\n", buf);

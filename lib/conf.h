@@ -47,6 +47,7 @@ struct evd_conf {
         char filename_time_patterns[EVD_CONF_LIST_MAX][EVD_CONF_NAME_MAX];
         int n_filename_time_patterns;
         int deadline_working_days;
+        int reserve_mb; /* free space the store always keeps: ingest pauses below it */
         char sequence_pattern[EVD_CONF_NAME_MAX]; /* regex, group 1 = file number; "" off */
         /* [retention] */
         struct evd_period retention_default, retention_case, retention_evidence, grace;

@@ -43,6 +43,8 @@ struct evd_ingest {
         struct evd_ingest_job *jobs;
         struct evd_ingest_job *turn; /* whose turn it is: fairness between jobs */
         bool stopping;
+        atomic_int paused;                 /* workers waiting for disk space */
+        _Atomic uint64_t free_when_paused; /* free bytes seen then */
         int n_workers;
         pthread_t *workers;
 };
@@ -220,16 +222,93 @@ static json_t *probe(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LE
         return media;
 }
 
-static void process(struct evd_ingest *e, struct evd_ingest_job *job, const struct evd_original *o)
+/* Copy, verify, publish, probe and catalogue one original. */
+static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const struct evd_original *o,
+                     struct commit_ctx *c, struct evd_err *err)
 {
-        struct commit_ctx c = { .job = job, .orig = o };
         struct evd_copy_result res;
         struct evd_reader reader;
-        struct evd_err err = { 0 };
-        struct evd_txn txn;
         void *state = NULL;
         json_t *media;
         bool existed;
+        int r;
+
+        r = job->ops->open(job->source, o, &reader, &state, err);
+        if (r < 0)
+                return r;
+        r = evd_copy_run(e->store, &reader, job->conf.verify, &job->bytes_done, &job->cancel, &res,
+                         err);
+        job->ops->close(job->source, state);
+        if (r < 0)
+                return r;
+        r = evd_store_publish(e->store, res.tmp_name, res.sha256, &existed, err);
+        if (r < 0)
+                return r;
+        c->copy = &res;
+        c->media = media = probe(e->store, res.sha256);
+        c->now = evd_clock_now();
+        r = evd_catalog_write(e->catalog, commit_file, c, err);
+        json_decref(media);
+        c->copy = NULL;
+        return r;
+}
+
+struct pause_ctx {
+        struct evd_ingest_job *job;
+        const char *event;
+        uint64_t free_bytes, needed;
+};
+
+static int audit_pause(struct evd_txn *txn, void *p)
+{
+        struct pause_ctx *c = p;
+        json_t *d = json_pack("{sI sI sI}", "free_bytes", (json_int_t)c->free_bytes, "needed_bytes",
+                              (json_int_t)c->needed, "reserve_bytes",
+                              (json_int_t)c->job->conf.reserve_mb << 20);
+        int r = d ? evd_audit_append(txn, &c->job->actor, c->event, c->job->recorder, d, NULL)
+                  : -ENOMEM;
+
+        json_decref(d);
+        return r;
+}
+
+/* Wait until the store has room for size bytes above the reserve, or the job is
+ * cancelled (-ECANCELED). The pause and the resumption are audited and shown in
+ * status; the recorder is left as it is meanwhile. */
+static int wait_for_space(struct evd_ingest *e, struct evd_ingest_job *job, uint64_t size)
+{
+        struct pause_ctx c = { .job = job,
+                               .needed = size + ((uint64_t)job->conf.reserve_mb << 20) };
+        struct evd_err err = { 0 };
+        bool paused = false;
+
+        for (;;) {
+                if (atomic_load(&job->cancel))
+                        return -ECANCELED;
+                if (evd_store_free_bytes(e->store, &c.free_bytes) < 0 || c.free_bytes >= c.needed)
+                        break;
+                if (!paused) {
+                        paused = true;
+                        atomic_fetch_add(&e->paused, 1);
+                        atomic_store(&e->free_when_paused, c.free_bytes);
+                        c.event = "ingest.paused_disk_full";
+                        (void)evd_catalog_write(e->catalog, audit_pause, &c, &err);
+                }
+                (void)usleep(EVD_INGEST_SPACE_POLL_MS * 1000);
+        }
+        if (paused) {
+                atomic_fetch_sub(&e->paused, 1);
+                c.event = "ingest.resumed";
+                (void)evd_catalog_write(e->catalog, audit_pause, &c, &err);
+        }
+        return 0;
+}
+
+static void process(struct evd_ingest *e, struct evd_ingest_job *job, const struct evd_original *o)
+{
+        struct commit_ctx c = { .job = job, .orig = o };
+        struct evd_err err = { 0 };
+        struct evd_txn txn;
         uint64_t before = atomic_load(&job->bytes_done), id;
         int r;
 
@@ -245,34 +324,29 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
                         return;
                 }
         }
-        r = job->ops->open(job->source, o, &reader, &state, &err);
-        if (r < 0)
-                goto fail;
-        r = evd_copy_run(e->store, &reader, job->conf.verify, &job->bytes_done, &job->cancel, &res,
-                         &err);
-        job->ops->close(job->source, state);
-        if (r < 0)
-                goto fail;
-        r = evd_store_publish(e->store, res.tmp_name, res.sha256, &existed, &err);
-        if (r < 0)
-                goto fail;
-        c.copy = &res;
-        c.media = media = probe(e->store, res.sha256);
-        c.now = evd_clock_now();
-        r = evd_catalog_write(e->catalog, commit_file, &c, &err);
-        json_decref(media);
-        if (r < 0)
-                goto fail;
-        atomic_fetch_add(c.outcome == STORED      ? &job->stored
-                         : c.outcome == DUPLICATE ? &job->duplicate
-                                                  : &job->skipped,
-                         1);
-        /* Count the listed size, whatever the copy found, so progress ends at 100%. */
+        /* A full disk is waited out, not failed: the copy starts again once there is
+         * room (a copy that ran out of space mid-way left nothing behind). */
+        for (int tries = 0;; tries++) {
+                evd_err_clear(&err);
+                atomic_store(&job->bytes_done, before);
+                r = wait_for_space(e, job, o->size);
+                if (r == 0)
+                        r = store_one(e, job, o, &c, &err);
+                /* Out of space although the reserve looked free (another writer, or the
+                 * catalogue at its largest): look again a while, then give up. */
+                if (r != -ENOSPC || atomic_load(&job->cancel) || tries >= EVD_INGEST_SPACE_TRIES)
+                        break;
+                (void)usleep(EVD_INGEST_SPACE_POLL_MS * 1000);
+        }
         atomic_store(&job->bytes_done, before + o->size);
-        return;
-fail:
-        atomic_store(&job->bytes_done, before + o->size);
-        if (r == -ECANCELED)
+        if (r == 0) {
+                atomic_fetch_add(c.outcome == STORED      ? &job->stored
+                                 : c.outcome == DUPLICATE ? &job->duplicate
+                                                          : &job->skipped,
+                                 1);
+                return;
+        }
+        if (r == -ECANCELED || (r == -ENOSPC && atomic_load(&job->cancel)))
                 return;
         fail_file(e, job, o, err.text[0] ? err.text : strerror(-r));
 }
@@ -427,6 +501,14 @@ nomem:
                 free(e->workers);
         free(e);
         return evd_err_set(err, -ENOMEM, "out of memory");
+}
+
+bool evd_ingest_paused(struct evd_ingest *e, uint64_t *ret_free_bytes)
+{
+        if (atomic_load(&e->paused) == 0)
+                return false;
+        *ret_free_bytes = atomic_load(&e->free_when_paused);
+        return true;
 }
 
 bool evd_ingest_busy(struct evd_ingest *e)

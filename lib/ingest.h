@@ -23,8 +23,10 @@
 #include "store.h"
 
 #define EVD_RECORDER_MAX 64
-#define EVD_INGEST_FAILURES_MAX 1000 /* failures listed in a report; all are audited */
-#define EVD_INGEST_CLOCK_SLACK 300   /* seconds a recorder's clock may be ahead */
+#define EVD_INGEST_FAILURES_MAX 1000  /* failures listed in a report; all are audited */
+#define EVD_INGEST_CLOCK_SLACK 300    /* seconds a recorder's clock may be ahead */
+#define EVD_INGEST_SPACE_POLL_MS 1000 /* how often a paused copy looks for space */
+#define EVD_INGEST_SPACE_TRIES 60     /* copies of one file that may run out of space */
 
 struct evd_ingest;
 struct evd_ingest_job;
@@ -39,6 +41,9 @@ struct evd_ingest_progress {
 /* Start n_workers threads. Borrowed pointers must outlive the engine. */
 int evd_ingest_new(struct evd_store *store, struct evd_catalog *catalog, int n_workers,
                    struct evd_ingest **ret, struct evd_err *err);
+
+/* True while copies wait for space on the store (free bytes seen then). */
+bool evd_ingest_paused(struct evd_ingest *ingest, uint64_t *ret_free_bytes);
 
 /* True while any job is queued or running (background work yields to ingest). */
 bool evd_ingest_busy(struct evd_ingest *ingest);

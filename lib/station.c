@@ -289,6 +289,19 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                 if (s->imports[i] && !s->imports[i]->done)
                         (void)json_array_append_new(imports, import_status(s->imports[i]));
         pthread_mutex_unlock(&s->lock);
+        {
+                uint64_t seen;
+
+                if (evd_ingest_paused(s->ingest, &seen)) {
+                        char w[200];
+
+                        (void)snprintf(w, sizeof(w),
+                                       "store nearly full: copying paused (%llu MiB free, reserve "
+                                       "%d MiB); it resumes by itself when space returns",
+                                       (unsigned long long)(seen >> 20), conf.reserve_mb);
+                        (void)json_array_append_new(warnings, json_string(w));
+                }
+        }
         if (!evd_store_immutable(s->store))
                 (void)json_array_append_new(
                         warnings, json_string("write-once is enforced by file permissions only: "

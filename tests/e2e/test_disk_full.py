@@ -1,0 +1,70 @@
+"""A full disk loses nothing: copying pauses above a reserve, status and the audit log
+say so, and it resumes by itself when space returns. On a tiny loop-mounted ext4."""
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import Station
+from helpers import random_file, sha256_file
+
+
+@pytest.fixture
+def tiny(tmp):
+    img = os.path.join(tmp, "tiny.img")
+    mnt = os.path.join(tmp, "mnt")
+    os.makedirs(mnt)
+    subprocess.run(["truncate", "-s", "64M", img], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", img], check=True)
+    subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
+    yield mnt
+    subprocess.run(["chattr", "-R", "-i", mnt], check=False, stderr=subprocess.DEVNULL)
+    subprocess.run(["umount", mnt], check=False)
+
+
+def test_pause_when_full_and_resume(tiny, tmp):
+    root = os.path.join(tiny, "st")
+    os.makedirs(root)
+    station = Station(root, ingest__parallel_copies="1", ingest__reserve_mb="8")
+    filler = os.path.join(tiny, "filler")
+    src = os.path.join(tmp, "src")
+    want = {}
+    for i in range(3):
+        p = random_file(os.path.join(src, f"C{i}.mp4"), 6 * 1024 * 1024, i)
+        want[f"C{i}.mp4"] = sha256_file(p)
+    try:
+        station.start()
+        free = os.statvfs(tiny).f_bavail * os.statvfs(tiny).f_frsize
+        # Leave room for two files above the reserve, not three.
+        subprocess.run(["fallocate", "-l", str(free - 21 * 1024 * 1024), filler], check=True)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(
+            p=station.ctl("--json", "import", src, "--recorder", "R1")))
+        t.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            warnings = station.json("status")["warnings"]
+            if any("store nearly full" in w for w in warnings):
+                break
+            time.sleep(0.1)
+        assert any("store nearly full" in w for w in warnings), warnings
+        assert t.is_alive()  # the import waits; it has not failed
+        events = [e["event"] for e in station.json("audit")]
+        assert "ingest.paused_disk_full" in events
+        assert len(station.json("items")) == 2
+        assert os.listdir(os.path.join(station.state, "tmp")) == []
+        os.unlink(filler)  # space returns
+        t.join(timeout=120)
+        assert result["p"].returncode == 0, result["p"].stderr
+        report = json.loads(result["p"].stdout)
+        assert report["files_stored"] == 3 and report["files_failed"] == 0
+        assert {it["original_path"]: it["sha256"] for it in station.json("items")} == want
+        assert "ingest.resumed" in [e["event"] for e in station.json("audit")]
+        assert not any("store nearly full" in w for w in station.json("status")["warnings"])
+        assert station.json("verify")["ok"] is True
+    finally:
+        if station.proc:
+            assert station.stop() == 0
