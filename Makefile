@@ -122,6 +122,12 @@ fuzz-run: $(FUZZ_BIN)
 		grep -E '^Done|^#[0-9]+.*DONE' build-fuzz/$$name.log | tail -1; \
 	done
 
+# Long runs: 1,000 kill -9 rounds during ingest.
+soak: deps
+	$(MAKE) all
+	EVD_CRASH_ROUNDS=1000 EVIDOCK_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -p no:cacheprovider \
+		tests/e2e/test_crash.py
+
 fuzz: deps
 	$(MAKE) fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS)
 

@@ -303,33 +303,59 @@ static const struct evd_control_command *find_command(struct evd_control *c, con
         return NULL;
 }
 
+int evd_control_parse_request(const char *line, size_t len, char *ret_cmd, size_t cmd_size,
+                              json_t **ret_args, struct evd_err *err)
+{
+        json_error_t jerr;
+        json_t *j, *args;
+        const char *name;
+        int r = 0;
+
+        if (len > EVD_CONTROL_LINE_MAX)
+                return evd_err_set(err, -E2BIG, "request line longer than %d bytes",
+                                   EVD_CONTROL_LINE_MAX);
+        j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!j)
+                return evd_err_set(err, -EINVAL, "request is not valid JSON");
+        if (!json_is_object(j)) {
+                r = evd_err_set(err, -EINVAL, "request is not a JSON object");
+                goto out;
+        }
+        name = json_string_value(json_object_get(j, "cmd"));
+        args = json_object_get(j, "args");
+        if (!name) {
+                r = evd_err_set(err, -EINVAL, "request has no \"cmd\" string");
+                goto out;
+        }
+        if (args && !json_is_object(args)) {
+                r = evd_err_set(err, -EINVAL, "\"args\" must be an object");
+                goto out;
+        }
+        if (evd_snprintf(ret_cmd, cmd_size, "%s", name) < 0) {
+                r = evd_err_set(err, -EOPNOTSUPP, "unknown command");
+                goto out;
+        }
+        *ret_args = args ? json_incref(args) : json_object();
+        if (!*ret_args)
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+out:
+        json_decref(j);
+        return r;
+}
+
 /* Handle one request line; may start a request (conn->busy). */
 static void handle_line(struct conn *conn, const char *line, size_t len)
 {
         struct evd_control *c = conn->control;
         const struct evd_control_command *cmd;
+        struct evd_err err = { 0 };
         struct evd_request *req;
-        json_error_t jerr;
-        json_t *j, *args;
-        const char *name;
-        char why[160];
+        json_t *args = NULL;
+        char name[64], why[160];
 
-        j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!j || !json_is_object(j)) {
-                send_error(conn, -EINVAL,
-                           j ? "request is not a JSON object" : "request is not valid JSON");
-                json_decref(j);
+        if (evd_control_parse_request(line, len, name, sizeof(name), &args, &err) < 0) {
+                send_error(conn, err.code, err.text);
                 return;
-        }
-        name = json_string_value(json_object_get(j, "cmd"));
-        args = json_object_get(j, "args");
-        if (!name) {
-                send_error(conn, -EINVAL, "request has no \"cmd\" string");
-                goto out;
-        }
-        if (args && !json_is_object(args)) {
-                send_error(conn, -EINVAL, "\"args\" must be an object");
-                goto out;
         }
         cmd = find_command(c, name);
         if (!cmd) {
@@ -351,7 +377,8 @@ static void handle_line(struct conn *conn, const char *line, size_t len)
         }
         req->conn = conn;
         req->cmd = cmd;
-        req->args = args ? json_incref(args) : json_object();
+        req->args = args;
+        args = NULL;
         req->work.data = req;
         if (uv_queue_work(c->loop, &req->work, work_run, work_done) < 0) {
                 json_decref(req->args);
@@ -364,7 +391,7 @@ static void handle_line(struct conn *conn, const char *line, size_t len)
         c->inflight++;
         (void)uv_read_stop((uv_stream_t *)&conn->pipe);
 out:
-        json_decref(j);
+        json_decref(args);
 }
 
 /* Take whole lines from the buffer until a request is running. */

@@ -68,6 +68,12 @@ enum evd_role evd_request_role(const struct evd_request *req);
 /* Send a progress line (progress taken); callable from the command's thread. */
 void evd_request_progress(struct evd_request *req, json_t *progress);
 
+/* Parse one request line (len bytes, no newline): its command name into ret_cmd
+ * (cmd_size bytes) and its arguments (caller owns; an empty object when absent).
+ * -EINVAL with a reason for anything but {"cmd": string, "args": object}. */
+int evd_control_parse_request(const char *line, size_t len, char *ret_cmd, size_t cmd_size,
+                              json_t **ret_args, struct evd_err *err);
+
 /* The role of a uid given the group names (root is admin). */
 enum evd_role evd_control_role_of(uid_t uid, const struct evd_control_roles *roles);
 

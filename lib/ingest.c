@@ -242,8 +242,10 @@ static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const str
         if (r < 0)
                 return r;
         r = evd_store_publish(e->store, res.tmp_name, res.sha256, &existed, err);
-        if (r < 0)
+        if (r < 0) {
+                evd_store_tmp_discard(e->store, res.tmp_name); /* gone already if moved */
                 return r;
+        }
         c->copy = &res;
         c->media = media = probe(e->store, res.sha256);
         c->now = evd_clock_now();
@@ -448,6 +450,9 @@ static bool take_finished(struct evd_ingest *e, struct evd_ingest_job *job)
 static void *worker_main(void *arg)
 {
         struct evd_ingest *e = arg;
+
+        /* Named, so that an operator (or a fault-injection test) can find the copiers. */
+        (void)pthread_setname_np(pthread_self(), "evd-copy");
 
         pthread_mutex_lock(&e->lock);
         while (!e->stopping) {

@@ -1,0 +1,108 @@
+"""Injected faults (strace) lose nothing: a failed fdatasync or rename means that file
+is not stored and the error is reported, and a retry stores it; a write that runs out
+of space is copied again by itself. tmp/ is left empty and no item is acknowledged."""
+import json
+import os
+import subprocess
+
+from helpers import random_file, sha256_file
+
+
+def attach(station, inject):
+    """strace the daemon's copy worker (parallel_copies = 1) with one injected fault, so
+    that the nth call counts that worker's calls only; returns (proc, log)."""
+    pid = station.proc.pid
+    workers = [t for t in os.listdir(f"/proc/{pid}/task")
+               if open(f"/proc/{pid}/task/{t}/comm").read().strip() == "evd-copy"]
+    assert len(workers) == 1, workers
+    log = os.path.join(station.root, "strace.log")
+    proc = subprocess.Popen(["strace", "-p", workers[0], "-o", log, "-e",
+                             "trace=fdatasync,renameat2,write", "-e", f"inject={inject}"],
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # wait until it is attached
+        if "attached" in line:
+            break
+    return proc, log
+
+
+def detach(proc):
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def import_one(station, tmp, name, seed):
+    src = os.path.join(tmp, f"src-{name}")
+    path = random_file(os.path.join(src, "CLIP.MP4"), 3 * 1024 * 1024 + 7, seed)
+    p = station.ctl("--json", "import", src, "--recorder", "R1")
+    return src, sha256_file(path), p
+
+
+def check_clean(station):
+    assert os.listdir(os.path.join(station.state, "tmp")) == []
+    assert station.json("verify")["ok"] is True
+
+
+def test_fdatasync_eio_fails_the_file_and_a_retry_stores_it(make_station, tmp):
+    station = make_station(ingest__parallel_copies="1")
+    station.start()
+    st, log = attach(station, "fdatasync:error=EIO:when=1")
+    src, sha, p = import_one(station, tmp, "sync", 1)
+    detach(st)
+    assert "(INJECTED)" in open(log).read()
+    assert p.returncode == 1
+    report = json.loads(p.stdout)
+    assert report["files_failed"] == 1 and report["files_stored"] == 0
+    assert "syncing the copy failed" in report["failures"][0]["reason"]
+    assert station.json("items") == []
+    check_clean(station)
+    p = station.ctl("--json", "import", src, "--recorder", "R1")
+    assert p.returncode == 0 and json.loads(p.stdout)["files_stored"] == 1
+    assert station.json("items")[0]["sha256"] == sha
+    check_clean(station)
+
+
+def test_catalog_sync_eio_acknowledges_nothing(make_station, tmp):
+    station = make_station(ingest__parallel_copies="1")
+    station.start()
+    # The worker's second fdatasync is the catalogue commit that would add the item.
+    st, log = attach(station, "fdatasync:error=EIO:when=2")
+    src, sha, p = import_one(station, tmp, "commit", 4)
+    detach(st)
+    assert "(INJECTED)" in open(log).read()
+    assert p.returncode == 1
+    assert "catalog commit failed" in json.loads(p.stdout)["failures"][0]["reason"]
+    assert station.json("items") == []
+    check_clean(station)
+    # The verified object stayed (an orphan); storing again adopts it after re-checking.
+    station.ctl("import", src, "--recorder", "R1", check=True)
+    assert station.json("items")[0]["sha256"] == sha
+    check_clean(station)
+
+
+def test_rename_eio_fails_the_file_and_a_retry_stores_it(make_station, tmp):
+    station = make_station(ingest__parallel_copies="1")
+    station.start()
+    st, log = attach(station, "renameat2:error=EIO:when=1")
+    src, sha, p = import_one(station, tmp, "rename", 2)
+    detach(st)
+    assert "(INJECTED)" in open(log).read()
+    assert p.returncode == 1
+    assert "cannot move copy into the store" in json.loads(p.stdout)["failures"][0]["reason"]
+    assert station.json("items") == []
+    check_clean(station)
+    station.ctl("import", src, "--recorder", "R1", check=True)
+    assert station.json("items")[0]["sha256"] == sha
+    check_clean(station)
+
+
+def test_write_enospc_is_copied_again(make_station, tmp):
+    station = make_station(ingest__parallel_copies="1")
+    station.start()
+    st, log = attach(station, "write:error=ENOSPC:when=1")
+    src, sha, p = import_one(station, tmp, "write", 3)
+    detach(st)
+    assert "(INJECTED)" in open(log).read()
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["files_stored"] == 1
+    assert station.json("items")[0]["sha256"] == sha
+    check_clean(station)
