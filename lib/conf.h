@@ -73,7 +73,7 @@ struct evd_conf {
 /* Case numbers as written on decisions: a prefix, the year in brackets (〔〕, （）, ()
  * or []), and a number with 号: "X罚〔2026〕17号", "京公（朝）行罚决字〔2026〕123号". */
 #define EVD_CONF_CASE_PATTERN                                                                      \
-        "^[^[:cntrl:]]{1,120}(〔|（|\\(|\\[)[0-9]{4}(〕|）|\\)|\\])[^[:cntrl:]]{0,120}[0-9]+号$"
+        "^[^[:cntrl:]]{0,120}(〔|（|\\(|\\[)[0-9]{4}(〕|）|\\)|\\])[^[:cntrl:]]{0,120}[0-9]+号$"
 
 /* The minimum any retention class may be: 3 calendar months (第二十六条). */
 #define EVD_RETENTION_FLOOR_MONTHS 3
