@@ -732,3 +732,16 @@ int evd_catalog_items_from(struct evd_txn *txn, uint64_t from_id, size_t max,
                 *ret_next = next;
         return 0;
 }
+
+int evd_catalog_items_snapshot(struct evd_catalog *catalog, const struct evd_item_filter *filter,
+                               int (*each)(json_t *item, void *ctx), void *ctx)
+{
+        struct evd_txn txn;
+        int r = evd_catalog_read_begin(catalog, &txn);
+
+        if (r < 0)
+                return r;
+        r = evd_catalog_items_each(&txn, filter, each, ctx);
+        evd_catalog_read_end(&txn);
+        return r;
+}

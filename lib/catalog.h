@@ -125,6 +125,10 @@ struct evd_item_filter {
 int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *filter,
                            int (*each)(json_t *item, void *ctx), void *ctx);
 
+/* evd_catalog_items_each in a read snapshot of its own. */
+int evd_catalog_items_snapshot(struct evd_catalog *catalog, const struct evd_item_filter *filter,
+                               int (*each)(json_t *item, void *ctx), void *ctx);
+
 /* Call each(item, ctx) for items with id >= from_id in id order, at most max of
  * them; *ret_next (may be NULL) gets the id after the last one seen (0 at the end). */
 int evd_catalog_items_from(struct evd_txn *txn, uint64_t from_id, size_t max,

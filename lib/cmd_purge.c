@@ -99,7 +99,6 @@ int evd_station_purge(struct evd_station *s, const struct evd_actor *actor, cons
         struct scan_ctx scan = { .conf = &conf, .now = evd_clock_now() };
         struct evd_item_filter all = { 0 };
         json_t *purged = json_array(), *failed = json_array(), *e, *summary;
-        struct evd_txn txn;
         size_t i;
         int r;
 
@@ -110,11 +109,7 @@ int evd_station_purge(struct evd_station *s, const struct evd_actor *actor, cons
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto out;
         }
-        r = evd_catalog_read_begin(s->catalog, &txn);
-        if (r == 0) {
-                r = evd_catalog_items_each(&txn, &all, scan_item, &scan);
-                evd_catalog_read_end(&txn);
-        }
+        r = evd_catalog_items_snapshot(s->catalog, &all, scan_item, &scan);
         if (r < 0) {
                 r = evd_err_set(err, r, "catalog: %s", strerror(-r));
                 goto out;

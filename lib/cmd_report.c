@@ -82,7 +82,6 @@ int evd_cmd_report(void *ud, struct evd_request *req, const json_t *args, json_t
         struct evd_station *s = ud;
         struct report_ctx c = { .now = evd_clock_now() };
         struct evd_item_filter f = { 0 };
-        struct evd_txn txn;
         int r;
 
         (void)req;
@@ -93,11 +92,7 @@ int evd_cmd_report(void *ud, struct evd_request *req, const json_t *args, json_t
                 f.until += 86399; /* a date: the whole day */
         c.by_handler = json_object();
         c.by_recorder = json_object();
-        r = evd_catalog_read_begin(s->catalog, &txn);
-        if (r == 0) {
-                r = evd_catalog_items_each(&txn, &f, count_item, &c);
-                evd_catalog_read_end(&txn);
-        }
+        r = evd_catalog_items_snapshot(s->catalog, &f, count_item, &c);
         if (r < 0) {
                 json_decref(c.by_handler);
                 json_decref(c.by_recorder);

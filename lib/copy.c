@@ -123,43 +123,6 @@ static int stream_rest(struct ring *ring, EVP_MD_CTX *md, int fd, uint64_t *size
         return r;
 }
 
-/* Hash the source a second time, from the start, to confirm it read the same. */
-static int rehash_source(const struct evd_reader *reader, uint8_t *buf,
-                         uint8_t ret_sha[EVD_SHA256_LEN], uint64_t *ret_size)
-{
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        uint64_t off = 0;
-        int r = 0;
-
-        if (!md)
-                return -ENOMEM;
-        if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-                r = -EIO;
-                goto out;
-        }
-        for (;;) {
-                ssize_t n = reader->pread(reader->ctx, buf, EVD_COPY_BLOCK, off);
-
-                if (n < 0) {
-                        r = (int)n;
-                        goto out;
-                }
-                if (n == 0)
-                        break;
-                if (!EVP_DigestUpdate(md, buf, (size_t)n)) {
-                        r = -EIO;
-                        goto out;
-                }
-                off += (uint64_t)n;
-        }
-        if (!EVP_DigestFinal_ex(md, ret_sha, NULL))
-                r = -EIO;
-        *ret_size = off;
-out:
-        EVP_MD_CTX_free(md);
-        return r;
-}
-
 int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
                  enum evd_verify_mode verify, _Atomic uint64_t *bytes_done,
                  const atomic_bool *cancel, struct evd_copy_result *ret, struct evd_err *err)
@@ -235,7 +198,7 @@ int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
                 goto out_discard;
         }
         if (verify == EVD_VERIFY_SOURCE_DESTINATION) {
-                r = rehash_source(reader, ring.slots[0].buf, again, &again_size);
+                r = evd_sha256_reader(reader, ring.slots[0].buf, again, &again_size);
                 if (r < 0) {
                         r = evd_err_set(err, r, "re-reading the source failed: %s", strerror(-r));
                         goto out_discard;

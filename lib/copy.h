@@ -15,17 +15,11 @@
 
 #include "conf.h"
 #include "err.h"
+#include "hash.h"
 #include "store.h"
 
-#define EVD_COPY_BLOCK (1u << 20)
+#define EVD_COPY_BLOCK EVD_HASH_BLOCK /* the source re-hash reuses a ring block */
 #define EVD_COPY_BLOCKS 4
-
-/* Where the bytes come from: pread-like, returning bytes read (0 at the end) or
- * -errno. It is called from the copy's reader thread, one call at a time. */
-struct evd_reader {
-        ssize_t (*pread)(void *ctx, void *buf, size_t len, uint64_t off);
-        void *ctx;
-};
 
 struct evd_copy_result {
         uint8_t sha256[EVD_SHA256_LEN];

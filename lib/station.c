@@ -532,7 +532,6 @@ static int cmd_items(void *ud, struct evd_request *req, const json_t *args, json
         struct evd_station *s = ud;
         struct evd_item_filter f = { .now = evd_clock_now() };
         struct list_ctx l = { .out = json_array(), .max = ITEMS_LIST_MAX };
-        struct evd_txn txn;
         int r;
 
         (void)req;
@@ -549,13 +548,7 @@ static int cmd_items(void *ud, struct evd_request *req, const json_t *args, json
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto fail;
         }
-        r = evd_catalog_read_begin(s->catalog, &txn);
-        if (r < 0) {
-                r = evd_err_set(err, r, "catalog: %s", strerror(-r));
-                goto fail;
-        }
-        r = evd_catalog_items_each(&txn, &f, collect, &l);
-        evd_catalog_read_end(&txn);
+        r = evd_catalog_items_snapshot(s->catalog, &f, collect, &l);
         if (r < 0) {
                 r = evd_err_set(err, r, "catalog: %s", strerror(-r));
                 goto fail;
@@ -694,7 +687,6 @@ static int verify_store(struct evd_station *s, struct evd_request *req, json_t *
         struct store_check c = { .s = s, .req = req, .bad = json_array() };
         struct evd_item_filter all = { 0 };
         json_t *items = json_array(), *it;
-        struct evd_txn txn;
         size_t i;
         int r;
 
@@ -702,11 +694,7 @@ static int verify_store(struct evd_station *s, struct evd_request *req, json_t *
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto out;
         }
-        r = evd_catalog_read_begin(s->catalog, &txn);
-        if (r == 0) {
-                r = evd_catalog_items_each(&txn, &all, collect_all, items);
-                evd_catalog_read_end(&txn);
-        }
+        r = evd_catalog_items_snapshot(s->catalog, &all, collect_all, items);
         if (r < 0) {
                 r = evd_err_set(err, r, "catalog: %s", strerror(-r));
                 goto out;

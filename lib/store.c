@@ -1,10 +1,11 @@
 #include "store.h"
 
+#include "hash.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#define HASH_BLOCK (1u << 20)
 #define ROOT_MAX 512
 
 struct evd_store {
@@ -308,49 +308,6 @@ int evd_store_open_object(const struct evd_store *store, const uint8_t sha256[EV
                 return -errno;
         *ret_fd = fd;
         return 0;
-}
-
-int evd_sha256_fd(int fd, uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size)
-{
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        uint64_t total = 0;
-        uint8_t *buf = malloc(HASH_BLOCK);
-        unsigned int mdlen;
-        int r = 0;
-
-        if (!md || !buf) {
-                r = -ENOMEM;
-                goto out;
-        }
-        if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-                r = -EIO;
-                goto out;
-        }
-        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        for (;;) {
-                ssize_t n = evd_pread_full(fd, buf, HASH_BLOCK, (off_t)total);
-
-                if (n < 0) {
-                        r = (int)n;
-                        goto out;
-                }
-                if (n == 0)
-                        break;
-                if (!EVP_DigestUpdate(md, buf, (size_t)n)) {
-                        r = -EIO;
-                        goto out;
-                }
-                total += (uint64_t)n;
-        }
-        if (!EVP_DigestFinal_ex(md, ret_sha256, &mdlen)) {
-                r = -EIO;
-                goto out;
-        }
-        *ret_size = total;
-out:
-        free(buf);
-        EVP_MD_CTX_free(md);
-        return r;
 }
 
 int evd_store_verify_object(const struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],

@@ -68,8 +68,4 @@ int evd_store_verify_object(const struct evd_store *store, const uint8_t sha256[
 int evd_store_purge(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
                     struct evd_err *err);
 
-/* Hash everything readable from fd (from offset 0) with 1 MiB reads; *ret_size gets
- * the byte count. */
-int evd_sha256_fd(int fd, uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size);
-
 #endif
