@@ -301,3 +301,16 @@ def test_client_usage_errors_exit_2(station):
     assert station.ctl("items", "--bogus").returncode == 2
     p = station.ctl("show", "12")
     assert p.returncode == 1 and b"no such item" in p.stderr
+
+
+def test_client_finds_the_socket_through_the_configuration(station):
+    from conftest import EVIDOCKCTL
+    p = subprocess.run([EVIDOCKCTL, "-c", station.conf, "--json", "status"], capture_output=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["state_dir"] == station.state
+    p = subprocess.run([EVIDOCKCTL, "-c", "/nonexistent.conf", "status"], capture_output=True)
+    assert p.returncode == 1 and b"/nonexistent.conf" in p.stderr
+    p = subprocess.run([EVIDOCKCTL, "--socket", "/nonexistent.sock", "status"], capture_output=True)
+    assert p.returncode == 1 and b"cannot reach evidockd" in p.stderr
+    assert subprocess.run([EVIDOCKCTL, "--help"], capture_output=True).returncode == 0
+    assert subprocess.run([EVIDOCKCTL], capture_output=True).returncode == 2
