@@ -54,8 +54,22 @@ $(BUILD)/evidockctl: daemon/evidockctl.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libevidock.a | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libevidock.a \
-		$(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(UNIT_UMOCKDEV) -o $@ $< \
+		$(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka) $(UNIT_UMOCKDEV)
+
+# Docking: unit tests that build a umockdev testbed, and the recorder simulator (run
+# as `umockdev-wrapper $(BUILD)/evidock-sim -- $(BUILD)/evidockd -c CONF`, TESTING.md).
+UMOCKDEV_FLAGS = $(shell pkg-config --cflags --libs umockdev-1.0)
+$(BUILD)/tests/test_usbwatch $(BUILD)/tests/test_blockdev: UNIT_UMOCKDEV = $(UMOCKDEV_FLAGS)
+$(BUILD)/tests/test_usbwatch: lib/usbwatch.c tests/unit/umockdev_preload.h
+$(BUILD)/tests/test_blockdev: tests/unit/umockdev_preload.h
+SIM_BIN := $(BUILD)/evidock-sim $(BUILD)/usbprobe
+
+$(BUILD)/evidock-sim: tests/sim/evidock-sim.c | $(BUILD)/lib
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(UMOCKDEV_FLAGS)
+
+$(BUILD)/usbprobe: tests/sim/usbprobe.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/lib $(BUILD)/tests:
 	mkdir -p $@
@@ -80,7 +94,7 @@ unit: $(UNIT_BIN)
 		echo "== $$t"; $(TEST_ENV) $$t || fail=1; \
 	done; exit $$fail
 
-e2e: all
+e2e: all $(SIM_BIN)
 	EVIDOCK_BUILD=$(abspath $(BUILD)) $(TEST_ENV) $(PYTEST) -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
 check: deps
