@@ -192,16 +192,36 @@ static void fail_file(struct evd_ingest *e, struct evd_ingest_job *job,
         json_decref(d);
 }
 
+/* The source's reader, counting what it reads into the job's progress as it goes. */
+struct counting_reader {
+        struct evd_reader inner;
+        struct evd_ingest_job *job;
+        uint64_t counted; /* by this file: taken back when it ends */
+};
+
+static ssize_t counting_pread(void *ctx, void *buf, size_t len, uint64_t off)
+{
+        struct counting_reader *c = ctx;
+        ssize_t n = c->inner.pread(c->inner.ctx, buf, len, off);
+
+        if (n > 0) {
+                c->counted += (uint64_t)n;
+                atomic_fetch_add(&c->job->bytes_done, (uint64_t)n);
+        }
+        return n;
+}
+
 static void process(struct evd_ingest *e, struct evd_ingest_job *job, const struct evd_original *o)
 {
         struct commit_ctx c = { .job = job, .orig = o };
+        struct counting_reader counting = { .job = job };
+        struct evd_reader reader = { .pread = counting_pread, .ctx = &counting };
         struct evd_copy_result res;
-        struct evd_reader reader;
         struct evd_err err = { 0 };
         struct evd_txn txn;
         void *state = NULL;
         bool existed;
-        uint64_t before = atomic_load(&job->bytes_done), id;
+        uint64_t id;
         int r;
 
         /* Already stored from this recorder and path, same size and time: skip it
@@ -216,11 +236,10 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
                         return;
                 }
         }
-        r = job->ops->open(job->source, o, &reader, &state, &err);
+        r = job->ops->open(job->source, o, &counting.inner, &state, &err);
         if (r < 0)
                 goto fail;
-        r = evd_copy_run(e->store, &reader, job->conf.verify, &job->bytes_done, &job->cancel, &res,
-                         &err);
+        r = evd_copy_run(e->store, &reader, job->conf.verify, NULL, &job->cancel, &res, &err);
         job->ops->close(job->source, state);
         if (r < 0)
                 goto fail;
@@ -236,12 +255,11 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
                          : c.outcome == DUPLICATE ? &job->duplicate
                                                   : &job->skipped,
                          1);
-        /* Count the listed size, whatever the copy found, so progress ends at 100%. */
-        atomic_store(&job->bytes_done, before + o->size);
-        return;
 fail:
-        atomic_store(&job->bytes_done, before + o->size);
-        if (r == -ECANCELED)
+        /* Count the listed size, whatever was read, so that progress ends at 100%
+         * (several files run at once: adjust by this file's own count). */
+        atomic_fetch_add(&job->bytes_done, o->size - counting.counted);
+        if (r == 0 || r == -ECANCELED)
                 return;
         fail_file(e, job, o, err.text[0] ? err.text : strerror(-r));
 }
