@@ -14,7 +14,7 @@ PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libavformat libavcodec libavu
 DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-dev \
         liblmdb-dev libssl-dev libavformat-dev libavcodec-dev libavutil-dev libtsk-dev \
         libisofs-dev libjansson-dev libinih-dev
-DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest ffmpeg dosfstools mtools \
+DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
         libclang-rt-14-dev time faketime
@@ -122,9 +122,12 @@ fuzz-run: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 		name=$${f#build-fuzz/}; corpus=build-fuzz/corpus-$$name; mkdir -p $$corpus; \
 		seeds=tests/fuzz/seeds/$${name#fuzz_}; [ -d $$seeds ] && cp -n $$seeds/* $$corpus/ 2>/dev/null; \
+		gen=tests/fuzz/$${name#fuzz_}_seeds.sh; if [ -x $$gen ] && [ -z "$$(ls -A $$corpus)" ]; then \
+			$$gen $$corpus >build-fuzz/$$name-seeds.log 2>&1 || { cat build-fuzz/$$name-seeds.log; exit 1; }; fi; \
 		dict=tests/fuzz/$${name#fuzz_}.dict; [ -f $$dict ] && d=-dict=$$dict || d=; \
+		opts=tests/fuzz/$${name#fuzz_}.options; [ -f $$opts ] && o=$$(cat $$opts) || o=; \
 		echo "== $$name ($(FUZZ_SECONDS) s)"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 $$d \
+		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 $$d $$o \
 			-artifact_prefix=build-fuzz/$$name- $$corpus 2>build-fuzz/$$name.log \
 			|| { tail -50 build-fuzz/$$name.log; exit 1; }; \
 		grep -E '^Done|^#[0-9]+.*DONE' build-fuzz/$$name.log | tail -1; \
