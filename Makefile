@@ -144,18 +144,26 @@ asan: deps
 		all unit e2e
 
 lint: deps
-	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c tests/unit/*.c
+	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c tests/unit/*.c tests/unit/*.h \
+		tests/sim/*.c tests/fuzz/*.c
 	clang-tidy --quiet $(LIB_SRC) daemon/*.c -- $(CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Ilib lib daemon
 
+# Long runs kept out of `make check`: a recorder with 30,000 files.
+soak: deps
+	$(MAKE) all $(SIM_BIN)
+	EVIDOCK_SOAK=1 EVIDOCK_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -s -p no:cacheprovider \
+		tests/e2e/test_dock.py -k 30000 $(PYTEST_ARGS)
+
 demo: deps
-	$(MAKE) all
+	$(MAKE) all $(SIM_BIN)
 	./tests/demo.sh $(abspath $(BUILD))
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) all $(SIM_BIN)
 	./tests/bench/run.sh $(abspath $(BUILD))
+	./tests/bench/dock.sh $(abspath $(BUILD))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/evidock

@@ -192,7 +192,7 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
 {
         struct evd_station *s = ud;
         uint64_t items = 0, map = 0, free_bytes = 0;
-        json_t *imports = json_array(), *warnings = json_array(), *out;
+        json_t *imports = json_array(), *warnings = json_array(), *docks = json_array(), *out;
         struct evd_conf conf;
 
         (void)req;
@@ -204,6 +204,7 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
         for (int i = 0; i < IMPORTS_MAX; i++)
                 if (s->imports[i] && !s->imports[i]->done)
                         (void)json_array_append_new(imports, import_status(s->imports[i]));
+        evd_docks_status(s->docks, docks, warnings);
         pthread_mutex_unlock(&s->lock);
         if (!evd_store_immutable(s->store))
                 (void)json_array_append_new(
@@ -226,10 +227,10 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                         (void)json_array_append_new(warnings, json_string(w));
                 }
         }
-        out = json_pack("{ss ss ss ss sI s[] so sI sI so}", "version", EVD_VERSION, "station",
+        out = json_pack("{ss ss ss ss sI so so sI sI so}", "version", EVD_VERSION, "station",
                         conf.name, "state_dir", conf.state_dir, "write_once",
                         evd_store_immutable(s->store) ? "immutable" : "permissions", "free_bytes",
-                        (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
+                        (json_int_t)free_bytes, "docks", docks, "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
                         warnings);
         if (!out)
@@ -651,6 +652,7 @@ fail:
 void evd_station_summary(struct evd_station *s, char *buf, size_t n)
 {
         uint64_t free_bytes = 0, done = 0, total = 0;
+        char docks[160] = "";
         int active = 0;
 
         (void)evd_store_free_bytes(s->store, &free_bytes);
@@ -665,8 +667,12 @@ void evd_station_summary(struct evd_station *s, char *buf, size_t n)
                 done += p.bytes_done;
                 total += p.bytes_total;
         }
+        evd_docks_summary(s->docks, docks, sizeof(docks));
         pthread_mutex_unlock(&s->lock);
-        if (active)
+        if (docks[0])
+                (void)snprintf(buf, n, "%s; %llu GB free", docks,
+                               (unsigned long long)(free_bytes >> 30));
+        else if (active)
                 (void)snprintf(buf, n, "%d import(s): %llu of %llu MB; %llu GB free", active,
                                (unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
                                (unsigned long long)(free_bytes >> 30));

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "calendar.h"
+#include "dock.h"
 #include "station.h"
 
 #define IMPORTS_MAX 32
@@ -27,6 +28,7 @@ struct evd_station {
         struct evd_ingest *ingest;
         struct evd_calendar *calendar; /* loaded at start; a reload keeps it */
         struct import *imports[IMPORTS_MAX];
+        struct evd_docks *docks; /* set by evd_docks_new, cleared by evd_docks_free */
         bool stopping;
 };
 
