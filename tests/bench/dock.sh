@@ -92,6 +92,7 @@ sim dock 1 BENCH-1 1234:5678 "$work/one.img"
 wait_docks 1
 t_dock=$(since "$t0")
 rss1=$(awk '/VmHWM/ { print $2 }' "/proc/$DAEMON_PID/status")
+cpu1=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$DAEMON_PID/stat")
 stop_station
 chattr -R -i "$work/state-one" 2>/dev/null || true
 rm -rf "$work/state-one"
@@ -116,4 +117,5 @@ awk -v d="$t_dock" -v s="$slow" -v m="$t_mcopy" -v f="$t_four" 'BEGIN {
         printf "one dock vs the slower of dd and cp+sync: %.2f x (goal >= 0.85)\n", s / d
         printf "one dock vs mcopy + sha256sum:             %.2f x\n", m / d
         printf "four docks vs one (aggregate):             %.2f x (goal >= 1)\n", d / f }'
+echo "evidockd CPU time for the one dock: ${cpu1} s (user + system, $(nproc) cores)"
 echo "evidockd peak RSS: one dock $((rss1 / 1024)) MiB, four docks $((rss4 / 1024)) MiB (goal < 64 MiB)"
