@@ -10,6 +10,7 @@
 #include "calendar.h"
 #include "clock.h"
 #include "dirsource.h"
+#include "dock.h"
 #include "item.h"
 
 #define ITEMS_LIST_MAX 1000000
@@ -192,7 +193,7 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
 {
         struct evd_station *s = ud;
         uint64_t items = 0, map = 0, free_bytes = 0;
-        json_t *imports = json_array(), *warnings = json_array(), *docks = json_array(), *out;
+        json_t *imports = json_array(), *warnings = json_array(), *out;
         struct evd_conf conf;
 
         (void)req;
@@ -204,7 +205,6 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
         for (int i = 0; i < IMPORTS_MAX; i++)
                 if (s->imports[i] && !s->imports[i]->done)
                         (void)json_array_append_new(imports, import_status(s->imports[i]));
-        evd_docks_status(s->docks, docks, warnings);
         pthread_mutex_unlock(&s->lock);
         if (!evd_store_immutable(s->store))
                 (void)json_array_append_new(
@@ -227,14 +227,18 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                         (void)json_array_append_new(warnings, json_string(w));
                 }
         }
-        out = json_pack("{ss ss ss ss sI so so sI sI so}", "version", EVD_VERSION, "station",
+        out = json_pack("{ss ss ss ss sI s[] so sI sI so}", "version", EVD_VERSION, "station",
                         conf.name, "state_dir", conf.state_dir, "write_once",
                         evd_store_immutable(s->store) ? "immutable" : "permissions", "free_bytes",
-                        (json_int_t)free_bytes, "docks", docks, "imports", imports, "items_total",
+                        (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
                         warnings);
         if (!out)
                 return evd_err_set(err, -ENOMEM, "out of memory");
+        /* The docks present, and their warnings (dock.h). */
+        pthread_mutex_lock(&s->lock);
+        evd_docks_status(s->docks, json_object_get(out, "docks"), json_object_get(out, "warnings"));
+        pthread_mutex_unlock(&s->lock);
         *ret = out;
         return 0;
 }

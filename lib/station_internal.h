@@ -7,7 +7,6 @@
 
 #include "args.h"
 #include "calendar.h"
-#include "dock.h"
 #include "station.h"
 
 #define IMPORTS_MAX 32
@@ -19,6 +18,8 @@ struct import {
         bool done;
         pthread_cond_t done_cond;
 };
+
+struct evd_docks; /* dock.h */
 
 struct evd_station {
         pthread_mutex_t lock; /* conf, imports */
