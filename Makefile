@@ -17,7 +17,7 @@ PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libavformat libavcodec libavu
 DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-dev \
         liblmdb-dev libssl-dev libavformat-dev libavcodec-dev libavutil-dev libtsk-dev \
         libisofs-dev libjansson-dev libinih-dev
-DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest ffmpeg dosfstools mtools \
+DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
         libclang-rt-14-dev time faketime
@@ -40,7 +40,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps check unit e2e asan lint demo bench install clean soak fuzz fuzz-run
+.PHONY: all deps check unit e2e asan lint demo bench install clean soak soak-dock fuzz fuzz-run
 
 all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl
 
@@ -57,8 +57,22 @@ $(BUILD)/evidockctl: daemon/evidockctl.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libevidock.a | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libevidock.a \
-		$(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(UNIT_UMOCKDEV) -o $@ $< \
+		$(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka) $(UNIT_UMOCKDEV)
+
+# Docking: unit tests that build a umockdev testbed, and the recorder simulator (run
+# as `umockdev-wrapper $(BUILD)/evidock-sim -- $(BUILD)/evidockd -c CONF`, TESTING.md).
+UMOCKDEV_FLAGS = $(shell pkg-config --cflags --libs umockdev-1.0)
+$(BUILD)/tests/test_usbwatch $(BUILD)/tests/test_blockdev: UNIT_UMOCKDEV = $(UMOCKDEV_FLAGS)
+$(BUILD)/tests/test_usbwatch: lib/usbwatch.c tests/unit/umockdev_preload.h
+$(BUILD)/tests/test_blockdev: tests/unit/umockdev_preload.h
+SIM_BIN := $(BUILD)/evidock-sim $(BUILD)/usbprobe
+
+$(BUILD)/evidock-sim: tests/sim/evidock-sim.c | $(BUILD)/lib
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(UMOCKDEV_FLAGS)
+
+$(BUILD)/usbprobe: tests/sim/usbprobe.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/lib $(BUILD)/tests:
 	mkdir -p $@
@@ -83,7 +97,7 @@ unit: $(UNIT_BIN)
 		echo "== $$t"; $(TEST_ENV) $$t || fail=1; \
 	done; exit $$fail
 
-e2e: all
+e2e: all $(SIM_BIN)
 	EVIDOCK_BUILD=$(abspath $(BUILD)) $(TEST_ENV) $(PYTEST) -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
 check: deps
@@ -115,8 +129,9 @@ fuzz-run: $(FUZZ_BIN)
 		gen=tests/fuzz/$${name#fuzz_}_seeds.sh; [ -x $$gen ] && [ -z "$$(ls -A $$corpus)" ] && \
 			$$gen $$corpus >/dev/null 2>&1; \
 		dict=tests/fuzz/$${name#fuzz_}.dict; [ -f $$dict ] && d=-dict=$$dict || d=; \
+		opts=tests/fuzz/$${name#fuzz_}.options; [ -f $$opts ] && o=$$(cat $$opts) || o=; \
 		echo "== $$name ($(FUZZ_SECONDS) s)"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 $$d \
+		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 $$d $$o \
 			-artifact_prefix=build-fuzz/$$name- $$corpus 2>build-fuzz/$$name.log \
 			|| { tail -50 build-fuzz/$$name.log; exit 1; }; \
 		grep -E '^Done|^#[0-9]+.*DONE' build-fuzz/$$name.log | tail -1; \
@@ -139,18 +154,26 @@ asan: deps
 		all unit e2e
 
 lint: deps
-	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c tests/unit/*.c
+	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c tests/unit/*.c tests/unit/*.h \
+		tests/sim/*.c tests/fuzz/*.c
 	clang-tidy --quiet $(LIB_SRC) daemon/*.c -- $(CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Ilib lib daemon
 
+# Long runs kept out of `make check`: a recorder with 30,000 files.
+soak-dock: deps
+	$(MAKE) all $(SIM_BIN)
+	EVIDOCK_SOAK=1 EVIDOCK_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -s -p no:cacheprovider \
+		tests/e2e/test_dock.py -k 30000 $(PYTEST_ARGS)
+
 demo: deps
-	$(MAKE) all
+	$(MAKE) all $(SIM_BIN)
 	./tests/demo.sh $(abspath $(BUILD))
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) all $(SIM_BIN)
 	./tests/bench/run.sh $(abspath $(BUILD))
+	./tests/bench/dock.sh $(abspath $(BUILD))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)/etc/evidock \

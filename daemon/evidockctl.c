@@ -158,6 +158,44 @@ static const char *human_size(uint64_t n, char buf[32])
         return buf;
 }
 
+/* status: the fields, then one line per dock with its progress. */
+static int print_status(const json_t *result)
+{
+        json_t *rest = json_deep_copy(result), *d;
+        size_t i;
+
+        (void)json_object_del(rest, "docks");
+        put_fields(rest, 0);
+        json_decref(rest);
+        json_array_foreach(json_object_get(result, "docks"), i, d)
+        {
+                uint64_t total = (uint64_t)json_integer_value(json_object_get(d, "bytes_total"));
+                uint64_t done = (uint64_t)json_integer_value(json_object_get(d, "bytes_done"));
+                char a[32], b[32];
+
+                printf("dock %lld: recorder ",
+                       (long long)json_integer_value(json_object_get(d, "session")));
+                put_safe(json_string_value(json_object_get(d, "serial")) ?: "", stdout);
+                printf(" on port %s: %s", json_string_value(json_object_get(d, "port")) ?: "?",
+                       json_string_value(json_object_get(d, "state")) ?: "?");
+                if (json_integer_value(json_object_get(d, "files_total")) > 0)
+                        printf(", %lld of %lld files, %s of %s (%.0f%%), %.1f MB/s",
+                               (long long)json_integer_value(json_object_get(d, "files_done")),
+                               (long long)json_integer_value(json_object_get(d, "files_total")),
+                               human_size(done, a), human_size(total, b),
+                               total ? 100.0 * (double)done / (double)total : 100.0,
+                               (double)json_integer_value(json_object_get(d, "rate_bps")) / 1e6);
+                if (json_is_true(json_object_get(d, "safe_to_remove")))
+                        printf(": safe to remove");
+                if (json_string_value(json_object_get(d, "error"))) {
+                        printf(": ");
+                        put_safe(json_string_value(json_object_get(d, "error")), stdout);
+                }
+                printf("\n");
+        }
+        return 0;
+}
+
 static int print_items(const json_t *result)
 {
         size_t i;
@@ -526,7 +564,7 @@ static int print_report(const json_t *r)
 /* ---- the commands ---- */
 
 static const struct command commands[] = {
-        { "status", "status", NULL, OPT_STRING, 0, 0, { { 0 } }, print_fields },
+        { "status", "status", NULL, OPT_STRING, 0, 0, { { 0 } }, print_status },
         { "import",
           "import DIR --recorder SERIAL",
           "dir",

@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "control.h"
+#include "dock.h"
 #include "log.h"
 #include "station.h"
 
@@ -26,6 +27,7 @@ struct daemon {
         const char *conf_path;
         struct evd_station *station;
         struct evd_control *control;
+        struct evd_docks *docks;
         uv_signal_t sigterm, sigint, sighup;
         uv_timer_t status_timer, watchdog_timer, purge_timer;
         uv_work_t purge_work;
@@ -107,6 +109,7 @@ static void stop(struct daemon *d)
         evd_log_notice("stopping");
         (void)sd_notify(0, "STOPPING=1");
         evd_station_stop(d->station);
+        evd_docks_stop(d->docks);
         evd_control_free(d->control);
         d->control = NULL;
         uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -150,6 +153,12 @@ static void on_signal(uv_signal_t *h, int signum)
                 reload(d);
         else
                 stop(d);
+}
+
+static void on_dock_log(int priority, const char *text, void *userdata)
+{
+        (void)userdata;
+        evd_log(priority, "%s", text);
 }
 
 static void on_refused(void *userdata, const struct evd_actor *actor, const char *cmd,
@@ -268,6 +277,8 @@ int main(int argc, char **argv)
                 evd_station_free(d.station);
                 return 1;
         }
+        /* Docking: never fatal; without USB hotplug the station still serves. */
+        (void)evd_docks_new(d.loop, d.station, on_dock_log, NULL, &d.docks, &err);
         (void)uv_signal_init(d.loop, &d.sigterm);
         (void)uv_signal_init(d.loop, &d.sigint);
         (void)uv_signal_init(d.loop, &d.sighup);
@@ -300,6 +311,7 @@ int main(int argc, char **argv)
         (void)uv_run(d.loop, UV_RUN_DEFAULT);
 
         (void)evd_station_audit(d.station, NULL, "station.stopped", conf.name, NULL);
+        evd_docks_free(d.docks);
         evd_station_free(d.station);
         (void)uv_loop_close(d.loop);
         evd_log_notice("stopped");

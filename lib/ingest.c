@@ -201,6 +201,25 @@ static void fail_file(struct evd_ingest *e, struct evd_ingest_job *job,
         json_decref(d);
 }
 
+/* The source's reader, counting what it reads into the job's progress as it goes. */
+struct counting_reader {
+        struct evd_reader inner;
+        struct evd_ingest_job *job;
+        uint64_t counted; /* by this file: taken back when it ends */
+};
+
+static ssize_t counting_pread(void *ctx, void *buf, size_t len, uint64_t off)
+{
+        struct counting_reader *c = ctx;
+        ssize_t n = c->inner.pread(c->inner.ctx, buf, len, off);
+
+        if (n > 0) {
+                c->counted += (uint64_t)n;
+                atomic_fetch_add(&c->job->bytes_done, (uint64_t)n);
+        }
+        return n;
+}
+
 /* What the stored copy is (media.h); a probe that could not finish is recorded as such:
  * the recording is stored all the same. */
 static json_t *probe(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN])
@@ -224,21 +243,22 @@ static json_t *probe(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LE
 
 /* Copy, verify, publish, probe and catalogue one original. */
 static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const struct evd_original *o,
-                     struct commit_ctx *c, struct evd_err *err)
+                     struct commit_ctx *c, uint64_t *counted, struct evd_err *err)
 {
+        struct counting_reader counting = { .job = job };
+        struct evd_reader reader = { .pread = counting_pread, .ctx = &counting };
         struct evd_copy_result res;
-        struct evd_reader reader;
         void *state = NULL;
         json_t *media;
         bool existed;
         int r;
 
-        r = job->ops->open(job->source, o, &reader, &state, err);
+        r = job->ops->open(job->source, o, &counting.inner, &state, err);
         if (r < 0)
                 return r;
-        r = evd_copy_run(e->store, &reader, job->conf.verify, &job->bytes_done, &job->cancel, &res,
-                         err);
+        r = evd_copy_run(e->store, &reader, job->conf.verify, NULL, &job->cancel, &res, err);
         job->ops->close(job->source, state);
+        *counted = counting.counted;
         if (r < 0)
                 return r;
         r = evd_store_publish(e->store, res.tmp_name, res.sha256, &existed, err);
@@ -311,7 +331,7 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
         struct commit_ctx c = { .job = job, .orig = o };
         struct evd_err err = { 0 };
         struct evd_txn txn;
-        uint64_t before = atomic_load(&job->bytes_done), id;
+        uint64_t id, counted = 0;
         int r;
 
         /* Already stored from this recorder and path, same size and time: skip it
@@ -330,17 +350,23 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
          * room (a copy that ran out of space mid-way left nothing behind). */
         for (int tries = 0;; tries++) {
                 evd_err_clear(&err);
-                atomic_store(&job->bytes_done, before);
+                atomic_fetch_sub(&job->bytes_done, counted); /* what a failed try read */
+                counted = 0;
                 r = wait_for_space(e, job, o->size);
                 if (r == 0)
-                        r = store_one(e, job, o, &c, &err);
+                        r = store_one(e, job, o, &c, &counted, &err);
                 /* Out of space although the reserve looked free (another writer, or the
                  * catalogue at its largest): look again a while, then give up. */
                 if (r != -ENOSPC || atomic_load(&job->cancel) || tries >= EVD_INGEST_SPACE_TRIES)
                         break;
                 (void)usleep(EVD_INGEST_SPACE_POLL_MS * 1000);
         }
-        atomic_store(&job->bytes_done, before + o->size);
+        /* Count the listed size, whatever was read, so that progress ends at 100%
+         * (several files run at once: adjust by this file's own count). */
+        if (counted <= o->size)
+                atomic_fetch_add(&job->bytes_done, o->size - counted);
+        else
+                atomic_fetch_sub(&job->bytes_done, counted - o->size);
         if (r == 0) {
                 atomic_fetch_add(c.outcome == STORED      ? &job->stored
                                  : c.outcome == DUPLICATE ? &job->duplicate

@@ -10,6 +10,7 @@
 #include "calendar.h"
 #include "clock.h"
 #include "dirsource.h"
+#include "dock.h"
 #include "item.h"
 #include "sequence.h"
 
@@ -363,6 +364,10 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                         warnings, "scrub", scrub);
         if (!out)
                 return evd_err_set(err, -ENOMEM, "out of memory");
+        /* The docks present, and their warnings (dock.h). */
+        pthread_mutex_lock(&s->lock);
+        evd_docks_status(s->docks, json_object_get(out, "docks"), json_object_get(out, "warnings"));
+        pthread_mutex_unlock(&s->lock);
         *ret = out;
         return 0;
 }
@@ -769,6 +774,7 @@ fail:
 void evd_station_summary(struct evd_station *s, char *buf, size_t n)
 {
         uint64_t free_bytes = 0, done = 0, total = 0;
+        char docks[160] = "";
         int active = 0;
 
         (void)evd_store_free_bytes(s->store, &free_bytes);
@@ -783,8 +789,12 @@ void evd_station_summary(struct evd_station *s, char *buf, size_t n)
                 done += p.bytes_done;
                 total += p.bytes_total;
         }
+        evd_docks_summary(s->docks, docks, sizeof(docks));
         pthread_mutex_unlock(&s->lock);
-        if (active)
+        if (docks[0])
+                (void)snprintf(buf, n, "%s; %llu GB free", docks,
+                               (unsigned long long)(free_bytes >> 30));
+        else if (active)
                 (void)snprintf(buf, n, "%d import(s): %llu of %llu MB; %llu GB free", active,
                                (unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
                                (unsigned long long)(free_bytes >> 30));

@@ -20,6 +20,8 @@ struct import {
         pthread_cond_t done_cond;
 };
 
+struct evd_docks; /* dock.h */
+
 struct evd_station {
         pthread_mutex_t lock; /* conf, imports */
         struct evd_conf conf;
@@ -29,6 +31,7 @@ struct evd_station {
         struct evd_calendar *calendar; /* loaded at start; a reload keeps it */
         struct evd_scrub *scrub;       /* NULL when [scrub] interval = off */
         struct import *imports[IMPORTS_MAX];
+        struct evd_docks *docks; /* set by evd_docks_new, cleared by evd_docks_free */
         bool stopping;
 };
 

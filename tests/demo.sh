@@ -1,58 +1,77 @@
 #!/usr/bin/env bash
-# make demo: the station's main job on a throw-away state dir. Makes a few short
-# recordings with ffmpeg, starts evidockd, imports them as a recorder's folder,
-# lists them, verifies the store and the audit log, and stops.
+# make demo: the station's main job on a throw-away state dir. Builds a recorder's
+# storage (FAT32 image with short ffmpeg recordings), starts evidockd under the recorder
+# simulator (umockdev: no USB needed), registers the recorder to a demo handler, docks
+# it and shows its progress up to "safe to remove"; then lists the items, compares them
+# with what mcopy extracts, verifies the store and the audit log, undocks and stops.
 set -euo pipefail
 BUILD=${1:-build}
 work=$(mktemp -d /tmp/evidock-demo-XXXXXX)
 cleanup() {
-        [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+        if [ -n "${SIM_PID:-}" ]; then
+                echo quit >&"${SIM[1]}" 2>/dev/null || true
+                wait "$SIM_PID" 2>/dev/null || true
+        fi
         chattr -R -i "$work" 2>/dev/null || true
         rm -rf "$work"
 }
 trap cleanup EXIT
 
-echo "== making recordings in $work/DCIM"
-mkdir -p "$work/DCIM/100MEDIA"
-for i in 1 2 3; do
-        ffmpeg -v error -f lavfi -i "testsrc=size=640x360:rate=25" \
-                -f lavfi -i "sine=frequency=$((400 * i)):sample_rate=48000" -t 3 \
-                -c:v libx264 -pix_fmt yuv420p -c:a aac \
-                -metadata creation_time="2026-11-20T0$i:15:00Z" \
-                "$work/DCIM/100MEDIA/20261120_0${i}1500.MP4"
-done
-cat > "$work/evidock.conf" <<CONF
+echo "== building a recorder image: FAT32, DCIM folders, ffmpeg recordings"
+./tests/sim/mkimage.sh "$work/recorder.img" --fs fat32 --clips 4 --seconds 2 --size 128M \
+        --big 48M --manifest "$work/manifest.txt"
+cut -f2,3,5 "$work/manifest.txt"
+before=$(sha256sum <"$work/recorder.img")
+cat >"$work/evidock.conf" <<CONF
 [station]
 name = demo-station
 state_dir = $work/state
 control_socket = $work/control.sock
+[usb]
+allow = 1234:5678
+settle_seconds = 5
+[ingest]
+parallel_copies = 2
 [calendar]
 files = $(pwd)/config/calendar/cn-2026.txt
 CONF
 
-echo "== starting evidockd"
-"$BUILD/evidockd" -c "$work/evidock.conf" &
-pid=$!
+echo "== starting evidockd under the recorder simulator (umockdev-wrapper evidock-sim)"
+coproc SIM { exec umockdev-wrapper "$BUILD/evidock-sim" -- "$BUILD/evidockd" -c "$work/evidock.conf" 2>"$work/evidockd.log"; }
+sim() { echo "$*" >&"${SIM[1]}"; IFS= read -r -t 30 reply <&"${SIM[0]}"; echo "   sim: $reply"; }
+IFS= read -r -t 30 reply <&"${SIM[0]}"
+echo "   sim: $reply"
 ctl() { "$BUILD/evidockctl" --socket "$work/control.sock" "$@"; }
 for _ in $(seq 100); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
 
-echo "== evidockctl import $work/DCIM --recorder DEMO-0001"
-ctl import "$work/DCIM" --recorder DEMO-0001
+echo "== evidockctl recorder add DEMO-0001 --handler-id 012345 --handler-name 张三"
+ctl recorder add DEMO-0001 --handler-id 012345 --handler-name 张三 --model DSJ-V9
+echo "== docking it on port 3"
+sim dock 3 DEMO-0001 1234:5678 "$work/recorder.img"
+for _ in $(seq 600); do
+        line=$(ctl status | grep '^dock ' || true)
+        [ -n "$line" ] && echo "   $line"
+        case $line in *"safe to remove"* | *failed* | *interrupted*) break ;; esac
+        sleep 0.2
+done
 echo "== evidockctl items"
 ctl items
-echo "== evidockctl show 1"
-ctl show 1
+echo "== sha256 of the recordings as mcopy extracted them (compare with the items)"
+awk -F'\t' '$5 ~ /\.(MP4|mp4|MOV|mov|JPG)$/ { print $3 "  " $5 }' "$work/manifest.txt"
+echo "== the recorder's image is unchanged: $( [ "$(sha256sum <"$work/recorder.img")" = "$before" ] && echo yes || echo NO)"
 echo "== evidockctl verify"
 ctl verify
-echo "== sha256sum of the originals (compare with the items above)"
-(cd "$work/DCIM" && sha256sum 100MEDIA/*)
-echo "== evidockctl audit"
-ctl audit
+echo "== evidockctl audit (docking)"
+ctl audit | grep -E 'dock\.' || true
+echo "== undocking"
+sim undock 3
+sleep 0.3
+ctl status | grep -E '^(dock|warnings)' || echo "   no dock left in status"
 echo "== evidockctl calendar 2026-10-10 (a Saturday worked after National Day)"
 ctl calendar 2026-10-10
-echo "== evidockctl status"
-ctl status
-kill "$pid"
-wait "$pid"
-pid=
+sim quit
+wait "$SIM_PID" || true
+SIM_PID=
+echo "== evidockd's log"
+cat "$work/evidockd.log"
 echo "== demo done"

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# make bench (docking part): dock-to-"safe to remove" of a recorder image holding
+# BENCH_DOCK_MB MiB of recordings (default 2048), under the recorder simulator, against
+# in the same run and from a cold cache each: the raw read of the image (dd to
+# /dev/null), cp + sync of the same recordings onto the store's filesystem, and mcopy
+# extraction + sha256sum. Then four recorders docked at once (each a quarter of the
+# data) against one, in aggregate MB/s, and evidockd's peak RSS. Prints figures and
+# ratios; never fails on them.
+set -euo pipefail
+BUILD=${1:-build}
+MB=${BENCH_DOCK_MB:-2048}
+FILE_MB=${BENCH_DOCK_FILE_MB:-256}
+work=$(mktemp -d /var/tmp/evidock-dockbench-XXXXXX)
+SIM_PID=
+cleanup() {
+        stop_station
+        chattr -R -i "$work" 2>/dev/null || true
+        rm -rf "$work"
+}
+trap cleanup EXIT
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+rate() { awk -v m="$1" -v t="$2" 'BEGIN { printf "%.0f", m * 1048576 / 1e6 / t }'; }
+export MTOOLS_SKIP_CHECK=1 LC_ALL=C.UTF-8 TZ=Asia/Shanghai
+
+# A FAT32 recorder image holding mb MiB of distinct random "recordings".
+make_image() { # path mb tag
+        local img=$1 mb=$2 tag=$3 dir=$work/files-$3 left=$2 i=0 n
+        mkdir -p "$dir/DCIM/100MEDIA"
+        truncate -s "$((mb + mb / 16 + 64))M" "$img"
+        mkfs.vfat -F 32 -n BODYCAM "$img" >/dev/null
+        while [ "$left" -gt 0 ]; do
+                n=$((left < FILE_MB ? left : FILE_MB))
+                i=$((i + 1))
+                head -c "$((n << 20))" /dev/urandom >"$dir/DCIM/100MEDIA/$(printf 'VID_%s_%04d.MP4' "$tag" "$i")"
+                left=$((left - n))
+        done
+        mcopy -s -m -i "$img" "$dir/DCIM" ::/
+        rm -rf "$dir"
+}
+
+start_station() { # name
+        cat >"$work/$1.conf" <<CONF
+[station]
+state_dir = $work/state-$1
+control_socket = $work/$1.sock
+[usb]
+allow = 1234:5678
+CONF
+        coproc SIM { exec umockdev-wrapper "$BUILD/evidock-sim" -- "$BUILD/evidockd" -c "$work/$1.conf" 2>>"$work/evidockd.log"; }
+        IFS= read -r -t 30 _ <&"${SIM[0]}"
+        SOCK=$work/$1.sock
+        for _ in $(seq 200); do ctl status >/dev/null 2>&1 && break; sleep 0.05; done
+        DAEMON_PID=$(pgrep -P "$SIM_PID" | head -1)
+}
+stop_station() {
+        if [ -n "$SIM_PID" ]; then
+                echo quit >&"${SIM[1]}" 2>/dev/null || true
+                wait "$SIM_PID" 2>/dev/null || true
+                SIM_PID=
+        fi
+}
+ctl() { "$BUILD/evidockctl" --socket "$SOCK" "$@"; }
+sim() { echo "$*" >&"${SIM[1]}"; IFS= read -r -t 30 reply <&"${SIM[0]}"; case $reply in ok*) ;; *) echo "sim: $reply" >&2; exit 1 ;; esac; }
+# Wait until n docks say "safe to remove" (or fail); polls every 50 ms.
+wait_docks() {
+        local n=$1 st
+        while :; do
+                st=$(ctl status)
+                if [ "$(grep -c 'safe to remove' <<<"$st" || true)" -ge "$n" ]; then return 0; fi
+                if grep -qE '^dock .*: (failed|interrupted)' <<<"$st"; then echo "$st" >&2; exit 1; fi
+                sleep 0.05
+        done
+}
+
+echo "making a ${MB} MiB recorder image (files of ${FILE_MB} MiB) and four of $((MB / 4)) MiB..."
+make_image "$work/one.img" "$MB" one
+for k in 1 2 3 4; do make_image "$work/q$k.img" "$((MB / 4))" "q$k"; done
+img_mb=$(($(stat -c %s "$work/one.img") >> 20))
+
+drop; t0=$(now); dd if="$work/one.img" of=/dev/null bs=1M status=none; t_dd=$(since "$t0")
+drop; t0=$(now); mcopy -s -m -i "$work/one.img" ::/DCIM "$work/extracted"
+(cd "$work/extracted" && find . -type f -exec sha256sum {} + >/dev/null); t_mcopy=$(since "$t0")
+drop; t0=$(now); cp -r "$work/extracted" "$work/cp"; sync; t_cp=$(since "$t0")
+rm -rf "$work/cp" "$work/extracted"
+
+start_station one
+ctl recorder add BENCH-1 --handler-id B1 --handler-name bench >/dev/null
+drop; t0=$(now)
+sim dock 1 BENCH-1 1234:5678 "$work/one.img"
+wait_docks 1
+t_dock=$(since "$t0")
+rss1=$(awk '/VmHWM/ { print $2 }' "/proc/$DAEMON_PID/status")
+cpu1=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$DAEMON_PID/stat")
+stop_station
+chattr -R -i "$work/state-one" 2>/dev/null || true
+rm -rf "$work/state-one"
+
+start_station four
+for k in 1 2 3 4; do ctl recorder add "BENCH-Q$k" --handler-id "Q$k" --handler-name bench >/dev/null; done
+drop; t0=$(now)
+for k in 1 2 3 4; do sim dock "$k" "BENCH-Q$k" 1234:5678 "$work/q$k.img"; done
+wait_docks 4
+t_four=$(since "$t0")
+rss4=$(awk '/VmHWM/ { print $2 }' "/proc/$DAEMON_PID/status")
+stop_station
+
+slow=$(awk -v a="$t_dd" -v b="$t_cp" 'BEGIN { print (a > b ? a : b) }')
+printf '\n%-46s %9s %8s\n' "dock bench: ${MB} MiB of recordings" "seconds" "MB/s"
+printf '%-46s %9.2f %8s\n' "dd of the image to /dev/null (${img_mb} MiB)" "$t_dd" "$(rate "$img_mb" "$t_dd")"
+printf '%-46s %9.2f %8s\n' "cp -r + sync onto the store's filesystem" "$t_cp" "$(rate "$MB" "$t_cp")"
+printf '%-46s %9.2f %8s\n' "mcopy extraction + sha256sum" "$t_mcopy" "$(rate "$MB" "$t_mcopy")"
+printf '%-46s %9.2f %8s\n' "evidockd: one dock to \"safe to remove\"" "$t_dock" "$(rate "$MB" "$t_dock")"
+printf '%-46s %9.2f %8s\n' "evidockd: four docks at once (aggregate)" "$t_four" "$(rate "$MB" "$t_four")"
+awk -v d="$t_dock" -v s="$slow" -v m="$t_mcopy" -v f="$t_four" 'BEGIN {
+        printf "one dock vs the slower of dd and cp+sync: %.2f x (goal >= 0.85)\n", s / d
+        printf "one dock vs mcopy + sha256sum:             %.2f x\n", m / d
+        printf "four docks vs one (aggregate):             %.2f x (goal >= 1)\n", d / f }'
+echo "evidockd CPU time for the one dock: ${cpu1} s (user + system, $(nproc) cores)"
+echo "evidockd peak RSS: one dock $((rss1 / 1024)) MiB, four docks $((rss4 / 1024)) MiB (goal < 64 MiB)"
