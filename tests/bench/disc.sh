@@ -1,0 +1,114 @@
+#!/bin/sh
+# Disc export throughput: evd_disc_build (through tests/bench/disc_bench.c) against
+# `xorriso -as mkisofs -J -R` over the same 2 GiB of files, in the same run, each with a
+# cold page cache (echo 3 > /proc/sys/vm/drop_caches, root only) and its output synced.
+#
+#   tests/bench/disc.sh [BUILD_DIR]
+#
+# With BUILD_DIR, disc_bench links BUILD_DIR/libevidock.a; without, it is compiled from
+# lib/*.c (EVD_LIBDIRS="dir1 dir2" adds directories to look for sources in).
+# Environment: BENCH_DIR (where the files go, default a new dir in /var/tmp, removed
+# afterwards; it must be a disk, not tmpfs; a given one is kept and its files reused),
+# BENCH_FILES (default 16) x BENCH_MB (default 128 MiB each), BENCH_ROUNDS (default 3:
+# xorriso and evidock alternate, the best time of each counts, which damps the noise of
+# a shared machine). Prints MB/s (10^6 bytes of payload per second) of each and the
+# ratio; goal >= 0.8.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:-}
+FILES=${BENCH_FILES:-16}
+MB=${BENCH_MB:-128}
+LIBDIRS="$ROOT/lib ${EVD_LIBDIRS:-}"
+
+for tool in xorriso sha256sum cc pkg-config; do
+        command -v "$tool" >/dev/null || { echo "disc.sh: $tool is missing" >&2; exit 1; }
+done
+
+ROUNDS=${BENCH_ROUNDS:-3}
+if [ -n "${BENCH_DIR:-}" ]; then
+        WORK=$BENCH_DIR
+        trap 'rm -f "$WORK/x.iso" "$WORK/e.iso" "$WORK/disc_bench"' EXIT INT TERM
+else
+        WORK=$(mktemp -d /var/tmp/evd-disc-bench.XXXXXX)
+        trap 'rm -rf "$WORK"' EXIT INT TERM
+fi
+mkdir -p "$WORK/src" "$WORK/keys"
+
+# The driver.
+CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra"
+PKGS="libisofs-1 libcrypto"
+if [ -n "$BUILD" ] && [ -f "$BUILD/libevidock.a" ]; then
+        cc $CFLAGS -I"$ROOT/lib" $(pkg-config --cflags $PKGS) -o "$WORK/disc_bench" \
+                "$ROOT/tests/bench/disc_bench.c" "$BUILD/libevidock.a" \
+                $(pkg-config --libs $PKGS) -lpthread
+else
+        srcs="" incs=""
+        for m in disc keys err util name; do
+                found=""
+                for d in $LIBDIRS; do
+                        if [ -f "$d/$m.c" ]; then found="$d/$m.c"; break; fi
+                done
+                [ -n "$found" ] || { echo "disc.sh: lib/$m.c not found in $LIBDIRS" >&2; exit 1; }
+                srcs="$srcs $found"
+        done
+        for d in $LIBDIRS; do incs="$incs -I$d"; done
+        cc $CFLAGS $incs $(pkg-config --cflags $PKGS) -o "$WORK/disc_bench" \
+                "$ROOT/tests/bench/disc_bench.c" $srcs $(pkg-config --libs $PKGS) -lpthread
+fi
+
+# 2 GiB of incompressible files, like recordings.
+i=1
+while [ "$i" -le "$FILES" ]; do
+        f="$WORK/src/$(printf 'REC_%04d.MP4' "$i")"
+        if [ ! -f "$f" ] || [ "$(stat -c %s "$f")" -ne $((MB * 1048576)) ]; then
+                head -c $((MB * 1048576)) /dev/urandom > "$f"
+        fi
+        i=$((i + 1))
+done
+(cd "$WORK/src" && sha256sum -- *.MP4) | sed "s|  |  $WORK/src/|" > "$WORK/list"
+sync
+BYTES=$((FILES * MB * 1048576))
+
+drop_caches() {
+        sync
+        if [ -w /proc/sys/vm/drop_caches ]; then
+                echo 3 > /proc/sys/vm/drop_caches
+        else
+                echo "disc.sh: not root: caches stay warm, numbers are not cold-cache" >&2
+        fi
+}
+
+now() { date +%s.%N; }
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+best_x="" best_e=""
+round=1
+while [ "$round" -le "$ROUNDS" ]; do
+        rm -f "$WORK/x.iso" "$WORK/e.iso"
+        drop_caches
+        t0=$(now)
+        xorriso -as mkisofs -J -R -o "$WORK/x.iso" "$WORK/src" >/dev/null 2>&1
+        sync
+        t1=$(now)
+        tx=$(echo "$t1 - $t0" | bc -l)
+
+        drop_caches
+        t0=$(now)
+        out=$("$WORK/disc_bench" "$WORK/keys" "$WORK/list" "$WORK/e.iso")
+        t1=$(now)
+        te=$(echo "$t1 - $t0" | bc -l)
+        echo "round $round: xorriso ${tx}s, evidock ${te}s ($out)"
+        if [ -z "$best_x" ] || [ "$(echo "$tx < $best_x" | bc -l)" = 1 ]; then best_x=$tx; fi
+        if [ -z "$best_e" ] || [ "$(echo "$te < $best_e" | bc -l)" = 1 ]; then best_e=$te; fi
+        round=$((round + 1))
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+mbx=$(echo "$BYTES / $best_x / 1000000" | bc -l)
+mbe=$(echo "$BYTES / $best_e / 1000000" | bc -l)
+ratio=$(echo "$mbe / $mbx" | bc -l)
+printf 'payload: %d files, %d bytes\n' "$FILES" "$BYTES"
+printf 'xorriso -as mkisofs -J -R + sync: %8.1f MB/s\n' "$mbx"
+printf 'evidock disc build (fsync):       %8.1f MB/s\n' "$mbe"
+printf 'ratio evidock/xorriso:            %8.2f (goal >= 0.80)\n' "$ratio"
