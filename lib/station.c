@@ -72,6 +72,7 @@ void evd_station_stop(struct evd_station *s)
 
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
+        atomic_store(&s->cancel_exports, true);
         for (int i = 0; i < IMPORTS_MAX; i++)
                 if (s->imports[i] && !s->imports[i]->done)
                         jobs[n++] = s->imports[i]->job;
@@ -258,6 +259,7 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                         warnings, "scrub", scrub);
         if (!out)
                 return evd_err_set(err, -ENOMEM, "out of memory");
+        (void)json_object_set_new(out, "signing", evd_station_signing_status(&conf, warnings));
         *ret = out;
         return 0;
 }
@@ -741,6 +743,8 @@ const struct evd_control_command evd_station_commands[] = {
         { "audit", EVD_ROLE_ARCHIVIST, cmd_audit },
         { "verify", EVD_ROLE_ARCHIVIST, cmd_verify },
         { "import", EVD_ROLE_ADMIN, cmd_import },
+        { "export", EVD_ROLE_ARCHIVIST, evd_cmd_export },
+        { "keys.init", EVD_ROLE_ADMIN, evd_cmd_keys_init },
 };
 
 const size_t evd_station_n_commands = EVD_ARRAY_SIZE(evd_station_commands);
