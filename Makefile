@@ -139,6 +139,7 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	./tests/bench/run.sh $(abspath $(BUILD))
+	./tests/bench/disc.sh $(abspath $(BUILD))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/evidock

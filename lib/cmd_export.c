@@ -671,10 +671,10 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
                 evd_request_progress(x->req, p);
 }
 
-static void volume_id(const struct export *x, size_t v, char out[EVD_DISC_VOLID_MAX + 1])
+/* The series' volume id: from the case number, or the items' common one. */
+static void series_id(const struct export *x, char out[EVD_DISC_VOLID_MAX + 1])
 {
         const char *case_no = x->case_no;
-        char suffix[16];
 
         if (!case_no) {
                 /* The items' common case number, if they share one. */
@@ -690,6 +690,14 @@ static void volume_id(const struct export *x, size_t v, char out[EVD_DISC_VOLID_
                 }
         }
         evd_disc_volume_id(case_no ? case_no : "", out);
+}
+
+/* A volume's id: the series' id, with "_N" on each volume of a split export. */
+static void volume_id(const struct export *x, size_t v, char out[EVD_DISC_VOLID_MAX + 1])
+{
+        char suffix[16];
+
+        series_id(x, out);
         if (x->nvol > 1) {
                 size_t slen = (size_t)snprintf(suffix, sizeof(suffix), "_%zu", v + 1);
                 size_t keep = strlen(out);
@@ -751,10 +759,7 @@ static int build_volume(struct export *x, size_t v, const struct evd_keys *keys,
         if (x->nvol > 1) {
                 char base[EVD_DISC_VOLID_MAX + 1];
 
-                volume_id(
-                        &(struct export){
-                                .case_no = x->case_no, .items = x->items, .n = x->n, .nvol = 1 },
-                        0, base);
+                series_id(x, base);
                 (void)snprintf(group, sizeof(group), "%s %s", base, x->time_str);
                 info[n_info++] = (struct evd_disc_info){ "Bag-Group-Identifier", group };
         }

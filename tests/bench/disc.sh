@@ -1,7 +1,9 @@
 #!/bin/sh
-# Disc export throughput: evd_disc_build (through tests/bench/disc_bench.c) against
-# `xorriso -as mkisofs -J -R` over the same 2 GiB of files, in the same run, each with a
-# cold page cache (echo 3 > /proc/sys/vm/drop_caches, root only) and its output synced.
+# Disc export throughput: evd_disc_build (through tests/bench/disc_bench.c) and, when
+# BUILD_DIR holds evidockd, the whole `evidockctl export` through a running daemon
+# (items imported first), against `xorriso -as mkisofs -J -R` over the same 2 GiB of
+# files, in the same run, each with a cold page cache (echo 3 > /proc/sys/vm/drop_caches,
+# root only) and its output synced.
 #
 #   tests/bench/disc.sh [BUILD_DIR]
 #
@@ -26,12 +28,24 @@ for tool in xorriso sha256sum cc pkg-config; do
 done
 
 ROUNDS=${BENCH_ROUNDS:-3}
+DAEMON_PID=
+stop_daemon() {
+        if [ -n "$DAEMON_PID" ]; then
+                kill "$DAEMON_PID" 2>/dev/null || true
+                wait "$DAEMON_PID" 2>/dev/null || true
+                DAEMON_PID=
+        fi
+        if [ -d "$WORK/state" ]; then
+                chattr -R -i "$WORK/state" 2>/dev/null || true
+                rm -rf "$WORK/state"
+        fi
+}
 if [ -n "${BENCH_DIR:-}" ]; then
         WORK=$BENCH_DIR
-        trap 'rm -f "$WORK/x.iso" "$WORK/e.iso" "$WORK/disc_bench"' EXIT INT TERM
+        trap 'stop_daemon; rm -f "$WORK/x.iso" "$WORK/e.iso" "$WORK/d.iso" "$WORK/disc_bench"' EXIT INT TERM
 else
         WORK=$(mktemp -d /var/tmp/evd-disc-bench.XXXXXX)
-        trap 'rm -rf "$WORK"' EXIT INT TERM
+        trap 'stop_daemon; rm -rf "$WORK"' EXIT INT TERM
 fi
 mkdir -p "$WORK/src" "$WORK/keys"
 
@@ -81,8 +95,36 @@ drop_caches() {
 
 now() { date +%s.%N; }
 
+# The daemon's own export: a station holding the same files.
+CTL=
+if [ -n "$BUILD" ] && [ -x "$BUILD/evidockd" ] && [ -x "$BUILD/evidockctl" ]; then
+        stop_daemon
+        cat > "$WORK/evidock.conf" <<CONF
+[station]
+name = bench
+state_dir = $WORK/state
+control_socket = $WORK/ctl.sock
+[scrub]
+interval = off
+CONF
+        "$BUILD/evidockd" -c "$WORK/evidock.conf" 2>"$WORK/evidockd.log" &
+        DAEMON_PID=$!
+        CTL="$BUILD/evidockctl --socket $WORK/ctl.sock"
+        i=0
+        until $CTL status >/dev/null 2>&1; do
+                i=$((i + 1))
+                [ "$i" -lt 100 ] || { echo "disc.sh: evidockd did not start" >&2; exit 1; }
+                sleep 0.1
+        done
+        echo "importing the files into a bench station..."
+        $CTL import "$WORK/src" --recorder BENCH >/dev/null
+        $CTL keys init >/dev/null
+        IDS=$($CTL --json items | sed -n 's/^    "id": \([0-9]*\),$/\1/p' | tr '\n' ' ')
+        [ -n "$IDS" ] || { echo "disc.sh: no items in the bench station" >&2; exit 1; }
+fi
+
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-best_x="" best_e=""
+best_x="" best_e="" best_d=""
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
         rm -f "$WORK/x.iso" "$WORK/e.iso"
@@ -101,6 +143,19 @@ while [ "$round" -le "$ROUNDS" ]; do
         echo "round $round: xorriso ${tx}s, evidock ${te}s ($out)"
         if [ -z "$best_x" ] || [ "$(echo "$tx < $best_x" | bc -l)" = 1 ]; then best_x=$tx; fi
         if [ -z "$best_e" ] || [ "$(echo "$te < $best_e" | bc -l)" = 1 ]; then best_e=$te; fi
+        rm -f "$WORK/e.iso"
+        if [ -n "$CTL" ]; then
+                rm -f "$WORK/d.iso"
+                drop_caches
+                t0=$(now)
+                # shellcheck disable=SC2086
+                $CTL export $IDS --maker bench --extractor bench --approver bench \
+                        --reason bench -o "$WORK/d.iso" >/dev/null
+                t1=$(now)
+                td=$(echo "$t1 - $t0" | bc -l)
+                echo "round $round: evidockctl export ${td}s"
+                if [ -z "$best_d" ] || [ "$(echo "$td < $best_d" | bc -l)" = 1 ]; then best_d=$td; fi
+        fi
         round=$((round + 1))
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -112,3 +167,8 @@ printf 'payload: %d files, %d bytes\n' "$FILES" "$BYTES"
 printf 'xorriso -as mkisofs -J -R + sync: %8.1f MB/s\n' "$mbx"
 printf 'evidock disc build (fsync):       %8.1f MB/s\n' "$mbe"
 printf 'ratio evidock/xorriso:            %8.2f (goal >= 0.80)\n' "$ratio"
+if [ -n "$best_d" ]; then
+        mbd=$(echo "$BYTES / $best_d / 1000000" | bc -l)
+        printf 'evidockctl export (daemon, fsync): %7.1f MB/s\n' "$mbd"
+        printf 'ratio export/xorriso:             %8.2f (goal >= 0.80)\n' "$(echo "$mbd / $mbx" | bc -l)"
+fi
