@@ -1099,8 +1099,8 @@ static int parse_args(const struct command *c, int argc, char **argv, json_t *ar
         }
         for (const struct opt *p = c->opts; p->name; p++)
                 if (p->required && !json_object_get(args, p->key)) {
-                        fprintf(stderr, "evidockctl %s: --%s is required\nusage: evidockctl %s\n",
-                                c->name, p->name, c->usage);
+                        fprintf(stderr, "evidockctl %s: %s%s is required\nusage: evidockctl %s\n",
+                                c->name, p->name[1] ? "--" : "-", p->name, c->usage);
                         return 2;
                 }
         return 0;

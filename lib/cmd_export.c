@@ -25,6 +25,7 @@
 #include "label.h"
 #include "station_internal.h"
 
+#define EXPORTS_MAX 4           /* exports running or waiting for the disc module */
 #define EXPORT_ITEMS_MAX 100000 /* items in one export */
 #define EXPORT_PERSON_MAX 128   /* bytes in maker, extractor, approver */
 #define EXPORT_FUTURE_SLACK 300 /* an extraction time may be this far ahead of now */
@@ -776,8 +777,8 @@ static int build_volume(struct export *x, size_t v, const struct evd_keys *keys,
         spec.n_info = n_info;
         spec.tags = tags;
         spec.n_tags = n_tags;
-        spec.volume_no = x->nvol > 1 ? (unsigned)(v + 1) : 0;
-        spec.volume_count = x->nvol > 1 ? (unsigned)x->nvol : 0;
+        spec.volume_no = (unsigned)(v + 1); /* "Bag-Count: 1 of 1" on a single disc too */
+        spec.volume_count = (unsigned)x->nvol;
         spec.capacity = x->capacity;
         spec.keys = keys;
         spec.progress = on_progress;
@@ -959,9 +960,14 @@ int evd_cmd_export(void *ud, struct evd_request *req, const json_t *args, json_t
         r = parse_args(&x, args, err);
         if (r < 0)
                 return r;
+        if (atomic_fetch_add(&x.s->exports_running, 1) >= EXPORTS_MAX) {
+                atomic_fetch_sub(&x.s->exports_running, 1);
+                return evd_err_set(err, -EBUSY, "%d exports are running already; try again later",
+                                   EXPORTS_MAX);
+        }
         r = evd_station_keys_load(&x.conf, &keys, err);
         if (r < 0)
-                return r;
+                goto out;
         r = evd_catalog_read_begin(x.s->catalog, &txn);
         if (r < 0) {
                 r = evd_err_set(err, r, "catalog: %s", strerror(-r));
@@ -1008,5 +1014,6 @@ out:
         free(series);
         evd_keys_free(keys);
         export_free(&x);
+        atomic_fetch_sub(&x.s->exports_running, 1);
         return r;
 }

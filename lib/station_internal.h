@@ -32,6 +32,7 @@ struct evd_station {
         struct import *imports[IMPORTS_MAX];
         bool stopping;
         atomic_bool cancel_exports; /* set at stop: running exports give up */
+        atomic_int exports_running; /* each holds a pool thread: bounded */
 };
 
 /* An item by id ("17") or sha256 prefix (12+ hex digits), with err saying why not. */

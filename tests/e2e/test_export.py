@@ -105,6 +105,40 @@ def test_keys_init_and_status(make_station):
             if e["event"] == "keys.created"] == [made["fingerprint"]]
 
 
+def test_an_organisations_own_key(make_station, tmp):
+    """[signing] key and cert: an RSA key of the office's own signs the discs."""
+    keys = os.path.join(tmp, "org")
+    os.makedirs(keys)
+    key, cert = os.path.join(keys, "org.key"), os.path.join(keys, "org.crt")
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+        cert, "-days", "30", "-utf8", "-subj", "/CN=某区公安分局")
+    os.chmod(key, 0o600)
+    station = make_station(scrub__interval="off", signing__key=key, signing__cert=cert)
+    station.start()
+    assert station.json("status")["signing"]["subject"] == "CN=某区公安分局"
+    p = station.ctl("keys", "init")
+    assert p.returncode == 1 and b"[signing] key names the key" in p.stderr
+    assert not os.path.exists(os.path.join(station.state, "keys", "station.key"))
+    labelled_case(station, tmp)
+    out = os.path.join(tmp, "case.iso")
+    export(station, out, "--case", CASE)
+    rc, stdout, _ = verify_disc(station, out, "--cert", cert)
+    assert rc == 0 and "signed by CN=某区公安分局" in stdout, stdout
+    # Another certificate does not vouch for it.
+    other = os.path.join(tmp, "other")
+    os.makedirs(other)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+        os.path.join(other, "k"), "-out", os.path.join(other, "c"), "-days", "30", "-subj",
+        "/CN=someone else")
+    rc, stdout, err = verify_disc(station, out, "--cert", os.path.join(other, "c"))
+    assert rc == 1 and problems(stdout) == [("MISMATCH", "signature.p7s")], stdout
+    # A key others can read is refused, and status says why.
+    os.chmod(key, 0o644)
+    p = export(station, os.path.join(tmp, "again.iso"), "--case", CASE, check=False)
+    assert p.returncode == 1 and b"chmod 0600" in p.stderr
+    assert any("chmod 0600" in w for w in station.json("status")["warnings"])
+
+
 # ---- an export, checked by tools we did not write ----
 
 def test_export_checked_by_standard_tools(make_station, tmp):
@@ -153,7 +187,7 @@ def test_export_checked_by_standard_tools(make_station, tmp):
                  "Reason: 案件归档，移送法制科", "Station: e2e", "Item-Count: 3",
                  f"Payload-Oxum: {total}.3", "Bagging-Date: 2026-11-20"):
         assert line in info.splitlines(), (line, info)
-    assert "Bag-Count" not in info
+    assert "Bag-Count: 1 of 1" in info.splitlines()
     facts = json.load(open(os.path.join(x, "items.json"), encoding="utf-8"))
     assert facts["extraction_time"] == WHEN and facts["station"] == "e2e"
     by_path = {f["disc_path"]: f for f in facts["items"]}
@@ -425,7 +459,7 @@ def test_failed_exports_leave_nothing(make_station, tmp):
     p = export(station, out, "--case", CASE, "--time", "2099-01-01", check=False)
     assert p.returncode == 1 and b"future" in p.stderr
     p = station.ctl("export", "--case", CASE, *PEOPLE)
-    assert p.returncode == 2 and b"-o is required" in p.stderr
+    assert p.returncode == 2 and b"export: -o is required" in p.stderr
     p = station.ctl("export", "--case", CASE, *PEOPLE[:-2], "-o", out)
     assert p.returncode == 2 and b"--reason is required" in p.stderr
     p = station.ctl("export", "--case", CASE, *PEOPLE, "-o", os.path.join(tmp, "no/dir/x.iso"))
