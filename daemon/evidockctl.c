@@ -849,14 +849,22 @@ static void progress_line(const json_t *p)
 
         if (!isatty(STDERR_FILENO) || json_out)
                 return;
-        if (json_object_get(p, "volume"))
-                fprintf(stderr, "\rvolume %lld of %lld: %s of %s   ",
+        if (json_object_get(p, "volume")) {
+                /* An export: a bar per volume. */
+                json_int_t done = json_integer_value(json_object_get(p, "bytes_done"));
+                json_int_t total = json_integer_value(bt);
+                int filled = total > 0 && done >= 0 && done <= total ? (int)(done * 30 / total) : 0;
+                char bar[31];
+
+                memset(bar, '#', (size_t)filled);
+                memset(bar + filled, '-', (size_t)(30 - filled));
+                bar[30] = '\0';
+                fprintf(stderr, "\rvolume %lld of %lld [%s] %3d%%  %s of %s   ",
                         json_integer_value(json_object_get(p, "volume")),
-                        json_integer_value(json_object_get(p, "volumes")),
-                        human_size((uint64_t)json_integer_value(json_object_get(p, "bytes_done")),
-                                   a),
-                        human_size((uint64_t)json_integer_value(bt), b));
-        else if (bt)
+                        json_integer_value(json_object_get(p, "volumes")), bar,
+                        total > 0 ? (int)(done * 100 / total) : 0, human_size((uint64_t)done, a),
+                        human_size((uint64_t)total, b));
+        } else if (bt)
                 fprintf(stderr, "\r%lld/%lld files, %s of %s   ",
                         json_integer_value(json_object_get(p, "files_done")),
                         json_integer_value(json_object_get(p, "files_total")),

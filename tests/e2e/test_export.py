@@ -534,5 +534,5 @@ def test_progress_on_a_terminal(make_station, tmp):
         drawn += chunk
     os.close(master)
     assert p.returncode == 0
-    assert re.search(rb"\rvolume 1 of 1: [0-9.]+ [KM]iB of [0-9.]+ [KM]iB", drawn), drawn
+    assert re.search(rb"\rvolume 1 of 1 \[#{30}\] 100%  [0-9.]+ [KM]iB of [0-9.]+ [KM]iB", drawn), drawn
     assert b"exported to 1 image" in p.stdout
