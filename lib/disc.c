@@ -2222,6 +2222,230 @@ out:
         free(sig);
 }
 
+/* ---- the Joliet tree ----
+ *
+ * An image holds two sets of directory records over the same file data: the ISO 9660
+ * records with their Rock Ridge entries (read by Linux, bsdtar, xorriso, and checked
+ * above; DOS-style readers use the same records) and the Joliet records (read by
+ * Windows and 7z). A tampered image could point a Joliet name at other data than its
+ * Rock Ridge twin, so that Windows users see a file nobody checked: every Joliet file
+ * must lie exactly where the checked file of the same path lies, and no other. */
+
+struct extent_list {
+        struct iso_file_section *sec; /* malloc'd by libisofs */
+        int n;
+        uint64_t size;
+};
+
+struct tfile {
+        char *path;
+        struct extent_list ext;
+};
+
+struct tree {
+        struct tfile *f;
+        size_t n, cap;
+        bool too_many;
+};
+
+static void tree_free(struct tree *t)
+{
+        for (size_t i = 0; i < t->n; i++) {
+                free(t->f[i].path);
+                free(t->f[i].ext.sec);
+        }
+        free(t->f);
+        memset(t, 0, sizeof(*t));
+}
+
+static int extents_of(IsoFile *file, struct extent_list *ret)
+{
+        ret->sec = NULL;
+        ret->n = 0;
+        ret->size = (uint64_t)iso_file_get_size(file);
+        if (iso_file_get_old_image_sections(file, &ret->n, &ret->sec, 0) < 0 || ret->n < 0)
+                return -EIO;
+        if (ret->n == 0) {
+                free(ret->sec);
+                ret->sec = NULL;
+        }
+        return 0;
+}
+
+/* Same data: the same size in the same blocks. Empty files hold nothing to hide. */
+static bool same_extents(const struct extent_list *a, const struct extent_list *b)
+{
+        if (a->size != b->size)
+                return false;
+        if (a->size == 0)
+                return true;
+        if (a->n != b->n)
+                return false;
+        for (int i = 0; i < a->n; i++)
+                if (a->sec[i].block != b->sec[i].block || a->sec[i].size != b->sec[i].size)
+                        return false;
+        return true;
+}
+
+/* Every regular file below dir, with its extents. */
+static int tree_walk(struct tree *t, IsoDir *dir, const char *prefix, int depth)
+{
+        IsoDirIter *it = NULL;
+        IsoNode *node;
+        char path[PATH_BUF];
+        int r = 0;
+
+        if (iso_dir_get_children(dir, &it) < 0)
+                return -ENOMEM;
+        while (r == 0 && iso_dir_iter_next(it, &node) == 1) {
+                enum IsoNodeType type = iso_node_get_type(node);
+
+                if (evd_snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "/" : "",
+                                 iso_node_get_name(node)) < 0)
+                        continue; /* the Rock Ridge walk reported it */
+                if (type == LIBISO_DIR) {
+                        if (depth < DEPTH_MAX)
+                                r = tree_walk(t, (IsoDir *)node, path, depth + 1);
+                        continue;
+                }
+                if (type != LIBISO_FILE)
+                        continue;
+                if (t->n == EVD_DISC_VERIFY_FILES_MAX) {
+                        t->too_many = true;
+                        r = -E2BIG;
+                        break;
+                }
+                if (t->n == t->cap) {
+                        size_t cap = t->cap ? 2 * t->cap : 256;
+                        struct tfile *f = realloc(t->f, cap * sizeof(*f));
+
+                        if (!f) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        t->f = f;
+                        t->cap = cap;
+                }
+                t->f[t->n].path = strdup(path);
+                if (!t->f[t->n].path) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (extents_of((IsoFile *)node, &t->f[t->n].ext) < 0) {
+                        free(t->f[t->n].path);
+                        r = -EIO;
+                        break;
+                }
+                t->n++;
+        }
+        iso_dir_iter_free(it);
+        return r;
+}
+
+/* Import the image again, reading its Joliet tree; *ret_present says whether it has
+ * one. */
+static int tree_load(IsoDataSource *src, struct tree *ret, bool *ret_present)
+{
+        IsoReadOpts *o = NULL;
+        IsoReadImageFeatures *features = NULL;
+        IsoImage *image = NULL;
+        int r;
+
+        *ret_present = false;
+        r = iso_read_opts_new(&o, 0);
+        if (r >= 0)
+                r = iso_read_opts_set_no_rockridge(o, 1);
+        if (r >= 0)
+                r = iso_read_opts_set_preferjoliet(o, 1);
+        if (r >= 0)
+                r = iso_image_new("EVIDOCK", &image);
+        if (r >= 0)
+                r = iso_image_import(image, src, o, &features);
+        if (r >= 0) {
+                *ret_present = iso_read_image_features_has_joliet(features);
+                r = *ret_present ? tree_walk(ret, iso_image_get_root(image), "", 0) : 0;
+        } else {
+                r = -EIO;
+        }
+        if (features)
+                iso_read_image_features_destroy(features);
+        if (image)
+                iso_image_unref(image);
+        if (o)
+                iso_read_opts_free(o);
+        return r;
+}
+
+static int tfile_cmp(const void *a, const void *b)
+{
+        return strcmp(((const struct tfile *)a)->path, ((const struct tfile *)b)->path);
+}
+
+static void check_joliet(struct verify *v, IsoDataSource *src)
+{
+        struct tree rr = { 0 }, jt = { 0 };
+        bool has_joliet = false;
+        int r = 0;
+
+        /* The Rock Ridge files, as checked above. */
+        for (size_t i = 0; r == 0 && i < v->n; i++) {
+                struct tfile *f;
+
+                if (!v->files[i].file)
+                        continue;
+                if (rr.n == rr.cap) {
+                        size_t cap = rr.cap ? 2 * rr.cap : 256;
+
+                        f = realloc(rr.f, cap * sizeof(*f));
+                        if (!f) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        rr.f = f;
+                        rr.cap = cap;
+                }
+                f = &rr.f[rr.n];
+                f->path = strdup(v->files[i].path);
+                if (!f->path || extents_of(v->files[i].file, &f->ext) < 0) {
+                        free(f->path);
+                        r = -EIO;
+                        break;
+                }
+                rr.n++;
+        }
+        if (r == 0)
+                r = tree_load(src, &jt, &has_joliet);
+        if (r < 0) {
+                verdict(v, ".", EVD_DISC_BAD, "the Joliet directory tree cannot be read (%s)",
+                        r == -E2BIG ? "too many files" : strerror(-r));
+                goto out;
+        }
+        /* rr is in path order (v->files is sorted); jt is sorted here. */
+        if (has_joliet) {
+                if (jt.n > 1)
+                        qsort(jt.f, jt.n, sizeof(*jt.f), tfile_cmp);
+                for (size_t i = 0; i < rr.n; i++) {
+                        struct tfile *j = bsearch(&rr.f[i], jt.f, jt.n, sizeof(*jt.f), tfile_cmp);
+
+                        if (!j)
+                                verdict(v, rr.f[i].path, EVD_DISC_MISSING,
+                                        "missing from the Joliet tree (what Windows shows)");
+                        else if (!same_extents(&rr.f[i].ext, &j->ext))
+                                verdict(v, rr.f[i].path, EVD_DISC_MISMATCH,
+                                        "the Joliet tree (what Windows shows) points at other "
+                                        "data than the Rock Ridge tree that was checked");
+                }
+                for (size_t i = 0; i < jt.n; i++)
+                        if (!bsearch(&jt.f[i], rr.f, rr.n, sizeof(*rr.f), tfile_cmp))
+                                verdict(v, jt.f[i].path, EVD_DISC_EXTRA,
+                                        "only in the Joliet tree (what Windows shows), not "
+                                        "checked");
+        }
+out:
+        tree_free(&rr);
+        tree_free(&jt);
+}
+
 int evd_disc_verify(const char *path, const char *cert_path, evd_disc_verify_cb cb, void *ctx,
                     struct evd_disc_summary *ret_summary, struct evd_err *err)
 {
@@ -2337,6 +2561,7 @@ int evd_disc_verify(const char *path, const char *cert_path, evd_disc_verify_cb 
         }
         check_oxum(&v);
         check_signature(&v, given);
+        check_joliet(&v, src);
 
         if (ret_summary)
                 *ret_summary = sum;

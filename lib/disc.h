@@ -234,6 +234,8 @@ struct evd_disc_summary {
  * the certificate at cert_path, or, when it is NULL, against the disc's own
  * station-cert.pem (which proves the disc unchanged since signing, not who signed it;
  * the summary's note says so). cb (may be NULL) hears every verdict.
+ * The Joliet records (what Windows and 7z show) must name exactly the checked files and
+ * point at the same data.
  * Returns 0 when everything matches, -EBADMSG when anything does not (err names the
  * first problem and counts the rest), other -errno when the image or certificate
  * cannot be read at all. *ret_summary (may be NULL) is filled whenever the image could

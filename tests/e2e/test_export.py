@@ -343,6 +343,30 @@ def test_tampering_is_found(make_station, tmp):
     assert problems(out) == [("MISMATCH", "signature.p7s")], out
     assert "signature.p7s: signature does not verify" in err
 
+    # What Windows shows (Joliet) pointed at other data than the checked Rock Ridge
+    # names: the Joliet directory record of one file gets another file's extent.
+    def record(image, name, encoding):
+        data = open(image, "rb").read()
+        raw = name.encode(encoding)
+        off = data.find(raw)
+        assert off > 33 and data.find(raw, off + 1) < 0, name
+        rec = off - 33
+        assert data[rec + 32] in (len(raw), len(raw) + (4 if encoding == "utf-16-be" else 0))
+        return rec, data[rec + 2:rec + 18]  # location and length, both byte orders
+
+    img = copy("joliet.iso")
+    rec, _ = record(img, "CLIP0002.MP4", "utf-16-be")
+    _, other = record(img, "CLIP0003.MP4", "utf-16-be")
+    with open(img, "r+b") as f:
+        f.seek(rec + 2)
+        f.write(other)
+    rc, out, err = verify_disc(station, img)
+    assert rc == 1 and problems(out) == [("MISMATCH", "data/SN-0001/CLIP0002.MP4")], out
+    assert "the Joliet tree (what Windows shows) points at other data" in err
+    j = os.path.join(tmp, "j")
+    run("7z", "x", f"-o{j}", img)  # 7z reads Joliet: it sees the other data
+    assert run("sha256sum", "-c", "manifest-sha256.txt", cwd=j, check=False).returncode == 1
+
     # The same tree rebuilt with xorriso verifies: the rebuild alone changes nothing...
     def rebuild(name, tree):
         path = os.path.join(tmp, name)

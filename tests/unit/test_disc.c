@@ -842,6 +842,51 @@ static void test_missing_file(void **state)
         assert_int_equal(unlink(img), 0);
 }
 
+/* Offset of the Joliet directory record naming name (UTF-16BE, ASCII names only). */
+static long joliet_record(const char *img, const char *name)
+{
+        uint8_t utf16[128];
+        size_t n = strlen(name);
+        long off;
+
+        assert_true(2 * n <= sizeof(utf16));
+        for (size_t i = 0; i < n; i++) {
+                utf16[2 * i] = 0;
+                utf16[2 * i + 1] = (uint8_t)name[i];
+        }
+        off = find_in_file(img, utf16, 2 * n);
+        assert_true(off > 33);
+        return off - 33;
+}
+
+static void test_tamper_joliet(void **state)
+{
+        char img[256];
+        uint8_t extent[16]; /* location and data length, both byte orders */
+        long from, to;
+        int fd;
+
+        (void)state;
+        /* Windows and 7z read the Joliet records: point "plain.MP4" there at the data of
+         * another file. The Rock Ridge view, and every hash in it, stays as it was. */
+        wpath(img, sizeof(img), "t-joliet.iso");
+        copy_file(W.image, img);
+        from = joliet_record(img, "plain.MP4");
+        to = joliet_record(img, "bad_name.mp4");
+        fd = open(img, O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, extent, sizeof(extent), to + 2), (ssize_t)sizeof(extent));
+        assert_int_equal(pwrite(fd, extent, sizeof(extent), from + 2), (ssize_t)sizeof(extent));
+        assert_int_equal(close(fd), 0);
+        expect_bad(img, NULL, EVD_DISC_MISMATCH, "data/R2/plain.MP4");
+        assert_int_equal(run("7z x -o'%s.x' '%s' >/dev/null && cd '%s.x' && "
+                             "! sha256sum -c --strict manifest-sha256.txt >/dev/null 2>&1 && "
+                             "rm -rf '%s.x'",
+                             img, img, img, img),
+                         0);
+        assert_int_equal(unlink(img), 0);
+}
+
 /* ---- build refusals ---- */
 
 static void test_source_differs_from_catalog(void **state)
@@ -1083,6 +1128,7 @@ int main(void)
                 cmocka_unit_test(test_signed_by_someone_else),
                 cmocka_unit_test(test_extra_file),
                 cmocka_unit_test(test_missing_file),
+                cmocka_unit_test(test_tamper_joliet),
                 cmocka_unit_test(test_source_differs_from_catalog),
                 cmocka_unit_test(test_bad_specs),
                 cmocka_unit_test(test_cancel),
