@@ -446,42 +446,6 @@ static int print_access_log(const json_t *r)
         return 0;
 }
 
-static int print_purge(const json_t *r)
-{
-        const json_t *list = json_object_get(r, "eligible");
-        const char *key;
-        size_t i;
-        json_t *e, *v;
-
-        if (list) {
-                printf("%zu item(s) would be purged\n", json_array_size(list));
-        } else {
-                list = json_object_get(r, "purged");
-                printf("%zu item(s) purged\n", json_array_size(list));
-        }
-        json_array_foreach(list, i, e)
-        {
-                printf("  item %lld %s (retained until %s)\n",
-                       json_integer_value(json_object_get(e, "id")),
-                       json_string_value(json_object_get(e, "sha256")) ?: "",
-                       json_string_value(json_object_get(e, "retain_until")) ?: "-");
-        }
-        json_object_foreach((json_t *)json_object_get(r, "kept"), key, v)
-        {
-                printf("  kept: %lld %s\n", json_integer_value(v), key);
-        }
-        json_array_foreach(json_object_get(r, "failed"), i, e)
-        {
-                printf("  FAILED item %lld: %s\n", json_integer_value(json_object_get(e, "id")),
-                       json_string_value(json_object_get(e, "error")) ?: "?");
-        }
-        if (json_array_size(json_object_get(r, "failed")) > 0) {
-                fprintf(stderr, "evidockctl: some items could not be purged\n");
-                return 1;
-        }
-        return 0;
-}
-
 static int print_export(const json_t *r)
 {
         const json_t *vols = json_object_get(r, "volumes");
@@ -609,6 +573,42 @@ static int verify_disc(const json_t *args)
         return 0;
 }
 
+static int print_purge(const json_t *r)
+{
+        const json_t *list = json_object_get(r, "eligible");
+        const char *key;
+        size_t i;
+        json_t *e, *v;
+
+        if (list) {
+                printf("%zu item(s) would be purged\n", json_array_size(list));
+        } else {
+                list = json_object_get(r, "purged");
+                printf("%zu item(s) purged\n", json_array_size(list));
+        }
+        json_array_foreach(list, i, e)
+        {
+                printf("  item %lld %s (retained until %s)\n",
+                       json_integer_value(json_object_get(e, "id")),
+                       json_string_value(json_object_get(e, "sha256")) ?: "",
+                       json_string_value(json_object_get(e, "retain_until")) ?: "-");
+        }
+        json_object_foreach((json_t *)json_object_get(r, "kept"), key, v)
+        {
+                printf("  kept: %lld %s\n", json_integer_value(v), key);
+        }
+        json_array_foreach(json_object_get(r, "failed"), i, e)
+        {
+                printf("  FAILED item %lld: %s\n", json_integer_value(json_object_get(e, "id")),
+                       json_string_value(json_object_get(e, "error")) ?: "?");
+        }
+        if (json_array_size(json_object_get(r, "failed")) > 0) {
+                fprintf(stderr, "evidockctl: some items could not be purged\n");
+                return 1;
+        }
+        return 0;
+}
+
 /* ---- the commands ---- */
 
 static const struct command commands[] = {
@@ -724,6 +724,32 @@ static const struct command commands[] = {
           0,
           { { "store", "store", OPT_FLAG, false }, { "audit", "audit", OPT_FLAG, false } },
           print_verify },
+        { "export",
+          "export (--case C | ITEM...) --maker M --extractor E --approver A --reason R\n"
+          "                  -o OUT.iso [--media cd|dvd|dvd-dl|bd25|bd50|BYTES] [--time TIME]",
+          "items",
+          OPT_STRING,
+          0,
+          -1,
+          { { "case", "case", OPT_STRING, false },
+            { "maker", "maker", OPT_STRING, true },
+            { "extractor", "extractor", OPT_STRING, true },
+            { "approver", "approver", OPT_STRING, true },
+            { "reason", "reason", OPT_STRING, true },
+            { "o", "out", OPT_NEWPATH, true },
+            { "output", "out", OPT_NEWPATH, false },
+            { "media", "media", OPT_STRING, false },
+            { "time", "time", OPT_STRING, false } },
+          print_export },
+        { "verify-disc",
+          "verify-disc ISO_OR_DEVICE [--cert CERT]",
+          "image",
+          OPT_PATH,
+          1,
+          1,
+          { { "cert", "cert", OPT_PATH, false } },
+          print_fields /* not used: runs in the client, see main */ },
+        { "keys init", "keys init", NULL, OPT_STRING, 0, 0, { { 0 } }, print_keys },
         { "access",
           "access ITEM --requester NAME --approver NAME --reason R [--copy-to DIR]",
           "item",
@@ -755,32 +781,6 @@ static const struct command commands[] = {
             { "approver", "approver", OPT_STRING, true },
             { "reason", "reason", OPT_STRING, true } },
           print_purge },
-        { "export",
-          "export (--case C | ITEM...) --maker M --extractor E --approver A --reason R\n"
-          "                  -o OUT.iso [--media cd|dvd|dvd-dl|bd25|bd50|BYTES] [--time TIME]",
-          "items",
-          OPT_STRING,
-          0,
-          -1,
-          { { "case", "case", OPT_STRING, false },
-            { "maker", "maker", OPT_STRING, true },
-            { "extractor", "extractor", OPT_STRING, true },
-            { "approver", "approver", OPT_STRING, true },
-            { "reason", "reason", OPT_STRING, true },
-            { "o", "out", OPT_NEWPATH, true },
-            { "output", "out", OPT_NEWPATH, false },
-            { "media", "media", OPT_STRING, false },
-            { "time", "time", OPT_STRING, false } },
-          print_export },
-        { "verify-disc",
-          "verify-disc ISO_OR_DEVICE [--cert CERT]",
-          "image",
-          OPT_PATH,
-          1,
-          1,
-          { { "cert", "cert", OPT_PATH, false } },
-          print_fields /* not used: runs in the client, see main */ },
-        { "keys init", "keys init", NULL, OPT_STRING, 0, 0, { { 0 } }, print_keys },
 };
 
 static void usage(FILE *out)

@@ -734,6 +734,8 @@ const struct evd_control_command evd_station_commands[] = {
         { "hold", EVD_ROLE_ADMIN, evd_cmd_hold },
         { "release", EVD_ROLE_ADMIN, evd_cmd_release },
         { "evidence", EVD_ROLE_ADMIN, evd_cmd_evidence },
+        { "export", EVD_ROLE_ARCHIVIST, evd_cmd_export },
+        { "keys.init", EVD_ROLE_ADMIN, evd_cmd_keys_init },
         { "access", EVD_ROLE_ARCHIVIST, evd_cmd_access },
         { "access-log", EVD_ROLE_ARCHIVIST, evd_cmd_access_log },
         { "purge", EVD_ROLE_ADMIN, evd_cmd_purge },
@@ -743,8 +745,6 @@ const struct evd_control_command evd_station_commands[] = {
         { "audit", EVD_ROLE_ARCHIVIST, cmd_audit },
         { "verify", EVD_ROLE_ARCHIVIST, cmd_verify },
         { "import", EVD_ROLE_ADMIN, cmd_import },
-        { "export", EVD_ROLE_ARCHIVIST, evd_cmd_export },
-        { "keys.init", EVD_ROLE_ADMIN, evd_cmd_keys_init },
 };
 
 const size_t evd_station_n_commands = EVD_ARRAY_SIZE(evd_station_commands);
