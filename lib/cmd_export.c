@@ -405,16 +405,29 @@ static json_t *disc_item(const struct ex_item *it)
         return o;
 }
 
-static int buf_append(char **buf, size_t *len, const char *s, size_t n)
-{
-        char *b = realloc(*buf, *len + n + 1);
+/* A growing NUL-terminated text. */
+struct text {
+        char *data;
+        size_t len, cap;
+};
 
-        if (!b)
-                return -ENOMEM;
-        memcpy(b + *len, s, n);
-        *len += n;
-        b[*len] = '\0';
-        *buf = b;
+static int text_add(struct text *t, const char *s, size_t n)
+{
+        if (t->len + n + 1 > t->cap) {
+                size_t cap = t->cap ? t->cap : 4096;
+                char *d;
+
+                while (cap < t->len + n + 1)
+                        cap *= 2;
+                d = realloc(t->data, cap);
+                if (!d)
+                        return -ENOMEM;
+                t->data = d;
+                t->cap = cap;
+        }
+        memcpy(t->data + t->len, s, n);
+        t->len += n;
+        t->data[t->len] = '\0';
         return 0;
 }
 
@@ -443,10 +456,9 @@ static char *make_items_json(const struct export *x, const struct volume *v, siz
  * hash can be recomputed and matched with the station's log. */
 static char *make_history(const struct export *x, const struct volume *v, size_t *ret_len)
 {
-        char *out = NULL;
-        size_t len = 0;
+        struct text out = { 0 };
 
-        if (buf_append(&out, &len, "", 0) < 0)
+        if (text_add(&out, "", 0) < 0)
                 return NULL;
         for (size_t i = 0; i < v->n; i++) {
                 const json_t *h = x->items[v->idx[i]].history, *e;
@@ -457,17 +469,17 @@ static char *make_history(const struct export *x, const struct volume *v, size_t
                         char *line =
                                 json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 
-                        if (!line || buf_append(&out, &len, line, strlen(line)) < 0 ||
-                            buf_append(&out, &len, "\n", 1) < 0) {
+                        if (!line || text_add(&out, line, strlen(line)) < 0 ||
+                            text_add(&out, "\n", 1) < 0) {
                                 free(line);
-                                free(out);
+                                free(out.data);
                                 return NULL;
                         }
                         free(line);
                 }
         }
-        *ret_len = len;
-        return out;
+        *ret_len = out.len;
+        return out.data;
 }
 
 /* series.json: the whole series, the same on every volume. */
