@@ -257,9 +257,11 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                         (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
                         warnings, "scrub", scrub);
+        if (out) /* the signing key (cmd_keys.c), or a warning that there is none */
+                (void)json_object_set_new(out, "signing",
+                                          evd_station_signing_status(&conf, warnings));
         if (!out)
                 return evd_err_set(err, -ENOMEM, "out of memory");
-        (void)json_object_set_new(out, "signing", evd_station_signing_status(&conf, warnings));
         *ret = out;
         return 0;
 }

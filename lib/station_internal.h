@@ -13,6 +13,15 @@
 
 #define IMPORTS_MAX 32
 
+/* cmd_keys.c: the signing key and certificate of conf ([signing], or the station's own
+ * in STATE_DIR/keys/); *ret (evd_keys_free) only on success. */
+struct evd_keys;
+int evd_station_keys_load(const struct evd_conf *conf, struct evd_keys **ret, struct evd_err *err);
+
+/* For status: {key, cert, fingerprint, subject} (caller owns); a warning goes into
+ * warnings (may be NULL) when there is no usable key. */
+json_t *evd_station_signing_status(const struct evd_conf *conf, json_t *warnings);
+
 /* An import in progress, for status and for its waiting request. */
 struct import {
         struct evd_ingest_job *job;
@@ -34,15 +43,6 @@ struct evd_station {
         struct import *imports[IMPORTS_MAX];
         bool stopping;
 };
-
-/* cmd_keys.c: the signing key and certificate of conf ([signing], or the station's own
- * in STATE_DIR/keys/); *ret (evd_keys_free) only on success. */
-struct evd_keys;
-int evd_station_keys_load(const struct evd_conf *conf, struct evd_keys **ret, struct evd_err *err);
-
-/* For status: {key, cert, fingerprint, subject} (caller owns); a warning goes into
- * warnings (may be NULL) when there is no usable key. */
-json_t *evd_station_signing_status(const struct evd_conf *conf, json_t *warnings);
 
 /* An item by id ("17") or sha256 prefix (12+ hex digits), with err saying why not. */
 int evd_resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, struct evd_err *err);
