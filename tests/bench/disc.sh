@@ -94,6 +94,9 @@ drop_caches() {
 }
 
 now() { date +%s.%N; }
+# Arithmetic on decimals with awk (no bc needed): calc EXPR, and lt A B (A < B).
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 
 # The daemon's own export: a station holding the same files.
 CTL=
@@ -133,16 +136,16 @@ while [ "$round" -le "$ROUNDS" ]; do
         xorriso -as mkisofs -J -R -o "$WORK/x.iso" "$WORK/src" >/dev/null 2>&1
         sync
         t1=$(now)
-        tx=$(echo "$t1 - $t0" | bc -l)
+        tx=$(calc "$t1 - $t0")
 
         drop_caches
         t0=$(now)
         out=$("$WORK/disc_bench" "$WORK/keys" "$WORK/list" "$WORK/e.iso")
         t1=$(now)
-        te=$(echo "$t1 - $t0" | bc -l)
+        te=$(calc "$t1 - $t0")
         echo "round $round: xorriso ${tx}s, evidock ${te}s ($out)"
-        if [ -z "$best_x" ] || [ "$(echo "$tx < $best_x" | bc -l)" = 1 ]; then best_x=$tx; fi
-        if [ -z "$best_e" ] || [ "$(echo "$te < $best_e" | bc -l)" = 1 ]; then best_e=$te; fi
+        if [ -z "$best_x" ] || lt "$tx" "$best_x"; then best_x=$tx; fi
+        if [ -z "$best_e" ] || lt "$te" "$best_e"; then best_e=$te; fi
         rm -f "$WORK/e.iso"
         if [ -n "$CTL" ]; then
                 rm -f "$WORK/d.iso"
@@ -152,23 +155,23 @@ while [ "$round" -le "$ROUNDS" ]; do
                 $CTL export $IDS --maker bench --extractor bench --approver bench \
                         --reason bench -o "$WORK/d.iso" >/dev/null
                 t1=$(now)
-                td=$(echo "$t1 - $t0" | bc -l)
+                td=$(calc "$t1 - $t0")
                 echo "round $round: evidockctl export ${td}s"
-                if [ -z "$best_d" ] || [ "$(echo "$td < $best_d" | bc -l)" = 1 ]; then best_d=$td; fi
+                if [ -z "$best_d" ] || lt "$td" "$best_d"; then best_d=$td; fi
         fi
         round=$((round + 1))
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-mbx=$(echo "$BYTES / $best_x / 1000000" | bc -l)
-mbe=$(echo "$BYTES / $best_e / 1000000" | bc -l)
-ratio=$(echo "$mbe / $mbx" | bc -l)
+mbx=$(calc "$BYTES / $best_x / 1000000")
+mbe=$(calc "$BYTES / $best_e / 1000000")
+ratio=$(calc "$mbe / $mbx")
 printf 'payload: %d files, %d bytes\n' "$FILES" "$BYTES"
 printf 'xorriso -as mkisofs -J -R + sync: %8.1f MB/s\n' "$mbx"
 printf 'evidock disc build (fsync):       %8.1f MB/s\n' "$mbe"
 printf 'ratio evidock/xorriso:            %8.2f (goal >= 0.80)\n' "$ratio"
 if [ -n "$best_d" ]; then
-        mbd=$(echo "$BYTES / $best_d / 1000000" | bc -l)
+        mbd=$(calc "$BYTES / $best_d / 1000000")
         printf 'evidockctl export (daemon, fsync): %7.1f MB/s\n' "$mbd"
-        printf 'ratio export/xorriso:             %8.2f (goal >= 0.80)\n' "$(echo "$mbd / $mbx" | bc -l)"
+        printf 'ratio export/xorriso:             %8.2f (goal >= 0.80)\n' "$(calc "$mbd / $mbx")"
 fi
