@@ -170,6 +170,13 @@ demo: deps
 	$(MAKE) all $(SIM_BIN)
 	./tests/demo.sh $(abspath $(BUILD))
 
+# Disc export against xorriso -as mkisofs -J -R (2 GiB; BENCH_FILES x BENCH_MB to scale).
+.PHONY: bench-disc
+bench: bench-disc
+bench-disc: deps
+	$(MAKE) all
+	./tests/bench/disc.sh $(abspath $(BUILD))
+
 bench: deps
 	$(MAKE) all $(SIM_BIN)
 	./tests/bench/run.sh $(abspath $(BUILD))

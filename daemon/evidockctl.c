@@ -14,11 +14,13 @@
 
 #include "conf.h"
 #include "control.h"
+#include "disc.h"
 #include "name.h"
 #include "station.h"
 #include "util.h"
 
-enum opt_type { OPT_STRING, OPT_FLAG, OPT_PATH };
+/* OPT_PATH: an existing file, made absolute; OPT_NEWPATH: one to be made, made absolute. */
+enum opt_type { OPT_STRING, OPT_FLAG, OPT_PATH, OPT_NEWPATH };
 
 struct opt {
         const char *name; /* without "--" */
@@ -393,6 +395,49 @@ static void put_csv(const char *s)
 
 static char access_log_format[8] = "table";
 
+/* s + sep + add, freeing s (NULL stays NULL on failure). */
+static char *join(char *s, const char *sep, const char *add)
+{
+        char *out = NULL;
+
+        if (asprintf(&out, "%s%s%s", s ? s : "", s ? sep : "", add) < 0)
+                out = NULL;
+        free(s);
+        return out;
+}
+
+/* A register row's fields: an export is a copy by its extractor of its items onto
+ * its images. Caller decrefs. */
+static json_t *access_row(const json_t *e)
+{
+        const json_t *d = json_object_get(e, "details"), *v;
+        char *shas = NULL, *paths = NULL, id[32];
+        json_t *row;
+        size_t i;
+
+        if (strcmp(json_string_value(json_object_get(e, "event")) ?: "", "export.done") != 0) {
+                row = json_deep_copy(d);
+                if (row) {
+                        (void)snprintf(id, sizeof(id), "%lld",
+                                       json_integer_value(json_object_get(d, "id")));
+                        (void)json_object_set_new(row, "id", json_string(id));
+                }
+                return row;
+        }
+        json_array_foreach(json_object_get(d, "volumes"), i, v)
+        {
+                shas = join(shas, " ", json_string_value(json_object_get(v, "sha256")) ?: "?");
+                paths = join(paths, " ", json_string_value(json_object_get(v, "path")) ?: "?");
+        }
+        (void)snprintf(id, sizeof(id), "%zu items", json_array_size(json_object_get(d, "items")));
+        row = json_pack("{ss ss* sO* sO* sO* ss*}", "id", id, "sha256", shas, "requester",
+                        json_object_get(d, "extractor"), "approver", json_object_get(d, "approver"),
+                        "reason", json_object_get(d, "reason"), "copy_to", paths);
+        free(shas);
+        free(paths);
+        return row;
+}
+
 static int print_access_log(const json_t *r)
 {
         static const char *const fields[] = { "requester", "approver", "reason", "copy_to" };
@@ -407,13 +452,11 @@ static int print_access_log(const json_t *r)
                        "EVENT", "ITEM", "REQUESTER", "APPROVER", "REASON");
         json_array_foreach(r, i, e)
         {
-                const json_t *d = json_object_get(e, "details");
+                json_t *d = access_row(e);
                 const char *op =
                         json_string_value(json_object_get(json_object_get(e, "actor"), "name"));
-                char id[32];
+                const char *id = json_string_value(json_object_get(d, "id")) ?: "?";
 
-                (void)snprintf(id, sizeof(id), "%lld",
-                               json_integer_value(json_object_get(d, "id")));
                 if (csv) {
                         printf("%lld,%s,", json_integer_value(json_object_get(e, "seq")),
                                json_string_value(json_object_get(e, "time")) ?: "");
@@ -425,6 +468,7 @@ static int print_access_log(const json_t *r)
                                 put_csv(json_string_value(json_object_get(d, fields[k])));
                         }
                         printf("\n");
+                        json_decref(d);
                         continue;
                 }
                 printf("%-6lld %-20s ", json_integer_value(json_object_get(e, "seq")),
@@ -435,6 +479,134 @@ static int print_access_log(const json_t *r)
                 put_column(json_string_value(json_object_get(d, "approver")), 16);
                 put_safe(json_string_value(json_object_get(d, "reason")) ?: "", stdout);
                 printf("\n");
+                json_decref(d);
+        }
+        return 0;
+}
+
+static int print_export(const json_t *r)
+{
+        const json_t *vols = json_object_get(r, "volumes");
+        size_t i;
+        json_t *v;
+
+        printf("%lld item(s) exported to %zu image%s (extraction time %s):\n",
+               json_integer_value(json_object_get(r, "items")), json_array_size(vols),
+               json_array_size(vols) == 1 ? "" : "s",
+               json_string_value(json_object_get(r, "extraction_time")) ?: "?");
+        json_array_foreach(vols, i, v)
+        {
+                char size[32];
+
+                printf("  ");
+                put_safe(json_string_value(json_object_get(v, "path")) ?: "?", stdout);
+                printf("\n    sha256 %s, %s, %zu item(s), volume id %s\n",
+                       json_string_value(json_object_get(v, "sha256")) ?: "?",
+                       human_size((uint64_t)json_integer_value(json_object_get(v, "size")), size),
+                       json_array_size(json_object_get(v, "items")),
+                       json_string_value(json_object_get(v, "volume_id")) ?: "?");
+        }
+        printf("registered as audit entry %lld\n",
+               json_integer_value(json_object_get(r, "audit_seq")));
+        return 0;
+}
+
+static int print_keys(const json_t *r)
+{
+        printf("station key: ");
+        put_safe(json_string_value(json_object_get(r, "key")) ?: "?", stdout);
+        printf("\ncertificate: ");
+        put_safe(json_string_value(json_object_get(r, "cert")) ?: "?", stdout);
+        printf("\nsubject:     ");
+        put_safe(json_string_value(json_object_get(r, "subject")) ?: "?", stdout);
+        printf("\nSHA-256 fingerprint: %s\n",
+               json_string_value(json_object_get(r, "fingerprint")) ?: "?");
+        return 0;
+}
+
+/* ---- verify-disc: in the client itself, so that it needs no daemon ---- */
+
+static const char *const verdict_names[] = {
+        [EVD_DISC_OK] = "OK",           [EVD_DISC_MISMATCH] = "MISMATCH",
+        [EVD_DISC_MISSING] = "MISSING", [EVD_DISC_EXTRA] = "EXTRA",
+        [EVD_DISC_BAD] = "BAD",
+};
+
+static void on_verdict(void *ctx, const char *path, enum evd_disc_verdict verdict,
+                       const char *detail)
+{
+        json_t *files = ctx;
+
+        if (json_out) {
+                char *shown = safe_bytes(path, strlen(path));
+
+                (void)json_array_append_new(
+                        files, json_pack("{ss ss ss}", "path", shown ? shown : "?", "verdict",
+                                         verdict_names[verdict], "detail", detail));
+                free(shown);
+                return;
+        }
+        printf("%-8s ", verdict_names[verdict]);
+        put_safe(path, stdout);
+        if (verdict != EVD_DISC_OK) {
+                printf(": ");
+                put_safe(detail, stdout);
+        }
+        printf("\n");
+}
+
+static int verify_disc(const json_t *args)
+{
+        const char *path = json_string_value(json_object_get(args, "image"));
+        const char *cert = json_string_value(json_object_get(args, "cert"));
+        struct evd_disc_summary sum = { 0 };
+        struct evd_err err = { 0 };
+        json_t *files = json_array();
+        int r;
+
+        r = evd_disc_verify(path, cert, on_verdict, files, &sum, &err);
+        if (r < 0 && r != -EBADMSG) {
+                fprintf(stderr, "evidockctl: %s\n", err.text);
+                json_decref(files);
+                return 1;
+        }
+        if (json_out) {
+                json_t *doc = json_pack(
+                        "{sb so s{sI sI sI sI sb ss* ss ss ss}}", "ok", r == 0, "files", files,
+                        "summary", "files_checked", (json_int_t)sum.files_checked, "problems",
+                        (json_int_t)sum.problems, "payload_files", (json_int_t)sum.payload_files,
+                        "payload_bytes", (json_int_t)sum.payload_bytes, "signature_ok",
+                        sum.signature_ok, "cert",
+                        sum.cert_source == EVD_DISC_CERT_GIVEN      ? "given"
+                        : sum.cert_source == EVD_DISC_CERT_EMBEDDED ? "embedded"
+                                                                    : NULL,
+                        "cert_sha256", sum.cert_sha256, "volume_id", sum.volume_id, "note",
+                        sum.note);
+                char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+
+                printf("%s\n", text ? text : "null");
+                free(text);
+                json_decref(doc);
+        } else {
+                char size[32];
+
+                json_decref(files);
+                printf("volume %s: %llu recording(s), %s; %llu file(s) hashed\n", sum.volume_id,
+                       (unsigned long long)sum.payload_files, human_size(sum.payload_bytes, size),
+                       (unsigned long long)sum.files_checked);
+                if (sum.note[0]) {
+                        printf("signature: ");
+                        put_safe(sum.note, stdout);
+                        printf("\n");
+                }
+                printf("%s\n", r == 0 ? "disc OK: every file matches and the signature is valid"
+                                      : "disc FAILED");
+        }
+        if (r < 0) {
+                fprintf(stderr, "evidockctl: ");
+                put_safe(err.text, stderr);
+                fprintf(stderr, "\n");
+                return 1;
         }
         return 0;
 }
@@ -676,6 +848,32 @@ static const struct command commands[] = {
           0,
           { { "store", "store", OPT_FLAG, false }, { "audit", "audit", OPT_FLAG, false } },
           print_verify },
+        { "export",
+          "export (--case C | ITEM...) --maker M --extractor E --approver A --reason R\n"
+          "                  -o OUT.iso [--media cd|dvd|dvd-dl|bd25|bd50|BYTES] [--time TIME]",
+          "items",
+          OPT_STRING,
+          0,
+          -1,
+          { { "case", "case", OPT_STRING, false },
+            { "maker", "maker", OPT_STRING, true },
+            { "extractor", "extractor", OPT_STRING, true },
+            { "approver", "approver", OPT_STRING, true },
+            { "reason", "reason", OPT_STRING, true },
+            { "o", "out", OPT_NEWPATH, true },
+            { "output", "out", OPT_NEWPATH, false },
+            { "media", "media", OPT_STRING, false },
+            { "time", "time", OPT_STRING, false } },
+          print_export },
+        { "verify-disc",
+          "verify-disc ISO_OR_DEVICE [--cert CERT]",
+          "image",
+          OPT_PATH,
+          1,
+          1,
+          { { "cert", "cert", OPT_PATH, false } },
+          print_fields /* not used: runs in the client, see main */ },
+        { "keys init", "keys init", NULL, OPT_STRING, 0, 0, { { 0 } }, print_keys },
         { "access",
           "access ITEM --requester NAME --approver NAME --reason R [--copy-to DIR]",
           "item",
@@ -732,6 +930,13 @@ static void usage(FILE *out)
                      "  --json         print one JSON document instead of a table\n"
                      "  -h, --help     this help;  --version  the version\n\n"
                      "ITEM is an item id or a sha256 prefix of at least 12 hex digits.\n"
+                     "export writes OUT.iso; when --media splits the export into volumes\n"
+                     "(each a complete signed bag), they are OUT-1.iso, OUT-2.iso, ...\n"
+                     "--time sets the extraction time written on the disc (default now): the\n"
+                     "same items and time give the same image, byte for byte.\n"
+                     "verify-disc checks an image or a disc drive (/dev/sr0) by itself, without\n"
+                     "evidockd; --cert checks the signature against that certificate instead\n"
+                     "of the one on the disc.\n"
                      "TIME is RFC 3339 (2026-11-20T09:15:00Z) or a date (2026-11-20, UTC).\n"
                      "Exit status: 0 done, 1 refused or failed, 2 bad usage.\n");
 }
@@ -778,7 +983,22 @@ static void progress_line(const json_t *p)
 
         if (!isatty(STDERR_FILENO) || json_out)
                 return;
-        if (bt)
+        if (json_object_get(p, "volume")) {
+                /* An export: a bar per volume. */
+                json_int_t done = json_integer_value(json_object_get(p, "bytes_done"));
+                json_int_t total = json_integer_value(bt);
+                int filled = total > 0 && done >= 0 && done <= total ? (int)(done * 30 / total) : 0;
+                char bar[31];
+
+                memset(bar, '#', (size_t)filled);
+                memset(bar + filled, '-', (size_t)(30 - filled));
+                bar[30] = '\0';
+                fprintf(stderr, "\rvolume %lld of %lld [%s] %3d%%  %s of %s   ",
+                        json_integer_value(json_object_get(p, "volume")),
+                        json_integer_value(json_object_get(p, "volumes")), bar,
+                        total > 0 ? (int)(done * 100 / total) : 0, human_size((uint64_t)done, a),
+                        human_size((uint64_t)total, b));
+        } else if (bt)
                 fprintf(stderr, "\r%lld/%lld files, %s of %s   ",
                         json_integer_value(json_object_get(p, "files_done")),
                         json_integer_value(json_object_get(p, "files_total")),
@@ -901,6 +1121,30 @@ static const char *socket_path(const char *given, const char *conf_path, char *b
         return buf;
 }
 
+/* A file to be made (by the daemon, whose working folder is not ours): its folder must
+ * exist and is made absolute. Caller frees; NULL after saying why. */
+static char *new_path(const struct command *c, const char *path)
+{
+        const char *slash = strrchr(path, '/');
+        char dir[PATH_MAX], full[PATH_MAX], *out = NULL;
+        const char *base = slash ? slash + 1 : path;
+
+        if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+                fprintf(stderr, "evidockctl %s: %s: not a file name\n", c->name, path);
+                return NULL;
+        }
+        if (evd_snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
+                         slash ? (slash == path ? "/" : path) : ".") < 0 ||
+            !realpath(dir, full)) {
+                fprintf(stderr, "evidockctl %s: %s: %s\n", c->name, dir,
+                        errno ? strerror(errno) : "path too long");
+                return NULL;
+        }
+        if (asprintf(&out, "%s/%s", strcmp(full, "/") == 0 ? "" : full, base) < 0)
+                return NULL;
+        return out;
+}
+
 /* Parse the command's own arguments into args. Returns 0 or 2 (usage). */
 static int parse_args(const struct command *c, int argc, char **argv, json_t *args)
 {
@@ -910,9 +1154,13 @@ static int parse_args(const struct command *c, int argc, char **argv, json_t *ar
                 const char *a = argv[i];
                 const struct opt *o = NULL;
 
-                if (strncmp(a, "--", 2) == 0 && a[2]) {
+                /* --name, or -x for a one-letter option name */
+                if ((strncmp(a, "--", 2) == 0 && a[2]) || (a[0] == '-' && a[1] && !a[2])) {
+                        const char *name = a[1] == '-' ? a + 2 : a + 1;
+
                         for (const struct opt *p = c->opts; p->name; p++)
-                                if (strcmp(p->name, a + 2) == 0)
+                                if (strcmp(p->name, name) == 0 &&
+                                    (a[1] == '-') == (strlen(p->name) > 1))
                                         o = p;
                         if (!o) {
                                 fprintf(stderr, "evidockctl %s: unknown option %s\n", c->name, a);
@@ -935,6 +1183,13 @@ static int parse_args(const struct command *c, int argc, char **argv, json_t *ar
                                         return 1;
                                 }
                                 (void)json_object_set_new(args, o->key, json_string(full));
+                        } else if (o->type == OPT_NEWPATH) {
+                                char *full = new_path(c, argv[++i]);
+
+                                if (!full)
+                                        return 1;
+                                (void)json_object_set_new(args, o->key, json_string(full));
+                                free(full);
                         } else {
                                 (void)json_object_set_new(args, o->key, json_string(argv[++i]));
                         }
@@ -986,8 +1241,8 @@ static int parse_args(const struct command *c, int argc, char **argv, json_t *ar
         }
         for (const struct opt *p = c->opts; p->name; p++)
                 if (p->required && !json_object_get(args, p->key)) {
-                        fprintf(stderr, "evidockctl %s: --%s is required\nusage: evidockctl %s\n",
-                                c->name, p->name, c->usage);
+                        fprintf(stderr, "evidockctl %s: %s%s is required\nusage: evidockctl %s\n",
+                                c->name, p->name[1] ? "--" : "-", p->name, c->usage);
                         return 2;
                 }
         return 0;
@@ -1052,6 +1307,11 @@ int main(int argc, char **argv)
                 }
         rc = parse_args(cmd, argc - i - 1, argv + i + 1, args);
         if (rc) {
+                json_decref(args);
+                return rc;
+        }
+        if (strcmp(cmd->name, "verify-disc") == 0) { /* needs no daemon */
+                rc = verify_disc(args);
                 json_decref(args);
                 return rc;
         }

@@ -97,6 +97,7 @@ void evd_station_stop(struct evd_station *s)
 
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
+        atomic_store(&s->cancel_exports, true);
         for (int i = 0; i < IMPORTS_MAX; i++)
                 if (s->imports[i] && !s->imports[i]->done)
                         jobs[n++] = s->imports[i]->job;
@@ -362,6 +363,9 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                         (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
                         warnings, "scrub", scrub);
+        if (out) /* the signing key (cmd_keys.c), or a warning that there is none */
+                (void)json_object_set_new(out, "signing",
+                                          evd_station_signing_status(&conf, warnings));
         if (!out)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         /* The docks present, and their warnings (dock.h). */
@@ -836,6 +840,8 @@ const struct evd_control_command evd_station_commands[] = {
         { "hold", EVD_ROLE_ADMIN, evd_cmd_hold },
         { "release", EVD_ROLE_ADMIN, evd_cmd_release },
         { "evidence", EVD_ROLE_ADMIN, evd_cmd_evidence },
+        { "export", EVD_ROLE_ARCHIVIST, evd_cmd_export },
+        { "keys.init", EVD_ROLE_ADMIN, evd_cmd_keys_init },
         { "access", EVD_ROLE_ARCHIVIST, evd_cmd_access },
         { "access-log", EVD_ROLE_ARCHIVIST, evd_cmd_access_log },
         { "purge", EVD_ROLE_ADMIN, evd_cmd_purge },

@@ -4,6 +4,7 @@
 #define EVD_STATION_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "args.h"
 #include "calendar.h"
@@ -11,6 +12,15 @@
 #include "station.h"
 
 #define IMPORTS_MAX 32
+
+/* cmd_keys.c: the signing key and certificate of conf ([signing], or the station's own
+ * in STATE_DIR/keys/); *ret (evd_keys_free) only on success. */
+struct evd_keys;
+int evd_station_keys_load(const struct evd_conf *conf, struct evd_keys **ret, struct evd_err *err);
+
+/* For status: {key, cert, fingerprint, subject} (caller owns); a warning goes into
+ * warnings (may be NULL) when there is no usable key. */
+json_t *evd_station_signing_status(const struct evd_conf *conf, json_t *warnings);
 
 /* An import in progress, for status and for its waiting request. */
 struct import {
@@ -30,6 +40,8 @@ struct evd_station {
         struct evd_ingest *ingest;
         struct evd_calendar *calendar; /* loaded at start; a reload keeps it */
         struct evd_scrub *scrub;       /* NULL when [scrub] interval = off */
+        atomic_bool cancel_exports;    /* set at stop: running exports give up */
+        atomic_int exports_running;    /* each holds a pool thread: bounded */
         struct import *imports[IMPORTS_MAX];
         struct evd_docks *docks; /* set by evd_docks_new, cleared by evd_docks_free */
         bool stopping;
@@ -53,6 +65,8 @@ EVD_CMD(evd_cmd_note);
 EVD_CMD(evd_cmd_hold);
 EVD_CMD(evd_cmd_release);
 EVD_CMD(evd_cmd_evidence);
+EVD_CMD(evd_cmd_export);    /* cmd_export.c */
+EVD_CMD(evd_cmd_keys_init); /* cmd_keys.c */
 EVD_CMD(evd_cmd_access);
 EVD_CMD(evd_cmd_access_log);
 EVD_CMD(evd_cmd_purge);
