@@ -17,7 +17,7 @@ PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libavformat libavcodec libavu
 DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-dev \
         liblmdb-dev libssl-dev libavformat-dev libavcodec-dev libavutil-dev libtsk-dev \
         libisofs-dev libjansson-dev libinih-dev
-DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest ffmpeg dosfstools mtools fdisk \
+DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest python3-lmdb ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
         libclang-rt-14-dev time faketime

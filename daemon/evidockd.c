@@ -20,6 +20,7 @@
 
 #define STATUS_INTERVAL_MS 5000
 #define PURGE_FIRST_MS (60 * 1000)
+#define CHECKPOINT_CHECK_MS (60 * 1000)
 #define PURGE_INTERVAL_MS (24 * 3600 * 1000)
 
 struct daemon {
@@ -29,9 +30,9 @@ struct daemon {
         struct evd_control *control;
         struct evd_docks *docks;
         uv_signal_t sigterm, sigint, sighup;
-        uv_timer_t status_timer, watchdog_timer, purge_timer;
-        uv_work_t purge_work;
-        bool purging;
+        uv_timer_t status_timer, watchdog_timer, purge_timer, checkpoint_timer;
+        uv_work_t purge_work, checkpoint_work;
+        bool purging, sealing;
         bool watchdog;
         bool stopping;
 };
@@ -101,6 +102,49 @@ static void on_purge_timer(uv_timer_t *t)
                 d->purging = true;
 }
 
+/* Seal the audit log with a signed checkpoint (checkpoint.h) and copy it to the
+ * journal. Blocking. */
+static void checkpoint(struct daemon *d, bool force)
+{
+        struct evd_err err = { 0 };
+        json_t *cp = NULL;
+
+        if (evd_station_checkpoint(d->station, force, &cp, &err) < 0) {
+                evd_log_debug("no audit checkpoint: %s", err.text);
+                return;
+        }
+        if (cp)
+                evd_log_notice("audit checkpoint: seq %lld head %s cert %s",
+                               json_integer_value(json_object_get(cp, "seq")),
+                               json_string_value(json_object_get(cp, "head")) ?: "?",
+                               json_string_value(json_object_get(cp, "cert_sha256")) ?: "?");
+        json_decref(cp);
+}
+
+static void checkpoint_run(uv_work_t *w)
+{
+        checkpoint(w->data, false);
+}
+
+static void checkpoint_done(uv_work_t *w, int status)
+{
+        struct daemon *d = w->data;
+
+        (void)status;
+        d->sealing = false;
+}
+
+static void on_checkpoint_timer(uv_timer_t *t)
+{
+        struct daemon *d = t->data;
+
+        if (d->sealing || d->stopping)
+                return;
+        d->checkpoint_work.data = d;
+        if (uv_queue_work(d->loop, &d->checkpoint_work, checkpoint_run, checkpoint_done) == 0)
+                d->sealing = true;
+}
+
 static void stop(struct daemon *d)
 {
         if (d->stopping)
@@ -118,6 +162,7 @@ static void stop(struct daemon *d)
         uv_close((uv_handle_t *)&d->status_timer, NULL);
         uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
         uv_close((uv_handle_t *)&d->purge_timer, NULL);
+        uv_close((uv_handle_t *)&d->checkpoint_timer, NULL);
 }
 
 static void reload(struct daemon *d)
@@ -289,7 +334,11 @@ int main(int argc, char **argv)
         (void)uv_timer_init(d.loop, &d.status_timer);
         (void)uv_timer_init(d.loop, &d.watchdog_timer);
         (void)uv_timer_init(d.loop, &d.purge_timer);
+        (void)uv_timer_init(d.loop, &d.checkpoint_timer);
         d.status_timer.data = d.watchdog_timer.data = d.purge_timer.data = &d;
+        d.checkpoint_timer.data = &d;
+        (void)uv_timer_start(&d.checkpoint_timer, on_checkpoint_timer, CHECKPOINT_CHECK_MS,
+                             CHECKPOINT_CHECK_MS);
         (void)uv_timer_start(&d.purge_timer, on_purge_timer, PURGE_FIRST_MS, PURGE_INTERVAL_MS);
         (void)uv_timer_start(&d.status_timer, on_status_timer, STATUS_INTERVAL_MS,
                              STATUS_INTERVAL_MS);
@@ -311,6 +360,8 @@ int main(int argc, char **argv)
         (void)uv_run(d.loop, UV_RUN_DEFAULT);
 
         (void)evd_station_audit(d.station, NULL, "station.stopped", conf.name, NULL);
+        /* The last thing written: a seal over everything before it. */
+        checkpoint(&d, true);
         evd_docks_free(d.docks);
         evd_station_free(d.station);
         (void)uv_loop_close(d.loop);

@@ -24,6 +24,7 @@ static const char *const db_names[EVD_DB_COUNT] = {
         [EVD_DB_AUDIT] = "audit",
         [EVD_DB_RECORDERS] = "recorders",
         [EVD_DB_DOCKS] = "docks",
+        [EVD_DB_CHECKPOINTS] = "checkpoints",
 };
 
 static bool db_is_index(enum evd_db db)

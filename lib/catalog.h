@@ -34,6 +34,7 @@ enum evd_db {
         EVD_DB_AUDIT,
         EVD_DB_RECORDERS,
         EVD_DB_DOCKS,
+        EVD_DB_CHECKPOINTS,
         EVD_DB_COUNT,
 };
 

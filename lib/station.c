@@ -12,6 +12,7 @@
 #include "dirsource.h"
 #include "dock.h"
 #include "item.h"
+#include "checkpoint.h"
 #include "sequence.h"
 
 #define ITEMS_LIST_MAX 1000000
@@ -721,23 +722,57 @@ out:
         return r;
 }
 
+/* The chain from the first entry, then every signed checkpoint over it. */
 static int verify_audit(struct evd_station *s, json_t **ret, struct evd_err *err)
 {
-        struct evd_err bad = { 0 };
+        struct evd_err bad = { 0 }, keyerr = { 0 };
+        struct evd_keys *keys = NULL;
+        struct evd_conf conf;
         struct evd_txn txn;
-        uint64_t count = 0;
+        uint64_t count = 0, checkpoints = 0, latest = 0;
         int r;
 
+        evd_station_conf(s, &conf);
+        /* Without the station key the checkpoints' hashes are still checked. */
+        (void)evd_station_keys_load(&conf, &keys, &keyerr);
         r = evd_catalog_read_begin(s->catalog, &txn);
-        if (r < 0)
+        if (r < 0) {
+                evd_keys_free(keys);
                 return evd_err_set(err, r, "catalog: %s", strerror(-r));
+        }
         r = evd_audit_verify(&txn, &count, &bad);
+        if (r == 0)
+                r = evd_checkpoint_verify(&txn, keys ? evd_keys_cert(keys) : NULL, &checkpoints,
+                                          &latest, &bad);
         evd_catalog_read_end(&txn);
-        if (r < 0 && r != -EBADMSG)
+        if (r < 0 && r != -EBADMSG) {
+                evd_keys_free(keys);
                 return evd_err_set(err, r, "%s", bad.text);
-        *ret = r == 0 ? json_pack("{sb sI sn}", "ok", 1, "entries", (json_int_t)count, "error")
-                      : json_pack("{sb sn ss}", "ok", 0, "entries", "error", bad.text);
+        }
+        *ret = json_pack("{sb sI sI sI sb ss?}", "ok", r == 0, "entries", (json_int_t)count,
+                         "checkpoints", (json_int_t)checkpoints, "latest_checkpoint",
+                         (json_int_t)latest, "signatures_checked", keys != NULL, "error",
+                         r == 0 ? NULL : bad.text);
+        evd_keys_free(keys);
         return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
+}
+
+int evd_station_checkpoint(struct evd_station *s, bool force, json_t **ret, struct evd_err *err)
+{
+        struct evd_keys *keys = NULL;
+        struct evd_conf conf;
+        int r;
+
+        *ret = NULL;
+        if (!evd_checkpoint_due(s->catalog, evd_clock_now(), force))
+                return 0;
+        evd_station_conf(s, &conf);
+        r = evd_station_keys_load(&conf, &keys, err);
+        if (r < 0)
+                return r;
+        r = evd_checkpoint_make(s->catalog, keys, conf.name, &station_actor, ret, err);
+        evd_keys_free(keys);
+        return r;
 }
 
 static int cmd_verify(void *ud, struct evd_request *req, const json_t *args, json_t **ret,

@@ -53,6 +53,12 @@ int evd_station_purge(struct evd_station *station, const struct evd_actor *actor
                       const char *approver, const char *reason, bool dry_run, json_t **ret,
                       struct evd_err *err);
 
+/* Seal the audit log with a signed checkpoint when one is due (force: whenever there
+ * are new entries). *ret (caller owns) is the checkpoint made, or NULL when none was
+ * due. Fails when the station has no signing key. Blocking: off the loop. */
+int evd_station_checkpoint(struct evd_station *station, bool force, json_t **ret,
+                           struct evd_err *err);
+
 /* A line for sd_notify STATUS= (imports and docks in progress, free space). */
 void evd_station_summary(struct evd_station *station, char *buf, size_t n);
 
