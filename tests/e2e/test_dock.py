@@ -443,3 +443,28 @@ def test_sd_notify_status_sums_up_the_docks(make_sim, tmp):
             break
     sock.close()
     assert any(x.startswith("STATUS=dock: NOTIFY-1 safe to remove; ") for x in lines), lines
+
+
+def test_station_stopping_mid_copy_interrupts_the_dock_cleanly(make_sim, tmp):
+    img = os.path.join(tmp, "rec.img")
+    manifest = mkimage(img, "--fs", "fat32", "--clips", "2", "--size", "400M", "--big", "300M")
+    st = make_sim(ingest__parallel_copies="1")
+    st.start()
+    st.register("STOP-1")
+    st.dock(1, "STOP-1", img)
+    deadline = time.monotonic() + 60
+    while True:
+        d = st.wait_dock("STOP-1", ("copying",) + ENDED)
+        if d["state"] != "copying" or 0 < d["bytes_done"] < d["bytes_total"] - (200 << 20):
+            break
+        assert time.monotonic() < deadline
+    assert d["state"] == "copying", d
+    assert st.stop() == 0  # SIGTERM: the loop ends only once the dock is recorded
+    log = st.read_log()
+    assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+    st.start(defer_cmds=["dock 1 STOP-1 1234:5678 " + img])
+    rec = st.dock_records()["dock:%d" % d["session"]]
+    assert rec["outcome"] == "interrupted" and "stopped" in rec["error"], rec
+    # Started again with the recorder still docked: it is picked up and completed.
+    assert st.wait_dock("STOP-1", ENDED, timeout=120)["state"] == "done"
+    check_stored(st, "STOP-1", manifest)
