@@ -140,8 +140,8 @@ fuzz-run: $(FUZZ_BIN)
 # Long runs: 1,000 kill -9 rounds during ingest.
 soak: deps
 	$(MAKE) all
-	EVD_CRASH_ROUNDS=1000 EVIDOCK_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -p no:cacheprovider \
-		tests/e2e/test_crash.py
+	EVD_CRASH_ROUNDS=1000 EVD_DOCK_CRASH_ROUNDS=1000 EVIDOCK_BUILD=$(abspath $(BUILD)) \
+		$(PYTEST) -q -p no:cacheprovider tests/e2e/test_crash.py tests/e2e/test_dock_crash.py
 
 fuzz: deps
 	$(MAKE) fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS)

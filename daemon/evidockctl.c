@@ -795,8 +795,8 @@ static const struct command commands[] = {
           print_done },
         { "recorder list", "recorder list", NULL, OPT_STRING, 0, 0, { { 0 } }, print_recorders },
         { "label",
-          "label (ITEM... | --recorder S [--since T] [--until T]) --case C --party P "
-          "[--handler NAME]",
+          "label (ITEM... | --session N | --recorder S [--since T] [--until T]) --case C "
+          "--party P [--handler NAME]",
           "items",
           OPT_STRING,
           0,
@@ -805,6 +805,7 @@ static const struct command commands[] = {
             { "party", "party", OPT_STRING, true },
             { "handler", "handler", OPT_STRING, false },
             { "recorder", "recorder", OPT_STRING, false },
+            { "session", "session", OPT_STRING, false },
             { "since", "since", OPT_STRING, false },
             { "until", "until", OPT_STRING, false } },
           print_done },

@@ -582,6 +582,9 @@ static bool item_matches(const json_t *item, const struct evd_item_filter *f)
                 if (!r || strcmp(r, f->recorder) != 0)
                         return false;
         }
+        if (f->session &&
+            (uint64_t)json_integer_value(json_object_get(item, "dock_session")) != f->session)
+                return false;
         if (f->late && !json_is_true(json_object_get(item, "late")))
                 return false;
         if (f->unlabeled && !unlabeled)

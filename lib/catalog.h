@@ -119,6 +119,7 @@ struct evd_item_filter {
         bool has_since, has_until;
         int64_t since, until; /* recorded_at range, inclusive */
         int64_t now;          /* for overdue */
+        uint64_t session;     /* items stored by this dock session (0: any) */
 };
 
 /* Call each(item, ctx) for every matching item in id order (borrowed item, valid

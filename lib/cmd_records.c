@@ -163,6 +163,7 @@ struct edit {
         const void *ctx;
         json_t *refs; /* item references (strings) */
         const char *recorder;
+        uint64_t session; /* a dock session's items */
         bool has_since, has_until;
         int64_t since, until;
         json_t *done; /* ids changed */
@@ -185,8 +186,9 @@ static int select_ids(struct evd_txn *txn, struct edit *e, json_t *ids)
         size_t i;
         int r;
 
-        if (e->recorder) {
+        if (e->recorder || e->session) {
                 struct evd_item_filter f = { .recorder = e->recorder,
+                                             .session = e->session,
                                              .has_since = e->has_since,
                                              .since = e->since,
                                              .has_until = e->has_until,
@@ -271,10 +273,22 @@ static int run_edit(struct evd_station *s, struct evd_request *req, const json_t
             (r = evd_arg_time(args, "since", &e.has_since, &e.since, err)) < 0 ||
             (r = evd_arg_time(args, "until", &e.has_until, &e.until, err)) < 0)
                 return r;
+        if (json_object_get(args, "session")) {
+                const char *sess = NULL;
+                char *end;
+
+                if ((r = evd_arg_string(args, "session", false, &sess, err)) < 0)
+                        return r;
+                e.session = strtoull(sess, &end, 10);
+                if (!sess[0] || *end || e.session == 0)
+                        return evd_err_set(err, -EINVAL, "--session takes a dock session number");
+        }
         if (e.refs && !json_is_array(e.refs))
                 return evd_err_set(err, -EINVAL, "\"items\" must be a list");
-        if (!e.recorder && json_array_size(e.refs) == 0)
-                return evd_err_set(err, -EINVAL, "name the items, or a recorder and a time range");
+        if (!e.recorder && !e.session && json_array_size(e.refs) == 0)
+                return evd_err_set(
+                        err, -EINVAL,
+                        "name the items, a dock session, or a recorder and a time range");
         if (json_array_size(e.refs) > EDIT_ITEMS_MAX)
                 return evd_err_set(err, -E2BIG, "more than %d items", EDIT_ITEMS_MAX);
         e.done = json_array();

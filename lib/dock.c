@@ -393,7 +393,10 @@ static void step_scan(struct session *s)
                 evd_source_free(s->src);
                 s->src = NULL;
                 set_state(s, ST_FAILED, "out of memory");
+                return;
         }
+        /* Items remember the dock they came from, so that a clerk can label a dock. */
+        evd_ingest_job_set_session(s->job, s->id);
 }
 
 static void step_end(struct session *s)

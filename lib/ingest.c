@@ -20,6 +20,7 @@ struct evd_ingest_job {
         struct evd_actor actor;
         struct evd_conf conf;
         const struct evd_calendar *calendar;
+        uint64_t session; /* dock session, 0 for none */
         const struct evd_source_ops *ops;
         void *source;
         struct evd_original *files;
@@ -151,6 +152,9 @@ static int commit_file(struct evd_txn *txn, void *p)
         } else if (r == -ENOENT) {
                 item = evd_item_new(c->job->recorder, o, c->copy->sha256, c->copy->size, c->now,
                                     &c->job->conf, c->job->calendar, c->media);
+                if (item && c->job->session)
+                        (void)json_object_set_new(item, "dock_session",
+                                                  json_integer((json_int_t)c->job->session));
                 r = item ? set_handler(txn, c, item) : -ENOMEM;
                 if (r == 0)
                         r = evd_catalog_item_put(txn, item);
@@ -612,6 +616,11 @@ struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder
         for (size_t i = 0; i < n; i++)
                 job->bytes_total += originals[i].size;
         return job;
+}
+
+void evd_ingest_job_set_session(struct evd_ingest_job *job, uint64_t session)
+{
+        job->session = session;
 }
 
 void evd_ingest_submit(struct evd_ingest *e, struct evd_ingest_job *job,

@@ -63,6 +63,9 @@ struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder
                                           struct evd_original *originals, size_t n,
                                           int max_parallel, const struct evd_calendar *calendar);
 
+/* Record session (a dock session id) in the items the job stores ("dock_session"). */
+void evd_ingest_job_set_session(struct evd_ingest_job *job, uint64_t session);
+
 /* Queue the job. on_done(job, userdata) is called once, from a worker thread (or
  * from this call when the job is empty), after the job's summary is audited. */
 void evd_ingest_submit(struct evd_ingest *ingest, struct evd_ingest_job *job,
