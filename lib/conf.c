@@ -467,7 +467,9 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
         if (c->signing_key[0])
                 fprintf(out, "key = %s\ncert = %s\n", c->signing_key, c->signing_cert);
         else
-                fprintf(out, "# key and cert: the station's own, in %s/keys/\n", c->state_dir);
+                /* Not the path itself: a state_dir near inih's 200-byte line limit would
+                 * make this comment too long to read back. */
+                fprintf(out, "# key and cert: the station's own, in STATE_DIR/keys/\n");
         fprintf(out, "\n[roles]\nclerk = %s\narchivist = %s\nadmin = %s\n", c->group_clerk,
                 c->group_archivist, c->group_admin);
 }

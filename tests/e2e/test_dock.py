@@ -468,3 +468,26 @@ def test_station_stopping_mid_copy_interrupts_the_dock_cleanly(make_sim, tmp):
     # Started again with the recorder still docked: it is picked up and completed.
     assert st.wait_dock("STOP-1", ENDED, timeout=120)["state"] == "done"
     check_stored(st, "STOP-1", manifest)
+
+
+def test_two_docks_share_the_copy_workers_in_turn(make_sim, tmp):
+    """Fairness: a recorder docked second does not wait for the first to finish."""
+    for name in ("a", "b"):
+        many_files_image(os.path.join(tmp, name + ".img"), 400)
+    st = make_sim(ingest__parallel_copies="2")
+    st.start()
+    st.register("FAIR-A")
+    st.register("FAIR-B")
+    st.dock(1, "FAIR-A", os.path.join(tmp, "a.img"))
+    st.wait_dock("FAIR-A", ("copying",) + ENDED)
+    st.dock(2, "FAIR-B", os.path.join(tmp, "b.img"))
+    for serial in ("FAIR-A", "FAIR-B"):
+        assert st.wait_dock(serial, ENDED, timeout=120)["state"] == "done"
+    order = [e["details"]["recorder"] for e in st.json("audit")
+             if e["event"] in ("item.stored", "item.duplicate")]
+    first_b = order.index("FAIR-B")
+    last_a = len(order) - 1 - order[::-1].index("FAIR-A")
+    assert first_b < last_a, "FAIR-B waited for FAIR-A to finish"
+    # Once both run, they alternate: B gets about half of what is stored meanwhile.
+    overlap = order[first_b:last_a + 1]
+    assert overlap.count("FAIR-B") >= len(overlap) // 4, overlap
