@@ -142,6 +142,7 @@ soak: deps
 	$(MAKE) all
 	EVD_CRASH_ROUNDS=1000 EVD_DOCK_CRASH_ROUNDS=1000 EVIDOCK_BUILD=$(abspath $(BUILD)) \
 		$(PYTEST) -q -p no:cacheprovider tests/e2e/test_crash.py tests/e2e/test_dock_crash.py
+	$(MAKE) soak-dock
 
 fuzz: deps
 	$(MAKE) fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS)

@@ -60,6 +60,7 @@ struct probe {
         bool timed_out;
 
         enum kind kind;
+        bool id3; /* begins with an ID3v2 tag */
         enum verdict verdict;
         char brand[5]; /* ftyp major brand, NUL-terminated, "" when none */
         char reason[REASON_MAX];
@@ -401,6 +402,8 @@ static enum kind sniff(struct probe *p, unsigned *ts_size, unsigned *ts_sync)
 
         if (n < 0)
                 return K_UNKNOWN;
+        /* An ID3v2 tag (MP3 cover art) can be larger than the short first look below. */
+        p->id3 = n >= 3 && memcmp(b, "ID3", 3) == 0;
         if (n >= 8 && is_first_box(b + 4) && (be32(b) == 0 || be32(b) == 1 || be32(b) >= 8)) {
                 if (memcmp(b + 4, "ftyp", 4) == 0 && n >= 12 && printable4(b + 8)) {
                         memcpy(p->brand, b + 8, 4);
@@ -1060,7 +1063,13 @@ static int run_ffmpeg(struct probe *p, const struct evd_media_limits *lim, AVIOC
         if (!fmt)
                 return -ENOMEM;
         fmt->pb = pb;
+        /* No container signature found by the structure check: FFmpeg gets a short look
+         * only. Trying every demuxer on growing buffers of noise is the costliest thing a
+         * probe does (40 ms for 1 MiB of random bytes, 2.6 ms with 64 KiB), and the formats left
+         * (MP3, AAC, AMR, MPEG-PS, Matroska, FLV) show themselves in their first bytes. */
         fmt->probesize = lim->probesize;
+        if (p->kind == K_UNKNOWN && !p->id3)
+                fmt->format_probesize = EVD_MEDIA_UNKNOWN_PROBESIZE;
         fmt->max_analyze_duration = lim->analyze_us;
         fmt->interrupt_callback.callback = interrupt_cb;
         fmt->interrupt_callback.opaque = p;

@@ -73,6 +73,7 @@
 #define EVD_MEDIA_LOG_LINE_MAX 200  /* bytes per entry */
 #define EVD_MEDIA_DEFAULT_MS 120000 /* whole probe, wall clock */
 #define EVD_MEDIA_DEFAULT_PROBESIZE (5 * 1000 * 1000)
+#define EVD_MEDIA_UNKNOWN_PROBESIZE (64 * 1024) /* without a known container signature */
 #define EVD_MEDIA_DEFAULT_ANALYZE_US (5 * 1000 * 1000)
 #define EVD_MEDIA_DEFAULT_PACKETS 10000000u
 #define EVD_MEDIA_MAX_ALLOC (256 << 20) /* one FFmpeg allocation, process-wide */
