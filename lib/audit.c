@@ -204,3 +204,16 @@ int evd_audit_each(struct evd_txn *txn, uint64_t from_seq, int64_t since,
         mdb_cursor_close(cur);
         return r < 0 ? r : 0;
 }
+
+int evd_audit_each_snapshot(struct evd_catalog *catalog, uint64_t from_seq, int64_t since,
+                            int (*each)(json_t *entry, void *ctx), void *ctx)
+{
+        struct evd_txn txn;
+        int r = evd_catalog_read_begin(catalog, &txn);
+
+        if (r < 0)
+                return r;
+        r = evd_audit_each(&txn, from_seq, since, each, ctx);
+        evd_catalog_read_end(&txn);
+        return r;
+}

@@ -40,4 +40,8 @@ int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *e
 int evd_audit_each(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                    int (*each)(json_t *entry, void *ctx), void *ctx);
 
+/* evd_audit_each in a read snapshot of its own. */
+int evd_audit_each_snapshot(struct evd_catalog *catalog, uint64_t from_seq, int64_t since,
+                            int (*each)(json_t *entry, void *ctx), void *ctx);
+
 #endif

@@ -174,7 +174,6 @@ int evd_cmd_access_log(void *ud, struct evd_request *req, const json_t *args, js
 {
         struct evd_station *s = ud;
         struct log_ctx c = { .out = json_array() };
-        struct evd_txn txn;
         bool has_since = false;
         int64_t since = INT64_MIN;
         int r;
@@ -185,11 +184,8 @@ int evd_cmd_access_log(void *ud, struct evd_request *req, const json_t *args, js
         if ((r = evd_arg_time(args, "since", &has_since, &since, err)) < 0 ||
             (r = evd_arg_time(args, "until", &c.has_until, &c.until, err)) < 0)
                 goto fail;
-        r = evd_catalog_read_begin(s->catalog, &txn);
-        if (r == 0) {
-                r = evd_audit_each(&txn, 0, has_since ? since : INT64_MIN, collect_access, &c);
-                evd_catalog_read_end(&txn);
-        }
+        r = evd_audit_each_snapshot(s->catalog, 0, has_since ? since : INT64_MIN, collect_access,
+                                    &c);
         if (r < 0) {
                 r = evd_err_set(err, r, "audit log: %s", strerror(-r));
                 goto fail;

@@ -147,42 +147,6 @@ static void buf_free(struct buf *b)
 
 /* ---- UTF-8 ---- */
 
-/* Length of the valid UTF-8 sequence at s (len bytes left), 0 if invalid or NUL. */
-static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *ret_cp)
-{
-        uint32_t cp;
-        size_t n;
-
-        if (s[0] < 0x80) {
-                *ret_cp = s[0];
-                return s[0] ? 1 : 0;
-        }
-        if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-                n = 2;
-                cp = s[0] & 0x1f;
-        } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-                n = 3;
-                cp = s[0] & 0x0f;
-        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-                n = 4;
-                cp = s[0] & 0x07;
-        } else {
-                return 0;
-        }
-        if (n > len)
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (s[i] & 0x3f);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        *ret_cp = cp;
-        return n;
-}
-
 static size_t utf8_put(uint32_t cp, char *out)
 {
         if (cp < 0x80) {
@@ -337,7 +301,7 @@ static void clean_component(const char *in, size_t len, struct cleaned *c)
         c->changed = false;
         while (i < len && c->n < NAME_IN_MAX) {
                 uint32_t cp;
-                size_t k = utf8_next(p + i, len - i, &cp);
+                size_t k = evd_name_utf8_next(p + i, len - i, &cp);
 
                 if (k == 0) {
                         c->cp[c->n++] = '_';
@@ -787,7 +751,7 @@ static void info_value(struct buf *b, const char *v)
 
         while (i < len) {
                 uint32_t cp;
-                size_t k = utf8_next(p + i, len - i, &cp);
+                size_t k = evd_name_utf8_next(p + i, len - i, &cp);
 
                 if (p[i] == '\r' && i + 1 < len && p[i + 1] == '\n') {
                         i++;

@@ -4,8 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (at most len bytes), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t len, uint32_t *ret_cp)
+size_t evd_name_utf8_next(const unsigned char *s, size_t len, uint32_t *ret_cp)
 {
         uint32_t cp;
         size_t n;
@@ -48,7 +47,7 @@ bool evd_name_is_utf8(const char *s, size_t len)
         uint32_t cp;
 
         while (i < len) {
-                size_t n = utf8_seq(p + i, len - i, &cp);
+                size_t n = evd_name_utf8_next(p + i, len - i, &cp);
 
                 if (n == 0)
                         return false;
@@ -71,7 +70,7 @@ int evd_name_escape(const char *s, size_t len, char *out, size_t outsz)
         }
         while (i < len) {
                 char piece[8];
-                size_t plen, n = utf8_seq(p + i, len - i, &cp);
+                size_t plen, n = evd_name_utf8_next(p + i, len - i, &cp);
 
                 if (n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
                         unsigned char c = p[i];

@@ -7,6 +7,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* Length of the valid UTF-8 sequence at s (at most len bytes, len > 0) and its code
+ * point in *ret_cp; 0 when invalid (overlong, surrogate, past U+10FFFF) or NUL. */
+size_t evd_name_utf8_next(const unsigned char *s, size_t len, uint32_t *ret_cp);
 
 /* True when the len bytes at s are valid UTF-8 (no overlongs, no surrogates, no NUL). */
 bool evd_name_is_utf8(const char *s, size_t len);

@@ -605,7 +605,6 @@ static int cmd_audit(void *ud, struct evd_request *req, const json_t *args, json
         struct list_ctx l = { .out = json_array(), .max = AUDIT_LIST_MAX };
         json_t *from = json_object_get(args, "from_seq");
         int64_t since = INT64_MIN;
-        struct evd_txn txn;
         bool has_since;
         int r;
 
@@ -618,13 +617,8 @@ static int cmd_audit(void *ud, struct evd_request *req, const json_t *args, json
                 r = evd_err_set(err, -EINVAL, "argument \"from_seq\" must be a whole number");
                 goto fail;
         }
-        r = evd_catalog_read_begin(s->catalog, &txn);
-        if (r < 0) {
-                r = evd_err_set(err, r, "catalog: %s", strerror(-r));
-                goto fail;
-        }
-        r = evd_audit_each(&txn, from ? (uint64_t)json_integer_value(from) : 0, since, collect, &l);
-        evd_catalog_read_end(&txn);
+        r = evd_audit_each_snapshot(s->catalog, from ? (uint64_t)json_integer_value(from) : 0,
+                                    since, collect, &l);
         if (r < 0) {
                 r = evd_err_set(err, r, "audit log: %s", strerror(-r));
                 goto fail;

@@ -1,5 +1,6 @@
 """Fixtures for end-to-end tests: a real evidockd on a temporary state dir, driven by
 the real evidockctl."""
+import contextlib
 import json
 import os
 import shutil
@@ -105,14 +106,17 @@ def tmp():
     rmtree(d)
 
 
-@pytest.fixture
-def make_station(tmp):
+@contextlib.contextmanager
+def stations(tmp, cls, prefix):
+    """make(**conf) makes a station of class cls in a folder of its own under tmp; at
+    the end every one still running is stopped, and must stop cleanly with a clean
+    sanitizer log."""
     made = []
 
     def make(**conf):
-        root = os.path.join(tmp, f"st{len(made)}")
+        root = os.path.join(tmp, f"{prefix}{len(made)}")
         os.makedirs(root)
-        s = Station(root, **conf)
+        s = cls(root, **conf)
         made.append(s)
         return s
 
@@ -124,6 +128,12 @@ def make_station(tmp):
             assert rc == 0, log
             # Sanitizer builds write their reports into the log.
             assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+
+
+@pytest.fixture
+def make_station(tmp):
+    with stations(tmp, Station, "st") as make:
+        yield make
 
 
 @pytest.fixture

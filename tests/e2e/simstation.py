@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, EVIDOCKD, Station
+from conftest import BUILD, EVIDOCKD, Station, stations
 
 SIM = os.path.join(BUILD, "evidock-sim")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
@@ -162,19 +162,5 @@ def mkimage(path, *args, manifest=True):
 
 @pytest.fixture
 def make_sim(tmp):
-    made = []
-
-    def make(**conf):
-        root = os.path.join(tmp, f"sim{len(made)}")
-        os.makedirs(root)
-        s = SimStation(root, **conf)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        if s.proc:
-            rc = s.stop()
-            log = s.read_log()
-            assert rc == 0, log
-            assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+    with stations(tmp, SimStation, "sim") as make:
+        yield make
