@@ -39,6 +39,7 @@ PYTEST := /usr/bin/python3 -m pytest
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 300
+FUZZ_SEED ?= 0
 
 .PHONY: all deps check unit e2e asan lint demo bench install clean soak soak-dock fuzz fuzz-run
 
@@ -104,7 +105,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) e2e
-	$(MAKE) fuzz-run FUZZ_SECONDS=10
+	$(MAKE) fuzz-run FUZZ_SECONDS=10 FUZZ_SEED=1
 	./tests/systemd/check-units.sh $(BUILD)
 
 # libFuzzer targets (clang): the library built with coverage and ASan, one binary per
@@ -131,7 +132,8 @@ fuzz-run: $(FUZZ_BIN)
 		dict=tests/fuzz/$${name#fuzz_}.dict; [ -f $$dict ] && d=-dict=$$dict || d=; \
 		opts=tests/fuzz/$${name#fuzz_}.options; [ -f $$opts ] && o=$$(cat $$opts) || o=; \
 		echo "== $$name ($(FUZZ_SECONDS) s)"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 $$d $$o \
+		$$f -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -rss_limit_mb=2048 \
+			-print_final_stats=0 $$d $$o \
 			-artifact_prefix=build-fuzz/$$name- $$corpus 2>build-fuzz/$$name.log \
 			|| { tail -50 build-fuzz/$$name.log; exit 1; }; \
 		grep -E '^Done|^#[0-9]+.*DONE' build-fuzz/$$name.log | tail -1; \

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "name.h"
 #include "util.h"
 
 struct parse_ctx {
@@ -82,8 +83,19 @@ static int parse_int(struct parse_ctx *ctx, const char *value, int lo, int hi, i
 
 static int parse_string(struct parse_ctx *ctx, const char *value, char *out, size_t n)
 {
+        size_t len = strlen(value);
+
         if (value[0] == '\0')
                 return fail(ctx, "a value is required");
+        /* What is accepted must read back the same from evidockd -n: no control
+         * characters, valid UTF-8, and no leading ';' (it would read as a comment). */
+        if (value[0] == ';')
+                return fail(ctx, "a value may not begin with ';'");
+        if (!evd_name_is_utf8(value, len))
+                return fail(ctx, "value is not valid UTF-8");
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+                        return fail(ctx, "value holds a control character");
         if (evd_snprintf(out, n, "%s", value) < 0)
                 return fail(ctx, "value too long ('%.40s...')", value);
         return 1;

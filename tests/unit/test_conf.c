@@ -101,6 +101,9 @@ static void bad_lines_are_refused(void **state)
                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
                   ":2: control_socket" },
                 { "[ingest]\nfilename_time_patterns = YYYYMMDD\n", ":2: pattern 'YYYYMMDD' needs" },
+                { "[roles]\nadmin =;x\n", ":2: a value may not begin with ';'" },
+                { "[station]\nname = a\x01b\n", ":2: value holds a control character" },
+                { "[station]\nname = \xff\n", ":2: value is not valid UTF-8" },
         };
 
         (void)state;
