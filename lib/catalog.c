@@ -201,8 +201,10 @@ int evd_catalog_read_begin(struct evd_catalog *catalog, struct evd_txn *ret)
         pthread_rwlock_rdlock(&catalog->grow);
         rc = mdb_txn_begin(catalog->env, NULL, MDB_RDONLY, &txn);
         if (rc) {
+                int r = evd_mdb_errno(rc);
+
                 pthread_rwlock_unlock(&catalog->grow);
-                return evd_mdb_errno(rc);
+                return r < 0 ? r : -EIO; /* never 0 without a transaction */
         }
         *ret = (struct evd_txn){ .catalog = catalog, .txn = txn };
         return 0;
