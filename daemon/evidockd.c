@@ -23,6 +23,17 @@
 #define CHECKPOINT_CHECK_MS (60 * 1000)
 #define PURGE_INTERVAL_MS (24 * 3600 * 1000)
 
+struct daemon;
+
+/* Periodic work that blocks (disk, catalogue), run off the loop, one at a time. */
+struct chore {
+        uv_timer_t timer;
+        uv_work_t work;
+        bool busy;
+        struct daemon *daemon;
+        void (*run)(struct daemon *d);
+};
+
 struct daemon {
         uv_loop_t *loop;
         const char *conf_path;
@@ -30,9 +41,8 @@ struct daemon {
         struct evd_control *control;
         struct evd_docks *docks;
         uv_signal_t sigterm, sigint, sighup;
-        uv_timer_t status_timer, watchdog_timer, purge_timer, checkpoint_timer;
-        uv_work_t purge_work, checkpoint_work;
-        bool purging, sealing;
+        uv_timer_t status_timer, watchdog_timer;
+        struct chore purge, seal;
         bool watchdog;
         bool stopping;
 };
@@ -65,13 +75,16 @@ static void on_watchdog_timer(uv_timer_t *t)
         (void)sd_notify(0, "WATCHDOG=1");
 }
 
-/* [retention] purge = auto: once a day, off the loop. */
-static void purge_run(uv_work_t *w)
+/* [retention] purge = auto: once a day. */
+static void purge(struct daemon *d)
 {
-        struct daemon *d = w->data;
         struct evd_err err = { 0 };
+        struct evd_conf conf;
         json_t *result = NULL;
 
+        evd_station_conf(d->station, &conf);
+        if (!conf.purge_auto)
+                return;
         if (evd_station_purge(d->station, NULL, "retention policy (purge = auto)",
                               "retention period and grace ended", false, &result, &err) < 0)
                 evd_log_err("automatic purge failed: %s", err.text);
@@ -79,27 +92,6 @@ static void purge_run(uv_work_t *w)
                 evd_log_notice("automatic purge deleted %zu item(s)",
                                json_array_size(json_object_get(result, "purged")));
         json_decref(result);
-}
-
-static void purge_done(uv_work_t *w, int status)
-{
-        struct daemon *d = w->data;
-
-        (void)status;
-        d->purging = false;
-}
-
-static void on_purge_timer(uv_timer_t *t)
-{
-        struct daemon *d = t->data;
-        struct evd_conf conf;
-
-        evd_station_conf(d->station, &conf);
-        if (!conf.purge_auto || d->purging || d->stopping)
-                return;
-        d->purge_work.data = d;
-        if (uv_queue_work(d->loop, &d->purge_work, purge_run, purge_done) == 0)
-                d->purging = true;
 }
 
 /* Seal the audit log with a signed checkpoint (checkpoint.h) and copy it to the
@@ -121,28 +113,45 @@ static void checkpoint(struct daemon *d, bool force)
         json_decref(cp);
 }
 
-static void checkpoint_run(uv_work_t *w)
+static void seal_when_due(struct daemon *d)
 {
-        checkpoint(w->data, false);
+        checkpoint(d, false);
 }
 
-static void checkpoint_done(uv_work_t *w, int status)
+static void chore_run(uv_work_t *w)
 {
-        struct daemon *d = w->data;
+        struct chore *c = w->data;
+
+        c->run(c->daemon);
+}
+
+static void chore_done(uv_work_t *w, int status)
+{
+        struct chore *c = w->data;
 
         (void)status;
-        d->sealing = false;
+        c->busy = false;
 }
 
-static void on_checkpoint_timer(uv_timer_t *t)
+static void on_chore_timer(uv_timer_t *t)
 {
-        struct daemon *d = t->data;
+        struct chore *c = t->data;
 
-        if (d->sealing || d->stopping)
+        if (c->busy || c->daemon->stopping)
                 return;
-        d->checkpoint_work.data = d;
-        if (uv_queue_work(d->loop, &d->checkpoint_work, checkpoint_run, checkpoint_done) == 0)
-                d->sealing = true;
+        c->work.data = c;
+        if (uv_queue_work(c->daemon->loop, &c->work, chore_run, chore_done) == 0)
+                c->busy = true;
+}
+
+static void chore_start(struct daemon *d, struct chore *c, void (*run)(struct daemon *),
+                        uint64_t first_ms, uint64_t every_ms)
+{
+        c->daemon = d;
+        c->run = run;
+        (void)uv_timer_init(d->loop, &c->timer);
+        c->timer.data = c;
+        (void)uv_timer_start(&c->timer, on_chore_timer, first_ms, every_ms);
 }
 
 static void stop(struct daemon *d)
@@ -161,8 +170,8 @@ static void stop(struct daemon *d)
         uv_close((uv_handle_t *)&d->sighup, NULL);
         uv_close((uv_handle_t *)&d->status_timer, NULL);
         uv_close((uv_handle_t *)&d->watchdog_timer, NULL);
-        uv_close((uv_handle_t *)&d->purge_timer, NULL);
-        uv_close((uv_handle_t *)&d->checkpoint_timer, NULL);
+        uv_close((uv_handle_t *)&d->purge.timer, NULL);
+        uv_close((uv_handle_t *)&d->seal.timer, NULL);
 }
 
 static void reload(struct daemon *d)
@@ -333,13 +342,9 @@ int main(int argc, char **argv)
         (void)uv_signal_start(&d.sighup, on_signal, SIGHUP);
         (void)uv_timer_init(d.loop, &d.status_timer);
         (void)uv_timer_init(d.loop, &d.watchdog_timer);
-        (void)uv_timer_init(d.loop, &d.purge_timer);
-        (void)uv_timer_init(d.loop, &d.checkpoint_timer);
-        d.status_timer.data = d.watchdog_timer.data = d.purge_timer.data = &d;
-        d.checkpoint_timer.data = &d;
-        (void)uv_timer_start(&d.checkpoint_timer, on_checkpoint_timer, CHECKPOINT_CHECK_MS,
-                             CHECKPOINT_CHECK_MS);
-        (void)uv_timer_start(&d.purge_timer, on_purge_timer, PURGE_FIRST_MS, PURGE_INTERVAL_MS);
+        d.status_timer.data = d.watchdog_timer.data = &d;
+        chore_start(&d, &d.seal, seal_when_due, CHECKPOINT_CHECK_MS, CHECKPOINT_CHECK_MS);
+        chore_start(&d, &d.purge, purge, PURGE_FIRST_MS, PURGE_INTERVAL_MS);
         (void)uv_timer_start(&d.status_timer, on_status_timer, STATUS_INTERVAL_MS,
                              STATUS_INTERVAL_MS);
         {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "buf.h"
 #include "clock.h"
 #include "disc.h"
 #include "keys.h"
@@ -405,32 +406,6 @@ static json_t *disc_item(const struct ex_item *it)
         return o;
 }
 
-/* A growing NUL-terminated text. */
-struct text {
-        char *data;
-        size_t len, cap;
-};
-
-static int text_add(struct text *t, const char *s, size_t n)
-{
-        if (t->len + n + 1 > t->cap) {
-                size_t cap = t->cap ? t->cap : 4096;
-                char *d;
-
-                while (cap < t->len + n + 1)
-                        cap *= 2;
-                d = realloc(t->data, cap);
-                if (!d)
-                        return -ENOMEM;
-                t->data = d;
-                t->cap = cap;
-        }
-        memcpy(t->data + t->len, s, n);
-        t->len += n;
-        t->data[t->len] = '\0';
-        return 0;
-}
-
 /* items.json of one volume. */
 static char *make_items_json(const struct export *x, const struct volume *v, size_t vno)
 {
@@ -456,9 +431,9 @@ static char *make_items_json(const struct export *x, const struct volume *v, siz
  * hash can be recomputed and matched with the station's log. */
 static char *make_history(const struct export *x, const struct volume *v, size_t *ret_len)
 {
-        struct text out = { 0 };
+        struct evd_buf out = { .max = SIZE_MAX };
 
-        if (text_add(&out, "", 0) < 0)
+        if (evd_buf_add(&out, "", 0) < 0)
                 return NULL;
         for (size_t i = 0; i < v->n; i++) {
                 const json_t *h = x->items[v->idx[i]].history, *e;
@@ -469,10 +444,10 @@ static char *make_history(const struct export *x, const struct volume *v, size_t
                         char *line =
                                 json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 
-                        if (!line || text_add(&out, line, strlen(line)) < 0 ||
-                            text_add(&out, "\n", 1) < 0) {
+                        if (!line || evd_buf_str(&out, line) < 0 ||
+                            evd_buf_add(&out, "\n", 1) < 0) {
                                 free(line);
-                                free(out.data);
+                                evd_buf_free(&out);
                                 return NULL;
                         }
                         free(line);

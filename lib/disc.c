@@ -18,6 +18,7 @@
 #define LIBISOFS_WITHOUT_LIBBURN 1
 #include <libisofs/libisofs.h>
 
+#include "buf.h"
 #include "name.h"
 
 #define NAME_IN_MAX 1024          /* bytes of an original name or recorder we accept */
@@ -65,84 +66,6 @@ static int disc_enter(struct evd_err *err)
 static void disc_leave(void)
 {
         (void)pthread_mutex_unlock(&disc_lock);
-}
-
-/* ---- growable text buffer, with a sticky error ---- */
-
-struct buf {
-        char *data;
-        size_t len, cap, max;
-        int error;
-};
-
-static int buf_add(struct buf *b, const void *p, size_t n)
-{
-        if (b->error)
-                return b->error;
-        if (n > b->max - b->len) {
-                b->error = -EFBIG;
-                return b->error;
-        }
-        if (b->len + n + 1 > b->cap) {
-                size_t cap = b->cap ? b->cap : 4096;
-                char *d;
-
-                while (cap < b->len + n + 1)
-                        cap *= 2;
-                d = realloc(b->data, cap);
-                if (!d) {
-                        b->error = -ENOMEM;
-                        return b->error;
-                }
-                b->data = d;
-                b->cap = cap;
-        }
-        memcpy(b->data + b->len, p, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-        return 0;
-}
-
-static int buf_str(struct buf *b, const char *s)
-{
-        return buf_add(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static int buf_printf(struct buf *b, const char *fmt, ...)
-{
-        char small[1024];
-        va_list ap;
-        int n;
-
-        va_start(ap, fmt);
-        n = vsnprintf(small, sizeof(small), fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-                b->error = b->error ? b->error : -EINVAL;
-                return b->error;
-        }
-        if ((size_t)n < sizeof(small))
-                return buf_add(b, small, (size_t)n);
-        {
-                char *big = malloc((size_t)n + 1);
-
-                if (!big) {
-                        b->error = b->error ? b->error : -ENOMEM;
-                        return b->error;
-                }
-                va_start(ap, fmt);
-                (void)vsnprintf(big, (size_t)n + 1, fmt, ap);
-                va_end(ap);
-                (void)buf_add(b, big, (size_t)n);
-                free(big);
-        }
-        return b->error;
-}
-
-static void buf_free(struct buf *b)
-{
-        free(b->data);
-        memset(b, 0, sizeof(*b));
 }
 
 /* ---- UTF-8 ---- */
@@ -643,32 +566,32 @@ int evd_disc_plan(const uint64_t *sizes, const char *const *names, size_t n, uin
 
 struct tagfile {
         char name[TAG_NAME_MAX + 1];
-        const uint8_t *data; /* borrowed from the caller or from a struct buf below */
+        const uint8_t *data; /* borrowed from the caller or from a struct evd_buf below */
         size_t len;
 };
 
 /* JSON string of len bytes of valid UTF-8. */
-static void json_utf8(struct buf *b, const char *s, size_t len)
+static void json_utf8(struct evd_buf *b, const char *s, size_t len)
 {
-        (void)buf_str(b, "\"");
+        (void)evd_buf_str(b, "\"");
         for (size_t i = 0; i < len; i++) {
                 unsigned char ch = (unsigned char)s[i];
 
                 if (ch == '"' || ch == '\\') {
                         char esc[2] = { '\\', (char)ch };
 
-                        (void)buf_add(b, esc, 2);
+                        (void)evd_buf_add(b, esc, 2);
                 } else if (ch < 0x20 || ch == 0x7f) {
-                        (void)buf_printf(b, "\\u%04x", ch);
+                        (void)evd_buf_printf(b, "\\u%04x", ch);
                 } else {
-                        (void)buf_add(b, &s[i], 1);
+                        (void)evd_buf_add(b, &s[i], 1);
                 }
         }
-        (void)buf_str(b, "\"");
+        (void)evd_buf_str(b, "\"");
 }
 
 /* JSON string of arbitrary bytes: exact when valid UTF-8, else their escaped display. */
-static void json_bytes(struct buf *b, const char *s, size_t len)
+static void json_bytes(struct evd_buf *b, const char *s, size_t len)
 {
         char *shown;
 
@@ -686,38 +609,38 @@ static void json_bytes(struct buf *b, const char *s, size_t len)
         free(shown);
 }
 
-static void hex_bytes(struct buf *b, const char *s, size_t len)
+static void hex_bytes(struct evd_buf *b, const char *s, size_t len)
 {
         char pair[3];
 
         for (size_t i = 0; i < len; i++) {
                 evd_hex((const uint8_t *)&s[i], 1, pair);
-                (void)buf_add(b, pair, 2);
+                (void)evd_buf_add(b, pair, 2);
         }
 }
 
-static void make_items_json(struct buf *b, const struct evd_disc_spec *spec)
+static void make_items_json(struct evd_buf *b, const struct evd_disc_spec *spec)
 {
         char hex[EVD_SHA256_HEX];
 
-        (void)buf_str(b, "{\n  \"format\": \"evidock-items/1\",\n  \"items\": [");
+        (void)evd_buf_str(b, "{\n  \"format\": \"evidock-items/1\",\n  \"items\": [");
         for (size_t i = 0; i < spec->n_items; i++) {
                 const struct evd_disc_item *it = &spec->items[i];
 
                 evd_hex(it->sha256, EVD_SHA256_LEN, hex);
-                (void)buf_str(b, i ? ",\n    {" : "\n    {");
-                (void)buf_str(b, "\"path\": ");
+                (void)evd_buf_str(b, i ? ",\n    {" : "\n    {");
+                (void)evd_buf_str(b, "\"path\": ");
                 json_utf8(b, it->disc_path, strlen(it->disc_path));
-                (void)buf_str(b, ", \"recorder\": ");
+                (void)evd_buf_str(b, ", \"recorder\": ");
                 json_bytes(b, it->recorder, strlen(it->recorder));
-                (void)buf_str(b, ", \"original_name\": ");
+                (void)evd_buf_str(b, ", \"original_name\": ");
                 json_bytes(b, it->name, it->name_len);
-                (void)buf_str(b, ", \"original_name_hex\": \"");
+                (void)evd_buf_str(b, ", \"original_name_hex\": \"");
                 hex_bytes(b, it->name, it->name_len);
-                (void)buf_printf(b, "\", \"size\": %" PRIu64 ", \"sha256\": \"%s\"}", it->size,
-                                 hex);
+                (void)evd_buf_printf(b, "\", \"size\": %" PRIu64 ", \"sha256\": \"%s\"}", it->size,
+                                     hex);
         }
-        (void)buf_str(b, spec->n_items ? "\n  ]\n}\n" : "]\n}\n");
+        (void)evd_buf_str(b, spec->n_items ? "\n  ]\n}\n" : "]\n}\n");
 }
 
 static bool label_ok(const char *label)
@@ -744,7 +667,7 @@ static bool label_is(const char *a, const char *b)
 
 /* A bag-info value: printable UTF-8 as it is, line breaks as continuation lines,
  * other control characters and invalid bytes as \xHH. */
-static void info_value(struct buf *b, const char *v)
+static void info_value(struct evd_buf *b, const char *v)
 {
         const unsigned char *p = (const unsigned char *)v;
         size_t len = strlen(v), i = 0;
@@ -758,23 +681,23 @@ static void info_value(struct buf *b, const char *v)
                         continue;
                 }
                 if (p[i] == '\n' || p[i] == '\r') {
-                        (void)buf_str(b, "\n  ");
+                        (void)evd_buf_str(b, "\n  ");
                         i++;
                 } else if (k == 0 || (cp < 0x20 && cp != '\t') || cp == 0x7f ||
                            (cp >= 0x80 && cp < 0xa0)) {
                         size_t bytes = k ? k : 1;
 
                         for (size_t j = 0; j < bytes; j++)
-                                (void)buf_printf(b, "\\x%02x", p[i + j]);
+                                (void)evd_buf_printf(b, "\\x%02x", p[i + j]);
                         i += bytes;
                 } else {
-                        (void)buf_add(b, p + i, k);
+                        (void)evd_buf_add(b, p + i, k);
                         i += k;
                 }
         }
 }
 
-static int make_bag_info(struct buf *b, const struct evd_disc_spec *spec, uint64_t oxum_bytes,
+static int make_bag_info(struct evd_buf *b, const struct evd_disc_spec *spec, uint64_t oxum_bytes,
                          struct evd_err *err)
 {
         static const char *const ours[] = { "Payload-Oxum", "Bagging-Date", "Bag-Count" };
@@ -798,16 +721,17 @@ static int make_bag_info(struct buf *b, const struct evd_disc_spec *spec, uint64
                                            "bag-info %s: value missing or longer "
                                            "than %d bytes",
                                            in->label, EVD_DISC_INFO_VALUE_MAX);
-                (void)buf_printf(b, "%s: ", in->label);
+                (void)evd_buf_printf(b, "%s: ", in->label);
                 info_value(b, in->value);
-                (void)buf_str(b, "\n");
+                (void)evd_buf_str(b, "\n");
         }
         evd_time_format(spec->extraction_time, date);
         date[10] = '\0';
-        (void)buf_printf(b, "Bagging-Date: %s\n", date);
-        (void)buf_printf(b, "Payload-Oxum: %" PRIu64 ".%zu\n", oxum_bytes, spec->n_items);
+        (void)evd_buf_printf(b, "Bagging-Date: %s\n", date);
+        (void)evd_buf_printf(b, "Payload-Oxum: %" PRIu64 ".%zu\n", oxum_bytes, spec->n_items);
         if (spec->volume_count > 0)
-                (void)buf_printf(b, "Bag-Count: %u of %u\n", spec->volume_no, spec->volume_count);
+                (void)evd_buf_printf(b, "Bag-Count: %u of %u\n", spec->volume_no,
+                                     spec->volume_count);
         return 0;
 }
 
@@ -819,30 +743,30 @@ static const char *info_lookup(const struct evd_disc_spec *spec, const char *lab
         return NULL;
 }
 
-static void make_readme(struct buf *b, const struct evd_disc_spec *spec, const char *volid,
+static void make_readme(struct evd_buf *b, const struct evd_disc_spec *spec, const char *volid,
                         const char *fingerprint)
 {
         const char *case_no = info_lookup(spec, EVD_DISC_INFO_CASE);
         char when[EVD_TIME_STR];
 
         evd_time_format(spec->extraction_time, when);
-        (void)buf_str(b, "执法记录仪证据光盘 / Enforcement recording evidence disc\n"
-                         "=====================================================\n\n");
-        (void)buf_printf(b, "卷标 / Volume:          %s\n", volid);
+        (void)evd_buf_str(b, "执法记录仪证据光盘 / Enforcement recording evidence disc\n"
+                             "=====================================================\n\n");
+        (void)evd_buf_printf(b, "卷标 / Volume:          %s\n", volid);
         if (case_no) {
-                (void)buf_str(b, "案号 / Case number:     ");
+                (void)evd_buf_str(b, "案号 / Case number:     ");
                 info_value(b, case_no);
-                (void)buf_str(b, "\n");
+                (void)evd_buf_str(b, "\n");
         }
-        (void)buf_printf(b, "提取时间 / Extracted:   %s (UTC)\n", when);
-        (void)buf_printf(b, "文件数 / Files:         %zu\n", spec->n_items);
+        (void)evd_buf_printf(b, "提取时间 / Extracted:   %s (UTC)\n", when);
+        (void)evd_buf_printf(b, "文件数 / Files:         %zu\n", spec->n_items);
         if (spec->volume_count > 0)
-                (void)buf_printf(b, "分卷 / Volume:          第 %u 盘，共 %u 盘 / %u of %u\n",
-                                 spec->volume_no, spec->volume_count, spec->volume_no,
-                                 spec->volume_count);
-        (void)buf_printf(b, "签名证书指纹 / Certificate SHA-256 fingerprint:\n  %s\n\n",
-                         fingerprint);
-        (void)buf_str(
+                (void)evd_buf_printf(b, "分卷 / Volume:          第 %u 盘，共 %u 盘 / %u of %u\n",
+                                     spec->volume_no, spec->volume_count, spec->volume_no,
+                                     spec->volume_count);
+        (void)evd_buf_printf(b, "签名证书指纹 / Certificate SHA-256 fingerprint:\n  %s\n\n",
+                             fingerprint);
+        (void)evd_buf_str(
                 b,
                 "本光盘是一个 BagIt 包（RFC 8493），由 evidock 证据存储站制作。无需 evidock，\n"
                 "用常见工具即可核验。\n"
@@ -1398,9 +1322,9 @@ static int tag_sha(const struct tagfile *t, char hex[EVD_SHA256_HEX])
 int evd_disc_build(const struct evd_disc_spec *spec, const char *out_path,
                    struct evd_disc_result *ret, struct evd_err *err)
 {
-        struct buf bagit = { .max = 4096 }, info = { .max = 1u << 20 };
-        struct buf manifest = { .max = 256u << 20 }, readme = { .max = 1u << 20 };
-        struct buf items_json = { .max = 256u << 20 }, tagman = { .max = 1u << 20 };
+        struct evd_buf bagit = { .max = 4096 }, info = { .max = 1u << 20 };
+        struct evd_buf manifest = { .max = 256u << 20 }, readme = { .max = 1u << 20 };
+        struct evd_buf items_json = { .max = 256u << 20 }, tagman = { .max = 1u << 20 };
         struct tagfile tags[EVD_DISC_TAGS_MAX + 8];
         struct build b = { .spec = spec };
         char volid[EVD_DISC_VOLID_MAX + 1], fpr[EVD_SHA256_HEX], hex[EVD_SHA256_HEX];
@@ -1431,12 +1355,12 @@ int evd_disc_build(const struct evd_disc_spec *spec, const char *out_path,
         cert_pem = evd_keys_cert_pem(spec->keys, &cert_len);
 
         /* The bag's text files. */
-        (void)buf_str(&bagit, "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n");
+        (void)evd_buf_str(&bagit, "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n");
         for (size_t i = 0; i < spec->n_items; i++) {
                 const struct evd_disc_item *it = &spec->items[i];
 
                 evd_hex(it->sha256, EVD_SHA256_LEN, hex);
-                (void)buf_printf(&manifest, "%s  %s\n", hex, it->disc_path);
+                (void)evd_buf_printf(&manifest, "%s  %s\n", hex, it->disc_path);
                 if (it->size > UINT64_MAX - oxum) {
                         r = evd_err_set(err, -EOVERFLOW, "payload too large");
                         goto out;
@@ -1475,7 +1399,7 @@ int evd_disc_build(const struct evd_disc_spec *spec, const char *out_path,
                         r = evd_err_set(err, -EIO, "SHA-256 failed");
                         goto out;
                 }
-                (void)buf_printf(&tagman, "%s  %s\n", hex, tags[i].name);
+                (void)evd_buf_printf(&tagman, "%s  %s\n", hex, tags[i].name);
         }
         if (tagman.error) {
                 r = evd_err_set(err, tagman.error, "out of memory");
@@ -1644,12 +1568,12 @@ out:
                 src_release(&b.srcs[i]);
         free(b.srcs);
         free(sig);
-        buf_free(&bagit);
-        buf_free(&info);
-        buf_free(&manifest);
-        buf_free(&readme);
-        buf_free(&items_json);
-        buf_free(&tagman);
+        evd_buf_free(&bagit);
+        evd_buf_free(&info);
+        evd_buf_free(&manifest);
+        evd_buf_free(&readme);
+        evd_buf_free(&items_json);
+        evd_buf_free(&tagman);
         return r;
 }
 
