@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdlib.h>
+
+#include "dio.h"
 
 int evd_sha256_reader(const struct evd_reader *reader, uint8_t *buf,
                       uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size)
@@ -51,13 +54,25 @@ out:
 
 static ssize_t fd_pread(void *ctx, void *buf, size_t len, uint64_t off)
 {
-        return evd_pread_full(*(int *)ctx, buf, len, (off_t)off);
+        return evd_dio_pread(*(int *)ctx, buf, len, off);
 }
 
-int evd_sha256_fd(int fd, uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size)
+int evd_sha256_fd(int fd, uint8_t *buf, uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size)
 {
         struct evd_reader reader = { fd_pread, &fd };
+        bool was_direct = evd_dio_is_on(fd);
+        uint8_t *own = buf ? NULL : evd_dio_alloc(EVD_HASH_BLOCK);
+        int r;
 
-        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        return evd_sha256_reader(&reader, NULL, ret_sha256, ret_size);
+        if (!buf)
+                buf = own;
+        if (!buf)
+                return -ENOMEM;
+        /* Read what the disk holds, not the page cache, where the filesystem allows. */
+        if (evd_dio_set(fd, true) < 0)
+                (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        r = evd_sha256_reader(&reader, buf, ret_sha256, ret_size);
+        (void)evd_dio_set(fd, was_direct);
+        free(own);
+        return r;
 }

@@ -25,7 +25,9 @@ struct evd_reader {
 int evd_sha256_reader(const struct evd_reader *reader, uint8_t *buf,
                       uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size);
 
-/* The same for a file open for reading (from offset 0; the fd's offset is unused). */
-int evd_sha256_fd(int fd, uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size);
+/* The same for a file open for reading (from offset 0; the fd's offset is unused),
+ * read past the page cache where the filesystem allows (dio.h). buf is as above, and
+ * must be aligned for direct I/O (evd_dio_alloc) when given. */
+int evd_sha256_fd(int fd, uint8_t *buf, uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size);
 
 #endif

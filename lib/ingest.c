@@ -205,11 +205,14 @@ static void fail_file(struct evd_ingest *e, struct evd_ingest_job *job,
         json_decref(d);
 }
 
-/* The source's reader, counting what it reads into the job's progress as it goes. */
+/* The source's reader, counting into the job's progress how far into the file it has
+ * read, so that a second pass over the source (verify = source+destination) adds
+ * nothing. */
 struct counting_reader {
         struct evd_reader inner;
         struct evd_ingest_job *job;
-        uint64_t counted; /* by this file: taken back when it ends */
+        uint64_t counted; /* the furthest byte read, added by this file: taken back when
+                           * it ends */
 };
 
 static ssize_t counting_pread(void *ctx, void *buf, size_t len, uint64_t off)
@@ -217,9 +220,9 @@ static ssize_t counting_pread(void *ctx, void *buf, size_t len, uint64_t off)
         struct counting_reader *c = ctx;
         ssize_t n = c->inner.pread(c->inner.ctx, buf, len, off);
 
-        if (n > 0) {
-                c->counted += (uint64_t)n;
-                atomic_fetch_add(&c->job->bytes_done, (uint64_t)n);
+        if (n > 0 && off + (uint64_t)n > c->counted) {
+                atomic_fetch_add(&c->job->bytes_done, off + (uint64_t)n - c->counted);
+                c->counted = off + (uint64_t)n;
         }
         return n;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "copy.h"
+#include "dio.h"
 #include "name.h"
 #include "util.h"
 
@@ -41,6 +42,7 @@ static const char *const special_names[] = {
 struct img {
         TSK_IMG_INFO info;
         int fd;
+        int direct_fd; /* the same device opened O_DIRECT, or -1 (dio.h) */
         uint64_t size;
         uint64_t read_errors; /* failed device reads so far */
         int last_errno;
@@ -49,11 +51,19 @@ struct img {
 
 struct evd_source {
         pthread_mutex_t lock; /* around every TSK call on this source */
-        int fd;
+        int fd, direct_fd;
         struct img *img;
         TSK_VS_INFO *vs;
         TSK_FS_INFO *fs[EVD_SOURCE_MAX_PARTITIONS];
         unsigned n_fs;
+};
+
+/* Where a piece of a file is: bytes [file_off, file_off + len) of the file are at dev_off
+ * on the device, or are zeros (a sparse run, or past the size the entry says was
+ * written: exFAT's valid data length). */
+struct extent {
+        uint64_t file_off, dev_off, len;
+        bool zero;
 };
 
 struct evd_source_reader {
@@ -62,6 +72,9 @@ struct evd_source_reader {
         uint64_t size;
         unsigned partition;
         uint64_t inum;
+        struct extent *extents; /* NULL: read through TSK (data kept in the entry) */
+        size_t n_extents;
+        size_t hint; /* extent of the last read: reads are mostly sequential */
         struct evd_err err;
 };
 
@@ -113,10 +126,35 @@ static void show_path(const char *path, size_t len, char *out, size_t outsz)
 
 /* ---- the image layer ---- */
 
+/* Read exactly len bytes at off from the device: large aligned reads (file data comes in
+ * whole clusters) past the page cache, the rest, and any read the device refuses to do
+ * direct, through it. Returns len, or -errno with a reason in why. Thread-safe. */
+static ssize_t device_read(const struct img *img, void *buf, size_t len, uint64_t off,
+                           char *why, size_t why_len)
+{
+        char text[64];
+        ssize_t n = -EINVAL;
+
+        if (off > img->size || len > img->size - off) {
+                (void)snprintf(why, why_len, "offset %llu is past the end of the device",
+                               (unsigned long long)off);
+                return -EIO;
+        }
+        if (img->direct_fd >= 0 && evd_dio_aligned(buf, len, off))
+                n = evd_pread_full(img->direct_fd, buf, len, (off_t)off);
+        if (n == -EINVAL)
+                n = evd_pread_full(img->fd, buf, len, (off_t)off);
+        if (n >= 0 && (size_t)n == len)
+                return n;
+        (void)snprintf(why, why_len, "device read of %zu bytes at offset %llu: %s", len,
+                       (unsigned long long)off,
+                       n < 0 ? strerror_r((int)-n, text, sizeof(text)) : "device ended early");
+        return n < 0 ? n : -EIO;
+}
+
 static ssize_t img_read(TSK_IMG_INFO *info, TSK_OFF_T off, char *buf, size_t len)
 {
         struct img *img = (struct img *)info;
-        char why[64];
         ssize_t n;
 
         if (off < 0 || (uint64_t)off >= img->size) {
@@ -127,15 +165,10 @@ static ssize_t img_read(TSK_IMG_INFO *info, TSK_OFF_T off, char *buf, size_t len
         }
         if (len > img->size - (uint64_t)off)
                 len = (size_t)(img->size - (uint64_t)off);
-        n = evd_pread_full(img->fd, buf, len, (off_t)off);
-        if (n < 0 || (n == 0 && len > 0)) {
-                int e = n < 0 ? (int)-n : EIO;
-
+        n = device_read(img, buf, len, (uint64_t)off, img->last_text, sizeof(img->last_text));
+        if (n < 0) {
                 img->read_errors++;
-                img->last_errno = e;
-                (void)snprintf(img->last_text, sizeof(img->last_text),
-                               "device read of %zu bytes at offset %lld: %s", len, (long long)off,
-                               n < 0 ? strerror_r(e, why, sizeof(why)) : "device ended early");
+                img->last_errno = (int)-n;
                 tsk_error_reset();
                 tsk_error_set_errno(TSK_ERR_IMG_READ);
                 tsk_error_set_errstr("%s", img->last_text);
@@ -250,7 +283,7 @@ int evd_source_open(const char *path, struct evd_source **ret, struct evd_err *e
         src = calloc(1, sizeof(*src));
         if (!src)
                 return evd_err_set(err, -ENOMEM, "out of memory");
-        src->fd = -1;
+        src->fd = src->direct_fd = -1;
         if ((r = pthread_mutex_init(&src->lock, NULL)) != 0) {
                 free(src);
                 return evd_err_set(err, -r, "cannot create a lock");
@@ -262,6 +295,7 @@ int evd_source_open(const char *path, struct evd_source **ret, struct evd_err *e
         }
         if ((r = device_size(src->fd, path, &size, &sector, err)) < 0)
                 goto fail;
+        src->direct_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_DIRECT); /* or -1 */
         if (size == 0) {
                 r = evd_err_set(err, -ENOMEDIUM, "%s: no medium (size 0)", path);
                 goto fail;
@@ -276,6 +310,7 @@ int evd_source_open(const char *path, struct evd_source **ret, struct evd_err *e
                 goto fail;
         }
         src->img->fd = src->fd;
+        src->img->direct_fd = src->direct_fd;
         src->img->size = size;
 
         pthread_mutex_lock(&src->lock);
@@ -324,6 +359,8 @@ void evd_source_free(struct evd_source *src)
                 tsk_img_close(&src->img->info); /* frees src->img */
         if (src->fd >= 0)
                 (void)close(src->fd);
+        if (src->direct_fd >= 0)
+                (void)close(src->direct_fd);
         pthread_mutex_destroy(&src->lock);
         free(src);
 }
@@ -840,6 +877,60 @@ static int check_runs(struct evd_source *src, TSK_FS_FILE *file, uint64_t size, 
         return 0;
 }
 
+/* Map the file's runs (already checked by check_runs) to extents, so that its data is
+ * read straight from the device, in parallel with other files and without TSK's lock.
+ * Data kept in the entry itself, or in a layout this does not know (compressed,
+ * encrypted, skipped bytes: none of them FAT or exFAT), leaves r->extents NULL and is
+ * read through TSK. The extents give exactly what tsk_fs_file_read gives: the runs in
+ * order, zeros for sparse runs and past the initialised size. */
+static int map_extents(struct evd_source_reader *r, struct evd_err *err)
+{
+        const TSK_FS_INFO *fs = r->file->fs_info;
+        const TSK_FS_ATTR *attr = tsk_fs_file_attr_get(r->file);
+        uint64_t bs = fs->block_size, pos = 0, init;
+        size_t n = 0;
+
+        if (r->size == 0 || !attr || !(attr->flags & TSK_FS_ATTR_NONRES) ||
+            (attr->flags & (TSK_FS_ATTR_COMP | TSK_FS_ATTR_ENC)) || attr->nrd.skiplen != 0)
+                return 0;
+        for (const TSK_FS_ATTR_RUN *run = attr->nrd.run; run; run = run->next)
+                if (run->flags & TSK_FS_ATTR_RUN_FLAG_ENCRYPTED || n++ > SIZE_MAX / 4)
+                        return 0;
+        init = attr->nrd.initsize < 0 ? 0 : (uint64_t)attr->nrd.initsize;
+        r->extents = calloc(2 * n, sizeof(*r->extents)); /* a run may split at init */
+        if (!r->extents)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        for (const TSK_FS_ATTR_RUN *run = attr->nrd.run; run && pos < r->size; run = run->next) {
+                uint64_t len = run->len * bs, dev = (uint64_t)fs->offset + run->addr * bs;
+                struct extent *e = &r->extents[r->n_extents];
+
+                if (run->offset * bs != pos)
+                        break;
+                if (len > r->size - pos)
+                        len = r->size - pos;
+                *e = (struct extent){ .file_off = pos, .dev_off = dev, .len = len };
+                if (run->flags & TSK_FS_ATTR_RUN_FLAG_SPARSE || pos >= init) {
+                        e->zero = true;
+                } else if (len > init - pos) {
+                        e->len = init - pos;
+                        e[1] = (struct extent){ .file_off = init, .len = len - e->len, .zero = true };
+                        r->n_extents++;
+                }
+                r->n_extents++;
+                pos += len;
+        }
+        if (pos < r->size) {
+                free(r->extents);
+                r->extents = NULL;
+                r->n_extents = 0;
+                return evd_err_set(err, -EUCLEAN,
+                                   "filesystem damaged: the clusters of inode %llu do not "
+                                   "follow each other",
+                                   (unsigned long long)r->inum);
+        }
+        return 0;
+}
+
 int evd_source_reader_open(struct evd_source *src, const struct evd_source_file *file,
                            struct evd_source_reader **ret, struct evd_err *err)
 {
@@ -870,13 +961,15 @@ int evd_source_reader_open(struct evd_source *src, const struct evd_source_file 
         }
         if ((rc = check_runs(src, f, file->size, err)) < 0)
                 goto fail;
-        tsk_error_reset();
-        pthread_mutex_unlock(&src->lock);
         r->src = src;
         r->file = f;
         r->size = file->size;
         r->partition = file->partition;
         r->inum = file->inum;
+        if ((rc = map_extents(r, err)) < 0)
+                goto fail;
+        tsk_error_reset();
+        pthread_mutex_unlock(&src->lock);
         *ret = r;
         return 0;
 
@@ -886,6 +979,52 @@ fail:
         pthread_mutex_unlock(&src->lock);
         free(r);
         return rc;
+}
+
+/* The extent holding byte off of the file (off < r->size). */
+static const struct extent *extent_at(struct evd_source_reader *r, uint64_t off)
+{
+        size_t lo = 0, hi = r->n_extents;
+        const struct extent *e = &r->extents[r->hint];
+
+        if (e->file_off <= off && off - e->file_off < e->len)
+                return e;
+        while (hi - lo > 1) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (r->extents[mid].file_off <= off)
+                        lo = mid;
+                else
+                        hi = mid;
+        }
+        r->hint = lo;
+        return &r->extents[lo];
+}
+
+/* Read [off, off + len) of the file (within its size) from its extents. */
+static ssize_t read_extents(struct evd_source_reader *r, uint8_t *buf, size_t len, uint64_t off)
+{
+        char why[128];
+
+        for (size_t done = 0; done < len;) {
+                const struct extent *e = extent_at(r, off + done);
+                uint64_t in = off + done - e->file_off;
+                size_t n = (size_t)(e->len - in < len - done ? e->len - in : len - done);
+                ssize_t got;
+
+                if (e->zero) {
+                        memset(buf + done, 0, n);
+                } else if ((got = device_read(r->src->img, buf + done, n, e->dev_off + in, why,
+                                              sizeof(why))) < 0) {
+                        return evd_err_set(&r->err, (int)got,
+                                           "partition %u inode %llu offset %llu: %s",
+                                           r->partition, (unsigned long long)r->inum,
+                                           (unsigned long long)(off + done), why);
+                }
+                done += n;
+                r->hint = (size_t)(e - r->extents) + (done < len);
+        }
+        return (ssize_t)len;
 }
 
 ssize_t evd_source_reader_pread(void *ctx, void *buf, size_t len, uint64_t off)
@@ -902,6 +1041,8 @@ ssize_t evd_source_reader_pread(void *ctx, void *buf, size_t len, uint64_t off)
                 len = (size_t)(r->size - off);
         if (len > (size_t)SSIZE_MAX)
                 len = (size_t)SSIZE_MAX;
+        if (r->extents)
+                return read_extents(r, buf, len, off);
 
         pthread_mutex_lock(&r->src->lock);
         errors = img->read_errors;
@@ -948,6 +1089,7 @@ void evd_source_reader_free(struct evd_source_reader *r)
         pthread_mutex_lock(&r->src->lock);
         tsk_fs_file_close(r->file);
         pthread_mutex_unlock(&r->src->lock);
+        free(r->extents);
         free(r);
 }
 

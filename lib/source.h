@@ -30,10 +30,13 @@
  * - Threads: TSK lets several threads read different files of one opened filesystem,
  *   each with its own TSK_FS_FILE (helgrind finds no race in TSK, only in glibc's mktime
  *   tz cache; hashes stay right), but every device read is serialised under the image's
- *   cache lock anyway. This module also takes one mutex per struct evd_source around
- *   each TSK call: it adds little to what that lock already serialises, and it keeps
- *   TSK's per-thread error text and this module's count of failed device reads paired
- *   with the call that caused them.
+ *   cache lock anyway. So TSK is used for the metadata only: opening a file for reading
+ *   takes its cluster runs, and its data is then read straight from the device (large
+ *   aligned reads with O_DIRECT, dio.h), several files at once, with exactly what
+ *   tsk_fs_file_read would give (zeros for sparse runs and past exFAT's valid data
+ *   length). This module takes one mutex per struct evd_source around each TSK call: it
+ *   keeps TSK's per-thread error text and this module's count of failed device reads
+ *   paired with the call that caused them.
  *
  * Errors: -errno and, for people, struct evd_err text. Typical codes: -ENOENT and the
  * like from open(2), -ENOTBLK (neither a block device nor a regular file), -ENOMEDIUM
@@ -144,7 +147,7 @@ int evd_source_reader_open(struct evd_source *src, const struct evd_source_file 
  * out), -EIO for damage met while reading (TSK's text); the reason is in
  * evd_source_reader_error. A failed device read is never passed on as data, even where
  * TSK would swallow it. ctx is the struct evd_source_reader. Safe to call from any
- * thread; calls on readers of the same source are serialised. */
+ * thread; readers of the same source read in parallel. */
 ssize_t evd_source_reader_pread(void *ctx, void *buf, size_t len, uint64_t off);
 
 /* Point ret (struct evd_reader of copy.h) at evd_source_reader_pread and r. */

@@ -325,7 +325,7 @@ int evd_store_verify_object(const struct evd_store *store, const uint8_t sha256[
                                    r == -ENOENT ? "missing" : strerror(-r));
         /* Read from the disk, not from pages cached since the write. */
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        r = evd_sha256_fd(fd, got, &got_size);
+        r = evd_sha256_fd(fd, NULL, got, &got_size);
         (void)close(fd);
         if (r < 0)
                 return evd_err_set(err, r, "object %s: read failed: %s", hex, strerror(-r));

@@ -17,7 +17,7 @@ def attach(station, inject):
     assert len(workers) == 1, workers
     log = os.path.join(station.root, "strace.log")
     proc = subprocess.Popen(["strace", "-p", workers[0], "-o", log, "-e",
-                             "trace=fdatasync,renameat2,write", "-e", f"inject={inject}"],
+                             "trace=fdatasync,renameat2,pwrite64", "-e", f"inject={inject}"],
                             stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:  # wait until it is attached
         if "attached" in line:
@@ -98,7 +98,7 @@ def test_rename_eio_fails_the_file_and_a_retry_stores_it(make_station, tmp):
 def test_write_enospc_is_copied_again(make_station, tmp):
     station = make_station(ingest__parallel_copies="1")
     station.start()
-    st, log = attach(station, "write:error=ENOSPC:when=1")
+    st, log = attach(station, "pwrite64:error=ENOSPC:when=1")
     src, sha, p = import_one(station, tmp, "write", 3)
     detach(st)
     assert "(INJECTED)" in open(log).read()

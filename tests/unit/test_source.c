@@ -22,6 +22,8 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
+#include <tsk/libtsk.h>
 
 #include "copy.h"
 #include "source.h"
@@ -646,13 +648,14 @@ static void test_limits(void **state)
         manifest_done(&m);
 }
 
-/* The one fd of this process open on path. */
-static int fd_of(const char *path)
+/* The fds of this process open on path (into fds[2]), and how many: the source's own,
+ * and a second one with O_DIRECT where the filesystem allows (dio.h). */
+static int fds_of(const char *path, int fds[2])
 {
         char link[PATH_MAX], target[PATH_MAX];
         struct dirent *de;
         DIR *d = opendir("/proc/self/fd");
-        int found = -1, n_found = 0;
+        int n_found = 0;
 
         assert_non_null(d);
         while ((de = readdir(d))) {
@@ -667,36 +670,45 @@ static int fd_of(const char *path)
                         continue;
                 target[n] = '\0';
                 if (strcmp(target, path) == 0) {
-                        found = (int)strtol(de->d_name, NULL, 10);
-                        n_found++;
+                        assert_true(n_found < 2);
+                        fds[n_found++] = (int)strtol(de->d_name, NULL, 10);
                 }
         }
         closedir(d);
-        assert_int_equal(n_found, 1);
-        return found;
+        assert_true(n_found >= 1);
+        return n_found;
 }
 
-/* The source's fd is O_RDONLY|O_CLOEXEC: nothing can be written through it. */
+/* The source's fds are O_RDONLY|O_CLOEXEC: nothing can be written through them. Where
+ * the filesystem does direct I/O, the second one has O_DIRECT. */
 static void test_opened_read_only(void **state)
 {
         char img[PATH_MAX], link[PATH_MAX], info[512];
         struct evd_source *src;
         struct evd_err err;
-        unsigned long flags = 0;
-        FILE *f;
+        int fds[2], n, direct = 0;
 
         (void)state;
         image("fat32", "--fs fat32 --clips 3", img, sizeof(img), NULL);
         assert_int_equal(evd_source_open(img, &src, &err), 0);
-        assert_int_equal(evd_snprintf(link, sizeof(link), "/proc/self/fdinfo/%d", fd_of(img)), 0);
-        f = fopen(link, "re");
-        assert_non_null(f);
-        while (fgets(info, sizeof(info), f))
-                if (strncmp(info, "flags:", 6) == 0)
-                        flags = strtoul(info + 6, NULL, 8);
-        fclose(f);
-        assert_int_equal(flags & O_ACCMODE, O_RDONLY);
-        assert_true(flags & O_CLOEXEC);
+        n = fds_of(img, fds);
+        for (int i = 0; i < n; i++) {
+                unsigned long flags = 0;
+                FILE *f;
+
+                assert_int_equal(evd_snprintf(link, sizeof(link), "/proc/self/fdinfo/%d", fds[i]),
+                                 0);
+                f = fopen(link, "re");
+                assert_non_null(f);
+                while (fgets(info, sizeof(info), f))
+                        if (strncmp(info, "flags:", 6) == 0)
+                                flags = strtoul(info + 6, NULL, 8);
+                fclose(f);
+                assert_int_equal(flags & O_ACCMODE, O_RDONLY);
+                assert_true(flags & O_CLOEXEC);
+                direct += !!(flags & O_DIRECT);
+        }
+        assert_int_equal(direct, n - 1);
         evd_source_free(src);
 }
 
@@ -713,7 +725,7 @@ static void test_device_read_error(void **state)
         struct evd_err err;
         const struct evd_source_file *big = NULL;
         uint8_t *buf = malloc(EVD_COPY_BLOCK), *good = malloc(EVD_COPY_BLOCK);
-        int fd, dir, again;
+        int fds[2], n, dir, again;
 
         (void)state;
         assert_non_null(buf);
@@ -728,10 +740,12 @@ static void test_device_read_error(void **state)
         assert_int_equal(evd_source_reader_open(src, big, &rd, &err), 0);
         assert_int_equal(evd_source_reader_pread(rd, good, 1000, (5u << 20) + 3), 1000);
 
-        fd = fd_of(img);
+        /* Both fds fail, as a device that is gone does. */
+        n = fds_of(img, fds);
         dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(dir >= 0);
-        assert_int_equal(dup3(dir, fd, O_CLOEXEC), fd);
+        for (int i = 0; i < n; i++)
+                assert_int_equal(dup3(dir, fds[i], O_CLOEXEC), fds[i]);
         assert_int_equal(evd_source_reader_pread(rd, buf, EVD_COPY_BLOCK, 8u << 20), -EISDIR);
         assert_int_equal(evd_source_reader_error(rd)->code, -EISDIR);
         assert_non_null(strstr(evd_source_reader_error(rd)->text, "device read"));
@@ -739,7 +753,8 @@ static void test_device_read_error(void **state)
 
         again = open(img, O_RDONLY | O_CLOEXEC);
         assert_true(again >= 0);
-        assert_int_equal(dup3(again, fd, O_CLOEXEC), fd);
+        for (int i = 0; i < n; i++)
+                assert_int_equal(dup3(again, fds[i], O_CLOEXEC), fds[i]);
         assert_int_equal(evd_source_reader_pread(rd, buf, 1000, (5u << 20) + 3), 1000);
         assert_memory_equal(buf, good, 1000);
         assert_int_equal(evd_source_reader_error(rd)->code, 0);
@@ -1340,6 +1355,143 @@ static int per_test(void **state)
         return 0;
 }
 
+/* exFAT keeps a valid data length per file (cameras preallocate and set it when they
+ * close the file). Here BIG0001.MP4's is cut to an odd length in a copy of the image
+ * (with the entry set's checksum fixed), and the reader, which reads the device itself,
+ * must give exactly what TSK's own tsk_fs_file_read gives. TSK 4.11 does not apply the
+ * valid data length: the bytes past it are copied as the device holds them (nothing is
+ * hidden; a recorder that died mid-recording may have written them). A TSK that starts
+ * zeroing them fails here on purpose, so that the change is noticed. */
+static uint16_t exfat_set_checksum(const uint8_t *set, size_t len)
+{
+        uint16_t sum = 0;
+
+        for (size_t i = 0; i < len; i++)
+                if (i != 2 && i != 3)
+                        sum = (uint16_t)(((sum & 1) ? 0x8000 : 0) + (sum >> 1) + set[i]);
+        return sum;
+}
+
+static void test_exfat_valid_data_length(void **state)
+{
+        static const char name[] = "BIG0001.MP4";
+        const uint64_t valid = (1u << 20) + 4096 + 123;
+        char img[PATH_MAX], cut[PATH_MAX];
+        uint8_t *disk, *orig, *got, *tsk;
+        struct evd_source *src;
+        struct evd_source_list *list;
+        struct evd_source_reader *rd;
+        struct evd_err err;
+        const struct evd_source_file *big = NULL;
+        size_t disk_len, patched = 0;
+        struct stat st;
+        int fd;
+        TSK_IMG_INFO *ti;
+        TSK_FS_INFO *tf;
+        TSK_FS_FILE *tfile;
+
+        (void)state;
+        image("exfat-big", "--fs exfat --clips 1 --big 3M", img, sizeof(img), NULL);
+        path_in_dir(cut, sizeof(cut), "exfat-vdl.img");
+        assert_int_equal(run("cp %s %s", img, cut), 0);
+        fd = open(cut, O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        disk_len = (size_t)st.st_size;
+        disk = malloc(disk_len);
+        assert_non_null(disk);
+        assert_int_equal(evd_pread_full(fd, disk, disk_len, 0), (ssize_t)disk_len);
+        /* File (0x85), stream extension (0xC0), then name entries (0xC1): find the set
+         * whose first name entry starts with the name in UTF-16LE. */
+        for (size_t at = 0; at + 96 <= disk_len; at += 32) {
+                uint8_t *set = disk + at, *name_entry = set + 64;
+                size_t set_len = 32 * (1 + (size_t)set[1]);
+                bool match = set[0] == 0x85 && set[32] == 0xC0 && name_entry[0] == 0xC1 &&
+                             set[32 + 3] == strlen(name) && at + set_len <= disk_len;
+                uint16_t sum;
+
+                for (size_t k = 0; match && k < strlen(name); k++)
+                        match = name_entry[2 + 2 * k] == (uint8_t)name[k] &&
+                                name_entry[3 + 2 * k] == 0;
+                if (!match)
+                        continue;
+                for (int b = 0; b < 8; b++)
+                        set[32 + 8 + b] = (uint8_t)(valid >> (8 * b));
+                sum = exfat_set_checksum(set, set_len);
+                set[2] = (uint8_t)sum;
+                set[3] = (uint8_t)(sum >> 8);
+                assert_int_equal(pwrite(fd, set, set_len, (off_t)at), (ssize_t)set_len);
+                patched++;
+        }
+        close(fd);
+        free(disk);
+        assert_int_equal(patched, 1);
+
+        /* The original bytes, from the untouched image. */
+        assert_int_equal(evd_source_open(img, &src, &err), 0);
+        assert_int_equal(evd_source_list(src, NULL, 0, NULL, &list, &err), 0);
+        for (size_t i = 0; i < list->n; i++)
+                if (strcmp(list->files[i].path, "DCIM/BIG0001.MP4") == 0)
+                        big = &list->files[i];
+        assert_non_null(big);
+        orig = malloc(big->size);
+        got = malloc(big->size);
+        tsk = calloc(1, big->size);
+        assert_non_null(orig);
+        assert_non_null(got);
+        assert_non_null(tsk);
+        assert_int_equal(evd_source_reader_open(src, big, &rd, &err), 0);
+        for (uint64_t off = 0; off < big->size;) {
+                ssize_t n = evd_source_reader_pread(rd, orig + off, EVD_COPY_BLOCK, off);
+
+                assert_true(n > 0);
+                off += (uint64_t)n;
+        }
+        evd_source_reader_free(rd);
+        evd_source_list_free(list);
+        evd_source_free(src);
+
+        /* The cut image, through this module, in odd slices. */
+        big = NULL;
+        assert_int_equal(evd_source_open(cut, &src, &err), 0);
+        assert_int_equal(evd_source_list(src, NULL, 0, NULL, &list, &err), 0);
+        for (size_t i = 0; i < list->n; i++)
+                if (strcmp(list->files[i].path, "DCIM/BIG0001.MP4") == 0)
+                        big = &list->files[i];
+        assert_non_null(big);
+        assert_true(big->size > valid + 4096);
+        assert_int_equal(evd_source_reader_open(src, big, &rd, &err), 0);
+        for (uint64_t off = 0; off < big->size;) {
+                ssize_t n = evd_source_reader_pread(rd, got + off, 300007, off);
+
+                assert_true(n > 0);
+                off += (uint64_t)n;
+        }
+
+        /* The same file through TSK alone. */
+        ti = tsk_img_open_sing(cut, TSK_IMG_TYPE_RAW, 0);
+        assert_non_null(ti);
+        tf = tsk_fs_open_img(ti, 0, TSK_FS_TYPE_EXFAT);
+        assert_non_null(tf);
+        tfile = tsk_fs_file_open_meta(tf, NULL, (TSK_INUM_T)big->inum);
+        assert_non_null(tfile);
+        assert_int_equal(tsk_fs_file_read(tfile, 0, (char *)tsk, big->size,
+                                          TSK_FS_FILE_READ_FLAG_NONE),
+                         (ssize_t)big->size);
+        tsk_fs_file_close(tfile);
+        tsk_fs_close(tf);
+        tsk_img_close(ti);
+
+        assert_memory_equal(got, tsk, big->size);
+        assert_memory_equal(got, orig, big->size);
+        evd_source_reader_free(rd);
+        evd_source_list_free(list);
+        evd_source_free(src);
+        free(orig);
+        free(got);
+        free(tsk);
+}
+
 #define T(f) cmocka_unit_test_setup(f, per_test)
 
 int main(void)
@@ -1352,6 +1504,7 @@ int main(void)
                 T(test_exfat_plain_chinese),
                 T(test_exfat_mbr_hostile_fragmented),
                 T(test_exfat_gpt_two_partitions),
+                T(test_exfat_valid_data_length),
                 T(test_extension_filter),
                 T(test_skips_label_and_system_entries),
                 T(test_times_follow_process_tz),
