@@ -29,8 +29,8 @@
 
 #define EVD_BLOCKDEV_NODE_MAX 64
 #define EVD_BLOCKDEV_SYSPATH_MAX 512
-#define EVD_BLOCKDEV_DISKS_MAX 8  /* disks (LUNs) under one USB device */
-#define EVD_BLOCKDEV_RETRY_MS 200 /* between looks while waiting */
+#define EVD_BLOCKDEV_DISKS_MAX 8 /* disks (LUNs) under one USB device */
+#define EVD_BLOCKDEV_RETRY_MS 50 /* between looks while waiting */
 
 struct evd_blockdev_disk {
         char node[EVD_BLOCKDEV_NODE_MAX];       /* "/dev/sdb" */

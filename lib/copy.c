@@ -63,7 +63,7 @@ static void *reader_main(void *arg)
         }
 }
 
-/* Hash and write one block at off. */
+/* Hash one block at off, and write it there unless fd is -1. */
 static int consume(EVP_MD_CTX *md, int fd, const uint8_t *buf, size_t len, uint64_t off,
                    _Atomic uint64_t *bytes_done)
 {
@@ -71,19 +71,20 @@ static int consume(EVP_MD_CTX *md, int fd, const uint8_t *buf, size_t len, uint6
 
         if (!EVP_DigestUpdate(md, buf, len))
                 return -EIO;
-        if ((r = evd_dio_pwrite(fd, buf, len, off)) < 0)
+        if (fd >= 0 && (r = evd_dio_pwrite(fd, buf, len, off)) < 0)
                 return r;
         if (bytes_done)
                 atomic_fetch_add(bytes_done, len);
         return 0;
 }
 
-/* Stream the rest of the source (after the first, full block) through the ring. */
+/* Stream the reader from ring->start through the ring into md, and into fd unless it is
+ * -1; *size counts the bytes. */
 static int stream_rest(struct ring *ring, EVP_MD_CTX *md, int fd, uint64_t *size,
                        _Atomic uint64_t *bytes_done)
 {
         uint64_t kicked = 0; /* bytes already handed to writeback */
-        bool direct = evd_dio_is_on(fd);
+        bool direct = fd < 0 || evd_dio_is_on(fd);
         pthread_t thread;
         int r = 0;
 
@@ -127,11 +128,44 @@ static int stream_rest(struct ring *ring, EVP_MD_CTX *md, int fd, uint64_t *size
         return r;
 }
 
+/* SHA-256 of the copy (fd, read through copy) as the disk holds it: read past the page
+ * cache where the filesystem allows, through the ring so that reading and hashing
+ * overlap. */
+static int hash_copy(struct ring *ring, int fd, const struct evd_reader *copy,
+                     uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size)
+{
+        bool was_direct = evd_dio_is_on(fd);
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        uint64_t size = 0;
+        int r;
+
+        if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+                EVP_MD_CTX_free(md);
+                return -ENOMEM;
+        }
+        ring->reader = copy;
+        ring->cancel = NULL; /* the recorder is not needed any more: finish */
+        ring->start = 0;
+        ring->stop = false;
+        for (unsigned i = 0; i < EVD_COPY_BLOCKS; i++)
+                ring->slots[i].full = false;
+        (void)evd_dio_set(fd, true);
+        r = stream_rest(ring, md, -1, &size, NULL);
+        (void)evd_dio_set(fd, was_direct);
+        if (r == 0 && !EVP_DigestFinal_ex(md, ret_sha256, NULL))
+                r = -EIO;
+        EVP_MD_CTX_free(md);
+        if (r == 0)
+                *ret_size = size;
+        return r;
+}
+
 int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
                  enum evd_verify_mode verify, _Atomic uint64_t *bytes_done,
                  const atomic_bool *cancel, struct evd_copy_result *ret, struct evd_err *err)
 {
         struct ring ring = { .reader = reader, .cancel = cancel, .start = EVD_COPY_BLOCK };
+        struct evd_reader copy = { evd_fd_pread, NULL }; /* the copy, read back */
         uint8_t sha[EVD_SHA256_LEN], again[EVD_SHA256_LEN];
         char tmp_name[EVD_STORE_TMPNAME_MAX];
         EVP_MD_CTX *md = NULL;
@@ -192,7 +226,11 @@ int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
         /* Drop any cached pages after the sync (before it, dirty pages would stay) and
          * read what the disk really holds. */
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        r = evd_sha256_fd(fd, ring.slots[0].buf, again, &again_size);
+        copy.ctx = &fd;
+        if (size <= EVD_COPY_BLOCK)
+                r = evd_sha256_fd(fd, ring.slots[0].buf, again, &again_size);
+        else
+                r = hash_copy(&ring, fd, &copy, again, &again_size);
         if (r < 0) {
                 r = evd_err_set(err, r, "re-reading the copy failed: %s", strerror(-r));
                 goto out_discard;

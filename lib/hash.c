@@ -52,14 +52,14 @@ out:
         return r;
 }
 
-static ssize_t fd_pread(void *ctx, void *buf, size_t len, uint64_t off)
+ssize_t evd_fd_pread(void *ctx, void *buf, size_t len, uint64_t off)
 {
         return evd_dio_pread(*(int *)ctx, buf, len, off);
 }
 
 int evd_sha256_fd(int fd, uint8_t *buf, uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size)
 {
-        struct evd_reader reader = { fd_pread, &fd };
+        struct evd_reader reader = { evd_fd_pread, &fd };
         bool was_direct = evd_dio_is_on(fd);
         uint8_t *own = buf ? NULL : evd_dio_alloc(EVD_HASH_BLOCK);
         int r;

@@ -19,6 +19,10 @@ struct evd_reader {
         void *ctx;
 };
 
+/* struct evd_reader.pread for a file: ctx points to its fd (an int). Reads past the page
+ * cache when O_DIRECT is on for the fd (evd_dio_pread). */
+ssize_t evd_fd_pread(void *ctx, void *buf, size_t len, uint64_t off);
+
 /* SHA-256 of everything the reader gives from offset 0, in EVD_HASH_BLOCK reads into
  * buf (EVD_HASH_BLOCK bytes, or NULL to use a buffer of its own); *ret_size gets the
  * byte count. */

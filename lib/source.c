@@ -129,8 +129,8 @@ static void show_path(const char *path, size_t len, char *out, size_t outsz)
 /* Read exactly len bytes at off from the device: large aligned reads (file data comes in
  * whole clusters) past the page cache, the rest, and any read the device refuses to do
  * direct, through it. Returns len, or -errno with a reason in why. Thread-safe. */
-static ssize_t device_read(const struct img *img, void *buf, size_t len, uint64_t off,
-                           char *why, size_t why_len)
+static ssize_t device_read(const struct img *img, void *buf, size_t len, uint64_t off, char *why,
+                           size_t why_len)
 {
         char text[64];
         ssize_t n = -EINVAL;
@@ -896,6 +896,8 @@ static int map_extents(struct evd_source_reader *r, struct evd_err *err)
         for (const TSK_FS_ATTR_RUN *run = attr->nrd.run; run; run = run->next)
                 if (run->flags & TSK_FS_ATTR_RUN_FLAG_ENCRYPTED || n++ > SIZE_MAX / 4)
                         return 0;
+        if (n == 0)
+                return 0; /* no runs: check_runs refused it unless empty */
         init = attr->nrd.initsize < 0 ? 0 : (uint64_t)attr->nrd.initsize;
         r->extents = calloc(2 * n, sizeof(*r->extents)); /* a run may split at init */
         if (!r->extents)
@@ -913,7 +915,9 @@ static int map_extents(struct evd_source_reader *r, struct evd_err *err)
                         e->zero = true;
                 } else if (len > init - pos) {
                         e->len = init - pos;
-                        e[1] = (struct extent){ .file_off = init, .len = len - e->len, .zero = true };
+                        e[1] = (struct extent){ .file_off = init,
+                                                .len = len - e->len,
+                                                .zero = true };
                         r->n_extents++;
                 }
                 r->n_extents++;
@@ -1017,9 +1021,9 @@ static ssize_t read_extents(struct evd_source_reader *r, uint8_t *buf, size_t le
                 } else if ((got = device_read(r->src->img, buf + done, n, e->dev_off + in, why,
                                               sizeof(why))) < 0) {
                         return evd_err_set(&r->err, (int)got,
-                                           "partition %u inode %llu offset %llu: %s",
-                                           r->partition, (unsigned long long)r->inum,
-                                           (unsigned long long)(off + done), why);
+                                           "partition %u inode %llu offset %llu: %s", r->partition,
+                                           (unsigned long long)r->inum,
+                                           (unsigned long long)off + done, why);
                 }
                 done += n;
                 r->hint = (size_t)(e - r->extents) + (done < len);

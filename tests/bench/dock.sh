@@ -3,16 +3,19 @@
 # BENCH_DOCK_MB MiB of recordings (default 2048), under the recorder simulator, against
 # in the same run and from a cold cache each: the raw read of the image (dd to
 # /dev/null), cp + sync of the same recordings onto the store's filesystem, the same
-# cp + sync followed by a cold sha256sum of the copies (a copy proven on disk with
-# standard tools: the disk work evidockd does), and mcopy extraction + sha256sum. Then
+# cp + sync followed by a cold SHA-256 of the copies (openssl dgst, two at a time: a
+# copy proven on disk with standard tools, the disk work evidockd does), and mcopy
+# extraction + sha256sum. Then
 # four recorders docked at once (each a quarter of the data) against one, in aggregate
 # MB/s, and evidockd's peak RSS. Prints figures and ratios; never fails on them.
 #
 # What bounds the first ratio: before "safe to remove" evidockd reads each recording
 # from the recorder, writes it, and reads the copy back from the disk to check its hash;
 # cp + sync does only the first two. Here the recorder image and the store share one
-# virtual disk, so a verified copy moves 3 bytes through it for cp's 2, and cannot go
-# faster than 2/3 of cp + sync; the verified peer shows that cost for standard tools.
+# virtual disk (about 2 GB/s shared by reads and writes, varying from run to run), so a
+# verified copy moves 3 bytes through it for cp's 2: at cp's own efficiency it would
+# reach 0.67x of cp + sync; evidockd's direct I/O is what gets it past that. The
+# verified peer shows what the same check costs standard tools.
 set -euo pipefail
 BUILD=${1:-build}
 MB=${BENCH_DOCK_MB:-2048}
@@ -92,7 +95,8 @@ drop; t0=$(now); mcopy -s -m -i "$work/one.img" ::/DCIM "$work/extracted"
 drop; t0=$(now); cp -r "$work/extracted" "$work/cp"; sync; t_cp=$(since "$t0")
 rm -rf "$work/cp"
 drop; t0=$(now); cp -r "$work/extracted" "$work/cp"; sync; echo 3 >/proc/sys/vm/drop_caches
-(cd "$work/cp" && find . -type f -exec sha256sum {} + >/dev/null); t_cpv=$(since "$t0")
+(cd "$work/cp" && find . -type f -print0 | xargs -0 -n 1 -P 2 openssl dgst -sha256 >/dev/null)
+t_cpv=$(since "$t0")
 rm -rf "$work/cp" "$work/extracted"
 
 start_station one
@@ -120,13 +124,13 @@ slow=$(awk -v a="$t_dd" -v b="$t_cp" 'BEGIN { print (a > b ? a : b) }')
 printf '\n%-46s %9s %8s\n' "dock bench: ${MB} MiB of recordings" "seconds" "MB/s"
 printf '%-46s %9.2f %8s\n' "dd of the image to /dev/null (${img_mb} MiB)" "$t_dd" "$(rate "$img_mb" "$t_dd")"
 printf '%-46s %9.2f %8s\n' "cp -r + sync onto the store's filesystem" "$t_cp" "$(rate "$MB" "$t_cp")"
-printf '%-46s %9.2f %8s\n' "cp -r + sync + cold sha256sum of the copies" "$t_cpv" "$(rate "$MB" "$t_cpv")"
+printf '%-46s %9.2f %8s\n' "cp -r + sync + cold SHA-256 of the copies" "$t_cpv" "$(rate "$MB" "$t_cpv")"
 printf '%-46s %9.2f %8s\n' "mcopy extraction + sha256sum" "$t_mcopy" "$(rate "$MB" "$t_mcopy")"
 printf '%-46s %9.2f %8s\n' "evidockd: one dock to \"safe to remove\"" "$t_dock" "$(rate "$MB" "$t_dock")"
 printf '%-46s %9.2f %8s\n' "evidockd: four docks at once (aggregate)" "$t_four" "$(rate "$MB" "$t_four")"
 awk -v d="$t_dock" -v s="$slow" -v m="$t_mcopy" -v f="$t_four" -v v="$t_cpv" 'BEGIN {
-        printf "one dock vs the slower of dd and cp+sync: %.2f x (goal >= 0.85; bound here 0.67, see top)\n", s / d
-        printf "one dock vs cp+sync+cold sha256sum:       %.2f x\n", v / d
+        printf "one dock vs the slower of dd and cp+sync: %.2f x (goal >= 0.85)\n", s / d
+        printf "one dock vs cp+sync+cold SHA-256:         %.2f x\n", v / d
         printf "one dock vs mcopy + sha256sum:             %.2f x\n", m / d
         printf "four docks vs one (aggregate):             %.2f x (goal >= 1)\n", d / f }'
 echo "evidockd CPU time for the one dock: ${cpu1} s (user + system, $(nproc) cores)"

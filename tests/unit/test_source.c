@@ -1475,9 +1475,9 @@ static void test_exfat_valid_data_length(void **state)
         assert_non_null(tf);
         tfile = tsk_fs_file_open_meta(tf, NULL, (TSK_INUM_T)big->inum);
         assert_non_null(tfile);
-        assert_int_equal(tsk_fs_file_read(tfile, 0, (char *)tsk, big->size,
-                                          TSK_FS_FILE_READ_FLAG_NONE),
-                         (ssize_t)big->size);
+        assert_int_equal(
+                tsk_fs_file_read(tfile, 0, (char *)tsk, big->size, TSK_FS_FILE_READ_FLAG_NONE),
+                (ssize_t)big->size);
         tsk_fs_file_close(tfile);
         tsk_fs_close(tf);
         tsk_img_close(ti);
