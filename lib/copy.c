@@ -130,11 +130,10 @@ static int stream_rest(struct ring *ring, EVP_MD_CTX *md, int fd, uint64_t *size
 
 /* SHA-256 of the copy (fd, read through copy) as the disk holds it: read past the page
  * cache where the filesystem allows, through the ring so that reading and hashing
- * overlap. */
+ * overlap. O_DIRECT stays as it ends: the fd is closed next. */
 static int hash_copy(struct ring *ring, int fd, const struct evd_reader *copy,
                      uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size)
 {
-        bool was_direct = evd_dio_is_on(fd);
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         uint64_t size = 0;
         int r;
@@ -151,7 +150,6 @@ static int hash_copy(struct ring *ring, int fd, const struct evd_reader *copy,
                 ring->slots[i].full = false;
         (void)evd_dio_set(fd, true);
         r = stream_rest(ring, md, -1, &size, NULL);
-        (void)evd_dio_set(fd, was_direct);
         if (r == 0 && !EVP_DigestFinal_ex(md, ret_sha256, NULL))
                 r = -EIO;
         EVP_MD_CTX_free(md);
@@ -165,13 +163,13 @@ int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
                  const atomic_bool *cancel, struct evd_copy_result *ret, struct evd_err *err)
 {
         struct ring ring = { .reader = reader, .cancel = cancel, .start = EVD_COPY_BLOCK };
-        struct evd_reader copy = { evd_fd_pread, NULL }; /* the copy, read back */
         uint8_t sha[EVD_SHA256_LEN], again[EVD_SHA256_LEN];
         char tmp_name[EVD_STORE_TMPNAME_MAX];
         EVP_MD_CTX *md = NULL;
         uint64_t size = 0, again_size;
         ssize_t n;
         int fd = -1, r;
+        struct evd_reader copy = { evd_fd_pread, &fd }; /* the copy, read back */
 
         for (unsigned i = 0; i < EVD_COPY_BLOCKS; i++) {
                 ring.slots[i].buf = evd_dio_alloc(EVD_COPY_BLOCK);
@@ -226,7 +224,6 @@ int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
         /* Drop any cached pages after the sync (before it, dirty pages would stay) and
          * read what the disk really holds. */
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        copy.ctx = &fd;
         if (size <= EVD_COPY_BLOCK)
                 r = evd_sha256_fd(fd, ring.slots[0].buf, again, &again_size);
         else

@@ -985,8 +985,8 @@ fail:
         return rc;
 }
 
-/* The extent holding byte off of the file (off < r->size). */
-static const struct extent *extent_at(struct evd_source_reader *r, uint64_t off)
+/* The extent holding byte off of the file (off < r->size), looked for at r->hint first. */
+static const struct extent *extent_at(const struct evd_source_reader *r, uint64_t off)
 {
         size_t lo = 0, hi = r->n_extents;
         const struct extent *e = &r->extents[r->hint];
@@ -1001,7 +1001,6 @@ static const struct extent *extent_at(struct evd_source_reader *r, uint64_t off)
                 else
                         hi = mid;
         }
-        r->hint = lo;
         return &r->extents[lo];
 }
 
