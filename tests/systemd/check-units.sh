@@ -7,7 +7,8 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for u in evidockd.service evidockd.socket; do
-        sed -e "s|@SBINDIR@|$BUILD|g" -e "s|@DOCDIR@|$here|g" "$here/systemd/$u" > "$work/$u"
+        sed -e "s|@SBINDIR@|$BUILD|g" -e "s|@DOCDIR@|$here|g" -e "s|@SYSCONFDIR@|/etc|g" \
+                "$here/systemd/$u" > "$work/$u"
 done
 fail=0
 for u in evidockd.service evidockd.socket; do
