@@ -183,12 +183,14 @@ demo: deps-if-missing
 	$(MAKE) all $(SIM_BIN)
 	./tests/demo.sh $(abspath $(BUILD))
 
-# Throughput against cp, sha256sum and dcfldd; docking against dd and cp + sync; disc
-# export against xorriso -as mkisofs -J -R (2 GiB; BENCH_FILES x BENCH_MB to scale).
+# Throughput against cp, sha256sum and dcfldd; docking against dd and cp + sync; 1, 4, 8
+# and 16 recorders at USB 2.0 speed against their throttled raw reads; disc export
+# against xorriso -as mkisofs -J -R (2 GiB; BENCH_FILES x BENCH_MB to scale).
 bench: deps-if-missing
 	$(MAKE) all $(SIM_BIN)
 	./tests/bench/run.sh $(abspath $(BUILD))
 	./tests/bench/dock.sh $(abspath $(BUILD))
+	/usr/bin/python3 tests/bench/docks.py $(abspath $(BUILD))
 	./tests/bench/disc.sh $(abspath $(BUILD))
 
 bench-disc: deps-if-missing
