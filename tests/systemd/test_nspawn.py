@@ -76,6 +76,10 @@ def test_roles_as_real_users(station):
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert r.stderr.strip()
     assert station.run(["test", "-e", out]).returncode == 1
+    # The state dir is the daemon's alone, whatever the caller's role.
+    for user in ("clerk1", "arch1"):
+        r = station.run(["ls", "/var/lib/evidock"], user=user)
+        assert r.returncode != 0 and "Permission denied" in r.stderr, (user, r.stderr)
     # Nor import, which is an admin's.
     r = station.ctl("import", "/srv", "--recorder", "SN-NONE", user="clerk1")
     assert r.returncode == 1, (r.stdout, r.stderr)
