@@ -22,7 +22,7 @@ DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-d
 DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest python3-lmdb ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
-        libclang-rt-14-dev time faketime
+        libclang-rt-14-dev time faketime systemd-container debootstrap
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla
@@ -117,6 +117,13 @@ check: deps-if-missing
 	$(MAKE) e2e
 	$(MAKE) fuzz-run FUZZ_SECONDS=10 FUZZ_SEED=1
 	./tests/systemd/check-units.sh $(BUILD)
+
+# The shipped units under a real systemd: a Debian 12 container booted with
+# systemd-nspawn (rootfs cached under /var/cache/evidock-nspawn; tests/systemd/nspawn.py).
+.PHONY: check-systemd
+check-systemd: deps
+	$(MAKE) all
+	EVIDOCK_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -p no:cacheprovider tests/systemd $(PYTEST_ARGS)
 
 # libFuzzer targets (clang): the library built with coverage and ASan, one binary per
 # target, each run from a corpus of its own under build-fuzz/.
