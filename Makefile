@@ -121,7 +121,7 @@ check: deps-if-missing
 # The shipped units under a real systemd: a Debian 12 container booted with
 # systemd-nspawn (rootfs cached under /var/cache/evidock-nspawn; tests/systemd/nspawn.py).
 .PHONY: check-systemd
-check-systemd: deps
+check-systemd: deps-if-missing
 	$(MAKE) all
 	EVIDOCK_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -p no:cacheprovider tests/systemd $(PYTEST_ARGS)
 
