@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "name.h"
+#include "publish.h"
 
 #define NAME_IN_MAX 1024          /* bytes of an original name or recorder we accept */
 #define EXT_MAX 16                /* characters of an extension kept when shortening */
@@ -1161,16 +1162,10 @@ static void set_write_opts(IsoWriteOpts *o, time_t t)
         (void)iso_write_opts_set_fifo_size(o, FIFO_BLOCKS);
 }
 
-/* The directory part of path ("." when there is none). */
-static int dir_of(const char *path, char *out, size_t n)
+static int exists_fail(struct evd_err *err, const char *out_path)
 {
-        const char *slash = strrchr(path, '/');
-
-        if (!slash)
-                return evd_snprintf(out, n, ".");
-        if (slash == path)
-                return evd_snprintf(out, n, "/");
-        return evd_snprintf(out, n, "%.*s", (int)(slash - path), path);
+        return evd_err_set(err, -EEXIST, "%s exists already; an image never replaces a file",
+                           out_path);
 }
 
 /* Pull the image out of the burn source, hash it and write it to fd, IMAGE_CHUNK bytes
@@ -1328,7 +1323,7 @@ int evd_disc_build(const struct evd_disc_spec *spec, const char *out_path,
         struct tagfile tags[EVD_DISC_TAGS_MAX + 8];
         struct build b = { .spec = spec };
         char volid[EVD_DISC_VOLID_MAX + 1], fpr[EVD_SHA256_HEX], hex[EVD_SHA256_HEX];
-        char tmp[PATH_BUF], dir[PATH_BUF];
+        char tmp[PATH_BUF];
         uint8_t *sig = NULL, image_sha[EVD_SHA256_LEN];
         size_t ntags = 0, sig_len = 0, cert_len = 0;
         const char *cert_pem;
@@ -1337,16 +1332,19 @@ int evd_disc_build(const struct evd_disc_spec *spec, const char *out_path,
         IsoWriteOpts *opts = NULL;
         struct burn_source *bs = NULL;
         IsoDir *root, *data;
-        bool entered = false, nowtime = false, tmp_made = false;
+        bool entered = false, nowtime = false, tmp_made = false, named = false;
         time_t t = (time_t)spec->extraction_time;
+        struct stat st;
         int fd = -1, r;
 
         r = validate_spec(spec, err);
         if (r < 0)
                 return r;
-        if (evd_snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", out_path) < 0 ||
-            dir_of(out_path, dir, sizeof(dir)) < 0)
+        if (evd_snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", out_path) < 0)
                 return evd_err_set(err, -ENAMETOOLONG, "%s: path too long", out_path);
+        /* Fail early; the publish at the end refuses to replace it anyway. */
+        if (lstat(out_path, &st) == 0)
+                return exists_fail(err, out_path);
         r = evd_disc_assign_names(spec->items, spec->n_items, err);
         if (r < 0)
                 return r;
@@ -1523,16 +1521,13 @@ int evd_disc_build(const struct evd_disc_spec *spec, const char *out_path,
         }
         r = close(fd) < 0 ? -errno : 0;
         fd = -1;
-        if (r == 0 && rename(tmp, out_path) < 0)
-                r = -errno;
+        if (r == 0)
+                r = evd_publish(AT_FDCWD, tmp, out_path, &named);
+        if (named)
+                tmp_made = false;
         if (r < 0) {
-                r = evd_err_set(err, r, "%s: %s", out_path, strerror(-r));
-                goto out;
-        }
-        tmp_made = false;
-        r = evd_fsync_dir(dir);
-        if (r < 0) {
-                r = evd_err_set(err, r, "%s: fsync: %s", dir, strerror(-r));
+                r = r == -EEXIST ? exists_fail(err, out_path)
+                                 : evd_err_set(err, r, "%s: %s", out_path, strerror(-r));
                 goto out;
         }
         if (ret) {

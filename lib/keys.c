@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "name.h"
+#include "publish.h"
 
 #define PATH_BUF 4096
 #define HMAC_LEN 32         /* HMAC-SHA-256 output */
@@ -369,11 +370,12 @@ static bool path_exists(const char *path, int *ret_errno)
 }
 
 /* Write data to dir/name, which must not exist: a temporary file, synced, then
- * link()ed to its name (link never replaces an existing file). */
+ * published (never replacing an existing file) and the directory synced. */
 static int publish_new(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
                        struct evd_err *err)
 {
         char tmp[PATH_BUF], final[PATH_BUF];
+        bool named = false;
         int fd, r;
 
         if (evd_snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name) < 0 ||
@@ -391,9 +393,13 @@ static int publish_new(const char *dir, const char *name, const void *data, size
                 r = -errno;
         if (close(fd) < 0 && r == 0)
                 r = -errno;
-        if (r == 0 && link(tmp, final) < 0)
-                r = -errno;
-        (void)unlink(tmp);
+        if (r == 0)
+                r = evd_publish(AT_FDCWD, tmp, final, &named);
+        /* All or nothing: a file named but not synced into its directory goes too. */
+        if (!named)
+                (void)unlink(tmp);
+        else if (r < 0)
+                (void)unlink(final);
         if (r < 0)
                 return evd_err_set(err, r, "%s: %s", final, strerror(-r));
         return 0;
@@ -522,13 +528,8 @@ int evd_keys_init(const char *dir, const char *common_name, int64_t now, struct 
         if (r < 0)
                 goto out;
         r = publish_new(dir, EVD_KEYS_CERT_FILE, cert_pem, cert_len, 0644, err);
-        if (r < 0) {
-                (void)unlink(key_path);
-                goto out;
-        }
-        r = evd_fsync_dir(dir);
         if (r < 0)
-                r = evd_err_set(err, r, "%s: fsync: %s", dir, strerror(-r));
+                (void)unlink(key_path);
 out:
         if (key_pem) {
                 OPENSSL_cleanse(key_pem, key_len);
