@@ -70,6 +70,22 @@ verdict(struct verify *v, const char *path, enum evd_disc_verdict vd, const char
                 v->cb(v->ctx, path, vd, detail);
 }
 
+/* arr (*cap elements of elem bytes, n used) with room for one more: arr itself, or a
+ * larger copy (*cap doubled, 256 at first); NULL when out of memory (arr untouched). */
+static void *room_for_one(void *arr, size_t n, size_t *cap, size_t elem)
+{
+        size_t nc;
+        void *p;
+
+        if (n < *cap)
+                return arr;
+        nc = *cap ? 2 * *cap : 256;
+        p = realloc(arr, nc * elem);
+        if (p)
+                *cap = nc;
+        return p;
+}
+
 static int vfile_cmp(const void *a, const void *b)
 {
         return strcmp(((const struct vfile *)a)->path, ((const struct vfile *)b)->path);
@@ -86,19 +102,16 @@ static struct vfile *vfile_find(struct verify *v, const char *path)
 
 static int vfile_add(struct verify *v, const char *path, IsoFile *file)
 {
+        struct vfile *f;
+
         if (v->n == EVD_DISC_VERIFY_FILES_MAX) {
                 v->too_many = true;
                 return -E2BIG;
         }
-        if (v->n == v->cap) {
-                size_t cap = v->cap ? 2 * v->cap : 256;
-                struct vfile *f = realloc(v->files, cap * sizeof(*f));
-
-                if (!f)
-                        return -ENOMEM;
-                v->files = f;
-                v->cap = cap;
-        }
+        f = room_for_one(v->files, v->n, &v->cap, sizeof(*v->files));
+        if (!f)
+                return -ENOMEM;
+        v->files = f;
         v->files[v->n].path = strdup(path);
         if (!v->files[v->n].path)
                 return -ENOMEM;
@@ -645,36 +658,38 @@ static bool same_extents(const struct extent_list *a, const struct extent_list *
         return true;
 }
 
-/* The Joliet tree: every regular file, with its extents. What cannot be walked the
- * Rock Ridge walk has reported already. */
-static int visit_joliet(void *ctx, enum walk_event ev, const char *path, IsoNode *node)
+/* Add a regular file and its extents to t. */
+static int tree_add(struct tree *t, const char *path, IsoFile *file)
 {
-        struct tree *t = ctx;
+        struct tfile *f;
 
-        if (ev != WALK_NODE || iso_node_get_type(node) != LIBISO_FILE)
-                return 0;
         if (t->n == EVD_DISC_VERIFY_FILES_MAX) {
                 t->too_many = true;
                 return -E2BIG;
         }
-        if (t->n == t->cap) {
-                size_t cap = t->cap ? 2 * t->cap : 256;
-                struct tfile *f = realloc(t->f, cap * sizeof(*f));
-
-                if (!f)
-                        return -ENOMEM;
-                t->f = f;
-                t->cap = cap;
-        }
-        t->f[t->n].path = strdup(path);
-        if (!t->f[t->n].path)
+        f = room_for_one(t->f, t->n, &t->cap, sizeof(*t->f));
+        if (!f)
                 return -ENOMEM;
-        if (extents_of((IsoFile *)node, &t->f[t->n].ext) < 0) {
-                free(t->f[t->n].path);
+        t->f = f;
+        f = &t->f[t->n];
+        f->path = strdup(path);
+        if (!f->path)
+                return -ENOMEM;
+        if (extents_of(file, &f->ext) < 0) {
+                free(f->path);
                 return -EIO;
         }
         t->n++;
         return 0;
+}
+
+/* The Joliet tree: every regular file, with its extents. What cannot be walked the
+ * Rock Ridge walk has reported already. */
+static int visit_joliet(void *ctx, enum walk_event ev, const char *path, IsoNode *node)
+{
+        if (ev != WALK_NODE || iso_node_get_type(node) != LIBISO_FILE)
+                return 0;
+        return tree_add(ctx, path, (IsoFile *)node);
 }
 
 /* Import the image again, reading its Joliet tree; *ret_present says whether it has
@@ -723,31 +738,9 @@ static void check_joliet(struct verify *v, IsoDataSource *src)
         int r = 0;
 
         /* The Rock Ridge files, as checked above. */
-        for (size_t i = 0; r == 0 && i < v->n; i++) {
-                struct tfile *f;
-
-                if (!v->files[i].file)
-                        continue;
-                if (rr.n == rr.cap) {
-                        size_t cap = rr.cap ? 2 * rr.cap : 256;
-
-                        f = realloc(rr.f, cap * sizeof(*f));
-                        if (!f) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        rr.f = f;
-                        rr.cap = cap;
-                }
-                f = &rr.f[rr.n];
-                f->path = strdup(v->files[i].path);
-                if (!f->path || extents_of(v->files[i].file, &f->ext) < 0) {
-                        free(f->path);
-                        r = -EIO;
-                        break;
-                }
-                rr.n++;
-        }
+        for (size_t i = 0; r == 0 && i < v->n; i++)
+                if (v->files[i].file)
+                        r = tree_add(&rr, v->files[i].path, v->files[i].file);
         if (r == 0)
                 r = tree_load(src, &jt, &has_joliet);
         if (r < 0) {
