@@ -7,7 +7,8 @@
  * then ONE catalogue transaction appends the "export.done" audit entry and each
  * item's exports[] entry, and only then do the images get their names. A failed
  * build leaves no image and no record; a crash before the commit leaves only a hidden
- * ".NAME.partial" file. Images are built off the loop, on the request's pool thread;
+ * ".NAME.partial" file (never replaced: an export to that name fails with EEXIST
+ * until it is removed). Images are built off the loop, on the request's pool thread;
  * the disc module serialises builds. */
 #include <errno.h>
 #include <fcntl.h>
