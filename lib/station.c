@@ -14,6 +14,7 @@
 #include "item.h"
 #include "checkpoint.h"
 #include "sequence.h"
+#include "signing.h"
 
 #define ITEMS_LIST_MAX 1000000
 #define AUDIT_LIST_MAX 100000
@@ -364,9 +365,9 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                         (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
                         warnings, "scrub", scrub);
-        if (out) /* the signing key (cmd_keys.c), or a warning that there is none */
+        if (out) /* the signing key (signing.h), or a warning that there is none */
                 (void)json_object_set_new(out, "signing",
-                                          evd_station_signing_status(&conf, warnings));
+                                          evd_signing_status(&conf, warnings));
         if (!out)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         /* The docks present, and their warnings (dock.h). */
@@ -728,7 +729,7 @@ static int verify_audit(struct evd_station *s, json_t **ret, struct evd_err *err
 
         evd_station_conf(s, &conf);
         /* Without the station key the checkpoints' hashes are still checked. */
-        (void)evd_station_keys_load(&conf, &keys, &keyerr);
+        (void)evd_signing_load(&conf, &keys, &keyerr);
         r = evd_catalog_read_begin(s->catalog, &txn);
         if (r < 0) {
                 evd_keys_free(keys);
@@ -761,7 +762,7 @@ int evd_station_checkpoint(struct evd_station *s, bool force, json_t **ret, stru
         if (!evd_checkpoint_due(s->catalog, evd_clock_now(), force))
                 return 0;
         evd_station_conf(s, &conf);
-        r = evd_station_keys_load(&conf, &keys, err);
+        r = evd_signing_load(&conf, &keys, err);
         if (r < 0)
                 return r;
         r = evd_checkpoint_make(s->catalog, keys, conf.name, &station_actor, ret, err);

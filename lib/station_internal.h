@@ -13,15 +13,6 @@
 
 #define IMPORTS_MAX 32
 
-/* cmd_keys.c: the signing key and certificate of conf ([signing], or the station's own
- * in STATE_DIR/keys/); *ret (evd_keys_free) only on success. */
-struct evd_keys;
-int evd_station_keys_load(const struct evd_conf *conf, struct evd_keys **ret, struct evd_err *err);
-
-/* For status: {key, cert, fingerprint, subject} (caller owns); a warning goes into
- * warnings (may be NULL) when there is no usable key. */
-json_t *evd_station_signing_status(const struct evd_conf *conf, json_t *warnings);
-
 /* An import in progress, for status and for its waiting request. */
 struct import {
         struct evd_ingest_job *job;
