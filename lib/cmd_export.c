@@ -26,6 +26,7 @@
 #include "keys.h"
 #include "label.h"
 #include "publish.h"
+#include "signing.h"
 #include "station_internal.h"
 
 #define EXPORTS_MAX 4           /* exports running or waiting for the disc module */
@@ -945,7 +946,7 @@ int evd_cmd_export(void *ud, struct evd_request *req, const json_t *args, json_t
                 return evd_err_set(err, -EBUSY, "%d exports are running already; try again later",
                                    EXPORTS_MAX);
         }
-        r = evd_station_keys_load(&x.conf, &keys, err);
+        r = evd_signing_load(&x.conf, &keys, err);
         if (r < 0)
                 goto out;
         r = evd_catalog_read_begin(x.s->catalog, &txn);
