@@ -58,8 +58,9 @@ $(BUILD)/libevidock.a: $(LIB_OBJ)
 $(BUILD)/evidockd: daemon/evidockd.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/evidockctl: daemon/evidockctl.c $(BUILD)/libevidock.a
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+CTL_SRC := daemon/evidockctl.c $(sort $(wildcard daemon/ctl_*.c))
+$(BUILD)/evidockctl: $(CTL_SRC) daemon/ctl.h $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $(CTL_SRC) $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libevidock.a | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(UNIT_UMOCKDEV) -o $@ $< \
@@ -174,7 +175,8 @@ asan: deps-if-missing
 		all unit e2e
 
 lint: deps-if-missing
-	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c tests/unit/*.c tests/unit/*.h \
+	/usr/bin/python3 tests/lint/layers.py
+	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h \
 		tests/sim/*.c tests/fuzz/*.c
 	clang-tidy --quiet $(LIB_SRC) daemon/*.c -- $(CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
