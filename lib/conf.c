@@ -229,20 +229,6 @@ static bool regex_with_group(const char *value)
         return ok;
 }
 
-#define IS(s, k) (strcmp(section, s) == 0 && strcmp(name, k) == 0)
-
-/* The sections evd_conf_load knows; any other is refused at its own line. */
-static const char *const sections[] = { "station", "usb",      "ingest",  "retention", "scrub",
-                                        "labels",  "calendar", "signing", "roles" };
-
-static bool known_section(const char *section)
-{
-        for (size_t i = 0; i < EVD_ARRAY_SIZE(sections); i++)
-                if (strcmp(section, sections[i]) == 0)
-                        return true;
-        return false;
-}
-
 /* A time zone the system's zone database has: a relative name without "..", naming a
  * TZif file under $TZDIR or /usr/share/zoneinfo. glibc takes any other name silently as
  * UTC, which would shift every file-name time and deadline without a word. */
@@ -268,18 +254,20 @@ static bool known_timezone(const char *tz)
         return n == (ssize_t)sizeof(magic) && memcmp(magic, "TZif", 4) == 0;
 }
 
-static int on_key(void *user, const char *section, const char *name, const char *value)
+/* A section's keys: 1 taken, 0 refused (ctx->reason says why), -1 no such key. */
+typedef int (*section_fn)(struct parse_ctx *ctx, const char *name, const char *value);
+
+#define KEY(k) (strcmp(name, k) == 0)
+
+static int on_station(struct parse_ctx *ctx, const char *name, const char *value)
 {
-        struct parse_ctx *ctx = user;
         struct evd_conf *c = ctx->conf;
 
-        if (!name) /* a bare [section] line: read_line checks the name */
-                return 1;
-        if (IS("station", "name"))
+        if (KEY("name"))
                 return parse_string(ctx, value, c->name, sizeof(c->name));
-        if (IS("station", "state_dir"))
+        if (KEY("state_dir"))
                 return parse_abs_path(ctx, value, c->state_dir, sizeof(c->state_dir));
-        if (IS("station", "control_socket")) {
+        if (KEY("control_socket")) {
                 if (strlen(value) >= 108)
                         return fail(ctx,
                                     "control_socket '%s' is longer than a unix socket "
@@ -287,7 +275,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
                                     value);
                 return parse_abs_path(ctx, value, c->control_socket, sizeof(c->control_socket));
         }
-        if (IS("station", "timezone")) {
+        if (KEY("timezone")) {
                 if (!known_timezone(value))
                         return fail(ctx,
                                     "unknown time zone '%s' (not in the system's zone "
@@ -295,18 +283,32 @@ static int on_key(void *user, const char *section, const char *name, const char 
                                     value);
                 return parse_string(ctx, value, c->timezone, sizeof(c->timezone));
         }
-        if (IS("usb", "allow"))
+        return -1;
+}
+
+static int on_usb(struct parse_ctx *ctx, const char *name, const char *value)
+{
+        struct evd_conf *c = ctx->conf;
+
+        if (KEY("allow"))
                 return parse_list(ctx, value, each_usb_allow, EVD_CONF_LIST_MAX, &c->n_usb_allow);
-        if (IS("usb", "settle_seconds"))
+        if (KEY("settle_seconds"))
                 return parse_int(ctx, value, 1, 600, &c->settle_seconds);
-        if (IS("ingest", "extensions")) {
+        return -1;
+}
+
+static int on_ingest(struct parse_ctx *ctx, const char *name, const char *value)
+{
+        struct evd_conf *c = ctx->conf;
+
+        if (KEY("extensions")) {
                 if (!parse_list(ctx, value, each_extension, EVD_CONF_LIST_MAX, &c->n_extensions))
                         return 0;
                 return c->n_extensions > 0 ? 1 : fail(ctx, "no extensions given");
         }
-        if (IS("ingest", "parallel_copies"))
+        if (KEY("parallel_copies"))
                 return parse_int(ctx, value, 1, 16, &c->parallel_copies);
-        if (IS("ingest", "verify")) {
+        if (KEY("verify")) {
                 if (strcmp(value, "destination") == 0)
                         c->verify = EVD_VERIFY_DESTINATION;
                 else if (strcmp(value, "source+destination") == 0)
@@ -318,10 +320,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
                                     value);
                 return 1;
         }
-        if (IS("ingest", "filename_time_patterns"))
+        if (KEY("filename_time_patterns"))
                 return parse_list(ctx, value, each_pattern, EVD_CONF_LIST_MAX,
                                   &c->n_filename_time_patterns);
-        if (IS("ingest", "sequence_pattern")) {
+        if (KEY("sequence_pattern")) {
                 if (value[0] && !regex_with_group(value))
                         return fail(ctx,
                                     "sequence_pattern '%s' must be an extended regular "
@@ -331,25 +333,39 @@ static int on_key(void *user, const char *section, const char *name, const char 
                         return fail(ctx, "sequence_pattern too long");
                 return 1;
         }
-        if (IS("ingest", "reserve_mb"))
+        if (KEY("reserve_mb"))
                 return parse_int(ctx, value, 0, 10000000, &c->reserve_mb);
-        if (IS("ingest", "deadline_working_days"))
+        if (KEY("deadline_working_days"))
                 return parse_int(ctx, value, 1, 30, &c->deadline_working_days);
-        if (IS("retention", "default"))
+        return -1;
+}
+
+static int on_retention(struct parse_ctx *ctx, const char *name, const char *value)
+{
+        struct evd_conf *c = ctx->conf;
+
+        if (KEY("default"))
                 return parse_retention(ctx, "default", value, &c->retention_default, true);
-        if (IS("retention", "case"))
+        if (KEY("case"))
                 return parse_retention(ctx, "case", value, &c->retention_case, true);
-        if (IS("retention", "evidence"))
+        if (KEY("evidence"))
                 return parse_retention(ctx, "evidence", value, &c->retention_evidence, true);
-        if (IS("retention", "purge")) {
+        if (KEY("purge")) {
                 if (strcmp(value, "manual") != 0 && strcmp(value, "auto") != 0)
                         return fail(ctx, "purge '%s' is neither 'manual' nor 'auto'", value);
                 c->purge_auto = strcmp(value, "auto") == 0;
                 return 1;
         }
-        if (IS("retention", "grace"))
+        if (KEY("grace"))
                 return parse_retention(ctx, "grace", value, &c->grace, false);
-        if (IS("scrub", "interval")) {
+        return -1;
+}
+
+static int on_scrub(struct parse_ctx *ctx, const char *name, const char *value)
+{
+        struct evd_conf *c = ctx->conf;
+
+        if (KEY("interval")) {
                 if (strcmp(value, "off") == 0) {
                         c->scrub_off = true;
                         return 1;
@@ -364,9 +380,16 @@ static int on_key(void *user, const char *section, const char *name, const char 
                                     value);
                 return 1;
         }
-        if (IS("scrub", "bandwidth_mb"))
+        if (KEY("bandwidth_mb"))
                 return parse_int(ctx, value, 1, 10000, &c->scrub_mb_per_s);
-        if (IS("labels", "case_pattern")) {
+        return -1;
+}
+
+static int on_labels(struct parse_ctx *ctx, const char *name, const char *value)
+{
+        struct evd_conf *c = ctx->conf;
+
+        if (KEY("case_pattern")) {
                 regex_t re;
 
                 if (regcomp(&re, value, REG_EXTENDED | REG_NOSUB) != 0)
@@ -377,21 +400,79 @@ static int on_key(void *user, const char *section, const char *name, const char 
                 regfree(&re);
                 return parse_string(ctx, value, c->case_pattern, sizeof(c->case_pattern));
         }
-        if (IS("calendar", "files"))
+        return -1;
+}
+
+static int on_calendar(struct parse_ctx *ctx, const char *name, const char *value)
+{
+        struct evd_conf *c = ctx->conf;
+
+        if (KEY("files"))
                 return parse_list(ctx, value, each_calendar, EVD_CONF_LIST_MAX,
                                   &c->n_calendar_files);
-        if (IS("signing", "key"))
+        return -1;
+}
+
+static int on_signing(struct parse_ctx *ctx, const char *name, const char *value)
+{
+        struct evd_conf *c = ctx->conf;
+
+        if (KEY("key"))
                 return parse_abs_path(ctx, value, c->signing_key, sizeof(c->signing_key));
-        if (IS("signing", "cert"))
+        if (KEY("cert"))
                 return parse_abs_path(ctx, value, c->signing_cert, sizeof(c->signing_cert));
-        if (IS("roles", "clerk"))
+        return -1;
+}
+
+static int on_roles(struct parse_ctx *ctx, const char *name, const char *value)
+{
+        struct evd_conf *c = ctx->conf;
+
+        if (KEY("clerk"))
                 return parse_string(ctx, value, c->group_clerk, sizeof(c->group_clerk));
-        if (IS("roles", "archivist"))
+        if (KEY("archivist"))
                 return parse_string(ctx, value, c->group_archivist, sizeof(c->group_archivist));
-        if (IS("roles", "admin"))
+        if (KEY("admin"))
                 return parse_string(ctx, value, c->group_admin, sizeof(c->group_admin));
-        (void)snprintf(ctx->reason, sizeof(ctx->reason), "unknown key '%s' in [%s]", name, section);
-        return 0;
+        return -1;
+}
+
+/* The sections evd_conf_load knows, each with its keys; any other is refused at its
+ * own line (read_line). */
+static const struct {
+        const char *name;
+        section_fn keys;
+} sections[] = {
+        { "station", on_station },     { "usb", on_usb },         { "ingest", on_ingest },
+        { "retention", on_retention }, { "scrub", on_scrub },     { "labels", on_labels },
+        { "calendar", on_calendar },   { "signing", on_signing }, { "roles", on_roles },
+};
+
+static section_fn section_keys(const char *section)
+{
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(sections); i++)
+                if (strcmp(section, sections[i].name) == 0)
+                        return sections[i].keys;
+        return NULL;
+}
+
+static bool known_section(const char *section)
+{
+        return section_keys(section) != NULL;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+        struct parse_ctx *ctx = user;
+        section_fn keys = section_keys(section);
+        int r;
+
+        if (!name || !keys) /* a bare [section] line: read_line checks the name */
+                return 1;
+        r = keys(ctx, name, value);
+        if (r >= 0)
+                return r;
+        return fail(ctx, "unknown key '%s' in [%s]", name, section);
 }
 
 /* inih's line reader: also refuses an unknown [section] at its own line (inih names
