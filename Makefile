@@ -18,11 +18,12 @@ PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libavformat libavcodec libavu
 # Debian packages: to build, and to test.
 DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-dev \
         liblmdb-dev libssl-dev libavformat-dev libavcodec-dev libavutil-dev libtsk-dev \
-        libisofs-dev libjansson-dev libinih-dev
+        libisofs-dev libjansson-dev libinih-dev libcurl4-openssl-dev
 DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest python3-lmdb ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
-        libclang-rt-14-dev time faketime systemd-container debootstrap
+        libclang-rt-14-dev time faketime systemd-container debootstrap \
+        ceph-mon ceph-mgr ceph-osd radosgw ceph-common s3cmd curl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla
