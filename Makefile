@@ -12,7 +12,7 @@ BUILD    ?= build
 CC       ?= cc
 
 # Libraries the daemon and client link with, by pkg-config name.
-PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libavformat libavcodec libavutil \
+PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libcurl libavformat libavcodec libavutil \
         tsk libisofs-1 jansson inih
 
 # Debian packages: to build, and to test.
@@ -72,12 +72,16 @@ UMOCKDEV_FLAGS = $(shell pkg-config --cflags --libs umockdev-1.0)
 $(BUILD)/tests/test_usbwatch $(BUILD)/tests/test_blockdev: UNIT_UMOCKDEV = $(UMOCKDEV_FLAGS)
 $(BUILD)/tests/test_usbwatch: lib/usbwatch.c tests/unit/umockdev_preload.h
 $(BUILD)/tests/test_blockdev: tests/unit/umockdev_preload.h
-SIM_BIN := $(BUILD)/evidock-sim $(BUILD)/usbprobe
+SIM_BIN := $(BUILD)/evidock-sim $(BUILD)/usbprobe $(BUILD)/s3tool
 
 $(BUILD)/evidock-sim: tests/sim/evidock-sim.c | $(BUILD)/lib
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(UMOCKDEV_FLAGS)
 
 $(BUILD)/usbprobe: tests/sim/usbprobe.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+
+# A command-line driver of lib/s3.c, for the tests against a real Ceph RGW.
+$(BUILD)/s3tool: tests/tools/s3tool.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/lib $(BUILD)/tests:
