@@ -364,6 +364,10 @@ static int cmd_status(void *ud, struct evd_request *req, const json_t *args, jso
                         (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
                         warnings, "scrub", scrub);
+        if (out) /* the archive's lag (cmd_replication.c) */
+                (void)json_object_set_new(
+                        out, "replication",
+                        evd_station_replication_status(s, &conf, false, warnings));
         if (out) /* the signing key (cmd_keys.c), or a warning that there is none */
                 (void)json_object_set_new(out, "signing",
                                           evd_station_signing_status(&conf, warnings));
@@ -875,6 +879,8 @@ const struct evd_control_command evd_station_commands[] = {
         { "access-log", EVD_ROLE_ARCHIVIST, evd_cmd_access_log },
         { "purge", EVD_ROLE_ADMIN, evd_cmd_purge },
         { "report", EVD_ROLE_ARCHIVIST, evd_cmd_report },
+        { "replicated", EVD_ROLE_REPLICATOR, evd_cmd_replicated },
+        { "replication", EVD_ROLE_CLERK, evd_cmd_replication },
         { "status", EVD_ROLE_CLERK, cmd_status },
         { "items", EVD_ROLE_CLERK, cmd_items },
         { "show", EVD_ROLE_CLERK, cmd_show },
