@@ -48,7 +48,7 @@ FUZZ_SEED ?= 0
 .PHONY: all deps deps-if-missing check unit e2e asan lint demo bench bench-disc install clean \
         soak soak-dock fuzz fuzz-run
 
-all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl
+all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl $(BUILD)/evidock-replicate
 
 $(BUILD)/lib/%.o: lib/%.c | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -57,6 +57,9 @@ $(BUILD)/libevidock.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/evidockd: daemon/evidockd.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/evidock-replicate: daemon/evidock-replicate.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/evidockctl: daemon/evidockctl.c $(BUILD)/libevidock.a

@@ -857,6 +857,44 @@ int evd_s3_put(struct evd_s3 *s3, const char *key, const struct evd_s3_body *bod
         return r;
 }
 
+int evd_s3_etag_of(struct evd_s3 *s3, const struct evd_s3_body *body, char ret[EVD_S3_ETAG_MAX])
+{
+        uint8_t md5[16], sha[EVD_SHA256_LEN];
+        EVP_MD_CTX *all;
+        uint64_t parts;
+        int r;
+
+        if (body->size <= s3->part_size) {
+                r = digest(body, 0, body->size, md5, sha, NULL);
+                if (r == 0)
+                        evd_hex(md5, 16, ret);
+                return r;
+        }
+        all = EVP_MD_CTX_new();
+        if (!all || EVP_DigestInit_ex(all, EVP_md5(), NULL) != 1) {
+                EVP_MD_CTX_free(all);
+                return -ENOMEM;
+        }
+        parts = (body->size + s3->part_size - 1) / s3->part_size;
+        r = 0;
+        for (uint64_t i = 0; i < parts && r == 0; i++) {
+                uint64_t from = i * s3->part_size;
+                uint64_t len = body->size - from < s3->part_size ? body->size - from : s3->part_size;
+
+                r = digest(body, from, len, md5, sha, NULL);
+                if (r == 0 && EVP_DigestUpdate(all, md5, 16) != 1)
+                        r = -ENOMEM;
+        }
+        if (r == 0 && EVP_DigestFinal_ex(all, md5, NULL) != 1)
+                r = -ENOMEM;
+        if (r == 0) {
+                evd_hex(md5, 16, ret);
+                (void)snprintf(ret + 32, EVD_S3_ETAG_MAX - 32, "-%llu", (unsigned long long)parts);
+        }
+        EVP_MD_CTX_free(all);
+        return r;
+}
+
 /* ---------------------------------------------------------------- reads */
 
 static int version_query(char *q, size_t n, const char *sub, const char *version)
