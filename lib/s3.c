@@ -32,6 +32,7 @@ struct evd_s3 {
 struct xfer {
         const char *verb, *key, *query; /* key may be NULL (the bucket); query without '?' */
         const struct evd_s3_body *body; /* NULL: no body */
+        struct evd_s3_body own_body;    /* a small body of the request's own (send_xml) */
         uint64_t sent;                  /* body bytes handed to curl */
         struct curl_slist *headers;
         /* response */
@@ -559,12 +560,13 @@ static int send_xml(struct evd_s3 *s3, const char *verb, const char *key, const 
                     const char *xml, struct xfer *x, struct evd_err *err)
 {
         uint8_t md5[16], sha[EVD_SHA256_LEN];
-        struct evd_s3_body body = { .fd = -1, .data = xml, .size = strlen(xml), .sha256 = sha };
         int r;
 
         *x = (struct xfer)XFER(verb, key, query);
-        x->body = &body;
-        r = digest(&body, 0, body.size, md5, sha, NULL);
+        x->own_body =
+                (struct evd_s3_body){ .fd = -1, .data = xml, .size = strlen(xml), .sha256 = sha };
+        x->body = &x->own_body;
+        r = digest(x->body, 0, x->body->size, md5, sha, NULL);
         if (r == 0)
                 r = digest_headers(x, md5, sha);
         if (r == 0)
@@ -733,11 +735,11 @@ static int multipart_complete(struct evd_s3 *s3, const char *key, const char *up
         r = send_xml(s3, "POST", key, q, parts->data, &x, err);
         if (r == 0) {
                 char etag[EVD_S3_ETAG_MAX];
-                const char *e = etag + (etag[0] == '"');
 
                 *ret = x.obj;
                 if (evd_s3xml_text(x.reply.data, x.reply.len, "ETag", etag, sizeof(etag)) == 0) {
-                        e = etag + (etag[0] == '"');
+                        const char *e = etag + (etag[0] == '"');
+
                         (void)evd_snprintf(ret->etag, sizeof(ret->etag), "%.*s",
                                            (int)strcspn(e, "\""), e);
                 }
@@ -879,7 +881,8 @@ int evd_s3_etag_of(struct evd_s3 *s3, const struct evd_s3_body *body, char ret[E
         r = 0;
         for (uint64_t i = 0; i < parts && r == 0; i++) {
                 uint64_t from = i * s3->part_size;
-                uint64_t len = body->size - from < s3->part_size ? body->size - from : s3->part_size;
+                uint64_t len =
+                        body->size - from < s3->part_size ? body->size - from : s3->part_size;
 
                 r = digest(body, from, len, md5, sha, NULL);
                 if (r == 0 && EVP_DigestUpdate(all, md5, 16) != 1)
