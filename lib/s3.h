@@ -139,8 +139,7 @@ int evd_s3_list(struct evd_s3 *s3, const char *prefix,
 
 /* The ETag the server gives body when this client uploads it: its MD5, or for a
  * multipart upload the MD5 of the parts' MD5s and "-N". Reads the body once. */
-int evd_s3_etag_of(struct evd_s3 *s3, const struct evd_s3_body *body,
-                   char ret[EVD_S3_ETAG_MAX]);
+int evd_s3_etag_of(struct evd_s3 *s3, const struct evd_s3_body *body, char ret[EVD_S3_ETAG_MAX]);
 
 /* Pure parts, for tests. Percent-encode key per path segment ('/' kept; RFC 3986
  * unreserved kept) into out (n bytes); -ENAMETOOLONG, or -EINVAL for an empty key, an
