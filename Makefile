@@ -12,17 +12,18 @@ BUILD    ?= build
 CC       ?= cc
 
 # Libraries the daemon and client link with, by pkg-config name.
-PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libavformat libavcodec libavutil \
+PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libcurl libavformat libavcodec libavutil \
         tsk libisofs-1 jansson inih
 
 # Debian packages: to build, and to test.
 DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-dev \
         liblmdb-dev libssl-dev libavformat-dev libavcodec-dev libavutil-dev libtsk-dev \
-        libisofs-dev libjansson-dev libinih-dev
+        libisofs-dev libjansson-dev libinih-dev libcurl4-openssl-dev
 DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest python3-lmdb ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
-        libclang-rt-14-dev time faketime systemd-container debootstrap
+        libclang-rt-14-dev time faketime systemd-container debootstrap \
+        ceph-mon ceph-mgr ceph-osd radosgw ceph-common s3cmd curl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla
@@ -47,7 +48,7 @@ FUZZ_SEED ?= 0
 .PHONY: all deps deps-if-missing check unit e2e asan lint demo bench bench-disc install clean \
         soak soak-dock fuzz fuzz-run
 
-all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl
+all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl $(BUILD)/evidock-replicate
 
 $(BUILD)/lib/%.o: lib/%.c | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -56,6 +57,9 @@ $(BUILD)/libevidock.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/evidockd: daemon/evidockd.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/evidock-replicate: daemon/evidock-replicate.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 CTL_SRC := daemon/evidockctl.c $(sort $(wildcard daemon/ctl_*.c))
@@ -72,12 +76,16 @@ UMOCKDEV_FLAGS = $(shell pkg-config --cflags --libs umockdev-1.0)
 $(BUILD)/tests/test_usbwatch $(BUILD)/tests/test_blockdev: UNIT_UMOCKDEV = $(UMOCKDEV_FLAGS)
 $(BUILD)/tests/test_usbwatch: lib/usbwatch.c tests/unit/umockdev_preload.h
 $(BUILD)/tests/test_blockdev: tests/unit/umockdev_preload.h
-SIM_BIN := $(BUILD)/evidock-sim $(BUILD)/usbprobe
+SIM_BIN := $(BUILD)/evidock-sim $(BUILD)/usbprobe $(BUILD)/s3tool
 
 $(BUILD)/evidock-sim: tests/sim/evidock-sim.c | $(BUILD)/lib
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(UMOCKDEV_FLAGS)
 
 $(BUILD)/usbprobe: tests/sim/usbprobe.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+
+# A command-line driver of lib/s3.c, for the tests against a real Ceph RGW.
+$(BUILD)/s3tool: tests/tools/s3tool.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/lib $(BUILD)/tests:

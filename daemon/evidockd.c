@@ -360,7 +360,7 @@ int main(int argc, char **argv)
         }
         d.loop = uv_default_loop();
         roles = (struct evd_control_roles){ conf.group_clerk, conf.group_archivist,
-                                            conf.group_admin };
+                                            conf.group_admin, conf.group_replicator };
         r = evd_control_new(d.loop, conf.control_socket, activated_socket(), evd_station_commands,
                             evd_station_n_commands, &roles, d.station, on_refused, &d.control,
                             &err);

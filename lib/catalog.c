@@ -25,6 +25,7 @@ static const char *const db_names[EVD_DB_COUNT] = {
         [EVD_DB_RECORDERS] = "recorders",
         [EVD_DB_DOCKS] = "docks",
         [EVD_DB_CHECKPOINTS] = "checkpoints",
+        [EVD_DB_REPLICATION] = "replication",
 };
 
 static bool db_is_index(enum evd_db db)
@@ -183,6 +184,46 @@ fail:
         return r;
 }
 
+int evd_catalog_open_readonly(const char *dir, struct evd_catalog **ret, struct evd_err *err)
+{
+        struct evd_catalog *c = calloc(1, sizeof(*c));
+        MDB_txn *txn = NULL;
+        int rc, i;
+
+        if (!c)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        pthread_rwlock_init(&c->grow, NULL);
+        rc = mdb_env_create(&c->env);
+        if (!rc) {
+                (void)mdb_env_set_maxdbs(c->env, EVD_DB_COUNT + 4);
+                (void)mdb_env_set_maxreaders(c->env, 256);
+                rc = mdb_env_open(c->env, dir, MDB_RDONLY | MDB_NOTLS, 0640);
+        }
+        if (!rc)
+                rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+        for (i = 0; !rc && i < EVD_DB_COUNT; i++) {
+                unsigned flags = db_is_index((enum evd_db)i) ? MDB_DUPSORT | MDB_DUPFIXED : 0;
+
+                rc = mdb_dbi_open(txn, db_names[i], flags, &c->dbi[i]);
+        }
+        if (!rc) {
+                rc = mdb_txn_commit(txn); /* keeps the dbi handles */
+                txn = NULL;
+        }
+        if (txn)
+                mdb_txn_abort(txn);
+        if (rc) {
+                int r = evd_err_set(err, evd_mdb_errno(rc), "catalog %s (read-only): %s%s", dir,
+                                    mdb_strerror(rc),
+                                    rc == MDB_NOTFOUND ? " (not made by this evidockd)" : "");
+
+                evd_catalog_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
 void evd_catalog_free(struct evd_catalog *catalog)
 {
         if (!catalog)
@@ -200,6 +241,14 @@ int evd_catalog_read_begin(struct evd_catalog *catalog, struct evd_txn *ret)
 
         pthread_rwlock_rdlock(&catalog->grow);
         rc = mdb_txn_begin(catalog->env, NULL, MDB_RDONLY, &txn);
+        if (rc == MDB_MAP_RESIZED) { /* another process grew the map: adopt its size */
+                pthread_rwlock_unlock(&catalog->grow);
+                pthread_rwlock_wrlock(&catalog->grow);
+                (void)mdb_env_set_mapsize(catalog->env, 0);
+                pthread_rwlock_unlock(&catalog->grow);
+                pthread_rwlock_rdlock(&catalog->grow);
+                rc = mdb_txn_begin(catalog->env, NULL, MDB_RDONLY, &txn);
+        }
         if (rc) {
                 int r = evd_mdb_errno(rc);
 

@@ -35,6 +35,7 @@ enum evd_db {
         EVD_DB_RECORDERS,
         EVD_DB_DOCKS,
         EVD_DB_CHECKPOINTS,
+        EVD_DB_REPLICATION, /* item id (decimal) -> its copy in the archive (replicate.h) */
         EVD_DB_COUNT,
 };
 
@@ -56,6 +57,11 @@ struct evd_txn {
  * it grows by doubling when full). *ret set only on success. */
 int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **ret,
                      struct evd_err *err);
+
+/* Open an environment that evidockd keeps, read-only, from another process
+ * (evidock-replicate): nothing is created or written but LMDB's reader table. Every
+ * database must exist already. Writes through it fail. */
+int evd_catalog_open_readonly(const char *dir, struct evd_catalog **ret, struct evd_err *err);
 
 /* Close; accepts NULL. No transaction may be open. */
 void evd_catalog_free(struct evd_catalog *catalog);

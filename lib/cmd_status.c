@@ -173,6 +173,10 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                         (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
                         warnings, "scrub", scrub);
+        if (out) /* the archive's lag (cmd_replication.c) */
+                (void)json_object_set_new(
+                        out, "replication",
+                        evd_station_replication_status(s, &conf, false, warnings));
         if (out) /* the signing key (signing.h), or a warning that there is none */
                 (void)json_object_set_new(out, "signing", evd_signing_status(&conf, warnings));
         if (!out)

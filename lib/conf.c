@@ -55,6 +55,14 @@ void evd_conf_defaults(struct evd_conf *conf)
         (void)evd_snprintf(conf->group_clerk, EVD_CONF_NAME_MAX, "evidock-clerk");
         (void)evd_snprintf(conf->group_archivist, EVD_CONF_NAME_MAX, "evidock-archivist");
         (void)evd_snprintf(conf->group_admin, EVD_CONF_NAME_MAX, "evidock-admin");
+        (void)evd_snprintf(conf->group_replicator, EVD_CONF_NAME_MAX, "evidock-replicator");
+        (void)evd_snprintf(conf->repl.region, EVD_CONF_NAME_MAX, "us-east-1");
+        conf->repl.parallel = 2;
+        conf->repl.part_size_mb = 64;
+        conf->repl.alarm_after_s = 24 * 3600;
+        conf->repl.reconcile_s = 24 * 3600;
+        conf->repl.sample_per_day = 10;
+        conf->repl.audit_retention = (struct evd_period){ .months = 30 * 12 };
 }
 
 static int fail(struct parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -434,6 +442,61 @@ static int on_roles(struct parse_ctx *ctx, const char *name, const char *value)
                 return parse_string(ctx, value, c->group_archivist, sizeof(c->group_archivist));
         if (KEY("admin"))
                 return parse_string(ctx, value, c->group_admin, sizeof(c->group_admin));
+        if (KEY("replicator"))
+                return parse_string(ctx, value, c->group_replicator, sizeof(c->group_replicator));
+        return -1;
+}
+
+static int parse_duration(struct parse_ctx *ctx, const char *value, bool may_be_off, int64_t *ret)
+{
+        if (may_be_off && strcmp(value, "off") == 0) {
+                *ret = 0;
+                return 1;
+        }
+        if (evd_duration_parse(value, ret) < 0)
+                return fail(ctx, "'%s' is not a duration like '24 h', '30 min' or '2 days'%s",
+                            value, may_be_off ? ", or 'off'" : "");
+        return 1;
+}
+
+/* [replication]: what evidock-replicate reads (evidockd only shows its lag). */
+static int on_replication(struct parse_ctx *ctx, const char *name, const char *value)
+{
+        struct evd_conf_replication *r = &ctx->conf->repl;
+
+        r->on = true;
+        if (strcmp(name, "endpoint") == 0) {
+                if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0)
+                        return fail(ctx, "endpoint '%s' is not an https:// URL", value);
+                return parse_string(ctx, value, r->endpoint, sizeof(r->endpoint));
+        }
+        if (strcmp(name, "bucket") == 0)
+                return parse_string(ctx, value, r->bucket, sizeof(r->bucket));
+        if (strcmp(name, "prefix") == 0) {
+                if (strchr(value, '/') || strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
+                        return fail(ctx, "prefix '%s' may not hold '/' or be . or ..", value);
+                return parse_string(ctx, value, r->prefix, sizeof(r->prefix));
+        }
+        if (strcmp(name, "region") == 0)
+                return parse_string(ctx, value, r->region, sizeof(r->region));
+        if (strcmp(name, "credentials") == 0)
+                return parse_abs_path(ctx, value, r->credentials, sizeof(r->credentials));
+        if (strcmp(name, "ca_file") == 0)
+                return parse_abs_path(ctx, value, r->ca_file, sizeof(r->ca_file));
+        if (strcmp(name, "bandwidth_mb") == 0)
+                return parse_int(ctx, value, 0, 100000, &r->bandwidth_mb);
+        if (strcmp(name, "parallel") == 0)
+                return parse_int(ctx, value, 1, 16, &r->parallel);
+        if (strcmp(name, "part_size") == 0) /* MiB */
+                return parse_int(ctx, value, 5, 5120, &r->part_size_mb);
+        if (strcmp(name, "alarm_after") == 0)
+                return parse_duration(ctx, value, false, &r->alarm_after_s);
+        if (strcmp(name, "reconcile") == 0)
+                return parse_duration(ctx, value, true, &r->reconcile_s);
+        if (strcmp(name, "sample_per_day") == 0)
+                return parse_int(ctx, value, 0, 1000000, &r->sample_per_day);
+        if (strcmp(name, "audit_retention") == 0)
+                return parse_retention(ctx, "audit_retention", value, &r->audit_retention, true);
         return -1;
 }
 
@@ -443,9 +506,10 @@ static const struct {
         const char *name;
         section_fn keys;
 } sections[] = {
-        { "station", on_station },     { "usb", on_usb },         { "ingest", on_ingest },
-        { "retention", on_retention }, { "scrub", on_scrub },     { "labels", on_labels },
-        { "calendar", on_calendar },   { "signing", on_signing }, { "roles", on_roles },
+        { "station", on_station },         { "usb", on_usb },         { "ingest", on_ingest },
+        { "retention", on_retention },     { "scrub", on_scrub },     { "labels", on_labels },
+        { "calendar", on_calendar },       { "signing", on_signing }, { "roles", on_roles },
+        { "replication", on_replication },
 };
 
 static section_fn section_keys(const char *section)
@@ -526,8 +590,37 @@ int evd_conf_load(const char *path, struct evd_conf *ret_conf, struct evd_err *e
                 return evd_err_set(err, -EINVAL, "%s:%d: %s", path, line,
                                    ctx.reason[0] ? ctx.reason : "syntax error");
         }
+        if (conf.repl.on && (!conf.repl.endpoint[0] || !conf.repl.bucket[0]))
+                return evd_err_set(err, -EINVAL, "%s: [replication] needs an endpoint and a bucket",
+                                   path);
         *ret_conf = conf;
         return 0;
+}
+
+int evd_duration_parse(const char *s, int64_t *ret)
+{
+        static const struct {
+                const char *unit;
+                int64_t seconds;
+        } units[] = { { "s", 1 },       { "sec", 1 },      { "second", 1 },   { "seconds", 1 },
+                      { "min", 60 },    { "minute", 60 },  { "minutes", 60 }, { "h", 3600 },
+                      { "hour", 3600 }, { "hours", 3600 }, { "d", 86400 },    { "day", 86400 },
+                      { "days", 86400 } };
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || end == s || v <= 0 || v > 100000)
+                return -EINVAL;
+        while (*end == ' ')
+                end++;
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(units); i++)
+                if (strcmp(end, units[i].unit) == 0) {
+                        *ret = v * units[i].seconds;
+                        return 0;
+                }
+        return -EINVAL;
 }
 
 int evd_period_parse(const char *s, struct evd_period *ret)
@@ -643,6 +736,26 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
                 /* Not the path itself: a state_dir near inih's 200-byte line limit would
                  * make this comment too long to read back. */
                 fprintf(out, "# key and cert: the station's own, in STATE_DIR/keys/\n");
-        fprintf(out, "\n[roles]\nclerk = %s\narchivist = %s\nadmin = %s\n", c->group_clerk,
-                c->group_archivist, c->group_admin);
+        fprintf(out, "\n[roles]\nclerk = %s\narchivist = %s\nadmin = %s\nreplicator = %s\n",
+                c->group_clerk, c->group_archivist, c->group_admin, c->group_replicator);
+        if (!c->repl.on)
+                return;
+        const struct evd_conf_replication *r = &c->repl;
+
+        evd_period_format(&r->audit_retention, buf, sizeof(buf));
+        fprintf(out,
+                "\n[replication]\nendpoint = %s\nbucket = %s\nprefix = %s\nregion = %s\n"
+                "bandwidth_mb = %d\nparallel = %d\npart_size = %d\nalarm_after = %lld s\n"
+                "sample_per_day = %d\naudit_retention = %s\n",
+                r->endpoint, r->bucket, r->prefix[0] ? r->prefix : c->name, r->region,
+                r->bandwidth_mb, r->parallel, r->part_size_mb, (long long)r->alarm_after_s,
+                r->sample_per_day, buf);
+        if (r->reconcile_s)
+                fprintf(out, "reconcile = %lld s\n", (long long)r->reconcile_s);
+        else
+                fprintf(out, "reconcile = off\n");
+        if (r->credentials[0])
+                fprintf(out, "credentials = %s\n", r->credentials);
+        if (r->ca_file[0])
+                fprintf(out, "ca_file = %s\n", r->ca_file);
 }

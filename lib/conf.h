@@ -72,6 +72,24 @@ struct evd_conf {
         char group_clerk[EVD_CONF_NAME_MAX];
         char group_archivist[EVD_CONF_NAME_MAX];
         char group_admin[EVD_CONF_NAME_MAX];
+        char group_replicator[EVD_CONF_NAME_MAX];
+        /* [replication]: off unless the section is there (evidock-replicate) */
+        struct evd_conf_replication {
+                bool on;
+                char endpoint[EVD_CONF_PATH_MAX]; /* https://host[:port]; http on loopback only */
+                char bucket[EVD_CONF_NAME_MAX];
+                char prefix[EVD_CONF_NAME_MAX]; /* "": the station's name */
+                char region[EVD_CONF_NAME_MAX];
+                char credentials[EVD_CONF_PATH_MAX]; /* "": $CREDENTIALS_DIRECTORY/s3 */
+                char ca_file[EVD_CONF_PATH_MAX];
+                int bandwidth_mb;      /* MB/s sent, 0: no cap */
+                int parallel;          /* uploads at once */
+                int part_size_mb;      /* multipart above this */
+                int64_t alarm_after_s; /* an item pending longer raises an alarm */
+                int64_t reconcile_s;   /* 0: off */
+                int sample_per_day;    /* objects re-read in full per day */
+                struct evd_period audit_retention;
+        } repl;
 };
 
 /* Case numbers as written on decisions: a prefix, the year in brackets (〔〕, （）, ()
@@ -94,6 +112,9 @@ void evd_conf_print(const struct evd_conf *conf, FILE *out);
 
 /* True when ext (any case, without dot) is one of the configured extensions. */
 bool evd_conf_wants_extension(const struct evd_conf *conf, const char *ext);
+
+/* Parse a duration "24 h", "30 min", "2 days", "90 s", "1d" into seconds (> 0). */
+int evd_duration_parse(const char *s, int64_t *ret);
 
 /* Parse "6 months", "90 days", "2 years", "6m", "permanent" ... into *ret. */
 int evd_period_parse(const char *s, struct evd_period *ret);

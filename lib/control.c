@@ -30,7 +30,8 @@ struct conn {
         struct conn *next; /* in control->conns */
         struct evd_actor actor;
         enum evd_role role;
-        char *buf; /* bytes read and not yet taken as lines */
+        bool replicator; /* may call the replicator's commands (and only those) */
+        char *buf;       /* bytes read and not yet taken as lines */
         size_t len;
         bool busy;    /* a request is running: lines wait, reading pauses */
         bool closing; /* uv_close called */
@@ -75,6 +76,8 @@ const char *evd_role_name(enum evd_role role)
                 return "archivist";
         case EVD_ROLE_ADMIN:
                 return "admin";
+        case EVD_ROLE_REPLICATOR:
+                return "replicator";
         default:
                 return "none";
         }
@@ -110,6 +113,30 @@ enum evd_role evd_control_role_of(uid_t uid, const struct evd_control_roles *rol
                         best = EVD_ROLE_CLERK;
         }
         return best;
+}
+
+bool evd_control_is_replicator(uid_t uid, const struct evd_control_roles *roles)
+{
+        struct passwd pw, *pwp = NULL;
+        gid_t groups[256];
+        int n = (int)EVD_ARRAY_SIZE(groups);
+        char buf[4096];
+
+        if (uid == 0)
+                return true;
+        if (!roles->replicator || getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
+                return false;
+        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+                n = (int)EVD_ARRAY_SIZE(groups);
+        for (int i = 0; i < n; i++) {
+                struct group gr, *grp = NULL;
+                char gbuf[4096];
+
+                if (getgrgid_r(groups[i], &gr, gbuf, sizeof(gbuf), &grp) == 0 && grp &&
+                    strcmp(gr.gr_name, roles->replicator) == 0)
+                        return true;
+        }
+        return false;
 }
 
 static void conn_unref(struct conn *conn)
@@ -362,7 +389,7 @@ static void handle_line(struct conn *conn, const char *line, size_t len)
                 send_error(conn, -EOPNOTSUPP, "unknown command");
                 goto out;
         }
-        if (conn->role < cmd->role) {
+        if (cmd->role == EVD_ROLE_REPLICATOR ? !conn->replicator : conn->role < cmd->role) {
                 (void)snprintf(why, sizeof(why), "permission denied: %s needs the %s role", name,
                                evd_role_name(cmd->role));
                 if (c->on_refused)
@@ -477,6 +504,7 @@ static void on_connection(uv_stream_t *server, int status)
                 (void)snprintf(conn->actor.name, sizeof(conn->actor.name), "uid %u",
                                (unsigned)cred.uid);
         conn->role = evd_control_role_of(cred.uid, &c->roles);
+        conn->replicator = evd_control_is_replicator(cred.uid, &c->roles);
         conn->next = c->conns;
         c->conns = conn;
         if (c->n_conns > EVD_CONTROL_CLIENTS_MAX) {

@@ -12,6 +12,7 @@
 #define EVD_CONTROL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <uv.h>
 
 #include "audit.h"
@@ -25,6 +26,9 @@ enum evd_role {
         EVD_ROLE_CLERK,
         EVD_ROLE_ARCHIVIST,
         EVD_ROLE_ADMIN,
+        /* A role apart, for evidock-replicate: it may call only the commands that name
+         * it, and only it (and root) may call them; admin does not imply it. */
+        EVD_ROLE_REPLICATOR,
 };
 
 const char *evd_role_name(enum evd_role role);
@@ -43,6 +47,7 @@ struct evd_control_command {
 /* Unix group names that map to roles. */
 struct evd_control_roles {
         const char *clerk, *archivist, *admin;
+        const char *replicator; /* may be NULL: nobody but root has that role */
 };
 
 struct evd_control;
@@ -76,5 +81,8 @@ int evd_control_parse_request(const char *line, size_t len, char *ret_cmd, size_
 
 /* The role of a uid given the group names (root is admin). */
 enum evd_role evd_control_role_of(uid_t uid, const struct evd_control_roles *roles);
+
+/* Whether a uid has the replicator role (root has). */
+bool evd_control_is_replicator(uid_t uid, const struct evd_control_roles *roles);
 
 #endif

@@ -244,6 +244,8 @@ const struct evd_control_command evd_station_commands[] = {
         { "access-log", EVD_ROLE_ARCHIVIST, evd_cmd_access_log },
         { "purge", EVD_ROLE_ADMIN, evd_cmd_purge },
         { "report", EVD_ROLE_ARCHIVIST, evd_cmd_report },
+        { "replicated", EVD_ROLE_REPLICATOR, evd_cmd_replicated },
+        { "replication", EVD_ROLE_CLERK, evd_cmd_replication },
         { "status", EVD_ROLE_CLERK, evd_cmd_status },
         { "items", EVD_ROLE_CLERK, evd_cmd_items },
         { "show", EVD_ROLE_CLERK, evd_cmd_show },

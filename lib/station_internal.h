@@ -75,5 +75,13 @@ EVD_CMD(evd_cmd_access);
 EVD_CMD(evd_cmd_access_log);
 EVD_CMD(evd_cmd_purge);
 EVD_CMD(evd_cmd_report);
+EVD_CMD(evd_cmd_replicated);  /* cmd_replication.c */
+EVD_CMD(evd_cmd_replication); /* cmd_replication.c */
+
+/* cmd_replication.c: {enabled, pending, pending_bytes, oldest_pending_s, ...} (caller
+ * owns); an alarm past alarm_after also goes into warnings (may be NULL). */
+#define EVD_S3_VERSION_LEN 256
+json_t *evd_station_replication_status(struct evd_station *s, const struct evd_conf *conf,
+                                       bool with_items, json_t *warnings);
 
 #endif

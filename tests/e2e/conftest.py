@@ -163,3 +163,16 @@ def station(make_station):
     s = make_station()
     s.start()
     return s
+
+
+@pytest.fixture(scope="session")
+def rgw():
+    """A real single-node Ceph RGW (tests/ceph/rgw.py) for the whole session; if it
+    cannot start, the tests that need it fail."""
+    import sys
+    sys.path.insert(0, os.path.join(REPO, "tests/ceph"))
+    from rgw import RGW
+    g = RGW().start()
+    print(f"ceph rgw at {g.endpoint} up in {g.start_seconds:.2f} s")
+    yield g
+    g.stop()

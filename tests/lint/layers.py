@@ -8,7 +8,7 @@ import re
 import sys
 
 LIB = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../../lib")
-ROW = re.compile(r"^\|\s*([a-z]+)\s*\|\s*([a-z_* ]+?)\s*\|")
+ROW = re.compile(r"^\|\s*([a-z]+)\s*\|\s*([a-z0-9_* ]+?)\s*\|")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 # Internal headers and the file patterns that may include them; NAME_internal.h is for
 # NAME.c and NAME_*.c unless listed here.

@@ -1,0 +1,249 @@
+/* cmd_replication: the station's side of replication to the archive (evidock-replicate).
+ *
+ * `replicated` (replicator role only) records what the replicator confirmed of one item
+ * (or why it failed) in the catalogue, with its audit entry in the same transaction.
+ * `replication` and status show the state: what is pending (items, bytes, oldest
+ * age), and an alarm past [replication] alarm_after. The queue itself is derived from
+ * the catalogue (items without a confirmed record), so it survives restarts and kill -9.
+ * Replication never holds up anything the station does. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "catalog.h"
+#include "clock.h"
+#include "control.h"
+#include "station_internal.h"
+
+#define ERROR_MAX 512
+
+static int arg_text(const json_t *args, const char *key, size_t max, const char **ret,
+                    struct evd_err *err)
+{
+        int r = evd_arg_string(args, key, false, ret, err);
+
+        if (r == 0 && *ret && strlen(*ret) > max)
+                return evd_err_set(err, -EINVAL, "\"%s\" longer than %zu bytes", key, max);
+        if (r == 0 && *ret)
+                for (const char *p = *ret; *p; p++)
+                        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                                return evd_err_set(err, -EINVAL, "\"%s\" holds a control character",
+                                                   key);
+        return r;
+}
+
+struct replicated_ctx {
+        const struct evd_actor *actor;
+        uint64_t id;
+        json_t *rec; /* the new record: fields from the request */
+        struct evd_err *err;
+};
+
+static int replicated_txn(struct evd_txn *txn, void *p)
+{
+        struct replicated_ctx *c = p;
+        char key[24], now_s[EVD_TIME_STR];
+        json_t *item = NULL, *prev = NULL, *rec = json_deep_copy(c->rec), *details;
+        const char *state = json_string_value(json_object_get(c->rec, "state"));
+        int r;
+
+        (void)snprintf(key, sizeof(key), "%" PRIu64, c->id);
+        r = evd_catalog_item_get(txn, c->id, &item);
+        if (r < 0) {
+                json_decref(rec);
+                return evd_err_set(c->err, r, "item %" PRIu64 ": %s", c->id,
+                                   r == -ENOENT ? "no such item" : strerror(-r));
+        }
+        json_decref(item);
+        if (evd_catalog_json_get(txn, EVD_DB_REPLICATION, key, &prev) < 0)
+                prev = json_object();
+        evd_time_format(evd_clock_now(), now_s);
+        json_int_t attempts = json_integer_value(json_object_get(prev, "attempts"));
+
+        if (strcmp(state, "failed") == 0) { /* the copy's state stays; the error is noted */
+                json_t *keep = json_deep_copy(prev);
+
+                (void)json_object_set_new(
+                        keep, "state",
+                        json_incref(json_object_get(prev, "state") ?: json_string("pending")));
+                (void)json_object_set(keep, "last_error", json_object_get(c->rec, "error"));
+                (void)json_object_set_new(keep, "attempts", json_integer(attempts + 1));
+                (void)json_object_set_new(keep, "failed_at", json_string(now_s));
+                json_decref(rec);
+                rec = keep;
+        } else {
+                (void)json_object_del(rec, "error");
+                (void)json_object_set_new(rec, "attempts", json_integer(attempts + 1));
+                (void)json_object_set_new(rec, "last_error", json_null());
+                (void)json_object_set_new(rec, "at", json_string(now_s));
+        }
+        details = json_deep_copy(c->rec);
+        r = evd_catalog_json_put(txn, EVD_DB_REPLICATION, key, rec);
+        if (r == 0)
+                r = evd_audit_append(txn, c->actor,
+                                     strcmp(state, "failed") == 0 ? "replication-failed"
+                                                                  : "replicated",
+                                     key, details, NULL);
+        if (r < 0)
+                evd_err_set(c->err, r, "replication record of item %s: %s", key, strerror(-r));
+        json_decref(details);
+        json_decref(prev);
+        json_decref(rec);
+        return r;
+}
+
+int evd_cmd_replicated(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                       struct evd_err *err)
+{
+        static const char *const states[] = { "pending", "uploaded", "confirmed", "failed" };
+        struct evd_station *s = ud;
+        const char *state, *version = NULL, *etag = NULL, *until = NULL, *rsha = NULL,
+                           *rversion = NULL, *error = NULL, *key = NULL;
+        json_t *jid = json_object_get(args, "item");
+        bool hold = false, known = false;
+        int64_t t;
+        int r;
+
+        if (!json_is_integer(jid) || json_integer_value(jid) <= 0)
+                return evd_err_set(err, -EINVAL, "\"item\" must be an item id");
+        if ((r = evd_arg_string(args, "state", true, &state, err)) < 0 ||
+            (r = arg_text(args, "version_id", EVD_S3_VERSION_LEN, &version, err)) < 0 ||
+            (r = arg_text(args, "etag", 128, &etag, err)) < 0 ||
+            (r = arg_text(args, "key", 1024, &key, err)) < 0 ||
+            (r = arg_text(args, "retain_until", 40, &until, err)) < 0 ||
+            (r = arg_text(args, "record_sha256", 64, &rsha, err)) < 0 ||
+            (r = arg_text(args, "record_version", EVD_S3_VERSION_LEN, &rversion, err)) < 0 ||
+            (r = arg_text(args, "error", ERROR_MAX, &error, err)) < 0 ||
+            (r = evd_arg_bool(args, "legal_hold", &hold, err)) < 0)
+                return r;
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(states); i++)
+                known = known || strcmp(state, states[i]) == 0;
+        if (!known)
+                return evd_err_set(err, -EINVAL,
+                                   "state '%s' is not pending, uploaded, "
+                                   "confirmed or failed",
+                                   state);
+        if (strcmp(state, "failed") == 0 ? !error : (!version || !*version))
+                return evd_err_set(err, -EINVAL, "%s",
+                                   strcmp(state, "failed") == 0 ? "a failure needs its \"error\""
+                                                                : "a copy needs its version_id");
+        if (until && evd_time_parse(until, &t) < 0)
+                return evd_err_set(err, -EINVAL, "retain_until '%s' is not a time", until);
+        if (rsha && !(strlen(rsha) == 64 && evd_is_hex(rsha, 64)))
+                return evd_err_set(err, -EINVAL, "record_sha256 is not a SHA-256");
+        struct replicated_ctx c = { .actor = evd_request_actor(req),
+                                    .id = (uint64_t)json_integer_value(jid),
+                                    .err = err };
+
+        c.rec = json_pack("{ss ss* ss* ss* ss* sb ss* ss* ss*}", "state", state, "key", key,
+                          "version_id", version, "etag", etag, "retain_until", until, "legal_hold",
+                          hold, "record_sha256", rsha, "record_version", rversion, "error", error);
+        if (!c.rec)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        r = evd_catalog_write(s->catalog, replicated_txn, &c, err);
+        json_decref(c.rec);
+        if (r == 0)
+                *ret = json_pack("{sI}", "item", (json_int_t)c.id);
+        return r;
+}
+
+struct lag {
+        struct evd_txn *txn;
+        int64_t now;
+        uint64_t items, confirmed, pending, pending_bytes, failing;
+        int64_t oldest; /* ingested_at of the oldest pending item, 0 none */
+        json_t *records;
+};
+
+static int lag_each(json_t *item, void *p)
+{
+        struct lag *l = p;
+        char key[24];
+        json_t *rec = NULL;
+        json_int_t id = json_integer_value(json_object_get(item, "id"));
+        int64_t at = 0;
+
+        l->items++;
+        (void)snprintf(key, sizeof(key), "%lld", (long long)id);
+        if (evd_catalog_json_get(l->txn, EVD_DB_REPLICATION, key, &rec) == 0 &&
+            strcmp(json_string_value(json_object_get(rec, "state")) ?: "", "confirmed") == 0) {
+                l->confirmed++;
+        } else {
+                l->pending++;
+                l->pending_bytes += (uint64_t)json_integer_value(json_object_get(item, "size"));
+                if (evd_time_parse(json_string_value(json_object_get(item, "ingested_at")) ?: "",
+                                   &at) == 0 &&
+                    (l->oldest == 0 || at < l->oldest))
+                        l->oldest = at;
+        }
+        if (rec && json_is_string(json_object_get(rec, "last_error")))
+                l->failing++;
+        if (l->records && rec) {
+                (void)json_object_set_new(rec, "item", json_integer(id));
+                (void)json_array_append(l->records, rec);
+        }
+        json_decref(rec);
+        return 0;
+}
+
+json_t *evd_station_replication_status(struct evd_station *s, const struct evd_conf *conf,
+                                       bool with_items, json_t *warnings)
+{
+        struct evd_item_filter f = { 0 };
+        struct lag l = { .now = evd_clock_now(), .records = with_items ? json_array() : NULL };
+        struct evd_txn txn;
+        json_t *out;
+
+        if (!conf->repl.on) {
+                json_decref(l.records);
+                return json_pack("{sb}", "enabled", 0);
+        }
+        if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
+                l.txn = &txn;
+                (void)evd_catalog_items_each(&txn, &f, lag_each, &l);
+                evd_catalog_read_end(&txn);
+        }
+        int64_t age = l.oldest ? l.now - l.oldest : 0;
+
+        out = json_pack("{sb ss ss sI sI sI sI sI sI sn sn}", "enabled", 1, "endpoint",
+                        conf->repl.endpoint, "bucket", conf->repl.bucket, "items",
+                        (json_int_t)l.items, "confirmed", (json_int_t)l.confirmed, "pending",
+                        (json_int_t)l.pending, "pending_bytes", (json_int_t)l.pending_bytes,
+                        "oldest_pending_s", (json_int_t)age, "failing", (json_int_t)l.failing,
+                        "last_reconciliation", "alarms");
+        if (out && age > conf->repl.alarm_after_s) {
+                char w[256];
+
+                (void)snprintf(w, sizeof(w),
+                               "ALARM: replication lags: %" PRIu64 " items (%" PRIu64
+                               " bytes) not in the archive, the oldest for %lld h (alarm_after "
+                               "%lld h)",
+                               l.pending, l.pending_bytes, (long long)(age / 3600),
+                               (long long)(conf->repl.alarm_after_s / 3600));
+                (void)json_object_set_new(out, "alarms", json_pack("[s]", w));
+                if (warnings)
+                        (void)json_array_append_new(warnings, json_string(w));
+        }
+        if (out && l.records)
+                (void)json_object_set_new(out, "records", l.records);
+        else
+                json_decref(l.records);
+        return out;
+}
+
+int evd_cmd_replication(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                        struct evd_err *err)
+{
+        struct evd_conf conf;
+        bool items = false;
+        int r;
+
+        (void)req;
+        if ((r = evd_arg_bool(args, "items", &items, err)) < 0)
+                return r;
+        evd_station_conf(ud, &conf);
+        *ret = evd_station_replication_status(ud, &conf, items, NULL);
+        return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
+}
