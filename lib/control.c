@@ -604,8 +604,7 @@ static void on_connection(uv_stream_t *server, int status)
         conn->next = c->conns;
         c->conns = conn;
         if (r < 0) {
-                evd_refusals_note(c->refusals, &conn->actor, "(connect)", why,
-                                  (int64_t)time(NULL));
+                evd_refusals_note(c->refusals, &conn->actor, "(connect)", why, (int64_t)time(NULL));
                 send_error(conn, r, why);
                 conn_close(conn);
                 return;
