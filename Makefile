@@ -1,9 +1,11 @@
 # evidock: evidence docking and storage station.
 # `make demo` and `make check` install missing Debian packages first (as root).
 
-PREFIX   ?= /usr/local
-SBINDIR  ?= $(PREFIX)/sbin
-DOCDIR   ?= $(PREFIX)/share/doc/evidock
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+DOCDIR     ?= $(PREFIX)/share/doc/evidock
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
 DESTDIR  ?=
 BUILD    ?= build
@@ -20,13 +22,14 @@ DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-d
 DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest python3-lmdb ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
-        libclang-rt-14-dev time faketime
+        libclang-rt-14-dev time faketime systemd-container debootstrap
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla
 CFLAGS ?= -O2 -g
-override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib \
-        $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# -MMD -MP: each object depends on the headers it includes, and no more.
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib -MMD -MP \
+        -DEVD_SYSCONFDIR='"$(SYSCONFDIR)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
@@ -41,11 +44,12 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 300
 FUZZ_SEED ?= 0
 
-.PHONY: all deps check unit e2e asan lint demo bench install clean soak soak-dock fuzz fuzz-run
+.PHONY: all deps deps-if-missing check unit e2e asan lint demo bench bench-disc install clean \
+        soak soak-dock fuzz fuzz-run
 
 all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl
 
-$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
+$(BUILD)/lib/%.o: lib/%.c | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libevidock.a: $(LIB_OBJ)
@@ -54,15 +58,16 @@ $(BUILD)/libevidock.a: $(LIB_OBJ)
 $(BUILD)/evidockd: daemon/evidockd.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/evidockctl: daemon/evidockctl.c $(BUILD)/libevidock.a
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+CTL_SRC := daemon/evidockctl.c $(sort $(wildcard daemon/ctl_*.c))
+$(BUILD)/evidockctl: $(CTL_SRC) daemon/ctl.h $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $(CTL_SRC) $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libevidock.a | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(UNIT_UMOCKDEV) -o $@ $< \
 		$(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka) $(UNIT_UMOCKDEV)
 
 # Docking: unit tests that build a umockdev testbed, and the recorder simulator (run
-# as `umockdev-wrapper $(BUILD)/evidock-sim -- $(BUILD)/evidockd -c CONF`, TESTING.md).
+# as `umockdev-wrapper $(BUILD)/evidock-sim -- $(BUILD)/evidockd -c CONF`; README, Docking).
 UMOCKDEV_FLAGS = $(shell pkg-config --cflags --libs umockdev-1.0)
 $(BUILD)/tests/test_usbwatch $(BUILD)/tests/test_blockdev: UNIT_UMOCKDEV = $(UMOCKDEV_FLAGS)
 $(BUILD)/tests/test_usbwatch: lib/usbwatch.c tests/unit/umockdev_preload.h
@@ -78,9 +83,11 @@ $(BUILD)/usbprobe: tests/sim/usbprobe.c $(BUILD)/libevidock.a
 $(BUILD)/lib $(BUILD)/tests:
 	mkdir -p $@
 
-# Install what is missing, as root; otherwise say exactly what to run.
+# Install what is missing, as root; otherwise say exactly what to run. One dpkg-query
+# tells whether anything is missing, so `check` and friends cost nothing when all is there.
+DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
 deps:
-	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \
+	@missing=$$(for p in $(DEB_ALL); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -93,6 +100,10 @@ deps:
 		fi; \
 	fi
 
+deps-if-missing:
+	@n=$$(dpkg-query -W -f='$${Status}\n' $(DEB_ALL) 2>/dev/null | grep -c 'ok installed'); \
+	[ "$$n" -eq $(words $(DEB_ALL)) ] || $(MAKE) --no-print-directory deps
+
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do \
 		echo "== $$t"; $(TEST_ENV) $$t || fail=1; \
@@ -101,26 +112,33 @@ unit: $(UNIT_BIN)
 e2e: all $(SIM_BIN)
 	EVIDOCK_BUILD=$(abspath $(BUILD)) $(TEST_ENV) $(PYTEST) -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
-check: deps
+check: deps-if-missing
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) e2e
 	$(MAKE) fuzz-run FUZZ_SECONDS=10 FUZZ_SEED=1
 	./tests/systemd/check-units.sh $(BUILD)
 
+# The shipped units under a real systemd: a Debian 12 container booted with
+# systemd-nspawn (rootfs cached under /var/cache/evidock-nspawn; tests/systemd/nspawn.py).
+.PHONY: check-systemd
+check-systemd: deps-if-missing
+	$(MAKE) all
+	EVIDOCK_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -p no:cacheprovider tests/systemd $(PYTEST_ARGS)
+
 # libFuzzer targets (clang): the library built with coverage and ASan, one binary per
 # target, each run from a corpus of its own under build-fuzz/.
-build-fuzz/lib/%.o: lib/%.c $(wildcard lib/*.h)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -fno-sanitize-recover=all \
+        $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+build-fuzz/lib/%.o: lib/%.c
 	@mkdir -p build-fuzz/lib
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -fsanitize=fuzzer-no-link,address,undefined \
-		-fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
+	clang $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 
 build-fuzz/libevidock.a: $(LIB_SRC:lib/%.c=build-fuzz/lib/%.o)
 	rm -f $@ && ar rcs $@ $^
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libevidock.a
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS)) -o $@ $< \
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
 		build-fuzz/libevidock.a $(LDLIBS) -lstdc++
 
 fuzz-run: $(FUZZ_BIN)
@@ -140,67 +158,73 @@ fuzz-run: $(FUZZ_BIN)
 	done
 
 # Long runs: 1,000 kill -9 rounds during ingest.
-soak: deps
+soak: deps-if-missing
 	$(MAKE) all
 	EVD_CRASH_ROUNDS=1000 EVD_DOCK_CRASH_ROUNDS=1000 EVIDOCK_BUILD=$(abspath $(BUILD)) \
 		$(PYTEST) -q -p no:cacheprovider tests/e2e/test_crash.py tests/e2e/test_dock_crash.py
 	$(MAKE) soak-dock
 
-fuzz: deps
+fuzz: deps-if-missing
 	$(MAKE) fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
-asan: deps
+asan: deps-if-missing
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 		LDFLAGS="-fsanitize=address,undefined" \
 		TEST_ENV="ASAN_OPTIONS=detect_leaks=1:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1" \
 		all unit e2e
 
-lint: deps
-	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c tests/unit/*.c tests/unit/*.h \
+lint: deps-if-missing
+	/usr/bin/python3 tests/lint/layers.py
+	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h \
 		tests/sim/*.c tests/fuzz/*.c
 	clang-tidy --quiet $(LIB_SRC) daemon/*.c -- $(CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Ilib lib daemon
 
 # Long runs kept out of `make check`: a recorder with 30,000 files.
-soak-dock: deps
+soak-dock: deps-if-missing
 	$(MAKE) all $(SIM_BIN)
 	EVIDOCK_SOAK=1 EVIDOCK_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -s -p no:cacheprovider \
 		tests/e2e/test_dock.py -k 30000 $(PYTEST_ARGS)
 
-demo: deps
+demo: deps-if-missing
 	$(MAKE) all $(SIM_BIN)
 	./tests/demo.sh $(abspath $(BUILD))
 
-# Disc export against xorriso -as mkisofs -J -R (2 GiB; BENCH_FILES x BENCH_MB to scale).
-.PHONY: bench-disc
-bench: bench-disc
-bench-disc: deps
-	$(MAKE) all
-	./tests/bench/disc.sh $(abspath $(BUILD))
-
-bench: deps
+# Throughput against cp, sha256sum and dcfldd; docking against dd and cp + sync; 1, 4, 8
+# and 16 recorders at USB 2.0 speed against their throttled raw reads; disc export
+# against xorriso -as mkisofs -J -R (2 GiB; BENCH_FILES x BENCH_MB to scale).
+bench: deps-if-missing
 	$(MAKE) all $(SIM_BIN)
 	./tests/bench/run.sh $(abspath $(BUILD))
 	./tests/bench/dock.sh $(abspath $(BUILD))
+	/usr/bin/python3 tests/bench/docks.py $(abspath $(BUILD))
+	./tests/bench/disc.sh $(abspath $(BUILD))
+
+bench-disc: deps-if-missing
+	$(MAKE) all
+	./tests/bench/disc.sh $(abspath $(BUILD))
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)/etc/evidock \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/evidock/calendar \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 		$(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR)
-	install -m 0755 $(BUILD)/evidockctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/evidockctl $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(BUILD)/evidockd $(DESTDIR)$(SBINDIR)/
 	for u in evidockd.service evidockd.socket; do \
-		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' systemd/$$u \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+			-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u \
 			> $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
 	done
 	install -m 0644 systemd/evidock.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/evidock.conf
 	install -m 0644 systemd/evidock.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/evidock.conf
 	install -m 0644 README.md COPYING $(DESTDIR)$(DOCDIR)/
-	install -d $(DESTDIR)/etc/evidock/calendar
-	install -m 0644 config/evidock.conf $(DESTDIR)/etc/evidock/evidock.conf
-	install -m 0644 config/calendar/*.txt $(DESTDIR)/etc/evidock/calendar/
+	install -m 0644 config/evidock.conf $(DESTDIR)$(SYSCONFDIR)/evidock/evidock.conf
+	install -m 0644 config/calendar/*.txt $(DESTDIR)$(SYSCONFDIR)/evidock/calendar/
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# Header dependencies written by -MMD.
+-include $(wildcard $(BUILD)/*.d $(BUILD)/lib/*.d $(BUILD)/tests/*.d build-fuzz/lib/*.d)

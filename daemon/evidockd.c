@@ -215,6 +215,44 @@ static void on_dock_log(int priority, const char *text, void *userdata)
         evd_log(priority, "%s", text);
 }
 
+/* Docks and station meet here: the docks get the station's catalog, engine, calendar
+ * and configuration; the station shows the docks in status and STATUS=. */
+static void station_conf(void *userdata, struct evd_conf *ret)
+{
+        evd_station_conf(userdata, ret);
+}
+
+static void docks_status(void *userdata, json_t *docks_out, json_t *warnings)
+{
+        evd_docks_status(userdata, docks_out, warnings);
+}
+
+static void docks_summary(void *userdata, char *buf, size_t n)
+{
+        evd_docks_summary(userdata, buf, n);
+}
+
+static void start_docks(struct daemon *d)
+{
+        const struct evd_dock_env env = { .catalog = evd_station_catalog(d->station),
+                                          .ingest = evd_station_ingest(d->station),
+                                          .calendar = evd_station_calendar(d->station),
+                                          .conf = station_conf,
+                                          .conf_userdata = d->station,
+                                          .log = on_dock_log };
+        struct evd_station_docks shown = { docks_status, docks_summary, NULL };
+        struct evd_err err = { 0 };
+
+        if (evd_docks_new(d->loop, &env, &d->docks, &err) < 0) {
+                evd_log_err("docking is off: %s", err.text);
+                d->docks = NULL;
+                return;
+        }
+        shown.userdata = d->docks;
+        evd_station_set_docks(d->station, &shown);
+        (void)evd_docks_watch(d->docks);
+}
+
 /* One uid's refusals over a minute (control.h), on a pool thread: one audit entry. */
 static void on_refused(void *userdata, const struct evd_refusal *refusal)
 {
@@ -334,7 +372,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         /* Docking: never fatal; without USB hotplug the station still serves. */
-        (void)evd_docks_new(d.loop, d.station, on_dock_log, NULL, &d.docks, &err);
+        start_docks(&d);
         (void)uv_signal_init(d.loop, &d.sigterm);
         (void)uv_signal_init(d.loop, &d.sigint);
         (void)uv_signal_init(d.loop, &d.sighup);
@@ -369,6 +407,7 @@ int main(int argc, char **argv)
         (void)evd_station_audit(d.station, NULL, "station.stopped", conf.name, NULL);
         /* The last thing written: a seal over everything before it. */
         checkpoint(&d, true);
+        evd_station_set_docks(d.station, NULL);
         evd_docks_free(d.docks);
         evd_station_free(d.station);
         (void)uv_loop_close(d.loop);

@@ -1,11 +1,17 @@
 #include "audit.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+
+void evd_audit_item_subject(char buf[static EVD_AUDIT_SUBJECT_MAX], uint64_t id)
+{
+        (void)snprintf(buf, EVD_AUDIT_SUBJECT_MAX, "item:%" PRIu64, id); /* always fits */
+}
 
 /* The canonical encoding that is hashed: compact, sorted keys, ASCII. */
 static int entry_hash(const json_t *entry, uint8_t out[EVD_SHA256_LEN])

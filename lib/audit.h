@@ -16,6 +16,7 @@
 #include "err.h"
 
 #define EVD_ACTOR_NAME_MAX 64
+#define EVD_AUDIT_SUBJECT_MAX 32 /* "item:" and any 64-bit id, with room */
 
 /* Who did it: a unix user through the control socket, or the station itself. */
 struct evd_actor {
@@ -27,6 +28,9 @@ struct evd_actor {
  * hold no real numbers. *ret_seq (may be NULL) gets the entry's number. */
 int evd_audit_append(struct evd_txn *txn, const struct evd_actor *actor, const char *event,
                      const char *subject, const json_t *details, uint64_t *ret_seq);
+
+/* The subject of an entry about item id: "item:ID", in buf. */
+void evd_audit_item_subject(char buf[static EVD_AUDIT_SUBJECT_MAX], uint64_t id);
 
 /* The last entry's seq and hash (seq 0 and zeros when the log is empty). */
 int evd_audit_head(struct evd_txn *txn, uint64_t *ret_seq, uint8_t ret_hash[EVD_SHA256_LEN]);

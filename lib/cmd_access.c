@@ -25,9 +25,9 @@ struct access_ctx {
 static int register_access(struct evd_txn *txn, void *p)
 {
         struct access_ctx *c = p;
-        char subject[32];
+        char subject[EVD_AUDIT_SUBJECT_MAX];
 
-        (void)snprintf(subject, sizeof(subject), "item:%llu", (unsigned long long)c->id);
+        evd_audit_item_subject(subject, c->id);
         return evd_audit_append(txn, c->actor, "item.accessed", subject, c->details, NULL);
 }
 

@@ -7,7 +7,8 @@
  * then ONE catalogue transaction appends the "export.done" audit entry and each
  * item's exports[] entry, and only then do the images get their names. A failed
  * build leaves no image and no record; a crash before the commit leaves only a hidden
- * ".NAME.partial" file. Images are built off the loop, on the request's pool thread;
+ * ".NAME.partial" file (never replaced: an export to that name fails with EEXIST
+ * until it is removed). Images are built off the loop, on the request's pool thread;
  * the disc module serialises builds. */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,8 @@
 #include "disc.h"
 #include "keys.h"
 #include "label.h"
+#include "publish.h"
+#include "signing.h"
 #include "station_internal.h"
 
 #define EXPORTS_MAX 4           /* exports running or waiting for the disc module */
@@ -908,28 +911,19 @@ static int publish(struct export *x, struct evd_err *err)
 {
         for (size_t v = 0; v < x->nvol; v++) {
                 struct volume *vol = &x->vols[v];
-                int r = 0;
+                int r;
 
                 if (x->actor->uid != 0)
                         (void)chown(vol->tmp, x->actor->uid, (gid_t)-1);
-                if (renameat2(AT_FDCWD, vol->tmp, AT_FDCWD, vol->path, RENAME_NOREPLACE) < 0) {
-                        r = -errno;
-                        /* File systems without RENAME_NOREPLACE: link() never replaces. */
-                        if ((r == -EINVAL || r == -ENOSYS) && link(vol->tmp, vol->path) == 0) {
-                                (void)unlink(vol->tmp);
-                                r = 0;
-                        } else if (r == -EINVAL || r == -ENOSYS) {
-                                r = -errno;
-                        }
-                }
+                r = evd_publish(AT_FDCWD, vol->tmp, vol->path, &vol->published);
+                if (vol->published)
+                        r = 0; /* named: a directory that cannot be synced is no reason to fail */
                 if (r < 0)
                         return evd_err_set(err, r,
                                            "the export is registered (audit entry %" PRIu64
                                            ") but %s cannot be named %s: %s",
                                            x->audit_seq, vol->tmp, vol->path, strerror(-r));
-                vol->published = true;
         }
-        (void)evd_fsync_dir(x->dir);
         return 0;
 }
 
@@ -952,7 +946,7 @@ int evd_cmd_export(void *ud, struct evd_request *req, const json_t *args, json_t
                 return evd_err_set(err, -EBUSY, "%d exports are running already; try again later",
                                    EXPORTS_MAX);
         }
-        r = evd_station_keys_load(&x.conf, &keys, err);
+        r = evd_signing_load(&x.conf, &keys, err);
         if (r < 0)
                 goto out;
         r = evd_catalog_read_begin(x.s->catalog, &txn);

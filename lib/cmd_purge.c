@@ -63,7 +63,7 @@ static int purge_txn(struct evd_txn *txn, void *p)
 {
         struct purge_one *c = p;
         json_t *item = NULL, *details;
-        char buf[128], now[EVD_TIME_STR], subject[32];
+        char buf[128], now[EVD_TIME_STR], subject[EVD_AUDIT_SUBJECT_MAX];
         int r;
 
         c->done = false;
@@ -83,7 +83,7 @@ static int purge_txn(struct evd_txn *txn, void *p)
                             "retain_until", json_object_get(item, "retain_until"), "approver",
                             c->approver, "reason", c->reason);
         r = details ? evd_catalog_item_put(txn, item) : -ENOMEM;
-        (void)snprintf(subject, sizeof(subject), "item:%llu", (unsigned long long)c->id);
+        evd_audit_item_subject(subject, c->id);
         if (r == 0)
                 r = evd_audit_append(txn, c->actor, "item.purged", subject, details, NULL);
         json_decref(details);

@@ -229,7 +229,7 @@ static int edit_fn_txn(struct evd_txn *txn, void *p)
         json_array_foreach(ids, i, idj)
         {
                 json_t *item = NULL, *details = json_object();
-                char subject[32];
+                char subject[EVD_AUDIT_SUBJECT_MAX];
                 uint64_t id = (uint64_t)json_integer_value(idj);
 
                 if (r < 0)
@@ -242,7 +242,7 @@ static int edit_fn_txn(struct evd_txn *txn, void *p)
                                               json_object_get(item, "retain_until"));
                 if (r == 0)
                         r = evd_catalog_item_put(txn, item);
-                (void)snprintf(subject, sizeof(subject), "item:%llu", (unsigned long long)id);
+                evd_audit_item_subject(subject, id);
                 if (r == 0 && json_object_set_new(details, "id", json_integer((json_int_t)id)) == 0)
                         r = evd_audit_append(txn, e->actor, e->event, subject, details, NULL);
                 if (r == 0)

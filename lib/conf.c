@@ -1,6 +1,7 @@
 #include "conf.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <ini.h>
 #include <regex.h>
@@ -8,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "name.h"
 #include "util.h"
@@ -16,6 +18,9 @@ struct parse_ctx {
         struct evd_conf *conf;
         char reason[256];
         bool seen_verify;
+        FILE *f;
+        int line;         /* lines handed to inih so far */
+        int section_line; /* the line of an unknown [section], or 0 */
 };
 
 void evd_conf_defaults(struct evd_conf *conf)
@@ -226,12 +231,49 @@ static bool regex_with_group(const char *value)
 
 #define IS(s, k) (strcmp(section, s) == 0 && strcmp(name, k) == 0)
 
+/* The sections evd_conf_load knows; any other is refused at its own line. */
+static const char *const sections[] = { "station", "usb",      "ingest",  "retention", "scrub",
+                                        "labels",  "calendar", "signing", "roles" };
+
+static bool known_section(const char *section)
+{
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(sections); i++)
+                if (strcmp(section, sections[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* A time zone the system's zone database has: a relative name without "..", naming a
+ * TZif file under $TZDIR or /usr/share/zoneinfo. glibc takes any other name silently as
+ * UTC, which would shift every file-name time and deadline without a word. */
+static bool known_timezone(const char *tz)
+{
+        const char *dir = getenv("TZDIR");
+        char path[PATH_MAX], magic[4];
+        ssize_t n;
+        int fd;
+
+        if (!tz[0] || tz[0] == '/' || strstr(tz, "..") || strlen(tz) > 64)
+                return false;
+        if (evd_snprintf(path, sizeof(path), "%s/%s", dir && dir[0] ? dir : "/usr/share/zoneinfo",
+                         tz) < 0)
+                return false;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0 && errno == ELOOP) /* zone links such as Asia/Chongqing */
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+                return false;
+        n = evd_read_full(fd, magic, sizeof(magic));
+        (void)close(fd);
+        return n == (ssize_t)sizeof(magic) && memcmp(magic, "TZif", 4) == 0;
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
         struct parse_ctx *ctx = user;
         struct evd_conf *c = ctx->conf;
 
-        if (!name) /* a bare [section] line: checked through its keys */
+        if (!name) /* a bare [section] line: read_line checks the name */
                 return 1;
         if (IS("station", "name"))
                 return parse_string(ctx, value, c->name, sizeof(c->name));
@@ -245,8 +287,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
                                     value);
                 return parse_abs_path(ctx, value, c->control_socket, sizeof(c->control_socket));
         }
-        if (IS("station", "timezone"))
+        if (IS("station", "timezone")) {
+                if (!known_timezone(value))
+                        return fail(ctx,
+                                    "unknown time zone '%s' (not in the system's zone "
+                                    "database; for China: Asia/Shanghai)",
+                                    value);
                 return parse_string(ctx, value, c->timezone, sizeof(c->timezone));
+        }
         if (IS("usb", "allow"))
                 return parse_list(ctx, value, each_usb_allow, EVD_CONF_LIST_MAX, &c->n_usb_allow);
         if (IS("usb", "settle_seconds"))
@@ -346,19 +394,51 @@ static int on_key(void *user, const char *section, const char *name, const char 
         return 0;
 }
 
+/* inih's line reader: also refuses an unknown [section] at its own line (inih names
+ * sections only with their keys, at a later line, and never an empty one). */
+static char *read_line(char *str, int num, void *stream)
+{
+        struct parse_ctx *ctx = stream;
+        const char *p, *end;
+
+        if (!fgets(str, num, ctx->f))
+                return NULL;
+        ctx->line++;
+        p = str + strspn(str, " \t");
+        end = strchr(p, ']');
+        if (*p == '[' && end) {
+                size_t len = (size_t)(end - p - 1);
+                char name[64];
+
+                if (len < sizeof(name)) {
+                        memcpy(name, p + 1, len);
+                        name[len] = '\0';
+                }
+                if (len >= sizeof(name) || !known_section(name)) {
+                        (void)fail(ctx, "unknown section [%.*s]", (int)len, p + 1);
+                        ctx->section_line = ctx->line;
+                        return NULL; /* ends the parse here */
+                }
+        }
+        return str;
+}
+
 int evd_conf_load(const char *path, struct evd_conf *ret_conf, struct evd_err *err)
 {
         struct evd_conf conf;
         struct parse_ctx ctx = { .conf = &conf };
-        FILE *f;
         int line;
 
         evd_conf_defaults(&conf);
-        f = fopen(path, "re");
-        if (!f)
+        ctx.f = fopen(path, "re");
+        if (!ctx.f)
                 return evd_err_set(err, -errno, "%s: %s", path, strerror(errno));
-        line = ini_parse_file(f, on_key, &ctx);
-        (void)fclose(f);
+        line = ini_parse_stream(read_line, &ctx, on_key, &ctx);
+        if (line == 0 && ferror(ctx.f))
+                line = -1;
+        (void)fclose(ctx.f);
+        if (line == 0 && ctx.section_line)
+                line = ctx.section_line;
         if (line != 0) {
                 if (line < 0)
                         return evd_err_set(err, -EIO, "%s: cannot read", path);

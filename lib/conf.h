@@ -11,7 +11,11 @@
 
 #include "err.h"
 
-#define EVD_CONF_DEFAULT_PATH "/etc/evidock/evidock.conf"
+/* The system configuration folder, set by the build (make SYSCONFDIR=...). */
+#ifndef EVD_SYSCONFDIR
+#define EVD_SYSCONFDIR "/etc"
+#endif
+#define EVD_CONF_DEFAULT_PATH EVD_SYSCONFDIR "/evidock/evidock.conf"
 #define EVD_CONF_PATH_MAX 512
 #define EVD_CONF_NAME_MAX 64
 #define EVD_CONF_LIST_MAX 32

@@ -16,8 +16,8 @@
  * tagmanifest-sha256.txt lists every tag file but itself and the signature, so the one
  * signature covers everything. All times in the image are the extraction time in GMT
  * and signatures are deterministic (see keys.h): the same input gives a byte-identical
- * image. The image is written to a temporary file beside the output, synced and renamed;
- * its SHA-256 is computed while it is written.
+ * image. The image is written to a temporary file beside the output, synced and given
+ * its name without ever replacing a file; its SHA-256 is computed while it is written.
  *
  * Names on disc. Recorders write byte strings; a disc needs names that every reader
  * shows the same. A name component is kept as it is when it is valid UTF-8 of at most
@@ -184,7 +184,8 @@ int evd_disc_plan(const uint64_t *sizes, const char *const *names, size_t n, uin
                   uint64_t reserve, size_t *ret_volume_of, size_t *ret_volumes,
                   struct evd_err *err);
 
-/* Build the image of spec at out_path (replaced atomically if it exists). Assigns
+/* Build the image of spec at out_path, which must not exist (-EEXIST before anything
+ * is written, and never replaced if it appears meanwhile: evd_publish). Assigns
  * items' disc_path. Each payload file is read once: its bytes go into the image while
  * their SHA-256 and size are checked against the item; any difference, read error or
  * cancel aborts the build, leaving no output (-EBADMSG, -EIO, -ECANCELED; err names

@@ -22,7 +22,6 @@
 #include "ingest.h"
 #include "recorder.h"
 #include "source.h"
-#include "station_internal.h"
 #include "usbwatch.h"
 #include "util.h"
 
@@ -75,22 +74,20 @@ struct session {
         bool busy; /* work in flight */
         uv_work_t cancel_work;
         bool cancelling;
-        bool reaped; /* job and source freed */
-        struct evd_blockdev_wait *wait;
+        bool reaped;          /* job and source freed */
+        void *wait;           /* env.disk->wait_start's */
         enum state end_state; /* what STEP_END records */
 
         /* Handed from step to step; one owner at a time. */
         bool unregistered; /* identify found no such recorder */
-        struct evd_source *src;
+        void *src;         /* env.disk->scan's */
         struct evd_ingest_job *job;
         size_t n_files;
 };
 
 struct evd_docks {
         uv_loop_t *loop;
-        struct evd_station *station;
-        evd_docks_log_fn log;
-        void *log_userdata;
+        struct evd_dock_env env;
         struct evd_usbwatch *watch;
         char usb_error[EVD_ERR_TEXT_MAX]; /* why docking is off, "" when on */
         uv_async_t async;                 /* a job ended */
@@ -110,12 +107,12 @@ static void say(struct evd_docks *d, int priority, const char *fmt, ...)
         char text[EVD_ERR_TEXT_MAX + 256];
         va_list ap;
 
-        if (!d->log)
+        if (!d->env.log)
                 return;
         va_start(ap, fmt);
         (void)vsnprintf(text, sizeof(text), fmt, ap); /* a cut message is still worth it */
         va_end(ap);
-        d->log(priority, text, d->log_userdata);
+        d->env.log(priority, text, d->env.log_userdata);
 }
 
 static void set_state(struct session *s, enum state st, const char *error)
@@ -242,8 +239,112 @@ static int record_fn(struct evd_txn *txn, void *p)
 
 static int write_record(struct record_ctx *c, struct evd_err *err)
 {
-        return evd_catalog_write(c->s->docks->station->catalog, record_fn, c, err);
+        return evd_catalog_write(c->s->docks->env.catalog, record_fn, c, err);
 }
+
+/* ---- the recorder's real disk (blockdev.h, source.h) ---- */
+
+static int real_wait_start(uv_loop_t *loop, const char *usb_syspath, uint64_t settle_ms,
+                           evd_blockdev_wait_cb cb, void *userdata, void **ret_wait,
+                           struct evd_err *err)
+{
+        struct evd_blockdev_wait *w;
+        int r = evd_blockdev_wait_start(loop, usb_syspath, settle_ms, cb, userdata, &w, err);
+
+        if (r == 0)
+                *ret_wait = w;
+        return r;
+}
+
+static void real_wait_cancel(void *wait)
+{
+        evd_blockdev_wait_cancel(wait);
+}
+
+/* Make each original's path a key that names it alone on this recorder, since the
+ * catalog knows a stored file by (recorder, path, size, mtime): with several
+ * partitions the path starts "pN/" (N counts filesystems from 0); a path source.h
+ * calls ambiguous (the same bytes as another file's, a '/' inside a name, a long name
+ * TSK may have cut) ends " [inode N]", N being its directory entry's address, which
+ * stays the same from one dock to the next. */
+static int key_paths(const struct evd_source *src, const struct evd_source_list *list,
+                     struct evd_original *files, size_t n, struct evd_err *err)
+{
+        bool parts = evd_source_partition_count(src) > 1;
+
+        for (size_t i = 0; i < n; i++) {
+                char *path;
+                int len;
+
+                if (!parts && !list->files[i].ambiguous)
+                        continue;
+                if (parts)
+                        len = asprintf(&path, "p%u/%s", list->files[i].partition, files[i].path);
+                else
+                        len = asprintf(&path, "%s", files[i].path);
+                if (len >= 0 && list->files[i].ambiguous) {
+                        char *more;
+                        int l2 = asprintf(&more, "%s [inode %" PRIu64 "]", path,
+                                          list->files[i].inum);
+
+                        free(path);
+                        path = l2 >= 0 ? more : NULL;
+                        len = l2;
+                }
+                if (len < 0)
+                        return evd_err_set(err, -ENOMEM, "out of memory");
+                if ((size_t)len >= EVD_PATH_MAX) {
+                        free(path);
+                        return evd_err_set(err, -ENAMETOOLONG, "a path is longer than %d bytes",
+                                           EVD_PATH_MAX - 1);
+                }
+                free(files[i].path);
+                files[i].path = path;
+                files[i].path_len = (size_t)len;
+        }
+        return 0;
+}
+
+static int real_scan(const char *node, const char *const *exts, size_t n_exts, void **ret_disk,
+                     struct evd_original **ret_files, size_t *ret_n, struct evd_err *err)
+{
+        struct evd_source *src = NULL;
+        struct evd_source_list *list = NULL;
+        struct evd_original *files = NULL;
+        size_t n = 0;
+        int r;
+
+        r = evd_source_open(node, &src, err);
+        if (r == 0)
+                r = evd_source_list(src, exts, n_exts, NULL, &list, err);
+        if (r == 0)
+                r = evd_source_originals(list, &files, &n, err);
+        if (r == 0)
+                r = key_paths(src, list, files, n, err);
+        evd_source_list_free(list);
+        if (r < 0) {
+                evd_originals_free(files, n);
+                evd_source_free(src);
+                return r;
+        }
+        *ret_disk = src;
+        *ret_files = files;
+        *ret_n = n;
+        return 0;
+}
+
+static void real_close(void *disk)
+{
+        evd_source_free(disk);
+}
+
+static const struct evd_dock_disk_ops real_disk = {
+        .wait_start = real_wait_start,
+        .wait_cancel = real_wait_cancel,
+        .scan = real_scan,
+        .read = &evd_source_original_ops,
+        .close = real_close,
+};
 
 /* ---- sessions ---- */
 
@@ -314,83 +415,29 @@ static void step_identify(struct session *s)
         s->unregistered = c.unregistered;
 }
 
-/* Make each original's path a key that names it alone on this recorder, since the
- * catalog knows a stored file by (recorder, path, size, mtime): with several
- * partitions the path starts "pN/" (N counts filesystems from 0); a path source.h
- * calls ambiguous (the same bytes as another file's, a '/' inside a name, a long name
- * TSK may have cut) ends " [inode N]", N being its directory entry's address, which
- * stays the same from one dock to the next. */
-static int key_paths(const struct evd_source *src, const struct evd_source_list *list,
-                     struct evd_original *files, size_t n, struct evd_err *err)
-{
-        bool parts = evd_source_partition_count(src) > 1;
-
-        for (size_t i = 0; i < n; i++) {
-                char *path;
-                int len;
-
-                if (!parts && !list->files[i].ambiguous)
-                        continue;
-                if (parts)
-                        len = asprintf(&path, "p%u/%s", list->files[i].partition, files[i].path);
-                else
-                        len = asprintf(&path, "%s", files[i].path);
-                if (len >= 0 && list->files[i].ambiguous) {
-                        char *more;
-                        int l2 = asprintf(&more, "%s [inode %" PRIu64 "]", path,
-                                          list->files[i].inum);
-
-                        free(path);
-                        path = l2 >= 0 ? more : NULL;
-                        len = l2;
-                }
-                if (len < 0)
-                        return evd_err_set(err, -ENOMEM, "out of memory");
-                if ((size_t)len >= EVD_PATH_MAX) {
-                        free(path);
-                        return evd_err_set(err, -ENAMETOOLONG, "a path is longer than %d bytes",
-                                           EVD_PATH_MAX - 1);
-                }
-                free(files[i].path);
-                files[i].path = path;
-                files[i].path_len = (size_t)len;
-        }
-        return 0;
-}
-
 static void step_scan(struct session *s)
 {
-        struct evd_station *st = s->docks->station;
+        struct evd_docks *d = s->docks;
         const char *exts[EVD_CONF_LIST_MAX];
-        struct evd_source_list *list = NULL;
         struct evd_original *files = NULL;
         struct evd_err err = { 0 };
         struct evd_conf conf;
         size_t n = 0;
-        int r;
 
-        evd_station_conf(st, &conf);
+        d->env.conf(d->env.conf_userdata, &conf);
         for (int i = 0; i < conf.n_extensions; i++)
                 exts[i] = conf.extensions[i];
-        r = evd_source_open(s->node, &s->src, &err);
-        if (r == 0)
-                r = evd_source_list(s->src, exts, (size_t)conf.n_extensions, NULL, &list, &err);
-        if (r == 0)
-                r = evd_source_originals(list, &files, &n, &err);
-        if (r == 0)
-                r = key_paths(s->src, list, files, n, &err);
-        evd_source_list_free(list);
-        if (r < 0) {
-                evd_source_free(s->src);
+        if (d->env.disk->scan(s->node, exts, (size_t)conf.n_extensions, &s->src, &files, &n, &err) <
+            0) {
                 s->src = NULL;
                 set_state(s, ST_FAILED, err.text);
                 return;
         }
         s->n_files = n;
-        s->job = evd_ingest_job_new("dock", s->serial, &dock_actor, &conf, &evd_source_original_ops,
-                                    s->src, files, n, EVD_DOCK_PARALLEL, st->calendar);
+        s->job = evd_ingest_job_new("dock", s->serial, &dock_actor, &conf, d->env.disk->read,
+                                    s->src, files, n, EVD_DOCK_PARALLEL, d->env.calendar);
         if (!s->job) {
-                evd_source_free(s->src);
+                d->env.disk->close(s->src);
                 s->src = NULL;
                 set_state(s, ST_FAILED, "out of memory");
                 return;
@@ -465,8 +512,8 @@ static void after_identify(struct session *s)
                 return;
         }
         set_state(s, ST_DOCKED, NULL);
-        evd_station_conf(d->station, &conf);
-        r = evd_blockdev_wait_start(d->loop, s->syspath, (uint64_t)conf.settle_seconds * 1000,
+        d->env.conf(d->env.conf_userdata, &conf);
+        r = d->env.disk->wait_start(d->loop, s->syspath, (uint64_t)conf.settle_seconds * 1000,
                                     on_disk, s, &s->wait, &err);
         if (r < 0)
                 end_without_job(s, ST_FAILED, err.text);
@@ -488,7 +535,7 @@ static void after_scan(struct session *s)
 
                 evd_ingest_job_free(s->job);
                 s->job = NULL;
-                evd_source_free(s->src);
+                s->docks->env.disk->close(s->src);
                 s->src = NULL;
                 if (!left)
                         say(d, LOG_NOTICE,
@@ -505,7 +552,7 @@ static void after_scan(struct session *s)
         s->copy_start_ns = evd_clock_mono_ns();
         pthread_mutex_unlock(&d->lock);
         /* Not empty: the engine will call on_job_done from a worker. */
-        evd_ingest_submit(d->station->ingest, s->job, on_job_done, s);
+        evd_ingest_submit(d->env.ingest, s->job, on_job_done, s);
 }
 
 static void work_done(uv_work_t *w, int status)
@@ -622,7 +669,7 @@ static void reap(struct session *s)
         if (!job)
                 return;
         evd_ingest_job_free(job);
-        evd_source_free(s->src);
+        s->docks->env.disk->close(s->src);
         s->src = NULL;
 }
 
@@ -717,14 +764,32 @@ static struct session *add_session(struct evd_docks *d, const struct evd_usb_dev
         return s;
 }
 
-static void on_arrival(const struct evd_usb_device *dev, void *userdata)
+/* The session of the device on port with devnum that has not left, or NULL. */
+static struct session *present(struct evd_docks *d, const struct evd_usb_device *dev)
 {
-        struct evd_docks *d = userdata;
+        struct session *found = NULL;
+
+        pthread_mutex_lock(&d->lock);
+        for (int i = 0; i < EVD_DOCKS_MAX && !found; i++) {
+                struct session *s = d->sessions[i];
+
+                if (s && !s->left && s->devnum == dev->devnum &&
+                    strcmp(s->port, dev->port_path) == 0)
+                        found = s;
+        }
+        pthread_mutex_unlock(&d->lock);
+        return found;
+}
+
+void evd_docks_arrival(struct evd_docks *d, const struct evd_usb_device *dev)
+{
         struct evd_conf conf;
         struct session *s;
         char why[200];
 
-        if (d->stopping || dev->device_class == USB_CLASS_HUB)
+        /* usbwatch reports each device once; one reported twice all the same (another
+         * event source) keeps its one session. */
+        if (d->stopping || dev->device_class == USB_CLASS_HUB || present(d, dev))
                 return;
         s = add_session(d, dev);
         if (!s) {
@@ -732,7 +797,7 @@ static void on_arrival(const struct evd_usb_device *dev, void *userdata)
                     dev->vid, dev->pid, dev->port_path, EVD_DOCKS_MAX);
                 return;
         }
-        evd_station_conf(d->station, &conf);
+        d->env.conf(d->env.conf_userdata, &conf);
         why[0] = '\0';
         if (!evd_usbwatch_allowed(conf.usb_allow, conf.n_usb_allow, dev->vid, dev->pid))
                 (void)snprintf(why, sizeof(why), "VID:PID %04x:%04x is not in [usb] allow",
@@ -767,7 +832,7 @@ static void leave(struct session *s)
                 s->cancelling = true;
         pthread_mutex_unlock(&s->docks->lock);
         if (s->wait) {
-                evd_blockdev_wait_cancel(s->wait);
+                s->docks->env.disk->wait_cancel(s->wait);
                 s->wait = NULL;
                 end_without_job(s, ST_INTERRUPTED, "it left before its disk was found");
         } else if (cancel) {
@@ -781,20 +846,10 @@ static void leave(struct session *s)
         maybe_remove(s);
 }
 
-static void on_departure(const struct evd_usb_device *dev, void *userdata)
+void evd_docks_departure(struct evd_docks *d, const struct evd_usb_device *dev)
 {
-        struct evd_docks *d = userdata;
-        struct session *found = NULL;
+        struct session *found = present(d, dev);
 
-        pthread_mutex_lock(&d->lock);
-        for (int i = 0; i < EVD_DOCKS_MAX && !found; i++) {
-                struct session *s = d->sessions[i];
-
-                if (s && !s->left && s->devnum == dev->devnum &&
-                    strcmp(s->port, dev->port_path) == 0)
-                        found = s;
-        }
-        pthread_mutex_unlock(&d->lock);
         if (!found)
                 return; /* a hub, or a device ignored at arrival */
         say(d, LOG_INFO, "USB device %04x:%04x serial %s left %s", dev->vid, dev->pid,
@@ -816,22 +871,28 @@ static void on_usb_error(const struct evd_err *err, void *userdata)
 
 /* ---- public ---- */
 
-int evd_docks_new(uv_loop_t *loop, struct evd_station *station, evd_docks_log_fn log,
-                  void *log_userdata, struct evd_docks **ret, struct evd_err *err)
+static void on_arrival(const struct evd_usb_device *dev, void *userdata)
 {
-        static const struct evd_usbwatch_callbacks cb = { .on_arrival = on_arrival,
-                                                          .on_departure = on_departure,
-                                                          .on_error = on_usb_error };
+        evd_docks_arrival(userdata, dev);
+}
+
+static void on_departure(const struct evd_usb_device *dev, void *userdata)
+{
+        evd_docks_departure(userdata, dev);
+}
+
+int evd_docks_new(uv_loop_t *loop, const struct evd_dock_env *env, struct evd_docks **ret,
+                  struct evd_err *err)
+{
         struct evd_docks *d = calloc(1, sizeof(*d));
-        struct evd_err usb_err = { 0 };
         int r;
 
         if (!d)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         d->loop = loop;
-        d->station = station;
-        d->log = log;
-        d->log_userdata = log_userdata;
+        d->env = *env;
+        if (!d->env.disk)
+                d->env.disk = &real_disk;
         pthread_mutex_init(&d->lock, NULL);
         r = uv_async_init(loop, &d->async, on_async);
         if (r < 0) {
@@ -840,17 +901,27 @@ int evd_docks_new(uv_loop_t *loop, struct evd_station *station, evd_docks_log_fn
                 return evd_err_set(err, r, "uv_async_init: %s", uv_strerror(r));
         }
         d->async.data = d;
-        pthread_mutex_lock(&station->lock);
-        station->docks = d;
-        pthread_mutex_unlock(&station->lock);
-        r = evd_usbwatch_new(loop, &cb, d, &d->watch, &usb_err);
-        if (r < 0) {
-                d->watch = NULL;
-                (void)snprintf(d->usb_error, sizeof(d->usb_error), "%s", usb_err.text);
-                say(d, LOG_ERR, "docking is off: %s", usb_err.text);
-        }
         *ret = d;
         return 0;
+}
+
+int evd_docks_watch(struct evd_docks *d)
+{
+        static const struct evd_usbwatch_callbacks cb = { .on_arrival = on_arrival,
+                                                          .on_departure = on_departure,
+                                                          .on_error = on_usb_error };
+        struct evd_err usb_err = { 0 };
+        int r;
+
+        r = evd_usbwatch_new(d->loop, &cb, d, &d->watch, &usb_err);
+        if (r < 0) {
+                d->watch = NULL;
+                pthread_mutex_lock(&d->lock);
+                (void)snprintf(d->usb_error, sizeof(d->usb_error), "%s", usb_err.text);
+                pthread_mutex_unlock(&d->lock);
+                say(d, LOG_ERR, "docking is off: %s", usb_err.text);
+        }
+        return r;
 }
 
 void evd_docks_stop(struct evd_docks *d)
@@ -879,10 +950,6 @@ void evd_docks_free(struct evd_docks *d)
 {
         if (!d)
                 return;
-        pthread_mutex_lock(&d->station->lock);
-        if (d->station->docks == d)
-                d->station->docks = NULL;
-        pthread_mutex_unlock(&d->station->lock);
         /* After the loop ran out every session is gone; free any left in an abort. */
         for (int i = 0; i < EVD_DOCKS_MAX; i++)
                 free(d->sessions[i]);

@@ -34,7 +34,14 @@
  * most of its time. Measured on a 2-core VM (tests/bench/dock.sh, 2 GiB): 2 files at
  * once gave about 230 MB/s, 4 about 410 MB/s (both cores busy).
  *
- * Ownership: the loop and station are borrowed and must outlive the docks. */
+ * Inputs. The docks know nothing of the station: they get a narrow environment
+ * (struct evd_dock_env): the catalog they record sessions in, the ingest engine that
+ * copies, the calendar for deadlines, a function that returns the configuration in
+ * force, and how to reach a recorder's disk. Whoever runs both (evidockd) tells the
+ * station how to show the docks (evd_docks_status, evd_docks_summary).
+ *
+ * Ownership: the loop and everything env points to are borrowed and must outlive the
+ * docks. */
 #ifndef EVD_DOCK_H
 #define EVD_DOCK_H
 
@@ -42,24 +49,74 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "blockdev.h"
+#include "calendar.h"
+#include "catalog.h"
+#include "conf.h"
 #include "err.h"
+#include "ingest.h"
+#include "original.h"
+#include "usbwatch.h"
 
 #define EVD_DOCKS_MAX 64    /* sessions at once (present or ending) */
 #define EVD_DOCK_PARALLEL 4 /* files of one dock copied at once */
 
-struct evd_station;
 struct evd_docks;
 
 /* Messages for the daemon's log: priority as syslog's (LOG_ERR ... LOG_DEBUG). Called
  * from the loop thread or a copy worker. */
 typedef void (*evd_docks_log_fn)(int priority, const char *text, void *userdata);
 
-/* Start watching USB on loop for station, and register with the station so that its
- * status and summary show the docks. When libusb cannot watch (no hotplug support),
- * the docks still start: docking is off, status warns and log says why. *ret set
- * only on success. */
-int evd_docks_new(uv_loop_t *loop, struct evd_station *station, evd_docks_log_fn log,
-                  void *log_userdata, struct evd_docks **ret, struct evd_err *err);
+/* How a session reaches the recorder's disk: blockdev.h and source.h in the daemon
+ * (env.disk NULL), fakes in tests. */
+struct evd_dock_disk_ops {
+        /* Loop thread: wait for the disk under usb_syspath as evd_blockdev_wait_start
+         * does (cb once, on the loop, never inside this call). *ret_wait is what
+         * wait_cancel takes; valid until cb runs or the wait is cancelled. */
+        int (*wait_start)(uv_loop_t *loop, const char *usb_syspath, uint64_t settle_ms,
+                          evd_blockdev_wait_cb cb, void *userdata, void **ret_wait,
+                          struct evd_err *err);
+        /* Loop thread: stop a wait whose cb has not run; cb is then never called. */
+        void (*wait_cancel)(void *wait);
+        /* Off the loop: open node read-only and list the originals whose extension is
+         * one of exts, each path naming the file alone on this recorder. On success
+         * *ret_disk (for read and close) and *ret_files (taken by the caller) are set. */
+        int (*scan)(const char *node, const char *const *exts, size_t n_exts, void **ret_disk,
+                    struct evd_original **ret_files, size_t *ret_n, struct evd_err *err);
+        /* How the ingest engine reads a disk that scan returned. */
+        const struct evd_source_ops *read;
+        /* Any thread: close a disk that scan returned; accepts NULL. */
+        void (*close)(void *disk);
+};
+
+/* What the docks work with (all borrowed; see Ownership). */
+struct evd_dock_env {
+        struct evd_catalog *catalog;         /* session records, audit, recorder registry */
+        struct evd_ingest *ingest;           /* copies the recordings */
+        const struct evd_calendar *calendar; /* deadlines of the items; may be NULL */
+        /* The configuration in force (it may change at a reload); any thread. */
+        void (*conf)(void *userdata, struct evd_conf *ret);
+        void *conf_userdata;
+        evd_docks_log_fn log; /* may be NULL */
+        void *log_userdata;
+        const struct evd_dock_disk_ops *disk; /* NULL: the recorder's real block device */
+};
+
+/* Make the docks on loop with env (copied; what it points to is borrowed). No USB is
+ * watched yet: evd_docks_watch starts that, and evd_docks_arrival/departure take
+ * events from elsewhere. *ret set only on success. */
+int evd_docks_new(uv_loop_t *loop, const struct evd_dock_env *env, struct evd_docks **ret,
+                  struct evd_err *err);
+
+/* Start watching USB (usbwatch.h), which calls evd_docks_arrival and _departure. When
+ * libusb cannot watch (no hotplug support), docking is off: status warns and the log
+ * says why; the error is returned too, for information. */
+int evd_docks_watch(struct evd_docks *docks);
+
+/* A device arrived, or left, as usbwatch reports it (each departure matches one
+ * earlier arrival; a departure of a device never seen is ignored). Loop thread. */
+void evd_docks_arrival(struct evd_docks *docks, const struct evd_usb_device *dev);
+void evd_docks_departure(struct evd_docks *docks, const struct evd_usb_device *dev);
 
 /* Stop: no more arrivals; every session still running is interrupted. The loop must
  * go on running until the sessions have ended and the handles are closed. */

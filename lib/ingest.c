@@ -68,13 +68,13 @@ static int audit_item(struct evd_txn *txn, struct commit_ctx *c, const char *eve
         json_t *d = json_pack("{sO sO sO ss}", "id", json_object_get(item, "id"), "sha256",
                               json_object_get(item, "sha256"), "size",
                               json_object_get(item, "size"), "recorder", c->job->recorder);
-        char subject[32];
+        char subject[EVD_AUDIT_SUBJECT_MAX];
         int r;
 
         if (!d)
                 return -ENOMEM;
         r = evd_item_set_path(d, "original_path", c->orig->path, c->orig->path_len);
-        (void)snprintf(subject, sizeof(subject), "item:%llu", (unsigned long long)c->id);
+        evd_audit_item_subject(subject, c->id);
         if (r == 0)
                 r = evd_audit_append(txn, &c->job->actor, event, subject, d, NULL);
         json_decref(d);

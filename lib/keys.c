@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "name.h"
+#include "publish.h"
 
 #define PATH_BUF 4096
 #define HMAC_LEN 32         /* HMAC-SHA-256 output */
@@ -369,11 +370,12 @@ static bool path_exists(const char *path, int *ret_errno)
 }
 
 /* Write data to dir/name, which must not exist: a temporary file, synced, then
- * link()ed to its name (link never replaces an existing file). */
+ * published (never replacing an existing file) and the directory synced. */
 static int publish_new(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
                        struct evd_err *err)
 {
         char tmp[PATH_BUF], final[PATH_BUF];
+        bool named = false;
         int fd, r;
 
         if (evd_snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name) < 0 ||
@@ -391,9 +393,13 @@ static int publish_new(const char *dir, const char *name, const void *data, size
                 r = -errno;
         if (close(fd) < 0 && r == 0)
                 r = -errno;
-        if (r == 0 && link(tmp, final) < 0)
-                r = -errno;
-        (void)unlink(tmp);
+        if (r == 0)
+                r = evd_publish(AT_FDCWD, tmp, final, &named);
+        /* All or nothing: a file named but not synced into its directory goes too. */
+        if (!named)
+                (void)unlink(tmp);
+        else if (r < 0)
+                (void)unlink(final);
         if (r < 0)
                 return evd_err_set(err, r, "%s: %s", final, strerror(-r));
         return 0;
@@ -522,13 +528,8 @@ int evd_keys_init(const char *dir, const char *common_name, int64_t now, struct 
         if (r < 0)
                 goto out;
         r = publish_new(dir, EVD_KEYS_CERT_FILE, cert_pem, cert_len, 0644, err);
-        if (r < 0) {
-                (void)unlink(key_path);
-                goto out;
-        }
-        r = evd_fsync_dir(dir);
         if (r < 0)
-                r = evd_err_set(err, r, "%s: fsync: %s", dir, strerror(-r));
+                (void)unlink(key_path);
 out:
         if (key_pem) {
                 OPENSSL_cleanse(key_pem, key_len);
@@ -584,140 +585,208 @@ static int bits2int(BIGNUM *out, const uint8_t *in, size_t len, int qlen)
         return 0;
 }
 
-int evd_keys_ecdsa_sign(EVP_PKEY *pkey, const uint8_t *digest, size_t digest_len, uint8_t **ret_sig,
-                        size_t *ret_len, struct evd_err *err)
+/* The nonce generator of RFC 6979 3.2 (HMAC_DRBG with HMAC-SHA-256), seeded with the
+ * private key and the message. */
+struct nonce_gen {
+        uint8_t K[HMAC_LEN], V[HMAC_LEN];
+        int qlen;   /* bits of the group order */
+        int rounds; /* candidates made so far */
+};
+
+/* Steps b to g: seed from x octets and h1 octets (rolen bytes each). */
+static int nonce_init(struct nonce_gen *g, const uint8_t *xo, const uint8_t *ho, size_t rolen,
+                      int qlen)
 {
-        uint8_t V[HMAC_LEN], K[HMAC_LEN], xo[EC_BYTES_MAX], ho[EC_BYTES_MAX], T[3 * HMAC_LEN];
-        BIGNUM *x = NULL, *e = NULL, *k = NULL, *kinv = NULL, *r = NULL, *s = NULL, *t = NULL;
-        BIGNUM *rx = NULL, *qm2 = NULL;
-        EC_GROUP *group = NULL;
-        EC_POINT *R = NULL;
-        ECDSA_SIG *sig = NULL;
-        BN_CTX *ctx = NULL;
-        const BIGNUM *q;
+        g->qlen = qlen;
+        g->rounds = 0;
+        memset(g->V, 0x01, sizeof(g->V));
+        memset(g->K, 0x00, sizeof(g->K));
+        if (hmac4(g->K, g->V, HMAC_LEN, 0x00, xo, rolen, ho, rolen, g->K) < 0 ||
+            hmac4(g->K, g->V, HMAC_LEN, -1, NULL, 0, NULL, 0, g->V) < 0 ||
+            hmac4(g->K, g->V, HMAC_LEN, 0x01, xo, rolen, ho, rolen, g->K) < 0 ||
+            hmac4(g->K, g->V, HMAC_LEN, -1, NULL, 0, NULL, 0, g->V) < 0)
+                return -EIO;
+        return 0;
+}
+
+/* Step h: the next nonce 1 <= k < q into k. Every call but the first first moves the
+ * generator on (K = HMAC_K(V || 0x00), V = HMAC_K(V)), as a candidate out of range or
+ * a signature with r or s zero asks. -EIO after RFC6979_ROUNDS candidates. */
+static int nonce_next(struct nonce_gen *g, const BIGNUM *q, BIGNUM *k)
+{
+        uint8_t T[3 * HMAC_LEN];
+        int r = -EIO;
+
+        while (g->rounds < RFC6979_ROUNDS) {
+                size_t tlen = 0;
+
+                if (g->rounds++ > 0 &&
+                    (hmac4(g->K, g->V, HMAC_LEN, 0x00, NULL, 0, NULL, 0, g->K) < 0 ||
+                     hmac4(g->K, g->V, HMAC_LEN, -1, NULL, 0, NULL, 0, g->V) < 0))
+                        break;
+                while (tlen * 8 < (size_t)g->qlen) {
+                        if (hmac4(g->K, g->V, HMAC_LEN, -1, NULL, 0, NULL, 0, g->V) < 0)
+                                goto out;
+                        memcpy(T + tlen, g->V, HMAC_LEN);
+                        tlen += HMAC_LEN;
+                }
+                if (bits2int(k, T, tlen, g->qlen) < 0)
+                        break;
+                if (!BN_is_zero(k) && BN_cmp(k, q) < 0) {
+                        r = 0;
+                        break;
+                }
+        }
+out:
+        OPENSSL_cleanse(T, sizeof(T));
+        return r;
+}
+
+/* An EC private key taken apart: its group, order and secret scalar. */
+struct ec_priv {
+        EC_GROUP *group;
+        const BIGNUM *q; /* borrowed from group */
+        BIGNUM *x;       /* cleared when freed */
+        int qlen;
+        size_t rolen; /* bytes of the order */
+};
+
+static void ec_priv_free(struct ec_priv *key)
+{
+        EC_GROUP_free(key->group);
+        BN_clear_free(key->x);
+}
+
+/* -EINVAL (err set) when pkey is not an EC private key; -EIO when it is an unusable
+ * one. key is filled as far as it got: free it with ec_priv_free. */
+static int ec_priv_get(EVP_PKEY *pkey, struct ec_priv *key, struct evd_err *err)
+{
         char gname[80];
-        size_t glen = 0, rolen;
-        unsigned char *der = NULL;
-        int qlen, rc = -EIO, n;
-        bool done = false;
+        size_t glen = 0;
 
         if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
             EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, gname, sizeof(gname),
                                            &glen) != 1 ||
-            EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY, &x) != 1) {
+            EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY, &key->x) != 1) {
                 ERR_clear_error();
                 return evd_err_set(err, -EINVAL, "not an EC private key");
         }
-        if (digest_len == 0 || digest_len > 2 * EC_BYTES_MAX) {
-                BN_clear_free(x);
-                return evd_err_set(err, -EINVAL, "bad digest length %zu", digest_len);
-        }
-        group = EC_GROUP_new_by_curve_name(OBJ_sn2nid(gname));
-        ctx = BN_CTX_secure_new();
-        e = BN_new();
-        k = BN_secure_new();
-        kinv = BN_secure_new();
-        r = BN_new();
-        s = BN_new();
-        t = BN_secure_new();
-        rx = BN_new();
-        qm2 = BN_new();
-        if (!group || !ctx || !e || !k || !kinv || !r || !s || !t || !rx || !qm2)
-                goto out;
-        R = EC_POINT_new(group);
-        if (!R)
-                goto out;
-        q = EC_GROUP_get0_order(group);
-        qlen = BN_num_bits(q);
-        rolen = (size_t)(qlen + 7) / 8;
-        if (rolen > EC_BYTES_MAX || BN_cmp(x, q) >= 0)
-                goto out;
+        key->group = EC_GROUP_new_by_curve_name(OBJ_sn2nid(gname));
+        if (!key->group)
+                return -EIO;
+        key->q = EC_GROUP_get0_order(key->group);
+        key->qlen = BN_num_bits(key->q);
+        key->rolen = (size_t)(key->qlen + 7) / 8;
+        if (key->rolen > EC_BYTES_MAX || BN_cmp(key->x, key->q) >= 0)
+                return -EIO;
+        return 0;
+}
 
-        /* e = bits2int(H(m)); h1 octets = int2octets(e mod q); x octets = int2octets(x). */
-        if (bits2int(e, digest, digest_len, qlen) < 0)
-                goto out;
-        if (BN_cmp(e, q) >= 0 && !BN_sub(e, e, q))
-                goto out;
-        if (BN_bn2binpad(x, xo, (int)rolen) < 0 || BN_bn2binpad(e, ho, (int)rolen) < 0)
-                goto out;
+/* r = (kG).x mod q; s = k^-1 (e + x r) mod q, with k^-1 = k^(q-2) in constant time.
+ * 0, 1 when r or s came out zero (take the next nonce), or -EIO. */
+static int sign_with(const struct ec_priv *key, const BIGNUM *e, BIGNUM *k, BIGNUM *r, BIGNUM *s,
+                     BN_CTX *ctx)
+{
+        EC_POINT *R = EC_POINT_new(key->group);
+        BIGNUM *rx = BN_new(), *qm2 = BN_new(), *kinv = BN_secure_new(), *t = BN_secure_new();
+        int rc = -EIO;
 
-        memset(V, 0x01, sizeof(V));
-        memset(K, 0x00, sizeof(K));
-        if (hmac4(K, V, HMAC_LEN, 0x00, xo, rolen, ho, rolen, K) < 0 ||
-            hmac4(K, V, HMAC_LEN, -1, NULL, 0, NULL, 0, V) < 0 ||
-            hmac4(K, V, HMAC_LEN, 0x01, xo, rolen, ho, rolen, K) < 0 ||
-            hmac4(K, V, HMAC_LEN, -1, NULL, 0, NULL, 0, V) < 0)
+        if (!R || !rx || !qm2 || !kinv || !t || !BN_copy(qm2, key->q) || !BN_sub_word(qm2, 2))
                 goto out;
-        if (!BN_copy(qm2, q) || !BN_sub_word(qm2, 2))
+        BN_set_flags(k, BN_FLG_CONSTTIME);
+        if (!EC_POINT_mul(key->group, R, k, NULL, NULL, ctx) ||
+            !EC_POINT_get_affine_coordinates(key->group, R, rx, NULL, ctx) ||
+            !BN_nnmod(r, rx, key->q, ctx) ||
+            !BN_mod_exp_mont_consttime(kinv, k, qm2, key->q, ctx, NULL) ||
+            !BN_mod_mul(t, key->x, r, key->q, ctx) || !BN_mod_add(t, t, e, key->q, ctx) ||
+            !BN_mod_mul(s, kinv, t, key->q, ctx))
                 goto out;
-
-        for (int round = 0; round < RFC6979_ROUNDS && !done; round++) {
-                size_t tlen = 0;
-
-                while (tlen * 8 < (size_t)qlen) {
-                        if (hmac4(K, V, HMAC_LEN, -1, NULL, 0, NULL, 0, V) < 0)
-                                goto out;
-                        memcpy(T + tlen, V, HMAC_LEN);
-                        tlen += HMAC_LEN;
-                }
-                if (bits2int(k, T, tlen, qlen) < 0)
-                        goto out;
-                if (!BN_is_zero(k) && BN_cmp(k, q) < 0) {
-                        BN_set_flags(k, BN_FLG_CONSTTIME);
-                        /* r = (kG).x mod q; s = k^-1 (e + x r) mod q, k^-1 = k^(q-2). */
-                        if (!EC_POINT_mul(group, R, k, NULL, NULL, ctx) ||
-                            !EC_POINT_get_affine_coordinates(group, R, rx, NULL, ctx) ||
-                            !BN_nnmod(r, rx, q, ctx) ||
-                            !BN_mod_exp_mont_consttime(kinv, k, qm2, q, ctx, NULL) ||
-                            !BN_mod_mul(t, x, r, q, ctx) || !BN_mod_add(t, t, e, q, ctx) ||
-                            !BN_mod_mul(s, kinv, t, q, ctx))
-                                goto out;
-                        if (!BN_is_zero(r) && !BN_is_zero(s)) {
-                                done = true;
-                                break;
-                        }
-                }
-                if (hmac4(K, V, HMAC_LEN, 0x00, NULL, 0, NULL, 0, K) < 0 ||
-                    hmac4(K, V, HMAC_LEN, -1, NULL, 0, NULL, 0, V) < 0)
-                        goto out;
-        }
-        if (!done)
-                goto out;
-
-        sig = ECDSA_SIG_new();
-        if (!sig || ECDSA_SIG_set0(sig, r, s) != 1)
-                goto out;
-        r = s = NULL; /* owned by sig now */
-        n = i2d_ECDSA_SIG(sig, &der);
-        if (n <= 0)
-                goto out;
-        *ret_sig = malloc((size_t)n);
-        if (!*ret_sig) {
-                rc = -ENOMEM;
-                goto out;
-        }
-        memcpy(*ret_sig, der, (size_t)n);
-        *ret_len = (size_t)n;
-        rc = 0;
+        rc = BN_is_zero(r) || BN_is_zero(s) ? 1 : 0;
 out:
-        OPENSSL_cleanse(V, sizeof(V));
-        OPENSSL_cleanse(K, sizeof(K));
-        OPENSSL_cleanse(xo, sizeof(xo));
-        OPENSSL_cleanse(T, sizeof(T));
-        OPENSSL_free(der);
-        ECDSA_SIG_free(sig);
         EC_POINT_free(R);
-        EC_GROUP_free(group);
-        BN_clear_free(x);
-        BN_clear_free(k);
+        BN_free(rx);
+        BN_free(qm2);
         BN_clear_free(kinv);
         BN_clear_free(t);
+        return rc;
+}
+
+/* The DER ECDSA-Sig-Value of (r, s), taking them, into a malloc'd *ret_sig. */
+static int sig_der(BIGNUM *r, BIGNUM *s, uint8_t **ret_sig, size_t *ret_len)
+{
+        ECDSA_SIG *sig = ECDSA_SIG_new();
+        unsigned char *der = NULL;
+        int n, rc = -EIO;
+
+        if (!sig || ECDSA_SIG_set0(sig, r, s) != 1) {
+                ECDSA_SIG_free(sig);
+                BN_free(r);
+                BN_free(s);
+                return -EIO;
+        }
+        n = i2d_ECDSA_SIG(sig, &der);
+        if (n > 0) {
+                *ret_sig = malloc((size_t)n);
+                rc = *ret_sig ? 0 : -ENOMEM;
+        }
+        if (rc == 0) {
+                memcpy(*ret_sig, der, (size_t)n);
+                *ret_len = (size_t)n;
+        }
+        OPENSSL_free(der);
+        ECDSA_SIG_free(sig);
+        return rc;
+}
+
+int evd_keys_ecdsa_sign(EVP_PKEY *pkey, const uint8_t *digest, size_t digest_len, uint8_t **ret_sig,
+                        size_t *ret_len, struct evd_err *err)
+{
+        struct ec_priv key = { 0 };
+        struct nonce_gen g = { 0 };
+        uint8_t xo[EC_BYTES_MAX], ho[EC_BYTES_MAX];
+        BIGNUM *e = BN_new(), *k = BN_secure_new(), *r = BN_new(), *s = BN_new();
+        BN_CTX *ctx = BN_CTX_secure_new();
+        int rc;
+
+        rc = ec_priv_get(pkey, &key, err);
+        if (rc == -EINVAL)
+                goto out;
+        if (digest_len == 0 || digest_len > 2 * EC_BYTES_MAX) {
+                rc = evd_err_set(err, -EINVAL, "bad digest length %zu", digest_len);
+                goto out;
+        }
+        if (rc < 0 || !e || !k || !r || !s || !ctx) {
+                rc = -EIO;
+                goto out;
+        }
+        /* e = bits2int(H(m)); h1 octets = int2octets(e mod q); x octets = int2octets(x). */
+        rc = -EIO;
+        if (bits2int(e, digest, digest_len, key.qlen) < 0 ||
+            (BN_cmp(e, key.q) >= 0 && !BN_sub(e, e, key.q)) ||
+            BN_bn2binpad(key.x, xo, (int)key.rolen) < 0 ||
+            BN_bn2binpad(e, ho, (int)key.rolen) < 0 ||
+            nonce_init(&g, xo, ho, key.rolen, key.qlen) < 0)
+                goto out;
+        do {
+                rc = nonce_next(&g, key.q, k);
+                if (rc == 0)
+                        rc = sign_with(&key, e, k, r, s, ctx);
+        } while (rc == 1);
+        if (rc == 0) {
+                rc = sig_der(r, s, ret_sig, ret_len);
+                r = s = NULL; /* taken by sig_der */
+        }
+out:
+        OPENSSL_cleanse(&g, sizeof(g));
+        OPENSSL_cleanse(xo, sizeof(xo));
+        ec_priv_free(&key);
+        BN_clear_free(k);
         BN_free(e);
         BN_free(r);
         BN_free(s);
-        BN_free(rx);
-        BN_free(qm2);
         BN_CTX_free(ctx);
+        if (rc == -EINVAL)
+                return rc;
         if (rc < 0 && rc != -ENOMEM)
                 return ssl_fail(err, rc, "ECDSA signing failed");
         if (rc < 0)

@@ -41,7 +41,7 @@ struct evd_keys;
  * 1..64 characters), valid from now for EVD_KEYS_VALID_DAYS days, random 127-bit
  * serial, basicConstraints CA:FALSE, keyUsage critical digitalSignature, subject and
  * authority key identifiers. Both files are written to temporary names, synced and
- * linked into place, then the directory is synced.
+ * published (evd_publish: never replacing a file, the directory synced).
  * Returns -EEXIST (touching nothing) when either file exists already. */
 int evd_keys_init(const char *dir, const char *common_name, int64_t now, struct evd_err *err);
 

@@ -116,3 +116,45 @@ int evd_name_escape(const char *s, size_t len, char *out, size_t outsz)
         out[o] = '\0';
         return (int)o;
 }
+
+/* Code point ranges of East Asian Wide (W) and Fullwidth (F) characters, in order. */
+static const struct {
+        uint32_t lo, hi;
+} wide[] = {
+        { 0x1100, 0x115f },   { 0x2e80, 0x303e },   { 0x3041, 0x33ff },   { 0x3400, 0x4dbf },
+        { 0x4e00, 0x9fff },   { 0xa000, 0xa4cf },   { 0xa960, 0xa97f },   { 0xac00, 0xd7a3 },
+        { 0xf900, 0xfaff },   { 0xfe10, 0xfe19 },   { 0xfe30, 0xfe6f },   { 0xff00, 0xff60 },
+        { 0xffe0, 0xffe6 },   { 0x1f300, 0x1f64f }, { 0x1f900, 0x1f9ff }, { 0x20000, 0x2fffd },
+        { 0x30000, 0x3fffd },
+};
+
+static int cp_width(uint32_t cp)
+{
+        if ((cp >= 0x0300 && cp <= 0x036f) || (cp >= 0x200b && cp <= 0x200f) ||
+            (cp >= 0xfe00 && cp <= 0xfe0f))
+                return 0;
+        for (size_t i = 0; i < sizeof(wide) / sizeof(wide[0]) && cp >= wide[i].lo; i++)
+                if (cp <= wide[i].hi)
+                        return 2;
+        return 1;
+}
+
+size_t evd_name_display_width(const char *s, size_t len)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t width = 0;
+
+        for (size_t i = 0; i < len;) {
+                uint32_t cp;
+                size_t n = evd_name_utf8_next(p + i, len - i, &cp);
+
+                if (n == 0) { /* an invalid byte */
+                        width++;
+                        i++;
+                        continue;
+                }
+                width += (size_t)cp_width(cp);
+                i += n;
+        }
+        return width;
+}

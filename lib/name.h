@@ -23,6 +23,11 @@ bool evd_name_is_utf8(const char *s, size_t len);
  * (out then holds a truncated form ending in "..."). */
 int evd_name_escape(const char *s, size_t len, char *out, size_t outsz);
 
+/* Columns a terminal gives the len bytes of UTF-8 at s: two for East Asian wide and
+ * full-width characters (汉字, ｆｕｌｌ), none for combining marks and zero-width
+ * characters, one for the rest; an invalid byte counts one. For aligning tables. */
+size_t evd_name_display_width(const char *s, size_t len);
+
 /* Bytes needed by evd_name_escape for any input of len bytes, including the NUL. */
 #define EVD_NAME_ESCAPED_MAX(len) ((len)*4 + 1)
 

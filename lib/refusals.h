@@ -20,7 +20,7 @@
 
 #define EVD_REFUSALS_WINDOW_S 60
 #define EVD_REFUSALS_UIDS_MAX 64
-#define EVD_REFUSALS_COMMANDS_MAX 8 /* distinct command names kept per summary */
+#define EVD_REFUSALS_COMMANDS_MAX 32 /* distinct command names kept per summary */
 #define EVD_REFUSALS_OVERFLOW_UID UINT32_MAX
 
 /* What one uid had refused over one window. */

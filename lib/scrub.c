@@ -108,12 +108,11 @@ static int record_batch(struct evd_txn *txn, void *p)
                                 (void)json_array_remove(alarms, k--);
                 }
                 if (!ok) {
-                        char subject[32];
+                        char subject[EVD_AUDIT_SUBJECT_MAX];
 
                         bad++;
                         (void)json_object_set_new(c, "time", json_string(now));
-                        (void)snprintf(subject, sizeof(subject), "item:%llu",
-                                       (unsigned long long)id);
+                        evd_audit_item_subject(subject, id);
                         r = evd_audit_append(txn, &scrub_actor, "scrub.alarm", subject, c, NULL);
                         if (r < 0)
                                 goto out;

@@ -81,7 +81,7 @@ static int by_folder_number(const void *a, const void *b)
 static int flag_item(struct evd_txn *txn, uint64_t id, json_t *gaps, const struct evd_actor *actor)
 {
         json_t *item = NULL, *details, *old;
-        char subject[32];
+        char subject[EVD_AUDIT_SUBJECT_MAX];
         int r;
 
         r = evd_catalog_item_get(txn, id, &item);
@@ -95,7 +95,7 @@ static int flag_item(struct evd_txn *txn, uint64_t id, json_t *gaps, const struc
         (void)json_object_set(item, "sequence_gaps", gaps);
         r = evd_catalog_item_put(txn, item);
         details = json_pack("{sI sO}", "id", (json_int_t)id, "sequence_gaps", gaps);
-        (void)snprintf(subject, sizeof(subject), "item:%llu", (unsigned long long)id);
+        evd_audit_item_subject(subject, id);
         if (r == 0)
                 r = evd_audit_append(txn, actor, "item.sequence_gap", subject, details, NULL);
         json_decref(details);
@@ -107,7 +107,7 @@ static int mark_suspect(struct evd_txn *txn, uint64_t id, uint64_t previous,
                         const struct evd_actor *actor)
 {
         json_t *item = NULL, *details;
-        char subject[32];
+        char subject[EVD_AUDIT_SUBJECT_MAX];
         int r;
 
         r = evd_catalog_item_get(txn, id, &item);
@@ -118,7 +118,7 @@ static int mark_suspect(struct evd_txn *txn, uint64_t id, uint64_t previous,
         details = json_pack("{sI ss sI}", "id", (json_int_t)id, "reason",
                             "recorded before the clip numbered ahead of it", "previous_id",
                             (json_int_t)previous);
-        (void)snprintf(subject, sizeof(subject), "item:%llu", (unsigned long long)id);
+        evd_audit_item_subject(subject, id);
         if (r == 0)
                 r = evd_audit_append(txn, actor, "item.clock_suspect", subject, details, NULL);
         json_decref(details);

@@ -59,6 +59,26 @@ int evd_station_purge(struct evd_station *station, const struct evd_actor *actor
 int evd_station_checkpoint(struct evd_station *station, bool force, json_t **ret,
                            struct evd_err *err);
 
+/* How the station shows docks it does not run itself (dock.h): status appends one
+ * object per session to docks_out and its warnings to warnings (both borrowed);
+ * summary writes one line ("" when none). Called from any thread, under the
+ * station's lock. */
+struct evd_station_docks {
+        void (*status)(void *userdata, json_t *docks_out, json_t *warnings);
+        void (*summary)(void *userdata, char *buf, size_t n);
+        void *userdata;
+};
+
+/* Register docks (copied; NULL: none any more). userdata must stay valid until it is
+ * replaced: once this returns, the old one is no longer called. */
+void evd_station_set_docks(struct evd_station *station, const struct evd_station_docks *docks);
+
+/* What the docks work with (dock.h's struct evd_dock_env): the station's catalog,
+ * ingest engine and calendar, valid until evd_station_free. */
+struct evd_catalog *evd_station_catalog(struct evd_station *station);
+struct evd_ingest *evd_station_ingest(struct evd_station *station);
+const struct evd_calendar *evd_station_calendar(struct evd_station *station);
+
 /* A line for sd_notify STATUS= (imports and docks in progress, free space). */
 void evd_station_summary(struct evd_station *station, char *buf, size_t n);
 

@@ -1,5 +1,5 @@
 /* station_internal: what the station's command files (station.c, cmd_*.c) share.
- * Not for use outside the station. */
+ * Not for use outside the station: nothing else includes this header. */
 #ifndef EVD_STATION_INTERNAL_H
 #define EVD_STATION_INTERNAL_H
 
@@ -12,15 +12,10 @@
 #include "station.h"
 
 #define IMPORTS_MAX 32
+#define EVD_PROGRESS_INTERVAL_MS 500 /* between progress lines of a long request */
 
-/* cmd_keys.c: the signing key and certificate of conf ([signing], or the station's own
- * in STATE_DIR/keys/); *ret (evd_keys_free) only on success. */
-struct evd_keys;
-int evd_station_keys_load(const struct evd_conf *conf, struct evd_keys **ret, struct evd_err *err);
-
-/* For status: {key, cert, fingerprint, subject} (caller owns); a warning goes into
- * warnings (may be NULL) when there is no usable key. */
-json_t *evd_station_signing_status(const struct evd_conf *conf, json_t *warnings);
+/* The station itself as the actor of its own audit entries. */
+extern const struct evd_actor evd_station_actor;
 
 /* An import in progress, for status and for its waiting request. */
 struct import {
@@ -29,8 +24,6 @@ struct import {
         bool done;
         pthread_cond_t done_cond;
 };
-
-struct evd_docks; /* dock.h */
 
 struct evd_station {
         pthread_mutex_t lock; /* conf, imports */
@@ -43,9 +36,13 @@ struct evd_station {
         atomic_bool cancel_exports;    /* set at stop: running exports give up */
         atomic_int exports_running;    /* each holds a pool thread: bounded */
         struct import *imports[IMPORTS_MAX];
-        struct evd_docks *docks; /* set by evd_docks_new, cleared by evd_docks_free */
+        struct evd_station_docks docks; /* evd_station_set_docks; zero: none */
         bool stopping;
 };
+
+/* {dir, files_total, files_done, files_failed, bytes_total, bytes_done, files_stored}
+ * of an import (cmd_import.c); caller owns. */
+json_t *evd_station_import_status(struct import *imp);
 
 /* Look for gaps in recorder's file numbering again (after an ingest or a note). */
 void evd_station_sequence_check(struct evd_station *s, const char *recorder);
@@ -53,11 +50,18 @@ void evd_station_sequence_check(struct evd_station *s, const char *recorder);
 /* An item by id ("17") or sha256 prefix (12+ hex digits), with err saying why not. */
 int evd_resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, struct evd_err *err);
 
-/* Commands of cmd_records.c (the evd_control_command run signature). */
+/* The commands, one family per cmd_*.c (the evd_control_command run signature). */
 #define EVD_CMD(name)                                                                              \
         int name(void *ud, struct evd_request *req, const json_t *args, json_t **ret,              \
                  struct evd_err *err)
-EVD_CMD(evd_cmd_recorder_add);
+EVD_CMD(evd_cmd_status);       /* cmd_status.c */
+EVD_CMD(evd_cmd_import);       /* cmd_import.c */
+EVD_CMD(evd_cmd_items);        /* cmd_items.c */
+EVD_CMD(evd_cmd_show);         /* cmd_items.c */
+EVD_CMD(evd_cmd_audit);        /* cmd_items.c */
+EVD_CMD(evd_cmd_verify);       /* cmd_verify.c */
+EVD_CMD(evd_cmd_calendar);     /* cmd_calendar.c */
+EVD_CMD(evd_cmd_recorder_add); /* cmd_records.c */
 EVD_CMD(evd_cmd_recorder_assign);
 EVD_CMD(evd_cmd_recorder_list);
 EVD_CMD(evd_cmd_label);

@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include "hash.h"
+#include "publish.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -233,7 +234,7 @@ int evd_store_publish(struct evd_store *store, const char *tmp_name,
                       const uint8_t sha256[EVD_SHA256_LEN], bool *ret_existed, struct evd_err *err)
 {
         char hex[EVD_SHA256_HEX], dir[ROOT_MAX], path[ROOT_MAX];
-        bool existed = false;
+        bool existed = false, named = false;
         struct stat st;
         int r;
 
@@ -244,11 +245,11 @@ int evd_store_publish(struct evd_store *store, const char *tmp_name,
                 return evd_err_set(err, r, "object path too long");
         if (fchmodat(store->tmp_fd, tmp_name, 0444, 0) < 0)
                 return evd_err_set(err, -errno, "chmod %s: %s", tmp_name, strerror(errno));
-        /* RENAME_NOREPLACE: an object, once there, is never replaced. */
-        if (renameat2(store->tmp_fd, tmp_name, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
-                if (errno != EEXIST)
-                        return evd_err_set(err, -errno, "cannot move copy into the store: %s",
-                                           strerror(errno));
+        /* An object, once there, is never replaced. */
+        r = evd_publish(store->tmp_fd, tmp_name, path, &named);
+        if (r < 0 && r != -EEXIST && !named)
+                return evd_err_set(err, r, "cannot move copy into the store: %s", strerror(-r));
+        if (r == -EEXIST) {
                 existed = true;
                 evd_store_tmp_discard(store, tmp_name);
                 /* The object was there already (the same content stored before, or a
@@ -258,8 +259,9 @@ int evd_store_publish(struct evd_store *store, const char *tmp_name,
                 r = evd_store_verify_object(store, sha256, (uint64_t)st.st_size, err);
                 if (r < 0)
                         return r;
+                r = evd_fsync_dir(dir);
         }
-        if ((r = evd_fsync_dir(dir)) < 0)
+        if (r < 0)
                 return evd_err_set(err, r, "cannot sync %s: %s", dir, strerror(-r));
         if ((r = seal(store, path)) < 0)
                 return evd_err_set(err, r, "cannot set the immutable flag on %s: %s", path,

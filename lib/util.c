@@ -181,12 +181,14 @@ int evd_time_parse(const char *s, int64_t *ret)
         return 0;
 }
 
-ssize_t evd_read_full(int fd, void *buf, size_t len)
+/* read() or, with off >= 0, pread() from off on, until len bytes or EOF. */
+static ssize_t read_loop(int fd, void *buf, size_t len, off_t off)
 {
         size_t done = 0;
 
         while (done < len) {
-                ssize_t n = read(fd, (char *)buf + done, len - done);
+                ssize_t n = off < 0 ? read(fd, (char *)buf + done, len - done)
+                                    : pread(fd, (char *)buf + done, len - done, off + (off_t)done);
 
                 if (n < 0) {
                         if (errno == EINTR)
@@ -200,23 +202,16 @@ ssize_t evd_read_full(int fd, void *buf, size_t len)
         return (ssize_t)done;
 }
 
+ssize_t evd_read_full(int fd, void *buf, size_t len)
+{
+        return read_loop(fd, buf, len, -1);
+}
+
 ssize_t evd_pread_full(int fd, void *buf, size_t len, off_t off)
 {
-        size_t done = 0;
-
-        while (done < len) {
-                ssize_t n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                done += (size_t)n;
-        }
-        return (ssize_t)done;
+        if (off < 0)
+                return -EINVAL;
+        return read_loop(fd, buf, len, off);
 }
 
 int evd_write_full(int fd, const void *buf, size_t len)

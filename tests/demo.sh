@@ -33,7 +33,7 @@ settle_seconds = 5
 [ingest]
 parallel_copies = 2
 [calendar]
-files = $(pwd)/config/calendar/cn-2026.txt
+files = $(pwd)/config/calendar/cn-2024.txt $(pwd)/config/calendar/cn-2025.txt $(pwd)/config/calendar/cn-2026.txt
 CONF
 
 echo "== starting evidockd under the recorder simulator (umockdev-wrapper evidock-sim)"

@@ -1,5 +1,6 @@
 """Fixtures for end-to-end tests: a real evidockd on a temporary state dir, driven by
 the real evidockctl."""
+import atexit
 import contextlib
 import json
 import os
@@ -19,6 +20,24 @@ EVIDOCKD = os.path.join(BUILD, "evidockd")
 EVIDOCKCTL = os.path.join(BUILD, "evidockctl")
 
 
+_CLIENT_COPIES = {}
+
+
+def client_for_users(path):
+    """The client as other users can run it: a clone in a folder only its owner may
+    enter (root's home is 0700 on Debian) is out of their reach, so they get a copy in a
+    folder everyone can enter, made once per client and removed at exit."""
+    if path not in _CLIENT_COPIES:
+        folder = tempfile.mkdtemp(prefix="evd-e2e-bin-")
+        os.chmod(folder, 0o755)
+        copy = os.path.join(folder, os.path.basename(path))
+        shutil.copy2(path, copy)
+        os.chmod(copy, 0o755)
+        atexit.register(shutil.rmtree, folder, True)
+        _CLIENT_COPIES[path] = copy
+    return _CLIENT_COPIES[path]
+
+
 def rmtree(path):
     subprocess.run(["chattr", "-R", "-i", path], stderr=subprocess.DEVNULL, check=False)
     shutil.rmtree(path, ignore_errors=True)
@@ -34,6 +53,8 @@ class Station:
         self.conf = os.path.join(root, "evidock.conf")
         self.log = os.path.join(root, "evidockd.log")
         self.proc = None
+        self.evidockd = EVIDOCKD
+        self.evidockctl = EVIDOCKCTL
         sections = {"station": {"name": "e2e", "state_dir": self.state, "control_socket": self.sock,
                                 "timezone": "Asia/Shanghai"},
                     "calendar": {"files": CALENDAR}}
@@ -55,7 +76,7 @@ class Station:
             env["NO_FAKE_STAT"] = "1"
             env["DONT_FAKE_MONOTONIC"] = "1"
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([EVIDOCKD, "-c", self.conf], stdout=self.logf,
+        self.proc = subprocess.Popen([self.evidockd, "-c", self.conf], stdout=self.logf,
                                      stderr=self.logf, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -83,7 +104,8 @@ class Station:
             return f.read().decode("utf-8", "replace")
 
     def ctl(self, *args, check=False, timeout=600, user=None):
-        cmd = [EVIDOCKCTL, "--socket", self.sock] + [str(a) for a in args]
+        client = client_for_users(self.evidockctl) if user else self.evidockctl
+        cmd = [client, "--socket", self.sock] + [str(a) for a in args]
         if user:
             cmd = ["runuser", "-u", user, "--"] + cmd
         p = subprocess.run(cmd, capture_output=True, timeout=timeout)

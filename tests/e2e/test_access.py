@@ -115,6 +115,27 @@ def test_roles(station, tmp, users):
     assert {e["actor"]["name"] for e in audited} == {"evd-t-nobody", "evd-t-clerk", "evd-t-arch"}
     purge = [e for e in audited if "purge" in e["details"]["commands"]
              and e["actor"]["name"] == "evd-t-clerk"]
-    assert purge and "purge" in purge[-1]["subject"].split(",")
+    assert purge and "purge" in purge[-1]["subject"].split(","), audited
     accessed = [e for e in station.json("audit") if e["event"] == "item.accessed"]
     assert {e["actor"]["name"] for e in accessed} == {"evd-t-arch", "evd-t-admin"}
+
+
+def test_roles_from_a_clone_in_a_private_folder(make_station, tmp, users):
+    """A clone under root's home (mode 0700 on Debian) holds the binaries where other
+    users cannot enter; the role tests must not depend on where the tree lives."""
+    private = os.path.join(tmp, "root-home")
+    os.makedirs(os.path.join(private, "clone", "build"))
+    os.chmod(private, 0o700)
+    station = make_station()
+    for name in ("evidockd", "evidockctl"):
+        path = os.path.join(private, "clone", "build", name)
+        subprocess.run(["cp", getattr(station, name), path], check=True)
+        setattr(station, name, path)
+    station.start()
+    os.chmod(tmp, 0o755)
+    p = subprocess.run(["runuser", "-u", "evd-t-clerk", "--", station.evidockctl, "--version"],
+                       capture_output=True)
+    assert p.returncode != 0 and b"Permission denied" in p.stderr  # out of the clerk's reach
+    assert station.ctl("status", user="evd-t-clerk").returncode == 0
+    p = station.ctl("hold", "1", "--reason", "x", user="evd-t-clerk")
+    assert p.returncode == 1 and b"permission denied: " in p.stderr

@@ -252,7 +252,13 @@ def test_bad_config_lines_are_refused(tmp):
         ("[station]\nstate_dir = nope\n", ":2: 'nope' is not an absolute path"),
         ("[ingest]\nparallel_copies = 99\n", ":2: '99' is not a whole number from 1 to 16"),
         ("[retention]\ndefault = 1 month\n", ":2: default retention '1 month' is under the 3-month floor"),
-        ("[nosuch]\nkey = 1\n", ":2: unknown key 'key' in [nosuch]"),
+        ("[nosuch]\nkey = 1\n", ":1: unknown section [nosuch]"),
+        # The misspelt section is named at its own line, not at its first key's.
+        ("[station]\nname = a\n\n[retension]\n# six months\npurge = 30d\n",
+         ":4: unknown section [retension]"),
+        ("[station]\nkey = 1\n", ":2: unknown key 'key' in [station]"),
+        ("[station]\ntimezone = Asia/Shangai\n",
+         ":2: unknown time zone 'Asia/Shangai' (not in the system's zone database"),
     ]
     for text, want in cases:
         path = os.path.join(tmp, "bad.conf")

@@ -1,7 +1,7 @@
 /* Unit tests of the calendar module: dates, China's 2026 calendar as shipped, storage
  * deadlines (第二十五条), and every way a calendar file can be refused.
  *
- * Run from the repository root: it loads config/calendar/cn-2026.txt. Expected days and
+ * Run from the repository root: it loads config/calendar/cn-202[456].txt. Expected days and
  * times are worked out here from the State Council notice and with timegm/gmtime_r and
  * evd_time_parse, not with the module's own date arithmetic. */
 #include <setjmp.h>
@@ -187,10 +187,69 @@ static void test_empty_calendar(void **state)
         evd_calendar_free(NULL);
 }
 
-/* The State Council's 2026 arrangement, written out again independently of the file. */
-static const struct {
+/* One year's arrangement as the State Council's notice gives it, written out again
+ * independently of the shipped file, with the notice's own totals. */
+struct holiday_span {
         const char *from, *to, *reason;
-} holidays_2026[] = {
+};
+
+struct adjusted_workday {
+        const char *date, *reason;
+        int wday; /* 0 Sunday, 6 Saturday: the notice names it */
+};
+
+struct notice {
+        int year;
+        const char *path;
+        const struct holiday_span *holidays;
+        size_t n_holidays;
+        const struct adjusted_workday *workdays;
+        size_t n_workdays;
+        int holiday_days, working_days;
+};
+
+/* 国办发明电〔2023〕7号. */
+static const struct holiday_span holidays_2024[] = {
+        { "2024-01-01", "2024-01-01", "holiday: 元旦" },
+        { "2024-02-10", "2024-02-17", "holiday: 春节" },
+        { "2024-04-04", "2024-04-06", "holiday: 清明节" },
+        { "2024-05-01", "2024-05-05", "holiday: 劳动节" },
+        { "2024-06-10", "2024-06-10", "holiday: 端午节" },
+        { "2024-09-15", "2024-09-17", "holiday: 中秋节" },
+        { "2024-10-01", "2024-10-07", "holiday: 国庆节" },
+};
+
+static const struct adjusted_workday workdays_2024[] = {
+        { "2024-02-04", "adjusted workday: 春节调休", 0 },
+        { "2024-02-18", "adjusted workday: 春节调休", 0 },
+        { "2024-04-07", "adjusted workday: 清明节调休", 0 },
+        { "2024-04-28", "adjusted workday: 劳动节调休", 0 },
+        { "2024-05-11", "adjusted workday: 劳动节调休", 6 },
+        { "2024-09-14", "adjusted workday: 中秋节调休", 6 },
+        { "2024-09-29", "adjusted workday: 国庆节调休", 0 },
+        { "2024-10-12", "adjusted workday: 国庆节调休", 6 },
+};
+
+/* 国办发明电〔2024〕12号 (the first year of the revised holiday measures: New Year's Eve of
+ * the Spring Festival and 2 May are holidays of their own). */
+static const struct holiday_span holidays_2025[] = {
+        { "2025-01-01", "2025-01-01", "holiday: 元旦" },
+        { "2025-01-28", "2025-02-04", "holiday: 春节" },
+        { "2025-04-04", "2025-04-06", "holiday: 清明节" },
+        { "2025-05-01", "2025-05-05", "holiday: 劳动节" },
+        { "2025-05-31", "2025-06-02", "holiday: 端午节" },
+        { "2025-10-01", "2025-10-08", "holiday: 国庆节、中秋节" },
+};
+
+static const struct adjusted_workday workdays_2025[] = {
+        { "2025-01-26", "adjusted workday: 春节调休", 0 },
+        { "2025-02-08", "adjusted workday: 春节调休", 6 },
+        { "2025-04-27", "adjusted workday: 劳动节调休", 0 },
+        { "2025-09-28", "adjusted workday: 国庆节调休", 0 },
+        { "2025-10-11", "adjusted workday: 国庆节调休", 6 },
+};
+
+static const struct holiday_span holidays_2026[] = {
         { "2026-01-01", "2026-01-03", "holiday: 元旦" },
         { "2026-02-15", "2026-02-23", "holiday: 春节" },
         { "2026-04-04", "2026-04-06", "holiday: 清明节" },
@@ -200,10 +259,7 @@ static const struct {
         { "2026-10-01", "2026-10-07", "holiday: 国庆节" },
 };
 
-static const struct {
-        const char *date, *reason;
-        int wday;
-} workdays_2026[] = {
+static const struct adjusted_workday workdays_2026[] = {
         { "2026-01-04", "adjusted workday: 元旦调休", 0 },
         { "2026-02-14", "adjusted workday: 春节调休", 6 },
         { "2026-02-28", "adjusted workday: 春节调休", 6 },
@@ -212,58 +268,125 @@ static const struct {
         { "2026-10-10", "adjusted workday: 国庆节调休", 6 },
 };
 
-/* Every day of 2026 against the notice: each holiday day, each adjusted workday, and
- * every plain weekday and weekend. */
-static void test_shipped_every_day_2026(void **state)
+/* Working days: the year's weekdays (262 in 2024, 261 in 2025 and 2026), less the
+ * holidays that fall on one (19, 18, 19), plus the adjusted workdays. */
+static const struct notice notices[] = {
+        { 2024, "config/calendar/cn-2024.txt", holidays_2024, EVD_ARRAY_SIZE(holidays_2024),
+          workdays_2024, EVD_ARRAY_SIZE(workdays_2024), 28, 262 - 19 + 8 },
+        { 2025, "config/calendar/cn-2025.txt", holidays_2025, EVD_ARRAY_SIZE(holidays_2025),
+          workdays_2025, EVD_ARRAY_SIZE(workdays_2025), 28, 261 - 18 + 5 },
+        { 2026, SHIPPED, holidays_2026, EVD_ARRAY_SIZE(holidays_2026), workdays_2026,
+          EVD_ARRAY_SIZE(workdays_2026), 33, 261 - 19 + 6 },
+};
+
+/* What the notice says of date (tm its weekday): working or not, and the reason. */
+static const char *notice_day(const struct notice *n, const char *date, const struct tm *tm,
+                              bool *ret_working, int *holiday_days, int *adjusted)
 {
-        struct evd_calendar *cal = load_shipped();
-        int working = 0, holiday_days = 0, adjusted = 0, weekend_rest = 0, years[4];
+        const char *reason = NULL;
+        bool working = tm->tm_wday != 0 && tm->tm_wday != 6;
 
-        (void)state;
-        assert_true(evd_calendar_covers(cal, 2026));
-        assert_false(evd_calendar_covers(cal, 2025));
-        assert_false(evd_calendar_covers(cal, 2027));
+        for (size_t k = 0; k < n->n_holidays; k++)
+                if (strcmp(date, n->holidays[k].from) >= 0 &&
+                    strcmp(date, n->holidays[k].to) <= 0) {
+                        reason = n->holidays[k].reason;
+                        working = false;
+                        (*holiday_days)++;
+                }
+        for (size_t k = 0; k < n->n_workdays; k++)
+                if (strcmp(date, n->workdays[k].date) == 0) {
+                        assert_null(reason);
+                        assert_int_equal(tm->tm_wday, n->workdays[k].wday);
+                        reason = n->workdays[k].reason;
+                        working = true;
+                        (*adjusted)++;
+                }
+        *ret_working = working;
+        return reason ? reason : working ? "weekday" : "weekend";
+}
+
+/* Every day of one year's shipped file against its notice: each holiday day, each
+ * adjusted workday, and every plain weekday and weekend. */
+static void check_every_day(const struct notice *n)
+{
+        const char *paths[] = { n->path };
+        struct evd_calendar *cal = NULL;
+        struct evd_err err = { 0 };
+        int working = 0, holiday_days = 0, adjusted = 0, years[4];
+        int days = (n->year % 4 == 0 && (n->year % 100 != 0 || n->year % 400 == 0)) ? 366 : 365;
+        char noon[32];
+
+        if (evd_calendar_load(paths, 1, &cal, &err) < 0)
+                fail_msg("loading %s: %s", n->path, err.text);
+        assert_true(evd_calendar_covers(cal, n->year));
+        assert_false(evd_calendar_covers(cal, n->year - 1));
+        assert_false(evd_calendar_covers(cal, n->year + 1));
         assert_int_equal(evd_calendar_years(cal, years, 4), 1);
-        assert_int_equal(years[0], 2026);
-
-        for (int i = 0; i < 365; i++) {
-                time_t t = (time_t)(at("2026-01-01T12:00:00Z") + (int64_t)i * 86400);
-                const char *want_reason = NULL;
+        assert_int_equal(years[0], n->year);
+        assert_int_equal(evd_snprintf(noon, sizeof(noon), "%d-01-01T12:00:00Z", n->year), 0);
+        for (int i = 0; i < days; i++) {
+                time_t t = (time_t)(at(noon) + (int64_t)i * 86400);
                 bool want_working;
+                const char *want_reason;
                 char date[16];
                 struct tm tm;
 
                 assert_non_null(gmtime_r(&t, &tm));
-                assert_int_equal(tm.tm_year + 1900, 2026);
+                assert_int_equal(tm.tm_year + 1900, n->year);
                 assert_true(strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 10);
-                want_working = tm.tm_wday != 0 && tm.tm_wday != 6;
-                for (size_t k = 0; k < EVD_ARRAY_SIZE(holidays_2026); k++)
-                        if (strcmp(date, holidays_2026[k].from) >= 0 &&
-                            strcmp(date, holidays_2026[k].to) <= 0) {
-                                want_reason = holidays_2026[k].reason;
-                                want_working = false;
-                                holiday_days++;
-                        }
-                for (size_t k = 0; k < EVD_ARRAY_SIZE(workdays_2026); k++)
-                        if (strcmp(date, workdays_2026[k].date) == 0) {
-                                assert_null(want_reason);
-                                assert_int_equal(tm.tm_wday, workdays_2026[k].wday);
-                                want_reason = workdays_2026[k].reason;
-                                want_working = true;
-                                adjusted++;
-                        }
-                if (!want_reason) {
-                        want_reason = want_working ? "weekday" : "weekend";
-                        weekend_rest += !want_working;
-                }
+                want_reason = notice_day(n, date, &tm, &want_working, &holiday_days, &adjusted);
                 check_day(cal, date, want_working, true, want_reason);
                 working += want_working;
         }
-        assert_int_equal(holiday_days, 33);
-        assert_int_equal(adjusted, 6);
-        /* 261 weekdays, 19 of them holidays, and 6 adjusted workdays. */
-        assert_int_equal(working, 248);
-        assert_int_equal(weekend_rest, 104 - 14 - 6);
+        assert_int_equal(holiday_days, n->holiday_days);
+        assert_int_equal(adjusted, (int)n->n_workdays);
+        assert_int_equal(working, n->working_days);
+        evd_calendar_free(cal);
+}
+
+static void test_shipped_every_day_2024(void **state)
+{
+        (void)state;
+        check_every_day(&notices[0]);
+}
+
+static void test_shipped_every_day_2025(void **state)
+{
+        (void)state;
+        check_every_day(&notices[1]);
+}
+
+static void test_shipped_every_day_2026(void **state)
+{
+        (void)state;
+        check_every_day(&notices[2]);
+}
+
+/* The three years loaded together: a deadline runs across the year's end. */
+static void test_shipped_years_together(void **state)
+{
+        const char *paths[] = { notices[0].path, notices[1].path, notices[2].path };
+        struct evd_calendar *cal = NULL;
+        struct evd_err err = { 0 };
+        int64_t deadline = 0;
+        bool known = false;
+        int years[4];
+
+        (void)state;
+        if (evd_calendar_load(paths, 3, &cal, &err) < 0)
+                fail_msg("loading: %s", err.text);
+        assert_int_equal(evd_calendar_years(cal, years, 4), 3);
+        /* Tuesday 2024-12-31: Friday 3 January 2025 (New Year's Day is a holiday). */
+        assert_int_equal(
+                evd_calendar_deadline(cal, at("2024-12-31T10:00:00+08:00"), 2, &deadline, &known),
+                0);
+        assert_true(known);
+        assert_int_equal(deadline, at("2025-01-03T23:59:59+08:00"));
+        /* Monday 2025-01-27, the eve of the Spring Festival: Wednesday 5 February. */
+        assert_int_equal(
+                evd_calendar_deadline(cal, at("2025-01-27T10:00:00+08:00"), 2, &deadline, &known),
+                0);
+        assert_int_equal(deadline, at("2025-02-06T23:59:59+08:00"));
         evd_calendar_free(cal);
 }
 
@@ -859,7 +982,10 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_date),
                 cmocka_unit_test(test_empty_calendar),
+                cmocka_unit_test(test_shipped_every_day_2024),
+                cmocka_unit_test(test_shipped_every_day_2025),
                 cmocka_unit_test(test_shipped_every_day_2026),
+                cmocka_unit_test(test_shipped_years_together),
                 cmocka_unit_test(test_shipped_weekend_kinds),
                 cmocka_unit_test(test_deadline_national_day),
                 cmocka_unit_test(test_deadline_spring_festival),

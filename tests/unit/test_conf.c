@@ -74,6 +74,10 @@ static void keys_are_read(void **state)
         assert_int_equal(c.retention_default.months, 12);
         assert_int_equal(c.retention_case.months, 3);
         assert_int_equal(c.retention_case.days, 10);
+        /* Zones the system's database has, links among them. */
+        assert_int_equal(load_text("[station]\ntimezone = Asia/Chongqing\n", &c, &err), 0);
+        assert_string_equal(c.timezone, "Asia/Chongqing");
+        assert_int_equal(load_text("[station]\ntimezone = UTC\n", &c, &err), 0);
 }
 
 /* Each bad file is refused, naming its line and the reason. */
@@ -85,6 +89,13 @@ static void bad_lines_are_refused(void **state)
                 { "[station]\nstate_dir = relative/path\n",
                   ":2: 'relative/path' is not an absolute" },
                 { "[station]\n\nbogus = 1\n", ":3: unknown key 'bogus' in [station]" },
+                { "[station]\nname = a\n\n[retension]\n# c\npurge = 30d\n",
+                  ":4: unknown section [retension]" },
+                { "[station]\nname = a\n  [empty]\n[usb]\n", ":3: unknown section [empty]" },
+                { "[station]\ntimezone = Asia/Shangai\n", ":2: unknown time zone 'Asia/Shangai'" },
+                { "[station]\ntimezone = ../../etc/passwd\n", ":2: unknown time zone" },
+                { "[station]\ntimezone = /usr/share/zoneinfo/UTC\n", ":2: unknown time zone" },
+                { "[station]\ntimezone = Asia\n", ":2: unknown time zone 'Asia'" },
                 { "[ingest]\nparallel_copies = 0\n", ":2: '0' is not a whole number from 1 to 16" },
                 { "[ingest]\nparallel_copies = 2x\n", ":2: '2x' is not a whole number" },
                 { "[ingest]\nverify = maybe\n", ":2: verify 'maybe'" },

@@ -664,12 +664,47 @@ static void test_build_is_byte_identical(void **state)
         assert_int_equal(p.last_total, res.size);
         assert_int_equal(leftovers("again.iso"), 0);
 
-        /* A different extraction time gives a different image. */
+        /* An image never replaces a file, not even an earlier image. */
         s.extraction_time += 60;
         s.progress = NULL;
+        assert_int_equal(evd_disc_build(&s, again, &res, &err), -EEXIST);
+        assert_non_null(strstr(err.text, "exists already"));
+        assert_int_equal(run("cmp -s '%s' '%s'", W.image, again), 0);
+        assert_int_equal(leftovers("again.iso"), 0);
+
+        /* A different extraction time gives a different image. */
+        assert_int_equal(unlink(again), 0);
         assert_int_equal(evd_disc_build(&s, again, &res, &err), 0);
         assert_int_not_equal(run("cmp -s '%s' '%s'", W.image, again), 0);
         assert_int_equal(unlink(again), 0);
+}
+
+/* A file that appears under the image's name while the image is written stays. */
+static void make_file_at_first(void *ctx, uint64_t done, uint64_t total)
+{
+        const char *path = ctx;
+
+        (void)done;
+        (void)total;
+        if (access(path, F_OK) != 0)
+                assert_int_equal(run("printf mine > '%s'", path), 0);
+}
+
+static void test_build_never_replaces(void **state)
+{
+        char out[256];
+        struct evd_disc_spec s = spec_for(W.items, NITEMS);
+        struct evd_err err = { 0 };
+
+        (void)state;
+        wpath(out, sizeof(out), "raced.iso");
+        s.progress = make_file_at_first;
+        s.progress_ctx = out;
+        assert_int_equal(evd_disc_build(&s, out, NULL, &err), -EEXIST);
+        assert_non_null(strstr(err.text, "exists already"));
+        assert_int_equal(run("test \"$(cat '%s')\" = mine", out), 0);
+        assert_int_equal(leftovers("raced.iso"), 0);
+        assert_int_equal(unlink(out), 0);
 }
 
 /* ---- tampering ---- */
@@ -1122,6 +1157,7 @@ int main(void)
                 cmocka_unit_test(test_image_checks_with_standard_tools),
                 cmocka_unit_test(test_verify_good_image),
                 cmocka_unit_test(test_build_is_byte_identical),
+                cmocka_unit_test(test_build_never_replaces),
                 cmocka_unit_test(test_tamper_payload_byte),
                 cmocka_unit_test(test_tamper_manifest),
                 cmocka_unit_test(test_tamper_signature),

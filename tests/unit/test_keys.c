@@ -327,9 +327,10 @@ static EVP_PKEY *rfc6979_key(void)
         return pkey;
 }
 
-static void check_vector(EVP_PKEY *pkey, const char *msg, const char *r_hex, const char *s_hex)
+static void check_vector_md(EVP_PKEY *pkey, const EVP_MD *mdtype, const char *msg,
+                            const char *r_hex, const char *s_hex)
 {
-        uint8_t md[32], *sig = NULL;
+        uint8_t md[EVP_MAX_MD_SIZE], *sig = NULL;
         const unsigned char *p;
         unsigned int mdlen = 0;
         size_t siglen = 0;
@@ -338,7 +339,7 @@ static void check_vector(EVP_PKEY *pkey, const char *msg, const char *r_hex, con
         ECDSA_SIG *es;
         char *rh, *sh;
 
-        assert_int_equal(EVP_Digest(msg, strlen(msg), md, &mdlen, EVP_sha256(), NULL), 1);
+        assert_int_equal(EVP_Digest(msg, strlen(msg), md, &mdlen, mdtype, NULL), 1);
         assert_int_equal(evd_keys_ecdsa_sign(pkey, md, mdlen, &sig, &siglen, &err), 0);
         p = sig;
         es = d2i_ECDSA_SIG(NULL, &p, (long)siglen);
@@ -355,6 +356,11 @@ static void check_vector(EVP_PKEY *pkey, const char *msg, const char *r_hex, con
         free(sig);
 }
 
+static void check_vector(EVP_PKEY *pkey, const char *msg, const char *r_hex, const char *s_hex)
+{
+        check_vector_md(pkey, EVP_sha256(), msg, r_hex, s_hex);
+}
+
 static void test_rfc6979_vectors(void **state)
 {
         EVP_PKEY *pkey = rfc6979_key();
@@ -369,6 +375,16 @@ static void test_rfc6979_vectors(void **state)
         check_vector(pkey, "test",
                      "F1ABB023518351CD71D881567B1EA663ED3EFCF6C5132B354F28D3B0B7D38367",
                      "019F4113742A2B14BD25926B49C649155F267E60D3814B4C0CC84250E46F0083");
+        /* A digest shorter than the order, and one longer (bits2int truncates it), the
+         * nonces still from HMAC-SHA-256 (RFC 6979's own vectors for these hashes use
+         * HMAC with the same hash): answers of an independent Python implementation of
+         * RFC 6979 3.2 that reproduces the vectors above. */
+        check_vector_md(pkey, EVP_sha1(), "sample",
+                        "3EB8DDC0AC1950F0B92A1456308BC78543A8A76FEE7E30CB95DD85EC5C92A6A6",
+                        "D959BAE95C09890E31B848DA6ACB2B43E78CA545858900B67743EF3650061EF6");
+        check_vector_md(pkey, EVP_sha512(), "sample",
+                        "962705D612647B04822C6060F31270F4B4CD703F6BA8FC1308C2A562EE600FC0",
+                        "AF713DC0B1A1423422198A0EDBCE3B096F25C8E47D80988880FF472E579AB61F");
         EVP_PKEY_free(pkey);
 
         /* Not an EC key. */

@@ -39,6 +39,46 @@ static void case_numbers(void **state)
         assert_non_null(strstr(err.text, "does not look like one"));
 }
 
+/* One case, one spelling: the ways a tired clerk types a case number all come out as
+ * the form official documents use. */
+static void case_numbers_normalised(void **state)
+{
+        static const struct {
+                const char *typed, *canonical;
+        } cases[] = {
+                { "硚人社罚〔2026〕17号", "硚人社罚〔2026〕17号" },
+                { "硚人社罚[2026]17号", "硚人社罚〔2026〕17号" },
+                { "硚人社罚【2026】17号", "硚人社罚〔2026〕17号" },
+                { "硚人社罚［2026］17号", "硚人社罚〔2026〕17号" },
+                { "硚人社罚(2026)17号", "硚人社罚〔2026〕17号" },
+                { "硚人社罚（2026）17号", "硚人社罚〔2026〕17号" },
+                { "硚人社罚﹝2026﹞17号", "硚人社罚〔2026〕17号" },
+                { "硚人社罚〔２０２６〕１７号", "硚人社罚〔2026〕17号" },
+                { "  硚人社罚[2026]17号\u3000", "硚人社罚〔2026〕17号" },
+                /* Brackets that do not hold a year are the clerk's own. */
+                { "京公（朝）行罚决字[2026]123号", "京公（朝）行罚决字〔2026〕123号" },
+        };
+        struct evd_conf c;
+        struct evd_err err = { 0 };
+        char out[EVD_LABEL_CASE_MAX + 1];
+
+        (void)state;
+        evd_conf_defaults(&c);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                if (evd_label_normalise_case(&c, cases[i].typed, out, sizeof(out), &err) != 0)
+                        fail_msg("refused '%s': %s", cases[i].typed, err.text);
+                assert_string_equal(out, cases[i].canonical);
+        }
+        assert_int_equal(evd_label_normalise_case(&c, "   ", out, sizeof(out), &err), -EINVAL);
+        assert_int_equal(evd_label_normalise_case(&c, "X罚2026-17", out, sizeof(out), &err),
+                         -EINVAL);
+        assert_int_equal(evd_label_normalise_case(&c, "X罚[2026]17号\n", out, sizeof(out), &err),
+                         -EINVAL);
+        assert_int_equal(evd_label_normalise_case(&c, "bad\xff", out, sizeof(out), &err), -EINVAL);
+        assert_int_equal(evd_label_normalise_case(&c, "X罚[2026]17号", out, 8, &err),
+                         -ENAMETOOLONG);
+}
+
 static void text(void **state)
 {
         struct evd_err err = { 0 };
@@ -63,6 +103,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(case_numbers),
+                cmocka_unit_test(case_numbers_normalised),
                 cmocka_unit_test(text),
         };
 

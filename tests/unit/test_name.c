@@ -96,12 +96,40 @@ static void hex_and_base64(void **state)
         assert_int_equal(evd_b64_decode("Y", &raw, &len), -EINVAL);
 }
 
+/* Columns as a terminal shows them: CJK and full-width take two. */
+static void display_width(void **state)
+{
+        static const struct {
+                const char *s;
+                size_t width;
+        } cases[] = {
+                { "", 0 },
+                { "abc", 3 },
+                { "张伟", 4 },
+                { "DSJ-0001", 8 },
+                { "X罚〔2026〕17号", 15 },
+                { "ＡＢ", 4 },
+                { "e\xcc\x81", 1 },
+                { "\xff\xfe", 2 },
+                { "한글", 4 },
+                { "调阅/复制", 9 },
+        };
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+                if (evd_name_display_width(cases[i].s, strlen(cases[i].s)) != cases[i].width)
+                        fail_msg("'%s': %zu columns, want %zu", cases[i].s,
+                                 evd_name_display_width(cases[i].s, strlen(cases[i].s)),
+                                 cases[i].width);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(names),
                 cmocka_unit_test(times),
                 cmocka_unit_test(hex_and_base64),
+                cmocka_unit_test(display_width),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

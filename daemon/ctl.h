@@ -1,0 +1,191 @@
+/* ctl: the parts of evidockctl, the admin client of evidockd. evidockctl.c turns a
+ * command line into a run: global options and the command's own arguments
+ * (ctl_args.c), found in the command table (ctl_commands.c), sent as one JSON request
+ * on the control socket (ctl_session.c) or run in the client itself (ctl_run.c), the
+ * result printed for people (ctl_results.c, on the primitives of ctl_print.c) or for
+ * scripts (--json). Exit 0 on success, 1 when refused or failed (a one-line reason on
+ * stderr), 2 on bad usage.
+ *
+ * Everything a run needs travels in struct ctl; there are no mutable globals. Strings
+ * in struct ctl and the command table are borrowed (argv, literals); json_t results
+ * passed to printers are borrowed. */
+#ifndef EVD_CTL_H
+#define EVD_CTL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* What an argument is: CTL_ARG_PATH an existing file, made absolute; CTL_ARG_NEWPATH
+ * one to be made (its folder must exist), made absolute; CTL_ARG_LIST (positionals
+ * only) each value appended to a JSON array under the key. */
+enum ctl_arg_type { CTL_ARG_STRING, CTL_ARG_FLAG, CTL_ARG_PATH, CTL_ARG_NEWPATH, CTL_ARG_LIST };
+
+struct ctl_opt {
+        const char *name; /* without "--" ("-" for a one-letter name) */
+        const char *key;  /* in the request's args */
+        enum ctl_arg_type type;
+        bool required;
+};
+
+/* The forms of output --format can choose; CTL_FMT_JSON is the same as --json. */
+enum ctl_format {
+        CTL_FMT_TABLE = 1 << 0,
+        CTL_FMT_CSV = 1 << 1,
+        CTL_FMT_HTML = 1 << 2,
+        CTL_FMT_JSON = 1 << 3,
+};
+
+struct ctl_session {
+        int fd;   /* the control socket, -1 when not connected */
+        FILE *in; /* its replies (a dup of fd), NULL when not connected */
+};
+
+/* One run of the client. */
+struct ctl {
+        const char *socket;     /* --socket PATH, or NULL */
+        const char *conf_path;  /* -c FILE, or NULL */
+        bool json;              /* --json (or --format json): one JSON document out */
+        enum ctl_format format; /* the human output's form (--format), CTL_FMT_TABLE */
+        FILE *out;              /* where results go */
+        struct ctl_session session;
+};
+
+struct ctl_command;
+
+/* Runs a command with its parsed args (which it may change); returns the exit code. */
+typedef int ctl_run_fn(struct ctl *ctx, const struct ctl_command *cmd, json_t *args);
+
+/* Prints a result for people; returns the exit code (0, or 1 after saying why). */
+typedef int ctl_print_fn(struct ctl *ctx, const json_t *result);
+
+/* Whether a result reports a failure (why: one line for people). */
+typedef bool ctl_failed_fn(const json_t *result, char *why, size_t n);
+
+/* A row of the command table: adding a command is one row plus its printer. */
+struct ctl_command {
+        const char *verb; /* "recorder" */
+        const char *sub;  /* "add", or NULL; the request is "verb" or "verb.sub" */
+        const char *usage;
+        struct {
+                const char *key; /* the positionals' key in args, or NULL: none */
+                enum ctl_arg_type type;
+                int min, max; /* how many; max -1: no limit (type CTL_ARG_LIST) */
+        } pos;
+        struct ctl_opt opts[10]; /* ended by a zero row */
+        unsigned formats;        /* what --format accepts (enum ctl_format), 0: no --format */
+        bool local;              /* runs in the client, without evidockd */
+        ctl_run_fn *run;         /* NULL: one request, its result printed */
+        ctl_print_fn *print;     /* the result for people */
+        ctl_failed_fn *failed;   /* NULL, or results that exit 1 (with --json too) */
+};
+
+/* ---- ctl_commands.c: the table ---- */
+
+/* The command named by argv (one or two words); *ret_words says how many it took.
+ * NULL when there is none. */
+const struct ctl_command *ctl_command_find(int argc, char **argv, int *ret_words);
+
+/* "recorder add", for messages. */
+const char *ctl_command_name(const struct ctl_command *c, char *buf, size_t n);
+
+/* The request's name on the wire: "recorder.add". */
+const char *ctl_command_wire(const struct ctl_command *c, char *buf, size_t n);
+
+void ctl_usage(FILE *out);
+
+/* ---- ctl_args.c: the command line ---- */
+
+/* The options before the command. Returns -1 to go on with argv[*ret_next], else the
+ * exit code (after --help, --version or a usage error). */
+int ctl_args_global(struct ctl *ctx, int argc, char **argv, int *ret_next);
+
+/* The command's own arguments into args (--json may be among them). Returns 0, 1 (a
+ * path that is not there) or 2 (bad usage), after saying why. */
+int ctl_args_parse(struct ctl *ctx, const struct ctl_command *c, int argc, char **argv,
+                   json_t *args);
+
+/* Take --format from args (removing it) into ctx. Returns 0 or 2 (after saying why). */
+int ctl_args_format(struct ctl *ctx, const struct ctl_command *c, json_t *args);
+
+/* "evidockctl <command>: <message>\n" on stderr. */
+void ctl_say(const struct ctl_command *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* ---- ctl_session.c: talking to evidockd ---- */
+
+/* Find the socket (--socket, -c, the default configuration) and connect. Returns 0 or
+ * 1 after saying why. */
+int ctl_connect(struct ctl *ctx);
+
+void ctl_disconnect(struct ctl *ctx);
+
+/* Send one request and wait for its final line, showing progress on a terminal;
+ * *ret_result (caller decrefs) on success. Returns 0, or 1 after printing the
+ * daemon's reason. */
+int ctl_request(struct ctl *ctx, const char *wire, json_t *args, json_t **ret_result);
+
+/* ---- ctl_run.c: how commands run ---- */
+
+/* The default: one request, the result printed (JSON or cmd->print), cmd->failed. */
+int ctl_run_request(struct ctl *ctx, const struct ctl_command *cmd, json_t *args);
+
+ctl_run_fn ctl_run_audit, ctl_run_verify_disc;
+
+/* ---- ctl_print.c: output primitives ---- */
+
+/* s (len bytes) with control characters and invalid bytes escaped, so that a hostile
+ * file name cannot move the cursor or forge lines. Caller frees; NULL without memory. */
+char *ctl_escaped(const char *s, size_t len);
+
+void ctl_put_safe(const char *s, FILE *out);
+
+/* An original path obj[key]: from its exact bytes when obj has them in key_b64. */
+void ctl_put_path(const json_t *obj, const char *key, FILE *out);
+
+/* A JSON value: strings escaped, null (or NULL) as "-", the rest compact JSON. */
+void ctl_put_value(const json_t *v, FILE *out);
+
+/* An object's fields, one "key: value" a line, nested objects indented. */
+void ctl_put_fields(FILE *out, const json_t *obj, int indent);
+
+/* A CSV field: quoted, quotes doubled, control characters escaped. */
+void ctl_put_csv(FILE *out, const char *s);
+
+/* HTML text with control characters and the five special characters escaped. */
+void ctl_put_html(FILE *out, const char *s);
+
+/* The document with 2-space indents (any JSON value), and a newline. */
+void ctl_put_json(FILE *out, const json_t *doc);
+
+/* n bytes for people: "512 B", "1.5 GiB". Returns buf. */
+const char *ctl_human_size(uint64_t n, char buf[32]);
+
+/* A table for people: columns of width characters (0: the last, not padded), cells
+ * separated by one space. */
+struct ctl_col {
+        const char *title;
+        int width;
+        bool right; /* aligned right */
+};
+
+/* The titles of n columns, and a newline. */
+void ctl_table_head(FILE *out, const struct ctl_col *cols, size_t n);
+
+/* One cell: s escaped (NULL shows "-"), padded to the column, then a space (none after
+ * the last column). */
+void ctl_table_cell(FILE *out, const struct ctl_col *col, const char *s);
+
+/* One cell of text made by the client or the daemon (numbers, times): not escaped. */
+void ctl_table_text(FILE *out, const struct ctl_col *col, const char *s);
+
+/* ---- ctl_results.c: each command's result for people ---- */
+
+ctl_print_fn ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audit, ctl_print_verify,
+        ctl_print_import, ctl_print_calendar, ctl_print_done, ctl_print_recorders, ctl_print_access,
+        ctl_print_access_log, ctl_print_export, ctl_print_keys, ctl_print_purge, ctl_print_report;
+
+ctl_failed_fn ctl_verify_failed, ctl_import_failed;
+
+#endif

@@ -1,0 +1,217 @@
+/* ctl_commands: evidockctl's command table. A row says how a command is called (its
+ * words, positionals and options), what --format accepts, how it runs (one request to
+ * evidockd, or in the client) and how its result is printed and judged. --help lists
+ * the rows in this order. */
+#include <string.h>
+
+#include "conf.h"
+#include "ctl.h"
+#include "util.h"
+
+#define ITEMS_ARG(lo, hi)                                                                          \
+        {                                                                                          \
+                "items", CTL_ARG_LIST, (lo), (hi)                                                  \
+        }
+
+static const struct ctl_command commands[] = {
+        { .verb = "status", .usage = "status", .print = ctl_print_status },
+        { .verb = "import",
+          .usage = "import DIR --recorder SERIAL",
+          .pos = { "dir", CTL_ARG_PATH, 1, 1 },
+          .opts = { { "recorder", "recorder", CTL_ARG_STRING, true } },
+          .print = ctl_print_import,
+          .failed = ctl_import_failed },
+        { .verb = "items",
+          .usage = "items [--case C] [--recorder S] [--handler H] [--late] [--unlabeled] "
+                   "[--overdue]\n"
+                   "                 [--since TIME] [--until TIME]",
+          .opts = { { "case", "case", CTL_ARG_STRING, false },
+                    { "recorder", "recorder", CTL_ARG_STRING, false },
+                    { "handler", "handler", CTL_ARG_STRING, false },
+                    { "late", "late", CTL_ARG_FLAG, false },
+                    { "unlabeled", "unlabeled", CTL_ARG_FLAG, false },
+                    { "overdue", "overdue", CTL_ARG_FLAG, false },
+                    { "since", "since", CTL_ARG_STRING, false },
+                    { "until", "until", CTL_ARG_STRING, false } },
+          .print = ctl_print_items },
+        { .verb = "show",
+          .usage = "show ITEM",
+          .pos = { "item", CTL_ARG_STRING, 1, 1 },
+          .print = ctl_print_fields },
+        { .verb = "audit",
+          .usage = "audit [--since TIME] [--follow]",
+          .opts = { { "since", "since", CTL_ARG_STRING, false },
+                    { "follow", "follow", CTL_ARG_FLAG, false } },
+          .run = ctl_run_audit,
+          .print = ctl_print_audit },
+        { .verb = "calendar",
+          .usage = "calendar DATE",
+          .pos = { "date", CTL_ARG_STRING, 1, 1 },
+          .print = ctl_print_calendar },
+        { .verb = "recorder",
+          .sub = "add",
+          .usage = "recorder add SERIAL --handler-id ID --handler-name NAME [--model M] "
+                   "[--unit U]",
+          .pos = { "serial", CTL_ARG_STRING, 1, 1 },
+          .opts = { { "handler-id", "handler_id", CTL_ARG_STRING, true },
+                    { "handler-name", "handler_name", CTL_ARG_STRING, true },
+                    { "model", "model", CTL_ARG_STRING, false },
+                    { "unit", "unit", CTL_ARG_STRING, false },
+                    { "since", "since", CTL_ARG_STRING, false } },
+          .print = ctl_print_done },
+        { .verb = "recorder",
+          .sub = "assign",
+          .usage = "recorder assign SERIAL --handler-id ID --handler-name NAME [--since TIME]",
+          .pos = { "serial", CTL_ARG_STRING, 1, 1 },
+          .opts = { { "handler-id", "handler_id", CTL_ARG_STRING, true },
+                    { "handler-name", "handler_name", CTL_ARG_STRING, true },
+                    { "since", "since", CTL_ARG_STRING, false } },
+          .print = ctl_print_done },
+        { .verb = "recorder",
+          .sub = "list",
+          .usage = "recorder list",
+          .print = ctl_print_recorders },
+        { .verb = "label",
+          .usage = "label (ITEM... | --session N | --recorder S [--since T] [--until T]) --case C "
+                   "--party P [--handler NAME]",
+          .pos = ITEMS_ARG(0, -1),
+          .opts = { { "case", "case", CTL_ARG_STRING, true },
+                    { "party", "party", CTL_ARG_STRING, true },
+                    { "handler", "handler", CTL_ARG_STRING, false },
+                    { "recorder", "recorder", CTL_ARG_STRING, false },
+                    { "session", "session", CTL_ARG_STRING, false },
+                    { "since", "since", CTL_ARG_STRING, false },
+                    { "until", "until", CTL_ARG_STRING, false } },
+          .print = ctl_print_done },
+        { .verb = "note",
+          .usage = "note ITEM --text TEXT",
+          .pos = ITEMS_ARG(1, 1),
+          .opts = { { "text", "text", CTL_ARG_STRING, true } },
+          .print = ctl_print_done },
+        { .verb = "hold",
+          .usage = "hold ITEM... --reason R",
+          .pos = ITEMS_ARG(1, -1),
+          .opts = { { "reason", "reason", CTL_ARG_STRING, true } },
+          .print = ctl_print_done },
+        { .verb = "release",
+          .usage = "release ITEM... --reason R",
+          .pos = ITEMS_ARG(1, -1),
+          .opts = { { "reason", "reason", CTL_ARG_STRING, true } },
+          .print = ctl_print_done },
+        { .verb = "evidence",
+          .usage = "evidence ITEM... --case C",
+          .pos = ITEMS_ARG(1, -1),
+          .opts = { { "case", "case", CTL_ARG_STRING, true } },
+          .print = ctl_print_done },
+        { .verb = "verify",
+          .usage = "verify [--store] [--audit]",
+          .opts = { { "store", "store", CTL_ARG_FLAG, false },
+                    { "audit", "audit", CTL_ARG_FLAG, false } },
+          .print = ctl_print_verify,
+          .failed = ctl_verify_failed },
+        { .verb = "export",
+          .usage = "export (--case C | ITEM...) --maker M --extractor E --approver A --reason R\n"
+                   "                  -o OUT.iso [--media cd|dvd|dvd-dl|bd25|bd50|BYTES] "
+                   "[--time TIME]",
+          .pos = ITEMS_ARG(0, -1),
+          .opts = { { "case", "case", CTL_ARG_STRING, false },
+                    { "maker", "maker", CTL_ARG_STRING, true },
+                    { "extractor", "extractor", CTL_ARG_STRING, true },
+                    { "approver", "approver", CTL_ARG_STRING, true },
+                    { "reason", "reason", CTL_ARG_STRING, true },
+                    { "o", "out", CTL_ARG_NEWPATH, true },
+                    { "output", "out", CTL_ARG_NEWPATH, false },
+                    { "media", "media", CTL_ARG_STRING, false },
+                    { "time", "time", CTL_ARG_STRING, false } },
+          .print = ctl_print_export },
+        { .verb = "verify-disc",
+          .usage = "verify-disc ISO_OR_DEVICE [--cert CERT]",
+          .pos = { "image", CTL_ARG_PATH, 1, 1 },
+          .opts = { { "cert", "cert", CTL_ARG_PATH, false } },
+          .local = true,
+          .run = ctl_run_verify_disc },
+        { .verb = "keys", .sub = "init", .usage = "keys init", .print = ctl_print_keys },
+        { .verb = "access",
+          .usage = "access ITEM --requester NAME --approver NAME --reason R [--copy-to DIR]",
+          .pos = { "item", CTL_ARG_STRING, 1, 1 },
+          .opts = { { "requester", "requester", CTL_ARG_STRING, true },
+                    { "approver", "approver", CTL_ARG_STRING, true },
+                    { "reason", "reason", CTL_ARG_STRING, true },
+                    { "copy-to", "copy_to", CTL_ARG_PATH, false } },
+          .print = ctl_print_access },
+        { .verb = "access-log",
+          .usage = "access-log [--since TIME] [--until TIME] [--format table|csv|json]",
+          .opts = { { "since", "since", CTL_ARG_STRING, false },
+                    { "until", "until", CTL_ARG_STRING, false },
+                    { "format", "format", CTL_ARG_STRING, false } },
+          .formats = CTL_FMT_TABLE | CTL_FMT_CSV | CTL_FMT_JSON,
+          .print = ctl_print_access_log },
+        { .verb = "purge",
+          .usage = "purge [--dry-run] --approver A --reason R",
+          .opts = { { "dry-run", "dry_run", CTL_ARG_FLAG, false },
+                    { "approver", "approver", CTL_ARG_STRING, true },
+                    { "reason", "reason", CTL_ARG_STRING, true } },
+          .print = ctl_print_purge },
+        { .verb = "report",
+          .usage = "report [--from DATE] [--to DATE] [--format table|csv|html]",
+          .opts = { { "from", "from", CTL_ARG_STRING, false },
+                    { "to", "to", CTL_ARG_STRING, false },
+                    { "format", "format", CTL_ARG_STRING, false } },
+          .formats = CTL_FMT_TABLE | CTL_FMT_CSV | CTL_FMT_HTML | CTL_FMT_JSON,
+          .print = ctl_print_report },
+};
+
+const struct ctl_command *ctl_command_find(int argc, char **argv, int *ret_words)
+{
+        for (size_t k = 0; k < EVD_ARRAY_SIZE(commands); k++) {
+                const struct ctl_command *c = &commands[k];
+
+                if (argc < 1 || strcmp(c->verb, argv[0]) != 0)
+                        continue;
+                if (!c->sub) {
+                        *ret_words = 1;
+                        return c;
+                }
+                if (argc >= 2 && strcmp(c->sub, argv[1]) == 0) {
+                        *ret_words = 2;
+                        return c;
+                }
+        }
+        return NULL;
+}
+
+const char *ctl_command_name(const struct ctl_command *c, char *buf, size_t n)
+{
+        (void)snprintf(buf, n, "%s%s%s", c->verb, c->sub ? " " : "", c->sub ? c->sub : "");
+        return buf;
+}
+
+const char *ctl_command_wire(const struct ctl_command *c, char *buf, size_t n)
+{
+        (void)snprintf(buf, n, "%s%s%s", c->verb, c->sub ? "." : "", c->sub ? c->sub : "");
+        return buf;
+}
+
+void ctl_usage(FILE *out)
+{
+        fprintf(out, "Usage: evidockctl [--socket PATH | -c FILE] [--json] COMMAND [ARGS]\n"
+                     "Talk to evidockd, the evidence docking station daemon.\n\nCommands:\n");
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(commands); i++)
+                fprintf(out, "  evidockctl %s\n", commands[i].usage);
+        fprintf(out, "\nOptions:\n"
+                     "  --socket PATH  the daemon's control socket\n"
+                     "  -c FILE        take control_socket from this configuration\n"
+                     "                 (default " EVD_CONF_DEFAULT_PATH ")\n"
+                     "  --json         print one JSON document instead of a table\n"
+                     "  -h, --help     this help;  --version  the version\n\n"
+                     "ITEM is an item id or a sha256 prefix of at least 12 hex digits.\n"
+                     "export writes OUT.iso; when --media splits the export into volumes\n"
+                     "(each a complete signed bag), they are OUT-1.iso, OUT-2.iso, ...\n"
+                     "--time sets the extraction time written on the disc (default now): the\n"
+                     "same items and time give the same image, byte for byte.\n"
+                     "verify-disc checks an image or a disc drive (/dev/sr0) by itself, without\n"
+                     "evidockd; --cert checks the signature against that certificate instead\n"
+                     "of the one on the disc.\n"
+                     "TIME is RFC 3339 (2026-11-20T09:15:00Z) or a date (2026-11-20, UTC).\n"
+                     "Exit status: 0 done, 1 refused or failed, 2 bad usage.\n");
+}

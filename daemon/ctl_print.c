@@ -1,0 +1,193 @@
+/* ctl_print: evidockctl's output primitives: escaped strings, paths from their exact
+ * bytes, JSON values, CSV and HTML fields, sizes, and the one table printer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "name.h"
+#include "util.h"
+
+char *ctl_escaped(const char *s, size_t len)
+{
+        size_t cap = EVD_NAME_ESCAPED_MAX(len) + 4;
+        char *buf = malloc(cap);
+
+        if (buf)
+                (void)evd_name_escape(s, len, buf, cap);
+        return buf;
+}
+
+void ctl_put_safe(const char *s, FILE *out)
+{
+        char *buf = ctl_escaped(s, strlen(s));
+
+        if (buf)
+                fputs(buf, out);
+        free(buf);
+}
+
+void ctl_put_path(const json_t *obj, const char *key, FILE *out)
+{
+        char b64key[64];
+        const char *b64;
+        uint8_t *raw;
+        size_t len;
+
+        (void)snprintf(b64key, sizeof(b64key), "%s_b64", key);
+        b64 = json_string_value(json_object_get(obj, b64key));
+        if (b64 && evd_b64_decode(b64, &raw, &len) == 0) {
+                char *buf = ctl_escaped((const char *)raw, len);
+
+                if (buf)
+                        fputs(buf, out);
+                free(buf);
+                free(raw);
+                return;
+        }
+        ctl_put_safe(json_string_value(json_object_get(obj, key)) ?: "", out);
+}
+
+void ctl_put_value(const json_t *v, FILE *out)
+{
+        char *text;
+
+        if (json_is_string(v)) {
+                ctl_put_safe(json_string_value(v), out);
+                return;
+        }
+        if (json_is_null(v) || !v) {
+                fputs("-", out);
+                return;
+        }
+        text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+        if (text)
+                fputs(text, out);
+        free(text);
+}
+
+void ctl_put_fields(FILE *out, const json_t *obj, int indent)
+{
+        const char *key;
+        json_t *v;
+
+        json_object_foreach((json_t *)obj, key, v)
+        {
+                size_t klen = strlen(key);
+
+                if (klen > 4 && strcmp(key + klen - 4, "_b64") == 0)
+                        continue; /* shown through the field it belongs to */
+                fprintf(out, "%*s%s: ", indent, "", key);
+                if (json_is_string(v)) {
+                        ctl_put_path(obj, key, out);
+                        fprintf(out, "\n");
+                        continue;
+                }
+                if (json_is_object(v) && json_object_size(v) > 0) {
+                        fprintf(out, "\n");
+                        ctl_put_fields(out, v, indent + 2);
+                        continue;
+                }
+                ctl_put_value(v, out);
+                fprintf(out, "\n");
+        }
+}
+
+void ctl_put_csv(FILE *out, const char *s)
+{
+        char *safe = ctl_escaped(s ? s : "", strlen(s ? s : ""));
+
+        fputc('"', out);
+        for (const char *p = safe ? safe : ""; *p; p++) {
+                if (*p == '"')
+                        fputc('"', out);
+                fputc(*p, out);
+        }
+        fputc('"', out);
+        free(safe);
+}
+
+void ctl_put_html(FILE *out, const char *s)
+{
+        char *safe = ctl_escaped(s ? s : "", strlen(s ? s : ""));
+
+        for (const char *p = safe ? safe : ""; *p; p++) {
+                switch (*p) {
+                case '<':
+                        fputs("&lt;", out);
+                        break;
+                case '>':
+                        fputs("&gt;", out);
+                        break;
+                case '&':
+                        fputs("&amp;", out);
+                        break;
+                case '"':
+                        fputs("&quot;", out);
+                        break;
+                case '\'':
+                        fputs("&#39;", out);
+                        break;
+                default:
+                        fputc(*p, out);
+                }
+        }
+        free(safe);
+}
+
+void ctl_put_json(FILE *out, const json_t *doc)
+{
+        char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
+
+        fprintf(out, "%s\n", text ? text : "null");
+        free(text);
+}
+
+const char *ctl_human_size(uint64_t n, char buf[32])
+{
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        double v = (double)n;
+        int u = 0;
+
+        while (v >= 1024 && u < 4) {
+                v /= 1024;
+                u++;
+        }
+        (void)snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+        return buf;
+}
+
+/* The one place a cell is padded to its column. */
+static void put_padded(FILE *out, const struct ctl_col *col, const char *s)
+{
+        if (col->width == 0) {
+                fputs(s, out);
+                return;
+        }
+        fprintf(out, col->right ? "%*s " : "%-*s ", col->width, s);
+}
+
+void ctl_table_head(FILE *out, const struct ctl_col *cols, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (i + 1 < n || cols[i].width == 0) {
+                        put_padded(out, &cols[i], cols[i].title);
+                        continue;
+                }
+                /* the last title of a table whose cells are all padded: no space after */
+                fprintf(out, cols[i].right ? "%*s" : "%-*s", cols[i].width, cols[i].title);
+        }
+        fputc('\n', out);
+}
+
+void ctl_table_cell(FILE *out, const struct ctl_col *col, const char *s)
+{
+        char *buf = ctl_escaped(s ? s : "-", strlen(s ? s : "-"));
+
+        put_padded(out, col, buf ? buf : "?");
+        free(buf);
+}
+
+void ctl_table_text(FILE *out, const struct ctl_col *col, const char *s)
+{
+        put_padded(out, col, s);
+}

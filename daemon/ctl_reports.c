@@ -1,0 +1,211 @@
+/* ctl_reports: the results that --format can also turn into CSV or HTML for other
+ * programs: the access register (access-log) and the compliance report (report). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "util.h"
+
+#define STR(obj, key) json_string_value(json_object_get((obj), (key)))
+#define INT(obj, key) json_integer_value(json_object_get((obj), (key)))
+
+/* ---- access-log ---- */
+
+/* s + sep + add, freeing s (NULL stays NULL on failure). */
+static char *join(char *s, const char *sep, const char *add)
+{
+        char *out = NULL;
+
+        if (asprintf(&out, "%s%s%s", s ? s : "", s ? sep : "", add) < 0)
+                out = NULL;
+        free(s);
+        return out;
+}
+
+/* A register row's fields: an export is a copy by its extractor of its items onto
+ * its images. Caller decrefs. */
+static json_t *access_row(const json_t *e)
+{
+        const json_t *d = json_object_get(e, "details"), *v;
+        char *shas = NULL, *paths = NULL, id[32];
+        json_t *row;
+        size_t i;
+
+        if (strcmp(STR(e, "event") ?: "", "export.done") != 0) {
+                row = json_deep_copy(d);
+                if (row) {
+                        (void)snprintf(id, sizeof(id), "%lld", INT(d, "id"));
+                        (void)json_object_set_new(row, "id", json_string(id));
+                }
+                return row;
+        }
+        json_array_foreach(json_object_get(d, "volumes"), i, v)
+        {
+                shas = join(shas, " ", STR(v, "sha256") ?: "?");
+                paths = join(paths, " ", STR(v, "path") ?: "?");
+        }
+        (void)snprintf(id, sizeof(id), "%zu items", json_array_size(json_object_get(d, "items")));
+        row = json_pack("{ss ss* sO* sO* sO* ss*}", "id", id, "sha256", shas, "requester",
+                        json_object_get(d, "extractor"), "approver", json_object_get(d, "approver"),
+                        "reason", json_object_get(d, "reason"), "copy_to", paths);
+        free(shas);
+        free(paths);
+        return row;
+}
+
+static void access_csv(FILE *out, const json_t *e, const json_t *d)
+{
+        static const char *const fields[] = { "requester", "approver", "reason", "copy_to" };
+
+        fprintf(out, "%lld,%s,", INT(e, "seq"), STR(e, "time") ?: "");
+        ctl_put_csv(out, STR(json_object_get(e, "actor"), "name"));
+        fprintf(out, ",%s,%s,%s", STR(e, "event") ?: "", STR(d, "id") ?: "?",
+                STR(d, "sha256") ?: "");
+        for (size_t k = 0; k < EVD_ARRAY_SIZE(fields); k++) {
+                fputc(',', out);
+                ctl_put_csv(out, STR(d, fields[k]));
+        }
+        fprintf(out, "\n");
+}
+
+static const struct ctl_col access_cols[] = {
+        { "SEQ", 6, false },       { "TIME", 20, false },  { "OPERATOR", 12, false },
+        { "EVENT", 14, false },    { "ITEM", 6, false },   { "REQUESTER", 16, false },
+        { "APPROVER", 16, false }, { "REASON", 0, false },
+};
+
+static void access_table(FILE *out, const json_t *e, const json_t *d)
+{
+        const struct ctl_col *cols = access_cols;
+        char seq[32];
+
+        (void)snprintf(seq, sizeof(seq), "%lld", INT(e, "seq"));
+        ctl_table_text(out, &cols[0], seq);
+        ctl_table_text(out, &cols[1], STR(e, "time") ?: "");
+        ctl_table_cell(out, &cols[2], STR(json_object_get(e, "actor"), "name"));
+        ctl_table_text(out, &cols[3], STR(e, "event") ?: "");
+        ctl_table_text(out, &cols[4], STR(d, "id") ?: "?");
+        ctl_table_cell(out, &cols[5], STR(d, "requester"));
+        ctl_table_cell(out, &cols[6], STR(d, "approver"));
+        ctl_table_cell(out, &cols[7], STR(d, "reason") ?: "");
+        fprintf(out, "\n");
+}
+
+int ctl_print_access_log(struct ctl *ctx, const json_t *r)
+{
+        bool csv = ctx->format == CTL_FMT_CSV;
+        size_t i;
+        json_t *e;
+
+        if (csv)
+                fprintf(ctx->out,
+                        "seq,time,operator,event,item,sha256,requester,approver,reason,copy_to\n");
+        else
+                ctl_table_head(ctx->out, access_cols, EVD_ARRAY_SIZE(access_cols));
+        json_array_foreach(r, i, e)
+        {
+                json_t *d = access_row(e);
+
+                if (csv)
+                        access_csv(ctx->out, e, d);
+                else
+                        access_table(ctx->out, e, d);
+                json_decref(d);
+        }
+        return 0;
+}
+
+/* ---- report ---- */
+
+static const char *const report_cols[] = { "items",     "on_time", "late",       "labelled",
+                                           "unlabeled", "overdue", "on_time_pct" };
+#define REPORT_NCOLS EVD_ARRAY_SIZE(report_cols)
+
+/* The groups of the report: its key, and the name of what is grouped. */
+static const char *const report_groups[][2] = { { "by_handler", "handler" },
+                                                { "by_recorder", "recorder" } };
+
+static void report_table(FILE *out, const json_t *r)
+{
+        for (size_t g = 0; g < EVD_ARRAY_SIZE(report_groups); g++) {
+                const char *what = report_groups[g][1];
+                struct ctl_col cols[1 + REPORT_NCOLS] = { { what, 24, false } };
+                size_t i;
+                json_t *row;
+
+                for (size_t k = 0; k < REPORT_NCOLS; k++)
+                        cols[1 + k] = (struct ctl_col){ report_cols[k], 11, true };
+                fprintf(out, "%s", g ? "\n" : "");
+                ctl_table_head(out, cols, EVD_ARRAY_SIZE(cols));
+                json_array_foreach(json_object_get(r, report_groups[g][0]), i, row)
+                {
+                        ctl_table_cell(out, &cols[0], STR(row, what));
+                        for (size_t k = 0; k < REPORT_NCOLS; k++) {
+                                char n[32];
+
+                                (void)snprintf(n, sizeof(n), "%lld", INT(row, report_cols[k]));
+                                ctl_table_text(out, &cols[1 + k], n);
+                        }
+                        fprintf(out, "\n");
+                }
+        }
+}
+
+static void report_csv(FILE *out, const json_t *r)
+{
+        fprintf(out, "group,name,items,on_time,late,labelled,unlabeled,overdue,on_time_pct\n");
+        for (size_t g = 0; g < EVD_ARRAY_SIZE(report_groups); g++) {
+                const char *what = report_groups[g][1];
+                size_t i;
+                json_t *row;
+
+                json_array_foreach(json_object_get(r, report_groups[g][0]), i, row)
+                {
+                        fprintf(out, "%s,", what);
+                        ctl_put_csv(out, STR(row, what));
+                        for (size_t k = 0; k < REPORT_NCOLS; k++)
+                                fprintf(out, ",%lld", INT(row, report_cols[k]));
+                        fprintf(out, "\n");
+                }
+        }
+}
+
+static void report_html(FILE *out, const json_t *r)
+{
+        fprintf(out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>evidock "
+                     "compliance report</title></head><body>\n<h1>Storage deadline compliance "
+                     "(第二十五条)</h1>\n");
+        for (size_t g = 0; g < EVD_ARRAY_SIZE(report_groups); g++) {
+                const char *what = report_groups[g][1];
+                size_t i;
+                json_t *row;
+
+                fprintf(out, "<h2>%s</h2>\n<table border=\"1\">\n<tr><th>%s</th>", what, what);
+                for (size_t k = 0; k < REPORT_NCOLS; k++)
+                        fprintf(out, "<th>%s</th>", report_cols[k]);
+                fprintf(out, "</tr>\n");
+                json_array_foreach(json_object_get(r, report_groups[g][0]), i, row)
+                {
+                        fprintf(out, "<tr><td>");
+                        ctl_put_html(out, STR(row, what));
+                        fprintf(out, "</td>");
+                        for (size_t k = 0; k < REPORT_NCOLS; k++)
+                                fprintf(out, "<td>%lld</td>", INT(row, report_cols[k]));
+                        fprintf(out, "</tr>\n");
+                }
+                fprintf(out, "</table>\n");
+        }
+        fprintf(out, "</body></html>\n");
+}
+
+int ctl_print_report(struct ctl *ctx, const json_t *r)
+{
+        if (ctx->format == CTL_FMT_CSV)
+                report_csv(ctx->out, r);
+        else if (ctx->format == CTL_FMT_HTML)
+                report_html(ctx->out, r);
+        else
+                report_table(ctx->out, r);
+        return 0;
+}

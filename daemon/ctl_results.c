@@ -1,0 +1,327 @@
+/* ctl_results: each command's result for people, one printer a command (the command
+ * table in ctl_commands.c names them), and the rules for results that exit 1. Every
+ * string from evidockd that may hold a name someone chose is escaped. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "util.h"
+
+#define STR(obj, key) json_string_value(json_object_get((obj), (key)))
+#define INT(obj, key) json_integer_value(json_object_get((obj), (key)))
+
+int ctl_print_fields(struct ctl *ctx, const json_t *result)
+{
+        ctl_put_fields(ctx->out, result, 0);
+        return 0;
+}
+
+static void put_dock(FILE *out, const json_t *d)
+{
+        uint64_t total = (uint64_t)INT(d, "bytes_total"), done = (uint64_t)INT(d, "bytes_done");
+        char a[32], b[32];
+
+        fprintf(out, "dock %lld: recorder ", (long long)INT(d, "session"));
+        ctl_put_safe(STR(d, "serial") ?: "", out);
+        fprintf(out, " on port %s: %s", STR(d, "port") ?: "?", STR(d, "state") ?: "?");
+        if (INT(d, "files_total") > 0)
+                fprintf(out, ", %lld of %lld files, %s of %s (%.0f%%), %.1f MB/s",
+                        (long long)INT(d, "files_done"), (long long)INT(d, "files_total"),
+                        ctl_human_size(done, a), ctl_human_size(total, b),
+                        total ? 100.0 * (double)done / (double)total : 100.0,
+                        (double)INT(d, "rate_bps") / 1e6);
+        if (json_is_true(json_object_get(d, "safe_to_remove")))
+                fprintf(out, ": safe to remove");
+        if (STR(d, "error")) {
+                fprintf(out, ": ");
+                ctl_put_safe(STR(d, "error"), out);
+        }
+        fprintf(out, "\n");
+}
+
+/* status: the fields, then one line per dock with its progress. */
+int ctl_print_status(struct ctl *ctx, const json_t *result)
+{
+        json_t *rest = json_deep_copy(result), *d;
+        size_t i;
+
+        (void)json_object_del(rest, "docks");
+        ctl_put_fields(ctx->out, rest, 0);
+        json_decref(rest);
+        json_array_foreach(json_object_get(result, "docks"), i, d)
+        {
+                put_dock(ctx->out, d);
+        }
+        return 0;
+}
+
+int ctl_print_items(struct ctl *ctx, const json_t *result)
+{
+        static const struct ctl_col cols[] = {
+                { "ID", 6, false },
+                { "SHA256", 12, false },
+                { "SIZE", 10, true },
+                { "RECORDED", 20, false },
+                { "RECORDER", 16, false },
+                { "CASE", 20, false },
+                { "ORIGINAL PATH", 0, false },
+        };
+        FILE *out = ctx->out;
+        size_t i;
+        json_t *it;
+
+        if (json_array_size(result) == 0) {
+                fprintf(out, "no items\n");
+                return 0;
+        }
+        ctl_table_head(out, cols, EVD_ARRAY_SIZE(cols));
+        json_array_foreach(result, i, it)
+        {
+                char id[32], sha[13], size[32];
+
+                (void)snprintf(id, sizeof(id), "%lld", (long long)INT(it, "id"));
+                (void)snprintf(sha, sizeof(sha), "%s", STR(it, "sha256") ?: "");
+                ctl_table_text(out, &cols[0], id);
+                ctl_table_text(out, &cols[1], sha);
+                ctl_table_text(out, &cols[2], ctl_human_size((uint64_t)INT(it, "size"), size));
+                ctl_table_text(out, &cols[3], STR(it, "recorded_at") ?: "-");
+                ctl_table_cell(out, &cols[4], STR(it, "recorder"));
+                ctl_table_cell(out, &cols[5], STR(json_object_get(it, "labels"), "case_no"));
+                ctl_put_path(it, "original_path", out);
+                fprintf(out, "\n");
+        }
+        return 0;
+}
+
+int ctl_print_audit(struct ctl *ctx, const json_t *result)
+{
+        FILE *out = ctx->out;
+        size_t i;
+        json_t *e;
+
+        json_array_foreach(result, i, e)
+        {
+                fprintf(out, "%6lld %s ", (long long)INT(e, "seq"), STR(e, "time") ?: "");
+                ctl_put_safe(STR(json_object_get(e, "actor"), "name") ?: "?", out);
+                fprintf(out, " %s ", STR(e, "event") ?: "");
+                ctl_put_safe(STR(e, "subject") ?: "", out);
+                fprintf(out, " ");
+                ctl_put_value(json_object_get(e, "details"), out);
+                fprintf(out, "\n");
+        }
+        return 0;
+}
+
+int ctl_print_verify(struct ctl *ctx, const json_t *result)
+{
+        const json_t *a = json_object_get(result, "audit"), *s = json_object_get(result, "store");
+        FILE *out = ctx->out;
+        size_t i;
+        json_t *bad;
+
+        if (a) {
+                if (json_is_true(json_object_get(a, "ok")))
+                        fprintf(out, "audit log: ok, %lld entries chain from the first\n",
+                                (long long)INT(a, "entries"));
+                else
+                        fprintf(out, "audit log: FAILED: %s\n", STR(a, "error") ?: "?");
+        }
+        if (s) {
+                char size[32];
+
+                fprintf(out, "store: %s, %lld items checked (%s)\n",
+                        json_is_true(json_object_get(s, "ok")) ? "ok" : "FAILED",
+                        (long long)INT(s, "items_checked"),
+                        ctl_human_size((uint64_t)INT(s, "bytes_checked"), size));
+                json_array_foreach(json_object_get(s, "bad"), i, bad)
+                {
+                        fprintf(out, "  item %lld: %s\n", (long long)INT(bad, "id"),
+                                STR(bad, "error") ?: "?");
+                }
+        }
+        return 0;
+}
+
+bool ctl_verify_failed(const json_t *result, char *why, size_t n)
+{
+        if (json_is_true(json_object_get(result, "ok")))
+                return false;
+        (void)snprintf(why, n, "verification failed");
+        return true;
+}
+
+int ctl_print_import(struct ctl *ctx, const json_t *r)
+{
+        FILE *out = ctx->out;
+        size_t i;
+        json_t *f;
+
+        fprintf(out,
+                "%lld files: %lld stored, %lld duplicate content, %lld already stored, %lld "
+                "failed",
+                INT(r, "files_total"), INT(r, "files_stored"), INT(r, "files_duplicate"),
+                INT(r, "files_skipped"), INT(r, "files_failed"));
+        if (json_is_true(json_object_get(r, "interrupted")))
+                fprintf(out, " (interrupted: %lld not copied)", INT(r, "files_not_copied"));
+        fprintf(out, "\n");
+        json_array_foreach(json_object_get(r, "failures"), i, f)
+        {
+                fprintf(out, "  failed: ");
+                ctl_put_path(f, "original_path", out);
+                fprintf(out, ": %s\n", STR(f, "reason") ?: "?");
+        }
+        json_array_foreach(json_object_get(r, "skipped_entries"), i, f)
+        {
+                fprintf(out, "  skipped: ");
+                ctl_put_path(f, "path", out);
+                fprintf(out, ": %s\n", STR(f, "reason") ?: "?");
+        }
+        return 0;
+}
+
+bool ctl_import_failed(const json_t *r, char *why, size_t n)
+{
+        long long failed = INT(r, "files_failed");
+
+        if (failed <= 0 && !json_is_true(json_object_get(r, "interrupted")))
+                return false;
+        (void)snprintf(why, n, "%lld file(s) not stored", failed + INT(r, "files_not_copied"));
+        return true;
+}
+
+int ctl_print_calendar(struct ctl *ctx, const json_t *r)
+{
+        fprintf(ctx->out, "%s: %s (%s)\n", STR(r, "date") ?: "?",
+                json_is_true(json_object_get(r, "working_day")) ? "working day" : "rest day",
+                STR(r, "reason") ?: "?");
+        return 0;
+}
+
+int ctl_print_done(struct ctl *ctx, const json_t *r)
+{
+        const json_t *items = json_object_get(r, "items");
+
+        if (items)
+                fprintf(ctx->out, "%zu item(s) changed\n", json_array_size(items));
+        else
+                fprintf(ctx->out, "done\n");
+        return 0;
+}
+
+int ctl_print_recorders(struct ctl *ctx, const json_t *r)
+{
+        static const struct ctl_col cols[] = {
+                { "SERIAL", 20, false },
+                { "MODEL", 16, false },
+                { "UNIT", 16, false },
+                { "HANDLERS (since)", 0, false },
+        };
+        FILE *out = ctx->out;
+        size_t i, k;
+        json_t *rec, *a;
+
+        ctl_table_head(out, cols, EVD_ARRAY_SIZE(cols));
+        json_array_foreach(r, i, rec)
+        {
+                ctl_table_cell(out, &cols[0], STR(rec, "serial"));
+                ctl_table_cell(out, &cols[1], STR(rec, "model"));
+                ctl_table_cell(out, &cols[2], STR(rec, "unit"));
+                json_array_foreach(json_object_get(rec, "assignments"), k, a)
+                {
+                        fprintf(out, "%s", k ? "; " : "");
+                        ctl_put_safe(STR(a, "handler_name") ?: "?", out);
+                        fprintf(out, " (");
+                        ctl_put_safe(STR(a, "handler_id") ?: "?", out);
+                        fprintf(out, ", %s)", STR(a, "since") ?: "?");
+                }
+                fprintf(out, "\n");
+        }
+        return 0;
+}
+
+int ctl_print_access(struct ctl *ctx, const json_t *r)
+{
+        const char *copy = STR(r, "copy_to");
+
+        fprintf(ctx->out, "access to item %lld registered", INT(r, "id"));
+        if (copy) {
+                fprintf(ctx->out, "; verified copy: ");
+                ctl_put_safe(copy, ctx->out);
+        }
+        fprintf(ctx->out, "\n");
+        return 0;
+}
+
+int ctl_print_export(struct ctl *ctx, const json_t *r)
+{
+        const json_t *vols = json_object_get(r, "volumes");
+        FILE *out = ctx->out;
+        size_t i;
+        json_t *v;
+
+        fprintf(out, "%lld item(s) exported to %zu image%s (extraction time %s):\n",
+                INT(r, "items"), json_array_size(vols), json_array_size(vols) == 1 ? "" : "s",
+                STR(r, "extraction_time") ?: "?");
+        json_array_foreach(vols, i, v)
+        {
+                char size[32];
+
+                fprintf(out, "  ");
+                ctl_put_safe(STR(v, "path") ?: "?", out);
+                fprintf(out, "\n    sha256 %s, %s, %zu item(s), volume id %s\n",
+                        STR(v, "sha256") ?: "?", ctl_human_size((uint64_t)INT(v, "size"), size),
+                        json_array_size(json_object_get(v, "items")), STR(v, "volume_id") ?: "?");
+        }
+        fprintf(out, "registered as audit entry %lld\n", INT(r, "audit_seq"));
+        return 0;
+}
+
+int ctl_print_keys(struct ctl *ctx, const json_t *r)
+{
+        FILE *out = ctx->out;
+
+        fprintf(out, "station key: ");
+        ctl_put_safe(STR(r, "key") ?: "?", out);
+        fprintf(out, "\ncertificate: ");
+        ctl_put_safe(STR(r, "cert") ?: "?", out);
+        fprintf(out, "\nsubject:     ");
+        ctl_put_safe(STR(r, "subject") ?: "?", out);
+        fprintf(out, "\nSHA-256 fingerprint: %s\n", STR(r, "fingerprint") ?: "?");
+        return 0;
+}
+
+/* purge: unlike verify and import, a purge with failed items exits 1 only for people
+ * (--json exits 0), as it always has. */
+int ctl_print_purge(struct ctl *ctx, const json_t *r)
+{
+        const json_t *list = json_object_get(r, "eligible");
+        FILE *out = ctx->out;
+        const char *key;
+        size_t i;
+        json_t *e, *v;
+
+        if (list) {
+                fprintf(out, "%zu item(s) would be purged\n", json_array_size(list));
+        } else {
+                list = json_object_get(r, "purged");
+                fprintf(out, "%zu item(s) purged\n", json_array_size(list));
+        }
+        json_array_foreach(list, i, e)
+        {
+                fprintf(out, "  item %lld %s (retained until %s)\n", INT(e, "id"),
+                        STR(e, "sha256") ?: "", STR(e, "retain_until") ?: "-");
+        }
+        json_object_foreach((json_t *)json_object_get(r, "kept"), key, v)
+        {
+                fprintf(out, "  kept: %lld %s\n", json_integer_value(v), key);
+        }
+        json_array_foreach(json_object_get(r, "failed"), i, e)
+        {
+                fprintf(out, "  FAILED item %lld: %s\n", INT(e, "id"), STR(e, "error") ?: "?");
+        }
+        if (json_array_size(json_object_get(r, "failed")) > 0) {
+                fprintf(stderr, "evidockctl: some items could not be purged\n");
+                return 1;
+        }
+        return 0;
+}

@@ -1,0 +1,183 @@
+/* ctl_run: how evidockctl's commands run: most send one request and print its result
+ * (ctl_run_request); audit --follow keeps asking for new entries; verify-disc checks
+ * an exported disc in the client itself, without evidockd. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "disc.h"
+#include "err.h"
+
+int ctl_run_request(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+{
+        char wire[64], why[128];
+        json_t *result = NULL;
+        int rc;
+
+        rc = ctl_request(ctx, ctl_command_wire(cmd, wire, sizeof(wire)), args, &result);
+        if (rc == 0 && ctx->json) {
+                ctl_put_json(ctx->out, result);
+                if (cmd->failed && cmd->failed(result, why, sizeof(why)))
+                        rc = 1; /* the document says why */
+        } else if (rc == 0) {
+                rc = cmd->print(ctx, result);
+                if (rc == 0 && cmd->failed && cmd->failed(result, why, sizeof(why))) {
+                        fprintf(stderr, "evidockctl: %s\n", why);
+                        rc = 1;
+                }
+        }
+        json_decref(result);
+        return rc;
+}
+
+/* ---- audit --follow: the entries as they come, until interrupted ---- */
+
+static int follow_audit(struct ctl *ctx, json_t *args)
+{
+        json_int_t next = 0;
+
+        for (;;) {
+                json_t *result = NULL, *e;
+                size_t i;
+
+                if (next > 0) {
+                        (void)json_object_del(args, "since");
+                        (void)json_object_set_new(args, "from_seq", json_integer(next));
+                }
+                if (ctl_request(ctx, "audit", args, &result) != 0)
+                        return 1;
+                json_array_foreach(result, i, e)
+                {
+                        next = json_integer_value(json_object_get(e, "seq")) + 1;
+                }
+                if (ctx->json) {
+                        json_array_foreach(result, i, e)
+                        {
+                                char *text = json_dumps(e, JSON_COMPACT);
+
+                                if (text)
+                                        fprintf(ctx->out, "%s\n", text);
+                                free(text);
+                        }
+                } else {
+                        (void)ctl_print_audit(ctx, result);
+                }
+                fflush(ctx->out);
+                if (next == 0)
+                        next = 1;
+                json_decref(result);
+                (void)sleep(1);
+        }
+}
+
+int ctl_run_audit(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+{
+        bool follow = json_is_true(json_object_get(args, "follow"));
+
+        (void)json_object_del(args, "follow");
+        return follow ? follow_audit(ctx, args) : ctl_run_request(ctx, cmd, args);
+}
+
+/* ---- verify-disc: in the client itself, so that it needs no daemon ---- */
+
+static const char *const verdict_names[] = {
+        [EVD_DISC_OK] = "OK",           [EVD_DISC_MISMATCH] = "MISMATCH",
+        [EVD_DISC_MISSING] = "MISSING", [EVD_DISC_EXTRA] = "EXTRA",
+        [EVD_DISC_BAD] = "BAD",
+};
+
+struct disc_check {
+        struct ctl *ctx;
+        json_t *files; /* the verdicts for --json */
+};
+
+static void on_verdict(void *opaque, const char *path, enum evd_disc_verdict verdict,
+                       const char *detail)
+{
+        struct disc_check *dc = opaque;
+        FILE *out = dc->ctx->out;
+
+        if (dc->ctx->json) {
+                char *shown = ctl_escaped(path, strlen(path));
+
+                (void)json_array_append_new(
+                        dc->files, json_pack("{ss ss ss}", "path", shown ? shown : "?", "verdict",
+                                             verdict_names[verdict], "detail", detail));
+                free(shown);
+                return;
+        }
+        fprintf(out, "%-8s ", verdict_names[verdict]);
+        ctl_put_safe(path, out);
+        if (verdict != EVD_DISC_OK) {
+                fprintf(out, ": ");
+                ctl_put_safe(detail, out);
+        }
+        fprintf(out, "\n");
+}
+
+/* The check's document for --json; takes files. */
+static void put_disc_json(FILE *out, int r, json_t *files, const struct evd_disc_summary *sum)
+{
+        json_t *doc = json_pack(
+                "{sb so s{sI sI sI sI sb ss* ss ss ss}}", "ok", r == 0, "files", files, "summary",
+                "files_checked", (json_int_t)sum->files_checked, "problems",
+                (json_int_t)sum->problems, "payload_files", (json_int_t)sum->payload_files,
+                "payload_bytes", (json_int_t)sum->payload_bytes, "signature_ok", sum->signature_ok,
+                "cert",
+                sum->cert_source == EVD_DISC_CERT_GIVEN      ? "given"
+                : sum->cert_source == EVD_DISC_CERT_EMBEDDED ? "embedded"
+                                                             : NULL,
+                "cert_sha256", sum->cert_sha256, "volume_id", sum->volume_id, "note", sum->note);
+
+        ctl_put_json(out, doc);
+        json_decref(doc);
+}
+
+static void put_disc_summary(FILE *out, int r, const struct evd_disc_summary *sum)
+{
+        char size[32];
+
+        fprintf(out, "volume %s: %llu recording(s), %s; %llu file(s) hashed\n", sum->volume_id,
+                (unsigned long long)sum->payload_files, ctl_human_size(sum->payload_bytes, size),
+                (unsigned long long)sum->files_checked);
+        if (sum->note[0]) {
+                fprintf(out, "signature: ");
+                ctl_put_safe(sum->note, out);
+                fprintf(out, "\n");
+        }
+        fprintf(out, "%s\n",
+                r == 0 ? "disc OK: every file matches and the signature is valid" : "disc FAILED");
+}
+
+int ctl_run_verify_disc(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+{
+        const char *path = json_string_value(json_object_get(args, "image"));
+        const char *cert = json_string_value(json_object_get(args, "cert"));
+        struct disc_check dc = { .ctx = ctx, .files = json_array() };
+        struct evd_disc_summary sum = { 0 };
+        struct evd_err err = { 0 };
+        int r;
+
+        (void)cmd;
+        r = evd_disc_verify(path, cert, on_verdict, &dc, &sum, &err);
+        if (r < 0 && r != -EBADMSG) {
+                fprintf(stderr, "evidockctl: %s\n", err.text);
+                json_decref(dc.files);
+                return 1;
+        }
+        if (ctx->json) {
+                put_disc_json(ctx->out, r, dc.files, &sum);
+        } else {
+                json_decref(dc.files);
+                put_disc_summary(ctx->out, r, &sum);
+        }
+        if (r < 0) {
+                fprintf(stderr, "evidockctl: ");
+                ctl_put_safe(err.text, stderr);
+                fprintf(stderr, "\n");
+                return 1;
+        }
+        return 0;
+}

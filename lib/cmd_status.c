@@ -1,0 +1,221 @@
+/* status: what the station is doing and what needs someone's attention (warnings);
+ * and the one-line summary the daemon hands to systemd. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "clock.h"
+#include "sequence.h"
+#include "signing.h"
+#include "station_internal.h"
+
+static const char *folder_of(const json_t *gap)
+{
+        const char *f = json_string_value(json_object_get(gap, "folder"));
+
+        return f && f[0] ? f : "/";
+}
+
+/* Registered recorders not docked for more than deadline_working_days working days:
+ * their recordings may be waiting past the storage deadline. */
+static void add_recorder_warnings(struct evd_station *s, struct evd_txn *txn,
+                                  const struct evd_conf *conf, json_t *warnings)
+{
+        int64_t now = evd_clock_now();
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc;
+
+        if (mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_RECORDERS), &cur) != 0)
+                return;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+                const char *seen = json_string_value(json_object_get(rec, "last_seen"));
+                int64_t last, deadline;
+                bool known;
+                char w[300];
+
+                if (!seen)
+                        seen = json_string_value(json_object_get(rec, "registered_at"));
+                if (seen && evd_time_parse(seen, &last) == 0 &&
+                    evd_calendar_deadline(s->calendar, last, conf->deadline_working_days, &deadline,
+                                          &known) == 0 &&
+                    now > deadline) {
+                        (void)snprintf(w, sizeof(w),
+                                       "recorder %s has not been docked since %s (more than %d "
+                                       "working days)",
+                                       json_string_value(json_object_get(rec, "serial")) ?: "?",
+                                       seen, conf->deadline_working_days);
+                        (void)json_array_append_new(warnings, json_string(w));
+                }
+                json_decref(rec);
+        }
+        mdb_cursor_close(cur);
+}
+
+/* Copies wait for space on the store. */
+static void warn_store_paused(struct evd_station *s, const struct evd_conf *conf, json_t *warnings)
+{
+        uint64_t seen;
+        char w[200];
+
+        if (!evd_ingest_paused(s->ingest, &seen))
+                return;
+        (void)snprintf(w, sizeof(w),
+                       "store nearly full: copying paused (%llu MiB free, reserve "
+                       "%d MiB); it resumes by itself when space returns",
+                       (unsigned long long)(seen >> 20), conf->reserve_mb);
+        (void)json_array_append_new(warnings, json_string(w));
+}
+
+/* Write-once rests on file permissions alone. */
+static void warn_not_immutable(struct evd_station *s, json_t *warnings)
+{
+        if (!evd_store_immutable(s->store))
+                (void)json_array_append_new(
+                        warnings, json_string("write-once is enforced by file permissions only: "
+                                              "the immutable flag is not available "
+                                              "(CAP_LINUX_IMMUTABLE or filesystem support "
+                                              "missing)"));
+}
+
+/* No working-day calendar covers this year: deadlines assume Monday to Friday. */
+static void warn_calendar_missing(struct evd_station *s, json_t *warnings)
+{
+        time_t now = (time_t)evd_clock_now();
+        struct tm tm;
+        char w[200];
+
+        if (!localtime_r(&now, &tm) || evd_calendar_covers(s->calendar, tm.tm_year + 1900))
+                return;
+        (void)snprintf(w, sizeof(w),
+                       "no working-day calendar for %d: Monday-Friday assumed "
+                       "for deadlines; add one to [calendar] files",
+                       tm.tm_year + 1900);
+        (void)json_array_append_new(warnings, json_string(w));
+}
+
+/* Gaps in a recorder's file numbering that nobody has explained yet. */
+static void warn_sequence_gaps(struct evd_txn *txn, json_t *warnings)
+{
+        json_t *gaps = evd_sequence_unexplained(txn), *g;
+        size_t k;
+
+        json_array_foreach(gaps, k, g)
+        {
+                char w[600];
+
+                (void)snprintf(w, sizeof(w),
+                               "recorder %s: file numbers %lld to %lld missing in %s "
+                               "between items %lld and %lld; explain with evidockctl note",
+                               json_string_value(json_object_get(g, "recorder")) ?: "?",
+                               json_integer_value(json_object_get(g, "missing_from")),
+                               json_integer_value(json_object_get(g, "missing_to")), folder_of(g),
+                               json_integer_value(json_object_get(g, "before_id")),
+                               json_integer_value(json_object_get(g, "after_id")));
+                (void)json_array_append_new(warnings, json_string(w));
+        }
+        json_decref(gaps);
+}
+
+/* Items whose stored copy failed its fixity check (scrub.h). */
+static void warn_scrub_alarms(const json_t *scrub, json_t *warnings)
+{
+        const json_t *alarm;
+        size_t k;
+
+        json_array_foreach(json_object_get(scrub, "alarms"), k, alarm)
+        {
+                char w[EVD_ERR_TEXT_MAX + 64];
+
+                (void)snprintf(w, sizeof(w), "ALARM: item %lld failed its fixity check: %s",
+                               json_integer_value(json_object_get(alarm, "id")),
+                               json_string_value(json_object_get(alarm, "error")) ?: "?");
+                (void)json_array_append_new(warnings, json_string(w));
+        }
+}
+
+int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                   struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        uint64_t items = 0, map = 0, free_bytes = 0;
+        json_t *imports = json_array(), *warnings = json_array(), *out, *scrub;
+        struct evd_conf conf;
+        struct evd_txn txn;
+
+        (void)req;
+        (void)args;
+        evd_station_conf(s, &conf);
+        (void)evd_catalog_stat(s->catalog, &items, &map);
+        (void)evd_store_free_bytes(s->store, &free_bytes);
+        pthread_mutex_lock(&s->lock);
+        for (int i = 0; i < IMPORTS_MAX; i++)
+                if (s->imports[i] && !s->imports[i]->done)
+                        (void)json_array_append_new(imports,
+                                                    evd_station_import_status(s->imports[i]));
+        pthread_mutex_unlock(&s->lock);
+        warn_store_paused(s, &conf, warnings);
+        warn_not_immutable(s, warnings);
+        warn_calendar_missing(s, warnings);
+        if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
+                add_recorder_warnings(s, &txn, &conf, warnings);
+                warn_sequence_gaps(&txn, warnings);
+                evd_catalog_read_end(&txn);
+        }
+        scrub = evd_scrub_status(s->scrub, s->catalog);
+        warn_scrub_alarms(scrub, warnings);
+        out = json_pack("{ss ss ss ss sI s[] so sI sI so so*}", "version", EVD_VERSION, "station",
+                        conf.name, "state_dir", conf.state_dir, "write_once",
+                        evd_store_immutable(s->store) ? "immutable" : "permissions", "free_bytes",
+                        (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
+                        (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
+                        warnings, "scrub", scrub);
+        if (out) /* the signing key (signing.h), or a warning that there is none */
+                (void)json_object_set_new(out, "signing", evd_signing_status(&conf, warnings));
+        if (!out)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        /* The docks present, and their warnings (registered by whoever runs them). */
+        pthread_mutex_lock(&s->lock);
+        if (s->docks.status)
+                s->docks.status(s->docks.userdata, json_object_get(out, "docks"),
+                                json_object_get(out, "warnings"));
+        pthread_mutex_unlock(&s->lock);
+        *ret = out;
+        return 0;
+}
+
+void evd_station_summary(struct evd_station *s, char *buf, size_t n)
+{
+        uint64_t free_bytes = 0, done = 0, total = 0;
+        char docks[160] = "";
+        int active = 0;
+
+        (void)evd_store_free_bytes(s->store, &free_bytes);
+        pthread_mutex_lock(&s->lock);
+        for (int i = 0; i < IMPORTS_MAX; i++) {
+                struct evd_ingest_progress p;
+
+                if (!s->imports[i] || s->imports[i]->done)
+                        continue;
+                evd_ingest_job_progress(s->imports[i]->job, &p);
+                active++;
+                done += p.bytes_done;
+                total += p.bytes_total;
+        }
+        if (s->docks.summary)
+                s->docks.summary(s->docks.userdata, docks, sizeof(docks));
+        pthread_mutex_unlock(&s->lock);
+        if (docks[0])
+                (void)snprintf(buf, n, "%s; %llu GB free", docks,
+                               (unsigned long long)(free_bytes >> 30));
+        else if (active)
+                (void)snprintf(buf, n, "%d import(s): %llu of %llu MB; %llu GB free", active,
+                               (unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
+                               (unsigned long long)(free_bytes >> 30));
+        else
+                (void)snprintf(buf, n, "idle; %llu GB free",
+                               (unsigned long long)(free_bytes >> 30));
+}

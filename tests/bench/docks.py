@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""make bench (docks at USB speed): N recorders docked together, each read at USB 2.0
+speed, against the raw read of the same images through the same throttle in the same
+run.
+
+Each recorder image (BENCH_USB_MB MiB of distinct random "recordings", FAT32) lives on
+a small ext4 filesystem of its own on a loop device; a blkio cgroup (v1) limits reads of
+each loop device to BENCH_USB_BPS bytes a second (36.7 MB/s: what USB 2.0 mass storage
+gives). This process joins the cgroup, so evidockd, the simulator and the dd peers it
+starts are all throttled the same way. For N in BENCH_USB_DOCKS (default 1 4 8 16):
+  - peer: N `dd iflag=direct` reads of the images at once, each timed;
+  - evidockd: N recorders docked through tests/sim at once, each timed from its dock
+    to "safe to remove" (status polled every 50 ms).
+Prints per dock its time against its raw read, the aggregate MB/s, the slowest dock
+against the median, and evidockd's peak RSS. Goals (issue 16): each dock at most 1.1x
+its raw read at 8 docks, aggregate at least 0.95x the raw reads', slowest at least 0.8x
+the median, RSS under 64 MiB at 8 docks and 128 MiB at 16. Never fails on a figure.
+
+Run as root (loop devices, mounts, cgroups): `make bench`, or
+`tests/bench/docks.py BUILD_DIR`."""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, "build"))
+os.environ["EVIDOCK_BUILD"] = BUILD
+sys.path.insert(0, os.path.join(REPO, "tests/e2e"))
+from simstation import SimStation  # noqa: E402
+
+MB = int(os.environ.get("BENCH_USB_MB", "96"))
+FILE_MB = int(os.environ.get("BENCH_USB_FILE_MB", "32"))
+BPS = int(os.environ.get("BENCH_USB_BPS", str(35 * 1048576)))
+COUNTS = [int(n) for n in os.environ.get("BENCH_USB_DOCKS", "1 4 8 16").split()]
+CGROUP = f"/sys/fs/cgroup/blkio/evidock-bench-{os.getpid()}"
+ENV = dict(os.environ, LC_ALL="C.UTF-8", TZ="Asia/Shanghai", MTOOLS_SKIP_CHECK="1")
+
+
+def run(*cmd, **kw):
+    return subprocess.run(cmd, check=True, env=ENV, **kw)
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+class Recorder:
+    """A recorder image on its own throttled loop device."""
+
+    def __init__(self, work, i):
+        self.serial = f"USB-{i:02d}"
+        self.fs = os.path.join(work, f"fs{i}.img")
+        self.mnt = os.path.join(work, f"mnt{i}")
+        self.image = os.path.join(self.mnt, "recorder.img")
+        self.loop = None
+        os.makedirs(self.mnt)
+        run("truncate", "-s", f"{MB + MB // 8 + 96}M", self.fs)
+        run("mkfs.ext4", "-q", "-F", "-m", "0", self.fs)
+        self.loop = run("losetup", "-f", "--show", self.fs, capture_output=True,
+                        text=True).stdout.strip()
+        run("mount", self.loop, self.mnt)
+        run("truncate", "-s", f"{MB + MB // 16 + 64}M", self.image)
+        run("mkfs.vfat", "-F", "32", "-n", "BODYCAM", self.image, stdout=subprocess.DEVNULL)
+        run("mmd", "-i", self.image, "::/DCIM", "::/DCIM/100MEDIA")
+        left, k = MB, 0
+        with tempfile.TemporaryDirectory(dir=work) as tmp:
+            while left > 0:
+                n, k = min(left, FILE_MB), k + 1
+                clip = os.path.join(tmp, f"VID_{i:02d}_{k:04d}.MP4")
+                with open(clip, "wb") as f:
+                    f.write(os.urandom(n << 20))
+                run("mcopy", "-m", "-i", self.image, clip, "::/DCIM/100MEDIA/")
+                os.unlink(clip)
+                left -= n
+        rdev = os.stat(self.loop).st_rdev
+        self.majmin = f"{os.major(rdev)}:{os.minor(rdev)}"
+
+    def close(self):
+        subprocess.run(["umount", self.mnt], check=False)
+        if self.loop:
+            subprocess.run(["losetup", "-d", self.loop], check=False)
+
+
+def throttle(recorders):
+    """Limit reads of each recorder's loop device, and put this process in the cgroup."""
+    os.makedirs(CGROUP, exist_ok=True)
+    for r in recorders:
+        with open(os.path.join(CGROUP, "blkio.throttle.read_bps_device"), "w") as f:
+            f.write(f"{r.majmin} {BPS}\n")
+    with open(os.path.join(CGROUP, "cgroup.procs"), "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def unthrottle():
+    with open("/sys/fs/cgroup/blkio/cgroup.procs", "w") as f:
+        f.write(f"{os.getpid()}\n")
+    try:
+        os.rmdir(CGROUP)
+    except OSError:
+        pass
+
+
+def raw_reads(recorders):
+    """Seconds each dd iflag=direct of the images took, all at once."""
+    drop_caches()
+    t0 = time.monotonic()
+    procs = {r.serial: subprocess.Popen(["dd", f"if={r.image}", "of=/dev/null", "bs=1M",
+                                         "iflag=direct", "status=none"]) for r in recorders}
+    done = {}
+    while len(done) < len(procs):
+        for serial, p in procs.items():
+            if serial not in done and p.poll() is not None:
+                assert p.returncode == 0, f"dd of {serial} failed"
+                done[serial] = time.monotonic() - t0
+        time.sleep(0.01)
+    return done
+
+
+def daemon_pid(sim_pid):
+    """evidockd: the simulator's child (umockdev-wrapper execs the simulator)."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == sim_pid:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == "evidockd":
+                        return int(pid)
+    return None
+
+
+def docks(work, recorders, n):
+    """Seconds from each dock to its "safe to remove", and evidockd's peak RSS in KiB."""
+    root = os.path.join(work, f"station-{n}")
+    os.makedirs(root)
+    station = SimStation(root)
+    station.start()
+    try:
+        for r in recorders:
+            station.register(r.serial, handler=f"inspector {r.serial}", handler_id=r.serial)
+        pid = daemon_pid(station.proc.pid)
+        drop_caches()
+        docked = {}
+        for port, r in enumerate(recorders, 1):
+            station.dock(port, r.serial, r.image)
+            docked[r.serial] = time.monotonic()
+        safe = {}
+        while len(safe) < len(recorders):
+            for d in station.docks():
+                if d["serial"] in docked and d["serial"] not in safe:
+                    if d.get("safe_to_remove"):
+                        safe[d["serial"]] = time.monotonic() - docked[d["serial"]]
+                    elif d["state"] in ("failed", "interrupted"):
+                        raise RuntimeError(f"dock {d['serial']} {d['state']}: {d}")
+            time.sleep(0.05)
+        with open(f"/proc/{pid}/status") as f:
+            rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+        return safe, rss
+    finally:
+        station.stop()
+        subprocess.run(["chattr", "-R", "-i", root], stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(["rm", "-rf", root], check=False)
+
+
+def report(n, recorders, raw, safe, rss):
+    print(f"\n{n} recorder(s) at {BPS / 1e6:.1f} MB/s each, {MB} MiB of recordings each")
+    print(f"  {'recorder':10} {'raw read s':>10} {'safe s':>8} {'ratio':>6}")
+    for r in recorders:
+        print(f"  {r.serial:10} {raw[r.serial]:10.2f} {safe[r.serial]:8.2f} "
+              f"{safe[r.serial] / raw[r.serial]:6.2f}")
+    worst = max(safe[s] / raw[s] for s in safe)
+    total_mb = n * MB * 1048576 / 1e6
+    agg_raw = total_mb / max(raw.values())
+    agg = total_mb / max(safe.values())
+    median = statistics.median(safe.values())
+    print(f"  worst dock vs its raw read: {worst:.2f} x (goal <= 1.1 at 8 docks)")
+    print(f"  aggregate: evidockd {agg:.0f} MB/s, raw reads {agg_raw:.0f} MB/s: "
+          f"{agg / agg_raw:.2f} x (goal >= 0.95)")
+    print(f"  slowest dock vs the median (rate): {median / max(safe.values()):.2f} x "
+          "(goal >= 0.8)")
+    print(f"  evidockd peak RSS: {rss // 1024} MiB (goal < 64 MiB at 8, < 128 MiB at 16)")
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("docks.py: run as root (loop devices, mounts, blkio cgroup)")
+    work = tempfile.mkdtemp(prefix="evidock-usbbench-", dir="/var/tmp")
+    recorders = []
+    try:
+        print(f"making {max(COUNTS)} recorder images of {MB} MiB, each on its own loop device...")
+        for i in range(1, max(COUNTS) + 1):
+            recorders.append(Recorder(work, i))
+        throttle(recorders)
+        for n in COUNTS:
+            raw = raw_reads(recorders[:n])
+            safe, rss = docks(work, recorders[:n], n)
+            report(n, recorders[:n], raw, safe, rss)
+    finally:
+        unthrottle()
+        for r in recorders:
+            r.close()
+        subprocess.run(["rm", "-rf", work], check=False)
+
+
+if __name__ == "__main__":
+    main()
