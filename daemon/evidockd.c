@@ -253,12 +253,14 @@ static void start_docks(struct daemon *d)
         (void)evd_docks_watch(d->docks);
 }
 
-static void on_refused(void *userdata, const struct evd_actor *actor, const char *cmd,
-                       const char *why)
+/* One uid's refusals over a minute (control.h), on a pool thread: one audit entry. */
+static void on_refused(void *userdata, const struct evd_refusal *refusal)
 {
-        json_t *details = json_pack("{ss ss}", "command", cmd, "reason", why);
+        json_t *details = evd_refusal_details(refusal);
+        char subject[256];
 
-        (void)evd_station_audit(userdata, actor, "request.refused", cmd, details);
+        (void)evd_station_audit(userdata, &refusal->actor, "request.refused",
+                                evd_refusal_subject(refusal, subject, sizeof(subject)), details);
         json_decref(details);
 }
 

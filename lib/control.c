@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -31,11 +32,22 @@ struct conn {
         struct evd_actor actor;
         enum evd_role role;
         bool replicator; /* may call the replicator's commands (and only those) */
-        char *buf;       /* bytes read and not yet taken as lines */
-        size_t len;
-        bool busy;    /* a request is running: lines wait, reading pauses */
-        bool closing; /* uv_close called */
-        int refs;     /* the handle, plus each queued line and running request */
+        char *buf;       /* bytes read and not yet taken as lines; grows up to a line */
+        size_t len, cap;
+        uint64_t last_ms; /* uv_now when the last complete request came, or accept */
+        int strikes;      /* refused or malformed requests */
+        bool busy;        /* a request is running: lines wait, reading pauses */
+        bool throttled;   /* replies wait for the client to read them: reading pauses */
+        bool closing;     /* uv_close called */
+        int refs;         /* the handle, plus each queued line and running request */
+};
+
+/* Refusal summaries handed to a pool thread for on_refused. */
+struct flush {
+        uv_work_t work;
+        struct evd_control *control;
+        size_t n;
+        struct evd_refusal items[EVD_REFUSALS_UIDS_MAX + 1];
 };
 
 /* A line to write, handed from a pool thread to the loop. */
@@ -55,12 +67,16 @@ struct evd_control {
         size_t n_commands;
         struct evd_control_roles roles;
         void *userdata;
-        void (*on_refused)(void *, const struct evd_actor *, const char *, const char *);
+        void (*on_refused)(void *, const struct evd_refusal *);
+        struct evd_refusals *refusals;
+        struct evd_control_limits limits;
+        uv_timer_t tick; /* idle connections, refusals due */
+        bool flushing;   /* a flush of refusals runs */
         struct conn *conns;
         int n_conns;
         pthread_mutex_t lock; /* guards outbox */
         struct outline *outbox, **outbox_tail;
-        int handles; /* open uv handles (server, wake) */
+        int handles; /* open uv handles (server, wake, tick) */
         int inflight;
         bool closing;
 };
@@ -171,11 +187,25 @@ static void conn_close(struct conn *conn)
         uv_close((uv_handle_t *)&conn->pipe, on_conn_closed);
 }
 
+static size_t conn_queued(struct conn *conn)
+{
+        return uv_stream_get_write_queue_size((const uv_stream_t *)&conn->pipe);
+}
+
+static void conn_resume(struct conn *conn);
+
 static void on_written(uv_write_t *w, int status)
 {
-        (void)status; /* a client gone away: nothing to do */
+        struct conn *conn = w->handle->data;
+
         free(w->data);
         free(w);
+        /* A client gone away: nothing to do. One that read its replies is read again. */
+        if (status == 0 && conn->throttled && !conn->closing &&
+            conn_queued(conn) <= conn->control->limits.queue_soft / 2) {
+                conn->throttled = false;
+                conn_resume(conn);
+        }
 }
 
 /* Write text + "\n" (text taken). Loop thread only. */
@@ -188,6 +218,12 @@ static void conn_send(struct conn *conn, char *text)
 
         if (conn->closing) {
                 free(text);
+                return;
+        }
+        if (conn_queued(conn) > conn->control->limits.queue_hard) {
+                /* Not read for so long that the replies would grow without bound. */
+                free(text);
+                conn_close(conn);
                 return;
         }
         line = realloc(text, len + 2);
@@ -292,6 +328,14 @@ static void take_lines(struct conn *conn);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
+/* Take the lines read, then read more unless a request runs or replies wait. */
+static void conn_resume(struct conn *conn)
+{
+        take_lines(conn);
+        if (!conn->busy && !conn->closing && !conn->throttled)
+                (void)uv_read_start((uv_stream_t *)&conn->pipe, on_alloc, on_read);
+}
+
 static void work_done(uv_work_t *w, int status)
 {
         struct evd_request *req = w->data;
@@ -314,11 +358,9 @@ static void work_done(uv_work_t *w, int status)
         free(req);
         c->inflight--;
         conn->busy = false;
-        if (!conn->closing) {
-                take_lines(conn);
-                if (!conn->busy && !conn->closing)
-                        (void)uv_read_start((uv_stream_t *)&conn->pipe, on_alloc, on_read);
-        }
+        conn->last_ms = uv_now(c->loop); /* idle from the end of its last request */
+        if (!conn->closing)
+                conn_resume(conn);
         conn_unref(conn);
 }
 
@@ -370,6 +412,16 @@ out:
         return r;
 }
 
+/* Answer a refused or malformed request; past the limit, close the connection. */
+static void conn_strike(struct conn *conn, int code, const char *why)
+{
+        send_error(conn, code, why);
+        if (++conn->strikes < conn->control->limits.refusals_max)
+                return;
+        send_error(conn, -EPERM, "too many refused requests: closing the connection");
+        conn_close(conn);
+}
+
 /* Handle one request line; may start a request (conn->busy). */
 static void handle_line(struct conn *conn, const char *line, size_t len)
 {
@@ -381,20 +433,20 @@ static void handle_line(struct conn *conn, const char *line, size_t len)
         char name[64], why[160];
 
         if (evd_control_parse_request(line, len, name, sizeof(name), &args, &err) < 0) {
-                send_error(conn, err.code, err.text);
+                conn_strike(conn, err.code, err.text);
                 return;
         }
         cmd = find_command(c, name);
         if (!cmd) {
-                send_error(conn, -EOPNOTSUPP, "unknown command");
+                conn_strike(conn, -EOPNOTSUPP, "unknown command");
                 goto out;
         }
         if (cmd->role == EVD_ROLE_REPLICATOR ? !conn->replicator : conn->role < cmd->role) {
                 (void)snprintf(why, sizeof(why), "permission denied: %s needs the %s role", name,
                                evd_role_name(cmd->role));
-                if (c->on_refused)
-                        c->on_refused(c->userdata, &conn->actor, name, why);
-                send_error(conn, -EPERM, why);
+                /* Counted in memory only: the audit entry is written off the loop. */
+                evd_refusals_note(c->refusals, &conn->actor, name, why, (int64_t)time(NULL));
+                conn_strike(conn, -EPERM, why);
                 goto out;
         }
         req = calloc(1, sizeof(*req));
@@ -421,7 +473,10 @@ out:
         json_decref(args);
 }
 
-/* Take whole lines from the buffer until a request is running. */
+#define CONN_BUF_MIN 4096
+
+/* Take whole lines from the buffer until a request is running, or until the client
+ * has more replies waiting than it may (then reading stops until it reads them). */
 static void take_lines(struct conn *conn)
 {
         while (!conn->busy && !conn->closing && conn->len > 0) {
@@ -430,22 +485,51 @@ static void take_lines(struct conn *conn)
 
                 if (!nl)
                         break;
+                if (conn_queued(conn) > conn->control->limits.queue_soft) {
+                        conn->throttled = true;
+                        (void)uv_read_stop((uv_stream_t *)&conn->pipe);
+                        break;
+                }
                 used = (size_t)(nl - conn->buf) + 1;
+                conn->last_ms = uv_now(conn->control->loop);
                 if (used > 1)
                         handle_line(conn, conn->buf, used - 1);
                 memmove(conn->buf, conn->buf + used, conn->len - used);
                 conn->len -= used;
         }
+        /* A long line once read does not keep its buffer. */
+        if (conn->cap > 4 * CONN_BUF_MIN && conn->len <= CONN_BUF_MIN) {
+                char *small = realloc(conn->buf, CONN_BUF_MIN);
+
+                if (small) {
+                        conn->buf = small;
+                        conn->cap = CONN_BUF_MIN;
+                }
+        }
 }
 
+/* Room to read into: the buffer grows as a line does, up to one line and a byte. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         struct conn *conn = h->data;
-        size_t room = EVD_CONTROL_LINE_MAX + 1 - conn->len;
+        size_t room;
 
         (void)suggested;
-        buf->base = conn->buf + conn->len;
-        buf->len = room > 65536 ? 65536 : room;
+        if (conn->len == conn->cap && conn->cap < EVD_CONTROL_LINE_MAX + 1) {
+                size_t cap = conn->cap ? conn->cap * 2 : CONN_BUF_MIN;
+                char *grown;
+
+                if (cap > EVD_CONTROL_LINE_MAX + 1)
+                        cap = EVD_CONTROL_LINE_MAX + 1;
+                grown = realloc(conn->buf, cap);
+                if (grown) {
+                        conn->buf = grown;
+                        conn->cap = cap;
+                }
+        }
+        room = conn->cap - conn->len;
+        buf->base = conn->buf ? conn->buf + conn->len : NULL;
+        buf->len = room > 65536 ? 65536 : room; /* 0: UV_ENOBUFS, and the client is closed */
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -468,35 +552,48 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         }
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* Whether a new connection from uid with role fits the limits; -EMFILE with why if
+ * not. Connections being closed no longer count. */
+static int admit(struct evd_control *c, const struct conn *conn, char *why, size_t size)
 {
-        struct evd_control *c = server->data;
+        const struct evd_control_limits *l = &c->limits;
+        int all = 0, same_uid = 0;
+
+        for (const struct conn *o = c->conns; o; o = o->next) {
+                all++;
+                if (o->actor.uid == conn->actor.uid)
+                        same_uid++;
+        }
+        if (all >= l->clients_max) {
+                (void)snprintf(why, size, "too many clients connected");
+                return -EMFILE;
+        }
+        if (conn->role >= EVD_ROLE_ADMIN)
+                return 0;
+        if (all >= l->clients_max - l->admin_reserved) {
+                (void)snprintf(why, size, "too many clients connected (the rest kept for admins)");
+                return -EMFILE;
+        }
+        if (same_uid >= l->per_uid_max) {
+                (void)snprintf(why, size, "too many connections from uid %u (at most %d)",
+                               (unsigned)conn->actor.uid, l->per_uid_max);
+                return -EMFILE;
+        }
+        return 0;
+}
+
+/* Who is calling: uid, name, role, from SO_PEERCRED. */
+static int identify(struct evd_control *c, struct conn *conn)
+{
         struct ucred cred;
         socklen_t credlen = sizeof(cred);
         struct passwd pw, *pwp = NULL;
         char pwbuf[4096];
-        struct conn *conn;
         uv_os_fd_t fd;
 
-        if (status < 0)
-                return;
-        conn = calloc(1, sizeof(*conn));
-        if (!conn || !(conn->buf = malloc(EVD_CONTROL_LINE_MAX + 1))) {
-                free(conn);
-                return;
-        }
-        conn->control = c;
-        conn->refs = 1;
-        c->n_conns++;
-        (void)uv_pipe_init(c->loop, &conn->pipe, 0);
-        conn->pipe.data = conn;
-        if (uv_accept(server, (uv_stream_t *)&conn->pipe) < 0 ||
-            uv_fileno((uv_handle_t *)&conn->pipe, &fd) < 0 ||
-            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0) {
-                conn->closing = true;
-                uv_close((uv_handle_t *)&conn->pipe, on_conn_closed);
-                return;
-        }
+        if (uv_fileno((uv_handle_t *)&conn->pipe, &fd) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0)
+                return -errno;
         conn->actor.uid = (uint32_t)cred.uid;
         if (getpwuid_r(cred.uid, &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp)
                 (void)snprintf(conn->actor.name, sizeof(conn->actor.name), "%s", pw.pw_name);
@@ -505,27 +602,147 @@ static void on_connection(uv_stream_t *server, int status)
                                (unsigned)cred.uid);
         conn->role = evd_control_role_of(cred.uid, &c->roles);
         conn->replicator = evd_control_is_replicator(cred.uid, &c->roles);
+        return 0;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+        struct evd_control *c = server->data;
+        struct conn *conn;
+        char why[128];
+        int r;
+
+        if (status < 0)
+                return;
+        conn = calloc(1, sizeof(*conn));
+        if (!conn)
+                return;
+        conn->control = c;
+        conn->refs = 1;
+        conn->last_ms = uv_now(c->loop);
+        c->n_conns++;
+        (void)uv_pipe_init(c->loop, &conn->pipe, 0);
+        conn->pipe.data = conn;
+        if (uv_accept(server, (uv_stream_t *)&conn->pipe) < 0 || identify(c, conn) < 0) {
+                conn->closing = true;
+                uv_close((uv_handle_t *)&conn->pipe, on_conn_closed);
+                return;
+        }
+        r = admit(c, conn, why, sizeof(why));
         conn->next = c->conns;
         c->conns = conn;
-        if (c->n_conns > EVD_CONTROL_CLIENTS_MAX) {
-                send_error(conn, -EMFILE, "too many clients connected");
+        if (r < 0) {
+                evd_refusals_note(c->refusals, &conn->actor, "(connect)", why, (int64_t)time(NULL));
+                send_error(conn, r, why);
                 conn_close(conn);
                 return;
         }
         (void)uv_read_start((uv_stream_t *)&conn->pipe, on_alloc, on_read);
 }
 
+static void flush_run(uv_work_t *w)
+{
+        struct flush *f = w->data;
+
+        for (size_t i = 0; i < f->n; i++)
+                f->control->on_refused(f->control->userdata, &f->items[i]);
+}
+
+static void flush_done(uv_work_t *w, int status)
+{
+        struct flush *f = w->data;
+        struct evd_control *c = f->control;
+
+        (void)status;
+        free(f);
+        c->flushing = false;
+        c->inflight--;
+        control_maybe_free(c);
+}
+
+/* Hand the refusal summaries due (all of them when all) to a pool thread. */
+static void flush_refusals(struct evd_control *c, bool all)
+{
+        int64_t now = (int64_t)time(NULL);
+        struct flush *f;
+
+        if (!evd_refusals_due(c->refusals, now) && !all)
+                return;
+        f = malloc(sizeof(*f));
+        if (!f)
+                return; /* kept in the table: tried again at the next tick */
+        f->control = c;
+        f->work.data = f;
+        f->n = evd_refusals_take(c->refusals, now, all, f->items, EVD_ARRAY_SIZE(f->items));
+        if (f->n == 0 || !c->on_refused ||
+            uv_queue_work(c->loop, &f->work, flush_run, flush_done) < 0) {
+                free(f);
+                return;
+        }
+        c->flushing = true;
+        c->inflight++;
+}
+
+/* Once a tick: close idle connections, audit the refusals due. */
+static void on_tick(uv_timer_t *t)
+{
+        struct evd_control *c = t->data;
+        uint64_t now = uv_now(c->loop);
+        struct conn *conn = c->conns, *next;
+        char why[96];
+
+        for (; conn; conn = next) {
+                next = conn->next; /* conn_close unlinks conn */
+                if (conn->busy || now - conn->last_ms < c->limits.idle_ms)
+                        continue;
+                (void)snprintf(why, sizeof(why), "no request for %llu s: closing the connection",
+                               (unsigned long long)(c->limits.idle_ms / 1000));
+                send_error(conn, -ETIMEDOUT, why);
+                conn_close(conn);
+        }
+        if (!c->flushing)
+                flush_refusals(c, false);
+}
+
+void evd_control_limits_default(struct evd_control_limits *ret)
+{
+        *ret = (struct evd_control_limits){
+                .clients_max = EVD_CONTROL_CLIENTS_MAX,
+                .admin_reserved = EVD_CONTROL_ADMIN_RESERVED,
+                .per_uid_max = EVD_CONTROL_PER_UID_MAX,
+                .refusals_max = EVD_CONTROL_REFUSALS_MAX,
+                .idle_ms = EVD_CONTROL_IDLE_MS,
+                .queue_soft = EVD_CONTROL_QUEUE_SOFT,
+                .queue_hard = EVD_CONTROL_QUEUE_HARD,
+        };
+}
+
+void evd_control_set_limits(struct evd_control *c, const struct evd_control_limits *limits)
+{
+        uint64_t every;
+
+        c->limits = *limits;
+        /* Idle connections are found within a quarter of the timeout, at most a second. */
+        every = c->limits.idle_ms / 4;
+        every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+        (void)uv_timer_start(&c->tick, on_tick, every, every);
+}
+
 int evd_control_new(uv_loop_t *loop, const char *path, int listen_fd,
                     const struct evd_control_command *commands, size_t n_commands,
                     const struct evd_control_roles *roles, void *userdata,
-                    void (*on_refused)(void *userdata, const struct evd_actor *actor,
-                                       const char *cmd, const char *why),
+                    void (*on_refused)(void *userdata, const struct evd_refusal *refusal),
                     struct evd_control **ret, struct evd_err *err)
 {
         struct evd_control *c = calloc(1, sizeof(*c));
+        struct evd_control_limits limits;
         struct stat st;
         int r;
 
+        if (c && !(c->refusals = evd_refusals_new())) {
+                free(c);
+                c = NULL;
+        }
         if (!c)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         c->loop = loop;
@@ -537,6 +754,7 @@ int evd_control_new(uv_loop_t *loop, const char *path, int listen_fd,
         c->outbox_tail = &c->outbox;
         pthread_mutex_init(&c->lock, NULL);
         if (evd_snprintf(c->path, sizeof(c->path), "%s", path) < 0) {
+                evd_refusals_free(c->refusals);
                 free(c);
                 return evd_err_set(err, -ENAMETOOLONG, "%s: too long for a socket", path);
         }
@@ -567,12 +785,18 @@ int evd_control_new(uv_loop_t *loop, const char *path, int listen_fd,
                  * close, so the struct is leaked here only until the loop runs it. */
                 (void)uv_run(loop, UV_RUN_NOWAIT);
                 pthread_mutex_destroy(&c->lock);
+                evd_refusals_free(c->refusals);
                 free(c);
                 return r;
         }
         (void)uv_async_init(loop, &c->wake, on_wake);
         c->wake.data = c;
         c->handles++;
+        (void)uv_timer_init(loop, &c->tick);
+        c->tick.data = c;
+        c->handles++;
+        evd_control_limits_default(&limits);
+        evd_control_set_limits(c, &limits);
         *ret = c;
         return 0;
 }
@@ -583,6 +807,7 @@ static void control_maybe_free(struct evd_control *c)
                 return;
         flush_outbox(c);
         pthread_mutex_destroy(&c->lock);
+        evd_refusals_free(c->refusals);
         free(c);
 }
 
@@ -603,6 +828,9 @@ void evd_control_free(struct evd_control *c)
                 (void)unlink(c->path);
         while (c->conns)
                 conn_close(c->conns);
+        /* What is still counted is audited before the loop ends. */
+        flush_refusals(c, true);
         uv_close((uv_handle_t *)&c->server, on_handle_closed);
         uv_close((uv_handle_t *)&c->wake, on_handle_closed);
+        uv_close((uv_handle_t *)&c->tick, on_handle_closed);
 }

@@ -17,9 +17,31 @@
 
 #include "audit.h"
 #include "err.h"
+#include "refusals.h"
 
 #define EVD_CONTROL_LINE_MAX (256 * 1024)
+
+/* What clients may take of the daemon. Connections are counted per uid at accept, when
+ * the role is known: past clients_max, or past clients_max - admin_reserved for anyone
+ * but an admin, or past per_uid_max from one uid that is not an admin, a connection
+ * gets one error line and is closed. A connection is closed after refusals_max refused
+ * or malformed requests, and when it has had no complete request for idle_ms while
+ * none of its requests runs (a running import or export is never cut). Backpressure:
+ * while more than queue_soft bytes of replies wait for the client to read them, its
+ * requests are not read; a client with more than queue_hard waiting is closed. */
+struct evd_control_limits {
+        int clients_max, admin_reserved, per_uid_max, refusals_max;
+        uint64_t idle_ms;
+        size_t queue_soft, queue_hard;
+};
+
 #define EVD_CONTROL_CLIENTS_MAX 64
+#define EVD_CONTROL_ADMIN_RESERVED 8
+#define EVD_CONTROL_PER_UID_MAX 16
+#define EVD_CONTROL_REFUSALS_MAX 16
+#define EVD_CONTROL_IDLE_MS (120 * 1000)
+#define EVD_CONTROL_QUEUE_SOFT (64 * 1024)
+#define EVD_CONTROL_QUEUE_HARD (1024 * 1024)
 
 enum evd_role {
         EVD_ROLE_NONE,
@@ -52,15 +74,21 @@ struct evd_control_roles {
 
 struct evd_control;
 
-/* Listen on path (created, mode 0660, group of the admin role when it exists), or on
- * listen_fd when >= 0 (socket activation). commands (borrowed, static) are looked up
- * by name. on_refused (may be NULL) is told of each refused request, to audit it. */
+/* Listen on path (created, mode 0666), or on listen_fd when >= 0 (socket
+ * activation), with the default limits. commands (borrowed, static) are looked up by
+ * name. Refused requests (and connections refused for the limits, as "(connect)") are
+ * counted in memory per uid (refusals.h); on_refused (may be NULL) gets each summary
+ * (borrowed) on a pool thread, never on the loop, to audit it: a uid's first refusal
+ * within a second, the rest once a minute, anything left when the control stops. */
 int evd_control_new(uv_loop_t *loop, const char *path, int listen_fd,
                     const struct evd_control_command *commands, size_t n_commands,
                     const struct evd_control_roles *roles, void *userdata,
-                    void (*on_refused)(void *userdata, const struct evd_actor *actor,
-                                       const char *cmd, const char *why),
+                    void (*on_refused)(void *userdata, const struct evd_refusal *refusal),
                     struct evd_control **ret, struct evd_err *err);
+
+/* The limits above, and a change of them for connections accepted from now on. */
+void evd_control_limits_default(struct evd_control_limits *ret);
+void evd_control_set_limits(struct evd_control *control, const struct evd_control_limits *limits);
 
 /* Stop listening and close every connection; the socket file is removed when we
  * made it. Requests still running finish and their replies are dropped. */
