@@ -124,7 +124,7 @@ static void on_stop(uv_async_t *a)
 static void *serve(void *p)
 {
         struct server *s = p;
-        struct evd_control_roles roles = { "evd-unit-no-such-group", NULL, NULL };
+        struct evd_control_roles roles = { .clerk = "evd-unit-no-such-group" };
         struct evd_err err = { 0 };
 
         assert_int_equal(uv_loop_init(&s->loop), 0);
