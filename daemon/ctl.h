@@ -37,6 +37,8 @@ enum ctl_format {
         CTL_FMT_JSON = 1 << 3,
 };
 
+struct ctl_deliver; /* ctl_deliver.c: the files a run makes for evidockd to write */
+
 struct ctl_session {
         int fd;   /* the control socket, -1 when not connected */
         FILE *in; /* its replies (a dup of fd), NULL when not connected */
@@ -50,6 +52,7 @@ struct ctl {
         enum ctl_format format; /* the human output's form (--format), CTL_FMT_TABLE */
         FILE *out;              /* where results go */
         struct ctl_session session;
+        struct ctl_deliver *deliver; /* during ctl_run_deliver, else NULL */
 };
 
 struct ctl_command;
@@ -132,6 +135,15 @@ int ctl_request(struct ctl *ctx, const char *wire, json_t *args, json_t **ret_re
 int ctl_run_request(struct ctl *ctx, const struct ctl_command *cmd, json_t *args);
 
 ctl_run_fn ctl_run_audit, ctl_run_verify_disc;
+
+/* ---- ctl_deliver.c: output files made by the client, passed to evidockd ---- */
+
+/* export -o and access --copy-to: ctl_run_request with the output files made here. */
+ctl_run_fn ctl_run_deliver;
+
+/* Answer a "need_fd" progress line: make the file and pass it, or say no. Returns 0,
+ * or 1 when the connection failed. */
+int ctl_deliver_answer(struct ctl *ctx, const json_t *need);
 
 /* ---- ctl_print.c: output primitives ---- */
 

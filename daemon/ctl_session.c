@@ -159,7 +159,15 @@ int ctl_request(struct ctl *ctx, const char *wire, json_t *args, json_t **ret_re
                         fprintf(stderr, "evidockctl: unreadable reply from evidockd\n");
                         break;
                 }
-                if ((p = json_object_get(reply, "progress"))) {
+                if ((p = json_object_get(reply, "progress")) && json_object_get(p, "need_fd")) {
+                        int bad = ctl_deliver_answer(ctx, json_object_get(p, "need_fd"));
+
+                        json_decref(reply);
+                        if (bad)
+                                break;
+                        continue;
+                }
+                if (p) {
                         progress_line(ctx, p);
                         progressed = true;
                         json_decref(reply);

@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "copy.h"
+#include "deliver.h"
 #include "label.h"
 #include "name.h"
 #include "station_internal.h"
@@ -51,11 +52,11 @@ int evd_cmd_access(void *ud, struct evd_request *req, const json_t *args, json_t
         struct evd_station *s = ud;
         const char *ref = NULL, *requester = NULL, *approver = NULL, *reason = NULL, *dir = NULL;
         struct access_ctx c = { .actor = evd_request_actor(req) };
-        char name[COPY_NAME_MAX + 32], tmpname[COPY_NAME_MAX + 48], final[EVD_PATH_MAX];
+        char name[COPY_NAME_MAX + 32], final[EVD_PATH_MAX];
         uint8_t sha[EVD_SHA256_LEN];
         json_t *item = NULL;
         struct evd_txn txn;
-        int dfd = -1, src = -1, dst = -1, r;
+        int src = -1, dst = -1, r;
 
         if ((r = evd_arg_string(args, "item", true, &ref, err)) < 0 ||
             (r = evd_arg_string(args, "requester", true, &requester, err)) < 0 ||
@@ -87,21 +88,12 @@ int evd_cmd_access(void *ud, struct evd_request *req, const json_t *args, json_t
                 goto out;
         }
         if (dir) {
-                /* Copy under a temporary name, verify, register, then give it its name:
-                 * a copy is never there unregistered. */
+                /* The client makes the copy's file (in DIR, named as we say) and passes
+                 * it: the daemon never opens a path of the caller's. Copy, verify,
+                 * register; a client gone meanwhile gets nothing registered. */
                 copy_name(item, c.id, name, sizeof(name));
-                (void)snprintf(tmpname, sizeof(tmpname), ".%s.partial", name);
                 if (dir[0] != '/' || evd_snprintf(final, sizeof(final), "%s/%s", dir, name) < 0) {
                         r = evd_err_set(err, -EINVAL, "--copy-to needs an absolute folder path");
-                        goto out;
-                }
-                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0) {
-                        r = evd_err_set(err, -errno, "%s: %s", dir, strerror(errno));
-                        goto out;
-                }
-                if (faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-                        r = evd_err_set(err, -EEXIST, "%s exists already", final);
                         goto out;
                 }
                 (void)evd_unhex(json_string_value(json_object_get(item, "sha256")) ?: "", sha,
@@ -112,37 +104,28 @@ int evd_cmd_access(void *ud, struct evd_request *req, const json_t *args, json_t
                                         strerror(-r));
                         goto out;
                 }
-                dst = openat(dfd, tmpname, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                             0444);
-                if (dst < 0) {
-                        r = evd_err_set(err, -errno, "%s/%s: %s", dir, tmpname, strerror(errno));
-                        goto out;
-                }
-                r = evd_copy_out(src, dst, sha, err);
+                r = evd_request_receive_fd(req, json_pack("{ss}", "name", name), &dst, err);
+                if (r == 0)
+                        r = evd_deliver_check_output(dst, true, final, err);
+                if (r == 0)
+                        r = evd_copy_out(src, dst, sha, err);
+                if (r == 0 && evd_request_client_gone(req))
+                        r = evd_err_set(err, -ECONNRESET,
+                                        "the client went away; nothing is registered");
                 if (r < 0)
-                        goto out_unlink;
+                        goto out;
                 (void)json_object_set_new(c.details, "copy_to", json_string(final));
         }
         r = evd_catalog_write(s->catalog, register_access, &c, err);
         if (r < 0)
-                goto out_unlink;
-        if (dir && (renameat(dfd, tmpname, dfd, name) < 0 || fsync(dfd) < 0)) {
-                r = evd_err_set(err, -errno, "%s: %s", final, strerror(errno));
-                goto out_unlink;
-        }
+                goto out;
         *ret = json_incref(c.details);
         r = 0;
-        goto out;
-out_unlink:
-        if (dst >= 0)
-                (void)unlinkat(dfd, tmpname, 0);
 out:
         if (dst >= 0)
                 (void)close(dst);
         if (src >= 0)
                 (void)close(src);
-        if (dfd >= 0)
-                (void)close(dfd);
         json_decref(c.details);
         json_decref(item);
         return r;

@@ -3,13 +3,17 @@
  * (disc.h) noting maker 制作人, extractor 提取人 and extraction time 提取时间, which
  * anyone can check with standard tools.
  *
- * An export is an access: the images are built under hidden names beside the output,
- * then ONE catalogue transaction appends the "export.done" audit entry and each
- * item's exports[] entry, and only then do the images get their names. A failed
- * build leaves no image and no record; a crash before the commit leaves only a hidden
- * ".NAME.partial" file (never replaced: an export to that name fails with EEXIST
- * until it is removed). Images are built off the loop, on the request's pool thread;
- * the disc module serialises builds. */
+ * An export is an access, delivered to the caller and never to a path: the daemon
+ * does not open, create, chown or even look at a file the caller names. For each
+ * volume it asks the client for the file ("need_fd", control.h): evidockctl creates
+ * OUT.iso (or OUT-1.iso, OUT-2.iso, ...) itself, with O_EXCL, refusing symlinks, under
+ * its own uid and umask, and passes the descriptor; the daemon checks it (an empty
+ * regular file open for writing, deliver.h) and writes the image into it. Then ONE
+ * catalogue transaction appends the "export.done" audit entry and each item's
+ * exports[] entry. A failed build, or a client gone before the commit, leaves no
+ * record; the partial files are the client's to remove (it made them). Images are
+ * built off the loop, on the request's pool thread; the disc module serialises
+ * builds. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,6 +26,7 @@
 #include "audit.h"
 #include "buf.h"
 #include "clock.h"
+#include "deliver.h"
 #include "disc.h"
 #include "keys.h"
 #include "label.h"
@@ -58,12 +63,10 @@ struct ex_item {
 
 /* One image of the series. */
 struct volume {
-        char path[EVD_PATH_MAX]; /* its final name */
-        char tmp[EVD_PATH_MAX];  /* hidden name while it is not registered */
+        char path[EVD_PATH_MAX]; /* its name as the client makes it, for the record only */
         size_t *idx;             /* indexes into the export's items (owned) */
         size_t n;
         struct evd_disc_result res;
-        bool built, published;
 };
 
 struct export
@@ -84,6 +87,7 @@ struct export
         char dir[EVD_PATH_MAX]; /* the output's directory */
         size_t cur_vol;         /* for progress */
         uint64_t last_progress_ns;
+        atomic_bool cancel; /* the station stops, or the client went away */
         uint64_t audit_seq;
         struct evd_err *err;
 };
@@ -96,11 +100,8 @@ static void export_free(struct export *x)
                 free(x->items[i].name);
         }
         free(x->items);
-        for (size_t v = 0; x->vols && v < x->nvol; v++) {
-                if (x->vols[v].built && !x->vols[v].published)
-                        (void)unlink(x->vols[v].tmp);
+        for (size_t v = 0; x->vols && v < x->nvol; v++)
                 free(x->vols[v].idx);
-        }
         free(x->vols);
 }
 
@@ -111,7 +112,6 @@ static int parse_args(struct export *x, const json_t *args, struct evd_err *err)
         bool has_time = false;
         int64_t now = evd_clock_now();
         const char *base;
-        struct stat st;
         int r;
 
         if ((r = evd_arg_string(args, "case", false, &x->case_no, err)) < 0 ||
@@ -144,13 +144,18 @@ static int parse_args(struct export *x, const json_t *args, struct evd_err *err)
                                    "--media '%s' is neither cd, dvd, dvd-dl, bd25, bd50 nor a "
                                    "byte count of at least 1 MiB",
                                    x->media);
+        if (!json_is_true(json_object_get(args, "fds")))
+                return evd_err_set(err, -EINVAL,
+                                   "an export is written into files the client makes and "
+                                   "passes (\"fds\": true; evidockctl does)");
         if (!has_time)
                 x->time = now;
         if (x->time > now + EXPORT_FUTURE_SLACK || x->time < 0)
                 return evd_err_set(err, -EINVAL, "the extraction time may not lie in the future");
         evd_time_format(x->time, x->time_str);
 
-        /* The output: an absolute path in an existing folder, not there yet. */
+        /* The output's name as the client makes it: for the record and the volume
+         * names only; the daemon never opens it. */
         base = strrchr(x->out, '/');
         if (x->out[0] != '/' || !base || !base[1] || strcmp(base + 1, ".") == 0 ||
             strcmp(base + 1, "..") == 0)
@@ -161,10 +166,6 @@ static int parse_args(struct export *x, const json_t *args, struct evd_err *err)
                 (void)snprintf(x->dir, sizeof(x->dir), "/");
         else
                 (void)snprintf(x->dir, sizeof(x->dir), "%.*s", (int)(base - x->out), x->out);
-        if (stat(x->dir, &st) < 0)
-                return evd_err_set(err, -errno, "-o: folder %s: %s", x->dir, strerror(errno));
-        if (!S_ISDIR(st.st_mode))
-                return evd_err_set(err, -ENOTDIR, "-o: %s is not a folder", x->dir);
         return 0;
 }
 
@@ -387,6 +388,24 @@ out:
         return r;
 }
 
+/* An extraction time before the newest item was ingested would backdate the disc:
+ * refused, naming that item. */
+static int check_time(const struct export *x, struct evd_err *err)
+{
+        for (size_t i = 0; i < x->n; i++) {
+                const char *at =
+                        json_string_value(json_object_get(x->items[i].item, "ingested_at"));
+                int64_t t;
+
+                if (at && evd_time_parse(at, &t) == 0 && x->time < t)
+                        return evd_err_set(err, -EINVAL,
+                                           "the extraction time %s precedes the ingest of item "
+                                           "%" PRIu64 " (%s): a disc may not be backdated",
+                                           x->time_str, x->items[i].id, at);
+        }
+        return 0;
+}
+
 /* ---- what goes on each disc besides the recordings ---- */
 
 /* The item as it goes into items.json: the catalogue record with its place on the
@@ -588,7 +607,6 @@ static int plan_volumes(struct export *x, uint64_t reserve, struct evd_err *err)
                 const char *base = strrchr(x->out, '/') + 1, *dot = strrchr(base, '.');
                 struct volume *vol = &x->vols[v];
                 char name[EXPORT_NAME_MAX + 1];
-                struct stat st;
 
                 if (nvol == 1)
                         r = evd_snprintf(name, sizeof(name), "%s", base);
@@ -600,20 +618,8 @@ static int plan_volumes(struct export *x, uint64_t reserve, struct evd_err *err)
                 if (r == 0)
                         r = evd_snprintf(vol->path, sizeof(vol->path), "%s/%s",
                                          strcmp(x->dir, "/") == 0 ? "" : x->dir, name);
-                if (r == 0)
-                        r = evd_snprintf(vol->tmp, sizeof(vol->tmp), "%s/.%s.partial",
-                                         strcmp(x->dir, "/") == 0 ? "" : x->dir, name);
                 if (r < 0) {
                         r = evd_err_set(err, -ENAMETOOLONG, "-o: path too long");
-                        goto out;
-                }
-                if (lstat(vol->path, &st) == 0) {
-                        r = evd_err_set(err, -EEXIST, "%s exists already", vol->path);
-                        goto out;
-                }
-                if (errno != ENOENT) {
-                        r = -errno;
-                        r = evd_err_set(err, r, "%s: %s", vol->path, strerror(-r));
                         goto out;
                 }
         }
@@ -652,6 +658,8 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
         uint64_t now = evd_clock_mono_ns();
         json_t *p;
 
+        if (atomic_load(&x->s->cancel_exports) || evd_request_client_gone(x->req))
+                atomic_store(&x->cancel, true);
         if (done < total && now - x->last_progress_ns < EXPORT_PROGRESS_MS * 1000000ull)
                 return;
         x->last_progress_ns = now;
@@ -712,7 +720,7 @@ static int build_volume(struct export *x, size_t v, const struct evd_keys *keys,
         char *items_json = make_items_json(x, vol, v + 1), *history = NULL;
         size_t n_info = 0, n_tags = 0, history_len = 0;
         struct evd_disc_spec spec = { 0 };
-        int r;
+        int fd = -1, r;
 
         history = make_history(x, vol, &history_len);
         if (!ditems || !items_json || !history) {
@@ -761,6 +769,7 @@ static int build_volume(struct export *x, size_t v, const struct evd_keys *keys,
 
         spec.volume_id = volid;
         spec.extraction_time = x->time;
+        spec.bagging_time = evd_clock_now(); /* the real signing date, whatever --time says */
         spec.items = ditems;
         spec.n_items = vol->n;
         spec.info = info;
@@ -773,13 +782,19 @@ static int build_volume(struct export *x, size_t v, const struct evd_keys *keys,
         spec.keys = keys;
         spec.progress = on_progress;
         spec.progress_ctx = x;
-        spec.cancel = &x->s->cancel_exports;
+        spec.cancel = &x->cancel;
         x->cur_vol = v;
-        vol->built = true; /* from here on a partial file may exist: clean it up */
-        r = evd_disc_build(&spec, vol->tmp, &vol->res, err);
-        if (r < 0)
-                vol->built = false;
+        r = evd_request_receive_fd(
+                x->req,
+                json_pack("{sI sI}", "volume", (json_int_t)v + 1, "volumes", (json_int_t)x->nvol),
+                &fd, err);
+        if (r == 0)
+                r = evd_deliver_check_output(fd, false, vol->path, err);
+        if (r == 0)
+                r = evd_disc_build_fd(&spec, fd, vol->path, &vol->res, err);
 out:
+        if (fd >= 0)
+                (void)close(fd);
         free(ditems);
         free(items_json);
         free(history);
@@ -905,28 +920,6 @@ static int register_export(struct evd_txn *txn, void *p)
         return r;
 }
 
-/* Give the registered images their names (never replacing a file), owned by the
- * caller so that they can move or delete them. */
-static int publish(struct export *x, struct evd_err *err)
-{
-        for (size_t v = 0; v < x->nvol; v++) {
-                struct volume *vol = &x->vols[v];
-                int r;
-
-                if (x->actor->uid != 0)
-                        (void)chown(vol->tmp, x->actor->uid, (gid_t)-1);
-                r = evd_publish(AT_FDCWD, vol->tmp, vol->path, &vol->published);
-                if (vol->published)
-                        r = 0; /* named: a directory that cannot be synced is no reason to fail */
-                if (r < 0)
-                        return evd_err_set(err, r,
-                                           "the export is registered (audit entry %" PRIu64
-                                           ") but %s cannot be named %s: %s",
-                                           x->audit_seq, vol->tmp, vol->path, strerror(-r));
-        }
-        return 0;
-}
-
 int evd_cmd_export(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
                    struct evd_err *err)
 {
@@ -956,6 +949,8 @@ int evd_cmd_export(void *ud, struct evd_request *req, const json_t *args, json_t
         }
         r = load_items(&x, &txn, err);
         evd_catalog_read_end(&txn);
+        if (r == 0)
+                r = check_time(&x, err);
         if (r < 0)
                 goto out;
         r = plan_volumes(&x, tags_estimate(&x), err);
@@ -976,10 +971,12 @@ int evd_cmd_export(void *ud, struct evd_request *req, const json_t *args, json_t
                 if (r < 0)
                         goto out;
         }
-        r = evd_catalog_write(x.s->catalog, register_export, &x, err);
-        if (r < 0)
+        /* A client that hung up has no images to file: nothing is registered. */
+        if (evd_request_client_gone(req)) {
+                r = evd_err_set(err, -ECONNRESET, "the client went away; nothing is registered");
                 goto out;
-        r = publish(&x, err);
+        }
+        r = evd_catalog_write(x.s->catalog, register_export, &x, err);
         if (r < 0)
                 goto out;
         vols = volumes_json(&x);

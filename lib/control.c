@@ -1,6 +1,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deliver.h"
 #include "log.h"
 
 struct conn;
@@ -23,6 +25,7 @@ struct evd_request {
         json_t *result;
         struct evd_err err;
         int rc;
+        int sock; /* a dup of the connection's socket, for fds the command asks for */
 };
 
 struct conn {
@@ -259,6 +262,20 @@ static void send_error(struct conn *conn, int code, const char *msg)
         send_json(conn, json_pack("{sb ss si}", "ok", 0, "error", msg, "errno", -code));
 }
 
+int evd_request_receive_fd(struct evd_request *req, json_t *ask, int *ret_fd, struct evd_err *err)
+{
+        *ret_fd = -1;
+        if (!ask)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        evd_request_progress(req, json_pack("{so}", "need_fd", ask));
+        return evd_deliver_receive(req->sock, EVD_DELIVER_WAIT_MS, ret_fd, err);
+}
+
+bool evd_request_client_gone(const struct evd_request *req)
+{
+        return evd_deliver_peer_gone(req->sock);
+}
+
 void evd_request_progress(struct evd_request *req, json_t *progress)
 {
         struct evd_control *c = req->conn->control;
@@ -355,6 +372,8 @@ static void work_done(uv_work_t *w, int status)
         }
         json_decref(req->result);
         json_decref(req->args);
+        if (req->sock >= 0)
+                (void)close(req->sock);
         free(req);
         c->inflight--;
         conn->busy = false;
@@ -431,6 +450,7 @@ static void handle_line(struct conn *conn, const char *line, size_t len)
         struct evd_request *req;
         json_t *args = NULL;
         char name[64], why[160];
+        uv_os_fd_t fd = -1;
 
         if (evd_control_parse_request(line, len, name, sizeof(name), &args, &err) < 0) {
                 conn_strike(conn, err.code, err.text);
@@ -459,8 +479,14 @@ static void handle_line(struct conn *conn, const char *line, size_t len)
         req->args = args;
         args = NULL;
         req->work.data = req;
+        /* The command's own handle on the socket: the connection's may be closed (by a
+         * failed write) while the command still waits on it for a file descriptor. */
+        req->sock = uv_fileno((uv_handle_t *)&conn->pipe, &fd) == 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3)
+                                                                    : -1;
         if (uv_queue_work(c->loop, &req->work, work_run, work_done) < 0) {
                 json_decref(req->args);
+                if (req->sock >= 0)
+                        (void)close(req->sock);
                 free(req);
                 send_error(conn, -EAGAIN, "cannot run the request now");
                 goto out;

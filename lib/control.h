@@ -101,6 +101,15 @@ enum evd_role evd_request_role(const struct evd_request *req);
 /* Send a progress line (progress taken); callable from the command's thread. */
 void evd_request_progress(struct evd_request *req, json_t *progress);
 
+/* Ask the client for an output file it made: sends {"progress": {"need_fd": ask}}
+ * (ask taken) and waits for its answer on the same connection, one byte with the fd
+ * attached (deliver.h). *ret_fd is the caller's; not yet checked (evd_deliver_check_
+ * output). Command thread only; -errno with err saying why. */
+int evd_request_receive_fd(struct evd_request *req, json_t *ask, int *ret_fd, struct evd_err *err);
+
+/* Whether the request's client has hung up (a command may then give up). */
+bool evd_request_client_gone(const struct evd_request *req);
+
 /* Parse one request line (len bytes, no newline): its command name into ret_cmd
  * (cmd_size bytes) and its arguments (caller owns; an empty object when absent).
  * -EINVAL with a reason for anything but {"cmd": string, "args": object}. */

@@ -135,6 +135,8 @@ struct evd_disc_tag {
 struct evd_disc_spec {
         const char *volume_id;   /* sanitised with evd_disc_volume_id */
         int64_t extraction_time; /* every time stamp of the image, seconds since epoch */
+        int64_t bagging_time;    /* "Bagging-Date", when the bag is made and signed; 0: the
+                                  * extraction time */
         struct evd_disc_item *items;
         size_t n_items;
         const struct evd_disc_info *info;
@@ -192,6 +194,12 @@ int evd_disc_plan(const uint64_t *sizes, const char *const *names, size_t n, uin
  * the file). *ret (may be NULL) only on success. */
 int evd_disc_build(const struct evd_disc_spec *spec, const char *out_path,
                    struct evd_disc_result *ret, struct evd_err *err);
+
+/* The same, written into fd (borrowed, an empty file open for writing, named shown in
+ * messages) and synced; the caller owns the file: on failure it holds a partial image
+ * that the caller removes or truncates. */
+int evd_disc_build_fd(const struct evd_disc_spec *spec, int fd, const char *shown,
+                      struct evd_disc_result *ret, struct evd_err *err);
 
 /* ---- checking a disc ---- */
 

@@ -172,7 +172,7 @@ static int make_bag_info(struct evd_buf *b, const struct evd_disc_spec *spec, ui
                 info_value(b, in->value);
                 (void)evd_buf_str(b, "\n");
         }
-        evd_time_format(spec->extraction_time, date);
+        evd_time_format(spec->bagging_time ? spec->bagging_time : spec->extraction_time, date);
         date[10] = '\0';
         (void)evd_buf_printf(b, "Bagging-Date: %s\n", date);
         (void)evd_buf_printf(b, "Payload-Oxum: %" PRIu64 ".%zu\n", oxum_bytes, spec->n_items);

@@ -579,28 +579,19 @@ static int write_and_publish(struct build *b, IsoImage *image, IsoWriteOpts *opt
         return r;
 }
 
-int evd_disc_build(const struct evd_disc_spec *spec, const char *out_path,
-                   struct evd_disc_result *ret, struct evd_err *err)
+/* Build into out_fd (>= 0, named shown in messages), or else at out_path by way of tmp. */
+static int build(const struct evd_disc_spec *spec, int out_fd, const char *shown, char *tmp,
+                 const char *out_path, struct evd_disc_result *ret, struct evd_err *err)
 {
         struct evd_disc_bag bag = { 0 };
         struct build b = { .spec = spec };
         struct evd_disc_result res = { 0 };
-        char tmp[EVD_DISC_PATH_BUF];
         IsoImage *image = NULL;
         IsoWriteOpts *opts = NULL;
         bool entered = false, nowtime = false;
         time_t t = (time_t)spec->extraction_time;
-        struct stat st;
         int r;
 
-        r = evd_disc_bag_check(spec, err);
-        if (r < 0)
-                return r;
-        if (evd_snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", out_path) < 0)
-                return evd_err_set(err, -ENAMETOOLONG, "%s: path too long", out_path);
-        /* Fail early; the publish at the end refuses to replace it anyway. */
-        if (lstat(out_path, &st) == 0)
-                return exists_fail(err, out_path);
         r = evd_disc_assign_names(spec->items, spec->n_items, err);
         if (r < 0)
                 return r;
@@ -629,7 +620,10 @@ int evd_disc_build(const struct evd_disc_spec *spec, const char *out_path,
                 goto out;
         }
         set_write_opts(opts, t);
-        r = write_and_publish(&b, image, opts, tmp, out_path, &res, err);
+        if (out_fd >= 0)
+                r = write_image(&b, image, opts, out_fd, shown, &res, err);
+        else
+                r = write_and_publish(&b, image, opts, tmp, out_path, &res, err);
         if (r == 0 && ret)
                 *ret = res;
 out:
@@ -648,4 +642,32 @@ out:
         free(b.srcs);
         evd_disc_bag_free(&bag);
         return r;
+}
+
+int evd_disc_build(const struct evd_disc_spec *spec, const char *out_path,
+                   struct evd_disc_result *ret, struct evd_err *err)
+{
+        char tmp[EVD_DISC_PATH_BUF];
+        struct stat st;
+        int r;
+
+        r = evd_disc_bag_check(spec, err);
+        if (r < 0)
+                return r;
+        if (evd_snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", out_path) < 0)
+                return evd_err_set(err, -ENAMETOOLONG, "%s: path too long", out_path);
+        /* Fail early; the publish at the end refuses to replace it anyway. */
+        if (lstat(out_path, &st) == 0)
+                return exists_fail(err, out_path);
+        return build(spec, -1, NULL, tmp, out_path, ret, err);
+}
+
+int evd_disc_build_fd(const struct evd_disc_spec *spec, int fd, const char *shown,
+                      struct evd_disc_result *ret, struct evd_err *err)
+{
+        int r = evd_disc_bag_check(spec, err);
+
+        if (r < 0)
+                return r;
+        return build(spec, fd, shown, NULL, NULL, ret, err);
 }

@@ -32,7 +32,8 @@ def test_access_copy_and_register(station, tmp):
     copy = os.path.join(out, f"{item['id']}-CLIP0001.MP4")
     assert r["copy_to"] == copy
     assert sha256_file(copy) == sha256_file(orig) == item["sha256"]
-    assert os.stat(copy).st_mode & 0o777 == 0o444
+    # Made by the client: its umask (022 here) on 0640, not world-readable.
+    assert os.stat(copy).st_mode & 0o777 == 0o640
     assert sorted(os.listdir(out)) == [os.path.basename(copy)]  # no partial file left
     p = station.ctl("access", item["id"], "--requester", "a", "--approver", "b", "--reason",
                     "c", "--copy-to", out)

@@ -19,7 +19,21 @@ from test_access import users  # noqa: F401 (a fixture: unix users in role group
 
 CASE = "X罚〔2026〕17号"
 CN_NAME = "执法记录仪_20261118_091500.mp4"
-WHEN = "2026-11-20T10:00:00Z"
+WHEN = None  # set for each test by the fixture below
+
+
+def utc(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+@pytest.fixture(autouse=True)
+def _extraction_time():
+    """A fixed extraction time for each test, so that the same items give the same
+    image: a little ahead of the test's start, so that it follows the ingests the test
+    makes (a disc may not be backdated) and lies within the daemon's slack for the
+    future (EXPORT_FUTURE_SLACK, 300 s)."""
+    global WHEN
+    WHEN = utc(int(time.time()) + 200)
 PEOPLE = ["--maker", "王制作", "--extractor", "李提取", "--approver", "张所长",
           "--reason", "案件归档，移送法制科"]
 
@@ -186,7 +200,7 @@ def test_export_checked_by_standard_tools(make_station, tmp):
     for line in (f"Case-Number: {CASE}", "Party: 张三", "Handler: 赵承办", "Maker: 王制作",
                  "Extractor: 李提取", f"Extraction-Time: {WHEN}", "Approver: 张所长",
                  "Reason: 案件归档，移送法制科", "Station: e2e", "Item-Count: 3",
-                 f"Payload-Oxum: {total}.3", "Bagging-Date: 2026-11-20"):
+                 f"Payload-Oxum: {total}.3", "Bagging-Date: " + time.strftime("%Y-%m-%d", time.gmtime())):
         assert line in info.splitlines(), (line, info)
     assert "Bag-Count: 1 of 1" in info.splitlines()
     facts = json.load(open(os.path.join(x, "items.json"), encoding="utf-8"))
@@ -252,7 +266,7 @@ def test_same_input_same_bytes(make_station, tmp):
     assert sha256_file(c) == sha256_file(a)
     os.unlink(c)
     # Another extraction time: another image.
-    export(station, c, "--case", CASE, "--time", "2026-11-20T10:00:01Z")
+    export(station, c, "--case", CASE, "--time", utc(int(time.time()) + 201))
     assert sha256_file(c) != sha256_file(a)
     assert len(station.json("show", ids[0])["exports"]) == 4
 
@@ -525,13 +539,21 @@ def test_roles_for_export_and_keys(make_station, tmp, users):  # noqa: F811
     assert p.returncode == 1 and b"permission denied: keys.init needs the admin role" in p.stderr
     station.ctl("keys", "init", user="evd-t-admin", check=True)
     labelled_case(station, tmp)
-    out = os.path.join(tmp, "case.iso")
+    # Each writes where they may write themselves: the images are made by the client.
+    mine = os.path.join(tmp, "mine")
+    os.makedirs(mine)
+    arch = pwd.getpwnam("evd-t-arch")
+    os.chown(mine, arch.pw_uid, arch.pw_gid)
+    os.chmod(mine, 0o777)  # the clerk could write here too: the role stops them
+    out = os.path.join(mine, "case.iso")
     p = station.ctl("export", "--case", CASE, *PEOPLE, "-o", out, user="evd-t-clerk")
     assert p.returncode == 1 and b"permission denied: export needs the archivist role" in p.stderr
     assert not os.path.exists(out)
-    # verify-disc runs in the client itself: anyone may check a disc.
     station.ctl("export", "--case", CASE, *PEOPLE, "-o", out, user="evd-t-arch", check=True)
-    assert os.stat(out).st_uid == pwd.getpwnam("evd-t-arch").pw_uid
+    st = os.stat(out)
+    assert st.st_uid == arch.pw_uid and st.st_mode & 0o007 == 0
+    # verify-disc runs in the client itself: anyone may check a disc they can read.
+    os.chmod(out, 0o644)
     p = station.ctl("verify-disc", out, user="evd-t-nobody")
     assert p.returncode == 0, p.stderr
     [done] = [e for e in station.json("audit") if e["event"] == "export.done"]
