@@ -165,7 +165,10 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                 warn_sequence_gaps(&txn, warnings);
                 evd_catalog_read_end(&txn);
         }
+        /* Under the lock: stop takes s->scrub away (and frees it) under it. */
+        pthread_mutex_lock(&s->lock);
         scrub = evd_scrub_status(s->scrub, s->catalog);
+        pthread_mutex_unlock(&s->lock);
         warn_scrub_alarms(scrub, warnings);
         out = json_pack("{ss ss ss ss sI s[] so sI sI so so*}", "version", EVD_VERSION, "station",
                         conf.name, "state_dir", conf.state_dir, "write_once",
@@ -173,6 +176,10 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                         (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
                         warnings, "scrub", scrub);
+        if (out) /* exports being built (cmd_export.c) */
+                (void)json_object_set_new(
+                        out, "exports_running",
+                        json_integer((json_int_t)atomic_load(&s->exports_running)));
         if (out) /* the archive's lag (cmd_replication.c) */
                 (void)json_object_set_new(
                         out, "replication",

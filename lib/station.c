@@ -86,17 +86,21 @@ fail:
 void evd_station_stop(struct evd_station *s)
 {
         struct evd_ingest_job *jobs[IMPORTS_MAX];
+        struct evd_scrub *scrub;
         int n = 0;
 
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
+        /* Taken under the lock: status reads it under the lock too (never freed under
+         * a reader). */
+        scrub = s->scrub;
+        s->scrub = NULL;
         atomic_store(&s->cancel_exports, true);
         for (int i = 0; i < IMPORTS_MAX; i++)
                 if (s->imports[i] && !s->imports[i]->done)
                         jobs[n++] = s->imports[i]->job;
         pthread_mutex_unlock(&s->lock);
-        evd_scrub_stop(s->scrub);
-        s->scrub = NULL;
+        evd_scrub_stop(scrub);
         /* Outside the lock: cancelling may finish the job and call back into us. */
         for (int i = 0; i < n; i++)
                 evd_ingest_job_cancel(jobs[i]);

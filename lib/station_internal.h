@@ -32,7 +32,7 @@ struct evd_station {
         struct evd_catalog *catalog;
         struct evd_ingest *ingest;
         struct evd_calendar *calendar; /* loaded at start; a reload keeps it */
-        struct evd_scrub *scrub;       /* NULL when [scrub] interval = off */
+        struct evd_scrub *scrub;       /* NULL when [scrub] interval = off; under lock */
         atomic_bool cancel_exports;    /* set at stop: running exports give up */
         atomic_int exports_running;    /* each holds a pool thread: bounded */
         struct import *imports[IMPORTS_MAX];
