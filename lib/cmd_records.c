@@ -215,6 +215,39 @@ static int select_ids(struct evd_txn *txn, struct edit *e, json_t *ids)
         return 0;
 }
 
+/* What an edit would do, for the refusal of a purged item. */
+static const char *edit_verb(const char *event)
+{
+        static const char *const verbs[][2] = {
+                { "item.held", "hold" },     { "item.released", "release" },
+                { "item.evidence", "mark" }, { "item.labelled", "label" },
+                { "item.noted", "note" },
+        };
+
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(verbs); i++)
+                if (strcmp(event, verbs[i][0]) == 0)
+                        return verbs[i][1];
+        return "change";
+}
+
+/* A purged item is a record of what was, not an item to edit: refused when named
+ * (1), skipped when a range selected it (0 with *skip). */
+static int check_purged(const struct edit *e, const json_t *item, uint64_t id, bool *skip)
+{
+        const json_t *purged = json_object_get(item, "purged");
+        const char *at = json_string_value(json_object_get(purged, "at"));
+
+        *skip = false;
+        if (!purged)
+                return 0;
+        if (e->recorder || e->session) {
+                *skip = true;
+                return 0;
+        }
+        return evd_err_set(e->err, -ENOENT, "item %llu was purged on %.10s: nothing to %s",
+                           (unsigned long long)id, at ? at : "?", edit_verb(e->event));
+}
+
 static int edit_fn_txn(struct evd_txn *txn, void *p)
 {
         struct edit *e = p;
@@ -231,10 +264,18 @@ static int edit_fn_txn(struct evd_txn *txn, void *p)
                 json_t *item = NULL, *details = json_object();
                 char subject[EVD_AUDIT_SUBJECT_MAX];
                 uint64_t id = (uint64_t)json_integer_value(idj);
+                bool skip = false;
 
                 if (r < 0)
                         break;
                 r = details ? evd_catalog_item_get(txn, id, &item) : -ENOMEM;
+                if (r == 0)
+                        r = check_purged(e, item, id, &skip);
+                if (r == 0 && skip) {
+                        json_decref(item);
+                        json_decref(details);
+                        continue;
+                }
                 if (r == 0)
                         r = e->apply(item, e->ctx, details, e->err);
                 if (r == 0 && evd_policy_update_retention(item, e->conf) > 0)
@@ -250,6 +291,9 @@ static int edit_fn_txn(struct evd_txn *txn, void *p)
                 json_decref(item);
                 json_decref(details);
         }
+        if (r == 0 && json_array_size(e->done) == 0)
+                r = evd_err_set(e->err, -ENOENT,
+                                "no items selected (the items in range were purged)");
         json_decref(ids);
         return r;
 }

@@ -115,7 +115,6 @@ def test_import_under_the_unit(station, labelled_case):
     assert shown["media"]["integrity"] == "ok", shown["media"]
 
 
-@pytest.mark.xfail(strict=True, reason="export fd passing: issue 12.3")
 def test_archivist_exports_into_their_home(station, labelled_case):
     out = "/home/arch1/case.iso"
     r = station.ctl("export", "--case", CASE, *PEOPLE, "-o", out, user="arch1")
@@ -125,6 +124,28 @@ def test_archivist_exports_into_their_home(station, labelled_case):
     assert st[2] in ("600", "640"), st
     r = station.ctl("verify-disc", out, user="arch1")
     assert r.returncode == 0, (r.stdout, r.stderr)
+
+
+def test_archivist_copies_into_their_home(station, labelled_case):
+    copies = "/home/arch1/copies"
+    station.run(["mkdir", copies], user="arch1", check=True)
+    r = station.ctl("--json", "access", labelled_case, "--requester", "法院", "--approver",
+                    "所长", "--reason", "调取", "--copy-to", copies, user="arch1")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    copy = json.loads(r.stdout)["copy_to"]
+    assert copy.startswith(copies + "/"), copy
+    st = station.run(["stat", "-c", "%U %G %a", copy], check=True).stdout.split()
+    assert st[0] == "arch1" and st[1] == "arch1", st
+    assert st[2] in ("600", "640"), st
+    shown = json.loads(station.ctl("--json", "show", labelled_case, user="arch1").stdout)
+    r = station.run(["sha256sum", copy], user="arch1", check=True)
+    assert r.stdout.split()[0] == shown["sha256"]
+    # A clerk may not; nothing is made.
+    r = station.ctl("access", labelled_case, "--requester", "a", "--approver", "b",
+                    "--reason", "c", "--copy-to", "/home/clerk1", user="clerk1")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    listed = station.run(["ls", "-A", "/home/clerk1"], user="clerk1", check=True).stdout
+    assert "20260302_101500.mp4" not in listed, listed
 
 
 def exposure(station):
