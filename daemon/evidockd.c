@@ -85,6 +85,10 @@ static void purge(struct daemon *d)
         evd_station_conf(d->station, &conf);
         if (!conf.purge_auto)
                 return;
+        if (evd_station_purge_clock_ok(d->station, PURGE_INTERVAL_MS / 1000, &err) < 0) {
+                evd_log_err("%s", err.text);
+                return;
+        }
         if (evd_station_purge(d->station, NULL, "retention policy (purge = auto)",
                               "retention period and grace ended", false, &result, &err) < 0)
                 evd_log_err("automatic purge failed: %s", err.text);

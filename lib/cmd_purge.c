@@ -102,6 +102,8 @@ int evd_station_purge(struct evd_station *s, const struct evd_actor *actor, cons
         size_t i;
         int r;
 
+        if (!actor) /* the automatic purge: the station itself */
+                actor = &evd_station_actor;
         evd_station_conf(s, &conf);
         scan.eligible = json_array();
         scan.kept = json_object();

@@ -143,6 +143,7 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
         struct evd_station *s = ud;
         uint64_t items = 0, map = 0, free_bytes = 0;
         json_t *imports = json_array(), *warnings = json_array(), *out, *scrub;
+        json_t *clock = json_object(); /* the automatic purge's clock check */
         struct evd_conf conf;
         struct evd_txn txn;
 
@@ -163,6 +164,7 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
         if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
                 add_recorder_warnings(s, &txn, &conf, warnings);
                 warn_sequence_gaps(&txn, warnings);
+                evd_station_purge_clock_warning(&txn, warnings, clock);
                 evd_catalog_read_end(&txn);
         }
         /* Under the lock: stop takes s->scrub away (and frees it) under it. */
@@ -176,6 +178,9 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                         (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
                         warnings, "scrub", scrub);
+        if (out) /* the automatic purge's last clock check (cmd_purge_clock.c) */
+                (void)json_object_set(out, "purge_clock", clock);
+        json_decref(clock);
         if (out) /* exports being built (cmd_export.c) */
                 (void)json_object_set_new(
                         out, "exports_running",

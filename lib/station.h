@@ -53,6 +53,12 @@ int evd_station_purge(struct evd_station *station, const struct evd_actor *actor
                       const char *approver, const char *reason, bool dry_run, json_t **ret,
                       struct evd_err *err);
 
+/* Whether the wall clock may be trusted for an automatic purge run every interval
+ * seconds: not earlier than the newest audit entry, not jumped forward by more than a
+ * day since the previous check. -ETIME with err saying why after auditing the alarm
+ * ("purge.clock_alarm"; status warns until a check passes). Blocking: off the loop. */
+int evd_station_purge_clock_ok(struct evd_station *station, int64_t interval, struct evd_err *err);
+
 /* Seal the audit log with a signed checkpoint when one is due (force: whenever there
  * are new entries). *ret (caller owns) is the checkpoint made, or NULL when none was
  * due. Fails when the station has no signing key. Blocking: off the loop. */

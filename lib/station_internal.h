@@ -50,6 +50,10 @@ void evd_station_sequence_check(struct evd_station *s, const char *recorder);
 /* An item by id ("17") or sha256 prefix (12+ hex digits), with err saying why not. */
 int evd_resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, struct evd_err *err);
 
+/* A status warning while the purge clock check fails, and the last check's time into
+ * clock (an object; may be NULL) (cmd_purge_clock.c). */
+void evd_station_purge_clock_warning(struct evd_txn *txn, json_t *warnings, json_t *clock);
+
 /* The commands, one family per cmd_*.c (the evd_control_command run signature). */
 #define EVD_CMD(name)                                                                              \
         int name(void *ud, struct evd_request *req, const json_t *args, json_t **ret,              \
