@@ -15,8 +15,7 @@
 #define PASSWORD_LINE 1026 /* the daemon takes at most 1024 bytes */
 
 /* One line into buf (newline removed); on a terminal with echo off, after prompt. */
-static void read_line(bool tty, const struct termios *old, const char *prompt, char *buf,
-                      size_t n)
+static void read_line(bool tty, const struct termios *old, const char *prompt, char *buf, size_t n)
 {
         struct termios quiet = *old;
 
@@ -63,7 +62,7 @@ int ctl_run_user_passwd(struct ctl *ctx, const struct ctl_command *cmd, json_t *
 int ctl_print_users(struct ctl *ctx, const json_t *r)
 {
         static const struct ctl_col cols[] = {
-                { "NAME", 24, false },    { "ROLE", 10, false },    { "STATE", 12, false },
+                { "NAME", 24, false },    { "ROLE", 10, false },   { "STATE", 12, false },
                 { "CREATED", 21, false }, { "CHANGED", 0, false },
         };
         FILE *out = ctx->out;

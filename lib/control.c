@@ -73,8 +73,8 @@ struct evd_control {
         void (*on_refused)(void *, const struct evd_refusal *);
         struct evd_refusals *refusals;
         struct evd_control_limits limits;
-        uv_timer_t tick; /* idle connections, refusals due */
-        bool flushing;   /* a flush of refusals runs */
+        uv_timer_t tick;               /* idle connections, refusals due */
+        bool flushing;                 /* a flush of refusals runs */
         evd_control_token_fn token_fn; /* session tokens: NULL takes each as expired */
         void *token_userdata;
         struct conn *conns;
