@@ -418,7 +418,7 @@ static bool password_matches(struct evd_station *s, const char *user, const char
 }
 
 /* The client address: printable ASCII (an IPv4 or IPv6 address as the console sends
- * it); without one, the unix caller stands for it. */
+ * it); without one (absent or empty), the unix caller stands for it. */
 static int client_arg(const json_t *args, const struct evd_actor *caller, char *out, size_t n,
                       struct evd_err *err)
 {
@@ -427,11 +427,11 @@ static int client_arg(const json_t *args, const struct evd_actor *caller, char *
 
         if (r < 0)
                 return r;
-        if (!client) {
+        if (!client || !client[0]) {
                 (void)snprintf(out, n, "uid:%u", (unsigned)caller->uid);
                 return 0;
         }
-        if (!client[0] || strlen(client) > CLIENT_MAX)
+        if (strlen(client) > CLIENT_MAX)
                 return evd_err_set(err, -EINVAL, "client must be an address");
         for (const char *p = client; *p; p++)
                 if (*p <= 0x20 || *p >= 0x7f)
@@ -462,8 +462,10 @@ int evd_cmd_login(void *ud, struct evd_request *req, const json_t *args, json_t 
         c.user_shown = shown;
         if (strlen(c.user) > USER_NAME_MAX || strlen(password) > PASSWORD_MAX)
                 c.user = "";
-        c.password_ok = password_matches(s, c.user, password);
+        /* A locked address made its own failures: it is answered without the hashing,
+         * so that guessing from it costs the station nothing more. */
         c.client_locked = evd_throttle_locked(s->users->clients, client, c.now);
+        c.password_ok = !c.client_locked && password_matches(s, c.user, password);
         r = evd_catalog_write(s->catalog, login_apply, &c, err);
         if (r < 0)
                 return err->code ? r : evd_err_set(err, r, "catalog: %s", strerror(-r));
