@@ -129,6 +129,9 @@ def test_admin_manages_accounts_others_cannot(station, users):
     assert ("user.added", "user:李四", "root") in events
     assert ("user.password", "user:张三", "root") in events
     assert not any(e[0] == "user.added" and e[1] == "user:王五" for e in events)
+    # The refused passwd requests carried a password: their audit entries do not.
+    assert "taken-over-1234" not in json.dumps(audit(station), ensure_ascii=False)
+    assert "taken-over-1234" not in station.read_log()
 
 
 def test_sign_in_gives_the_account_role_and_actor(station, users, tmp):
