@@ -18,7 +18,7 @@ PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libcurl libavformat libavcode
 # Debian packages: to build, and to test.
 DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-dev \
         liblmdb-dev libssl-dev libavformat-dev libavcodec-dev libavutil-dev libtsk-dev \
-        libisofs-dev libjansson-dev libinih-dev libcurl4-openssl-dev
+        libisofs-dev libjansson-dev libinih-dev libcurl4-openssl-dev libcrypt-dev
 DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest python3-lmdb ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
@@ -31,7 +31,7 @@ CFLAGS ?= -O2 -g
 # -MMD -MP: each object depends on the headers it includes, and no more.
 override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib -MMD -MP \
         -DEVD_SYSCONFDIR='"$(SYSCONFDIR)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread -lm
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
 LIB_OBJ := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)

@@ -200,4 +200,9 @@ ctl_print_fn ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audi
 
 ctl_failed_fn ctl_verify_failed, ctl_import_failed;
 
+/* ---- ctl_user.c: the web console's accounts ---- */
+
+ctl_run_fn ctl_run_user_passwd; /* local: reads the password, then connects */
+ctl_print_fn ctl_print_users;
+
 #endif

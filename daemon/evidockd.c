@@ -375,6 +375,7 @@ int main(int argc, char **argv)
                 evd_station_free(d.station);
                 return 1;
         }
+        evd_control_set_tokens(d.control, evd_station_token, d.station);
         /* Docking: never fatal; without USB hotplug the station still serves. */
         start_docks(&d);
         (void)uv_signal_init(d.loop, &d.sigterm);

@@ -26,6 +26,7 @@ static const char *const db_names[EVD_DB_COUNT] = {
         [EVD_DB_DOCKS] = "docks",
         [EVD_DB_CHECKPOINTS] = "checkpoints",
         [EVD_DB_REPLICATION] = "replication",
+        [EVD_DB_ACCOUNTS] = "accounts",
 };
 
 static bool db_is_index(enum evd_db db)

@@ -36,6 +36,7 @@ enum evd_db {
         EVD_DB_DOCKS,
         EVD_DB_CHECKPOINTS,
         EVD_DB_REPLICATION, /* item id (decimal) -> its copy in the archive (replicate.h) */
+        EVD_DB_ACCOUNTS,    /* web console sign-in accounts by name (cmd_user.c) */
         EVD_DB_COUNT,
 };
 

@@ -25,7 +25,10 @@ struct evd_request {
         json_t *result;
         struct evd_err err;
         int rc;
-        int sock; /* a dup of the connection's socket, for fds the command asks for */
+        int sock;               /* a dup of the connection's socket, for fds the command asks for */
+        struct evd_actor actor; /* the unix caller, or the session's account */
+        enum evd_role role;
+        char token[EVD_CONTROL_TOKEN_MAX]; /* "" when none */
 };
 
 struct conn {
@@ -73,8 +76,10 @@ struct evd_control {
         void (*on_refused)(void *, const struct evd_refusal *);
         struct evd_refusals *refusals;
         struct evd_control_limits limits;
-        uv_timer_t tick; /* idle connections, refusals due */
-        bool flushing;   /* a flush of refusals runs */
+        uv_timer_t tick;               /* idle connections, refusals due */
+        bool flushing;                 /* a flush of refusals runs */
+        evd_control_token_fn token_fn; /* session tokens: NULL takes each as expired */
+        void *token_userdata;
         struct conn *conns;
         int n_conns;
         pthread_mutex_t lock; /* guards outbox */
@@ -325,12 +330,56 @@ static void on_wake(uv_async_t *a)
 
 const struct evd_actor *evd_request_actor(const struct evd_request *req)
 {
-        return &req->conn->actor;
+        return &req->actor;
 }
 
 enum evd_role evd_request_role(const struct evd_request *req)
 {
-        return req->conn->role;
+        return req->role;
+}
+
+/* ---- session tokens ---- */
+
+void evd_control_set_tokens(struct evd_control *c, evd_control_token_fn fn, void *userdata)
+{
+        c->token_fn = fn;
+        c->token_userdata = userdata;
+}
+
+const char *evd_request_token(const struct evd_request *req)
+{
+        return req->token[0] ? req->token : NULL;
+}
+
+/* Who a request runs as: the unix caller, or the account of its token (0), or nobody
+ * when the token is not a live session (<0). */
+static int request_identity(struct evd_control *c, const struct conn *conn, const char *token,
+                            struct evd_actor *actor, enum evd_role *role)
+{
+        *actor = conn->actor;
+        *role = conn->role;
+        if (!token[0])
+                return 0;
+        *role = EVD_ROLE_NONE;
+        if (c->token_fn && c->token_fn(c->token_userdata, token, actor, role) == 0)
+                return 0;
+        *actor = conn->actor;
+        *role = EVD_ROLE_NONE;
+        return -EACCES;
+}
+
+/* Count a refusal per unix uid (refusals.h); one of a session names its account. */
+static void refusal_note(struct evd_control *c, const struct conn *conn,
+                         const struct evd_actor *actor, const char *cmd, const char *why)
+{
+        char noted[EVD_ACTOR_NAME_MAX + 200];
+
+        if (strcmp(actor->name, conn->actor.name) == 0) {
+                evd_refusals_note(c->refusals, actor, cmd, why, (int64_t)time(NULL));
+                return;
+        }
+        (void)snprintf(noted, sizeof(noted), "%s: %s", actor->name, why);
+        evd_refusals_note(c->refusals, &conn->actor, cmd, noted, (int64_t)time(NULL));
 }
 
 static void work_run(uv_work_t *w)
@@ -374,6 +423,7 @@ static void work_done(uv_work_t *w, int status)
         json_decref(req->args);
         if (req->sock >= 0)
                 (void)close(req->sock);
+        explicit_bzero(req->token, sizeof(req->token));
         free(req);
         c->inflight--;
         conn->busy = false;
@@ -391,8 +441,23 @@ static const struct evd_control_command *find_command(struct evd_control *c, con
         return NULL;
 }
 
-int evd_control_parse_request(const char *line, size_t len, char *ret_cmd, size_t cmd_size,
-                              json_t **ret_args, struct evd_err *err)
+/* The session token of request j, if any, into ret_token (size bytes; NULL: ignored). */
+static int parse_token(const json_t *j, char *ret_token, size_t size, struct evd_err *err)
+{
+        const json_t *t = json_object_get(j, "token");
+
+        if (!t || !ret_token)
+                return 0;
+        if (!json_is_string(t) || json_string_length(t) == 0 ||
+            json_string_length(t) >= EVD_CONTROL_TOKEN_MAX || json_string_length(t) >= size ||
+            strlen(json_string_value(t)) != json_string_length(t))
+                return evd_err_set(err, -EINVAL, "\"token\" must be a session token string");
+        memcpy(ret_token, json_string_value(t), json_string_length(t) + 1);
+        return 0;
+}
+
+static int parse_line(const char *line, size_t len, char *ret_cmd, size_t cmd_size,
+                      json_t **ret_args, char *ret_token, size_t token_size, struct evd_err *err)
 {
         json_error_t jerr;
         json_t *j, *args;
@@ -423,6 +488,8 @@ int evd_control_parse_request(const char *line, size_t len, char *ret_cmd, size_
                 r = evd_err_set(err, -EOPNOTSUPP, "unknown command");
                 goto out;
         }
+        if ((r = parse_token(j, ret_token, token_size, err)) < 0)
+                goto out;
         *ret_args = args ? json_incref(args) : json_object();
         if (!*ret_args)
                 r = evd_err_set(err, -ENOMEM, "out of memory");
@@ -441,6 +508,12 @@ static void conn_strike(struct conn *conn, int code, const char *why)
         conn_close(conn);
 }
 
+int evd_control_parse_request(const char *line, size_t len, char *ret_cmd, size_t cmd_size,
+                              json_t **ret_args, struct evd_err *err)
+{
+        return parse_line(line, len, ret_cmd, cmd_size, ret_args, NULL, 0, err);
+}
+
 /* Handle one request line; may start a request (conn->busy). */
 static void handle_line(struct conn *conn, const char *line, size_t len)
 {
@@ -449,23 +522,31 @@ static void handle_line(struct conn *conn, const char *line, size_t len)
         struct evd_err err = { 0 };
         struct evd_request *req;
         json_t *args = NULL;
-        char name[64], why[160];
+        char name[64], why[160], token[EVD_CONTROL_TOKEN_MAX] = "";
         uv_os_fd_t fd = -1;
+        struct evd_actor actor;
+        enum evd_role role;
+        bool expired;
 
-        if (evd_control_parse_request(line, len, name, sizeof(name), &args, &err) < 0) {
+        if (parse_line(line, len, name, sizeof(name), &args, token, sizeof(token), &err) < 0) {
                 conn_strike(conn, err.code, err.text);
                 return;
         }
+        expired = request_identity(c, conn, token, &actor, &role) < 0;
         cmd = find_command(c, name);
         if (!cmd) {
                 conn_strike(conn, -EOPNOTSUPP, "unknown command");
                 goto out;
         }
-        if (cmd->role == EVD_ROLE_REPLICATOR ? !conn->replicator : conn->role < cmd->role) {
-                (void)snprintf(why, sizeof(why), "permission denied: %s needs the %s role", name,
-                               evd_role_name(cmd->role));
+        /* A session token never carries the replicator's role apart. */
+        if (cmd->role == EVD_ROLE_REPLICATOR ? !conn->replicator || token[0] : role < cmd->role) {
+                if (expired)
+                        (void)snprintf(why, sizeof(why), "session expired: sign in again");
+                else
+                        (void)snprintf(why, sizeof(why), "permission denied: %s needs the %s role",
+                                       name, evd_role_name(cmd->role));
                 /* Counted in memory only: the audit entry is written off the loop. */
-                evd_refusals_note(c->refusals, &conn->actor, name, why, (int64_t)time(NULL));
+                refusal_note(c, conn, &actor, name, why);
                 conn_strike(conn, -EPERM, why);
                 goto out;
         }
@@ -476,6 +557,9 @@ static void handle_line(struct conn *conn, const char *line, size_t len)
         }
         req->conn = conn;
         req->cmd = cmd;
+        req->actor = actor;
+        req->role = role;
+        memcpy(req->token, token, sizeof(token));
         req->args = args;
         args = NULL;
         req->work.data = req;
@@ -496,6 +580,7 @@ static void handle_line(struct conn *conn, const char *line, size_t len)
         c->inflight++;
         (void)uv_read_stop((uv_stream_t *)&conn->pipe);
 out:
+        explicit_bzero(token, sizeof(token));
         json_decref(args);
 }
 

@@ -94,9 +94,27 @@ void evd_control_set_limits(struct evd_control *control, const struct evd_contro
  * made it. Requests still running finish and their replies are dropped. */
 void evd_control_free(struct evd_control *control);
 
-/* Who sent the request, and with which role. */
+/* Who sent the request, and with which role: the unix caller, or the account of the
+ * session token it carried (see evd_control_set_tokens). */
 const struct evd_actor *evd_request_actor(const struct evd_request *req);
 enum evd_role evd_request_role(const struct evd_request *req);
+
+/* ---- session tokens (the web console's signed-in people) ---- */
+
+#define EVD_CONTROL_TOKEN_MAX 128 /* with the NUL */
+
+/* A request may carry "token": "..." next to "cmd" and "args". fn resolves it on the
+ * loop thread (it must not block): 0 with *actor (pre-filled with the unix caller) and
+ * *role set to the account's, which the request then runs with whatever the unix
+ * caller's role; <0 for a token that is unknown or expired: the request runs with no
+ * role, and one whose command needs a role is refused with "session expired: sign in
+ * again". Without fn every token is taken as expired. userdata is fn's. */
+typedef int (*evd_control_token_fn)(void *userdata, const char *token, struct evd_actor *actor,
+                                    enum evd_role *role);
+void evd_control_set_tokens(struct evd_control *control, evd_control_token_fn fn, void *userdata);
+
+/* The token the request carried, or NULL (for login and logout). Borrowed. */
+const char *evd_request_token(const struct evd_request *req);
 
 /* Send a progress line (progress taken); callable from the command's thread. */
 void evd_request_progress(struct evd_request *req, json_t *progress);

@@ -76,6 +76,11 @@ int evd_station_new(const struct evd_conf *conf, struct evd_station **ret, struc
         r = evd_scrub_start(s->store, s->catalog, conf, ingest_busy, s, &s->scrub, err);
         if (r < 0)
                 goto fail;
+        r = evd_station_users_new(&s->users);
+        if (r < 0) {
+                (void)evd_err_set(err, r, "out of memory");
+                goto fail;
+        }
         *ret = s;
         return 0;
 fail:
@@ -115,6 +120,7 @@ void evd_station_free(struct evd_station *s)
         evd_catalog_free(s->catalog);
         evd_store_free(s->store);
         evd_calendar_free(s->calendar);
+        evd_station_users_free(s->users);
         pthread_mutex_destroy(&s->lock);
         free(s);
 }
@@ -256,6 +262,12 @@ const struct evd_control_command evd_station_commands[] = {
         { "audit", EVD_ROLE_ARCHIVIST, evd_cmd_audit },
         { "verify", EVD_ROLE_ARCHIVIST, evd_cmd_verify },
         { "import", EVD_ROLE_ADMIN, evd_cmd_import },
+        { "user.add", EVD_ROLE_ADMIN, evd_cmd_user_add },
+        { "user.passwd", EVD_ROLE_ADMIN, evd_cmd_user_passwd },
+        { "user.disable", EVD_ROLE_ADMIN, evd_cmd_user_disable },
+        { "user.list", EVD_ROLE_ADMIN, evd_cmd_user_list },
+        { "login", EVD_ROLE_NONE, evd_cmd_login },
+        { "logout", EVD_ROLE_NONE, evd_cmd_logout },
 };
 
 const size_t evd_station_n_commands = EVD_ARRAY_SIZE(evd_station_commands);

@@ -44,6 +44,11 @@ int evd_station_audit(struct evd_station *station, const struct evd_actor *actor
 extern const struct evd_control_command evd_station_commands[];
 extern const size_t evd_station_n_commands;
 
+/* The session of a web console token (cmd_user.c), for evd_control_set_tokens: the
+ * account as actor "web:NAME" and its role. Cheap and non-blocking: memory only. */
+int evd_station_token(void *station, const char *token, struct evd_actor *actor,
+                      enum evd_role *role);
+
 /* A copy of the configuration in force. */
 void evd_station_conf(struct evd_station *station, struct evd_conf *ret);
 

@@ -25,6 +25,12 @@ struct import {
         pthread_cond_t done_cond;
 };
 
+/* cmd_user.c: the web console's sessions and failed sign-ins per client, in memory.
+ * *ret (evd_station_users_free) only on success. */
+struct evd_users;
+int evd_station_users_new(struct evd_users **ret);
+void evd_station_users_free(struct evd_users *users);
+
 struct evd_station {
         pthread_mutex_t lock; /* conf, imports */
         struct evd_conf conf;
@@ -37,6 +43,7 @@ struct evd_station {
         atomic_int exports_running;    /* each holds a pool thread: bounded */
         struct import *imports[IMPORTS_MAX];
         struct evd_station_docks docks; /* evd_station_set_docks; zero: none */
+        struct evd_users *users;        /* cmd_user.c */
         bool stopping;
 };
 
@@ -87,5 +94,11 @@ EVD_CMD(evd_cmd_replication); /* cmd_replication.c */
 #define EVD_S3_VERSION_LEN 256
 json_t *evd_station_replication_status(struct evd_station *s, const struct evd_conf *conf,
                                        bool with_items, json_t *warnings);
+EVD_CMD(evd_cmd_user_add); /* cmd_user.c */
+EVD_CMD(evd_cmd_user_passwd);
+EVD_CMD(evd_cmd_user_disable);
+EVD_CMD(evd_cmd_user_list);
+EVD_CMD(evd_cmd_login);
+EVD_CMD(evd_cmd_logout);
 
 #endif

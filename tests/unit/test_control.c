@@ -96,10 +96,32 @@ static int cmd_secret(void *u, struct evd_request *req, const json_t *args, json
         return 0;
 }
 
+/* Who the request runs as: {name, role, token}. */
+static int cmd_whoami(void *u, struct evd_request *req, const json_t *args, json_t **ret,
+                      struct evd_err *err)
+{
+        const char *token = evd_request_token(req);
+
+        (void)u, (void)args, (void)err;
+        *ret = json_pack("{ss ss ss}", "name", evd_request_actor(req)->name, "role",
+                         evd_role_name(evd_request_role(req)), "token", token ? token : "");
+        return 0;
+}
+
+/* Sessions as the daemon's would give them: one live token, a clerk's. */
+static int token_fn(void *userdata, const char *token, struct evd_actor *actor, enum evd_role *role)
+{
+        (void)userdata;
+        if (strcmp(token, "live-clerk") != 0)
+                return -ENOENT;
+        (void)snprintf(actor->name, sizeof(actor->name), "web:张三");
+        *role = EVD_ROLE_CLERK;
+        return 0;
+}
+
 static const struct evd_control_command commands[] = {
-        { "ping", EVD_ROLE_NONE, cmd_ping },
-        { "big", EVD_ROLE_NONE, cmd_big },
-        { "slow", EVD_ROLE_NONE, cmd_slow },
+        { "whoami", EVD_ROLE_NONE, cmd_whoami },  { "ping", EVD_ROLE_NONE, cmd_ping },
+        { "big", EVD_ROLE_NONE, cmd_big },        { "slow", EVD_ROLE_NONE, cmd_slow },
         { "secret", EVD_ROLE_ADMIN, cmd_secret },
 };
 
@@ -132,6 +154,7 @@ static void *serve(void *p)
                                          &roles, s, on_refused, &s->control, &err),
                          0);
         evd_control_set_limits(s->control, &s->limits);
+        evd_control_set_tokens(s->control, token_fn, s);
         (void)uv_async_init(&s->loop, &s->stop, on_stop);
         s->stop.data = s;
         pthread_mutex_lock(&s->lock);
@@ -380,6 +403,54 @@ static void refusals_close_and_are_summed(void **state)
         server_free(s);
 }
 
+/* A session token gives the request its account's role and actor, whatever the unix
+ * caller (here root, an admin); a stale one leaves it no role; a malformed one is an
+ * error. A refusal under a session is counted for the unix uid, naming the account. */
+static void session_tokens(void **state)
+{
+        static const struct {
+                const char *line, *want;
+        } cases[] = {
+                { "{\"cmd\": \"whoami\"}\n",
+                  "\"name\":\"root\",\"role\":\"admin\",\"token\":\"\"" },
+                { "{\"cmd\": \"whoami\", \"token\": \"live-clerk\"}\n",
+                  "\"name\":\"web:张三\",\"role\":\"clerk\",\"token\":\"live-clerk\"" },
+                { "{\"cmd\": \"secret\"}\n", "\"secret\"" },
+                { "{\"cmd\": \"secret\", \"token\": \"live-clerk\"}\n",
+                  "permission denied: secret needs the admin role" },
+                { "{\"cmd\": \"secret\", \"token\": \"stale\"}\n",
+                  "session expired: sign in again" },
+                { "{\"cmd\": \"whoami\", \"token\": \"stale\"}\n", "\"role\":\"none\"" },
+                { "{\"cmd\": \"ping\", \"token\": 17}\n", "must be a session token string" },
+                { "{\"cmd\": \"ping\", \"token\": \"\"}\n", "must be a session token string" },
+        };
+        struct server *s = server_start(60 * 1000);
+        char reply[512], *big = malloc(4096);
+        int fd;
+
+        (void)state;
+        assert_non_null(big);
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(cases); i++) {
+                fd = cl_connect(s); /* a fresh one each: refusals close after a few */
+                assert_int_equal(cl_request(fd, cases[i].line, reply, sizeof(reply)), 0);
+                if (!strstr(reply, cases[i].want))
+                        fail_msg("%s -> %s, want %s", cases[i].line, reply, cases[i].want);
+                (void)close(fd);
+        }
+        (void)snprintf(big, 4096, "{\"cmd\": \"ping\", \"token\": \"%0200d\"}\n", 0);
+        fd = cl_connect(s);
+        assert_int_equal(cl_request(fd, big, reply, sizeof(reply)), 0);
+        assert_non_null(strstr(reply, "must be a session token string"));
+        (void)close(fd);
+        free(big);
+        server_stop(s);
+        assert_int_equal(s->n_refused, 1);
+        assert_int_equal(s->refused[0].actor.uid, 0);
+        assert_int_equal(s->refused[0].count, 2);
+        assert_non_null(strstr(s->refused[0].reason, "session expired")); /* the latest */
+        server_free(s);
+}
+
 /* A connection with no request for idle_ms is closed; one whose request runs longer
  * than that is not. */
 static void idle_connections_close(void **state)
@@ -540,6 +611,7 @@ int main(void)
                 cmocka_unit_test(refusals_close_and_are_summed),
                 cmocka_unit_test(idle_connections_close),
                 cmocka_unit_test(backpressure),
+                cmocka_unit_test(session_tokens),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
