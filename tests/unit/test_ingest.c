@@ -167,9 +167,14 @@ static void start_engine(struct fixture *fx, int workers)
 /* n originals named prefix/0001.MP4 ..., handles 1..n, sizes differing by one byte. */
 static struct evd_original *originals(const char *prefix, size_t n)
 {
+        /* One recording time for the whole run: the same file listed again must look the
+         * same (a later second would make it another file to the catalogue). */
+        static int64_t recorded;
         struct evd_original *o = calloc(n, sizeof(*o));
 
         assert_non_null(o);
+        if (!recorded)
+                recorded = evd_clock_now() - 60;
         for (size_t i = 0; i < n; i++) {
                 char name[64];
 
@@ -178,7 +183,7 @@ static struct evd_original *originals(const char *prefix, size_t n)
                 assert_non_null(o[i].path);
                 o[i].path_len = strlen(name);
                 o[i].size = FILE_SIZE + i;
-                o[i].mtime = evd_clock_now() - 60;
+                o[i].mtime = recorded;
                 o[i].handle = i + 1;
         }
         return o;
