@@ -80,8 +80,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "evidock-console: %s\n", err.text);
                 return 1;
         }
-        printf("evidock-console: listening on %s://%s/\n", o.tls_cert && o.tls_cert[0] ? "https" : "http",
-               o.listen);
+        printf("evidock-console: listening on %s://%s/\n",
+               o.tls_cert && o.tls_cert[0] ? "https" : "http", o.listen);
         fflush(stdout);
         while (sigwait(&set, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
                 ;

@@ -87,8 +87,7 @@ static void publish(struct evd_console *c, char *text)
 }
 
 /* One poll: the board, with the warnings kept from the last full poll. */
-static void poll_once(struct evd_console *c, struct evd_ctl **ctl, json_t **warnings,
-                      unsigned *n)
+static void poll_once(struct evd_console *c, struct evd_ctl **ctl, json_t **warnings, unsigned *n)
 {
         struct evd_err err = { 0 };
         json_t *args = json_pack("{sb}", "warnings", *n % WARNINGS_EVERY == 0), *board = NULL;
@@ -263,7 +262,7 @@ static void set_cookie(struct ctx *x, const char *name, const char *value, int m
 }
 
 static enum MHD_Result respond(struct ctx *x, unsigned status, const char *ctype,
-                            const char *location, struct MHD_Response *resp)
+                               const char *location, struct MHD_Response *resp)
 {
         enum MHD_Result r;
 
@@ -302,8 +301,7 @@ static enum MHD_Result redirect(struct ctx *x, const char *to)
         return respond(x, MHD_HTTP_SEE_OTHER, NULL, to, NULL);
 }
 
-static enum MHD_Result message(struct ctx *x, unsigned status, enum evd_msg title,
-                               const char *line)
+static enum MHD_Result message(struct ctx *x, unsigned status, enum evd_msg title, const char *line)
 {
         evd_buf_free(&x->out);
         x->out.max = 1 << 20;
@@ -462,7 +460,8 @@ static enum MHD_Result h_login(struct ctx *x)
                 return message(x, MHD_HTTP_FORBIDDEN, EVD_MSG_FORBIDDEN,
                                evd_msg(x->view.lang, EVD_MSG_BAD_CSRF));
         if (!user || !password || !user[0])
-                return login_form(x, MHD_HTTP_BAD_REQUEST, evd_msg(x->view.lang, EVD_MSG_BAD_LOGIN));
+                return login_form(x, MHD_HTTP_BAD_REQUEST,
+                                  evd_msg(x->view.lang, EVD_MSG_BAD_LOGIN));
         client_address(x->conn, client, sizeof(client));
         args = json_pack("{ss ss ss}", "user", user, "password", password, "client", client);
         r = args ? ask(x, "login", args, &res, &err) : -ENOMEM;
@@ -471,9 +470,9 @@ static enum MHD_Result h_login(struct ctx *x)
                        !json_string_value(json_object_get(res, "role"))))
                 r = evd_err_set(&err, -EPROTO, "evidockd: login gave no token");
         if (r == 0)
-                r = evd_web_session_add(x->c->sessions, json_string_value(json_object_get(res, "token")),
-                                        user, json_string_value(json_object_get(res, "role")),
-                                        evd_clock_now(), &s);
+                r = evd_web_session_add(
+                        x->c->sessions, json_string_value(json_object_get(res, "token")), user,
+                        json_string_value(json_object_get(res, "role")), evd_clock_now(), &s);
         json_decref(res);
         if (r < 0) {
                 char why[EVD_ERR_TEXT_MAX + 64];
@@ -505,9 +504,9 @@ static enum MHD_Result h_logout(struct ctx *x)
 static enum MHD_Result daemon_failed(struct ctx *x, int r, const struct evd_err *err)
 {
         unsigned status = r == -EPERM || r == -EACCES ? MHD_HTTP_FORBIDDEN
-                          : r == -ENOENT          ? MHD_HTTP_NOT_FOUND
-                          : r == -EINVAL          ? MHD_HTTP_BAD_REQUEST
-                                                  : MHD_HTTP_BAD_GATEWAY;
+                          : r == -ENOENT              ? MHD_HTTP_NOT_FOUND
+                          : r == -EINVAL              ? MHD_HTTP_BAD_REQUEST
+                                                      : MHD_HTTP_BAD_GATEWAY;
 
         return message(x, status, EVD_MSG_FAILED, err->code ? err->text : strerror(-r));
 }
@@ -662,8 +661,7 @@ static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind, const char 
 static unsigned prepare(struct ctx *x, struct request *rq)
 {
         const char *cookies = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Cookie");
-        const char *ctype =
-                MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Content-Type");
+        const char *ctype = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "Content-Type");
         char lang[8] = "", sid[EVD_WEB_ID_LEN + 8] = "";
 
         (void)evd_web_cookie(cookies, COOKIE_LANG, lang, sizeof(lang));
@@ -682,8 +680,8 @@ static unsigned prepare(struct ctx *x, struct request *rq)
         if (strcmp(x->method, "POST") == 0) {
                 if (!ctype || strncmp(ctype, "application/x-www-form-urlencoded", 33) != 0)
                         return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
-                if (evd_web_form_parse(rq->body.data ? rq->body.data : "", rq->body.len,
-                                       &x->form) < 0)
+                if (evd_web_form_parse(rq->body.data ? rq->body.data : "", rq->body.len, &x->form) <
+                    0)
                         return MHD_HTTP_BAD_REQUEST;
         }
         return 0;
@@ -724,8 +722,8 @@ static bool refused(struct ctx *x, enum MHD_Result *ret)
         return false;
 }
 
-static enum MHD_Result dispatch(struct evd_console *c, struct MHD_Connection *conn,
-                                const char *url, const char *method, struct request *rq)
+static enum MHD_Result dispatch(struct evd_console *c, struct MHD_Connection *conn, const char *url,
+                                const char *method, struct request *rq)
 {
         struct ctx *x = calloc(1, sizeof(*x));
         enum MHD_Result ret = MHD_NO;
@@ -761,9 +759,8 @@ static enum MHD_Result dispatch(struct evd_console *c, struct MHD_Connection *co
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
         struct request *rq = *con_cls;
 
@@ -891,8 +888,8 @@ int evd_console_start(const struct evd_console_options *o, struct evd_console **
         struct evd_console *c = calloc(1, sizeof(*c));
         struct sockaddr_storage addr;
         socklen_t addr_len;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                         MHD_USE_ERROR_LOG;
+        unsigned flags =
+                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
         unsigned max = o->max_connections ? o->max_connections : 64;
         int r;
 
@@ -905,8 +902,10 @@ int evd_console_start(const struct evd_console_options *o, struct evd_console **
                 goto fail;
         }
         if (!c->loopback && !c->tls) {
-                r = evd_err_set(err, -EINVAL, "listen %s is not loopback: it needs tls_cert and "
-                                "tls_key", o->listen);
+                r = evd_err_set(err, -EINVAL,
+                                "listen %s is not loopback: it needs tls_cert and "
+                                "tls_key",
+                                o->listen);
                 goto fail;
         }
         if (addr.ss_family == AF_INET6)

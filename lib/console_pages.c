@@ -127,7 +127,8 @@ void evd_page_begin(struct evd_buf *b, const struct evd_page_view *v, enum evd_m
                 msg(b, v, EVD_MSG_SIGN_IN);
                 evd_buf_str(b, "</a>");
         }
-        evd_buf_printf(b, " <a id=\"lang\" href=\"/lang/%s?next=", v->lang == EVD_LANG_EN ? "zh" : "en");
+        evd_buf_printf(
+                b, " <a id=\"lang\" href=\"/lang/%s?next=", v->lang == EVD_LANG_EN ? "zh" : "en");
         (void)evd_web_urlencode(b, v->path ? v->path : "/");
         evd_buf_str(b, "\">");
         msg(b, v, EVD_MSG_LANG_OTHER);
@@ -159,18 +160,30 @@ void evd_page_board(struct evd_buf *b, const struct evd_page_view *v)
                 const char *attr;
                 enum evd_msg m;
         } strings[] = {
-                { "safe", EVD_MSG_SAFE },           { "docked", EVD_MSG_ST_DOCKED },
-                { "scanning", EVD_MSG_ST_SCANNING }, { "copying", EVD_MSG_ST_COPYING },
-                { "done", EVD_MSG_ST_DONE },         { "interrupted", EVD_MSG_ST_INTERRUPTED },
-                { "failed", EVD_MSG_ST_FAILED },     { "port", EVD_MSG_PORT },
-                { "serial", EVD_MSG_SERIAL },        { "holder", EVD_MSG_HOLDER },
-                { "files", EVD_MSG_FILES },          { "rate", EVD_MSG_RATE },
-                { "left", EVD_MSG_TIME_LEFT },       { "rejected", EVD_MSG_REJECTED },
-                { "nodocks", EVD_MSG_NO_DOCKS },     { "health", EVD_MSG_HEALTH },
-                { "free", EVD_MSG_FREE_SPACE },      { "items", EVD_MSG_ITEMS_TOTAL },
-                { "scrub", EVD_MSG_SCRUB },          { "scruboff", EVD_MSG_SCRUB_OFF },
-                { "scrubrun", EVD_MSG_SCRUB_RUNNING }, { "scrubidle", EVD_MSG_SCRUB_IDLE },
-                { "alarms", EVD_MSG_ALARMS },        { "warnings", EVD_MSG_WARNINGS },
+                { "safe", EVD_MSG_SAFE },
+                { "docked", EVD_MSG_ST_DOCKED },
+                { "scanning", EVD_MSG_ST_SCANNING },
+                { "copying", EVD_MSG_ST_COPYING },
+                { "done", EVD_MSG_ST_DONE },
+                { "interrupted", EVD_MSG_ST_INTERRUPTED },
+                { "failed", EVD_MSG_ST_FAILED },
+                { "port", EVD_MSG_PORT },
+                { "serial", EVD_MSG_SERIAL },
+                { "holder", EVD_MSG_HOLDER },
+                { "files", EVD_MSG_FILES },
+                { "rate", EVD_MSG_RATE },
+                { "left", EVD_MSG_TIME_LEFT },
+                { "rejected", EVD_MSG_REJECTED },
+                { "nodocks", EVD_MSG_NO_DOCKS },
+                { "health", EVD_MSG_HEALTH },
+                { "free", EVD_MSG_FREE_SPACE },
+                { "items", EVD_MSG_ITEMS_TOTAL },
+                { "scrub", EVD_MSG_SCRUB },
+                { "scruboff", EVD_MSG_SCRUB_OFF },
+                { "scrubrun", EVD_MSG_SCRUB_RUNNING },
+                { "scrubidle", EVD_MSG_SCRUB_IDLE },
+                { "alarms", EVD_MSG_ALARMS },
+                { "warnings", EVD_MSG_WARNINGS },
                 { "offline", EVD_MSG_OFFLINE },
         };
 
@@ -209,8 +222,9 @@ void evd_page_login(struct evd_buf *b, const struct evd_page_view *v, const char
         msg(b, v, EVD_MSG_USER);
         evd_buf_str(b, "<input name=\"user\" autocomplete=\"username\" required></label><label>");
         msg(b, v, EVD_MSG_PASSWORD);
-        evd_buf_str(b, "<input name=\"password\" type=\"password\" autocomplete=\"current-password\" "
-                       "required></label><button type=\"submit\">");
+        evd_buf_str(b,
+                    "<input name=\"password\" type=\"password\" autocomplete=\"current-password\" "
+                    "required></label><button type=\"submit\">");
         msg(b, v, EVD_MSG_SIGN_IN);
         evd_buf_str(b, "</button></form>");
         evd_page_end(b);
@@ -269,7 +283,8 @@ static void filter_input(struct evd_buf *b, const struct evd_page_view *v,
 static void filter_check(struct evd_buf *b, const struct evd_page_view *v,
                          const struct evd_web_form *q, const char *name, enum evd_msg m)
 {
-        evd_buf_printf(b, "<label class=\"check\"><input type=\"checkbox\" name=\"%s\" value=\"1\"%s>",
+        evd_buf_printf(b,
+                       "<label class=\"check\"><input type=\"checkbox\" name=\"%s\" value=\"1\"%s>",
                        name, evd_web_form_get(q, name) ? " checked" : "");
         msg(b, v, m);
         evd_buf_str(b, "</label>");
@@ -312,11 +327,12 @@ static void item_row(struct evd_buf *b, const struct evd_page_view *v, const jso
         const json_t *labels = json_object_get(it, "labels");
         json_int_t id = json_integer_value(json_object_get(it, "id"));
 
-        evd_buf_printf(b,
-                       "<tr><td><input type=\"checkbox\" name=\"item\" value=\"%" JSON_INTEGER_FORMAT
-                       "\"></td><td><a href=\"/items/%" JSON_INTEGER_FORMAT "\">%" JSON_INTEGER_FORMAT
-                       "</a></td><td>",
-                       id, id, id);
+        evd_buf_printf(
+                b,
+                "<tr><td><input type=\"checkbox\" name=\"item\" value=\"%" JSON_INTEGER_FORMAT
+                "\"></td><td><a href=\"/items/%" JSON_INTEGER_FORMAT "\">%" JSON_INTEGER_FORMAT
+                "</a></td><td>",
+                id, id, id);
         text(b, str(it, "recorded_at"));
         evd_buf_str(b, "</td><td>");
         text(b, str(it, "recorder"));
@@ -334,11 +350,11 @@ static void item_row(struct evd_buf *b, const struct evd_page_view *v, const jso
         evd_buf_str(b, "</td></tr>");
 }
 
-void evd_page_items(struct evd_buf *b, const struct evd_page_view *v,
-                    const struct evd_web_form *q, const json_t *items, size_t page)
+void evd_page_items(struct evd_buf *b, const struct evd_page_view *v, const struct evd_web_form *q,
+                    const json_t *items, size_t page)
 {
-        static const enum evd_msg heads[] = { EVD_MSG_F_ID,   EVD_MSG_F_RECORDED, EVD_MSG_SERIAL,
-                                              EVD_MSG_F_FILE, EVD_MSG_F_SIZE,     EVD_MSG_F_CASE,
+        static const enum evd_msg heads[] = { EVD_MSG_F_ID,      EVD_MSG_F_RECORDED, EVD_MSG_SERIAL,
+                                              EVD_MSG_F_FILE,    EVD_MSG_F_SIZE,     EVD_MSG_F_CASE,
                                               EVD_MSG_F_HANDLER, EVD_MSG_F_LATE };
         size_t total = json_array_size(items);
         size_t pages = total ? (total + EVD_PAGE_SIZE - 1) / EVD_PAGE_SIZE : 1;
@@ -349,7 +365,8 @@ void evd_page_items(struct evd_buf *b, const struct evd_page_view *v,
                 page = pages;
         evd_page_begin(b, v, EVD_MSG_NAV_ITEMS);
         items_filters(b, v, q);
-        evd_buf_str(b, "<form method=\"get\" action=\"/label\"><table class=\"items\"><thead><tr><th></th>");
+        evd_buf_str(b, "<form method=\"get\" action=\"/label\"><table "
+                       "class=\"items\"><thead><tr><th></th>");
         for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
                 evd_buf_str(b, "<th>");
                 msg(b, v, heads[i]);
@@ -424,8 +441,9 @@ void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_
         const json_t *media = json_object_get(it, "media");
 
         evd_page_begin(b, v, EVD_MSG_NAV_ITEMS);
-        evd_buf_printf(b, "<h1>%s %" JSON_INTEGER_FORMAT "</h1><table class=\"fields\" id=\"item\">",
-                       evd_msg(v->lang, EVD_MSG_F_ID), json_integer_value(json_object_get(it, "id")));
+        evd_buf_printf(
+                b, "<h1>%s %" JSON_INTEGER_FORMAT "</h1><table class=\"fields\" id=\"item\">",
+                evd_msg(v->lang, EVD_MSG_F_ID), json_integer_value(json_object_get(it, "id")));
         field_row(b, v, EVD_MSG_F_FILE, json_object_get(it, "original_path"));
         field_row(b, v, EVD_MSG_SERIAL, json_object_get(it, "recorder"));
         field_row(b, v, EVD_MSG_F_RECORDED, json_object_get(it, "recorded_at"));
@@ -495,7 +513,8 @@ void evd_page_label(struct evd_buf *b, const struct evd_page_view *v, const char
         msg(b, v, EVD_MSG_LABEL_HELP);
         evd_buf_str(b, "</p><ul class=\"chosen\">");
         for (size_t i = 0; (item = evd_web_form_get_nth(values, "item", i)); i++) {
-                evd_buf_str(b, "<li><label><input type=\"checkbox\" name=\"item\" checked value=\"");
+                evd_buf_str(b,
+                            "<li><label><input type=\"checkbox\" name=\"item\" checked value=\"");
                 text(b, item);
                 evd_buf_str(b, "\">");
                 text(b, item);
@@ -505,7 +524,8 @@ void evd_page_label(struct evd_buf *b, const struct evd_page_view *v, const char
         if (field && error && strcmp(field, "items") == 0)
                 text(b, error);
         evd_buf_str(b, "</span>");
-        label_input(b, v, values, "session", EVD_MSG_F_SESSION, field, error, " inputmode=\"numeric\"");
+        label_input(b, v, values, "session", EVD_MSG_F_SESSION, field, error,
+                    " inputmode=\"numeric\"");
         label_input(b, v, values, "case", EVD_MSG_F_CASE, field, error, " required");
         label_input(b, v, values, "party", EVD_MSG_F_PARTY, field, error, " required");
         label_input(b, v, values, "handler", EVD_MSG_F_HANDLER, field, error, "");

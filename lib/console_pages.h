@@ -50,7 +50,7 @@ bool evd_page_role_ok(const char *role, const char *need);
 /* Who is looking, for the frame of every page. */
 struct evd_page_view {
         enum evd_lang lang;
-        const char *path; /* the page's own path, for the language switch */
+        const char *path;               /* the page's own path, for the language switch */
         const char *user, *role, *csrf; /* NULL when not signed in */
 };
 

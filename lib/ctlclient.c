@@ -132,7 +132,8 @@ int evd_ctl_parse_reply(const char *line, size_t len, json_t **ret_progress, jso
                 json_int_t e = json_integer_value(json_object_get(j, "errno"));
                 const char *why = json_string_value(json_object_get(j, "error"));
 
-                r = evd_err_set(err, e < 0 && e > -4096 ? (int)e : -EIO, "%s", why ? why : "failed");
+                r = evd_err_set(err, e < 0 && e > -4096 ? (int)e : -EIO, "%s",
+                                why ? why : "failed");
         } else {
                 r = evd_err_set(err, -EPROTO, "evidockd: unreadable reply");
         }

@@ -10,7 +10,7 @@ enum evd_lang {
 };
 
 #define EVD_MSGS(X)                                                                                \
-        X(TITLE, "执法记录仪采集站", "Evidence docking station")                                 \
+        X(TITLE, "执法记录仪采集站", "Evidence docking station")                                   \
         X(NAV_BOARD, "看板", "Board")                                                              \
         X(NAV_ITEMS, "记录", "Items")                                                              \
         X(NAV_LABEL, "标注", "Label")                                                              \
@@ -32,7 +32,7 @@ enum evd_lang {
         X(ST_SCANNING, "正在读取目录", "Scanning")                                                 \
         X(ST_COPYING, "正在复制", "Copying")                                                       \
         X(ST_DONE, "已完成", "Done")                                                               \
-        X(ST_INTERRUPTED, "已中断，请重新插入", "Interrupted: dock it again")                     \
+        X(ST_INTERRUPTED, "已中断，请重新插入", "Interrupted: dock it again")                      \
         X(ST_FAILED, "失败", "Failed")                                                             \
         X(PORT, "端口", "Port")                                                                    \
         X(SERIAL, "记录仪编号", "Recorder")                                                        \
@@ -51,7 +51,7 @@ enum evd_lang {
         X(SCRUB_IDLE, "空闲", "idle")                                                              \
         X(ALARMS, "校验告警", "fixity alarms")                                                     \
         X(WARNINGS, "提示", "Warnings")                                                            \
-        X(OFFLINE, "无法连接采集站服务", "The station service cannot be reached")                \
+        X(OFFLINE, "无法连接采集站服务", "The station service cannot be reached")                  \
         X(F_ID, "编号", "ID")                                                                      \
         X(F_RECORDED, "录制时间", "Recorded")                                                      \
         X(F_INGESTED, "存储时间", "Stored")                                                        \
@@ -82,15 +82,15 @@ enum evd_lang {
         X(NONE_FOUND, "没有符合条件的记录", "No items match")                                      \
         X(YES, "是", "yes")                                                                        \
         X(NO, "否", "no")                                                                          \
-        X(LABEL_HELP, "勾选记录，或填写对接批次号", "Tick items, or give a dock session")         \
+        X(LABEL_HELP, "勾选记录，或填写对接批次号", "Tick items, or give a dock session")          \
         X(LABEL_SUBMIT, "提交标注", "Label")                                                       \
         X(LABEL_DONE, "已标注的记录数", "Items labelled")                                          \
-        X(CASE_BAD, "案件编号格式不正确", "The case number does not match the pattern")           \
+        X(CASE_BAD, "案件编号格式不正确", "The case number does not match the pattern")            \
         X(REQUIRED, "必填", "required")                                                            \
-        X(CHOOSE, "请选择记录或对接批次", "Choose items or a dock session")                       \
+        X(CHOOSE, "请选择记录或对接批次", "Choose items or a dock session")                        \
         X(FORBIDDEN, "无权限", "Not allowed")                                                      \
-        X(FORBIDDEN_TEXT, "当前账号的角色不能使用此页面", "Your role may not use this page")      \
-        X(BAD_CSRF, "请求无效，请刷新页面后重试", "Invalid request: reload the page and retry")  \
+        X(FORBIDDEN_TEXT, "当前账号的角色不能使用此页面", "Your role may not use this page")       \
+        X(BAD_CSRF, "请求无效，请刷新页面后重试", "Invalid request: reload the page and retry")    \
         X(NOT_FOUND, "未找到", "Not found")                                                        \
         X(FAILED, "操作失败", "Failed")                                                            \
         X(BACK, "返回", "Back")                                                                    \

@@ -23,16 +23,32 @@ int evd_web_text(struct evd_buf *b, const char *s)
                 size_t k;
 
                 switch (c) {
-                case '&': evd_buf_str(b, "&amp;"); i++; continue;
-                case '<': evd_buf_str(b, "&lt;"); i++; continue;
-                case '>': evd_buf_str(b, "&gt;"); i++; continue;
-                case '"': evd_buf_str(b, "&quot;"); i++; continue;
-                case '\'': evd_buf_str(b, "&#39;"); i++; continue;
-                default: break;
+                case '&':
+                        evd_buf_str(b, "&amp;");
+                        i++;
+                        continue;
+                case '<':
+                        evd_buf_str(b, "&lt;");
+                        i++;
+                        continue;
+                case '>':
+                        evd_buf_str(b, "&gt;");
+                        i++;
+                        continue;
+                case '"':
+                        evd_buf_str(b, "&quot;");
+                        i++;
+                        continue;
+                case '\'':
+                        evd_buf_str(b, "&#39;");
+                        i++;
+                        continue;
+                default:
+                        break;
                 }
                 if (c < 0x20 || c == 0x7f) {
                         evd_buf_str(b, c == '\n' || c == '\t' ? (c == '\n' ? "\n" : "\t")
-                                                                : "&#xFFFD;");
+                                                              : "&#xFFFD;");
                         i++;
                         continue;
                 }
@@ -264,8 +280,8 @@ static bool match(const char *pattern, const char *path, char *param, size_t par
         return *pattern == '\0' && *path == '\0';
 }
 
-int evd_web_route(const struct evd_web_route *table, size_t n, const char *method,
-                  const char *path, char *param, size_t param_size)
+int evd_web_route(const struct evd_web_route *table, size_t n, const char *method, const char *path,
+                  char *param, size_t param_size)
 {
         bool path_known = false;
         char tmp[65];
@@ -355,8 +371,7 @@ int evd_web_random_id(char *out)
         return 0;
 }
 
-static bool expired(const struct evd_web_sessions *ss, const struct evd_web_session *s,
-                    int64_t now)
+static bool expired(const struct evd_web_sessions *ss, const struct evd_web_session *s, int64_t now)
 {
         return now - s->used >= ss->idle_s || now - s->created >= ss->absolute_s ||
                now < s->created;
@@ -441,8 +456,7 @@ int evd_web_session_get(struct evd_web_sessions *ss, const char *id, int64_t now
         return r;
 }
 
-int evd_web_session_remove(struct evd_web_sessions *ss, const char *id,
-                           struct evd_web_session *ret)
+int evd_web_session_remove(struct evd_web_sessions *ss, const char *id, struct evd_web_session *ret)
 {
         struct evd_web_session *s;
         int r = -ENOENT;

@@ -38,9 +38,9 @@ int evd_web_content_disposition(struct evd_buf *b, const char *name);
 
 /* ---- forms and cookies ---- */
 
-#define EVD_WEB_FORM_MAX 256      /* fields in one form */
-#define EVD_WEB_BODY_MAX 65536    /* bytes in a posted form */
-#define EVD_WEB_VALUE_MAX 4096    /* bytes in one decoded value */
+#define EVD_WEB_FORM_MAX 256   /* fields in one form */
+#define EVD_WEB_BODY_MAX 65536 /* bytes in a posted form */
+#define EVD_WEB_VALUE_MAX 4096 /* bytes in one decoded value */
 
 struct evd_web_field {
         char *name, *value; /* owned by the form */
@@ -84,8 +84,8 @@ struct evd_web_route {
 /* The id of the route for method and path; the matched "*" segment (if any) into
  * param (param_size bytes). -ENOENT when no pattern matches the path, -EOPNOTSUPP when
  * one does but not with this method (405). */
-int evd_web_route(const struct evd_web_route *table, size_t n, const char *method,
-                  const char *path, char *param, size_t param_size);
+int evd_web_route(const struct evd_web_route *table, size_t n, const char *method, const char *path,
+                  char *param, size_t param_size);
 
 /* ---- sessions ---- */
 

@@ -48,7 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                            sizeof(param));
         if (id >= 0)
                 for (const char *q = param; *q; q++)
-                        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-", *q))
+                        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                                    "._-",
+                                    *q))
                                 abort();
         if (evd_web_cookie(cookie, "evd_session", v, sizeof(v)) == 0)
                 check_escaped(v);

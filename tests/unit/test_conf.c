@@ -186,9 +186,9 @@ static void console_listen(void **state)
         assert_string_equal(c.console_listen, "[::1]:9000");
         assert_int_equal(load_text("[console]\nlisten = 0.0.0.0:443\n", &c, &err), -EINVAL);
         assert_non_null(strstr(err.text, "tls_cert"));
-        assert_int_equal(load_text("[console]\nlisten = 10.0.0.5:443\ntls_cert = /etc/c.pem\n",
-                                   &c, &err),
-                         -EINVAL);
+        assert_int_equal(
+                load_text("[console]\nlisten = 10.0.0.5:443\ntls_cert = /etc/c.pem\n", &c, &err),
+                -EINVAL);
         assert_int_equal(load_text("[console]\nlisten = 10.0.0.5:443\ntls_cert = /etc/c.pem\n"
                                    "tls_key = /etc/k.pem\n",
                                    &c, &err),

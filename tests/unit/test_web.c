@@ -88,7 +88,8 @@ static void forms_and_cookies(void **state)
         assert_int_equal(evd_web_form_parse(big, 4 * EVD_WEB_FORM_MAX, &f), -E2BIG);
         assert_int_equal(f.n, 0);
 
-        assert_int_equal(evd_web_cookie("a=1; evd_session=XYZ; b=2", "evd_session", v, sizeof(v)), 0);
+        assert_int_equal(evd_web_cookie("a=1; evd_session=XYZ; b=2", "evd_session", v, sizeof(v)),
+                         0);
         assert_string_equal(v, "XYZ");
         assert_int_equal(evd_web_cookie("xevd_session=1", "evd_session", v, sizeof(v)), -ENOENT);
         assert_int_equal(evd_web_cookie(NULL, "a", v, sizeof(v)), -ENOENT);
@@ -210,12 +211,15 @@ static void listen_addresses(void **state)
 static void hostile_pages(void **state)
 {
         const char *bad = "<img src=x onerror=alert(1)>.mp4";
-        struct evd_page_view v = { .lang = EVD_LANG_EN, .path = "/items", .user = "<b>u</b>",
-                                   .role = "clerk", .csrf = "C\"SRF" };
-        json_t *item = json_pack("{sI ss ss ss s{ss ss} s[s]}", "id", (json_int_t)7, "original_path",
-                                 bad, "recorder", "<script>x</script>", "recorded_at",
-                                 "2026-11-20T01:00:00Z", "labels", "case_no", "X罚〔2026〕1号",
-                                 "party", "\"><svg onload=alert(1)>", "notes", bad);
+        struct evd_page_view v = { .lang = EVD_LANG_EN,
+                                   .path = "/items",
+                                   .user = "<b>u</b>",
+                                   .role = "clerk",
+                                   .csrf = "C\"SRF" };
+        json_t *item = json_pack(
+                "{sI ss ss ss s{ss ss} s[s]}", "id", (json_int_t)7, "original_path", bad,
+                "recorder", "<script>x</script>", "recorded_at", "2026-11-20T01:00:00Z", "labels",
+                "case_no", "X罚〔2026〕1号", "party", "\"><svg onload=alert(1)>", "notes", bad);
         json_t *items = json_pack("[O]", item);
         struct evd_web_form q = { 0 };
         struct evd_buf b = { .max = 1 << 20 };
@@ -282,10 +286,10 @@ static void messages_and_replies(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(escaping),         cmocka_unit_test(urls),
+                cmocka_unit_test(escaping),          cmocka_unit_test(urls),
                 cmocka_unit_test(forms_and_cookies), cmocka_unit_test(routing),
-                cmocka_unit_test(sessions),         cmocka_unit_test(listen_addresses),
-                cmocka_unit_test(hostile_pages),    cmocka_unit_test(messages_and_replies),
+                cmocka_unit_test(sessions),          cmocka_unit_test(listen_addresses),
+                cmocka_unit_test(hostile_pages),     cmocka_unit_test(messages_and_replies),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
