@@ -229,8 +229,8 @@ install: all
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 		$(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/evidockctl $(DESTDIR)$(BINDIR)/
-	install -m 0755 $(BUILD)/evidockd $(DESTDIR)$(SBINDIR)/
-	for u in evidockd.service evidockd.socket; do \
+	install -m 0755 $(BUILD)/evidockd $(BUILD)/evidock-console $(DESTDIR)$(SBINDIR)/
+	for u in evidockd.service evidockd.socket evidock-console.service; do \
 		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u \
 			> $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
