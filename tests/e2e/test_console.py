@@ -4,6 +4,7 @@ headless Chromium through chromedriver). Screenshots go to build/ for people to 
 at. The daemon's side of sign-in (login, tokens) is not built yet: pages that need a
 token are checked only for sending a visitor to the sign-in page, and a sign-in is
 checked to fail cleanly."""
+import json
 import os
 import signal
 import socket
@@ -296,3 +297,43 @@ def test_listen_elsewhere_needs_tls(make_sim, tmp):
     p = subprocess.run([CONSOLE, "-c", os.path.join(REPO, "config/evidock.conf"), "--listen",
                         "0.0.0.0:8080"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2, p.stderr
+
+
+ASK = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+for cmd in sys.argv[2:]:
+    f.write(json.dumps({"cmd": cmd, "args": {"warnings": True} if cmd == "board" else {}}) + "\n")
+    f.flush()
+    print(f.readline().strip())
+"""
+
+
+def test_board_is_open_to_no_role_and_holds_no_recording_content(make_sim, tmp):
+    img = os.path.join(tmp, "rec.img")
+    mkimage(img, "--fs", "fat32", "--clips", "2")
+    st = make_sim()
+    st.start()
+    st.register("REC-0003", handler="李四")
+    st.dock(4, "REC-0003", img)
+    st.wait_dock("REC-0003", ("done",))
+    # nobody has no role: the board answers, status does not.
+    os.chmod(tmp, 0o755)
+    os.chmod(st.root, 0o755)
+    p = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", ASK, st.sock,
+                        "board", "status"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    board, status = [json.loads(line) for line in p.stdout.splitlines()]
+    assert status["ok"] is False and "permission" in status["error"], status
+    assert board["ok"] is True, board
+    b = board["result"]
+    d = [x for x in b["docks"] if x["serial"] == "REC-0003"][0]
+    assert d["state"] == "done" and d["safe_to_remove"] and d["holder"] == "李四", d
+    assert d["files_done"] == d["files_total"] > 0 and d["eta_s"] is None
+    assert set(b["health"]) >= {"free_bytes", "items_total", "scrub", "warnings"}
+    # No recording content: no paths, hashes, labels or item ids.
+    text = json.dumps(b)
+    for word in ("original_path", "sha256", "labels", "DCIM", ".MP4", ".mp4", "case_no"):
+        assert word not in text, word
