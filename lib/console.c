@@ -275,7 +275,7 @@ static enum MHD_Result respond(struct ctx *x, unsigned status, const char *ctype
         (void)MHD_add_response_header(resp, "Content-Security-Policy", csp);
         (void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
         (void)MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-        (void)MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        (void)MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
         if (ctype)
                 (void)MHD_add_response_header(resp, "Content-Type", ctype);
         if (location)
