@@ -105,8 +105,8 @@ static void poll_once(struct evd_console *c, struct evd_ctl **ctl, json_t **warn
                         evd_ctl_close(*ctl);
                         *ctl = NULL;
                 }
-                board = json_pack("{sb ss}", "offline", true, "error", err.text);
-                *n = 0; /* ask for everything once it is back */
+                board = json_pack("{sb}", "offline", true); /* the reason stays here */
+                *n = 0;                                     /* ask for everything once it is back */
         } else {
                 health = json_object_get(board, "health");
                 if (*n % WARNINGS_EVERY == 0) {
@@ -333,18 +333,24 @@ static bool origin_ok(struct ctx *x)
         return strcmp(origin, want) == 0;
 }
 
-/* Ask the daemon with the signed-in person's token; the daemon decides. */
-static int ask(struct ctx *x, const char *cmd, const json_t *args, json_t **ret,
-               struct evd_err *err)
+/* Ask the daemon with token (NULL for none); the daemon decides. */
+static int ask_as(struct ctx *x, const char *token, const char *cmd, const json_t *args,
+                  json_t **ret, struct evd_err *err)
 {
         struct evd_ctl *ctl = NULL;
         int r = evd_ctl_connect(x->c->socket_path, &ctl, err);
 
         if (r == 0)
-                r = evd_ctl_request(ctl, cmd, args, x->signed_in ? x->session.token : NULL,
-                                    CTL_TIMEOUT_MS, NULL, NULL, ret, err);
+                r = evd_ctl_request(ctl, cmd, args, token, CTL_TIMEOUT_MS, NULL, NULL, ret, err);
         evd_ctl_close(ctl);
         return r;
+}
+
+/* Ask the daemon as the signed-in person (their token), or as nobody. */
+static int ask(struct ctx *x, const char *cmd, const json_t *args, json_t **ret,
+               struct evd_err *err)
+{
+        return ask_as(x, x->signed_in ? x->session.token : NULL, cmd, args, ret, err);
 }
 
 /* ---- handlers ---- */
@@ -469,10 +475,20 @@ static enum MHD_Result h_login(struct ctx *x)
         if (r == 0 && (!json_string_value(json_object_get(res, "token")) ||
                        !json_string_value(json_object_get(res, "role"))))
                 r = evd_err_set(&err, -EPROTO, "evidockd: login gave no token");
-        if (r == 0)
-                r = evd_web_session_add(
-                        x->c->sessions, json_string_value(json_object_get(res, "token")), user,
-                        json_string_value(json_object_get(res, "role")), evd_clock_now(), &s);
+        if (r == 0) {
+                const char *token = json_string_value(json_object_get(res, "token"));
+
+                r = evd_web_session_add(x->c->sessions, token, user,
+                                        json_string_value(json_object_get(res, "role")),
+                                        evd_clock_now(), &s);
+                if (r < 0) { /* no room for it here: the daemon forgets it too */
+                        json_t *bye = NULL;
+                        struct evd_err ignored = { 0 };
+
+                        (void)ask_as(x, token, "logout", NULL, &bye, &ignored);
+                        json_decref(bye);
+                }
+        }
         json_decref(res);
         if (r < 0) {
                 char why[EVD_ERR_TEXT_MAX + 64];
