@@ -18,7 +18,7 @@ PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libcurl libavformat libavcode
 # Debian packages: to build, and to test.
 DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-dev \
         liblmdb-dev libssl-dev libavformat-dev libavcodec-dev libavutil-dev libtsk-dev \
-        libisofs-dev libjansson-dev libinih-dev libcurl4-openssl-dev libcrypt-dev
+        libisofs-dev libjansson-dev libinih-dev libcurl4-openssl-dev libcrypt-dev libmicrohttpd-dev
 DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest python3-lmdb ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
@@ -48,7 +48,7 @@ FUZZ_SEED ?= 0
 .PHONY: all deps deps-if-missing check unit e2e asan lint demo bench bench-disc install clean \
         soak soak-dock fuzz fuzz-run
 
-all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl $(BUILD)/evidock-replicate
+all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl $(BUILD)/evidock-replicate $(BUILD)/evidock-console
 
 $(BUILD)/lib/%.o: lib/%.c | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -65,6 +65,16 @@ $(BUILD)/evidock-replicate: daemon/evidock-replicate.c $(BUILD)/libevidock.a
 CTL_SRC := daemon/evidockctl.c $(sort $(wildcard daemon/ctl_*.c))
 $(BUILD)/evidockctl: $(CTL_SRC) daemon/ctl.h $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $(CTL_SRC) $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+
+# The web console: its assets (daemon/console/) built into the program; only it links
+# libmicrohttpd.
+CONSOLE_ASSETS := $(sort $(wildcard daemon/console/*.css daemon/console/*.js daemon/console/*.svg))
+$(BUILD)/console_assets.c: daemon/console/embed.sh $(CONSOLE_ASSETS) | $(BUILD)/lib
+	./daemon/console/embed.sh $@ $(CONSOLE_ASSETS)
+
+$(BUILD)/evidock-console: daemon/evidock-console.c $(BUILD)/console_assets.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/console_assets.c $(BUILD)/libevidock.a $(LDFLAGS) \
+		$(LDLIBS) $(shell pkg-config --libs libmicrohttpd)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libevidock.a | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(UNIT_UMOCKDEV) -o $@ $< \
@@ -219,8 +229,8 @@ install: all
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 		$(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/evidockctl $(DESTDIR)$(BINDIR)/
-	install -m 0755 $(BUILD)/evidockd $(DESTDIR)$(SBINDIR)/
-	for u in evidockd.service evidockd.socket; do \
+	install -m 0755 $(BUILD)/evidockd $(BUILD)/evidock-console $(DESTDIR)$(SBINDIR)/
+	for u in evidockd.service evidockd.socket evidock-console.service; do \
 		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u \
 			> $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \

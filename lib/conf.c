@@ -63,6 +63,7 @@ void evd_conf_defaults(struct evd_conf *conf)
         conf->repl.reconcile_s = 24 * 3600;
         conf->repl.sample_per_day = 10;
         conf->repl.audit_retention = (struct evd_period){ .months = 30 * 12 };
+        (void)evd_snprintf(conf->console_listen, EVD_CONF_NAME_MAX, "127.0.0.1:8080");
 }
 
 static int fail(struct parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -500,6 +501,27 @@ static int on_replication(struct parse_ctx *ctx, const char *name, const char *v
         return -1;
 }
 
+/* [console]: evidock-console's listener. */
+static int on_console(struct parse_ctx *ctx, const char *name, const char *value)
+{
+        struct evd_conf *c = ctx->conf;
+
+        if (KEY("listen"))
+                return parse_string(ctx, value, c->console_listen, sizeof(c->console_listen));
+        if (KEY("tls_cert"))
+                return parse_abs_path(ctx, value, c->console_tls_cert, sizeof(c->console_tls_cert));
+        if (KEY("tls_key"))
+                return parse_abs_path(ctx, value, c->console_tls_key, sizeof(c->console_tls_key));
+        return -1;
+}
+
+/* "127.x.x.x:PORT", "[::1]:PORT" or "localhost:PORT": the station's own screen. */
+static bool listen_is_loopback(const char *listen)
+{
+        return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
+               strncmp(listen, "localhost:", 10) == 0;
+}
+
 /* The sections evd_conf_load knows, each with its keys; any other is refused at its
  * own line (read_line). */
 static const struct {
@@ -509,7 +531,7 @@ static const struct {
         { "station", on_station },         { "usb", on_usb },         { "ingest", on_ingest },
         { "retention", on_retention },     { "scrub", on_scrub },     { "labels", on_labels },
         { "calendar", on_calendar },       { "signing", on_signing }, { "roles", on_roles },
-        { "replication", on_replication },
+        { "replication", on_replication }, { "console", on_console },
 };
 
 static section_fn section_keys(const char *section)
@@ -593,6 +615,12 @@ int evd_conf_load(const char *path, struct evd_conf *ret_conf, struct evd_err *e
         if (conf.repl.on && (!conf.repl.endpoint[0] || !conf.repl.bucket[0]))
                 return evd_err_set(err, -EINVAL, "%s: [replication] needs an endpoint and a bucket",
                                    path);
+        if (!listen_is_loopback(conf.console_listen) &&
+            (!conf.console_tls_cert[0] || !conf.console_tls_key[0]))
+                return evd_err_set(err, -EINVAL,
+                                   "%s: [console] listen %s is not loopback: it needs tls_cert "
+                                   "and tls_key",
+                                   path, conf.console_listen);
         *ret_conf = conf;
         return 0;
 }
@@ -738,6 +766,11 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
                 fprintf(out, "# key and cert: the station's own, in STATE_DIR/keys/\n");
         fprintf(out, "\n[roles]\nclerk = %s\narchivist = %s\nadmin = %s\nreplicator = %s\n",
                 c->group_clerk, c->group_archivist, c->group_admin, c->group_replicator);
+        fprintf(out, "\n[console]\nlisten = %s\n", c->console_listen);
+        if (c->console_tls_cert[0])
+                fprintf(out, "tls_cert = %s\n", c->console_tls_cert);
+        if (c->console_tls_key[0])
+                fprintf(out, "tls_key = %s\n", c->console_tls_key);
         if (!c->repl.on)
                 return;
         const struct evd_conf_replication *r = &c->repl;

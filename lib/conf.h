@@ -90,6 +90,10 @@ struct evd_conf {
                 int sample_per_day;    /* objects re-read in full per day */
                 struct evd_period audit_retention;
         } repl;
+        /* [console]: the web console's listener; not loopback needs both TLS files */
+        char console_listen[EVD_CONF_NAME_MAX];
+        char console_tls_cert[EVD_CONF_PATH_MAX];
+        char console_tls_key[EVD_CONF_PATH_MAX];
 };
 
 /* Case numbers as written on decisions: a prefix, the year in brackets (〔〕, （）, ()

@@ -1030,6 +1030,25 @@ void evd_docks_status(struct evd_docks *d, json_t *docks_out, json_t *warnings)
         pthread_mutex_unlock(&d->lock);
 }
 
+void evd_docks_rejected(struct evd_docks *d, json_t *out)
+{
+        if (!d)
+                return;
+        pthread_mutex_lock(&d->lock);
+        for (int i = 0; i < EVD_DOCKS_MAX; i++) {
+                const struct session *s = d->sessions[i];
+                char vidpid[16];
+
+                if (!s || s->left || s->state != ST_REJECTED)
+                        continue;
+                (void)snprintf(vidpid, sizeof(vidpid), "%04x:%04x", s->vid, s->pid);
+                (void)json_array_append_new(out, json_pack("{ss ss ss ss}", "port", s->port,
+                                                           "serial", s->serial_shown, "vid_pid",
+                                                           vidpid, "reason", s->error));
+        }
+        pthread_mutex_unlock(&d->lock);
+}
+
 void evd_docks_summary(struct evd_docks *d, char *buf, size_t n)
 {
         size_t len = 0;

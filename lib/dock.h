@@ -131,6 +131,10 @@ void evd_docks_free(struct evd_docks *docks);
  * warnings (both borrowed). Any thread. */
 void evd_docks_status(struct evd_docks *docks, json_t *docks_out, json_t *warnings);
 
+/* Append one object per rejected device still plugged in to out (borrowed):
+ * {port, serial, vid_pid, reason}; the serial as shown in logs (escaped). Any thread. */
+void evd_docks_rejected(struct evd_docks *docks, json_t *out);
+
 /* One line on the docks for sd_notify STATUS= ("" when none). Any thread. */
 void evd_docks_summary(struct evd_docks *docks, char *buf, size_t n);
 

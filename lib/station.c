@@ -239,6 +239,7 @@ int evd_resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, str
 }
 
 const struct evd_control_command evd_station_commands[] = {
+        { "board", EVD_ROLE_NONE, evd_cmd_board },
         { "calendar", EVD_ROLE_CLERK, evd_cmd_calendar },
         { "label", EVD_ROLE_CLERK, evd_cmd_label },
         { "note", EVD_ROLE_CLERK, evd_cmd_note },

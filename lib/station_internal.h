@@ -88,6 +88,7 @@ EVD_CMD(evd_cmd_purge);
 EVD_CMD(evd_cmd_report);
 EVD_CMD(evd_cmd_replicated);  /* cmd_replication.c */
 EVD_CMD(evd_cmd_replication); /* cmd_replication.c */
+EVD_CMD(evd_cmd_board);       /* cmd_board.c: open to callers with no role */
 
 /* cmd_replication.c: {enabled, pending, pending_bytes, oldest_pending_s, ...} (caller
  * owns); an alarm past alarm_after also goes into warnings (may be NULL). */

@@ -4,10 +4,12 @@
 # simulator (umockdev: no USB needed), registers the recorder to a demo handler, docks
 # it and shows its progress up to "safe to remove"; then lists the items, compares them
 # with what mcopy extracts, verifies the store and the audit log, undocks and stops.
+# The web console runs alongside and its address is printed.
 set -euo pipefail
 BUILD=${1:-build}
 work=$(mktemp -d /tmp/evidock-demo-XXXXXX)
 cleanup() {
+        [ -n "${CONSOLE_PID:-}" ] && kill "$CONSOLE_PID" 2>/dev/null && wait "$CONSOLE_PID" 2>/dev/null
         if [ -n "${SIM_PID:-}" ]; then
                 echo quit >&"${SIM[1]}" 2>/dev/null || true
                 wait "$SIM_PID" 2>/dev/null || true
@@ -44,6 +46,17 @@ echo "   sim: $reply"
 ctl() { "$BUILD/evidockctl" --socket "$work/control.sock" "$@"; }
 for _ in $(seq 100); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
 
+# The web console (headless is fine: nobody has to look). DEMO_CONSOLE_PORT to move it.
+listen=127.0.0.1:${DEMO_CONSOLE_PORT:-8080}
+"$BUILD/evidock-console" -c "$work/evidock.conf" --listen "$listen" >"$work/console.log" 2>&1 &
+CONSOLE_PID=$!
+for _ in $(seq 50); do grep -q listening "$work/console.log" && break; sleep 0.1; done
+if grep -q listening "$work/console.log"; then
+        echo "== web console: http://$listen/board (the board follows the dock below)"
+else
+        echo "== web console did not start: $(cat "$work/console.log")"
+fi
+
 echo "== evidockctl recorder add DEMO-0001 --handler-id 012345 --handler-name 张三"
 ctl recorder add DEMO-0001 --handler-id 012345 --handler-name 张三 --model DSJ-V9
 echo "== docking it on port 3"
@@ -72,6 +85,8 @@ ctl calendar 2026-10-10
 sim quit
 wait "$SIM_PID" || true
 SIM_PID=
+kill "$CONSOLE_PID" 2>/dev/null && wait "$CONSOLE_PID" 2>/dev/null
+CONSOLE_PID=
 echo "== evidockd's log"
 cat "$work/evidockd.log"
 echo "== demo done"

@@ -173,6 +173,30 @@ static int teardown(void **state)
         return 0;
 }
 
+/* The web console's listener: loopback by default; anything else only with TLS. */
+static void console_listen(void **state)
+{
+        struct evd_conf c;
+        struct evd_err err = { 0 };
+
+        (void)state;
+        evd_conf_defaults(&c);
+        assert_string_equal(c.console_listen, "127.0.0.1:8080");
+        assert_int_equal(load_text("[console]\nlisten = [::1]:9000\n", &c, &err), 0);
+        assert_string_equal(c.console_listen, "[::1]:9000");
+        assert_int_equal(load_text("[console]\nlisten = 0.0.0.0:443\n", &c, &err), -EINVAL);
+        assert_non_null(strstr(err.text, "tls_cert"));
+        assert_int_equal(
+                load_text("[console]\nlisten = 10.0.0.5:443\ntls_cert = /etc/c.pem\n", &c, &err),
+                -EINVAL);
+        assert_int_equal(load_text("[console]\nlisten = 10.0.0.5:443\ntls_cert = /etc/c.pem\n"
+                                   "tls_key = /etc/k.pem\n",
+                                   &c, &err),
+                         0);
+        assert_string_equal(c.console_tls_key, "/etc/k.pem");
+        assert_int_equal(load_text("[console]\ntls_key = relative.pem\n", &c, &err), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -182,6 +206,7 @@ int main(void)
                 cmocka_unit_test(bad_lines_are_refused),
                 cmocka_unit_test(missing_file),
                 cmocka_unit_test(periods),
+                cmocka_unit_test(console_listen),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,536 @@
+#include "console_pages.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct evd_web_route evd_console_routes[] = {
+        { "GET", "/", EVD_PAGE_ROOT },
+        { "GET", "/board", EVD_PAGE_BOARD },
+        { "GET", "/board/events", EVD_PAGE_EVENTS },
+        { "GET", "/static/*", EVD_PAGE_STATIC },
+        { "GET", "/lang/*", EVD_PAGE_LANG },
+        { "GET", "/login", EVD_PAGE_LOGIN_FORM },
+        { "POST", "/login", EVD_PAGE_LOGIN },
+        { "POST", "/logout", EVD_PAGE_LOGOUT },
+        { "GET", "/items", EVD_PAGE_ITEMS },
+        { "GET", "/items/*", EVD_PAGE_ITEM },
+        { "GET", "/label", EVD_PAGE_LABEL_FORM },
+        { "POST", "/label", EVD_PAGE_LABEL },
+        { "GET", "/export", EVD_PAGE_EXPORT },
+        { "GET", "/access", EVD_PAGE_ACCESS },
+        { "GET", "/compliance", EVD_PAGE_COMPLIANCE },
+        { "GET", "/audit", EVD_PAGE_AUDIT },
+        { "GET", "/admin", EVD_PAGE_ADMIN },
+};
+
+const size_t evd_console_n_routes = sizeof(evd_console_routes) / sizeof(evd_console_routes[0]);
+
+const char *evd_page_role(enum evd_page page)
+{
+        switch (page) {
+        case EVD_PAGE_ITEMS:
+        case EVD_PAGE_ITEM:
+        case EVD_PAGE_LABEL_FORM:
+        case EVD_PAGE_LABEL:
+                return "clerk";
+        case EVD_PAGE_EXPORT:
+        case EVD_PAGE_ACCESS:
+        case EVD_PAGE_COMPLIANCE:
+        case EVD_PAGE_AUDIT:
+                return "archivist";
+        case EVD_PAGE_ADMIN:
+                return "admin";
+        default:
+                return NULL;
+        }
+}
+
+static int role_rank(const char *role)
+{
+        static const char *const names[] = { "clerk", "archivist", "admin" };
+
+        for (int i = 0; role && i < 3; i++)
+                if (strcmp(role, names[i]) == 0)
+                        return i + 1;
+        return 0;
+}
+
+bool evd_page_role_ok(const char *role, const char *need)
+{
+        return !need || (role_rank(role) > 0 && role_rank(role) >= role_rank(need));
+}
+
+/* ---- the frame ---- */
+
+static void text(struct evd_buf *b, const char *s)
+{
+        (void)evd_web_text(b, s ? s : "");
+}
+
+static void msg(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m)
+{
+        text(b, evd_msg(v->lang, m));
+}
+
+static void csrf_field(struct evd_buf *b, const char *csrf)
+{
+        evd_buf_str(b, "<input type=\"hidden\" name=\"csrf\" value=\"");
+        text(b, csrf);
+        evd_buf_str(b, "\">");
+}
+
+static void nav_link(struct evd_buf *b, const struct evd_page_view *v, const char *href,
+                     enum evd_msg m, enum evd_page page)
+{
+        if (!evd_page_role_ok(v->role, evd_page_role(page)))
+                return;
+        evd_buf_printf(b, "<a href=\"%s\"%s>", href,
+                       v->path && strncmp(v->path, href, strlen(href)) == 0 ? " class=\"on\"" : "");
+        msg(b, v, m);
+        evd_buf_str(b, "</a>");
+}
+
+void evd_page_begin(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg title)
+{
+        evd_buf_printf(b,
+                       "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
+                       "<meta name=\"viewport\" content=\"width=device-width\">"
+                       "<link rel=\"stylesheet\" href=\"/static/app.css\">"
+                       "<script src=\"/static/app.js\" defer></script><title>",
+                       v->lang == EVD_LANG_EN ? "en" : "zh-CN");
+        msg(b, v, title);
+        evd_buf_str(b, " - ");
+        msg(b, v, EVD_MSG_TITLE);
+        evd_buf_str(b, "</title></head><body><header><nav>");
+        nav_link(b, v, "/board", EVD_MSG_NAV_BOARD, EVD_PAGE_BOARD);
+        if (v->user) {
+                nav_link(b, v, "/items", EVD_MSG_NAV_ITEMS, EVD_PAGE_ITEMS);
+                nav_link(b, v, "/label", EVD_MSG_NAV_LABEL, EVD_PAGE_LABEL_FORM);
+                nav_link(b, v, "/export", EVD_MSG_NAV_EXPORT, EVD_PAGE_EXPORT);
+                nav_link(b, v, "/access", EVD_MSG_NAV_ACCESS, EVD_PAGE_ACCESS);
+                nav_link(b, v, "/compliance", EVD_MSG_NAV_COMPLIANCE, EVD_PAGE_COMPLIANCE);
+                nav_link(b, v, "/audit", EVD_MSG_NAV_AUDIT, EVD_PAGE_AUDIT);
+                nav_link(b, v, "/admin", EVD_MSG_NAV_ADMIN, EVD_PAGE_ADMIN);
+        }
+        evd_buf_str(b, "</nav><div class=\"who\">");
+        if (v->user) {
+                evd_buf_str(b, "<span class=\"user\">");
+                text(b, v->user);
+                evd_buf_str(b, "</span><form method=\"post\" action=\"/logout\">");
+                csrf_field(b, v->csrf);
+                evd_buf_str(b, "<button type=\"submit\">");
+                msg(b, v, EVD_MSG_SIGN_OUT);
+                evd_buf_str(b, "</button></form>");
+        } else {
+                evd_buf_str(b, "<a href=\"/login\">");
+                msg(b, v, EVD_MSG_SIGN_IN);
+                evd_buf_str(b, "</a>");
+        }
+        evd_buf_printf(
+                b, " <a id=\"lang\" href=\"/lang/%s?next=", v->lang == EVD_LANG_EN ? "zh" : "en");
+        (void)evd_web_urlencode(b, v->path ? v->path : "/");
+        evd_buf_str(b, "\">");
+        msg(b, v, EVD_MSG_LANG_OTHER);
+        evd_buf_str(b, "</a></div></header><main>");
+}
+
+void evd_page_end(struct evd_buf *b)
+{
+        evd_buf_str(b, "</main></body></html>\n");
+}
+
+void evd_page_message(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg title,
+                      const char *line)
+{
+        evd_page_begin(b, v, title);
+        evd_buf_str(b, "<h1>");
+        msg(b, v, title);
+        evd_buf_str(b, "</h1><p class=\"message\">");
+        text(b, line);
+        evd_buf_str(b, "</p>");
+        evd_page_end(b);
+}
+
+/* ---- board ---- */
+
+void evd_page_board(struct evd_buf *b, const struct evd_page_view *v)
+{
+        static const struct {
+                const char *attr;
+                enum evd_msg m;
+        } strings[] = {
+                { "safe", EVD_MSG_SAFE },
+                { "docked", EVD_MSG_ST_DOCKED },
+                { "scanning", EVD_MSG_ST_SCANNING },
+                { "copying", EVD_MSG_ST_COPYING },
+                { "done", EVD_MSG_ST_DONE },
+                { "interrupted", EVD_MSG_ST_INTERRUPTED },
+                { "failed", EVD_MSG_ST_FAILED },
+                { "port", EVD_MSG_PORT },
+                { "serial", EVD_MSG_SERIAL },
+                { "holder", EVD_MSG_HOLDER },
+                { "files", EVD_MSG_FILES },
+                { "rate", EVD_MSG_RATE },
+                { "left", EVD_MSG_TIME_LEFT },
+                { "rejected", EVD_MSG_REJECTED },
+                { "nodocks", EVD_MSG_NO_DOCKS },
+                { "health", EVD_MSG_HEALTH },
+                { "free", EVD_MSG_FREE_SPACE },
+                { "items", EVD_MSG_ITEMS_TOTAL },
+                { "scrub", EVD_MSG_SCRUB },
+                { "scruboff", EVD_MSG_SCRUB_OFF },
+                { "scrubrun", EVD_MSG_SCRUB_RUNNING },
+                { "scrubidle", EVD_MSG_SCRUB_IDLE },
+                { "alarms", EVD_MSG_ALARMS },
+                { "warnings", EVD_MSG_WARNINGS },
+                { "offline", EVD_MSG_OFFLINE },
+        };
+
+        evd_page_begin(b, v, EVD_MSG_NAV_BOARD);
+        evd_buf_str(b, "<div id=\"board\" data-events=\"/board/events\"");
+        for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+                evd_buf_printf(b, " data-m-%s=\"", strings[i].attr);
+                msg(b, v, strings[i].m);
+                evd_buf_str(b, "\"");
+        }
+        evd_buf_str(b, "><div id=\"status\" class=\"offline\" hidden></div>"
+                       "<section id=\"docks\" class=\"cards\"></section>"
+                       "<section id=\"health\"></section></div>");
+        evd_page_end(b);
+}
+
+/* ---- sign-in ---- */
+
+void evd_page_login(struct evd_buf *b, const struct evd_page_view *v, const char *csrf,
+                    const char *next, const char *error)
+{
+        evd_page_begin(b, v, EVD_MSG_SIGN_IN);
+        evd_buf_str(b, "<h1>");
+        msg(b, v, EVD_MSG_SIGN_IN);
+        evd_buf_str(b, "</h1>");
+        if (error) {
+                evd_buf_str(b, "<p class=\"error\" id=\"login-error\">");
+                text(b, error);
+                evd_buf_str(b, "</p>");
+        }
+        evd_buf_str(b, "<form method=\"post\" action=\"/login\" class=\"login\">");
+        csrf_field(b, csrf);
+        evd_buf_str(b, "<input type=\"hidden\" name=\"next\" value=\"");
+        text(b, next);
+        evd_buf_str(b, "\"><label>");
+        msg(b, v, EVD_MSG_USER);
+        evd_buf_str(b, "<input name=\"user\" autocomplete=\"username\" required></label><label>");
+        msg(b, v, EVD_MSG_PASSWORD);
+        evd_buf_str(b,
+                    "<input name=\"password\" type=\"password\" autocomplete=\"current-password\" "
+                    "required></label><button type=\"submit\">");
+        msg(b, v, EVD_MSG_SIGN_IN);
+        evd_buf_str(b, "</button></form>");
+        evd_page_end(b);
+}
+
+/* ---- items ---- */
+
+static const char *str(const json_t *o, const char *key)
+{
+        return json_string_value(json_object_get(o, key));
+}
+
+/* A JSON value shown as text: strings as they are, numbers, yes/no; objects and
+ * arrays as compact JSON (escaped like everything else). */
+static void value(struct evd_buf *b, const struct evd_page_view *v, const json_t *j)
+{
+        char *dump;
+
+        if (!j || json_is_null(j))
+                return;
+        if (json_is_string(j))
+                text(b, json_string_value(j));
+        else if (json_is_integer(j))
+                evd_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        else if (json_is_real(j))
+                evd_buf_printf(b, "%.3f", json_real_value(j));
+        else if (json_is_boolean(j))
+                msg(b, v, json_is_true(j) ? EVD_MSG_YES : EVD_MSG_NO);
+        else if ((dump = json_dumps(j, JSON_COMPACT))) {
+                text(b, dump);
+                free(dump);
+        }
+}
+
+static void size_text(struct evd_buf *b, json_int_t n)
+{
+        if (n >= 1 << 30)
+                evd_buf_printf(b, "%.1f GiB", (double)n / (1 << 30));
+        else if (n >= 1 << 20)
+                evd_buf_printf(b, "%.1f MiB", (double)n / (1 << 20));
+        else
+                evd_buf_printf(b, "%.1f KiB", (double)n / 1024);
+}
+
+static void filter_input(struct evd_buf *b, const struct evd_page_view *v,
+                         const struct evd_web_form *q, const char *name, enum evd_msg m,
+                         const char *type)
+{
+        evd_buf_str(b, "<label>");
+        msg(b, v, m);
+        evd_buf_printf(b, "<input name=\"%s\" type=\"%s\" value=\"", name, type);
+        text(b, evd_web_form_get(q, name));
+        evd_buf_str(b, "\"></label>");
+}
+
+static void filter_check(struct evd_buf *b, const struct evd_page_view *v,
+                         const struct evd_web_form *q, const char *name, enum evd_msg m)
+{
+        evd_buf_printf(b,
+                       "<label class=\"check\"><input type=\"checkbox\" name=\"%s\" value=\"1\"%s>",
+                       name, evd_web_form_get(q, name) ? " checked" : "");
+        msg(b, v, m);
+        evd_buf_str(b, "</label>");
+}
+
+/* The query again with page=n, for the pager links. */
+static void page_link(struct evd_buf *b, const struct evd_web_form *q, size_t n)
+{
+        evd_buf_str(b, "/items?");
+        for (size_t i = 0; i < q->n; i++) {
+                if (strcmp(q->f[i].name, "page") == 0)
+                        continue;
+                (void)evd_web_urlencode(b, q->f[i].name);
+                evd_buf_str(b, "=");
+                (void)evd_web_urlencode(b, q->f[i].value);
+                evd_buf_str(b, "&amp;");
+        }
+        evd_buf_printf(b, "page=%zu", n);
+}
+
+static void items_filters(struct evd_buf *b, const struct evd_page_view *v,
+                          const struct evd_web_form *q)
+{
+        evd_buf_str(b, "<form method=\"get\" action=\"/items\" class=\"filters\">");
+        filter_input(b, v, q, "case", EVD_MSG_F_CASE, "text");
+        filter_input(b, v, q, "recorder", EVD_MSG_SERIAL, "text");
+        filter_input(b, v, q, "handler", EVD_MSG_F_HANDLER, "text");
+        filter_input(b, v, q, "since", EVD_MSG_F_SINCE, "date");
+        filter_input(b, v, q, "until", EVD_MSG_F_UNTIL, "date");
+        filter_check(b, v, q, "late", EVD_MSG_F_LATE);
+        filter_check(b, v, q, "overdue", EVD_MSG_F_OVERDUE);
+        filter_check(b, v, q, "unlabeled", EVD_MSG_F_UNLABELED);
+        evd_buf_str(b, "<button type=\"submit\">");
+        msg(b, v, EVD_MSG_FILTER);
+        evd_buf_str(b, "</button></form>");
+}
+
+static void item_row(struct evd_buf *b, const struct evd_page_view *v, const json_t *it)
+{
+        const json_t *labels = json_object_get(it, "labels");
+        json_int_t id = json_integer_value(json_object_get(it, "id"));
+
+        evd_buf_printf(
+                b,
+                "<tr><td><input type=\"checkbox\" name=\"item\" value=\"%" JSON_INTEGER_FORMAT
+                "\"></td><td><a href=\"/items/%" JSON_INTEGER_FORMAT "\">%" JSON_INTEGER_FORMAT
+                "</a></td><td>",
+                id, id, id);
+        text(b, str(it, "recorded_at"));
+        evd_buf_str(b, "</td><td>");
+        text(b, str(it, "recorder"));
+        evd_buf_str(b, "</td><td class=\"path\">");
+        text(b, str(it, "original_path"));
+        evd_buf_str(b, "</td><td>");
+        size_text(b, json_integer_value(json_object_get(it, "size")));
+        evd_buf_str(b, "</td><td>");
+        text(b, str(labels, "case_no"));
+        evd_buf_str(b, "</td><td>");
+        text(b, str(labels, "handler"));
+        evd_buf_str(b, "</td><td>");
+        if (json_is_true(json_object_get(it, "late")))
+                msg(b, v, EVD_MSG_F_LATE);
+        evd_buf_str(b, "</td></tr>");
+}
+
+void evd_page_items(struct evd_buf *b, const struct evd_page_view *v, const struct evd_web_form *q,
+                    const json_t *items, size_t page)
+{
+        static const enum evd_msg heads[] = { EVD_MSG_F_ID,      EVD_MSG_F_RECORDED, EVD_MSG_SERIAL,
+                                              EVD_MSG_F_FILE,    EVD_MSG_F_SIZE,     EVD_MSG_F_CASE,
+                                              EVD_MSG_F_HANDLER, EVD_MSG_F_LATE };
+        size_t total = json_array_size(items);
+        size_t pages = total ? (total + EVD_PAGE_SIZE - 1) / EVD_PAGE_SIZE : 1;
+
+        if (page < 1)
+                page = 1;
+        if (page > pages)
+                page = pages;
+        evd_page_begin(b, v, EVD_MSG_NAV_ITEMS);
+        items_filters(b, v, q);
+        evd_buf_str(b, "<form method=\"get\" action=\"/label\"><table "
+                       "class=\"items\"><thead><tr><th></th>");
+        for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+                evd_buf_str(b, "<th>");
+                msg(b, v, heads[i]);
+                evd_buf_str(b, "</th>");
+        }
+        evd_buf_str(b, "</tr></thead><tbody>");
+        for (size_t i = (page - 1) * EVD_PAGE_SIZE; i < total && i < page * EVD_PAGE_SIZE; i++)
+                item_row(b, v, json_array_get(items, i));
+        evd_buf_str(b, "</tbody></table>");
+        if (total == 0) {
+                evd_buf_str(b, "<p class=\"empty\">");
+                msg(b, v, EVD_MSG_NONE_FOUND);
+                evd_buf_str(b, "</p>");
+        }
+        evd_buf_str(b, "<p class=\"pager\">");
+        if (page > 1) {
+                evd_buf_str(b, "<a rel=\"prev\" href=\"");
+                page_link(b, q, page - 1);
+                evd_buf_str(b, "\">");
+                msg(b, v, EVD_MSG_PREV);
+                evd_buf_str(b, "</a> ");
+        }
+        evd_buf_printf(b, "<span id=\"pageno\">%zu / %zu</span> (%zu ", page, pages, total);
+        msg(b, v, EVD_MSG_TOTAL);
+        evd_buf_str(b, ") ");
+        if (page < pages) {
+                evd_buf_str(b, "<a rel=\"next\" href=\"");
+                page_link(b, q, page + 1);
+                evd_buf_str(b, "\">");
+                msg(b, v, EVD_MSG_NEXT);
+                evd_buf_str(b, "</a>");
+        }
+        evd_buf_str(b, "</p><button type=\"submit\">");
+        msg(b, v, EVD_MSG_NAV_LABEL);
+        evd_buf_str(b, "</button></form>");
+        evd_page_end(b);
+}
+
+static void field_row(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m,
+                      const json_t *j)
+{
+        evd_buf_str(b, "<tr><th>");
+        msg(b, v, m);
+        evd_buf_str(b, "</th><td>");
+        value(b, v, j);
+        evd_buf_str(b, "</td></tr>");
+}
+
+static void list_section(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m,
+                         const json_t *list)
+{
+        const json_t *e;
+        size_t i;
+
+        if (json_array_size(list) == 0)
+                return;
+        evd_buf_str(b, "<h2>");
+        msg(b, v, m);
+        evd_buf_str(b, "</h2><ul>");
+        json_array_foreach(list, i, e)
+        {
+                evd_buf_str(b, "<li>");
+                value(b, v, e);
+                evd_buf_str(b, "</li>");
+        }
+        evd_buf_str(b, "</ul>");
+}
+
+void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_t *it)
+{
+        const json_t *labels = json_object_get(it, "labels");
+        const json_t *media = json_object_get(it, "media");
+
+        evd_page_begin(b, v, EVD_MSG_NAV_ITEMS);
+        evd_buf_printf(
+                b, "<h1>%s %" JSON_INTEGER_FORMAT "</h1><table class=\"fields\" id=\"item\">",
+                evd_msg(v->lang, EVD_MSG_F_ID), json_integer_value(json_object_get(it, "id")));
+        field_row(b, v, EVD_MSG_F_FILE, json_object_get(it, "original_path"));
+        field_row(b, v, EVD_MSG_SERIAL, json_object_get(it, "recorder"));
+        field_row(b, v, EVD_MSG_F_RECORDED, json_object_get(it, "recorded_at"));
+        field_row(b, v, EVD_MSG_F_INGESTED, json_object_get(it, "ingested_at"));
+        field_row(b, v, EVD_MSG_F_DEADLINE, json_object_get(it, "deadline"));
+        field_row(b, v, EVD_MSG_F_LATE, json_object_get(it, "late"));
+        field_row(b, v, EVD_MSG_F_SIZE, json_object_get(it, "size"));
+        field_row(b, v, EVD_MSG_F_CASE, json_object_get(labels, "case_no"));
+        field_row(b, v, EVD_MSG_F_PARTY, json_object_get(labels, "party"));
+        field_row(b, v, EVD_MSG_F_HANDLER, json_object_get(labels, "handler"));
+        field_row(b, v, EVD_MSG_F_RETAIN, json_object_get(it, "retain_until"));
+        field_row(b, v, EVD_MSG_F_INTEGRITY, json_object_get(media, "integrity"));
+        field_row(b, v, EVD_MSG_F_MEDIA, media);
+        evd_buf_str(b, "<tr><th>sha256</th><td class=\"hash\">");
+        text(b, str(it, "sha256"));
+        evd_buf_str(b, "</td></tr></table>");
+        list_section(b, v, EVD_MSG_F_OCCURRENCES, json_object_get(it, "occurrences"));
+        list_section(b, v, EVD_MSG_F_NOTES, json_object_get(it, "notes"));
+        list_section(b, v, EVD_MSG_F_GAPS, json_object_get(it, "sequence_gaps"));
+        list_section(b, v, EVD_MSG_F_HISTORY, json_object_get(it, "history"));
+        evd_page_end(b);
+}
+
+/* ---- label ---- */
+
+static void label_input(struct evd_buf *b, const struct evd_page_view *v,
+                        const struct evd_web_form *values, const char *name, enum evd_msg m,
+                        const char *field, const char *error, const char *extra)
+{
+        evd_buf_printf(b, "<p class=\"field\"><label for=\"f-%s\">", name);
+        msg(b, v, m);
+        evd_buf_printf(b, "</label><input id=\"f-%s\" name=\"%s\" value=\"", name, name);
+        text(b, evd_web_form_get(values, name));
+        evd_buf_printf(b, "\"%s><span class=\"error\" id=\"e-%s\">", extra, name);
+        if (field && error && strcmp(field, name) == 0)
+                text(b, error);
+        evd_buf_str(b, "</span></p>");
+}
+
+void evd_page_label(struct evd_buf *b, const struct evd_page_view *v, const char *case_pattern,
+                    const struct evd_web_form *values, const char *field, const char *error,
+                    const json_t *done)
+{
+        const char *item;
+
+        evd_page_begin(b, v, EVD_MSG_NAV_LABEL);
+        evd_buf_str(b, "<h1>");
+        msg(b, v, EVD_MSG_NAV_LABEL);
+        evd_buf_str(b, "</h1>");
+        if (done) {
+                evd_buf_str(b, "<p class=\"ok\" id=\"label-done\">");
+                msg(b, v, EVD_MSG_LABEL_DONE);
+                evd_buf_printf(b, ": %zu</p>", json_array_size(json_object_get(done, "items")));
+        }
+        if (error && !field) {
+                evd_buf_str(b, "<p class=\"error\" id=\"label-error\">");
+                text(b, error);
+                evd_buf_str(b, "</p>");
+        }
+        evd_buf_str(b, "<form method=\"post\" action=\"/label\" id=\"label-form\" data-pattern=\"");
+        text(b, case_pattern);
+        evd_buf_str(b, "\" data-bad=\"");
+        msg(b, v, EVD_MSG_CASE_BAD);
+        evd_buf_str(b, "\">");
+        csrf_field(b, v->csrf);
+        evd_buf_str(b, "<p class=\"help\">");
+        msg(b, v, EVD_MSG_LABEL_HELP);
+        evd_buf_str(b, "</p><ul class=\"chosen\">");
+        for (size_t i = 0; (item = evd_web_form_get_nth(values, "item", i)); i++) {
+                evd_buf_str(b,
+                            "<li><label><input type=\"checkbox\" name=\"item\" checked value=\"");
+                text(b, item);
+                evd_buf_str(b, "\">");
+                text(b, item);
+                evd_buf_str(b, "</label></li>");
+        }
+        evd_buf_str(b, "</ul><span class=\"error\" id=\"e-items\">");
+        if (field && error && strcmp(field, "items") == 0)
+                text(b, error);
+        evd_buf_str(b, "</span>");
+        label_input(b, v, values, "session", EVD_MSG_F_SESSION, field, error,
+                    " inputmode=\"numeric\"");
+        label_input(b, v, values, "case", EVD_MSG_F_CASE, field, error, " required");
+        label_input(b, v, values, "party", EVD_MSG_F_PARTY, field, error, " required");
+        label_input(b, v, values, "handler", EVD_MSG_F_HANDLER, field, error, "");
+        evd_buf_str(b, "<button type=\"submit\">");
+        msg(b, v, EVD_MSG_LABEL_SUBMIT);
+        evd_buf_str(b, "</button></form>");
+        evd_page_end(b);
+}

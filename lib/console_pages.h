@@ -1,0 +1,87 @@
+/* console_pages: the web console's route table and its pages, rendered as HTML into a
+ * buffer from what the daemon answered. Pure functions of their inputs: no server, no
+ * socket, so that tests can render a page from hostile JSON and read the HTML.
+ *
+ * Every value is escaped (web.h); pages load only /static/ assets (no inline script or
+ * style: the console sends Content-Security-Policy: default-src 'self'). Pointers
+ * passed in are borrowed. */
+#ifndef EVD_CONSOLE_PAGES_H
+#define EVD_CONSOLE_PAGES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "buf.h"
+#include "msg.h"
+#include "web.h"
+
+enum evd_page {
+        EVD_PAGE_ROOT,
+        EVD_PAGE_BOARD,
+        EVD_PAGE_EVENTS,
+        EVD_PAGE_STATIC,
+        EVD_PAGE_LANG,
+        EVD_PAGE_LOGIN_FORM,
+        EVD_PAGE_LOGIN,
+        EVD_PAGE_LOGOUT,
+        EVD_PAGE_ITEMS,
+        EVD_PAGE_ITEM,
+        EVD_PAGE_LABEL_FORM,
+        EVD_PAGE_LABEL,
+        EVD_PAGE_EXPORT,
+        EVD_PAGE_ACCESS,
+        EVD_PAGE_COMPLIANCE,
+        EVD_PAGE_AUDIT,
+        EVD_PAGE_ADMIN,
+};
+
+extern const struct evd_web_route evd_console_routes[];
+extern const size_t evd_console_n_routes;
+
+/* The least role a page needs: NULL for public pages, else "clerk", "archivist" or
+ * "admin". */
+const char *evd_page_role(enum evd_page page);
+
+/* True when role (may be NULL) is at least need (NULL: anyone). */
+bool evd_page_role_ok(const char *role, const char *need);
+
+#define EVD_PAGE_SIZE 50 /* items per page */
+
+/* Who is looking, for the frame of every page. */
+struct evd_page_view {
+        enum evd_lang lang;
+        const char *path;               /* the page's own path, for the language switch */
+        const char *user, *role, *csrf; /* NULL when not signed in */
+};
+
+/* A whole page: the frame around body_fn's output. */
+void evd_page_begin(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg title);
+void evd_page_end(struct evd_buf *b);
+
+/* The board (its cards are drawn by board.js from /board/events). */
+void evd_page_board(struct evd_buf *b, const struct evd_page_view *v);
+
+/* The sign-in form; error (may be NULL) shown above it; next is where to go after. */
+void evd_page_login(struct evd_buf *b, const struct evd_page_view *v, const char *csrf,
+                    const char *next, const char *error);
+
+/* The items page: filters (query, echoed), one page of items (the whole matching
+ * list, newest last as the daemon gives them) and links to the others. */
+void evd_page_items(struct evd_buf *b, const struct evd_page_view *v,
+                    const struct evd_web_form *query, const json_t *items, size_t page);
+
+/* One item, every field. */
+void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_t *item);
+
+/* The label form: values (the posted form or the query) fill it; field is the field
+ * an error belongs to ("case", "party", "handler", "items"; NULL for none), error its
+ * text; done (may be NULL) is the daemon's answer to a successful label. */
+void evd_page_label(struct evd_buf *b, const struct evd_page_view *v, const char *case_pattern,
+                    const struct evd_web_form *values, const char *field, const char *error,
+                    const json_t *done);
+
+/* A page with a title and one line of text (errors, pages not there yet). */
+void evd_page_message(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg title,
+                      const char *text);
+
+#endif

@@ -1,0 +1,112 @@
+/* msg: every string the web console shows, in Chinese (the default) and English, in
+ * one table. A page asks for evd_msg(lang, EVD_MSG_...); the board's script gets the
+ * strings it needs from data attributes of the page. */
+#ifndef EVD_MSG_H
+#define EVD_MSG_H
+
+enum evd_lang {
+        EVD_LANG_ZH,
+        EVD_LANG_EN,
+};
+
+#define EVD_MSGS(X)                                                                                \
+        X(TITLE, "执法记录仪采集站", "Evidence docking station")                                   \
+        X(NAV_BOARD, "看板", "Board")                                                              \
+        X(NAV_ITEMS, "记录", "Items")                                                              \
+        X(NAV_LABEL, "标注", "Label")                                                              \
+        X(NAV_EXPORT, "导出", "Export")                                                            \
+        X(NAV_ACCESS, "调阅", "Access register")                                                   \
+        X(NAV_COMPLIANCE, "合规", "Compliance")                                                    \
+        X(NAV_AUDIT, "审计", "Audit")                                                              \
+        X(NAV_ADMIN, "管理", "Admin")                                                              \
+        X(LANG_OTHER, "English", "中文")                                                           \
+        X(SIGN_IN, "登录", "Sign in")                                                              \
+        X(SIGN_OUT, "退出", "Sign out")                                                            \
+        X(USER, "用户名", "User name")                                                             \
+        X(PASSWORD, "密码", "Password")                                                            \
+        X(SIGNED_IN_AS, "当前用户", "Signed in as")                                                \
+        X(BAD_LOGIN, "登录失败", "Sign-in failed")                                                 \
+        X(NEED_SIGN_IN, "请先登录", "Please sign in")                                              \
+        X(SAFE, "可以拔出", "Safe to remove")                                                      \
+        X(ST_DOCKED, "已接入", "Docked")                                                           \
+        X(ST_SCANNING, "正在读取目录", "Scanning")                                                 \
+        X(ST_COPYING, "正在复制", "Copying")                                                       \
+        X(ST_DONE, "已完成", "Done")                                                               \
+        X(ST_INTERRUPTED, "已中断，请重新插入", "Interrupted: dock it again")                      \
+        X(ST_FAILED, "失败", "Failed")                                                             \
+        X(PORT, "端口", "Port")                                                                    \
+        X(SERIAL, "记录仪编号", "Recorder")                                                        \
+        X(HOLDER, "持有人", "Holder")                                                              \
+        X(FILES, "文件", "Files")                                                                  \
+        X(RATE, "速度", "Speed")                                                                   \
+        X(TIME_LEFT, "剩余时间", "Time left")                                                      \
+        X(REJECTED, "未读取的设备", "Device not read")                                             \
+        X(NO_DOCKS, "暂无记录仪接入", "No recorder docked")                                        \
+        X(HEALTH, "采集站状态", "Station health")                                                  \
+        X(FREE_SPACE, "可用空间", "Free space")                                                    \
+        X(ITEMS_TOTAL, "记录总数", "Items stored")                                                 \
+        X(SCRUB, "定期校验", "Fixity checks")                                                      \
+        X(SCRUB_OFF, "未开启", "off")                                                              \
+        X(SCRUB_RUNNING, "进行中", "running")                                                      \
+        X(SCRUB_IDLE, "空闲", "idle")                                                              \
+        X(ALARMS, "校验告警", "fixity alarms")                                                     \
+        X(WARNINGS, "提示", "Warnings")                                                            \
+        X(OFFLINE, "无法连接采集站服务", "The station service cannot be reached")                  \
+        X(F_ID, "编号", "ID")                                                                      \
+        X(F_RECORDED, "录制时间", "Recorded")                                                      \
+        X(F_INGESTED, "存储时间", "Stored")                                                        \
+        X(F_DEADLINE, "存储期限", "Deadline")                                                      \
+        X(F_FILE, "原始文件", "Original file")                                                     \
+        X(F_SIZE, "大小", "Size")                                                                  \
+        X(F_CASE, "案件编号", "Case number")                                                       \
+        X(F_PARTY, "当事人", "Party")                                                              \
+        X(F_HANDLER, "执法人员", "Handler")                                                        \
+        X(F_LATE, "逾期存储", "Stored late")                                                       \
+        X(F_INTEGRITY, "完整性", "Integrity")                                                      \
+        X(F_RETAIN, "保存至", "Retained until")                                                    \
+        X(F_SINCE, "起始日期", "From")                                                             \
+        X(F_UNTIL, "截止日期", "Until")                                                            \
+        X(F_UNLABELED, "未标注", "Unlabelled")                                                     \
+        X(F_OVERDUE, "逾期未标注", "Overdue")                                                      \
+        X(F_SESSION, "对接批次", "Dock session")                                                   \
+        X(F_NOTES, "说明", "Notes")                                                                \
+        X(F_OCCURRENCES, "重复出现", "Occurrences")                                                \
+        X(F_GAPS, "序号缺失", "Sequence gaps")                                                     \
+        X(F_MEDIA, "媒体信息", "Media")                                                            \
+        X(F_HISTORY, "审计记录", "Audit history")                                                  \
+        X(FILTER, "筛选", "Filter")                                                                \
+        X(PREV, "上一页", "Previous")                                                              \
+        X(NEXT, "下一页", "Next")                                                                  \
+        X(PAGE, "页", "Page")                                                                      \
+        X(TOTAL, "条记录", "items")                                                                \
+        X(NONE_FOUND, "没有符合条件的记录", "No items match")                                      \
+        X(YES, "是", "yes")                                                                        \
+        X(NO, "否", "no")                                                                          \
+        X(LABEL_HELP, "勾选记录，或填写对接批次号", "Tick items, or give a dock session")          \
+        X(LABEL_SUBMIT, "提交标注", "Label")                                                       \
+        X(LABEL_DONE, "已标注的记录数", "Items labelled")                                          \
+        X(CASE_BAD, "案件编号格式不正确", "The case number does not match the pattern")            \
+        X(REQUIRED, "必填", "required")                                                            \
+        X(CHOOSE, "请选择记录或对接批次", "Choose items or a dock session")                        \
+        X(FORBIDDEN, "无权限", "Not allowed")                                                      \
+        X(FORBIDDEN_TEXT, "当前账号的角色不能使用此页面", "Your role may not use this page")       \
+        X(BAD_CSRF, "请求无效，请刷新页面后重试", "Invalid request: reload the page and retry")    \
+        X(NOT_FOUND, "未找到", "Not found")                                                        \
+        X(FAILED, "操作失败", "Failed")                                                            \
+        X(BACK, "返回", "Back")                                                                    \
+        X(NOT_YET, "此页面尚未提供", "This page is not available yet")
+
+enum evd_msg {
+#define EVD_MSG_ENUM(key, zh, en) EVD_MSG_##key,
+        EVD_MSGS(EVD_MSG_ENUM)
+#undef EVD_MSG_ENUM
+                EVD_MSG_COUNT
+};
+
+/* The text of msg in lang (static). */
+const char *evd_msg(enum evd_lang lang, enum evd_msg msg);
+
+/* The language named by a cookie or query value ("en", "zh"; anything else: zh). */
+enum evd_lang evd_msg_lang(const char *name);
+
+#endif
