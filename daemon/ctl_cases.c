@@ -10,8 +10,8 @@
 int ctl_print_trips(struct ctl *ctx, const json_t *r)
 {
         static const struct ctl_col cols[] = {
-                { "TRIP", 5, true },    { "WHO", 20, false },      { "KIND", 10, false },
-                { "FROM", 10, false },  { "TO", 10, false },       { "RETURNED", 10, false },
+                { "TRIP", 5, true },     { "WHO", 20, false }, { "KIND", 10, false },
+                { "FROM", 10, false },   { "TO", 10, false },  { "RETURNED", 10, false },
                 { "ENTERED", 0, false },
         };
         FILE *out = ctx->out;
@@ -31,9 +31,8 @@ int ctl_print_trips(struct ctl *ctx, const json_t *r)
                 ctl_table_cell(out, &cols[4], STR(t, "to"));
                 ctl_table_cell(out, &cols[5], STR(t, "returned"));
                 ctl_table_text(out, &cols[6],
-                               json_is_true(json_object_get(t, "after_the_fact"))
-                                       ? "after the fact"
-                                       : "beforehand");
+                               json_is_true(json_object_get(t, "after_the_fact")) ? "after the fact"
+                                                                                  : "beforehand");
                 fprintf(out, "\n");
         }
         return 0;
@@ -42,7 +41,7 @@ int ctl_print_trips(struct ctl *ctx, const json_t *r)
 int ctl_print_cases(struct ctl *ctx, const json_t *r)
 {
         static const struct ctl_col cols[] = {
-                { "CASE", 32, false }, { "STATE", 8, false }, { "ENDED", 10, false },
+                { "CASE", 32, false }, { "STATE", 8, false },    { "ENDED", 10, false },
                 { "DUE", 10, false },  { "FILED AS", 0, false },
         };
         FILE *out = ctx->out;
@@ -67,8 +66,8 @@ int ctl_print_cases(struct ctl *ctx, const json_t *r)
 int ctl_print_timeline(struct ctl *ctx, const json_t *r)
 {
         static const struct ctl_col cols[] = {
-                { "START", 20, false }, { "END", 20, false },    { "ITEM", 6, true },
-                { "LANE", 4, true },    { "STAGE", 14, false },  { "RECORDER", 14, false },
+                { "START", 20, false },  { "END", 20, false },   { "ITEM", 6, true },
+                { "LANE", 4, true },     { "STAGE", 14, false }, { "RECORDER", 14, false },
                 { "HANDLER", 0, false },
         };
         FILE *out = ctx->out;
@@ -94,8 +93,7 @@ int ctl_print_timeline(struct ctl *ctx, const json_t *r)
         json_array_foreach(json_object_get(r, "gaps"), i, c)
         {
                 fprintf(out, "%s: %lld s without recording in stage ",
-                        json_is_true(json_object_get(c, "explained")) ? "gap (explained)"
-                                                                       : "GAP",
+                        json_is_true(json_object_get(c, "explained")) ? "gap (explained)" : "GAP",
                         INT(c, "seconds"));
                 ctl_put_safe(STR(c, "stage") ?: "?", out);
                 fprintf(out, " between items %lld and %lld (%s to %s)%s\n", INT(c, "after_id"),

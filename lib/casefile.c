@@ -89,8 +89,7 @@ static int from_index(struct evd_txn *txn, json_t *out)
                 json_t *item = NULL;
                 const char *no;
 
-                if (v.mv_size != 8 ||
-                    evd_catalog_item_get(txn, evd_be64_get(v.mv_data), &item) < 0)
+                if (v.mv_size != 8 || evd_catalog_item_get(txn, evd_be64_get(v.mv_data), &item) < 0)
                         continue;
                 no = json_string_value(json_object_get(json_object_get(item, "labels"), "case_no"));
                 if (no)
@@ -216,8 +215,8 @@ json_t *evd_casefile_timeline(const json_t *items, int64_t tolerance)
                 goto fail;
         for (size_t i = 0; i < n; i++) {
                 const json_t *it = json_array_get(items, i);
-                double dur = json_real_value(json_object_get(json_object_get(it, "media"),
-                                                             "duration_s"));
+                double dur = json_real_value(
+                        json_object_get(json_object_get(it, "media"), "duration_s"));
 
                 if (evd_time_parse(json_string_value(json_object_get(it, "recorded_at")) ?: "",
                                    &c[m].start) < 0)
@@ -240,15 +239,14 @@ json_t *evd_casefile_timeline(const json_t *items, int64_t tolerance)
                 lane_end[lane] = c[i].end > c[i].start ? c[i].end : c[i].start + 1;
                 c[i].lane = lane;
                 (void)json_array_append_new(
-                        clips, json_pack("{sO so so sO sO sO si}", "id",
-                                         json_object_get(c[i].item, "id"), "start",
-                                         time_json(c[i].start), "end", time_json(c[i].end),
-                                         "stage", json_object_get(c[i].item, "stage") ?: json_null(),
-                                         "recorder", json_object_get(c[i].item, "recorder"),
-                                         "handler",
-                                         json_object_get(json_object_get(c[i].item, "labels"),
-                                                         "handler") ?: json_null(),
-                                         "lane", lane));
+                        clips,
+                        json_pack("{sO so so sO sO sO si}", "id", json_object_get(c[i].item, "id"),
+                                  "start", time_json(c[i].start), "end", time_json(c[i].end),
+                                  "stage", json_object_get(c[i].item, "stage") ?: json_null(),
+                                  "recorder", json_object_get(c[i].item, "recorder"), "handler",
+                                  json_object_get(json_object_get(c[i].item, "labels"), "handler")
+                                          ?: json_null(),
+                                  "lane", lane));
                 if (c[i].stage && add_unique(stages, c[i].stage) < 0)
                         goto fail;
         }

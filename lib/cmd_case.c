@@ -153,8 +153,8 @@ static json_t *case_summary(struct evd_txn *txn, const char *case_no, int64_t no
         if (evd_casefile_get(txn, case_no, &rec) < 0)
                 rec = NULL;
         out = json_pack("{ss ss sO* sO* sO*}", "case_no", case_no, "state",
-                        evd_casefile_state(rec, now), "ended", json_object_get(rec, "ended"),
-                        "due", json_object_get(rec, "due"), "filed_ref",
+                        evd_casefile_state(rec, now), "ended", json_object_get(rec, "ended"), "due",
+                        json_object_get(rec, "due"), "filed_ref",
                         json_object_get(rec, "filed_ref"));
         json_decref(rec);
         return out;
@@ -264,50 +264,48 @@ int evd_cmd_case_timeline(void *ud, struct evd_request *req, const json_t *args,
 }
 
 /* The discs the case's items went on, one entry a volume file: whether it is still
- * there and verifies (disc.h; against the certificate on the disc). */
+ * there and verifies (disc.h; against the certificate on the disc). *ret_ok: there is
+ * one and every volume verifies. */
 static json_t *case_exports(const json_t *items, bool *ret_ok)
 {
         json_t *out = json_array(), *item, *e, *have;
         size_t i, k, j;
 
         *ret_ok = false;
-        json_array_foreach(items, i, item)
-        {
-                json_array_foreach(json_object_get(item, "exports"), k, e)
-                {
-                        const char *path = json_string_value(json_object_get(e, "path"));
-                        bool seen = false;
+        json_array_foreach(items, i,
+                           item){ json_array_foreach(json_object_get(item, "exports"), k, e){
+                const char *path = json_string_value(json_object_get(e, "path"));
+        bool seen = false;
 
-                        json_array_foreach(out, j, have)
-                        {
-                                seen |= path && strcmp(json_string_value(json_object_get(
-                                                               have, "path")) ?: "",
-                                                       path) == 0;
-                        }
-                        if (path && !seen)
-                                (void)json_array_append_new(
-                                        out, json_pack("{ss sO* sO* sO* sO*}", "path", path,
-                                                       "time", json_object_get(e, "time"),
-                                                       "volume", json_object_get(e, "volume"),
-                                                       "volumes", json_object_get(e, "volumes"),
-                                                       "image_sha256",
-                                                       json_object_get(e, "image_sha256")));
-                }
-        }
         json_array_foreach(out, j, have)
         {
-                struct evd_err verr = { 0 };
-                const char *path = json_string_value(json_object_get(have, "path"));
-                bool exists = access(path, R_OK) == 0;
-                bool ok = exists && evd_disc_verify(path, NULL, NULL, NULL, NULL, &verr) == 0;
-
-                (void)json_object_set_new(have, "exists", json_boolean(exists));
-                (void)json_object_set_new(have, "verifies", json_boolean(ok));
-                if (exists && !ok)
-                        (void)json_object_set_new(have, "problem", json_string(verr.text));
-                *ret_ok |= ok;
+                seen |= path &&
+                        strcmp(json_string_value(json_object_get(have, "path")) ?: "", path) == 0;
         }
-        return out;
+        if (path && !seen)
+                (void)json_array_append_new(out,
+                                            json_pack("{ss sO* sO* sO* sO*}", "path", path, "time",
+                                                      json_object_get(e, "time"), "volume",
+                                                      json_object_get(e, "volume"), "volumes",
+                                                      json_object_get(e, "volumes"), "image_sha256",
+                                                      json_object_get(e, "image_sha256")));
+}
+}
+*ret_ok = json_array_size(out) > 0;
+json_array_foreach(out, j, have)
+{
+        struct evd_err verr = { 0 };
+        const char *path = json_string_value(json_object_get(have, "path"));
+        bool exists = access(path, R_OK) == 0;
+        bool ok = exists && evd_disc_verify(path, NULL, NULL, NULL, NULL, &verr) == 0;
+
+        (void)json_object_set_new(have, "exists", json_boolean(exists));
+        (void)json_object_set_new(have, "verifies", json_boolean(ok));
+        if (exists && !ok)
+                (void)json_object_set_new(have, "problem", json_string(verr.text));
+        *ret_ok &= ok;
+}
+return out;
 }
 
 struct access_scan {
@@ -339,16 +337,15 @@ static int collect_access(json_t *entry, void *p)
 /* The parts of an item case show lists. */
 static json_t *item_row(const json_t *it)
 {
-        return json_pack("{sO sO sO sO sO* sO* sO* sO* sO* sO* sO* sO*}", "id",
-                         json_object_get(it, "id"), "recorded_at",
-                         json_object_get(it, "recorded_at"), "recorder",
-                         json_object_get(it, "recorder"), "labels", json_object_get(it, "labels"),
-                         "stage", json_object_get(it, "stage"), "hold", json_object_get(it, "hold"),
-                         "evidence", json_object_get(it, "evidence"), "secret",
-                         json_object_get(it, "secret"), "late", json_object_get(it, "late"),
-                         "deadline_rule", json_object_get(it, "deadline_rule"), "label_late",
-                         json_object_get(it, "label_late"), "purged",
-                         json_object_get(it, "purged"));
+        return json_pack(
+                "{sO sO sO sO sO* sO* sO* sO* sO* sO* sO* sO*}", "id", json_object_get(it, "id"),
+                "recorded_at", json_object_get(it, "recorded_at"), "recorder",
+                json_object_get(it, "recorder"), "labels", json_object_get(it, "labels"), "stage",
+                json_object_get(it, "stage"), "hold", json_object_get(it, "hold"), "evidence",
+                json_object_get(it, "evidence"), "secret", json_object_get(it, "secret"), "late",
+                json_object_get(it, "late"), "deadline_rule", json_object_get(it, "deadline_rule"),
+                "label_late", json_object_get(it, "label_late"), "purged",
+                json_object_get(it, "purged"));
 }
 
 /* Required stages ([labels] required_stages) no item of the case records. */
@@ -401,9 +398,9 @@ int evd_cmd_case_show(void *ud, struct evd_request *req, const json_t *args, jso
                         evd_casefile_state(rec, evd_clock_now()), "ended",
                         json_object_get(rec, "ended"), "due", json_object_get(rec, "due"),
                         "filed_ref", json_object_get(rec, "filed_ref"), "filed_at",
-                        json_object_get(rec, "filed_at"), "items", rows, "holds", holds,
-                        "accesses", a.out, "stage_gaps", json_object_get(tl, "gaps"),
-                        "missing_stages", missing_stages(&conf, items));
+                        json_object_get(rec, "filed_at"), "items", rows, "holds", holds, "accesses",
+                        a.out, "stage_gaps", json_object_get(tl, "gaps"), "missing_stages",
+                        missing_stages(&conf, items));
         rows = holds = a.out = NULL;
         if (out) {
                 json_t *ex = case_exports(items, &disc_ok);

@@ -412,13 +412,12 @@ int evd_cmd_label(void *ud, struct evd_request *req, const json_t *args, json_t 
         if ((r = evd_arg_string(args, "stage", false, &c.stage, err)) < 0)
                 return r;
         if (c.stage && !evd_conf_listed(conf.stages, conf.n_stages, c.stage))
-                return evd_err_set(err, -EINVAL, "'%s' is not a stage ([labels] stages)",
-                                   c.stage);
+                return evd_err_set(err, -EINVAL, "'%s' is not a stage ([labels] stages)", c.stage);
         if ((r = evd_arg_string(args, "case", !c.stage, &c.case_no, err)) < 0 ||
             (r = evd_arg_string(args, "party", !c.stage || c.case_no, &c.party, err)) < 0 ||
             (c.case_no && (r = evd_label_check_case(&conf, c.case_no, err)) < 0) ||
-            (c.party && (r = evd_label_check_text("party", c.party, EVD_LABEL_PARTY_MAX, false,
-                                                  err)) < 0) ||
+            (c.party &&
+             (r = evd_label_check_text("party", c.party, EVD_LABEL_PARTY_MAX, false, err)) < 0) ||
             (r = evd_arg_string(args, "handler", false, &c.handler, err)) < 0)
                 return r;
         if (c.handler && (r = check_handler("handler", c.handler, err)) < 0)

@@ -98,9 +98,11 @@ int evd_cmd_trip_add(void *ud, struct evd_request *req, const json_t *args, json
             (r = evd_arg_string(args, "note", false, &note, err)) < 0)
                 return r;
         if ((handler != NULL) == (recorder != NULL))
-                return evd_err_set(err, -EINVAL, "name a handler (--handler ID) or a recorder "
-                                                 "(--recorder SERIAL), one of them");
-        if ((handler && (r = evd_label_check_text("handler", handler, TRIP_ID_MAX, false, err)) < 0) ||
+                return evd_err_set(err, -EINVAL,
+                                   "name a handler (--handler ID) or a recorder "
+                                   "(--recorder SERIAL), one of them");
+        if ((handler &&
+             (r = evd_label_check_text("handler", handler, TRIP_ID_MAX, false, err)) < 0) ||
             (recorder && (r = evd_arg_serial(recorder, err)) < 0) ||
             (note && (r = evd_label_check_text("note", note, EVD_LABEL_TEXT_MAX, true, err)) < 0))
                 return r;
@@ -118,8 +120,8 @@ int evd_cmd_trip_add(void *ud, struct evd_request *req, const json_t *args, json
                 return evd_err_set(err, -EINVAL, "a trip lasts at most a year");
         evd_time_format(now, now_s);
         c.trip = json_pack("{ss* ss* ss ss ss ss* ss ss sb}", "handler_id", handler, "recorder",
-                           recorder, "from", from, "to", to, "kind", kind, "note", note,
-                           "added_at", now_s, "added_by", c.actor->name, "after_the_fact",
+                           recorder, "from", from, "to", to, "kind", kind, "note", note, "added_at",
+                           now_s, "added_by", c.actor->name, "after_the_fact",
                            after_the_fact(from, now));
         c.moved = json_array();
         r = c.trip && c.moved ? evd_catalog_write(s->catalog, add_fn, &c, err)

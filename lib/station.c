@@ -27,8 +27,8 @@ static int seq_fn(struct evd_txn *txn, void *p)
 
         /* A clock found suspect counts its deadlines from docking (trip.h). */
         return r < 0 ? r
-                     : evd_trip_refresh(txn, c->conf, c->cal, c->recorder, 0, 0,
-                                        &evd_station_actor, NULL);
+                     : evd_trip_refresh(txn, c->conf, c->cal, c->recorder, 0, 0, &evd_station_actor,
+                                        NULL);
 }
 
 void evd_station_sequence_check(struct evd_station *s, const char *recorder)

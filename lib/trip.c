@@ -31,8 +31,7 @@ int evd_trip_local(const char *date, int hour, int64_t *ret)
         struct tm tm = { .tm_isdst = -1, .tm_hour = hour };
         time_t t;
 
-        if (!date ||
-            evd_calendar_parse_date(date, &tm.tm_year, &tm.tm_mon, &tm.tm_mday) < 0)
+        if (!date || evd_calendar_parse_date(date, &tm.tm_year, &tm.tm_mon, &tm.tm_mday) < 0)
                 return -EINVAL;
         tm.tm_year -= 1900;
         tm.tm_mon -= 1;
@@ -106,8 +105,8 @@ int evd_trip_item_deadline(const json_t *trips, const json_t *item, const struct
 
         if (evd_time_parse(json_string_value(json_object_get(item, "recorded_at")) ?: "",
                            &recorded) < 0 ||
-            evd_time_parse(json_string_value(json_object_get(item, "ingested_at")) ?: "",
-                           &docked) < 0)
+            evd_time_parse(json_string_value(json_object_get(item, "ingested_at")) ?: "", &docked) <
+                    0)
                 return -EINVAL;
         json_array_foreach(trips, i, trip)
         {
@@ -127,8 +126,8 @@ static int collect_id(json_t *item, void *p)
 
 /* Recompute one item; store and audit it when its deadline moved. */
 static int refresh_one(struct evd_txn *txn, const json_t *trips, const struct evd_conf *conf,
-                       const struct evd_calendar *cal, uint64_t id,
-                       const struct evd_actor *actor, json_t *moved)
+                       const struct evd_calendar *cal, uint64_t id, const struct evd_actor *actor,
+                       json_t *moved)
 {
         struct evd_policy_deadline d;
         char subject[EVD_AUDIT_SUBJECT_MAX];
@@ -138,10 +137,11 @@ static int refresh_one(struct evd_txn *txn, const json_t *trips, const struct ev
         r = evd_catalog_item_get(txn, id, &item);
         if (r < 0)
                 return r;
-        if (json_object_get(item, "purged") || evd_trip_item_deadline(trips, item, conf, cal, &d) < 0)
+        if (json_object_get(item, "purged") ||
+            evd_trip_item_deadline(trips, item, conf, cal, &d) < 0)
                 goto out; /* nothing to keep on time, or no time to count from */
-        old = json_pack("{sO* sO*}", "deadline", json_object_get(item, "deadline"),
-                        "deadline_rule", json_object_get(item, "deadline_rule"));
+        old = json_pack("{sO* sO*}", "deadline", json_object_get(item, "deadline"), "deadline_rule",
+                        json_object_get(item, "deadline_rule"));
         if (!old) {
                 r = -ENOMEM;
                 goto out;

@@ -21,7 +21,7 @@
 #include "conf.h"
 #include "policy.h"
 
-#define EVD_TRIPS_MAX 4096 /* trips kept in all */
+#define EVD_TRIPS_MAX 4096    /* trips kept in all */
 #define EVD_TRIP_MATCH_MAX 16 /* trips one recording may fall in */
 
 /* The trips in txn, a list (caller owns; empty when there are none). */
