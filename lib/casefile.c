@@ -111,10 +111,10 @@ int evd_casefile_numbers(struct evd_txn *txn, json_t **ret)
                 json_decref(out);
                 return r;
         }
-        /* jansson keeps its array as a plain vector of pointers: sort it in place. */
+        /* Sorted through a vector of the values, then put back. */
         {
                 size_t n = json_array_size(out);
-                json_t **v = calloc(n ? n : 1, sizeof(*v));
+                json_t **v = calloc(n ? n : 1, sizeof(json_t *));
 
                 if (!v) {
                         json_decref(out);
@@ -122,7 +122,7 @@ int evd_casefile_numbers(struct evd_txn *txn, json_t **ret)
                 }
                 for (size_t i = 0; i < n; i++)
                         v[i] = json_incref(json_array_get(out, i));
-                qsort(v, n, sizeof(*v), by_string);
+                qsort(v, n, sizeof(json_t *), by_string);
                 json_array_clear(out);
                 for (size_t i = 0; i < n; i++)
                         (void)json_array_append_new(out, v[i]);
