@@ -198,6 +198,9 @@ ctl_print_fn ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audi
         ctl_print_import, ctl_print_calendar, ctl_print_done, ctl_print_recorders, ctl_print_access,
         ctl_print_access_log, ctl_print_export, ctl_print_keys, ctl_print_purge, ctl_print_report;
 
+/* ctl_cases.c: trips, case files and a case's timeline. */
+ctl_print_fn ctl_print_trips, ctl_print_cases, ctl_print_timeline;
+
 ctl_failed_fn ctl_verify_failed, ctl_import_failed;
 
 /* ---- ctl_user.c: the web console's accounts ---- */

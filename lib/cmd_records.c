@@ -350,7 +350,7 @@ static int run_edit(struct evd_station *s, struct evd_request *req, const json_t
 /* ---- labels ---- */
 
 struct label_ctx {
-        const char *case_no, *party, *handler;
+        const char *case_no, *party, *handler, *stage;
 };
 
 static json_t *copy_labels(const json_t *item)
@@ -374,6 +374,26 @@ static int apply_label(json_t *item, const void *p, json_t *details, struct evd_
                 (void)json_object_set_new(labels, "party", json_string(c->party));
         if (c->handler)
                 (void)json_object_set_new(labels, "handler", json_string(c->handler));
+        if (c->stage) {
+                (void)json_object_set(details, "old_stage",
+                                      json_object_get(item, "stage") ?: json_null());
+                (void)json_object_set_new(item, "stage", json_string(c->stage));
+                (void)json_object_set_new(details, "stage", json_string(c->stage));
+        }
+        /* 第二十五条: labelled within the same deadline; the first labelling counts, and a
+         * late one stays visible. */
+        if (c->case_no && !json_is_string(json_object_get(item, "labelled_at"))) {
+                char now[EVD_TIME_STR];
+                int64_t due;
+
+                evd_time_format(evd_clock_now(), now);
+                (void)json_object_set_new(item, "labelled_at", json_string(now));
+                if (evd_time_parse(json_string_value(json_object_get(item, "deadline")) ?: "",
+                                   &due) == 0)
+                        (void)json_object_set_new(item, "label_late",
+                                                  json_boolean(evd_clock_now() > due));
+                (void)json_object_set(details, "label_late", json_object_get(item, "label_late"));
+        }
         (void)json_object_set_new(details, "old", old);
         (void)json_object_set_new(details, "new", copy_labels(item));
         return 0;
@@ -388,10 +408,16 @@ int evd_cmd_label(void *ud, struct evd_request *req, const json_t *args, json_t 
         int r;
 
         evd_station_conf(s, &conf);
-        if ((r = evd_arg_string(args, "case", true, &c.case_no, err)) < 0 ||
-            (r = evd_label_check_case(&conf, c.case_no, err)) < 0 ||
-            (r = evd_arg_string(args, "party", true, &c.party, err)) < 0 ||
-            (r = evd_label_check_text("party", c.party, EVD_LABEL_PARTY_MAX, false, err)) < 0 ||
+        /* A stage alone may be set on items labelled already. */
+        if ((r = evd_arg_string(args, "stage", false, &c.stage, err)) < 0)
+                return r;
+        if (c.stage && !evd_conf_listed(conf.stages, conf.n_stages, c.stage))
+                return evd_err_set(err, -EINVAL, "'%s' is not a stage ([labels] stages)", c.stage);
+        if ((r = evd_arg_string(args, "case", !c.stage, &c.case_no, err)) < 0 ||
+            (r = evd_arg_string(args, "party", !c.stage || c.case_no, &c.party, err)) < 0 ||
+            (c.case_no && (r = evd_label_check_case(&conf, c.case_no, err)) < 0) ||
+            (c.party &&
+             (r = evd_label_check_text("party", c.party, EVD_LABEL_PARTY_MAX, false, err)) < 0) ||
             (r = evd_arg_string(args, "handler", false, &c.handler, err)) < 0)
                 return r;
         if (c.handler && (r = check_handler("handler", c.handler, err)) < 0)
@@ -531,6 +557,14 @@ int evd_cmd_release(void *ud, struct evd_request *req, const json_t *args, json_
                     struct evd_err *err)
 {
         return mark(ud, req, args, "hold", false, "item.released", ret, err);
+}
+
+/* 涉密 (第二十九条: secrets follow the secrecy rules): copies and exports of the item
+ * then need an approver listed in [roles] security. */
+int evd_cmd_secret(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                   struct evd_err *err)
+{
+        return mark(ud, req, args, "secret", true, "item.secret", ret, err);
 }
 
 int evd_cmd_evidence(void *ud, struct evd_request *req, const json_t *args, json_t **ret,

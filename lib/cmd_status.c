@@ -165,6 +165,7 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                 add_recorder_warnings(s, &txn, &conf, warnings);
                 warn_sequence_gaps(&txn, warnings);
                 evd_station_purge_clock_warning(&txn, warnings, clock);
+                evd_station_case_warnings(s, &txn, &conf, warnings); /* cmd_case.c */
                 evd_catalog_read_end(&txn);
         }
         /* Under the lock: stop takes s->scrub away (and frees it) under it. */

@@ -25,8 +25,12 @@ struct parse_ctx {
 
 void evd_conf_defaults(struct evd_conf *conf)
 {
-        static const char *const exts[] = { "mp4", "mov",  "avi", "mts", "ts",  "mkv",
-                                            "jpg", "jpeg", "wav", "mp3", "aac", "amr" };
+        static const char *const exts[] = { "mp4", "mov", "avi",  "mts", "ts",
+                                            "mkv", "jpg", "jpeg", "png", "heic",
+                                            "wav", "mp3", "aac",  "amr", "m4a" };
+        /* 第十八条 and the articles on inquiry, sampling, sealing, service, enforcement. */
+        static const char *const stages[] = { "现场检查", "询问", "抽样取证", "先行登记保存",
+                                              "查封扣押", "送达", "公告送达", "强制执行" };
 
         memset(conf, 0, sizeof(*conf));
         (void)evd_snprintf(conf->name, sizeof(conf->name), "evidock");
@@ -52,6 +56,10 @@ void evd_conf_defaults(struct evd_conf *conf)
         conf->scrub_mb_per_s = 50;
         (void)evd_snprintf(conf->case_pattern, sizeof(conf->case_pattern), "%s",
                            EVD_CONF_CASE_PATTERN);
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(stages); i++)
+                (void)evd_snprintf(conf->stages[i], EVD_CONF_NAME_MAX, "%s", stages[i]);
+        conf->n_stages = (int)EVD_ARRAY_SIZE(stages);
+        conf->gap_tolerance_s = 120;
         (void)evd_snprintf(conf->group_clerk, EVD_CONF_NAME_MAX, "evidock-clerk");
         (void)evd_snprintf(conf->group_archivist, EVD_CONF_NAME_MAX, "evidock-archivist");
         (void)evd_snprintf(conf->group_admin, EVD_CONF_NAME_MAX, "evidock-admin");
@@ -168,6 +176,47 @@ static int each_extension(struct parse_ctx *ctx, const char *word, int i)
         }
         out[len] = '\0';
         return 1;
+}
+
+/* A name in a list of names (stages, heads, security): printable UTF-8. */
+static int each_name(struct parse_ctx *ctx, const char *word, char *out)
+{
+        size_t len = strlen(word);
+
+        if (len >= EVD_CONF_NAME_MAX)
+                return fail(ctx, "name too long ('%.40s...')", word);
+        if (!evd_name_is_utf8(word, len))
+                return fail(ctx, "'%s' is not valid UTF-8", word);
+        for (size_t k = 0; k < len; k++)
+                if ((unsigned char)word[k] < 0x20 || word[k] == 0x7f)
+                        return fail(ctx, "a name holds a control character");
+        memcpy(out, word, len + 1);
+        return 1;
+}
+
+static int each_stage(struct parse_ctx *ctx, const char *word, int i)
+{
+        return each_name(ctx, word, ctx->conf->stages[i]);
+}
+
+static int each_required_stage(struct parse_ctx *ctx, const char *word, int i)
+{
+        if (!evd_conf_listed(ctx->conf->stages, ctx->conf->n_stages, word))
+                return fail(ctx,
+                            "required stage '%s' is not one of [labels] stages (list "
+                            "stages first)",
+                            word);
+        return each_name(ctx, word, ctx->conf->required_stages[i]);
+}
+
+static int each_head(struct parse_ctx *ctx, const char *word, int i)
+{
+        return each_name(ctx, word, ctx->conf->heads[i]);
+}
+
+static int each_security(struct parse_ctx *ctx, const char *word, int i)
+{
+        return each_name(ctx, word, ctx->conf->security[i]);
 }
 
 static int each_usb_allow(struct parse_ctx *ctx, const char *word, int i)
@@ -394,6 +443,8 @@ static int on_scrub(struct parse_ctx *ctx, const char *name, const char *value)
         return -1;
 }
 
+static int parse_duration(struct parse_ctx *ctx, const char *value, bool may_be_off, int64_t *ret);
+
 static int on_labels(struct parse_ctx *ctx, const char *name, const char *value)
 {
         struct evd_conf *c = ctx->conf;
@@ -409,6 +460,15 @@ static int on_labels(struct parse_ctx *ctx, const char *name, const char *value)
                 regfree(&re);
                 return parse_string(ctx, value, c->case_pattern, sizeof(c->case_pattern));
         }
+        if (KEY("stages")) {
+                c->n_required_stages = 0; /* they must be among the new stages */
+                return parse_list(ctx, value, each_stage, EVD_CONF_LIST_MAX, &c->n_stages);
+        }
+        if (KEY("required_stages"))
+                return parse_list(ctx, value, each_required_stage, EVD_CONF_LIST_MAX,
+                                  &c->n_required_stages);
+        if (KEY("gap_tolerance"))
+                return parse_duration(ctx, value, false, &c->gap_tolerance_s);
         return -1;
 }
 
@@ -445,6 +505,10 @@ static int on_roles(struct parse_ctx *ctx, const char *name, const char *value)
                 return parse_string(ctx, value, c->group_admin, sizeof(c->group_admin));
         if (KEY("replicator"))
                 return parse_string(ctx, value, c->group_replicator, sizeof(c->group_replicator));
+        if (KEY("heads"))
+                return parse_list(ctx, value, each_head, EVD_CONF_LIST_MAX, &c->n_heads);
+        if (KEY("security"))
+                return parse_list(ctx, value, each_security, EVD_CONF_LIST_MAX, &c->n_security);
         return -1;
 }
 
@@ -719,6 +783,14 @@ bool evd_conf_wants_extension(const struct evd_conf *conf, const char *ext)
         return false;
 }
 
+bool evd_conf_listed(const char (*list)[EVD_CONF_NAME_MAX], int n, const char *name)
+{
+        for (int i = 0; i < n; i++)
+                if (strcmp(list[i], name) == 0)
+                        return true;
+        return false;
+}
+
 void evd_conf_print(const struct evd_conf *c, FILE *out)
 {
         char buf[64];
@@ -753,7 +825,13 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
         evd_period_format(&c->scrub_interval, buf, sizeof(buf));
         fprintf(out, "\n[scrub]\ninterval = %s\nbandwidth_mb = %d\n", c->scrub_off ? "off" : buf,
                 c->scrub_mb_per_s);
-        fprintf(out, "\n[labels]\ncase_pattern = %s\n", c->case_pattern);
+        fprintf(out, "\n[labels]\ncase_pattern = %s\nstages =", c->case_pattern);
+        for (int i = 0; i < c->n_stages; i++)
+                fprintf(out, " %s", c->stages[i]);
+        fprintf(out, "\nrequired_stages =");
+        for (int i = 0; i < c->n_required_stages; i++)
+                fprintf(out, " %s", c->required_stages[i]);
+        fprintf(out, "\ngap_tolerance = %lld s\n", (long long)c->gap_tolerance_s);
         fprintf(out, "\n[calendar]\nfiles =");
         for (int i = 0; i < c->n_calendar_files; i++)
                 fprintf(out, " %s", c->calendar_files[i]);
@@ -766,6 +844,13 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
                 fprintf(out, "# key and cert: the station's own, in STATE_DIR/keys/\n");
         fprintf(out, "\n[roles]\nclerk = %s\narchivist = %s\nadmin = %s\nreplicator = %s\n",
                 c->group_clerk, c->group_archivist, c->group_admin, c->group_replicator);
+        fprintf(out, "heads =");
+        for (int i = 0; i < c->n_heads; i++)
+                fprintf(out, " %s", c->heads[i]);
+        fprintf(out, "\nsecurity =");
+        for (int i = 0; i < c->n_security; i++)
+                fprintf(out, " %s", c->security[i]);
+        fprintf(out, "\n");
         fprintf(out, "\n[console]\nlisten = %s\n", c->console_listen);
         if (c->console_tls_cert[0])
                 fprintf(out, "tls_cert = %s\n", c->console_tls_cert);

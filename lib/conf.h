@@ -61,7 +61,12 @@ struct evd_conf {
         bool scrub_off;
         int scrub_mb_per_s; /* bandwidth cap */
         /* [labels] */
-        char case_pattern[EVD_CONF_PATH_MAX]; /* POSIX extended regex */
+        char case_pattern[EVD_CONF_PATH_MAX];              /* POSIX extended regex */
+        char stages[EVD_CONF_LIST_MAX][EVD_CONF_NAME_MAX]; /* what label --stage accepts */
+        int n_stages;
+        char required_stages[EVD_CONF_LIST_MAX][EVD_CONF_NAME_MAX]; /* case show lists missing */
+        int n_required_stages;
+        int64_t gap_tolerance_s; /* a longer hole between clips of one stage is flagged */
         /* [calendar] */
         char calendar_files[EVD_CONF_LIST_MAX][EVD_CONF_PATH_MAX];
         int n_calendar_files;
@@ -73,6 +78,10 @@ struct evd_conf {
         char group_archivist[EVD_CONF_NAME_MAX];
         char group_admin[EVD_CONF_NAME_MAX];
         char group_replicator[EVD_CONF_NAME_MAX];
+        char heads[EVD_CONF_LIST_MAX][EVD_CONF_NAME_MAX]; /* may approve a disclosure */
+        int n_heads;
+        char security[EVD_CONF_LIST_MAX][EVD_CONF_NAME_MAX]; /* may approve copying 涉密 */
+        int n_security;
         /* [replication]: off unless the section is there (evidock-replicate) */
         struct evd_conf_replication {
                 bool on;
@@ -116,6 +125,9 @@ void evd_conf_print(const struct evd_conf *conf, FILE *out);
 
 /* True when ext (any case, without dot) is one of the configured extensions. */
 bool evd_conf_wants_extension(const struct evd_conf *conf, const char *ext);
+
+/* True when name is one of list's n names (exact bytes). */
+bool evd_conf_listed(const char (*list)[EVD_CONF_NAME_MAX], int n, const char *name);
 
 /* Parse a duration "24 h", "30 min", "2 days", "90 s", "1d" into seconds (> 0). */
 int evd_duration_parse(const char *s, int64_t *ret);

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "copy.h"
 #include "item.h"
+#include "trip.h"
 #include "media.h"
 #include "recorder.h"
 
@@ -117,6 +118,21 @@ out:
         return 0;
 }
 
+/* The deadline by the rule that applies (trip.h), now that clock_suspect is known. */
+static int set_deadline(struct evd_txn *txn, struct commit_ctx *c, json_t *item)
+{
+        struct evd_policy_deadline d;
+        json_t *trips = NULL;
+        int r = evd_trip_list(txn, &trips);
+
+        if (r < 0)
+                return r;
+        if (evd_trip_item_deadline(trips, item, &c->job->conf, c->job->calendar, &d) == 0)
+                (void)evd_policy_set_deadline(item, &d);
+        json_decref(trips);
+        return 0;
+}
+
 /* The catalog transaction that makes a verified copy "stored" (invariant 1 and 2). */
 static int commit_file(struct evd_txn *txn, void *p)
 {
@@ -156,6 +172,8 @@ static int commit_file(struct evd_txn *txn, void *p)
                         (void)json_object_set_new(item, "dock_session",
                                                   json_integer((json_int_t)c->job->session));
                 r = item ? set_handler(txn, c, item) : -ENOMEM;
+                if (r == 0) /* the clock and the handler known: trips may move it */
+                        r = set_deadline(txn, c, item);
                 if (r == 0)
                         r = evd_catalog_item_put(txn, item);
                 if (r == 0) {

@@ -174,35 +174,55 @@ static const char *recording_time(const struct evd_original *orig, const struct 
         return "filesystem";
 }
 
+/* 第七条 asks each recording to open with a spoken statement: a video without any
+ * audio stream cannot hold one. */
+static void flag_no_audio(json_t *media)
+{
+        bool video = false, audio = false;
+        const json_t *st;
+        size_t i;
+
+        json_array_foreach(json_object_get(media, "streams"), i, st)
+        {
+                const char *type = json_string_value(json_object_get(st, "type")) ?: "";
+
+                video |= strcmp(type, "video") == 0;
+                audio |= strcmp(type, "audio") == 0;
+        }
+        (void)json_object_set_new(media, "no_audio", json_boolean(video && !audio));
+}
+
 json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
                      const uint8_t sha256[EVD_SHA256_LEN], uint64_t size, int64_t now,
                      const struct evd_conf *conf, const struct evd_calendar *cal,
                      const json_t *media)
 {
         char hex[EVD_SHA256_HEX];
-        int64_t retain = 0, deadline = 0, recorded = 0;
+        int64_t retain = 0, recorded = 0;
         const char *source = recording_time(orig, conf, media, &recorded);
+        struct evd_policy_deadline d;
         json_t *item;
         bool kept = evd_policy_add_period(now, &conf->retention_default, &retain) == 0;
-        bool known = false;
         /* 第二十五条: stored within N working days of the recording. */
-        bool has_deadline = evd_calendar_deadline(cal, recorded, conf->deadline_working_days,
-                                                  &deadline, &known) == 0;
+        bool has_deadline = evd_policy_deadline(cal, conf->deadline_working_days, recorded, now,
+                                                false, NULL, 0, &d) == 0;
 
         evd_hex(sha256, EVD_SHA256_LEN, hex);
-        item = json_pack("{sn ss sI ss so so ss so so so so sb s{sn sn sn} so sb sb s[] sO* s[] "
-                         "s[]}",
+        item = json_pack("{sn ss sI ss so so ss so so sn sn sb s{sn sn sn} so sb sb s[] sn sn sb "
+                         "sn so s[] s[]}",
                          "id", "sha256", hex, "size", (json_int_t)size, "recorder", recorder,
                          "original_mtime", time_or_null(orig->mtime, true), "recorded_at",
                          time_or_null(recorded, true), "time_source", source, "ingested_at",
                          time_or_null(now, true), "verified_at", time_or_null(now, true),
-                         "deadline", time_or_null(deadline, has_deadline), "late",
-                         has_deadline ? json_boolean(now > deadline) : json_null(), "clock_suspect",
-                         0, "labels", "case_no", "party", "handler", "retain_until",
-                         time_or_null(retain, kept), "hold", 0, "evidence", 0, "exports", "media",
-                         media, "occurrences", "notes");
-        if (item && !media)
-                (void)json_object_set_new(item, "media", json_null());
+                         "deadline", "late", "clock_suspect", 0, "labels", "case_no", "party",
+                         "handler", "retain_until", time_or_null(retain, kept), "hold", 0,
+                         "evidence", 0, "exports", "labelled_at", "label_late", "secret", 0,
+                         "stage", "media", media ? json_deep_copy(media) : json_null(),
+                         "occurrences", "notes");
+        if (item && has_deadline)
+                (void)evd_policy_set_deadline(item, &d);
+        if (item && json_is_object(json_object_get(item, "media")))
+                flag_no_audio(json_object_get(item, "media"));
         if (item && evd_item_set_path(item, "original_path", orig->path, orig->path_len) < 0) {
                 json_decref(item);
                 return NULL;

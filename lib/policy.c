@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdbool.h>
+#include <string.h>
 #include <time.h>
 
 static int days_in_month(int year, int mon0)
@@ -108,4 +109,69 @@ const char *evd_policy_purge_blocker(const json_t *item, const struct evd_conf *
                 return buf;
         }
         return NULL;
+}
+
+int evd_policy_deadline(const struct evd_calendar *cal, int n_days, int64_t recorded,
+                        int64_t docked, bool clock_suspect, const struct evd_policy_trip *trips,
+                        size_t n_trips, struct evd_policy_deadline *ret)
+{
+        struct evd_policy_deadline d = { .known = true };
+        int r;
+
+        r = evd_calendar_deadline(cal, clock_suspect ? docked : recorded, n_days, &d.deadline,
+                                  &d.known);
+        if (r < 0)
+                return r;
+        (void)snprintf(d.rule, sizeof(d.rule), "%d working day%s%s", n_days, n_days == 1 ? "" : "s",
+                       clock_suspect ? " from docking (clock suspect)" : "");
+        /* A wrong clock cannot place a recording inside a trip; docking comes after the
+         * return anyway. */
+        for (size_t i = 0; !clock_suspect && i < n_trips; i++) {
+                int64_t due;
+                bool known;
+
+                if (recorded < trips[i].from || recorded > trips[i].until)
+                        continue;
+                r = evd_calendar_deadline(cal, trips[i].returned, 1, &due, &known);
+                if (r < 0)
+                        return r;
+                if (due <= d.deadline)
+                        continue;
+                d.deadline = due;
+                d.known = known;
+                d.trip = trips[i].id;
+                (void)snprintf(d.rule, sizeof(d.rule), "1 working day after return, trip %llu",
+                               (unsigned long long)trips[i].id);
+        }
+        *ret = d;
+        return 0;
+}
+
+/* Whether the time in item[key] is after t (false when absent or unreadable). */
+static bool after(const json_t *item, const char *key, int64_t t)
+{
+        int64_t v;
+
+        return evd_time_parse(json_string_value(json_object_get(item, key)) ?: "", &v) == 0 &&
+               v > t;
+}
+
+int evd_policy_set_deadline(json_t *item, const struct evd_policy_deadline *d)
+{
+        const char *old_rule = json_string_value(json_object_get(item, "deadline_rule"));
+        const char *old = json_string_value(json_object_get(item, "deadline"));
+        char buf[EVD_TIME_STR];
+        int changed;
+
+        evd_time_format(d->deadline, buf);
+        changed = !old || strcmp(old, buf) != 0 || !old_rule || strcmp(old_rule, d->rule) != 0;
+        (void)json_object_set_new(item, "deadline", json_string(buf));
+        (void)json_object_set_new(item, "deadline_rule", json_string(d->rule));
+        (void)json_object_set_new(item, "deadline_known", json_boolean(d->known));
+        (void)json_object_set_new(item, "late",
+                                  json_boolean(after(item, "ingested_at", d->deadline)));
+        if (json_is_string(json_object_get(item, "labelled_at")))
+                (void)json_object_set_new(item, "label_late",
+                                          json_boolean(after(item, "labelled_at", d->deadline)));
+        return changed;
 }

@@ -10,24 +10,31 @@
 
 #include "calendar.h"
 #include "sequence.h"
+#include "trip.h"
 
 const struct evd_actor evd_station_actor = { .uid = 0, .name = "evidockd" };
 
 struct seq_ctx {
         const char *recorder, *pattern;
+        const struct evd_conf *conf;
+        const struct evd_calendar *cal;
 };
 
 static int seq_fn(struct evd_txn *txn, void *p)
 {
         struct seq_ctx *c = p;
+        int r = evd_sequence_check(txn, c->recorder, c->pattern, &evd_station_actor, NULL);
 
-        return evd_sequence_check(txn, c->recorder, c->pattern, &evd_station_actor, NULL);
+        /* A clock found suspect counts its deadlines from docking (trip.h). */
+        return r < 0 ? r
+                     : evd_trip_refresh(txn, c->conf, c->cal, c->recorder, 0, 0, &evd_station_actor,
+                                        NULL);
 }
 
 void evd_station_sequence_check(struct evd_station *s, const char *recorder)
 {
         struct evd_conf conf;
-        struct seq_ctx c = { .recorder = recorder };
+        struct seq_ctx c = { .recorder = recorder, .conf = &conf, .cal = s->calendar };
         struct evd_err err = { 0 };
 
         evd_station_conf(s, &conf);
@@ -269,6 +276,15 @@ const struct evd_control_command evd_station_commands[] = {
         { "user.list", EVD_ROLE_ADMIN, evd_cmd_user_list },
         { "login", EVD_ROLE_NONE, evd_cmd_login },
         { "logout", EVD_ROLE_NONE, evd_cmd_logout },
+        { "trip.add", EVD_ROLE_CLERK, evd_cmd_trip_add },
+        { "trip.list", EVD_ROLE_CLERK, evd_cmd_trip_list },
+        { "trip.end", EVD_ROLE_CLERK, evd_cmd_trip_end },
+        { "case.close", EVD_ROLE_CLERK, evd_cmd_case_close },
+        { "case.filed", EVD_ROLE_CLERK, evd_cmd_case_filed },
+        { "case.list", EVD_ROLE_CLERK, evd_cmd_case_list },
+        { "case.show", EVD_ROLE_CLERK, evd_cmd_case_show },
+        { "case.timeline", EVD_ROLE_CLERK, evd_cmd_case_timeline },
+        { "secret", EVD_ROLE_ADMIN, evd_cmd_secret },
 };
 
 const size_t evd_station_n_commands = EVD_ARRAY_SIZE(evd_station_commands);

@@ -89,6 +89,20 @@ EVD_CMD(evd_cmd_report);
 EVD_CMD(evd_cmd_replicated);  /* cmd_replication.c */
 EVD_CMD(evd_cmd_replication); /* cmd_replication.c */
 EVD_CMD(evd_cmd_board);       /* cmd_board.c: open to callers with no role */
+EVD_CMD(evd_cmd_secret);      /* cmd_records.c */
+EVD_CMD(evd_cmd_trip_add);    /* cmd_trip.c */
+EVD_CMD(evd_cmd_trip_list);
+EVD_CMD(evd_cmd_trip_end);
+EVD_CMD(evd_cmd_case_close); /* cmd_case.c */
+EVD_CMD(evd_cmd_case_filed);
+EVD_CMD(evd_cmd_case_list);
+EVD_CMD(evd_cmd_case_show);
+EVD_CMD(evd_cmd_case_timeline);
+
+/* cmd_case.c: warnings for status (closed cases past their filing date, unexplained
+ * holes in a stage's coverage) appended to warnings. */
+void evd_station_case_warnings(struct evd_station *s, struct evd_txn *txn,
+                               const struct evd_conf *conf, json_t *warnings);
 
 /* cmd_replication.c: {enabled, pending, pending_bytes, oldest_pending_s, ...} (caller
  * owns); an alarm past alarm_after also goes into warnings (may be NULL). */

@@ -31,6 +31,39 @@ static void defaults_are_valid(void **state)
         assert_true(c.retention_evidence.permanent);
         assert_true(evd_conf_wants_extension(&c, "MP4"));
         assert_false(evd_conf_wants_extension(&c, "exe"));
+        /* Stills, screenshots and phone recordings (截屏截图, 录音), in any case. */
+        assert_true(evd_conf_wants_extension(&c, "png"));
+        assert_true(evd_conf_wants_extension(&c, "HEIC"));
+        assert_true(evd_conf_wants_extension(&c, "M4a"));
+        assert_int_equal(c.n_stages, 8);
+        assert_string_equal(c.stages[1], "询问");
+        assert_int_equal(c.gap_tolerance_s, 120);
+        assert_int_equal(c.n_heads, 0);
+        assert_int_equal(c.n_security, 0);
+}
+
+static void stages_and_approvers(void **state)
+{
+        struct evd_conf c;
+        struct evd_err err = { 0 };
+
+        (void)state;
+        assert_int_equal(load_text("[labels]\nstages = 询问 送达\nrequired_stages = 询问\n"
+                                   "gap_tolerance = 5 min\n[roles]\nheads = 张局长, 李副局长\n"
+                                   "security = 王保密\n",
+                                   &c, &err),
+                         0);
+        assert_int_equal(c.n_stages, 2);
+        assert_int_equal(c.n_required_stages, 1);
+        assert_string_equal(c.required_stages[0], "询问");
+        assert_int_equal(c.gap_tolerance_s, 300);
+        assert_true(evd_conf_listed(c.heads, c.n_heads, "李副局长"));
+        assert_false(evd_conf_listed(c.heads, c.n_heads, "王保密"));
+        assert_true(evd_conf_listed(c.security, c.n_security, "王保密"));
+        /* A required stage must be a stage. */
+        assert_int_equal(load_text("[labels]\nrequired_stages = 开会\n", &c, &err), -EINVAL);
+        assert_non_null(strstr(err.text, "t.conf:2"));
+        assert_int_equal(load_text("[labels]\ngap_tolerance = soon\n", &c, &err), -EINVAL);
 }
 
 static void shipped_file_loads_and_round_trips(void **state)
@@ -203,6 +236,7 @@ int main(void)
                 cmocka_unit_test(defaults_are_valid),
                 cmocka_unit_test(shipped_file_loads_and_round_trips),
                 cmocka_unit_test(keys_are_read),
+                cmocka_unit_test(stages_and_approvers),
                 cmocka_unit_test(bad_lines_are_refused),
                 cmocka_unit_test(missing_file),
                 cmocka_unit_test(periods),

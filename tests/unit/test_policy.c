@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdio.h>
+
 #include "policy.h"
 #include "util.h"
 
@@ -128,12 +130,146 @@ static void purge_eligibility(void **state)
         json_decref(it);
 }
 
+/* ---- storage deadlines and the field-work exception ---- */
+
+static struct evd_calendar *load_cal(bool with_2027)
+{
+        static const char y2027[] = "year 2027\nholiday 2027-01-01..2027-01-03 元旦\n";
+        const char *paths[] = { "config/calendar/cn-2026.txt" };
+        struct evd_calendar *cal = NULL;
+        struct evd_err err = { 0 };
+
+        assert_int_equal(evd_calendar_load(paths, 1, &cal, &err), 0);
+        if (with_2027)
+                assert_int_equal(evd_calendar_add_text(cal, "2027", y2027, strlen(y2027), &err), 0);
+        return cal;
+}
+
+/* Local date and time in Beijing as seconds since the epoch. */
+static int64_t local(const char *date, int hour)
+{
+        struct tm tm = { .tm_isdst = -1, .tm_hour = hour };
+
+        assert_int_equal(sscanf(date, "%d-%d-%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday), 3);
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        return (int64_t)mktime(&tm);
+}
+
+static void expect_due(const struct evd_policy_deadline *d, const char *date, const char *rule)
+{
+        if (d->deadline != local(date, 23) + 3599) {
+                char got[EVD_TIME_STR];
+
+                evd_time_format(d->deadline, got);
+                fail_msg("due %s, want the end of %s", got, date);
+        }
+        assert_string_equal(d->rule, rule);
+}
+
+static void trip_over_national_day(void **state)
+{
+        struct evd_calendar *cal = load_cal(false);
+        struct evd_policy_trip trip = { .id = 7,
+                                        .from = local("2026-09-28", 0),
+                                        .until = local("2026-10-09", 23) + 3599,
+                                        .returned = local("2026-10-09", 12) };
+        struct evd_policy_deadline d;
+
+        (void)state;
+        /* Recorded on 30 September during the trip: 2 working days end on 9 October (the
+         * holiday runs 1-7 October); the first working day after the return on 9 October
+         * is Saturday 10 October, an adjusted workday. */
+        assert_int_equal(evd_policy_deadline(cal, 2, local("2026-09-30", 10),
+                                             local("2026-10-11", 9), false, &trip, 1, &d),
+                         0);
+        expect_due(&d, "2026-10-10", "1 working day after return, trip 7");
+        assert_int_equal(d.trip, 7);
+        assert_true(d.known);
+        /* Without the trip, or recorded outside it: 2 working days. */
+        assert_int_equal(
+                evd_policy_deadline(cal, 2, local("2026-09-30", 10), 0, false, NULL, 0, &d), 0);
+        expect_due(&d, "2026-10-09", "2 working days");
+        assert_int_equal(d.trip, 0);
+        assert_int_equal(
+                evd_policy_deadline(cal, 2, local("2026-09-25", 10), 0, false, &trip, 1, &d), 0);
+        expect_due(&d, "2026-09-29", "2 working days");
+        /* A trip whose return comes before the 2-working-day deadline moves nothing. */
+        trip.returned = local("2026-09-30", 12);
+        trip.until = local("2026-09-30", 23) + 3599;
+        assert_int_equal(
+                evd_policy_deadline(cal, 2, local("2026-09-30", 10), 0, false, &trip, 1, &d), 0);
+        expect_due(&d, "2026-10-09", "2 working days");
+        /* A suspect clock: counted from the docking day, trips aside. */
+        assert_int_equal(evd_policy_deadline(cal, 2, local("2026-09-30", 10),
+                                             local("2026-10-12", 9), true, &trip, 1, &d),
+                         0);
+        expect_due(&d, "2026-10-14", "2 working days from docking (clock suspect)");
+        evd_calendar_free(cal);
+}
+
+static void trip_at_year_end(void **state)
+{
+        struct evd_policy_trip trip = { .id = 3,
+                                        .from = local("2026-12-28", 0),
+                                        .until = local("2026-12-31", 23) + 3599,
+                                        .returned = local("2026-12-31", 12) };
+        struct evd_policy_deadline d;
+        struct evd_calendar *cal = load_cal(false);
+
+        (void)state;
+        /* No 2027 calendar: Friday 1 January is taken as a working day, and said so. */
+        assert_int_equal(
+                evd_policy_deadline(cal, 2, local("2026-12-28", 10), 0, false, &trip, 1, &d), 0);
+        expect_due(&d, "2027-01-01", "1 working day after return, trip 3");
+        assert_false(d.known);
+        evd_calendar_free(cal);
+        /* With it: New Year's Day is a holiday, the next working day Monday 4 January. */
+        cal = load_cal(true);
+        assert_int_equal(
+                evd_policy_deadline(cal, 2, local("2026-12-28", 10), 0, false, &trip, 1, &d), 0);
+        expect_due(&d, "2027-01-04", "1 working day after return, trip 3");
+        assert_true(d.known);
+        /* Recorded on 30 December: 2 working days end on 4 January too, so the trip
+         * does not move it and the 2-day rule is named. */
+        assert_int_equal(
+                evd_policy_deadline(cal, 2, local("2026-12-30", 10), 0, false, &trip, 1, &d), 0);
+        expect_due(&d, "2027-01-04", "2 working days");
+        evd_calendar_free(cal);
+}
+
+static void deadline_fields(void **state)
+{
+        json_t *it = json_pack("{ss ss}", "ingested_at", "2026-10-10T08:00:00Z", "labelled_at",
+                               "2026-10-12T08:00:00Z");
+        struct evd_policy_deadline d = { .deadline = local("2026-10-09", 23) + 3599,
+                                         .known = true,
+                                         .rule = "2 working days" };
+
+        (void)state;
+        assert_int_equal(evd_policy_set_deadline(it, &d), 1);
+        assert_true(json_is_true(json_object_get(it, "late")));
+        assert_true(json_is_true(json_object_get(it, "label_late")));
+        assert_int_equal(evd_policy_set_deadline(it, &d), 0);
+        d.deadline = local("2026-10-12", 23) + 3599;
+        (void)snprintf(d.rule, sizeof(d.rule), "1 working day after return, trip 1");
+        assert_int_equal(evd_policy_set_deadline(it, &d), 1);
+        assert_true(json_is_false(json_object_get(it, "late")));
+        assert_true(json_is_false(json_object_get(it, "label_late")));
+        assert_string_equal(json_string_value(json_object_get(it, "deadline_rule")),
+                            "1 working day after return, trip 1");
+        json_decref(it);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(month_ends_and_leap_years),
                 cmocka_unit_test(retention_classes),
                 cmocka_unit_test(purge_eligibility),
+                cmocka_unit_test(trip_over_national_day),
+                cmocka_unit_test(trip_at_year_end),
+                cmocka_unit_test(deadline_fields),
         };
 
         (void)setenv("TZ", "Asia/Shanghai", 1);
