@@ -114,7 +114,8 @@ int ctl_print_audit(struct ctl *ctx, const json_t *result)
 
 int ctl_print_verify(struct ctl *ctx, const json_t *result)
 {
-        const json_t *a = json_object_get(result, "audit"), *s = json_object_get(result, "store");
+        const json_t *a = json_object_get(result, "audit"), *s = json_object_get(result, "store"),
+                     *c;
         FILE *out = ctx->out;
         size_t i;
         json_t *bad;
@@ -135,8 +136,23 @@ int ctl_print_verify(struct ctl *ctx, const json_t *result)
                         ctl_human_size((uint64_t)INT(s, "bytes_checked"), size));
                 json_array_foreach(json_object_get(s, "bad"), i, bad)
                 {
-                        fprintf(out, "  item %lld: %s\n", (long long)INT(bad, "id"),
-                                STR(bad, "error") ?: "?");
+                        if (STR(bad, "object"))
+                                fprintf(out, "  object %s: %s\n", STR(bad, "object"),
+                                        STR(bad, "error") ?: "?");
+                        else
+                                fprintf(out, "  item %lld: %s\n", (long long)INT(bad, "id"),
+                                        STR(bad, "error") ?: "?");
+                }
+        }
+        if ((c = json_object_get(result, "catalog"))) {
+                fprintf(out, "catalogue: %s, %lld item records against %lld audit entries\n",
+                        json_is_true(json_object_get(c, "ok")) ? "ok" : "FAILED",
+                        (long long)INT(c, "items_checked"), (long long)INT(c, "entries_replayed"));
+                json_array_foreach(json_object_get(c, "bad"), i, bad)
+                {
+                        fprintf(out, "  item %lld: ", (long long)INT(bad, "id"));
+                        ctl_put_safe(STR(bad, "error") ?: "?", out);
+                        fprintf(out, "\n");
                 }
         }
         return 0;
