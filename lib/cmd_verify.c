@@ -113,7 +113,13 @@ static bool held_now(struct evd_station *s, const uint8_t sha[EVD_SHA256_LEN])
         evd_hex(sha, EVD_SHA256_LEN, hex);
         evd_store_lock(s->store, sha);
         if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
+                json_t *item = NULL;
+
                 r = evd_catalog_item_by_sha(&txn, hex, &id);
+                if (r == 0 && (r = evd_catalog_item_get(&txn, id, &item)) == 0 &&
+                    json_object_get(item, "purged"))
+                        r = -ENOENT;
+                json_decref(item);
                 evd_catalog_read_end(&txn);
         }
         if (r < 0 && evd_store_open_object(s->store, sha, &fd) == 0)
