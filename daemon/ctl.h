@@ -134,7 +134,7 @@ int ctl_request(struct ctl *ctx, const char *wire, json_t *args, json_t **ret_re
 /* The default: one request, the result printed (JSON or cmd->print), cmd->failed. */
 int ctl_run_request(struct ctl *ctx, const struct ctl_command *cmd, json_t *args);
 
-ctl_run_fn ctl_run_audit, ctl_run_verify_disc;
+ctl_run_fn ctl_run_audit, ctl_run_verify_disc, ctl_run_verify;
 
 /* ---- ctl_deliver.c: output files made by the client, passed to evidockd ---- */
 
@@ -194,7 +194,7 @@ void ctl_table_text(FILE *out, const struct ctl_col *col, const char *s);
 
 /* ---- ctl_results.c: each command's result for people ---- */
 
-ctl_print_fn ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audit, ctl_print_verify,
+ctl_print_fn ctl_print_checkpoints, ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audit, ctl_print_verify,
         ctl_print_import, ctl_print_calendar, ctl_print_done, ctl_print_recorders, ctl_print_access,
         ctl_print_access_log, ctl_print_export, ctl_print_keys, ctl_print_purge, ctl_print_report;
 

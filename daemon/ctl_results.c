@@ -112,6 +112,20 @@ int ctl_print_audit(struct ctl *ctx, const json_t *result)
         return 0;
 }
 
+/* One line per checkpoint: the format verify --anchors reads back. */
+int ctl_print_checkpoints(struct ctl *ctx, const json_t *result)
+{
+        size_t i;
+        json_t *e;
+
+        json_array_foreach(result, i, e)
+        {
+                fprintf(ctx->out, "%lld %s %s %s\n", (long long)INT(e, "seq"), STR(e, "head") ?: "",
+                        STR(e, "time") ?: "", STR(e, "signature") ?: "");
+        }
+        return 0;
+}
+
 int ctl_print_verify(struct ctl *ctx, const json_t *result)
 {
         const json_t *a = json_object_get(result, "audit"), *s = json_object_get(result, "store"),
@@ -122,8 +136,11 @@ int ctl_print_verify(struct ctl *ctx, const json_t *result)
 
         if (a) {
                 if (json_is_true(json_object_get(a, "ok")))
-                        fprintf(out, "audit log: ok, %lld entries chain from the first\n",
-                                (long long)INT(a, "entries"));
+                        fprintf(out,
+                                "audit log: ok, %lld entries chain from the first, %lld "
+                                "checkpoints, %lld anchors\n",
+                                (long long)INT(a, "entries"), (long long)INT(a, "checkpoints"),
+                                (long long)INT(a, "anchors_checked"));
                 else
                         fprintf(out, "audit log: FAILED: %s\n", STR(a, "error") ?: "?");
         }

@@ -263,18 +263,20 @@ out:
         return r;
 }
 
-/* The chain from the first entry, then every signed checkpoint over it. */
-static int verify_audit(struct evd_station *s, json_t **ret, struct evd_err *err)
+/* The chain from the first entry, every signed checkpoint over it, the seals as the
+ * log shows them, and the anchors (checkpoints kept elsewhere) the caller brought. */
+static int verify_audit(struct evd_station *s, const json_t *anchors, json_t **ret,
+                        struct evd_err *err)
 {
         struct evd_err bad = { 0 }, keyerr = { 0 };
         struct evd_keys *keys = NULL;
         struct evd_conf conf;
         struct evd_txn txn;
         uint64_t count = 0, checkpoints = 0, latest = 0;
+        bool sealing = false;
         int r;
 
         evd_station_conf(s, &conf);
-        /* Without the station key the checkpoints' hashes are still checked. */
         (void)evd_signing_load(&conf, &keys, &keyerr);
         r = evd_catalog_read_begin(s->catalog, &txn);
         if (r < 0) {
@@ -285,17 +287,66 @@ static int verify_audit(struct evd_station *s, json_t **ret, struct evd_err *err
         if (r == 0)
                 r = evd_checkpoint_verify(&txn, keys ? evd_keys_cert(keys) : NULL, &checkpoints,
                                           &latest, &bad);
+        if (r == 0)
+                r = evd_checkpoint_verify_log(&txn, conf.signing_key[0] != '\0', &sealing, &bad);
+        /* A station that seals its log cannot be checked without its certificate. */
+        if (r == 0 && !keys && (sealing || checkpoints > 0))
+                r = evd_err_set(&bad, -EBADMSG,
+                                "the station's signing key or certificate is missing (%s): the "
+                                "checkpoints cannot be checked",
+                                keyerr.text);
+        if (r == 0 && anchors)
+                r = evd_checkpoint_check_anchors(&txn, anchors, &bad);
         evd_catalog_read_end(&txn);
         if (r < 0 && r != -EBADMSG) {
                 evd_keys_free(keys);
                 return evd_err_set(err, r, "%s", bad.text);
         }
-        *ret = json_pack("{sb sI sI sI sb ss?}", "ok", r == 0, "entries", (json_int_t)count,
+        *ret = json_pack("{sb sI sI sI sb sb sI ss?}", "ok", r == 0, "entries", (json_int_t)count,
                          "checkpoints", (json_int_t)checkpoints, "latest_checkpoint",
-                         (json_int_t)latest, "signatures_checked", keys != NULL, "error",
-                         r == 0 ? NULL : bad.text);
+                         (json_int_t)latest, "signatures_checked", keys != NULL, "sealing",
+                         sealing, "anchors_checked", (json_int_t)json_array_size(anchors),
+                         "error", r == 0 ? NULL : bad.text);
         evd_keys_free(keys);
         return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
+}
+
+/* audit.checkpoints: every seal, to be kept away from the station. */
+int evd_cmd_audit_checkpoints(void *ud, struct evd_request *req, const json_t *args,
+                              json_t **ret, struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        struct evd_txn txn;
+        int r;
+
+        (void)req;
+        (void)args;
+        r = evd_catalog_read_begin(s->catalog, &txn);
+        if (r < 0)
+                return evd_err_set(err, r, "catalog: %s", strerror(-r));
+        r = evd_checkpoint_list(&txn, ret);
+        evd_catalog_read_end(&txn);
+        return r < 0 ? evd_err_set(err, r, "checkpoints: %s", strerror(-r)) : 0;
+}
+
+/* The anchors as sent: a list of {seq, head}. */
+static int check_anchor_args(const json_t *anchors, struct evd_err *err)
+{
+        const json_t *a;
+        size_t i;
+
+        if (!json_is_array(anchors))
+                return evd_err_set(err, -EINVAL, "\"anchors\" must be a list");
+        json_array_foreach(anchors, i, a)
+        {
+                const char *head = json_string_value(json_object_get(a, "head"));
+
+                if (!json_is_integer(json_object_get(a, "seq")) || !head || strlen(head) != 64 ||
+                    !evd_is_hex(head, 64))
+                        return evd_err_set(err, -EINVAL, "anchor %zu: needs seq and a 64-digit head",
+                                           i + 1);
+        }
+        return 0;
 }
 
 int evd_station_checkpoint(struct evd_station *s, bool force, json_t **ret, struct evd_err *err)
@@ -321,16 +372,20 @@ int evd_cmd_verify(void *ud, struct evd_request *req, const json_t *args, json_t
 {
         struct evd_station *s = ud;
         json_t *out = json_object(), *part = NULL;
+        const json_t *anchors = json_object_get(args, "anchors");
         bool do_store = false, do_audit = false, ok = true;
         int r;
 
         if ((r = evd_arg_bool(args, "store", &do_store, err)) < 0 ||
-            (r = evd_arg_bool(args, "audit", &do_audit, err)) < 0)
+            (r = evd_arg_bool(args, "audit", &do_audit, err)) < 0 ||
+            (anchors && (r = check_anchor_args(anchors, err)) < 0))
                 goto fail;
+        if (anchors)
+                do_audit = true;
         if (!do_store && !do_audit)
                 do_store = do_audit = true;
         if (do_audit) {
-                if ((r = verify_audit(s, &part, err)) < 0)
+                if ((r = verify_audit(s, anchors, &part, err)) < 0)
                         goto fail;
                 ok = ok && json_is_true(json_object_get(part, "ok"));
                 (void)json_object_set_new(out, "audit", part);

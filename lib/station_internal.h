@@ -71,6 +71,7 @@ EVD_CMD(evd_cmd_items);        /* cmd_items.c */
 EVD_CMD(evd_cmd_show);         /* cmd_items.c */
 EVD_CMD(evd_cmd_audit);        /* cmd_items.c */
 EVD_CMD(evd_cmd_verify);       /* cmd_verify.c */
+EVD_CMD(evd_cmd_audit_checkpoints);
 EVD_CMD(evd_cmd_calendar);     /* cmd_calendar.c */
 EVD_CMD(evd_cmd_recorder_add); /* cmd_records.c */
 EVD_CMD(evd_cmd_recorder_assign);
