@@ -194,9 +194,11 @@ void ctl_table_text(FILE *out, const struct ctl_col *col, const char *s);
 
 /* ---- ctl_results.c: each command's result for people ---- */
 
-ctl_print_fn ctl_print_checkpoints, ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audit, ctl_print_verify,
+ctl_print_fn ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audit, ctl_print_verify,
         ctl_print_import, ctl_print_calendar, ctl_print_done, ctl_print_recorders, ctl_print_access,
         ctl_print_access_log, ctl_print_export, ctl_print_keys, ctl_print_purge, ctl_print_report;
+
+ctl_print_fn ctl_print_checkpoints;
 
 ctl_failed_fn ctl_verify_failed, ctl_import_failed;
 

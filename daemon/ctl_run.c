@@ -105,9 +105,9 @@ static json_t *read_anchors(const char *path, char *why, size_t n)
 
                 json_array_foreach(list, i, j)
                 {
-                        (void)json_array_append_new(out, json_pack("{sO sO}", "seq",
-                                                                   json_object_get(j, "seq"), "head",
-                                                                   json_object_get(j, "head")));
+                        (void)json_array_append_new(
+                                out, json_pack("{sO sO}", "seq", json_object_get(j, "seq"), "head",
+                                               json_object_get(j, "head")));
                 }
                 json_decref(list);
         } else {
@@ -122,8 +122,8 @@ static json_t *read_anchors(const char *path, char *why, size_t n)
                                                line);
                                 goto fail;
                         }
-                        (void)json_array_append_new(out, json_pack("{sI ss}", "seq",
-                                                                   (json_int_t)seq, "head", head));
+                        (void)json_array_append_new(
+                                out, json_pack("{sI ss}", "seq", (json_int_t)seq, "head", head));
                 }
         }
         (void)fclose(f);

@@ -240,11 +240,11 @@ int evd_checkpoint_verify(struct evd_txn *txn, X509 *cert, uint64_t *ret_count,
 struct seal_scan {
         struct evd_txn *txn;
         bool sealing;
-        uint64_t since_seal;      /* entries since the last checkpoint entry */
-        uint64_t first_unsealed;  /* seq of the first entry after it (0: none yet) */
-        int64_t first_time;       /* that entry's time */
-        int64_t last_time;        /* the last entry's time */
-        uint64_t *sealed;         /* the seqs checkpoint entries name, in order */
+        uint64_t since_seal;     /* entries since the last checkpoint entry */
+        uint64_t first_unsealed; /* seq of the first entry after it (0: none yet) */
+        int64_t first_time;      /* that entry's time */
+        int64_t last_time;       /* the last entry's time */
+        uint64_t *sealed;        /* the seqs checkpoint entries name, in order */
         size_t n_sealed, cap;
         struct evd_err *err;
 };
@@ -394,8 +394,7 @@ int evd_checkpoint_verify_log(struct evd_txn *txn, bool key_expected, bool *ret_
                 r = evd_err_set(err, -EBADMSG,
                                 "audit entries from %llu on span more than %d minutes without a "
                                 "checkpoint: checkpoints were removed",
-                                (unsigned long long)c.first_unsealed,
-                                EVD_CHECKPOINT_SLACK_MINUTES);
+                                (unsigned long long)c.first_unsealed, EVD_CHECKPOINT_SLACK_MINUTES);
         if (r == 0)
                 r = records_announced(&c);
         free(c.sealed);
@@ -419,11 +418,12 @@ int evd_checkpoint_list(struct evd_txn *txn, json_t **ret)
 
                 if (cp)
                         (void)json_array_append_new(
-                                out, json_pack("{sO sO sO sO sO}", "seq", json_object_get(cp, "seq"),
-                                               "head", json_object_get(cp, "head"), "time",
-                                               json_object_get(cp, "time"), "cert_sha256",
-                                               json_object_get(cp, "cert_sha256"), "signature",
-                                               json_object_get(cp, "signature")));
+                                out,
+                                json_pack("{sO sO sO sO sO}", "seq", json_object_get(cp, "seq"),
+                                          "head", json_object_get(cp, "head"), "time",
+                                          json_object_get(cp, "time"), "cert_sha256",
+                                          json_object_get(cp, "cert_sha256"), "signature",
+                                          json_object_get(cp, "signature")));
                 json_decref(cp);
         }
         if (cur)
@@ -454,8 +454,8 @@ int evd_checkpoint_check_anchors(struct evd_txn *txn, const json_t *anchors, str
                                            "cut short",
                                            (unsigned long long)seq, (unsigned long long)seq);
                 if (r < 0)
-                        return evd_err_set(err, r, "audit entry %llu: %s",
-                                           (unsigned long long)seq, strerror(-r));
+                        return evd_err_set(err, r, "audit entry %llu: %s", (unsigned long long)seq,
+                                           strerror(-r));
                 if (strcmp(now, head) != 0)
                         return evd_err_set(err, -EBADMSG,
                                            "anchor %llu: audit entry %llu no longer has the hash "

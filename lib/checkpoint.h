@@ -59,7 +59,6 @@ int evd_checkpoint_list(struct evd_txn *txn, json_t **ret);
 
 /* Each anchor ({seq, head}: a checkpoint kept elsewhere) must still be in the log:
  * entry seq with hash head. -EBADMSG naming the first that is not. */
-int evd_checkpoint_check_anchors(struct evd_txn *txn, const json_t *anchors,
-                                 struct evd_err *err);
+int evd_checkpoint_check_anchors(struct evd_txn *txn, const json_t *anchors, struct evd_err *err);
 
 #endif

@@ -2,9 +2,9 @@
  * deleted only after its retain_until plus the grace period, never while held or
  * marked as evidence, and never when its record disagrees with what the audit log
  * says it must hold (ledger.h): a record edited behind the station's back raises an
- * alarm (audit "catalog.alarm", META "catalog_alarms", shown by status) instead. The catalogue records the purge (and its audit entry) before
- * the object is unlinked, so a crash in between leaves an orphan object, never an
- * item without its object. */
+ * alarm (audit "catalog.alarm", META "catalog_alarms", shown by status) instead. The catalogue
+ * records the purge (and its audit entry) before the object is unlinked, so a crash in between
+ * leaves an orphan object, never an item without its object. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +37,9 @@ static int scan_item(json_t *item, void *p)
 
         if (!why && evd_ledger_check(c->ledger, item, bad, sizeof(bad)) < 0) {
                 why = "record disagrees with the audit log";
-                (void)json_array_append_new(c->tampered,
-                                            json_pack("{sO ss}", "id", json_object_get(item, "id"),
-                                                      "error", bad));
+                (void)json_array_append_new(
+                        c->tampered,
+                        json_pack("{sO ss}", "id", json_object_get(item, "id"), "error", bad));
         }
         if (why) {
                 /* Count by kind of reason, without the date in it. */

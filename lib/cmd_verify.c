@@ -139,9 +139,8 @@ static int check_stray(const uint8_t sha[EVD_SHA256_LEN], void *p)
                 return 0;
         evd_hex(sha, EVD_SHA256_LEN, hex);
         c->strays++;
-        return json_array_append_new(c->bad,
-                                     json_pack("{ss ss}", "object", hex, "error",
-                                               "an object no item holds (stray)")) < 0
+        return json_array_append_new(c->bad, json_pack("{ss ss}", "object", hex, "error",
+                                                       "an object no item holds (stray)")) < 0
                        ? -ENOMEM
                        : 0;
 }
@@ -304,16 +303,16 @@ static int verify_audit(struct evd_station *s, const json_t *anchors, json_t **r
         }
         *ret = json_pack("{sb sI sI sI sb sb sI ss?}", "ok", r == 0, "entries", (json_int_t)count,
                          "checkpoints", (json_int_t)checkpoints, "latest_checkpoint",
-                         (json_int_t)latest, "signatures_checked", keys != NULL, "sealing",
-                         sealing, "anchors_checked", (json_int_t)json_array_size(anchors),
-                         "error", r == 0 ? NULL : bad.text);
+                         (json_int_t)latest, "signatures_checked", keys != NULL, "sealing", sealing,
+                         "anchors_checked", (json_int_t)json_array_size(anchors), "error",
+                         r == 0 ? NULL : bad.text);
         evd_keys_free(keys);
         return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 }
 
 /* audit.checkpoints: every seal, to be kept away from the station. */
-int evd_cmd_audit_checkpoints(void *ud, struct evd_request *req, const json_t *args,
-                              json_t **ret, struct evd_err *err)
+int evd_cmd_audit_checkpoints(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                              struct evd_err *err)
 {
         struct evd_station *s = ud;
         struct evd_txn txn;
@@ -343,8 +342,8 @@ static int check_anchor_args(const json_t *anchors, struct evd_err *err)
 
                 if (!json_is_integer(json_object_get(a, "seq")) || !head || strlen(head) != 64 ||
                     !evd_is_hex(head, 64))
-                        return evd_err_set(err, -EINVAL, "anchor %zu: needs seq and a 64-digit head",
-                                           i + 1);
+                        return evd_err_set(err, -EINVAL,
+                                           "anchor %zu: needs seq and a 64-digit head", i + 1);
         }
         return 0;
 }

@@ -69,8 +69,8 @@ static void problem(struct evd_ledger *l, uint64_t id, uint64_t seq, const char 
 
         (void)snprintf(text, sizeof(text), "audit entry %llu: %s", (unsigned long long)seq, what);
         if (json_array_size(l->problems) < 1000)
-                (void)json_array_append_new(l->problems, json_pack("{sI ss}", "id", (json_int_t)id,
-                                                                   "error", text));
+                (void)json_array_append_new(
+                        l->problems, json_pack("{sI ss}", "id", (json_int_t)id, "error", text));
 }
 
 /* What one item.* entry does to its item's slot. */
@@ -263,8 +263,8 @@ size_t evd_ledger_missing(const struct evd_ledger *ledger, json_t *bad)
                 (void)snprintf(text, sizeof(text),
                                "stored (audit entry %llu) but its catalogue record is gone",
                                (unsigned long long)s->stored_seq);
-                (void)json_array_append_new(bad, json_pack("{sI ss}", "id", (json_int_t)id,
-                                                           "error", text));
+                (void)json_array_append_new(
+                        bad, json_pack("{sI ss}", "id", (json_int_t)id, "error", text));
                 count++;
         }
         return count;

@@ -71,7 +71,6 @@ EVD_CMD(evd_cmd_items);        /* cmd_items.c */
 EVD_CMD(evd_cmd_show);         /* cmd_items.c */
 EVD_CMD(evd_cmd_audit);        /* cmd_items.c */
 EVD_CMD(evd_cmd_verify);       /* cmd_verify.c */
-EVD_CMD(evd_cmd_audit_checkpoints);
 EVD_CMD(evd_cmd_calendar);     /* cmd_calendar.c */
 EVD_CMD(evd_cmd_recorder_add); /* cmd_records.c */
 EVD_CMD(evd_cmd_recorder_assign);
@@ -89,6 +88,9 @@ EVD_CMD(evd_cmd_purge);
 EVD_CMD(evd_cmd_report);
 EVD_CMD(evd_cmd_replicated);  /* cmd_replication.c */
 EVD_CMD(evd_cmd_replication); /* cmd_replication.c */
+
+/* cmd_verify.c: every signed checkpoint, to keep elsewhere */
+EVD_CMD(evd_cmd_audit_checkpoints);
 
 /* cmd_replication.c: {enabled, pending, pending_bytes, oldest_pending_s, ...} (caller
  * owns); an alarm past alarm_after also goes into warnings (may be NULL). */

@@ -433,8 +433,8 @@ int evd_store_each_object(const struct evd_store *store,
         if (!d1)
                 return -errno;
         while (r == 0 && (a = readdir(d1))) {
-                if (strlen(a->d_name) != 2 || evd_snprintf(sub, sizeof(sub), "%s/%s",
-                                                           store->objects, a->d_name) < 0)
+                if (strlen(a->d_name) != 2 ||
+                    evd_snprintf(sub, sizeof(sub), "%s/%s", store->objects, a->d_name) < 0)
                         continue;
                 if (!(d2 = opendir(sub)))
                         continue;
