@@ -151,6 +151,11 @@ int ctl_print_verify(struct ctl *ctx, const json_t *result)
                         json_is_true(json_object_get(s, "ok")) ? "ok" : "FAILED",
                         (long long)INT(s, "items_checked"),
                         ctl_human_size((uint64_t)INT(s, "bytes_checked"), size));
+                json_array_foreach(json_object_get(s, "stray_objects"), i, bad)
+                {
+                        fprintf(out, "  object %s: %s\n", STR(bad, "object") ?: "?",
+                                STR(bad, "error") ?: "?");
+                }
                 json_array_foreach(json_object_get(s, "bad"), i, bad)
                 {
                         if (STR(bad, "object"))

@@ -18,8 +18,10 @@ struct store_check {
         struct evd_station *s;
         struct evd_request *req;
         json_t *bad;
-        json_t *damaged; /* scrub checks ({id, sha256, ok, error}) to record */
-        uint8_t *live;   /* the sha256 of every live item, sorted */
+        json_t *stray_list; /* objects no item holds: reported, not a failure (a crash
+                             * between publish and commit leaves one; `clean` removes) */
+        json_t *damaged;    /* scrub checks ({id, sha256, ok, error}) to record */
+        uint8_t *live;      /* the sha256 of every live item, sorted */
         size_t n_live;
         uint64_t checked, bytes, strays;
         uint64_t last_progress_ns;
@@ -139,8 +141,9 @@ static int check_stray(const uint8_t sha[EVD_SHA256_LEN], void *p)
                 return 0;
         evd_hex(sha, EVD_SHA256_LEN, hex);
         c->strays++;
-        return json_array_append_new(c->bad, json_pack("{ss ss}", "object", hex, "error",
-                                                       "an object no item holds (stray)")) < 0
+        return json_array_append_new(c->stray_list, json_pack("{ss ss}", "object", hex, "error",
+                                                              "an object no item holds (stray)")) <
+                               0
                        ? -ENOMEM
                        : 0;
 }
@@ -221,13 +224,17 @@ static int verify_catalog(struct evd_station *s, json_t **ret, struct evd_err *e
 static int verify_store(struct evd_station *s, struct evd_request *req, json_t **ret,
                         struct evd_err *err)
 {
-        struct store_check c = { .s = s, .req = req, .bad = json_array(), .damaged = json_array() };
+        struct store_check c = { .s = s,
+                                 .req = req,
+                                 .bad = json_array(),
+                                 .damaged = json_array(),
+                                 .stray_list = json_array() };
         struct evd_item_filter all = { 0 };
         json_t *items = json_array(), *it;
         size_t i;
         int r;
 
-        if (!items || !c.bad || !c.damaged) {
+        if (!items || !c.bad || !c.damaged || !c.stray_list) {
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto out;
         }
@@ -251,13 +258,16 @@ static int verify_store(struct evd_station *s, struct evd_request *req, json_t *
                 (void)evd_catalog_write(s->catalog, record_damage, c.damaged, err);
         evd_err_clear(err);
         *ret = json_pack("{sb sI sI sI sO}", "ok", json_array_size(c.bad) == 0, "items_checked",
-                         (json_int_t)c.checked, "bytes_checked", (json_int_t)c.bytes,
-                         "stray_objects", (json_int_t)c.strays, "bad", c.bad);
+                         (json_int_t)c.checked, "bytes_checked", (json_int_t)c.bytes, "stray_count",
+                         (json_int_t)c.strays, "bad", c.bad);
+        if (*ret)
+                (void)json_object_set(*ret, "stray_objects", c.stray_list);
         r = *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 out:
         json_decref(items);
         json_decref(c.bad);
         json_decref(c.damaged);
+        json_decref(c.stray_list);
         free(c.live);
         return r;
 }

@@ -111,7 +111,7 @@ def test_removed_record_and_stray_object_are_named(make_station, tmp):
     assert p.returncode == 1
     out = p.stdout.decode()
     assert f"item {ids['plain']}: stored (audit entry" in out and "record is gone" in out, out
-    assert "an object no item holds (stray)" in out
+    assert "an object no item holds (stray)" in out  # reported; a crash can leave one too
 
 
 def test_removed_stored_entry_is_named(make_station, tmp):
