@@ -134,7 +134,7 @@ int ctl_request(struct ctl *ctx, const char *wire, json_t *args, json_t **ret_re
 /* The default: one request, the result printed (JSON or cmd->print), cmd->failed. */
 int ctl_run_request(struct ctl *ctx, const struct ctl_command *cmd, json_t *args);
 
-ctl_run_fn ctl_run_audit, ctl_run_verify_disc;
+ctl_run_fn ctl_run_audit, ctl_run_verify_disc, ctl_run_verify;
 
 /* ---- ctl_deliver.c: output files made by the client, passed to evidockd ---- */
 
@@ -200,6 +200,7 @@ ctl_print_fn ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audi
 
 /* ctl_cases.c: trips, case files and a case's timeline. */
 ctl_print_fn ctl_print_trips, ctl_print_cases, ctl_print_timeline;
+ctl_print_fn ctl_print_checkpoints;
 
 ctl_failed_fn ctl_verify_failed, ctl_import_failed;
 

@@ -112,17 +112,35 @@ int ctl_print_audit(struct ctl *ctx, const json_t *result)
         return 0;
 }
 
+/* One line per checkpoint: the format verify --anchors reads back. */
+int ctl_print_checkpoints(struct ctl *ctx, const json_t *result)
+{
+        size_t i;
+        json_t *e;
+
+        json_array_foreach(result, i, e)
+        {
+                fprintf(ctx->out, "%lld %s %s %s\n", (long long)INT(e, "seq"), STR(e, "head") ?: "",
+                        STR(e, "time") ?: "", STR(e, "signature") ?: "");
+        }
+        return 0;
+}
+
 int ctl_print_verify(struct ctl *ctx, const json_t *result)
 {
-        const json_t *a = json_object_get(result, "audit"), *s = json_object_get(result, "store");
+        const json_t *a = json_object_get(result, "audit"), *s = json_object_get(result, "store"),
+                     *c;
         FILE *out = ctx->out;
         size_t i;
         json_t *bad;
 
         if (a) {
                 if (json_is_true(json_object_get(a, "ok")))
-                        fprintf(out, "audit log: ok, %lld entries chain from the first\n",
-                                (long long)INT(a, "entries"));
+                        fprintf(out,
+                                "audit log: ok, %lld entries chain from the first, %lld "
+                                "checkpoints, %lld anchors\n",
+                                (long long)INT(a, "entries"), (long long)INT(a, "checkpoints"),
+                                (long long)INT(a, "anchors_checked"));
                 else
                         fprintf(out, "audit log: FAILED: %s\n", STR(a, "error") ?: "?");
         }
@@ -133,10 +151,30 @@ int ctl_print_verify(struct ctl *ctx, const json_t *result)
                         json_is_true(json_object_get(s, "ok")) ? "ok" : "FAILED",
                         (long long)INT(s, "items_checked"),
                         ctl_human_size((uint64_t)INT(s, "bytes_checked"), size));
+                json_array_foreach(json_object_get(s, "stray_objects"), i, bad)
+                {
+                        fprintf(out, "  object %s: %s\n", STR(bad, "object") ?: "?",
+                                STR(bad, "error") ?: "?");
+                }
                 json_array_foreach(json_object_get(s, "bad"), i, bad)
                 {
-                        fprintf(out, "  item %lld: %s\n", (long long)INT(bad, "id"),
-                                STR(bad, "error") ?: "?");
+                        if (STR(bad, "object"))
+                                fprintf(out, "  object %s: %s\n", STR(bad, "object"),
+                                        STR(bad, "error") ?: "?");
+                        else
+                                fprintf(out, "  item %lld: %s\n", (long long)INT(bad, "id"),
+                                        STR(bad, "error") ?: "?");
+                }
+        }
+        if ((c = json_object_get(result, "catalog"))) {
+                fprintf(out, "catalogue: %s, %lld item records against %lld audit entries\n",
+                        json_is_true(json_object_get(c, "ok")) ? "ok" : "FAILED",
+                        (long long)INT(c, "items_checked"), (long long)INT(c, "entries_replayed"));
+                json_array_foreach(json_object_get(c, "bad"), i, bad)
+                {
+                        fprintf(out, "  item %lld: ", (long long)INT(bad, "id"));
+                        ctl_put_safe(STR(bad, "error") ?: "?", out);
+                        fprintf(out, "\n");
                 }
         }
         return 0;

@@ -80,6 +80,85 @@ int ctl_run_audit(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
         return follow ? follow_audit(ctx, args) : ctl_run_request(ctx, cmd, args);
 }
 
+/* ---- verify --anchors: checkpoints kept elsewhere, read here ---- */
+
+#define ANCHORS_MAX 2500 /* what one request line holds */
+
+/* The anchors file: what `audit checkpoints` prints (SEQ HEAD ... per line) or its
+ * --json form. */
+static json_t *read_anchors(const char *path, char *why, size_t n)
+{
+        json_t *out = json_array(), *j;
+        char line[4096];
+        FILE *f = fopen(path, "re");
+        int c;
+
+        if (!f || !out) {
+                (void)snprintf(why, n, "%s: %s", path, strerror(errno));
+                goto fail;
+        }
+        c = fgetc(f);
+        (void)ungetc(c, f);
+        if (c == '[') {
+                json_t *list = json_loadf(f, 0, NULL);
+                size_t i;
+
+                json_array_foreach(list, i, j)
+                {
+                        (void)json_array_append_new(
+                                out, json_pack("{sO sO}", "seq", json_object_get(j, "seq"), "head",
+                                               json_object_get(j, "head")));
+                }
+                json_decref(list);
+        } else {
+                while (fgets(line, sizeof(line), f)) {
+                        char head[65];
+                        long long seq;
+
+                        if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
+                                continue;
+                        if (sscanf(line, "%lld %64s", &seq, head) != 2) {
+                                (void)snprintf(why, n, "%s: not a checkpoint line: %.40s", path,
+                                               line);
+                                goto fail;
+                        }
+                        (void)json_array_append_new(
+                                out, json_pack("{sI ss}", "seq", (json_int_t)seq, "head", head));
+                }
+        }
+        (void)fclose(f);
+        f = NULL;
+        if (json_array_size(out) == 0 || json_array_size(out) > ANCHORS_MAX) {
+                (void)snprintf(why, n, "%s: %s", path,
+                               json_array_size(out) ? "more than 2500 checkpoints (keep the newest)"
+                                                    : "no checkpoints in it");
+                goto fail;
+        }
+        return out;
+fail:
+        if (f)
+                (void)fclose(f);
+        json_decref(out);
+        return NULL;
+}
+
+int ctl_run_verify(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+{
+        const char *path = json_string_value(json_object_get(args, "anchors"));
+        char why[512];
+        json_t *anchors;
+
+        if (!path)
+                return ctl_run_request(ctx, cmd, args);
+        anchors = read_anchors(path, why, sizeof(why));
+        if (!anchors) {
+                ctl_say(cmd, "%s", why);
+                return 1;
+        }
+        (void)json_object_set_new(args, "anchors", anchors);
+        return ctl_run_request(ctx, cmd, args);
+}
+
 /* ---- verify-disc: in the client itself, so that it needs no daemon ---- */
 
 static const char *const verdict_names[] = {

@@ -40,4 +40,25 @@ int evd_checkpoint_make(struct evd_catalog *catalog, const struct evd_keys *keys
 int evd_checkpoint_verify(struct evd_txn *txn, X509 *cert, uint64_t *ret_count,
                           uint64_t *ret_latest, struct evd_err *err);
 
+/* The seals as the log must show them. Every "audit.checkpoint" entry must have its
+ * signed record and every record its entry (with the same head); once the station is
+ * sealing (from its first "keys.created" or checkpoint entry, or from the first entry
+ * when key_expected), no stretch of the log may run past EVD_CHECKPOINT_SLACK_ENTRIES
+ * entries, and the unsealed tail not past EVD_CHECKPOINT_SLACK_MINUTES of entry times,
+ * without a checkpoint. *ret_sealing says whether the station is sealing. -EBADMSG
+ * naming the first problem. One streaming pass: only checkpoint and key entries are
+ * parsed. */
+#define EVD_CHECKPOINT_SLACK_ENTRIES (2 * EVD_CHECKPOINT_ENTRIES) /* the timer's lag */
+#define EVD_CHECKPOINT_SLACK_MINUTES (2 * EVD_CHECKPOINT_MINUTES)
+int evd_checkpoint_verify_log(struct evd_txn *txn, bool key_expected, bool *ret_sealing,
+                              struct evd_err *err);
+
+/* Every checkpoint, oldest first: [{seq, head, time, cert_sha256, signature}] (caller
+ * owns), for copies kept away from the station (evidockctl audit checkpoints). */
+int evd_checkpoint_list(struct evd_txn *txn, json_t **ret);
+
+/* Each anchor ({seq, head}: a checkpoint kept elsewhere) must still be in the log:
+ * entry seq with hash head. -EBADMSG naming the first that is not. */
+int evd_checkpoint_check_anchors(struct evd_txn *txn, const json_t *anchors, struct evd_err *err);
+
 #endif

@@ -1,8 +1,10 @@
 /* Purge (第二十六条, 第二十八条): the only way an object leaves the store. An item is
  * deleted only after its retain_until plus the grace period, never while held or
- * marked as evidence. The catalogue records the purge (and its audit entry) before
- * the object is unlinked, so a crash in between leaves an orphan object, never an
- * item without its object. */
+ * marked as evidence, and never when its record disagrees with what the audit log
+ * says it must hold (ledger.h): a record edited behind the station's back raises an
+ * alarm (audit "catalog.alarm", META "catalog_alarms", shown by status) instead. The catalogue
+ * records the purge (and its audit entry) before the object is unlinked, so a crash in between
+ * leaves an orphan object, never an item without its object. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,8 @@
 #include "audit.h"
 #include "clock.h"
 #include "label.h"
+#include "ledger.h"
+#include "log.h"
 #include "policy.h"
 #include "station_internal.h"
 
@@ -17,6 +21,8 @@
 
 struct scan_ctx {
         const struct evd_conf *conf;
+        struct evd_ledger *ledger;
+        json_t *tampered; /* [{id, error}]: records that disagree with the log */
         int64_t now;
         json_t *eligible; /* [{id, sha256, size, retain_until}] */
         json_t *kept;     /* {reason: count} */
@@ -27,7 +33,14 @@ static int scan_item(json_t *item, void *p)
         struct scan_ctx *c = p;
         char buf[128];
         const char *why = evd_policy_purge_blocker(item, c->conf, c->now, buf, sizeof(buf));
+        char bad[512];
 
+        if (!why && evd_ledger_check(c->ledger, item, bad, sizeof(bad)) < 0) {
+                why = "record disagrees with the audit log";
+                (void)json_array_append_new(
+                        c->tampered,
+                        json_pack("{sO ss}", "id", json_object_get(item, "id"), "error", bad));
+        }
         if (why) {
                 /* Count by kind of reason, without the date in it. */
                 const char *kind = strncmp(why, "kept until", 10) == 0 ? "within retention" : why;
@@ -55,6 +68,7 @@ struct purge_one {
         int64_t now;
         const char *approver, *reason;
         bool done;
+        bool keep_object; /* another live item holds the same bytes */
 };
 
 /* Mark one item purged, checking again inside the transaction: it may have been put
@@ -83,6 +97,17 @@ static int purge_txn(struct evd_txn *txn, void *p)
                             "retain_until", json_object_get(item, "retain_until"), "approver",
                             c->approver, "reason", c->reason);
         r = details ? evd_catalog_item_put(txn, item) : -ENOMEM;
+        /* The object goes only when no live item references it any more. */
+        if (r == 0) {
+                uint64_t other;
+                int rr = evd_catalog_item_by_sha(
+                        txn, json_string_value(json_object_get(item, "sha256")) ?: "", &other);
+
+                c->keep_object = rr == 0 && other != c->id;
+                if (c->keep_object)
+                        (void)json_object_set_new(details, "object_kept_for",
+                                                  json_integer((json_int_t)other));
+        }
         evd_audit_item_subject(subject, c->id);
         if (r == 0)
                 r = evd_audit_append(txn, c->actor, "item.purged", subject, details, NULL);
@@ -92,12 +117,51 @@ static int purge_txn(struct evd_txn *txn, void *p)
         return r;
 }
 
+/* The items the scan found edited behind the log: one audit entry, and the list in
+ * META "catalog_alarms" for status (an empty list clears it). */
+static int alarm_txn(struct evd_txn *txn, void *p)
+{
+        json_t *tampered = p, *d;
+        int r = evd_catalog_json_put(txn, EVD_DB_META, "catalog_alarms", tampered);
+
+        if (r < 0 || json_array_size(tampered) == 0)
+                return r;
+        d = json_pack("{sO ss}", "items", tampered, "action", "not purged");
+        r = d ? evd_audit_append(txn, &evd_station_actor, "catalog.alarm", "", d, NULL) : -ENOMEM;
+        json_decref(d);
+        return r;
+}
+
+/* Scan every item in one snapshot with the audit log replayed beside it. */
+static int scan_all(struct evd_station *s, struct scan_ctx *c, struct evd_err *err)
+{
+        struct evd_item_filter all = { 0 };
+        struct evd_txn txn;
+        int r = evd_catalog_read_begin(s->catalog, &txn);
+
+        if (r < 0)
+                return evd_err_set(err, r, "catalog: %s", strerror(-r));
+        r = evd_ledger_replay(&txn, &c->ledger, NULL, err);
+        if (r == 0) {
+                r = evd_catalog_items_each(&txn, &all, scan_item, c);
+                if (r < 0)
+                        (void)evd_err_set(err, r, "catalog: %s", strerror(-r));
+        }
+        evd_catalog_read_end(&txn);
+        evd_ledger_free(c->ledger);
+        c->ledger = NULL;
+        if (r == 0 && json_array_size(c->tampered) > 0)
+                evd_log_warning("purge: %zu item record(s) disagree with the audit log; not "
+                                "purged",
+                                json_array_size(c->tampered));
+        return r < 0 ? r : evd_catalog_write(s->catalog, alarm_txn, c->tampered, err);
+}
+
 int evd_station_purge(struct evd_station *s, const struct evd_actor *actor, const char *approver,
                       const char *reason, bool dry_run, json_t **ret, struct evd_err *err)
 {
         struct evd_conf conf;
         struct scan_ctx scan = { .conf = &conf, .now = evd_clock_now() };
-        struct evd_item_filter all = { 0 };
         json_t *purged = json_array(), *failed = json_array(), *e, *summary;
         size_t i;
         int r;
@@ -107,15 +171,14 @@ int evd_station_purge(struct evd_station *s, const struct evd_actor *actor, cons
         evd_station_conf(s, &conf);
         scan.eligible = json_array();
         scan.kept = json_object();
-        if (!purged || !failed || !scan.eligible || !scan.kept) {
+        scan.tampered = json_array();
+        if (!purged || !failed || !scan.eligible || !scan.kept || !scan.tampered) {
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto out;
         }
-        r = evd_catalog_items_snapshot(s->catalog, &all, scan_item, &scan);
-        if (r < 0) {
-                r = evd_err_set(err, r, "catalog: %s", strerror(-r));
+        r = scan_all(s, &scan, err);
+        if (r < 0)
                 goto out;
-        }
         if (dry_run) {
                 summary = json_pack("{sO sO sI}", "eligible", scan.eligible, "kept", scan.kept,
                                     "eligible_count", (json_int_t)json_array_size(scan.eligible));
@@ -139,11 +202,15 @@ int evd_station_purge(struct evd_station *s, const struct evd_actor *actor, cons
                 uint8_t sha[EVD_SHA256_LEN];
                 struct evd_err perr = { 0 };
 
+                if (evd_unhex(json_string_value(json_object_get(e, "sha256")) ?: "", sha,
+                              sizeof(sha)) < 0)
+                        continue;
+                /* No ingest of the same bytes between the commit and the unlink. */
+                evd_store_lock(s->store, sha);
                 r = evd_catalog_write(s->catalog, purge_txn, &one, &perr);
-                if (r == 0 && one.done &&
-                    evd_unhex(json_string_value(json_object_get(e, "sha256")) ?: "", sha,
-                              sizeof(sha)) == 0)
+                if (r == 0 && one.done && !one.keep_object)
                         r = evd_store_purge(s->store, sha, &perr);
+                evd_store_unlock(s->store, sha);
                 if (r < 0) {
                         (void)json_object_set_new(e, "error", json_string(perr.text));
                         (void)json_array_append(failed, e);
@@ -151,13 +218,15 @@ int evd_station_purge(struct evd_station *s, const struct evd_actor *actor, cons
                         (void)json_array_append(purged, e);
                 }
         }
-        *ret = json_pack("{sO sO sO}", "purged", purged, "failed", failed, "kept", scan.kept);
+        *ret = json_pack("{sO sO sO sO}", "purged", purged, "failed", failed, "kept", scan.kept,
+                         "tampered", scan.tampered);
         r = *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 out:
         json_decref(purged);
         json_decref(failed);
         json_decref(scan.eligible);
         json_decref(scan.kept);
+        json_decref(scan.tampered);
         return r;
 }
 

@@ -137,6 +137,28 @@ static void warn_scrub_alarms(const json_t *scrub, json_t *warnings)
         }
 }
 
+/* Item records a purge found edited behind the audit log (cmd_purge.c). */
+static void warn_catalog_alarms(struct evd_txn *txn, json_t *warnings)
+{
+        json_t *alarms = NULL, *a;
+        size_t k;
+
+        if (evd_catalog_json_get(txn, EVD_DB_META, "catalog_alarms", &alarms) < 0)
+                return;
+        json_array_foreach(alarms, k, a)
+        {
+                char w[EVD_ERR_TEXT_MAX + 96];
+
+                (void)snprintf(w, sizeof(w),
+                               "ALARM: item %lld: its record disagrees with the audit log (%s); "
+                               "not purged",
+                               json_integer_value(json_object_get(a, "id")),
+                               json_string_value(json_object_get(a, "error")) ?: "?");
+                (void)json_array_append_new(warnings, json_string(w));
+        }
+        json_decref(alarms);
+}
+
 int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
                    struct evd_err *err)
 {
@@ -166,6 +188,7 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                 warn_sequence_gaps(&txn, warnings);
                 evd_station_purge_clock_warning(&txn, warnings, clock);
                 evd_station_case_warnings(s, &txn, &conf, warnings); /* cmd_case.c */
+                warn_catalog_alarms(&txn, warnings);
                 evd_catalog_read_end(&txn);
         }
         /* Under the lock: stop takes s->scrub away (and frees it) under it. */

@@ -12,6 +12,7 @@
 #include "trip.h"
 #include "media.h"
 #include "recorder.h"
+#include "scrub.h"
 
 struct evd_ingest_job {
         struct evd_ingest_job *next_job; /* in the engine's list while queued */
@@ -61,6 +62,8 @@ struct commit_ctx {
         int64_t now;
         enum outcome outcome;
         uint64_t id;
+        const char *quarantined; /* "" or where a damaged object went (evd_store_publish) */
+        bool published;          /* the object was written now, not found whole */
 };
 
 static int audit_item(struct evd_txn *txn, struct commit_ctx *c, const char *event,
@@ -75,6 +78,17 @@ static int audit_item(struct evd_txn *txn, struct commit_ctx *c, const char *eve
         if (!d)
                 return -ENOMEM;
         r = evd_item_set_path(d, "original_path", c->orig->path, c->orig->path_len);
+        /* What protects the new item, so that the log alone can say what its record
+         * must hold (verify replays it: ledger.h). */
+        if (r == 0 && strcmp(event, "item.stored") == 0)
+                r = json_object_update_missing_new(
+                            d, json_pack("{sO sO sO sO}", "retain_until",
+                                         json_object_get(item, "retain_until"), "hold",
+                                         json_object_get(item, "hold"), "evidence",
+                                         json_object_get(item, "evidence"), "labels",
+                                         json_object_get(item, "labels"))) < 0
+                            ? -ENOMEM
+                            : 0;
         evd_audit_item_subject(subject, c->id);
         if (r == 0)
                 r = evd_audit_append(txn, &c->job->actor, event, subject, d, NULL);
@@ -133,6 +147,43 @@ static int set_deadline(struct evd_txn *txn, struct commit_ctx *c, json_t *item)
         return 0;
 }
 
+/* The object of a live item was damaged (moved to quarantine/) or missing, and this
+ * verified copy took its place: the item is whole again. */
+static int commit_repair(struct evd_txn *txn, struct commit_ctx *c)
+{
+        char hex[EVD_SHA256_HEX], subject[EVD_AUDIT_SUBJECT_MAX], now[EVD_TIME_STR];
+        json_t *item = NULL, *d;
+        uint64_t id;
+        int r;
+
+        evd_hex(c->copy->sha256, EVD_SHA256_LEN, hex);
+        r = evd_catalog_item_by_sha(txn, hex, &id);
+        if (r == -ENOENT)
+                return 0; /* no live item had these bytes: stored as new below */
+        if (r == 0)
+                r = evd_catalog_item_get(txn, id, &item);
+        if (r < 0)
+                return r;
+        evd_time_format(c->now, now);
+        (void)json_object_set_new(item, "fixity", json_string("ok"));
+        (void)json_object_set_new(item, "checked_at", json_string(now));
+        r = evd_catalog_item_put(txn, item);
+        json_decref(item);
+        d = json_pack("{sI ss ss ss ss}", "id", (json_int_t)id, "sha256", hex, "recorder",
+                      c->job->recorder, "was", c->quarantined[0] ? "damaged" : "missing",
+                      "quarantined", c->quarantined);
+        evd_audit_item_subject(subject, id);
+        if (r == 0)
+                r = d ? evd_item_set_path(d, "original_path", c->orig->path, c->orig->path_len)
+                      : -ENOMEM;
+        if (r == 0)
+                r = evd_audit_append(txn, &c->job->actor, "item.repaired", subject, d, NULL);
+        if (r == 0)
+                r = evd_scrub_alarm_clear(txn, id);
+        json_decref(d);
+        return r;
+}
+
 /* The catalog transaction that makes a verified copy "stored" (invariant 1 and 2). */
 static int commit_file(struct evd_txn *txn, void *p)
 {
@@ -142,6 +193,8 @@ static int commit_file(struct evd_txn *txn, void *p)
         json_t *item = NULL;
         int r;
 
+        if (c->published && (r = commit_repair(txn, c)) < 0)
+                return r;
         r = evd_catalog_source_get(txn, c->job->recorder, o->path, o->path_len, o->size, o->mtime,
                                    &c->id);
         if (r == 0) {
@@ -273,6 +326,7 @@ static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const str
         struct counting_reader counting = { .job = job };
         struct evd_reader reader = { .pread = counting_pread, .ctx = &counting };
         struct evd_copy_result res;
+        char quarantined[EVD_STORE_PATH_MAX] = "";
         void *state = NULL;
         json_t *media;
         bool existed;
@@ -286,15 +340,23 @@ static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const str
         *counted = counting.counted;
         if (r < 0)
                 return r;
-        r = evd_store_publish(e->store, res.tmp_name, res.sha256, &existed, err);
+        /* From finding the object to committing its item, no purge of the same bytes
+         * may run (it would unlink the object under the new item). */
+        evd_store_lock(e->store, res.sha256);
+        r = evd_store_publish(e->store, res.tmp_name, res.sha256, &existed, quarantined, err);
         if (r < 0) {
+                evd_store_unlock(e->store, res.sha256);
                 evd_store_tmp_discard(e->store, res.tmp_name); /* gone already if moved */
                 return r;
         }
+        evd_test_gate("EVIDOCK_TEST_INGEST_GATE");
         c->copy = &res;
+        c->published = !existed;
+        c->quarantined = quarantined;
         c->media = media = probe(e->store, res.sha256);
         c->now = evd_clock_now();
         r = evd_catalog_write(e->catalog, commit_file, c, err);
+        evd_store_unlock(e->store, res.sha256);
         json_decref(media);
         c->copy = NULL;
         return r;
@@ -351,6 +413,20 @@ static int wait_for_space(struct evd_ingest *e, struct evd_ingest_job *job, uint
         return 0;
 }
 
+/* Whether item id's stored copy was found damaged or missing (and not repaired). */
+static bool item_damaged(struct evd_txn *txn, uint64_t id)
+{
+        json_t *item = NULL;
+        bool bad;
+
+        if (evd_catalog_item_get(txn, id, &item) < 0)
+                return false;
+        bad = !json_object_get(item, "purged") &&
+              strcmp(json_string_value(json_object_get(item, "fixity")) ?: "", "damaged") == 0;
+        json_decref(item);
+        return bad;
+}
+
 static void process(struct evd_ingest *e, struct evd_ingest_job *job, const struct evd_original *o)
 {
         struct commit_ctx c = { .job = job, .orig = o };
@@ -364,6 +440,8 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
         if (evd_catalog_read_begin(e->catalog, &txn) == 0) {
                 r = evd_catalog_source_get(&txn, job->recorder, o->path, o->path_len, o->size,
                                            o->mtime, &id);
+                if (r == 0 && item_damaged(&txn, id))
+                        r = -EAGAIN; /* read it again: it may repair the stored copy */
                 evd_catalog_read_end(&txn);
                 if (r == 0) {
                         atomic_fetch_add(&job->skipped, 1);

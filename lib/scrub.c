@@ -80,6 +80,58 @@ static int take(json_t *item, void *p)
                        : 0;
 }
 
+/* Drop item id's alarm from the list alarms (META "scrub_alarms"). */
+static void drop_alarm(json_t *alarms, uint64_t id)
+{
+        for (size_t k = 0; k < json_array_size(alarms); k++) {
+                json_t *a = json_array_get(alarms, k);
+
+                if ((uint64_t)json_integer_value(json_object_get(a, "id")) == id)
+                        (void)json_array_remove(alarms, k--);
+        }
+}
+
+static int alarm_update(struct evd_txn *txn, uint64_t id, json_t *check)
+{
+        json_t *alarms = NULL;
+        int r;
+
+        if (evd_catalog_json_get(txn, EVD_DB_META, "scrub_alarms", &alarms) < 0)
+                alarms = json_array();
+        if (!alarms)
+                return -ENOMEM;
+        drop_alarm(alarms, id);
+        if (check && json_array_size(alarms) < EVD_SCRUB_ALARMS_MAX)
+                (void)json_array_append(alarms, check);
+        r = evd_catalog_json_put(txn, EVD_DB_META, "scrub_alarms", alarms);
+        json_decref(alarms);
+        return r;
+}
+
+int evd_scrub_alarm_clear(struct evd_txn *txn, uint64_t id)
+{
+        return alarm_update(txn, id, NULL);
+}
+
+int evd_scrub_mark_damaged(struct evd_txn *txn, json_t *check)
+{
+        uint64_t id = (uint64_t)json_integer_value(json_object_get(check, "id"));
+        char now[EVD_TIME_STR];
+        json_t *item = NULL;
+        int r;
+
+        evd_time_format(evd_clock_now(), now);
+        (void)json_object_set_new(check, "time", json_string(now));
+        r = evd_catalog_item_get(txn, id, &item);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        (void)json_object_set_new(item, "checked_at", json_string(now));
+        (void)json_object_set_new(item, "fixity", json_string("damaged"));
+        r = evd_catalog_item_put(txn, item);
+        json_decref(item);
+        return r < 0 ? r : alarm_update(txn, id, check);
+}
+
 /* Record a batch: checked_at on each item, alarms raised or cleared, progress. */
 static int record_batch(struct evd_txn *txn, void *p)
 {
@@ -98,15 +150,10 @@ static int record_batch(struct evd_txn *txn, void *p)
         {
                 uint64_t id = (uint64_t)json_integer_value(json_object_get(c, "id"));
                 bool ok = json_is_true(json_object_get(c, "ok"));
-                json_t *item = NULL, *a;
-                size_t k;
+                json_t *item = NULL;
 
                 /* Drop this item's old alarm; a new one replaces it. */
-                for (k = 0; k < json_array_size(alarms); k++) {
-                        a = json_array_get(alarms, k);
-                        if ((uint64_t)json_integer_value(json_object_get(a, "id")) == id)
-                                (void)json_array_remove(alarms, k--);
-                }
+                drop_alarm(alarms, id);
                 if (!ok) {
                         char subject[EVD_AUDIT_SUBJECT_MAX];
 

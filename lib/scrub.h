@@ -32,4 +32,12 @@ void evd_scrub_stop(struct evd_scrub *scrub);
 /* {enabled, running, last_pass_done, checked_this_pass, alarms[]} (caller owns). */
 json_t *evd_scrub_status(struct evd_scrub *scrub, struct evd_catalog *catalog);
 
+/* Item id is whole again (repaired): drop its alarm. In a write transaction. */
+int evd_scrub_alarm_clear(struct evd_txn *txn, uint64_t id);
+
+/* Another check (verify --store) found item check.id's object damaged or missing:
+ * fixity "damaged" on the item and check (borrowed; {id, sha256, ok, error}, gets
+ * "time") in the alarms status shows, until a repair or a later check clears it. */
+int evd_scrub_mark_damaged(struct evd_txn *txn, json_t *check);
+
 #endif

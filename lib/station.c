@@ -268,6 +268,7 @@ const struct evd_control_command evd_station_commands[] = {
         { "items", EVD_ROLE_CLERK, evd_cmd_items },
         { "show", EVD_ROLE_CLERK, evd_cmd_show },
         { "audit", EVD_ROLE_ARCHIVIST, evd_cmd_audit },
+        { "audit.checkpoints", EVD_ROLE_ARCHIVIST, evd_cmd_audit_checkpoints },
         { "verify", EVD_ROLE_ARCHIVIST, evd_cmd_verify },
         { "import", EVD_ROLE_ADMIN, evd_cmd_import },
         { "user.add", EVD_ROLE_ADMIN, evd_cmd_user_add },

@@ -104,6 +104,9 @@ EVD_CMD(evd_cmd_case_timeline);
 void evd_station_case_warnings(struct evd_station *s, struct evd_txn *txn,
                                const struct evd_conf *conf, json_t *warnings);
 
+/* cmd_verify.c: every signed checkpoint, to keep elsewhere */
+EVD_CMD(evd_cmd_audit_checkpoints);
+
 /* cmd_replication.c: {enabled, pending, pending_bytes, oldest_pending_s, ...} (caller
  * owns); an alarm past alarm_after also goes into warnings (may be NULL). */
 #define EVD_S3_VERSION_LEN 256

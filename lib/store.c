@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +15,19 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ROOT_MAX 512
+#define SHA_LOCKS 256 /* stripes of the per-content lock */
 
 struct evd_store {
-        char root[ROOT_MAX];    /* STATE_DIR */
-        char objects[ROOT_MAX]; /* STATE_DIR/objects */
-        int tmp_fd;             /* STATE_DIR/tmp, open */
+        char root[ROOT_MAX];       /* STATE_DIR */
+        char objects[ROOT_MAX];    /* STATE_DIR/objects */
+        char quarantine[ROOT_MAX]; /* STATE_DIR/quarantine */
+        int tmp_fd;                /* STATE_DIR/tmp, open */
         bool immutable;
+        pthread_mutex_t sha_locks[SHA_LOCKS];
 };
 
 static int mkdir_p1(const char *path)
@@ -101,8 +106,11 @@ int evd_store_open(const char *state_dir, struct evd_store **ret_store, struct e
         if (!s)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         s->tmp_fd = -1;
+        for (int i = 0; i < SHA_LOCKS; i++)
+                pthread_mutex_init(&s->sha_locks[i], NULL);
         if (evd_snprintf(s->root, sizeof(s->root), "%s", state_dir) < 0 ||
             evd_snprintf(s->objects, sizeof(s->objects), "%s/objects", state_dir) < 0 ||
+            evd_snprintf(s->quarantine, sizeof(s->quarantine), "%s/quarantine", state_dir) < 0 ||
             evd_snprintf(tmp, sizeof(tmp), "%s/tmp", state_dir) < 0) {
                 r = evd_err_set(err, -ENAMETOOLONG, "state_dir too long");
                 goto fail;
@@ -137,6 +145,8 @@ void evd_store_free(struct evd_store *store)
                 return;
         if (store->tmp_fd >= 0)
                 (void)close(store->tmp_fd);
+        for (int i = 0; i < SHA_LOCKS; i++)
+                pthread_mutex_destroy(&store->sha_locks[i]);
         free(store);
 }
 
@@ -230,11 +240,57 @@ static int seal(const struct evd_store *store, const char *path)
         return r;
 }
 
-int evd_store_publish(struct evd_store *store, const char *tmp_name,
-                      const uint8_t sha256[EVD_SHA256_LEN], bool *ret_existed, struct evd_err *err)
+/* Move a damaged object (path) into quarantine/ under its name and the time, never
+ * deleting it: lift the immutable flag, rename, sync both folders, set the flag again
+ * on the quarantined copy. Its new path goes to out. */
+static int quarantine(const struct evd_store *store, const char *path, const char *hex, char *out,
+                      size_t n)
 {
-        char hex[EVD_SHA256_HEX], dir[ROOT_MAX], path[ROOT_MAX];
+        char dir[ROOT_MAX], *slash;
+        int fd, r;
+
+        if ((r = mkdir_p1(store->quarantine)) < 0)
+                return r;
+        for (int i = 0;; i++) {
+                if ((r = evd_snprintf(out, n, "%s/%s.%lld.%d", store->quarantine, hex,
+                                      (long long)time(NULL), i)) < 0)
+                        return r;
+                if (access(out, F_OK) < 0 && errno == ENOENT)
+                        break;
+                if (i > 100)
+                        return -EEXIST;
+        }
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        r = set_immutable(fd, false);
+        if (r < 0 && r != -ENOTTY && r != -EOPNOTSUPP && store->immutable) {
+                (void)close(fd);
+                return r;
+        }
+        if (renameat2(AT_FDCWD, path, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
+                r = -errno;
+                (void)seal(store, path);
+                (void)close(fd);
+                return r;
+        }
+        (void)close(fd);
+        memcpy(dir, path, sizeof(dir));
+        slash = strrchr(dir, '/');
+        if (slash)
+                *slash = '\0';
+        if ((r = evd_fsync_dir(dir)) < 0 || (r = evd_fsync_dir(store->quarantine)) < 0)
+                return r;
+        return seal(store, out);
+}
+
+int evd_store_publish(struct evd_store *store, const char *tmp_name,
+                      const uint8_t sha256[EVD_SHA256_LEN], bool *ret_existed,
+                      char *ret_quarantined, struct evd_err *err)
+{
+        char hex[EVD_SHA256_HEX], dir[ROOT_MAX], path[ROOT_MAX], moved[EVD_STORE_PATH_MAX] = "";
         bool existed = false, named = false;
+        struct evd_err bad = { 0 };
         struct stat st;
         int r;
 
@@ -245,21 +301,32 @@ int evd_store_publish(struct evd_store *store, const char *tmp_name,
                 return evd_err_set(err, r, "object path too long");
         if (fchmodat(store->tmp_fd, tmp_name, 0444, 0) < 0)
                 return evd_err_set(err, -errno, "chmod %s: %s", tmp_name, strerror(errno));
-        /* An object, once there, is never replaced. */
-        r = evd_publish(store->tmp_fd, tmp_name, path, &named);
-        if (r < 0 && r != -EEXIST && !named)
-                return evd_err_set(err, r, "cannot move copy into the store: %s", strerror(-r));
-        if (r == -EEXIST) {
-                existed = true;
-                evd_store_tmp_discard(store, tmp_name);
+        for (int attempt = 0;; attempt++) {
+                /* An object, once there, is never replaced, unless it is damaged: then
+                 * it goes to quarantine/ and this verified copy takes its place. */
+                r = evd_publish(store->tmp_fd, tmp_name, path, &named);
+                if (r < 0 && r != -EEXIST && !named)
+                        return evd_err_set(err, r, "cannot move copy into the store: %s",
+                                           strerror(-r));
+                if (r != -EEXIST)
+                        break;
                 /* The object was there already (the same content stored before, or a
                  * crash after rename): it must still hold what its name says. */
                 if (stat(path, &st) < 0)
                         return evd_err_set(err, -errno, "%s: %s", path, strerror(errno));
-                r = evd_store_verify_object(store, sha256, (uint64_t)st.st_size, err);
+                r = evd_store_verify_object(store, sha256, (uint64_t)st.st_size, &bad);
+                if (r == 0) {
+                        existed = true;
+                        evd_store_tmp_discard(store, tmp_name);
+                        r = evd_fsync_dir(dir);
+                        break;
+                }
+                if (r != -EBADMSG || attempt > 0 || !ret_quarantined)
+                        return evd_err_set(err, r, "%s", bad.text);
+                r = quarantine(store, path, hex, moved, sizeof(moved));
                 if (r < 0)
-                        return r;
-                r = evd_fsync_dir(dir);
+                        return evd_err_set(err, r, "cannot move the damaged object %s aside: %s",
+                                           hex, strerror(-r));
         }
         if (r < 0)
                 return evd_err_set(err, r, "cannot sync %s: %s", dir, strerror(-r));
@@ -267,6 +334,8 @@ int evd_store_publish(struct evd_store *store, const char *tmp_name,
                 return evd_err_set(err, r, "cannot set the immutable flag on %s: %s", path,
                                    strerror(-r));
         *ret_existed = existed;
+        if (ret_quarantined)
+                (void)snprintf(ret_quarantined, EVD_STORE_PATH_MAX, "%s", moved);
         return 0;
 }
 
@@ -340,4 +409,54 @@ int evd_store_verify_object(const struct evd_store *store, const uint8_t sha256[
                                    (unsigned long long)size);
         }
         return 0;
+}
+
+void evd_store_lock(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN])
+{
+        pthread_mutex_lock(&store->sha_locks[sha256[0]]);
+}
+
+void evd_store_unlock(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN])
+{
+        pthread_mutex_unlock(&store->sha_locks[sha256[0]]);
+}
+
+int evd_store_each_object(const struct evd_store *store,
+                          int (*each)(const uint8_t sha256[EVD_SHA256_LEN], void *ctx), void *ctx)
+{
+        char sub[ROOT_MAX];
+        DIR *d1 = opendir(store->objects), *d2, *d3;
+        struct dirent *a, *b, *c;
+        uint8_t sha[EVD_SHA256_LEN];
+        int r = 0;
+
+        if (!d1)
+                return -errno;
+        while (r == 0 && (a = readdir(d1))) {
+                if (strlen(a->d_name) != 2 ||
+                    evd_snprintf(sub, sizeof(sub), "%s/%s", store->objects, a->d_name) < 0)
+                        continue;
+                if (!(d2 = opendir(sub)))
+                        continue;
+                while (r == 0 && (b = readdir(d2))) {
+                        char sub2[ROOT_MAX];
+
+                        if (strlen(b->d_name) != 2 ||
+                            evd_snprintf(sub2, sizeof(sub2), "%s/%s", sub, b->d_name) < 0 ||
+                            !(d3 = opendir(sub2)))
+                                continue;
+                        while (r == 0 && (c = readdir(d3))) {
+                                if (c->d_name[0] == '.')
+                                        continue;
+                                if (strlen(c->d_name) != 64 ||
+                                    evd_unhex(c->d_name, sha, sizeof(sha)) < 0)
+                                        memset(sha, 0, sizeof(sha)); /* not an object name */
+                                r = each(sha, ctx);
+                        }
+                        (void)closedir(d3);
+                }
+                (void)closedir(d2);
+        }
+        (void)closedir(d1);
+        return r;
 }

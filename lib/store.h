@@ -4,6 +4,8 @@
  *                           where CAP_LINUX_IMMUTABLE allows ("immutable"), else only
  *                           the mode ("permissions")
  *   tmp/                    copies in flight, on the same filesystem; emptied at open
+ *   quarantine/             objects that failed their hash, moved aside when a fresh
+ *                           verified copy of the same content arrived (never deleted)
  *
  * An object appears in objects/ only once complete, durable and verified. Objects are
  * never modified; evd_store_purge is the only way one leaves. The interface is kept
@@ -19,6 +21,7 @@
 #include "util.h"
 
 #define EVD_STORE_TMPNAME_MAX 32
+#define EVD_STORE_PATH_MAX 768 /* a path in the store, quarantine/ included */
 
 struct evd_store;
 
@@ -43,11 +46,15 @@ int evd_store_tmp_create(struct evd_store *store, int *ret_fd, char *ret_name);
 void evd_store_tmp_discard(struct evd_store *store, const char *name);
 
 /* Move a complete, synced and verified tmp/ file into objects/ under sha256: mode
- * 0444, directory synced, immutable flag set. When the object exists already, the
- * tmp file is removed and *ret_existed is true (the existing object is not touched).
- * Either way on success the object is durable. */
+ * 0444, directory synced, immutable flag set. When the object exists already and
+ * still hashes right, the tmp file is removed and *ret_existed is true (the existing
+ * object is not touched). When it exists but fails its hash: with ret_quarantined
+ * (EVD_STORE_PATH_MAX bytes) the damaged object is moved to quarantine/ (its new path goes
+ * there) and the fresh copy takes its place; without, -EBADMSG. ret_quarantined gets ""
+ * when nothing was moved. Either way on success the object is durable. */
 int evd_store_publish(struct evd_store *store, const char *tmp_name,
-                      const uint8_t sha256[EVD_SHA256_LEN], bool *ret_existed, struct evd_err *err);
+                      const uint8_t sha256[EVD_SHA256_LEN], bool *ret_existed,
+                      char *ret_quarantined, struct evd_err *err);
 
 /* The object's path into buf. */
 int evd_store_object_path(const struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
@@ -67,5 +74,16 @@ int evd_store_verify_object(const struct evd_store *store, const uint8_t sha256[
  * have committed (and audited) the purge first. -ENOENT when it is gone already. */
 int evd_store_purge(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
                     struct evd_err *err);
+
+/* The per-content lock: held by an ingest from finding (or publishing) the object
+ * until its item is committed, and by a purge from its commit until the unlink, so that
+ * the two never interleave on the same bytes. One content at a time per thread. */
+void evd_store_lock(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN]);
+void evd_store_unlock(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN]);
+
+/* Call each(sha256, ctx) for every file in objects/ (a name that is not a sha256 as all
+ * zeros); each returns 0 to go on, else that value is returned. */
+int evd_store_each_object(const struct evd_store *store,
+                          int (*each)(const uint8_t sha256[EVD_SHA256_LEN], void *ctx), void *ctx);
 
 #endif

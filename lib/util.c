@@ -256,3 +256,18 @@ int evd_snprintf(char *buf, size_t n, const char *fmt, ...)
                 return -EINVAL;
         return (size_t)r >= n ? -ENAMETOOLONG : 0;
 }
+
+void evd_test_gate(const char *env)
+{
+        const char *gate = getenv(env);
+        char reached[4096];
+        int fd;
+
+        if (!gate || !gate[0] || evd_snprintf(reached, sizeof(reached), "%s.reached", gate) < 0)
+                return;
+        fd = open(reached, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+                (void)close(fd);
+        for (int i = 0; i < 300 * 100 && access(gate, F_OK) == 0; i++)
+                (void)usleep(10000);
+}

@@ -47,4 +47,8 @@ int evd_fsync_dir(const char *path);
 /* snprintf that reports truncation: 0, or -ENAMETOOLONG when it did not fit. */
 int evd_snprintf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A test hook: when the environment variable env names a file, create FILE.reached
+ * and wait (at most 300 s) until FILE is removed. Nothing happens when it is unset. */
+void evd_test_gate(const char *env);
+
 #endif

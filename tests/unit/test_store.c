@@ -78,7 +78,7 @@ static void copy_and_publish(struct evd_store *s, size_t len, struct evd_copy_re
         assert_int_equal(done, len);
         (void)EVP_Digest(data, len, want, NULL, EVP_sha256(), NULL);
         assert_memory_equal(res->sha256, want, EVD_SHA256_LEN);
-        assert_int_equal(evd_store_publish(s, res->tmp_name, res->sha256, existed, &err), 0);
+        assert_int_equal(evd_store_publish(s, res->tmp_name, res->sha256, existed, NULL, &err), 0);
         free(data);
 }
 
