@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util.h"
+
 /* What an argument is: CTL_ARG_PATH an existing file, made absolute; CTL_ARG_NEWPATH
  * one to be made (its folder must exist), made absolute; CTL_ARG_LIST (positionals
  * only) each value appended to a JSON array under the key. */
@@ -90,6 +92,10 @@ struct ctl_command {
  * NULL when there is none. */
 const struct ctl_command *ctl_command_find(int argc, char **argv, int *ret_words);
 
+/* Say on out why argv (argc >= 1) names no command: an unknown sub-command of a known
+ * verb, or an unknown verb, with the nearest one when it looks like a slip. */
+void ctl_command_unknown(int argc, char **argv, FILE *out);
+
 /* "recorder add", for messages. */
 const char *ctl_command_name(const struct ctl_command *c, char *buf, size_t n);
 
@@ -161,6 +167,15 @@ void ctl_put_value(const json_t *v, FILE *out);
 
 /* An object's fields, one "key: value" a line, nested objects indented. */
 void ctl_put_fields(FILE *out, const json_t *obj, int indent);
+
+/* What a CSV document starts with: the UTF-8 byte-order mark, without which Excel on
+ * Chinese Windows reads the file as GBK and shows it garbled. */
+void ctl_csv_begin(FILE *out);
+
+/* An RFC 3339 UTC time from evidockd ("2026-12-01T01:30:00Z") for people, in the
+ * station's time zone (the client takes it from evidockd: ctl_station_zone):
+ * "2026-12-01 09:30 (+08:00)" in buf; anything else is returned as it is. */
+const char *ctl_local_time(const char *utc, char buf[EVD_TIME_LOCAL_STR]);
 
 /* A CSV field: quoted, quotes doubled, control characters escaped. */
 void ctl_put_csv(FILE *out, const char *s);

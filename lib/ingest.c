@@ -32,6 +32,8 @@ struct evd_ingest_job {
         _Atomic uint64_t stored, duplicate, skipped, failed, bytes_done;
         uint64_t bytes_total;
         json_t *failures; /* engine lock */
+        json_t *new_ids;  /* ids of the items this job stored (engine lock) */
+        json_t *damaged;  /* {"truncated": n, "corrupt": n, "not-media": n} (engine lock) */
         void (*on_done)(struct evd_ingest_job *, void *);
         void *userdata;
 };
@@ -60,6 +62,7 @@ struct commit_ctx {
         int64_t now;
         enum outcome outcome;
         uint64_t id;
+        char integrity[16]; /* the stored copy's verdict (media.h), "" when unknown */
 };
 
 static int audit_item(struct evd_txn *txn, struct commit_ctx *c, const char *event,
@@ -162,6 +165,8 @@ static int commit_file(struct evd_txn *txn, void *p)
                         c->id = (uint64_t)json_integer_value(json_object_get(item, "id"));
                         r = audit_item(txn, c, "item.stored", item);
                 }
+                if (r == 0)
+                        r = evd_item_integrity_flag(txn, item);
                 c->outcome = STORED;
         }
         json_decref(item);
@@ -169,6 +174,21 @@ static int commit_file(struct evd_txn *txn, void *p)
                 return r;
         return evd_catalog_source_put(txn, c->job->recorder, o->path, o->path_len, o->size,
                                       o->mtime, c->id);
+}
+
+/* A new item of the job: its id, and its damage counted when the probe found any. */
+static void count_stored(struct evd_ingest *e, struct evd_ingest_job *job,
+                         const struct commit_ctx *c)
+{
+        pthread_mutex_lock(&e->lock);
+        (void)json_array_append_new(job->new_ids, json_integer((json_int_t)c->id));
+        if (c->integrity[0] && strcmp(c->integrity, "ok") != 0) {
+                json_t *n = json_object_get(job->damaged, c->integrity);
+
+                (void)json_object_set_new(job->damaged, c->integrity,
+                                          json_integer(json_integer_value(n) + 1));
+        }
+        pthread_mutex_unlock(&e->lock);
 }
 
 struct failure_ctx {
@@ -276,6 +296,8 @@ static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const str
         c->copy = &res;
         c->media = media = probe(e->store, res.sha256);
         c->now = evd_clock_now();
+        (void)snprintf(c->integrity, sizeof(c->integrity), "%s",
+                       json_string_value(json_object_get(media, "integrity")) ?: "");
         r = evd_catalog_write(e->catalog, commit_file, c, err);
         json_decref(media);
         c->copy = NULL;
@@ -374,6 +396,8 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
                 atomic_fetch_add(&job->bytes_done, o->size - counted);
         else
                 atomic_fetch_sub(&job->bytes_done, counted - o->size);
+        if (r == 0 && c.outcome == STORED)
+                count_stored(e, job, &c);
         if (r == 0) {
                 atomic_fetch_add(c.outcome == STORED      ? &job->stored
                                  : c.outcome == DUPLICATE ? &job->duplicate
@@ -415,6 +439,7 @@ static int audit_summary(struct evd_txn *txn, void *p)
         if (!d)
                 return -ENOMEM;
         (void)json_object_del(d, "failures");
+        (void)json_object_del(d, "new_ids"); /* each has its item.stored entry */
         r = mark_seen(txn, job);
         if (r < 0) {
                 json_decref(d);
@@ -601,7 +626,11 @@ struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder
 {
         struct evd_ingest_job *job = calloc(1, sizeof(*job));
 
-        if (!job || !(job->failures = json_array())) {
+        if (job) {
+                job->new_ids = json_array();
+                job->damaged = json_object();
+        }
+        if (!job || !(job->failures = json_array()) || !job->new_ids || !job->damaged) {
                 free(job);
                 evd_originals_free(originals, n);
                 return NULL;
@@ -684,15 +713,19 @@ void evd_ingest_job_progress(struct evd_ingest_job *job, struct evd_ingest_progr
 json_t *evd_ingest_job_report(struct evd_ingest_job *job)
 {
         struct evd_ingest_progress p;
-        json_t *failures;
+        json_t *failures, *new_ids, *damaged;
 
         evd_ingest_job_progress(job, &p);
         if (job->engine)
                 pthread_mutex_lock(&job->engine->lock);
         failures = json_deep_copy(job->failures);
+        new_ids = json_deep_copy(job->new_ids);
+        damaged = json_deep_copy(job->damaged);
         if (job->engine)
                 pthread_mutex_unlock(&job->engine->lock);
-        return json_pack("{ss sI sI sI sI sI sI sI sb so}", "recorder", job->recorder,
+        return json_pack("{ss sI sI sI sI sI sI sI sb so so so}", "new_ids",
+                         new_ids ? new_ids : json_array(), "damaged",
+                         damaged ? damaged : json_object(), "recorder", job->recorder,
                          "files_total", (json_int_t)p.files_total, "files_stored",
                          (json_int_t)p.files_stored, "files_duplicate",
                          (json_int_t)p.files_duplicate, "files_skipped",
@@ -710,5 +743,7 @@ void evd_ingest_job_free(struct evd_ingest_job *job)
                 return;
         evd_originals_free(job->files, job->n);
         json_decref(job->failures);
+        json_decref(job->new_ids);
+        json_decref(job->damaged);
         free(job);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "catalog.h"
 #include "name.h"
 #include "media.h"
 #include "policy.h"
@@ -208,4 +209,63 @@ json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
                 return NULL;
         }
         return item;
+}
+
+/* ---- damaged recordings waiting for a note ---- */
+
+#define INTEGRITY_KEY "integrity_unnoted"
+
+const char *evd_item_integrity(const json_t *item)
+{
+        return json_string_value(json_object_get(json_object_get(item, "media"), "integrity"));
+}
+
+static int integrity_set(struct evd_txn *txn, uint64_t id, const char *verdict)
+{
+        json_t *all = NULL;
+        char key[32];
+        int r = evd_catalog_json_get(txn, EVD_DB_META, INTEGRITY_KEY, &all);
+
+        if (r == -ENOENT)
+                all = json_object();
+        else if (r < 0)
+                return r;
+        if (!all)
+                return -ENOMEM;
+        (void)snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
+        if (!verdict && !json_object_get(all, key)) {
+                json_decref(all);
+                return 0;
+        }
+        if (verdict)
+                r = json_object_set_new(all, key, json_string(verdict)) < 0 ? -ENOMEM : 0;
+        else
+                (void)json_object_del(all, key);
+        if (r == 0)
+                r = evd_catalog_json_put(txn, EVD_DB_META, INTEGRITY_KEY, all);
+        json_decref(all);
+        return r;
+}
+
+int evd_item_integrity_flag(struct evd_txn *txn, const json_t *item)
+{
+        const char *v = evd_item_integrity(item);
+
+        if (!v || strcmp(v, "ok") == 0)
+                return 0;
+        return integrity_set(txn, (uint64_t)json_integer_value(json_object_get(item, "id")), v);
+}
+
+int evd_item_integrity_noted(struct evd_txn *txn, uint64_t id)
+{
+        return integrity_set(txn, id, NULL);
+}
+
+json_t *evd_item_integrity_unnoted(struct evd_txn *txn)
+{
+        json_t *all = NULL;
+
+        if (evd_catalog_json_get(txn, EVD_DB_META, INTEGRITY_KEY, &all) < 0)
+                return json_object();
+        return all;
 }
