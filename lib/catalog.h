@@ -127,6 +127,7 @@ struct evd_item_filter {
         int64_t since, until; /* recorded_at range, inclusive */
         int64_t now;          /* for overdue */
         uint64_t session;     /* items stored by this dock session (0: any) */
+        const char *integrity; /* the probe's verdict (media.h), or NULL: any */
 };
 
 /* Call each(item, ctx) for every matching item in id order (borrowed item, valid

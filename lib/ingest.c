@@ -167,6 +167,8 @@ static int commit_file(struct evd_txn *txn, void *p)
                 }
                 if (r == 0)
                         r = evd_item_integrity_flag(txn, item);
+                if (r == 0)
+                        r = evd_item_daily_add(txn, c->now, c->copy->size);
                 c->outcome = STORED;
         }
         json_decref(item);

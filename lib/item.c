@@ -269,3 +269,58 @@ json_t *evd_item_integrity_unnoted(struct evd_txn *txn)
                 return json_object();
         return all;
 }
+
+/* ---- bytes stored a day, for the days of space left ---- */
+
+#define DAILY_KEY "stored_bytes_by_day"
+#define DAILY_DAYS 14 /* days kept */
+
+static void day_key(int64_t t, char key[24])
+{
+        (void)snprintf(key, 24, "%lld", (long long)(t / 86400));
+}
+
+int evd_item_daily_add(struct evd_txn *txn, int64_t now, uint64_t size)
+{
+        json_t *all = NULL;
+        const char *k;
+        json_t *v, *tmp;
+        char key[24];
+        int r = evd_catalog_json_get(txn, EVD_DB_META, DAILY_KEY, &all);
+
+        if (r == -ENOENT)
+                all = json_object();
+        else if (r < 0)
+                return r;
+        if (!all)
+                return -ENOMEM;
+        json_object_foreach_safe(all, tmp, k, v)
+        {
+                if (strtoll(k, NULL, 10) + DAILY_DAYS < now / 86400)
+                        (void)json_object_del(all, k);
+        }
+        day_key(now, key);
+        (void)json_object_set_new(
+                all, key, json_integer(json_integer_value(json_object_get(all, key)) + (json_int_t)size));
+        r = evd_catalog_json_put(txn, EVD_DB_META, DAILY_KEY, all);
+        json_decref(all);
+        return r;
+}
+
+uint64_t evd_item_daily_rate(struct evd_txn *txn, int64_t now, int days)
+{
+        json_t *all = NULL;
+        uint64_t sum = 0;
+        const char *k;
+        json_t *v;
+
+        if (evd_catalog_json_get(txn, EVD_DB_META, DAILY_KEY, &all) < 0)
+                return 0;
+        json_object_foreach(all, k, v)
+        {
+                if (strtoll(k, NULL, 10) + days > now / 86400)
+                        sum += (uint64_t)json_integer_value(v);
+        }
+        json_decref(all);
+        return days > 0 ? sum / (uint64_t)days : 0;
+}

@@ -55,4 +55,9 @@ int evd_item_integrity_flag(struct evd_txn *txn, const json_t *item);
 int evd_item_integrity_noted(struct evd_txn *txn, uint64_t id);
 json_t *evd_item_integrity_unnoted(struct evd_txn *txn);
 
+/* Bytes of new items stored per UTC day, the last 14 days kept: add counts size at now;
+ * rate is the mean per day over the days days before now (0 when none). */
+int evd_item_daily_add(struct evd_txn *txn, int64_t now, uint64_t size);
+uint64_t evd_item_daily_rate(struct evd_txn *txn, int64_t now, int days);
+
 #endif
