@@ -53,6 +53,8 @@ struct ctl {
         bool json;              /* --json (or --format json): one JSON document out */
         enum ctl_format format; /* the human output's form (--format), CTL_FMT_TABLE */
         FILE *out;              /* where results go */
+        const json_t *args;     /* the command's arguments, for its printer (borrowed) */
+        bool zone_known;        /* TZ is set to the station's zone (ctl_station_zone) */
         struct ctl_session session;
         struct ctl_deliver *deliver; /* during ctl_run_deliver, else NULL */
 };
@@ -200,6 +202,9 @@ struct ctl_col {
 /* The titles of n columns, and a newline. */
 void ctl_table_head(FILE *out, const struct ctl_col *cols, size_t n);
 
+/* One column's title, padded as its cells are (for tables whose columns vary). */
+void ctl_table_head_cell(FILE *out, const struct ctl_col *col);
+
 /* One cell: s escaped (NULL shows "-"), padded to the column, then a space (none after
  * the last column). */
 void ctl_table_cell(FILE *out, const struct ctl_col *col, const char *s);
@@ -208,6 +213,11 @@ void ctl_table_cell(FILE *out, const struct ctl_col *col, const char *s);
 void ctl_table_text(FILE *out, const struct ctl_col *col, const char *s);
 
 /* ---- ctl_results.c: each command's result for people ---- */
+
+/* Ask evidockd once for the station's time zone and take it as ours (TZ), so that
+ * times for people are the station's local times whatever this machine's zone is.
+ * Quietly keeps the machine's zone when the daemon does not say. */
+void ctl_station_zone(struct ctl *ctx);
 
 ctl_print_fn ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audit, ctl_print_verify,
         ctl_print_import, ctl_print_calendar, ctl_print_done, ctl_print_recorders, ctl_print_access,

@@ -241,6 +241,11 @@ void ctl_table_head(FILE *out, const struct ctl_col *cols, size_t n)
         fputc('\n', out);
 }
 
+void ctl_table_head_cell(FILE *out, const struct ctl_col *col)
+{
+        put_padded(out, col, col->title);
+}
+
 void ctl_table_cell(FILE *out, const struct ctl_col *col, const char *s)
 {
         char *buf = ctl_escaped(s ? s : "-", strlen(s ? s : "-"));
