@@ -202,6 +202,10 @@ struct ctl_col {
 /* The titles of n columns, and a newline. */
 void ctl_table_head(FILE *out, const struct ctl_col *cols, size_t n);
 
+/* Make a padded column (col->width > 0) wide enough for s as a cell shows it: a
+ * printer passes over its rows once so that long names do not push the row apart. */
+void ctl_table_widen(struct ctl_col *col, const char *s);
+
 /* One column's title, padded as its cells are (for tables whose columns vary). */
 void ctl_table_head_cell(FILE *out, const struct ctl_col *col);
 

@@ -241,6 +241,16 @@ void ctl_table_head(FILE *out, const struct ctl_col *cols, size_t n)
         fputc('\n', out);
 }
 
+void ctl_table_widen(struct ctl_col *col, const char *s)
+{
+        char *buf = ctl_escaped(s ? s : "-", strlen(s ? s : "-"));
+        size_t w = buf ? evd_name_display_width(buf, strlen(buf)) : 0;
+
+        if (col->width > 0 && w > (size_t)col->width && w < 200)
+                col->width = (int)w;
+        free(buf);
+}
+
 void ctl_table_head_cell(FILE *out, const struct ctl_col *col)
 {
         put_padded(out, col, col->title);

@@ -77,15 +77,14 @@ static void access_csv(FILE *out, const json_t *e, const json_t *d)
         fprintf(out, ",%s\n", access_kind(e));
 }
 
-static const struct ctl_col access_cols[] = {
+static const struct ctl_col access_cols_default[] = {
         { "SEQ", 6, false },       { "TIME", 25, false }, { "OPERATOR", 12, false },
         { "EVENT", 14, false },    { "KIND", 4, false },  { "ITEM", 6, false },
         { "REQUESTER", 16, false }, { "APPROVER", 16, false }, { "REASON", 0, false },
 };
 
-static void access_table(FILE *out, const json_t *e, const json_t *d)
+static void access_table(FILE *out, const struct ctl_col *cols, const json_t *e, const json_t *d)
 {
-        const struct ctl_col *cols = access_cols;
         char seq[32], local[EVD_TIME_LOCAL_STR];
 
         (void)snprintf(seq, sizeof(seq), "%lld", INT(e, "seq"));
@@ -104,9 +103,20 @@ static void access_table(FILE *out, const json_t *e, const json_t *d)
 int ctl_print_access_log(struct ctl *ctx, const json_t *r)
 {
         bool csv = ctx->format == CTL_FMT_CSV;
+        struct ctl_col access_cols[EVD_ARRAY_SIZE(access_cols_default)];
         size_t i;
         json_t *e;
 
+        memcpy(access_cols, access_cols_default, sizeof(access_cols));
+        json_array_foreach(r, i, e)
+        {
+                json_t *d = access_row(e);
+
+                ctl_table_widen(&access_cols[2], STR(json_object_get(e, "actor"), "name"));
+                ctl_table_widen(&access_cols[6], STR(d, "requester"));
+                ctl_table_widen(&access_cols[7], STR(d, "approver"));
+                json_decref(d);
+        }
         if (csv) {
                 ctl_csv_begin(ctx->out);
                 fprintf(ctx->out, "seq,time,operator,event,item,sha256,requester,approver,reason,"
@@ -121,7 +131,7 @@ int ctl_print_access_log(struct ctl *ctx, const json_t *r)
                 if (csv)
                         access_csv(ctx->out, e, d);
                 else
-                        access_table(ctx->out, e, d);
+                        access_table(ctx->out, access_cols, e, d);
                 json_decref(d);
         }
         return 0;

@@ -78,7 +78,10 @@ int ctl_print_status(struct ctl *ctx, const json_t *result)
         size_t i;
 
         fprintf(out, "free space: %.1f GB", (double)INT(result, "free_bytes") / 1e9);
-        if (json_is_integer(json_object_get(result, "days_left")))
+        if (json_is_integer(json_object_get(result, "days_left")) && INT(result, "days_left") > 3650)
+                fprintf(out, ", more than ten years at the recent rate (%.1f GB a day)",
+                        (double)INT(result, "stored_bytes_per_day") / 1e9);
+        else if (json_is_integer(json_object_get(result, "days_left")))
                 fprintf(out, ", about %lld days at the recent rate (%.1f GB a day)",
                         INT(result, "days_left"), (double)INT(result, "stored_bytes_per_day") / 1e9);
         fprintf(out, "\n");
@@ -125,12 +128,12 @@ static void put_overdue_row(FILE *out, const struct ctl_col *cols, const json_t 
 
 int ctl_print_items(struct ctl *ctx, const json_t *result)
 {
-        static const struct ctl_col cols[] = {
+        struct ctl_col cols[] = {
                 { "ID", 6, false },        { "SHA256", 12, false },   { "SIZE", 10, true },
                 { "RECORDED", 25, false }, { "RECORDER", 16, false }, { "CASE", 24, false },
                 { "ORIGINAL PATH", 0, false },
         };
-        static const struct ctl_col overdue_cols[] = {
+        struct ctl_col overdue_cols[] = {
                 { "HANDLER", 12, false },
                 { "DEADLINE", 25, false },
                 { "DAYS LATE", 9, true },
@@ -143,6 +146,12 @@ int ctl_print_items(struct ctl *ctx, const json_t *result)
         if (json_array_size(result) == 0) {
                 fprintf(out, "no items\n");
                 return 0;
+        }
+        json_array_foreach(result, i, it)
+        {
+                ctl_table_widen(&cols[4], STR(it, "recorder"));
+                ctl_table_widen(&cols[5], STR(json_object_get(it, "labels"), "case_no"));
+                ctl_table_widen(&overdue_cols[0], STR(json_object_get(it, "labels"), "handler"));
         }
         for (size_t k = 0; k < EVD_ARRAY_SIZE(cols); k++) {
                 if (overdue && k + 1 == EVD_ARRAY_SIZE(cols))
@@ -344,7 +353,7 @@ int ctl_print_done(struct ctl *ctx, const json_t *r)
 
 int ctl_print_recorders(struct ctl *ctx, const json_t *r)
 {
-        static const struct ctl_col cols[] = {
+        struct ctl_col cols[] = {
                 { "SERIAL", 20, false },
                 { "MODEL", 16, false },
                 { "UNIT", 16, false },
@@ -354,6 +363,12 @@ int ctl_print_recorders(struct ctl *ctx, const json_t *r)
         size_t i, k;
         json_t *rec, *a;
 
+        json_array_foreach(r, i, rec)
+        {
+                ctl_table_widen(&cols[0], STR(rec, "serial"));
+                ctl_table_widen(&cols[1], STR(rec, "model"));
+                ctl_table_widen(&cols[2], STR(rec, "unit"));
+        }
         ctl_table_head(out, cols, EVD_ARRAY_SIZE(cols));
         json_array_foreach(r, i, rec)
         {

@@ -2,6 +2,7 @@
  * while the ingest engine works. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,9 +95,10 @@ static void wait_import(struct evd_station *s, struct evd_request *req, struct i
         pthread_mutex_unlock(&s->lock);
 }
 
-/* The registered serials near serial (a typo?), into near. */
+/* The registered serials nearest to serial (a typo?), into near. */
 static void near_serials(struct evd_txn *txn, const char *serial, char *near, size_t n)
 {
+        size_t best = SIZE_MAX;
         MDB_cursor *cur;
         MDB_val k, v;
         int rc;
@@ -112,7 +114,12 @@ static void near_serials(struct evd_txn *txn, const char *serial, char *near, si
                         continue;
                 memcpy(known, k.mv_data, k.mv_size);
                 known[k.mv_size] = '\0';
-                if (evd_name_is_near(serial, known) && strlen(near) + k.mv_size + 3 < n)
+                if (!evd_name_is_near(serial, known) || evd_name_distance(serial, known) > best)
+                        continue;
+                if (evd_name_distance(serial, known) < best)
+                        near[0] = '\0';
+                best = evd_name_distance(serial, known);
+                if (strlen(near) + k.mv_size + 3 < n)
                         (void)snprintf(near + strlen(near), n - strlen(near), "%s%s",
                                        near[0] ? ", " : "", known);
         }

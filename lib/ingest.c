@@ -725,7 +725,7 @@ json_t *evd_ingest_job_report(struct evd_ingest_job *job)
         damaged = json_deep_copy(job->damaged);
         if (job->engine)
                 pthread_mutex_unlock(&job->engine->lock);
-        return json_pack("{ss sI sI sI sI sI sI sI sb so so so}", "new_ids",
+        return json_pack("{so so ss sI sI sI sI sI sI sI sb so}", "new_ids",
                          new_ids ? new_ids : json_array(), "damaged",
                          damaged ? damaged : json_object(), "recorder", job->recorder,
                          "files_total", (json_int_t)p.files_total, "files_stored",
