@@ -246,8 +246,8 @@ void ctl_command_unknown(int argc, char **argv, FILE *out)
         for (size_t k = 0; k < EVD_ARRAY_SIZE(commands); k++)
                 if (strcmp(commands[k].verb, argv[0]) == 0) {
                         words[n++] = commands[k].sub;
-                        (void)evd_snprintf(subs + strlen(subs), sizeof(subs) - strlen(subs),
-                                           "%s%s", subs[0] ? ", " : "", commands[k].sub);
+                        (void)evd_snprintf(subs + strlen(subs), sizeof(subs) - strlen(subs), "%s%s",
+                                           subs[0] ? ", " : "", commands[k].sub);
                 }
         if (n > 0) { /* a known verb: the sub-command is what is wrong */
                 if (argc < 2) {

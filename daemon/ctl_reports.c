@@ -78,8 +78,8 @@ static void access_csv(FILE *out, const json_t *e, const json_t *d)
 }
 
 static const struct ctl_col access_cols_default[] = {
-        { "SEQ", 6, false },       { "TIME", 25, false }, { "OPERATOR", 12, false },
-        { "EVENT", 14, false },    { "KIND", 4, false },  { "ITEM", 6, false },
+        { "SEQ", 6, false },        { "TIME", 25, false },     { "OPERATOR", 12, false },
+        { "EVENT", 14, false },     { "KIND", 4, false },      { "ITEM", 6, false },
         { "REQUESTER", 16, false }, { "APPROVER", 16, false }, { "REASON", 0, false },
 };
 
@@ -121,8 +121,7 @@ int ctl_print_access_log(struct ctl *ctx, const json_t *r)
                 ctl_csv_begin(ctx->out);
                 fprintf(ctx->out, "seq,time,operator,event,item,sha256,requester,approver,reason,"
                                   "copy_to,kind\n");
-        }
-        else
+        } else
                 ctl_table_head(ctx->out, access_cols, EVD_ARRAY_SIZE(access_cols));
         json_array_foreach(r, i, e)
         {

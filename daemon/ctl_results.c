@@ -78,12 +78,14 @@ int ctl_print_status(struct ctl *ctx, const json_t *result)
         size_t i;
 
         fprintf(out, "free space: %.1f GB", (double)INT(result, "free_bytes") / 1e9);
-        if (json_is_integer(json_object_get(result, "days_left")) && INT(result, "days_left") > 3650)
+        if (json_is_integer(json_object_get(result, "days_left")) &&
+            INT(result, "days_left") > 3650)
                 fprintf(out, ", more than ten years at the recent rate (%.1f GB a day)",
                         (double)INT(result, "stored_bytes_per_day") / 1e9);
         else if (json_is_integer(json_object_get(result, "days_left")))
                 fprintf(out, ", about %lld days at the recent rate (%.1f GB a day)",
-                        INT(result, "days_left"), (double)INT(result, "stored_bytes_per_day") / 1e9);
+                        INT(result, "days_left"),
+                        (double)INT(result, "stored_bytes_per_day") / 1e9);
         fprintf(out, "\n");
         for (i = 0; i < EVD_ARRAY_SIZE(shown); i++)
                 (void)json_object_del(rest, shown[i]);
@@ -129,8 +131,12 @@ static void put_overdue_row(FILE *out, const struct ctl_col *cols, const json_t 
 int ctl_print_items(struct ctl *ctx, const json_t *result)
 {
         struct ctl_col cols[] = {
-                { "ID", 6, false },        { "SHA256", 12, false },   { "SIZE", 10, true },
-                { "RECORDED", 25, false }, { "RECORDER", 16, false }, { "CASE", 24, false },
+                { "ID", 6, false },
+                { "SHA256", 12, false },
+                { "SIZE", 10, true },
+                { "RECORDED", 25, false },
+                { "RECORDER", 16, false },
+                { "CASE", 24, false },
                 { "ORIGINAL PATH", 0, false },
         };
         struct ctl_col overdue_cols[] = {
@@ -249,7 +255,8 @@ static void put_damaged(FILE *out, const json_t *damaged)
 
         json_object_foreach((json_t *)damaged, k, v)
         {
-                fprintf(out, "%s%lld %s", n++ ? ", " : "  stored damaged: ", json_integer_value(v), k);
+                fprintf(out, "%s%lld %s", n++ ? ", " : "  stored damaged: ", json_integer_value(v),
+                        k);
         }
         if (n)
                 fprintf(out, " (items --integrity KIND lists them; note one to say what "
@@ -332,7 +339,8 @@ int ctl_print_done(struct ctl *ctx, const json_t *r)
                 ctl_put_safe(STR(r, "case_no"), out);
                 fprintf(out, "\n");
         }
-        if (items && json_array_size(items) == 0 && json_array_size(json_object_get(r, "unchanged")))
+        if (items && json_array_size(items) == 0 &&
+            json_array_size(json_object_get(r, "unchanged")))
                 fprintf(out, "nothing changed\n");
         else if (items)
                 fprintf(out, "%zu item(s) changed\n", json_array_size(items));

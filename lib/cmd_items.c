@@ -75,8 +75,8 @@ int evd_cmd_items(void *ud, struct evd_request *req, const json_t *args, json_t 
         (void)req;
         evd_station_conf(s, &conf);
         if ((r = evd_arg_string(args, "case", false, &f.case_no, err)) < 0 ||
-            (f.case_no && (r = evd_label_normalise_case(&conf, f.case_no, case_buf, sizeof(case_buf),
-                                                        err)) < 0) ||
+            (f.case_no && (r = evd_label_normalise_case(&conf, f.case_no, case_buf,
+                                                        sizeof(case_buf), err)) < 0) ||
             (r = evd_arg_string(args, "integrity", false, &f.integrity, err)) < 0 ||
             (r = evd_arg_string(args, "recorder", false, &f.recorder, err)) < 0 ||
             (r = evd_arg_string(args, "handler", false, &f.handler, err)) < 0 ||

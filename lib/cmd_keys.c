@@ -1,5 +1,5 @@
-/* keys.init and keys.show: make and show the station's own signing identity (signing.h says which key the
- * station signs with). */
+/* keys.init and keys.show: make and show the station's own signing identity (signing.h says which
+ * key the station signs with). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

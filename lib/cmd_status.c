@@ -11,7 +11,8 @@
 #include "signing.h"
 #include "station_internal.h"
 
-#define EVD_STATUS_RATE_DAYS 7 /* the recent rate of storing: a week */
+#define EVD_STATUS_RATE_DAYS 7    /* the recent rate of storing: a week */
+#define EVD_STATUS_DAMAGED_MAX 20 /* damaged items named one by one */
 
 static const char *folder_of(const json_t *gap)
 {
@@ -132,7 +133,8 @@ static void warn_sequence_gaps(struct evd_txn *txn, json_t *warnings)
 /* Recordings stored damaged (truncated, corrupt, not media) that nobody has noted. */
 static void warn_damaged(struct evd_txn *txn, json_t *warnings)
 {
-        json_t *all = evd_item_integrity_unnoted(txn), *v;
+        size_t total = 0;
+        json_t *all = evd_item_integrity_unnoted(txn, EVD_STATUS_DAMAGED_MAX, &total), *v;
         const char *id;
 
         json_object_foreach(all, id, v)
@@ -142,6 +144,15 @@ static void warn_damaged(struct evd_txn *txn, json_t *warnings)
                 (void)snprintf(w, sizeof(w),
                                "item %s was stored %s; say what happened with evidockctl note %s",
                                id, json_string_value(v) ?: "damaged", id);
+                (void)json_array_append_new(warnings, json_string(w));
+        }
+        if (total > EVD_STATUS_DAMAGED_MAX) {
+                char w[200];
+
+                (void)snprintf(w, sizeof(w),
+                               "and %zu more items stored damaged: evidockctl items --integrity "
+                               "truncated|corrupt|not-media lists them",
+                               total - EVD_STATUS_DAMAGED_MAX);
                 (void)json_array_append_new(warnings, json_string(w));
         }
         json_decref(all);

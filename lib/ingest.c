@@ -725,18 +725,17 @@ json_t *evd_ingest_job_report(struct evd_ingest_job *job)
         damaged = json_deep_copy(job->damaged);
         if (job->engine)
                 pthread_mutex_unlock(&job->engine->lock);
-        return json_pack("{so so ss sI sI sI sI sI sI sI sb so}", "new_ids",
-                         new_ids ? new_ids : json_array(), "damaged",
-                         damaged ? damaged : json_object(), "recorder", job->recorder,
-                         "files_total", (json_int_t)p.files_total, "files_stored",
-                         (json_int_t)p.files_stored, "files_duplicate",
-                         (json_int_t)p.files_duplicate, "files_skipped",
-                         (json_int_t)p.files_skipped, "files_failed", (json_int_t)p.files_failed,
-                         "files_not_copied",
-                         (json_int_t)(p.files_total - p.files_stored - p.files_duplicate -
-                                      p.files_skipped - p.files_failed),
-                         "bytes_total", (json_int_t)p.bytes_total, "interrupted",
-                         atomic_load(&job->cancel), "failures", failures ? failures : json_array());
+        return json_pack(
+                "{so so ss sI sI sI sI sI sI sI sb so}", "new_ids",
+                new_ids ? new_ids : json_array(), "damaged", damaged ? damaged : json_object(),
+                "recorder", job->recorder, "files_total", (json_int_t)p.files_total, "files_stored",
+                (json_int_t)p.files_stored, "files_duplicate", (json_int_t)p.files_duplicate,
+                "files_skipped", (json_int_t)p.files_skipped, "files_failed",
+                (json_int_t)p.files_failed, "files_not_copied",
+                (json_int_t)(p.files_total - p.files_stored - p.files_duplicate - p.files_skipped -
+                             p.files_failed),
+                "bytes_total", (json_int_t)p.bytes_total, "interrupted", atomic_load(&job->cancel),
+                "failures", failures ? failures : json_array());
 }
 
 void evd_ingest_job_free(struct evd_ingest_job *job)

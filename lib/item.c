@@ -213,61 +213,77 @@ json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
 
 /* ---- damaged recordings waiting for a note ---- */
 
-#define INTEGRITY_KEY "integrity_unnoted"
+/* One META key an item: "damaged/" and the id as 20 digits, so that a range scan walks
+ * them in id order; the value is the verdict. */
+#define DAMAGED_PREFIX "damaged/"
+
+static void damaged_key(uint64_t id, char key[32])
+{
+        (void)snprintf(key, 32, DAMAGED_PREFIX "%020llu", (unsigned long long)id);
+}
 
 const char *evd_item_integrity(const json_t *item)
 {
         return json_string_value(json_object_get(json_object_get(item, "media"), "integrity"));
 }
 
-static int integrity_set(struct evd_txn *txn, uint64_t id, const char *verdict)
-{
-        json_t *all = NULL;
-        char key[32];
-        int r = evd_catalog_json_get(txn, EVD_DB_META, INTEGRITY_KEY, &all);
-
-        if (r == -ENOENT)
-                all = json_object();
-        else if (r < 0)
-                return r;
-        if (!all)
-                return -ENOMEM;
-        (void)snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
-        if (!verdict && !json_object_get(all, key)) {
-                json_decref(all);
-                return 0;
-        }
-        if (verdict)
-                r = json_object_set_new(all, key, json_string(verdict)) < 0 ? -ENOMEM : 0;
-        else
-                (void)json_object_del(all, key);
-        if (r == 0)
-                r = evd_catalog_json_put(txn, EVD_DB_META, INTEGRITY_KEY, all);
-        json_decref(all);
-        return r;
-}
-
 int evd_item_integrity_flag(struct evd_txn *txn, const json_t *item)
 {
         const char *v = evd_item_integrity(item);
+        char key[32];
+        MDB_val k, val;
 
         if (!v || strcmp(v, "ok") == 0)
                 return 0;
-        return integrity_set(txn, (uint64_t)json_integer_value(json_object_get(item, "id")), v);
+        damaged_key((uint64_t)json_integer_value(json_object_get(item, "id")), key);
+        k = (MDB_val){ strlen(key), key };
+        val = (MDB_val){ strlen(v), (void *)v };
+        return evd_txn_put(txn, EVD_DB_META, &k, &val, 0);
 }
 
 int evd_item_integrity_noted(struct evd_txn *txn, uint64_t id)
 {
-        return integrity_set(txn, id, NULL);
+        char key[32];
+        MDB_val k;
+        int r;
+
+        damaged_key(id, key);
+        k = (MDB_val){ strlen(key), key };
+        r = evd_txn_del(txn, EVD_DB_META, &k, NULL);
+        return r == -ENOENT ? 0 : r;
 }
 
-json_t *evd_item_integrity_unnoted(struct evd_txn *txn)
+json_t *evd_item_integrity_unnoted(struct evd_txn *txn, size_t max, size_t *ret_total)
 {
-        json_t *all = NULL;
+        json_t *out = json_object();
+        MDB_cursor *cur;
+        MDB_val k = { strlen(DAMAGED_PREFIX), DAMAGED_PREFIX }, v;
+        size_t n = 0;
+        int rc;
 
-        if (evd_catalog_json_get(txn, EVD_DB_META, INTEGRITY_KEY, &all) < 0)
-                return json_object();
-        return all;
+        *ret_total = 0;
+        if (!out || mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_META), &cur) != 0)
+                return out;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+             rc == 0 && k.mv_size > strlen(DAMAGED_PREFIX) && k.mv_size < 40 &&
+             memcmp(k.mv_data, DAMAGED_PREFIX, strlen(DAMAGED_PREFIX)) == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                char id[40], verdict[32];
+                size_t skip = strlen(DAMAGED_PREFIX), len = k.mv_size - skip;
+
+                n++;
+                if (n > max || v.mv_size >= sizeof(verdict))
+                        continue;
+                memcpy(id, (const char *)k.mv_data + skip, len);
+                id[len] = '\0';
+                memcpy(verdict, v.mv_data, v.mv_size);
+                verdict[v.mv_size] = '\0';
+                (void)snprintf(id, sizeof(id), "%llu", strtoull(id, NULL, 10));
+                (void)json_object_set_new(out, id, json_string(verdict));
+        }
+        mdb_cursor_close(cur);
+        *ret_total = n;
+        return out;
 }
 
 /* ---- bytes stored a day, for the days of space left ---- */
@@ -301,7 +317,8 @@ int evd_item_daily_add(struct evd_txn *txn, int64_t now, uint64_t size)
         }
         day_key(now, key);
         (void)json_object_set_new(
-                all, key, json_integer(json_integer_value(json_object_get(all, key)) + (json_int_t)size));
+                all, key,
+                json_integer(json_integer_value(json_object_get(all, key)) + (json_int_t)size));
         r = evd_catalog_json_put(txn, EVD_DB_META, DAILY_KEY, all);
         json_decref(all);
         return r;

@@ -47,13 +47,14 @@ const char *evd_item_integrity(const json_t *item);
 
 struct evd_txn;
 
-/* A damaged item (truncated, corrupt, not media) waits in the catalogue's list for a
- * note that says what happened; status warns about each until then. flag adds item
- * when its verdict is not ok; noted takes id off the list; unnoted is the list
- * ({"id": verdict}, caller owns, an empty object when none or unreadable). */
+/* A damaged item (truncated, corrupt, not media) waits in the catalogue's list (one
+ * META key an item) for a note that says what happened; status warns about each until
+ * then. flag adds item when its verdict is not ok; noted takes id off the list;
+ * unnoted is the first max of the list in id order ({"id": verdict}, caller owns, an
+ * empty object when none or unreadable) with how many there are in *ret_total. */
 int evd_item_integrity_flag(struct evd_txn *txn, const json_t *item);
 int evd_item_integrity_noted(struct evd_txn *txn, uint64_t id);
-json_t *evd_item_integrity_unnoted(struct evd_txn *txn);
+json_t *evd_item_integrity_unnoted(struct evd_txn *txn, size_t max, size_t *ret_total);
 
 /* Bytes of new items stored per UTC day, the last 14 days kept: add counts size at now;
  * rate is the mean per day over the days days before now (0 when none). */

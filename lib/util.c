@@ -228,8 +228,9 @@ int evd_time_parse_local(const char *s, bool end_of_day, int64_t *ret)
                 return r;
         f.d++;
         {
-                struct tm tm = { .tm_year = f.y - 1900, .tm_mon = f.mo - 1, .tm_mday = f.d,
-                                 .tm_isdst = -1 };
+                struct tm tm = {
+                        .tm_year = f.y - 1900, .tm_mon = f.mo - 1, .tm_mday = f.d, .tm_isdst = -1
+                };
                 time_t next = mktime(&tm);
 
                 if (next == (time_t)-1)
@@ -245,7 +246,8 @@ void evd_time_format_local(int64_t t, char out[EVD_TIME_LOCAL_STR])
         struct tm tm;
         char zone[8];
 
-        if (!localtime_r(&tt, &tm) || strftime(out, EVD_TIME_LOCAL_STR, "%Y-%m-%d %H:%M", &tm) == 0 ||
+        if (!localtime_r(&tt, &tm) ||
+            strftime(out, EVD_TIME_LOCAL_STR, "%Y-%m-%d %H:%M", &tm) == 0 ||
             strftime(zone, sizeof(zone), "%z", &tm) != 5) {
                 evd_time_format(t, out);
                 return;
