@@ -33,9 +33,13 @@ static int64_t recorded(const json_t *item)
         return t;
 }
 
+struct sorted {
+        json_t *item;
+};
+
 static int by_recording(const void *a, const void *b)
 {
-        const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+        const json_t *x = ((const struct sorted *)a)->item, *y = ((const struct sorted *)b)->item;
         int64_t tx = recorded(x), ty = recorded(y);
         json_int_t ix = json_integer_value(json_object_get(x, "id"));
         json_int_t iy = json_integer_value(json_object_get(y, "id"));
@@ -49,16 +53,16 @@ static int by_recording(const void *a, const void *b)
 static void sort_by_recording(json_t *list)
 {
         size_t n = json_array_size(list);
-        json_t **v = n ? calloc(n, sizeof(*v)) : NULL;
+        struct sorted *v = n ? calloc(n, sizeof(*v)) : NULL;
 
         if (!v)
                 return;
         for (size_t i = 0; i < n; i++)
-                v[i] = json_incref(json_array_get(list, i));
+                v[i].item = json_incref(json_array_get(list, i));
         qsort(v, n, sizeof(*v), by_recording);
         json_array_clear(list);
         for (size_t i = 0; i < n; i++)
-                (void)json_array_append_new(list, v[i]);
+                (void)json_array_append_new(list, v[i].item);
         free(v);
 }
 
