@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util.h"
+
 /* What an argument is: CTL_ARG_PATH an existing file, made absolute; CTL_ARG_NEWPATH
  * one to be made (its folder must exist), made absolute; CTL_ARG_LIST (positionals
  * only) each value appended to a JSON array under the key. */
@@ -51,6 +53,8 @@ struct ctl {
         bool json;              /* --json (or --format json): one JSON document out */
         enum ctl_format format; /* the human output's form (--format), CTL_FMT_TABLE */
         FILE *out;              /* where results go */
+        const json_t *args;     /* the command's arguments, for its printer (borrowed) */
+        bool zone_known;        /* TZ is set to the station's zone (ctl_station_zone) */
         struct ctl_session session;
         struct ctl_deliver *deliver; /* during ctl_run_deliver, else NULL */
 };
@@ -89,6 +93,10 @@ struct ctl_command {
 /* The command named by argv (one or two words); *ret_words says how many it took.
  * NULL when there is none. */
 const struct ctl_command *ctl_command_find(int argc, char **argv, int *ret_words);
+
+/* Say on out why argv (argc >= 1) names no command: an unknown sub-command of a known
+ * verb, or an unknown verb, with the nearest one when it looks like a slip. */
+void ctl_command_unknown(int argc, char **argv, FILE *out);
 
 /* "recorder add", for messages. */
 const char *ctl_command_name(const struct ctl_command *c, char *buf, size_t n);
@@ -162,6 +170,15 @@ void ctl_put_value(const json_t *v, FILE *out);
 /* An object's fields, one "key: value" a line, nested objects indented. */
 void ctl_put_fields(FILE *out, const json_t *obj, int indent);
 
+/* What a CSV document starts with: the UTF-8 byte-order mark, without which Excel on
+ * Chinese Windows reads the file as GBK and shows it garbled. */
+void ctl_csv_begin(FILE *out);
+
+/* An RFC 3339 UTC time from evidockd ("2026-12-01T01:30:00Z") for people, in the
+ * station's time zone (the client takes it from evidockd: ctl_station_zone):
+ * "2026-12-01 09:30 (+08:00)" in buf; anything else is returned as it is. */
+const char *ctl_local_time(const char *utc, char buf[EVD_TIME_LOCAL_STR]);
+
 /* A CSV field: quoted, quotes doubled, control characters escaped. */
 void ctl_put_csv(FILE *out, const char *s);
 
@@ -185,6 +202,13 @@ struct ctl_col {
 /* The titles of n columns, and a newline. */
 void ctl_table_head(FILE *out, const struct ctl_col *cols, size_t n);
 
+/* Make a padded column (col->width > 0) wide enough for s as a cell shows it: a
+ * printer passes over its rows once so that long names do not push the row apart. */
+void ctl_table_widen(struct ctl_col *col, const char *s);
+
+/* One column's title, padded as its cells are (for tables whose columns vary). */
+void ctl_table_head_cell(FILE *out, const struct ctl_col *col);
+
 /* One cell: s escaped (NULL shows "-"), padded to the column, then a space (none after
  * the last column). */
 void ctl_table_cell(FILE *out, const struct ctl_col *col, const char *s);
@@ -193,6 +217,11 @@ void ctl_table_cell(FILE *out, const struct ctl_col *col, const char *s);
 void ctl_table_text(FILE *out, const struct ctl_col *col, const char *s);
 
 /* ---- ctl_results.c: each command's result for people ---- */
+
+/* Ask evidockd once for the station's time zone and take it as ours (TZ), so that
+ * times for people are the station's local times whatever this machine's zone is.
+ * Quietly keeps the machine's zone when the daemon does not say. */
+void ctl_station_zone(struct ctl *ctx);
 
 ctl_print_fn ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audit, ctl_print_verify,
         ctl_print_import, ctl_print_calendar, ctl_print_done, ctl_print_recorders, ctl_print_access,

@@ -2,10 +2,12 @@
  * words, positionals and options), what --format accepts, how it runs (one request to
  * evidockd, or in the client) and how its result is printed and judged. --help lists
  * the rows in this order. */
+#include <stdint.h>
 #include <string.h>
 
 #include "conf.h"
 #include "ctl.h"
+#include "name.h"
 #include "util.h"
 
 #define ITEMS_ARG(lo, hi)                                                                          \
@@ -16,21 +18,24 @@
 static const struct ctl_command commands[] = {
         { .verb = "status", .usage = "status", .print = ctl_print_status },
         { .verb = "import",
-          .usage = "import DIR --recorder SERIAL",
+          .usage = "import DIR --recorder SERIAL [--allow-unregistered]",
           .pos = { "dir", CTL_ARG_PATH, 1, 1 },
-          .opts = { { "recorder", "recorder", CTL_ARG_STRING, true } },
+          .opts = { { "recorder", "recorder", CTL_ARG_STRING, true },
+                    { "allow-unregistered", "allow_unregistered", CTL_ARG_FLAG, false } },
           .print = ctl_print_import,
           .failed = ctl_import_failed },
         { .verb = "items",
           .usage = "items [--case C] [--recorder S] [--handler H] [--late] [--unlabeled] "
                    "[--overdue]\n"
-                   "                 [--since TIME] [--until TIME]",
+                   "                 [--integrity truncated|corrupt|not-media] [--since TIME] "
+                   "[--until TIME]",
           .opts = { { "case", "case", CTL_ARG_STRING, false },
                     { "recorder", "recorder", CTL_ARG_STRING, false },
                     { "handler", "handler", CTL_ARG_STRING, false },
                     { "late", "late", CTL_ARG_FLAG, false },
                     { "unlabeled", "unlabeled", CTL_ARG_FLAG, false },
                     { "overdue", "overdue", CTL_ARG_FLAG, false },
+                    { "integrity", "integrity", CTL_ARG_STRING, false },
                     { "since", "since", CTL_ARG_STRING, false },
                     { "until", "until", CTL_ARG_STRING, false } },
           .print = ctl_print_items },
@@ -75,6 +80,13 @@ static const struct ctl_command commands[] = {
           .sub = "list",
           .usage = "recorder list",
           .print = ctl_print_recorders },
+        { .verb = "recorder",
+          .sub = "fix",
+          .usage = "recorder fix ITEM... --to SERIAL --reason R",
+          .pos = ITEMS_ARG(1, -1),
+          .opts = { { "to", "to", CTL_ARG_STRING, true },
+                    { "reason", "reason", CTL_ARG_STRING, true } },
+          .print = ctl_print_done },
         { .verb = "user",
           .sub = "add",
           .usage = "user add NAME --role clerk|archivist|admin",
@@ -95,11 +107,10 @@ static const struct ctl_command commands[] = {
           .print = ctl_print_done },
         { .verb = "user", .sub = "list", .usage = "user list", .print = ctl_print_users },
         { .verb = "label",
-          .usage = "label (ITEM... | --session N | --recorder S [--since T] [--until T]) --case C "
-                   "--party P [--handler NAME]\n"
-                   "                 [--stage S]  (or --stage S alone)",
+          .usage = "label (ITEM... | --session N | --recorder S [--since T] [--until T])\n"
+                   "                 [--case C] [--party P] [--handler NAME_OR_ID] [--stage S]",
           .pos = ITEMS_ARG(0, -1),
-          .opts = { { "case", "case", CTL_ARG_STRING, false }, /* not with --stage alone */
+          .opts = { { "case", "case", CTL_ARG_STRING, false },
                     { "party", "party", CTL_ARG_STRING, false },
                     { "handler", "handler", CTL_ARG_STRING, false },
                     { "stage", "stage", CTL_ARG_STRING, false },
@@ -124,9 +135,10 @@ static const struct ctl_command commands[] = {
           .opts = { { "reason", "reason", CTL_ARG_STRING, true } },
           .print = ctl_print_done },
         { .verb = "evidence",
-          .usage = "evidence ITEM... --case C",
+          .usage = "evidence ITEM... --case C [--also]",
           .pos = ITEMS_ARG(1, -1),
-          .opts = { { "case", "case", CTL_ARG_STRING, true } },
+          .opts = { { "case", "case", CTL_ARG_STRING, true },
+                    { "also", "also", CTL_ARG_FLAG, false } },
           .print = ctl_print_done },
         { .verb = "verify",
           .usage = "verify [--store] [--audit] [--anchors FILE]",
@@ -159,6 +171,7 @@ static const struct ctl_command commands[] = {
           .local = true,
           .run = ctl_run_verify_disc },
         { .verb = "keys", .sub = "init", .usage = "keys init", .print = ctl_print_keys },
+        { .verb = "keys", .sub = "show", .usage = "keys show", .print = ctl_print_keys },
         { .verb = "access",
           .usage = "access ITEM --requester NAME --approver NAME --reason R [--copy-to DIR]",
           .pos = { "item", CTL_ARG_STRING, 1, 1 },
@@ -261,6 +274,61 @@ const struct ctl_command *ctl_command_find(int argc, char **argv, int *ret_words
         return NULL;
 }
 
+/* The nearest of the words (n of them, NULL ones skipped) to typed by edit distance,
+ * when it is near enough to be a slip; NULL otherwise. */
+static const char *nearest(const char *typed, const char *const *words, size_t n)
+{
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX;
+
+        for (size_t i = 0; i < n; i++) {
+                size_t d;
+
+                if (!words[i] || !evd_name_is_near(typed, words[i]))
+                        continue;
+                d = evd_name_distance(typed, words[i]);
+                if (d < best_d) {
+                        best = words[i];
+                        best_d = d;
+                }
+        }
+        return best;
+}
+
+void ctl_command_unknown(int argc, char **argv, FILE *out)
+{
+        const char *words[EVD_ARRAY_SIZE(commands)];
+        char subs[256] = "";
+        const char *near;
+        size_t n = 0;
+
+        for (size_t k = 0; k < EVD_ARRAY_SIZE(commands); k++)
+                if (strcmp(commands[k].verb, argv[0]) == 0) {
+                        words[n++] = commands[k].sub;
+                        (void)evd_snprintf(subs + strlen(subs), sizeof(subs) - strlen(subs), "%s%s",
+                                           subs[0] ? ", " : "", commands[k].sub);
+                }
+        if (n > 0) { /* a known verb: the sub-command is what is wrong */
+                if (argc < 2) {
+                        fprintf(out, "evidockctl %s: which one? (%s)\n", argv[0], subs);
+                        return;
+                }
+                fprintf(out, "evidockctl %s: unknown sub-command '%s'", argv[0], argv[1]);
+                near = nearest(argv[1], words, n);
+                if (near)
+                        fprintf(out, " (did you mean '%s %s'?)", argv[0], near);
+                fprintf(out, "; %s takes %s\n", argv[0], subs);
+                return;
+        }
+        for (size_t k = 0; k < EVD_ARRAY_SIZE(commands); k++)
+                words[k] = commands[k].verb;
+        fprintf(out, "evidockctl: unknown command '%s'", argv[0]);
+        near = nearest(argv[0], words, EVD_ARRAY_SIZE(commands));
+        if (near)
+                fprintf(out, " (did you mean '%s'?)", near);
+        fprintf(out, "; 'evidockctl --help' lists the commands\n");
+}
+
 const char *ctl_command_name(const struct ctl_command *c, char *buf, size_t n)
 {
         (void)snprintf(buf, n, "%s%s%s", c->verb, c->sub ? " " : "", c->sub ? c->sub : "");
@@ -293,6 +361,9 @@ void ctl_usage(FILE *out)
                      "verify-disc checks an image or a disc drive (/dev/sr0) by itself, without\n"
                      "evidockd; --cert checks the signature against that certificate instead\n"
                      "of the one on the disc.\n"
-                     "TIME is RFC 3339 (2026-11-20T09:15:00Z) or a date (2026-11-20, UTC).\n"
+                     "TIME is a date (2026-11-20: that whole day), a time (2026-11-20 09:15) in\n"
+                     "the station's time zone, or RFC 3339 with an offset (2026-11-20T01:15:00Z).\n"
+                     "Times are shown in the station's time zone with its offset; --json keeps\n"
+                     "RFC 3339 UTC.\n"
                      "Exit status: 0 done, 1 refused or failed, 2 bad usage.\n");
 }

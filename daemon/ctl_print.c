@@ -47,6 +47,42 @@ void ctl_put_path(const json_t *obj, const char *key, FILE *out)
         ctl_put_safe(json_string_value(json_object_get(obj, key)) ?: "", out);
 }
 
+/* JSON text as jansson wrote it (UTF-8, C0 controls already escaped), with what could
+ * still move a terminal's cursor or reorder a line escaped too: DEL, C1 controls and
+ * the bidirectional overrides. Chinese is shown as typed. */
+static void put_json_text(FILE *out, const char *text)
+{
+        const unsigned char *p = (const unsigned char *)text;
+        size_t len = strlen(text);
+
+        for (size_t i = 0; i < len;) {
+                uint32_t cp;
+                size_t n = evd_name_utf8_next(p + i, len - i, &cp);
+
+                if (n == 0) { /* jansson writes valid UTF-8 only */
+                        fprintf(out, "\\x%02X", p[i]);
+                        i++;
+                        continue;
+                }
+                if (cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+                    (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029)
+                        fprintf(out, "\\u%04X", (unsigned)cp);
+                else
+                        (void)fwrite(p + i, 1, n, out);
+                i += n;
+        }
+}
+
+const char *ctl_local_time(const char *utc, char buf[EVD_TIME_LOCAL_STR])
+{
+        int64_t t;
+
+        if (!utc || strlen(utc) != 20 || utc[19] != 'Z' || evd_time_parse(utc, &t) < 0)
+                return utc;
+        evd_time_format_local(t, buf);
+        return buf;
+}
+
 void ctl_put_value(const json_t *v, FILE *out)
 {
         char *text;
@@ -59,9 +95,9 @@ void ctl_put_value(const json_t *v, FILE *out)
                 fputs("-", out);
                 return;
         }
-        text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+        text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (text)
-                fputs(text, out);
+                put_json_text(out, text);
         free(text);
 }
 
@@ -78,6 +114,13 @@ void ctl_put_fields(FILE *out, const json_t *obj, int indent)
                         continue; /* shown through the field it belongs to */
                 fprintf(out, "%*s%s: ", indent, "", key);
                 if (json_is_string(v)) {
+                        char local[EVD_TIME_LOCAL_STR];
+                        const char *t = json_string_value(v);
+
+                        if (ctl_local_time(t, local) != t) {
+                                fprintf(out, "%s\n", local);
+                                continue;
+                        }
                         ctl_put_path(obj, key, out);
                         fprintf(out, "\n");
                         continue;
@@ -90,6 +133,11 @@ void ctl_put_fields(FILE *out, const json_t *obj, int indent)
                 ctl_put_value(v, out);
                 fprintf(out, "\n");
         }
+}
+
+void ctl_csv_begin(FILE *out)
+{
+        fputs("\xEF\xBB\xBF", out);
 }
 
 void ctl_put_csv(FILE *out, const char *s)
@@ -156,6 +204,19 @@ const char *ctl_human_size(uint64_t n, char buf[32])
         return buf;
 }
 
+/* s padded with spaces to width terminal columns (汉字 take two), on the left or the
+ * right; a wider s is not cut. */
+static void put_width(FILE *out, const char *s, int width, bool right)
+{
+        size_t w = evd_name_display_width(s, strlen(s));
+        int pad = w < (size_t)width ? width - (int)w : 0;
+
+        if (right)
+                fprintf(out, "%*s%s", pad, "", s);
+        else
+                fprintf(out, "%s%*s", s, pad, "");
+}
+
 /* The one place a cell is padded to its column. */
 static void put_padded(FILE *out, const struct ctl_col *col, const char *s)
 {
@@ -163,7 +224,8 @@ static void put_padded(FILE *out, const struct ctl_col *col, const char *s)
                 fputs(s, out);
                 return;
         }
-        fprintf(out, col->right ? "%*s " : "%-*s ", col->width, s);
+        put_width(out, s, col->width, col->right);
+        fputc(' ', out);
 }
 
 void ctl_table_head(FILE *out, const struct ctl_col *cols, size_t n)
@@ -174,9 +236,24 @@ void ctl_table_head(FILE *out, const struct ctl_col *cols, size_t n)
                         continue;
                 }
                 /* the last title of a table whose cells are all padded: no space after */
-                fprintf(out, cols[i].right ? "%*s" : "%-*s", cols[i].width, cols[i].title);
+                put_width(out, cols[i].title, cols[i].width, cols[i].right);
         }
         fputc('\n', out);
+}
+
+void ctl_table_widen(struct ctl_col *col, const char *s)
+{
+        char *buf = ctl_escaped(s ? s : "-", strlen(s ? s : "-"));
+        size_t w = buf ? evd_name_display_width(buf, strlen(buf)) : 0;
+
+        if (col->width > 0 && w > (size_t)col->width && w < 200)
+                col->width = (int)w;
+        free(buf);
+}
+
+void ctl_table_head_cell(FILE *out, const struct ctl_col *col)
+{
+        put_padded(out, col, col->title);
 }
 
 void ctl_table_cell(FILE *out, const struct ctl_col *col, const char *s)

@@ -54,6 +54,14 @@ static json_t *access_row(const json_t *e)
         return row;
 }
 
+/* What kind of access a register row is: 调阅 (viewed), 复制 (copied), 导出 (exported). */
+static const char *access_kind(const json_t *e)
+{
+        if (strcmp(STR(e, "event") ?: "", "export.done") == 0)
+                return "导出";
+        return STR(json_object_get(e, "details"), "copy_to") ? "复制" : "调阅";
+}
+
 static void access_csv(FILE *out, const json_t *e, const json_t *d)
 {
         static const char *const fields[] = { "requester", "approver", "reason", "copy_to" };
@@ -66,42 +74,54 @@ static void access_csv(FILE *out, const json_t *e, const json_t *d)
                 fputc(',', out);
                 ctl_put_csv(out, STR(d, fields[k]));
         }
-        fprintf(out, "\n");
+        fprintf(out, ",%s\n", access_kind(e));
 }
 
-static const struct ctl_col access_cols[] = {
-        { "SEQ", 6, false },       { "TIME", 20, false },  { "OPERATOR", 12, false },
-        { "EVENT", 14, false },    { "ITEM", 6, false },   { "REQUESTER", 16, false },
-        { "APPROVER", 16, false }, { "REASON", 0, false },
+static const struct ctl_col access_cols_default[] = {
+        { "SEQ", 6, false },        { "TIME", 25, false },     { "OPERATOR", 12, false },
+        { "EVENT", 14, false },     { "KIND", 4, false },      { "ITEM", 6, false },
+        { "REQUESTER", 16, false }, { "APPROVER", 16, false }, { "REASON", 0, false },
 };
 
-static void access_table(FILE *out, const json_t *e, const json_t *d)
+static void access_table(FILE *out, const struct ctl_col *cols, const json_t *e, const json_t *d)
 {
-        const struct ctl_col *cols = access_cols;
-        char seq[32];
+        char seq[32], local[EVD_TIME_LOCAL_STR];
 
         (void)snprintf(seq, sizeof(seq), "%lld", INT(e, "seq"));
         ctl_table_text(out, &cols[0], seq);
-        ctl_table_text(out, &cols[1], STR(e, "time") ?: "");
+        ctl_table_text(out, &cols[1], ctl_local_time(STR(e, "time") ?: "", local));
         ctl_table_cell(out, &cols[2], STR(json_object_get(e, "actor"), "name"));
         ctl_table_text(out, &cols[3], STR(e, "event") ?: "");
-        ctl_table_text(out, &cols[4], STR(d, "id") ?: "?");
-        ctl_table_cell(out, &cols[5], STR(d, "requester"));
-        ctl_table_cell(out, &cols[6], STR(d, "approver"));
-        ctl_table_cell(out, &cols[7], STR(d, "reason") ?: "");
+        ctl_table_text(out, &cols[4], access_kind(e));
+        ctl_table_text(out, &cols[5], STR(d, "id") ?: "?");
+        ctl_table_cell(out, &cols[6], STR(d, "requester"));
+        ctl_table_cell(out, &cols[7], STR(d, "approver"));
+        ctl_table_cell(out, &cols[8], STR(d, "reason") ?: "");
         fprintf(out, "\n");
 }
 
 int ctl_print_access_log(struct ctl *ctx, const json_t *r)
 {
         bool csv = ctx->format == CTL_FMT_CSV;
+        struct ctl_col access_cols[EVD_ARRAY_SIZE(access_cols_default)];
         size_t i;
         json_t *e;
 
-        if (csv)
-                fprintf(ctx->out,
-                        "seq,time,operator,event,item,sha256,requester,approver,reason,copy_to\n");
-        else
+        memcpy(access_cols, access_cols_default, sizeof(access_cols));
+        json_array_foreach(r, i, e)
+        {
+                json_t *d = access_row(e);
+
+                ctl_table_widen(&access_cols[2], STR(json_object_get(e, "actor"), "name"));
+                ctl_table_widen(&access_cols[6], STR(d, "requester"));
+                ctl_table_widen(&access_cols[7], STR(d, "approver"));
+                json_decref(d);
+        }
+        if (csv) {
+                ctl_csv_begin(ctx->out);
+                fprintf(ctx->out, "seq,time,operator,event,item,sha256,requester,approver,reason,"
+                                  "copy_to,kind\n");
+        } else
                 ctl_table_head(ctx->out, access_cols, EVD_ARRAY_SIZE(access_cols));
         json_array_foreach(r, i, e)
         {
@@ -110,7 +130,7 @@ int ctl_print_access_log(struct ctl *ctx, const json_t *r)
                 if (csv)
                         access_csv(ctx->out, e, d);
                 else
-                        access_table(ctx->out, e, d);
+                        access_table(ctx->out, access_cols, e, d);
                 json_decref(d);
         }
         return 0;
@@ -154,6 +174,7 @@ static void report_table(FILE *out, const json_t *r)
 
 static void report_csv(FILE *out, const json_t *r)
 {
+        ctl_csv_begin(out);
         fprintf(out, "group,name,items,on_time,late,labelled,unlabeled,overdue,on_time_pct\n");
         for (size_t g = 0; g < EVD_ARRAY_SIZE(report_groups); g++) {
                 const char *what = report_groups[g][1];

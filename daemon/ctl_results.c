@@ -3,6 +3,7 @@
  * string from evidockd that may hold a name someone chose is escaped. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "util.h"
@@ -10,9 +11,35 @@
 #define STR(obj, key) json_string_value(json_object_get((obj), (key)))
 #define INT(obj, key) json_integer_value(json_object_get((obj), (key)))
 
+void ctl_station_zone(struct ctl *ctx)
+{
+        json_t *args = json_object(), *result = NULL;
+        const char *tz;
+
+        if (ctx->zone_known || !args)
+                goto out;
+        ctx->zone_known = true;
+        if (ctl_request(ctx, "timezone", args, &result) != 0)
+                goto out;
+        tz = STR(result, "timezone");
+        if (tz && tz[0]) {
+                (void)setenv("TZ", tz, 1);
+                tzset();
+        }
+out:
+        json_decref(result);
+        json_decref(args);
+}
+
+/* show: the item's fields; a retention without end says so. */
 int ctl_print_fields(struct ctl *ctx, const json_t *result)
 {
-        ctl_put_fields(ctx->out, result, 0);
+        json_t *copy = json_deep_copy(result);
+
+        if (copy && json_is_null(json_object_get(copy, "retain_until")))
+                (void)json_object_set_new(copy, "retain_until", json_string("permanent"));
+        ctl_put_fields(ctx->out, copy ? copy : result, 0);
+        json_decref(copy);
         return 0;
 }
 
@@ -39,33 +66,85 @@ static void put_dock(FILE *out, const json_t *d)
         fprintf(out, "\n");
 }
 
-/* status: the fields, then one line per dock with its progress. */
+/* status: the space left in GB and for how many days at the recent rate, the other
+ * fields, one line per dock with its progress, then the warnings one a line. */
 int ctl_print_status(struct ctl *ctx, const json_t *result)
 {
+        static const char *const shown[] = { "docks", "warnings", "free_bytes", "days_left",
+                                             "stored_bytes_per_day" };
         json_t *rest = json_deep_copy(result), *d;
+        const json_t *warnings = json_object_get(result, "warnings");
+        FILE *out = ctx->out;
         size_t i;
 
-        (void)json_object_del(rest, "docks");
-        ctl_put_fields(ctx->out, rest, 0);
+        fprintf(out, "free space: %.1f GB", (double)INT(result, "free_bytes") / 1e9);
+        if (json_is_integer(json_object_get(result, "days_left")) &&
+            INT(result, "days_left") > 3650)
+                fprintf(out, ", more than ten years at the recent rate (%.1f GB a day)",
+                        (double)INT(result, "stored_bytes_per_day") / 1e9);
+        else if (json_is_integer(json_object_get(result, "days_left")))
+                fprintf(out, ", about %lld days at the recent rate (%.1f GB a day)",
+                        INT(result, "days_left"),
+                        (double)INT(result, "stored_bytes_per_day") / 1e9);
+        fprintf(out, "\n");
+        for (i = 0; i < EVD_ARRAY_SIZE(shown); i++)
+                (void)json_object_del(rest, shown[i]);
+        ctl_put_fields(out, rest, 0);
         json_decref(rest);
         json_array_foreach(json_object_get(result, "docks"), i, d)
         {
-                put_dock(ctx->out, d);
+                put_dock(out, d);
+        }
+        fprintf(out, json_array_size(warnings) ? "warnings:\n" : "warnings: none\n");
+        json_array_foreach(warnings, i, d)
+        {
+                fprintf(out, "  - ");
+                ctl_put_safe(json_string_value(d) ?: "?", out);
+                fprintf(out, "\n");
         }
         return 0;
 }
 
+/* Whole days from deadline (RFC 3339) to now, 0 when not past. */
+static long long days_late(const char *deadline)
+{
+        int64_t t;
+        time_t now = time(NULL);
+
+        if (!deadline || evd_time_parse(deadline, &t) < 0 || now <= t)
+                return 0;
+        return ((long long)now - t + 86399) / 86400;
+}
+
+/* items --overdue: who to chase, by when it was due and how late it is now. */
+static void put_overdue_row(FILE *out, const struct ctl_col *cols, const json_t *it)
+{
+        const char *deadline = STR(it, "deadline");
+        char local[EVD_TIME_LOCAL_STR], late[32];
+
+        ctl_table_cell(out, &cols[0], STR(json_object_get(it, "labels"), "handler"));
+        ctl_table_text(out, &cols[1], ctl_local_time(deadline ?: "-", local));
+        (void)snprintf(late, sizeof(late), "%lld", days_late(deadline));
+        ctl_table_text(out, &cols[2], late);
+}
+
 int ctl_print_items(struct ctl *ctx, const json_t *result)
 {
-        static const struct ctl_col cols[] = {
+        struct ctl_col cols[] = {
                 { "ID", 6, false },
                 { "SHA256", 12, false },
                 { "SIZE", 10, true },
-                { "RECORDED", 20, false },
+                { "RECORDED", 25, false },
                 { "RECORDER", 16, false },
-                { "CASE", 20, false },
+                { "CASE", 24, false },
                 { "ORIGINAL PATH", 0, false },
         };
+        struct ctl_col overdue_cols[] = {
+                { "HANDLER", 12, false },
+                { "DEADLINE", 25, false },
+                { "DAYS LATE", 9, true },
+        };
+        bool overdue = json_is_true(json_object_get(ctx->args, "overdue"));
         FILE *out = ctx->out;
         size_t i;
         json_t *it;
@@ -74,19 +153,33 @@ int ctl_print_items(struct ctl *ctx, const json_t *result)
                 fprintf(out, "no items\n");
                 return 0;
         }
-        ctl_table_head(out, cols, EVD_ARRAY_SIZE(cols));
         json_array_foreach(result, i, it)
         {
-                char id[32], sha[13], size[32];
+                ctl_table_widen(&cols[4], STR(it, "recorder"));
+                ctl_table_widen(&cols[5], STR(json_object_get(it, "labels"), "case_no"));
+                ctl_table_widen(&overdue_cols[0], STR(json_object_get(it, "labels"), "handler"));
+        }
+        for (size_t k = 0; k < EVD_ARRAY_SIZE(cols); k++) {
+                if (overdue && k + 1 == EVD_ARRAY_SIZE(cols))
+                        for (size_t j = 0; j < EVD_ARRAY_SIZE(overdue_cols); j++)
+                                ctl_table_head_cell(out, &overdue_cols[j]);
+                ctl_table_head_cell(out, &cols[k]);
+        }
+        fputc('\n', out);
+        json_array_foreach(result, i, it)
+        {
+                char id[32], sha[13], size[32], local[EVD_TIME_LOCAL_STR];
 
                 (void)snprintf(id, sizeof(id), "%lld", (long long)INT(it, "id"));
                 (void)snprintf(sha, sizeof(sha), "%s", STR(it, "sha256") ?: "");
                 ctl_table_text(out, &cols[0], id);
                 ctl_table_text(out, &cols[1], sha);
                 ctl_table_text(out, &cols[2], ctl_human_size((uint64_t)INT(it, "size"), size));
-                ctl_table_text(out, &cols[3], STR(it, "recorded_at") ?: "-");
+                ctl_table_text(out, &cols[3], ctl_local_time(STR(it, "recorded_at") ?: "-", local));
                 ctl_table_cell(out, &cols[4], STR(it, "recorder"));
                 ctl_table_cell(out, &cols[5], STR(json_object_get(it, "labels"), "case_no"));
+                if (overdue)
+                        put_overdue_row(out, overdue_cols, it);
                 ctl_put_path(it, "original_path", out);
                 fprintf(out, "\n");
         }
@@ -101,7 +194,10 @@ int ctl_print_audit(struct ctl *ctx, const json_t *result)
 
         json_array_foreach(result, i, e)
         {
-                fprintf(out, "%6lld %s ", (long long)INT(e, "seq"), STR(e, "time") ?: "");
+                char local[EVD_TIME_LOCAL_STR];
+
+                fprintf(out, "%6lld %s ", (long long)INT(e, "seq"),
+                        ctl_local_time(STR(e, "time") ?: "", local));
                 ctl_put_safe(STR(json_object_get(e, "actor"), "name") ?: "?", out);
                 fprintf(out, " %s ", STR(e, "event") ?: "");
                 ctl_put_safe(STR(e, "subject") ?: "", out);
@@ -188,6 +284,39 @@ bool ctl_verify_failed(const json_t *result, char *why, size_t n)
         return true;
 }
 
+/* "  stored damaged: 1 truncated, 2 not-media (see items --integrity ...)". */
+static void put_damaged(FILE *out, const json_t *damaged)
+{
+        const char *k;
+        json_t *v;
+        int n = 0;
+
+        json_object_foreach((json_t *)damaged, k, v)
+        {
+                fprintf(out, "%s%lld %s", n++ ? ", " : "  stored damaged: ", json_integer_value(v),
+                        k);
+        }
+        if (n)
+                fprintf(out, " (items --integrity KIND lists them; note one to say what "
+                             "happened)\n");
+}
+
+/* what, then the ids of a list, and a newline; nothing for an empty list. */
+static void put_ids(FILE *out, const char *what, const json_t *ids)
+{
+        size_t i;
+        json_t *v;
+
+        if (json_array_size(ids) == 0)
+                return;
+        fprintf(out, "%s", what);
+        json_array_foreach(ids, i, v)
+        {
+                fprintf(out, "%s%lld", i ? " " : "", json_integer_value(v));
+        }
+        fprintf(out, "\n");
+}
+
 int ctl_print_import(struct ctl *ctx, const json_t *r)
 {
         FILE *out = ctx->out;
@@ -202,6 +331,8 @@ int ctl_print_import(struct ctl *ctx, const json_t *r)
         if (json_is_true(json_object_get(r, "interrupted")))
                 fprintf(out, " (interrupted: %lld not copied)", INT(r, "files_not_copied"));
         fprintf(out, "\n");
+        put_damaged(out, json_object_get(r, "damaged"));
+        put_ids(out, "new items: ", json_object_get(r, "new_ids"));
         json_array_foreach(json_object_get(r, "failures"), i, f)
         {
                 fprintf(out, "  failed: ");
@@ -237,18 +368,38 @@ int ctl_print_calendar(struct ctl *ctx, const json_t *r)
 
 int ctl_print_done(struct ctl *ctx, const json_t *r)
 {
-        const json_t *items = json_object_get(r, "items");
+        const json_t *items = json_object_get(r, "items"), *u;
+        FILE *out = ctx->out;
+        size_t i;
 
-        if (items)
-                fprintf(ctx->out, "%zu item(s) changed\n", json_array_size(items));
+        if (STR(r, "case_no")) {
+                fprintf(out, "case number: ");
+                ctl_put_safe(STR(r, "case_no"), out);
+                fprintf(out, "\n");
+        }
+        if (items && json_array_size(items) == 0 &&
+            json_array_size(json_object_get(r, "unchanged")))
+                fprintf(out, "nothing changed\n");
+        else if (items)
+                fprintf(out, "%zu item(s) changed\n", json_array_size(items));
         else
-                fprintf(ctx->out, "done\n");
+                fprintf(out, "done\n");
+        json_array_foreach(json_object_get(r, "unchanged"), i, u)
+        {
+                fprintf(out, "  item %lld: %s, unchanged\n", INT(u, "id"), STR(u, "why") ?: "?");
+        }
+        json_array_foreach(json_object_get(r, "warnings"), i, u)
+        {
+                fprintf(out, "warning: ");
+                ctl_put_safe(json_string_value(u) ?: "?", out);
+                fprintf(out, "\n");
+        }
         return 0;
 }
 
 int ctl_print_recorders(struct ctl *ctx, const json_t *r)
 {
-        static const struct ctl_col cols[] = {
+        struct ctl_col cols[] = {
                 { "SERIAL", 20, false },
                 { "MODEL", 16, false },
                 { "UNIT", 16, false },
@@ -258,6 +409,12 @@ int ctl_print_recorders(struct ctl *ctx, const json_t *r)
         size_t i, k;
         json_t *rec, *a;
 
+        json_array_foreach(r, i, rec)
+        {
+                ctl_table_widen(&cols[0], STR(rec, "serial"));
+                ctl_table_widen(&cols[1], STR(rec, "model"));
+                ctl_table_widen(&cols[2], STR(rec, "unit"));
+        }
         ctl_table_head(out, cols, EVD_ARRAY_SIZE(cols));
         json_array_foreach(r, i, rec)
         {
@@ -269,8 +426,10 @@ int ctl_print_recorders(struct ctl *ctx, const json_t *r)
                         fprintf(out, "%s", k ? "; " : "");
                         ctl_put_safe(STR(a, "handler_name") ?: "?", out);
                         fprintf(out, " (");
+                        char local[EVD_TIME_LOCAL_STR];
+
                         ctl_put_safe(STR(a, "handler_id") ?: "?", out);
-                        fprintf(out, ", %s)", STR(a, "since") ?: "?");
+                        fprintf(out, ", %s)", ctl_local_time(STR(a, "since") ?: "?", local));
                 }
                 fprintf(out, "\n");
         }
@@ -297,9 +456,11 @@ int ctl_print_export(struct ctl *ctx, const json_t *r)
         size_t i;
         json_t *v;
 
+        char local[EVD_TIME_LOCAL_STR];
+
         fprintf(out, "%lld item(s) exported to %zu image%s (extraction time %s):\n",
                 INT(r, "items"), json_array_size(vols), json_array_size(vols) == 1 ? "" : "s",
-                STR(r, "extraction_time") ?: "?");
+                ctl_local_time(STR(r, "extraction_time") ?: "?", local));
         json_array_foreach(vols, i, v)
         {
                 char size[32];
@@ -325,6 +486,8 @@ int ctl_print_keys(struct ctl *ctx, const json_t *r)
         fprintf(out, "\nsubject:     ");
         ctl_put_safe(STR(r, "subject") ?: "?", out);
         fprintf(out, "\nSHA-256 fingerprint: %s\n", STR(r, "fingerprint") ?: "?");
+        if (STR(r, "pem")) /* keys show: what verify-disc --cert takes */
+                fprintf(out, "%s", STR(r, "pem"));
         return 0;
 }
 

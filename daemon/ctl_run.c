@@ -16,6 +16,9 @@ int ctl_run_request(struct ctl *ctx, const struct ctl_command *cmd, json_t *args
         json_t *result = NULL;
         int rc;
 
+        if (!ctx->json)
+                ctl_station_zone(ctx);
+        ctx->args = args;
         rc = ctl_request(ctx, ctl_command_wire(cmd, wire, sizeof(wire)), args, &result);
         if (rc == 0 && ctx->json) {
                 ctl_put_json(ctx->out, result);
@@ -38,6 +41,8 @@ static int follow_audit(struct ctl *ctx, json_t *args)
 {
         json_int_t next = 0;
 
+        if (!ctx->json)
+                ctl_station_zone(ctx);
         for (;;) {
                 json_t *result = NULL, *e;
                 size_t i;
@@ -65,8 +70,8 @@ static int follow_audit(struct ctl *ctx, json_t *args)
                         (void)ctl_print_audit(ctx, result);
                 }
                 fflush(ctx->out);
-                if (next == 0)
-                        next = 1;
+                /* until an entry is seen, --since keeps choosing: a time ahead shows
+                 * entries from then on, not the log from its first */
                 json_decref(result);
                 (void)sleep(1);
         }

@@ -35,8 +35,7 @@ int main(int argc, char **argv)
                 return rc;
         cmd = ctl_command_find(argc - i, argv + i, &words);
         if (!cmd) {
-                fprintf(stderr, "evidockctl: unknown command '%s'\n", argv[i]);
-                ctl_usage(stderr);
+                ctl_command_unknown(argc - i, argv + i, stderr);
                 return 2;
         }
         args = json_object();

@@ -34,10 +34,10 @@ int evd_arg_time(const json_t *args, const char *key, bool *has, int64_t *ret, s
         *has = false;
         if (r < 0 || !s)
                 return r;
-        if (evd_time_parse(s, ret) < 0)
+        if (evd_time_parse_local(s, strcmp(key, "until") == 0 || strcmp(key, "to") == 0, ret) < 0)
                 return evd_err_set(err, -EINVAL,
-                                   "%s: '%s' is not a time (RFC 3339 or "
-                                   "YYYY-MM-DD)",
+                                   "%s: '%s' is not a time (YYYY-MM-DD, YYYY-MM-DD HH:MM in "
+                                   "the station's time zone, or RFC 3339)",
                                    key, s);
         *has = true;
         return 0;

@@ -16,7 +16,10 @@
 int evd_arg_string(const json_t *args, const char *key, bool required, const char **ret,
                    struct evd_err *err);
 
-/* args[key] as a time (RFC 3339 or YYYY-MM-DD); *has says whether it was given. */
+/* args[key] as a time, as evd_time_parse_local reads it in the station's time zone: a
+ * date is that whole local day, so under a key named "until" or "to" (the end of a
+ * range) it means the day's last second, elsewhere its first; a time without an offset
+ * is local. *has says whether it was given. */
 int evd_arg_time(const json_t *args, const char *key, bool *has, int64_t *ret, struct evd_err *err);
 
 /* args[key] as true/false; absent is false. */

@@ -639,6 +639,11 @@ static bool item_matches(const json_t *item, const struct evd_item_filter *f)
                 return false;
         if (f->late && !json_is_true(json_object_get(item, "late")))
                 return false;
+        if (f->integrity &&
+            strcmp(json_string_value(json_object_get(json_object_get(item, "media"), "integrity"))
+                           ?: "",
+                   f->integrity) != 0)
+                return false;
         if (f->unlabeled && !unlabeled)
                 return false;
         if (f->overdue) {

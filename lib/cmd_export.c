@@ -76,6 +76,7 @@ struct export
         const struct evd_actor *actor;
         struct evd_conf conf;
         const char *case_no, *maker, *extractor, *approver, *reason, *out, *media;
+        char case_buf[EVD_LABEL_CASE_MAX * 2]; /* case_no normalised */
         json_t *refs;
         int64_t time;
         char time_str[EVD_TIME_STR];
@@ -136,9 +137,13 @@ static int parse_args(struct export *x, const json_t *args, struct evd_err *err)
                 return evd_err_set(err, -EINVAL, "name the items to export, or a case (not both)");
         if (json_array_size(x->refs) > EXPORT_ITEMS_MAX)
                 return evd_err_set(err, -E2BIG, "more than %d items", EXPORT_ITEMS_MAX);
-        if (x->case_no && (r = evd_label_check_text("case number", x->case_no, EVD_LABEL_CASE_MAX,
-                                                    false, err)) < 0)
-                return r;
+        if (x->case_no) { /* one case, one spelling (label.h) */
+                r = evd_label_normalise_case(&x->conf, x->case_no, x->case_buf, sizeof(x->case_buf),
+                                             err);
+                if (r < 0)
+                        return r;
+                x->case_no = x->case_buf;
+        }
         if (x->media && evd_disc_media_bytes(x->media, &x->capacity) < 0)
                 return evd_err_set(err, -EINVAL,
                                    "--media '%s' is neither cd, dvd, dvd-dl, bd25, bd50 nor a "

@@ -2,12 +2,15 @@
  * while the ingest engine works. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "dirsource.h"
+#include "name.h"
+#include "recorder.h"
 #include "station_internal.h"
 
 /* Progress of an import, for status and for its waiting request. */
@@ -92,6 +95,69 @@ static void wait_import(struct evd_station *s, struct evd_request *req, struct i
         pthread_mutex_unlock(&s->lock);
 }
 
+/* The registered serials nearest to serial (a typo?), into near. */
+static void near_serials(struct evd_txn *txn, const char *serial, char *near, size_t n)
+{
+        size_t best = SIZE_MAX;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc;
+
+        near[0] = '\0';
+        if (mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_RECORDERS), &cur) != 0)
+                return;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                char known[EVD_ARG_SERIAL_MAX];
+
+                if (k.mv_size >= sizeof(known))
+                        continue;
+                memcpy(known, k.mv_data, k.mv_size);
+                known[k.mv_size] = '\0';
+                if (!evd_name_is_near(serial, known) || evd_name_distance(serial, known) > best)
+                        continue;
+                if (evd_name_distance(serial, known) < best)
+                        near[0] = '\0';
+                best = evd_name_distance(serial, known);
+                if (strlen(near) + k.mv_size + 3 < n)
+                        (void)snprintf(near + strlen(near), n - strlen(near), "%s%s",
+                                       near[0] ? ", " : "", known);
+        }
+        mdb_cursor_close(cur);
+}
+
+/* An import names a registered recorder, or says --allow-unregistered (import is an
+ * admin's command): a typo would store recordings under a phantom recorder with no
+ * holder. */
+static int check_registered(struct evd_station *s, const char *serial, const json_t *args,
+                            struct evd_err *err)
+{
+        char near[256];
+        json_t *rec = NULL;
+        struct evd_txn txn;
+        bool allow = false;
+        int r;
+
+        if ((r = evd_arg_bool(args, "allow_unregistered", &allow, err)) < 0)
+                return r;
+        if ((r = evd_catalog_read_begin(s->catalog, &txn)) < 0)
+                return evd_err_set(err, r, "catalog: %s", strerror(-r));
+        r = evd_recorder_get(&txn, serial, &rec);
+        json_decref(rec);
+        if (r == -ENOENT)
+                near_serials(&txn, serial, near, sizeof(near));
+        evd_catalog_read_end(&txn);
+        if (r != -ENOENT || allow)
+                return r == -ENOENT ? 0 : r;
+        if (near[0])
+                return evd_err_set(err, -ENOENT, "recorder %s is not registered (did you mean %s?)",
+                                   serial, near);
+        return evd_err_set(err, -ENOENT,
+                           "recorder %s is not registered (recorder add registers it; "
+                           "--allow-unregistered imports all the same)",
+                           serial);
+}
+
 int evd_cmd_import(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
                    struct evd_err *err)
 {
@@ -107,7 +173,8 @@ int evd_cmd_import(void *ud, struct evd_request *req, const json_t *args, json_t
 
         if ((r = evd_arg_string(args, "dir", true, &dir, err)) < 0 ||
             (r = evd_arg_string(args, "recorder", true, &recorder, err)) < 0 ||
-            (r = evd_arg_serial(recorder, err)) < 0)
+            (r = evd_arg_serial(recorder, err)) < 0 ||
+            (r = check_registered(s, recorder, args, err)) < 0)
                 goto out;
         if (strlen(dir) >= EVD_PATH_MAX) {
                 r = evd_err_set(err, -ENAMETOOLONG, "folder path too long");

@@ -6,9 +6,13 @@
 #include <time.h>
 
 #include "clock.h"
+#include "item.h"
 #include "sequence.h"
 #include "signing.h"
 #include "station_internal.h"
+
+#define EVD_STATUS_RATE_DAYS 7    /* the recent rate of storing: a week */
+#define EVD_STATUS_DAMAGED_MAX 20 /* damaged items named one by one */
 
 static const char *folder_of(const json_t *gap)
 {
@@ -105,19 +109,53 @@ static void warn_sequence_gaps(struct evd_txn *txn, json_t *warnings)
 
         json_array_foreach(gaps, k, g)
         {
-                char w[600];
+                long long from = json_integer_value(json_object_get(g, "missing_from"));
+                long long to = json_integer_value(json_object_get(g, "missing_to"));
+                long long a = json_integer_value(json_object_get(g, "before_id"));
+                long long b = json_integer_value(json_object_get(g, "after_id"));
+                char w[600], numbers[64];
 
+                if (from == to)
+                        (void)snprintf(numbers, sizeof(numbers), "file number %lld", from);
+                else
+                        (void)snprintf(numbers, sizeof(numbers), "file numbers %lld to %lld", from,
+                                       to);
                 (void)snprintf(w, sizeof(w),
-                               "recorder %s: file numbers %lld to %lld missing in %s "
-                               "between items %lld and %lld; explain with evidockctl note",
-                               json_string_value(json_object_get(g, "recorder")) ?: "?",
-                               json_integer_value(json_object_get(g, "missing_from")),
-                               json_integer_value(json_object_get(g, "missing_to")), folder_of(g),
-                               json_integer_value(json_object_get(g, "before_id")),
-                               json_integer_value(json_object_get(g, "after_id")));
+                               "recorder %s: %s missing in %s between items %lld and %lld; "
+                               "explain with evidockctl note",
+                               json_string_value(json_object_get(g, "recorder")) ?: "?", numbers,
+                               folder_of(g), a < b ? a : b, a < b ? b : a);
                 (void)json_array_append_new(warnings, json_string(w));
         }
         json_decref(gaps);
+}
+
+/* Recordings stored damaged (truncated, corrupt, not media) that nobody has noted. */
+static void warn_damaged(struct evd_txn *txn, json_t *warnings)
+{
+        size_t total = 0;
+        json_t *all = evd_item_integrity_unnoted(txn, EVD_STATUS_DAMAGED_MAX, &total), *v;
+        const char *id;
+
+        json_object_foreach(all, id, v)
+        {
+                char w[200];
+
+                (void)snprintf(w, sizeof(w),
+                               "item %s was stored %s; say what happened with evidockctl note %s",
+                               id, json_string_value(v) ?: "damaged", id);
+                (void)json_array_append_new(warnings, json_string(w));
+        }
+        if (total > EVD_STATUS_DAMAGED_MAX) {
+                char w[200];
+
+                (void)snprintf(w, sizeof(w),
+                               "and %zu more items stored damaged: evidockctl items --integrity "
+                               "truncated|corrupt|not-media lists them",
+                               total - EVD_STATUS_DAMAGED_MAX);
+                (void)json_array_append_new(warnings, json_string(w));
+        }
+        json_decref(all);
 }
 
 /* Items whose stored copy failed its fixity check (scrub.h). */
@@ -163,7 +201,7 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                    struct evd_err *err)
 {
         struct evd_station *s = ud;
-        uint64_t items = 0, map = 0, free_bytes = 0;
+        uint64_t items = 0, map = 0, free_bytes = 0, rate = 0;
         json_t *imports = json_array(), *warnings = json_array(), *out, *scrub;
         json_t *clock = json_object(); /* the automatic purge's clock check */
         struct evd_conf conf;
@@ -189,6 +227,8 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                 evd_station_purge_clock_warning(&txn, warnings, clock);
                 evd_station_case_warnings(s, &txn, &conf, warnings); /* cmd_case.c */
                 warn_catalog_alarms(&txn, warnings);
+                warn_damaged(&txn, warnings);
+                rate = evd_item_daily_rate(&txn, evd_clock_now(), EVD_STATUS_RATE_DAYS);
                 evd_catalog_read_end(&txn);
         }
         /* Under the lock: stop takes s->scrub away (and frees it) under it. */
@@ -213,6 +253,14 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                 (void)json_object_set_new(
                         out, "replication",
                         evd_station_replication_status(s, &conf, false, warnings));
+        if (out) { /* for people: the zone of their times, and how long the space lasts */
+                (void)json_object_set_new(out, "timezone", json_string(conf.timezone));
+                (void)json_object_set_new(out, "stored_bytes_per_day",
+                                          json_integer((json_int_t)rate));
+                (void)json_object_set_new(out, "days_left",
+                                          rate ? json_integer((json_int_t)(free_bytes / rate))
+                                               : json_null());
+        }
         if (out) /* the signing key (signing.h), or a warning that there is none */
                 (void)json_object_set_new(out, "signing", evd_signing_status(&conf, warnings));
         if (!out)
@@ -225,6 +273,18 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
         pthread_mutex_unlock(&s->lock);
         *ret = out;
         return 0;
+}
+
+int evd_cmd_timezone(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                     struct evd_err *err)
+{
+        struct evd_conf conf;
+
+        (void)req;
+        (void)args;
+        evd_station_conf(ud, &conf);
+        *ret = json_pack("{ss}", "timezone", conf.timezone);
+        return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 }
 
 void evd_station_summary(struct evd_station *s, char *buf, size_t n)

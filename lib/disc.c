@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "name.h"
 
@@ -65,7 +66,7 @@ int evd_disc_media_bytes(const char *name, uint64_t *ret_bytes)
         uint64_t v = 0;
 
         for (size_t i = 0; i < EVD_ARRAY_SIZE(media); i++)
-                if (strcmp(name, media[i].name) == 0) {
+                if (strcasecmp(name, media[i].name) == 0) {
                         *ret_bytes = media[i].bytes;
                         return 0;
                 }

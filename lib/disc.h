@@ -165,7 +165,7 @@ struct evd_disc_result {
  * characters; "EVIDOCK" when nothing is left. Always succeeds. */
 void evd_disc_volume_id(const char *text, char out[EVD_DISC_VOLID_MAX + 1]);
 
-/* Usable bytes of a medium by name ("cd", "dvd", "dvd-dl", "bd25", "bd50") or a plain
+/* Usable bytes of a medium by name ("cd", "dvd", "dvd-dl", "bd25", "bd50", any case) or a plain
  * byte count (at least 1 MiB). -EINVAL otherwise. */
 int evd_disc_media_bytes(const char *name, uint64_t *ret_bytes);
 

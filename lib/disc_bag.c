@@ -147,8 +147,9 @@ static void info_value(struct evd_buf *b, const char *v)
 static int make_bag_info(struct evd_buf *b, const struct evd_disc_spec *spec, uint64_t oxum_bytes,
                          struct evd_err *err)
 {
-        static const char *const ours[] = { "Payload-Oxum", "Bagging-Date", "Bag-Count" };
-        char date[EVD_TIME_STR];
+        static const char *const ours[] = { "Payload-Oxum", "Bagging-Date", "Bag-Count",
+                                            "Extraction-Time-Local" };
+        char date[EVD_TIME_STR], local[EVD_TIME_LOCAL_STR];
 
         if (spec->n_info > EVD_DISC_INFO_MAX)
                 return evd_err_set(err, -E2BIG, "more than %d bag-info entries", EVD_DISC_INFO_MAX);
@@ -175,6 +176,8 @@ static int make_bag_info(struct evd_buf *b, const struct evd_disc_spec *spec, ui
         evd_time_format(spec->bagging_time ? spec->bagging_time : spec->extraction_time, date);
         date[10] = '\0';
         (void)evd_buf_printf(b, "Bagging-Date: %s\n", date);
+        evd_time_format_local(spec->extraction_time, local);
+        (void)evd_buf_printf(b, "Extraction-Time-Local: %s\n", local);
         (void)evd_buf_printf(b, "Payload-Oxum: %" PRIu64 ".%zu\n", oxum_bytes, spec->n_items);
         if (spec->volume_count > 0)
                 (void)evd_buf_printf(b, "Bag-Count: %u of %u\n", spec->volume_no,
@@ -194,7 +197,7 @@ static void make_readme(struct evd_buf *b, const struct evd_disc_spec *spec, con
                         const char *fingerprint)
 {
         const char *case_no = info_lookup(spec, EVD_DISC_INFO_CASE);
-        char when[EVD_TIME_STR];
+        char when[EVD_TIME_STR], local[EVD_TIME_LOCAL_STR];
 
         evd_time_format(spec->extraction_time, when);
         (void)evd_buf_str(b, "执法记录仪证据光盘 / Enforcement recording evidence disc\n"
@@ -205,7 +208,8 @@ static void make_readme(struct evd_buf *b, const struct evd_disc_spec *spec, con
                 info_value(b, case_no);
                 (void)evd_buf_str(b, "\n");
         }
-        (void)evd_buf_printf(b, "提取时间 / Extracted:   %s (UTC)\n", when);
+        evd_time_format_local(spec->extraction_time, local);
+        (void)evd_buf_printf(b, "提取时间 / Extracted:   %s = %s (UTC)\n", local, when);
         (void)evd_buf_printf(b, "文件数 / Files:         %zu\n", spec->n_items);
         if (spec->volume_count > 0)
                 (void)evd_buf_printf(b, "分卷 / Volume:          第 %u 盘，共 %u 盘 / %u of %u\n",

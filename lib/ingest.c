@@ -34,6 +34,8 @@ struct evd_ingest_job {
         _Atomic uint64_t stored, duplicate, skipped, failed, bytes_done;
         uint64_t bytes_total;
         json_t *failures; /* engine lock */
+        json_t *new_ids;  /* ids of the items this job stored (engine lock) */
+        json_t *damaged;  /* {"truncated": n, "corrupt": n, "not-media": n} (engine lock) */
         void (*on_done)(struct evd_ingest_job *, void *);
         void *userdata;
 };
@@ -64,6 +66,7 @@ struct commit_ctx {
         uint64_t id;
         const char *quarantined; /* "" or where a damaged object went (evd_store_publish) */
         bool published;          /* the object was written now, not found whole */
+        char integrity[16]; /* the stored copy's verdict (media.h), "" when unknown */
 };
 
 static int audit_item(struct evd_txn *txn, struct commit_ctx *c, const char *event,
@@ -233,6 +236,10 @@ static int commit_file(struct evd_txn *txn, void *p)
                         c->id = (uint64_t)json_integer_value(json_object_get(item, "id"));
                         r = audit_item(txn, c, "item.stored", item);
                 }
+                if (r == 0)
+                        r = evd_item_integrity_flag(txn, item);
+                if (r == 0)
+                        r = evd_item_daily_add(txn, c->now, c->copy->size);
                 c->outcome = STORED;
         }
         json_decref(item);
@@ -240,6 +247,21 @@ static int commit_file(struct evd_txn *txn, void *p)
                 return r;
         return evd_catalog_source_put(txn, c->job->recorder, o->path, o->path_len, o->size,
                                       o->mtime, c->id);
+}
+
+/* A new item of the job: its id, and its damage counted when the probe found any. */
+static void count_stored(struct evd_ingest *e, struct evd_ingest_job *job,
+                         const struct commit_ctx *c)
+{
+        pthread_mutex_lock(&e->lock);
+        (void)json_array_append_new(job->new_ids, json_integer((json_int_t)c->id));
+        if (c->integrity[0] && strcmp(c->integrity, "ok") != 0) {
+                json_t *n = json_object_get(job->damaged, c->integrity);
+
+                (void)json_object_set_new(job->damaged, c->integrity,
+                                          json_integer(json_integer_value(n) + 1));
+        }
+        pthread_mutex_unlock(&e->lock);
 }
 
 struct failure_ctx {
@@ -355,6 +377,8 @@ static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const str
         c->quarantined = quarantined;
         c->media = media = probe(e->store, res.sha256);
         c->now = evd_clock_now();
+        (void)snprintf(c->integrity, sizeof(c->integrity), "%s",
+                       json_string_value(json_object_get(media, "integrity")) ?: "");
         r = evd_catalog_write(e->catalog, commit_file, c, err);
         evd_store_unlock(e->store, res.sha256);
         json_decref(media);
@@ -470,6 +494,8 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
                 atomic_fetch_add(&job->bytes_done, o->size - counted);
         else
                 atomic_fetch_sub(&job->bytes_done, counted - o->size);
+        if (r == 0 && c.outcome == STORED)
+                count_stored(e, job, &c);
         if (r == 0) {
                 atomic_fetch_add(c.outcome == STORED      ? &job->stored
                                  : c.outcome == DUPLICATE ? &job->duplicate
@@ -511,6 +537,7 @@ static int audit_summary(struct evd_txn *txn, void *p)
         if (!d)
                 return -ENOMEM;
         (void)json_object_del(d, "failures");
+        (void)json_object_del(d, "new_ids"); /* each has its item.stored entry */
         r = mark_seen(txn, job);
         if (r < 0) {
                 json_decref(d);
@@ -697,7 +724,11 @@ struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder
 {
         struct evd_ingest_job *job = calloc(1, sizeof(*job));
 
-        if (!job || !(job->failures = json_array())) {
+        if (job) {
+                job->new_ids = json_array();
+                job->damaged = json_object();
+        }
+        if (!job || !(job->failures = json_array()) || !job->new_ids || !job->damaged) {
                 free(job);
                 evd_originals_free(originals, n);
                 return NULL;
@@ -780,24 +811,27 @@ void evd_ingest_job_progress(struct evd_ingest_job *job, struct evd_ingest_progr
 json_t *evd_ingest_job_report(struct evd_ingest_job *job)
 {
         struct evd_ingest_progress p;
-        json_t *failures;
+        json_t *failures, *new_ids, *damaged;
 
         evd_ingest_job_progress(job, &p);
         if (job->engine)
                 pthread_mutex_lock(&job->engine->lock);
         failures = json_deep_copy(job->failures);
+        new_ids = json_deep_copy(job->new_ids);
+        damaged = json_deep_copy(job->damaged);
         if (job->engine)
                 pthread_mutex_unlock(&job->engine->lock);
-        return json_pack("{ss sI sI sI sI sI sI sI sb so}", "recorder", job->recorder,
-                         "files_total", (json_int_t)p.files_total, "files_stored",
-                         (json_int_t)p.files_stored, "files_duplicate",
-                         (json_int_t)p.files_duplicate, "files_skipped",
-                         (json_int_t)p.files_skipped, "files_failed", (json_int_t)p.files_failed,
-                         "files_not_copied",
-                         (json_int_t)(p.files_total - p.files_stored - p.files_duplicate -
-                                      p.files_skipped - p.files_failed),
-                         "bytes_total", (json_int_t)p.bytes_total, "interrupted",
-                         atomic_load(&job->cancel), "failures", failures ? failures : json_array());
+        return json_pack(
+                "{so so ss sI sI sI sI sI sI sI sb so}", "new_ids",
+                new_ids ? new_ids : json_array(), "damaged", damaged ? damaged : json_object(),
+                "recorder", job->recorder, "files_total", (json_int_t)p.files_total, "files_stored",
+                (json_int_t)p.files_stored, "files_duplicate", (json_int_t)p.files_duplicate,
+                "files_skipped", (json_int_t)p.files_skipped, "files_failed",
+                (json_int_t)p.files_failed, "files_not_copied",
+                (json_int_t)(p.files_total - p.files_stored - p.files_duplicate - p.files_skipped -
+                             p.files_failed),
+                "bytes_total", (json_int_t)p.bytes_total, "interrupted", atomic_load(&job->cancel),
+                "failures", failures ? failures : json_array());
 }
 
 void evd_ingest_job_free(struct evd_ingest_job *job)
@@ -806,5 +840,7 @@ void evd_ingest_job_free(struct evd_ingest_job *job)
                 return;
         evd_originals_free(job->files, job->n);
         json_decref(job->failures);
+        json_decref(job->new_ids);
+        json_decref(job->damaged);
         free(job);
 }

@@ -77,8 +77,10 @@ void evd_ingest_job_cancel(struct evd_ingest_job *job);
 
 void evd_ingest_job_progress(struct evd_ingest_job *job, struct evd_ingest_progress *ret);
 
-/* The job's outcome (caller owns): counts, and per-file failures with reasons. Call
- * after on_done. */
+/* The job's outcome (caller owns): counts, per-file failures with reasons, the ids of
+ * the items it stored (new_ids) and how many of those the probe found damaged
+ * ({"truncated": n, "corrupt": n, "not-media": n}, only those found). Call after
+ * on_done. */
 json_t *evd_ingest_job_report(struct evd_ingest_job *job);
 
 /* Free a finished (or never submitted) job; accepts NULL. */

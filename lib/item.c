@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "catalog.h"
 #include "name.h"
 #include "media.h"
 #include "policy.h"
@@ -228,4 +229,135 @@ json_t *evd_item_new(const char *recorder, const struct evd_original *orig,
                 return NULL;
         }
         return item;
+}
+
+/* ---- damaged recordings waiting for a note ---- */
+
+/* One META key an item: "damaged/" and the id as 20 digits, so that a range scan walks
+ * them in id order; the value is the verdict. */
+#define DAMAGED_PREFIX "damaged/"
+
+static void damaged_key(uint64_t id, char key[32])
+{
+        (void)snprintf(key, 32, DAMAGED_PREFIX "%020llu", (unsigned long long)id);
+}
+
+const char *evd_item_integrity(const json_t *item)
+{
+        return json_string_value(json_object_get(json_object_get(item, "media"), "integrity"));
+}
+
+int evd_item_integrity_flag(struct evd_txn *txn, const json_t *item)
+{
+        const char *v = evd_item_integrity(item);
+        char key[32];
+        MDB_val k, val;
+
+        if (!v || strcmp(v, "ok") == 0)
+                return 0;
+        damaged_key((uint64_t)json_integer_value(json_object_get(item, "id")), key);
+        k = (MDB_val){ strlen(key), key };
+        val = (MDB_val){ strlen(v), (void *)v };
+        return evd_txn_put(txn, EVD_DB_META, &k, &val, 0);
+}
+
+int evd_item_integrity_noted(struct evd_txn *txn, uint64_t id)
+{
+        char key[32];
+        MDB_val k;
+        int r;
+
+        damaged_key(id, key);
+        k = (MDB_val){ strlen(key), key };
+        r = evd_txn_del(txn, EVD_DB_META, &k, NULL);
+        return r == -ENOENT ? 0 : r;
+}
+
+json_t *evd_item_integrity_unnoted(struct evd_txn *txn, size_t max, size_t *ret_total)
+{
+        json_t *out = json_object();
+        MDB_cursor *cur;
+        MDB_val k = { strlen(DAMAGED_PREFIX), DAMAGED_PREFIX }, v;
+        size_t n = 0;
+        int rc;
+
+        *ret_total = 0;
+        if (!out || mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_META), &cur) != 0)
+                return out;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+             rc == 0 && k.mv_size > strlen(DAMAGED_PREFIX) && k.mv_size < 40 &&
+             memcmp(k.mv_data, DAMAGED_PREFIX, strlen(DAMAGED_PREFIX)) == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                char id[40], verdict[32];
+                size_t skip = strlen(DAMAGED_PREFIX), len = k.mv_size - skip;
+
+                n++;
+                if (n > max || v.mv_size >= sizeof(verdict))
+                        continue;
+                memcpy(id, (const char *)k.mv_data + skip, len);
+                id[len] = '\0';
+                memcpy(verdict, v.mv_data, v.mv_size);
+                verdict[v.mv_size] = '\0';
+                (void)snprintf(id, sizeof(id), "%llu", strtoull(id, NULL, 10));
+                (void)json_object_set_new(out, id, json_string(verdict));
+        }
+        mdb_cursor_close(cur);
+        *ret_total = n;
+        return out;
+}
+
+/* ---- bytes stored a day, for the days of space left ---- */
+
+#define DAILY_KEY "stored_bytes_by_day"
+#define DAILY_DAYS 14 /* days kept */
+
+static void day_key(int64_t t, char key[24])
+{
+        (void)snprintf(key, 24, "%lld", (long long)(t / 86400));
+}
+
+int evd_item_daily_add(struct evd_txn *txn, int64_t now, uint64_t size)
+{
+        json_t *all = NULL;
+        const char *k;
+        json_t *v, *tmp;
+        char key[24];
+        int r = evd_catalog_json_get(txn, EVD_DB_META, DAILY_KEY, &all);
+
+        if (r == -ENOENT)
+                all = json_object();
+        else if (r < 0)
+                return r;
+        if (!all)
+                return -ENOMEM;
+        json_object_foreach_safe(all, tmp, k, v)
+        {
+                if (strtoll(k, NULL, 10) + DAILY_DAYS < now / 86400)
+                        (void)json_object_del(all, k);
+        }
+        day_key(now, key);
+        (void)json_object_set_new(
+                all, key,
+                json_integer(json_integer_value(json_object_get(all, key)) + (json_int_t)size));
+        r = evd_catalog_json_put(txn, EVD_DB_META, DAILY_KEY, all);
+        json_decref(all);
+        return r;
+}
+
+uint64_t evd_item_daily_rate(struct evd_txn *txn, int64_t now, int days)
+{
+        json_t *all = NULL;
+        uint64_t sum = 0;
+        const char *k;
+        json_t *v;
+
+        if (evd_catalog_json_get(txn, EVD_DB_META, DAILY_KEY, &all) < 0)
+                return 0;
+        json_object_foreach(all, k, v)
+        {
+                if (strtoll(k, NULL, 10) + days > now / 86400)
+                        sum += (uint64_t)json_integer_value(v);
+        }
+        json_decref(all);
+        return days > 0 ? sum / (uint64_t)days : 0;
 }

@@ -41,4 +41,24 @@ json_t *evd_item_occurrence(const char *recorder, const struct evd_original *ori
 /* Whether recorder + path are the item's first occurrence or one of its others. */
 bool evd_item_has_occurrence(const json_t *item, const json_t *occurrence);
 
+/* The probe's verdict on the stored copy (media.h: "ok", "truncated", "corrupt",
+ * "not-media"), borrowed from item; NULL when it was not probed. */
+const char *evd_item_integrity(const json_t *item);
+
+struct evd_txn;
+
+/* A damaged item (truncated, corrupt, not media) waits in the catalogue's list (one
+ * META key an item) for a note that says what happened; status warns about each until
+ * then. flag adds item when its verdict is not ok; noted takes id off the list;
+ * unnoted is the first max of the list in id order ({"id": verdict}, caller owns, an
+ * empty object when none or unreadable) with how many there are in *ret_total. */
+int evd_item_integrity_flag(struct evd_txn *txn, const json_t *item);
+int evd_item_integrity_noted(struct evd_txn *txn, uint64_t id);
+json_t *evd_item_integrity_unnoted(struct evd_txn *txn, size_t max, size_t *ret_total);
+
+/* Bytes of new items stored per UTC day, the last 14 days kept: add counts size at now;
+ * rate is the mean per day over the days days before now (0 when none). */
+int evd_item_daily_add(struct evd_txn *txn, int64_t now, uint64_t size);
+uint64_t evd_item_daily_rate(struct evd_txn *txn, int64_t now, int days);
+
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 size_t evd_name_utf8_next(const unsigned char *s, size_t len, uint32_t *ret_cp)
 {
@@ -157,4 +158,62 @@ size_t evd_name_display_width(const char *s, size_t len)
                 i += n;
         }
         return width;
+}
+
+/* The code points of s (at most max; an invalid byte counts as one), into cps. */
+static size_t code_points(const char *s, uint32_t *cps, size_t max)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t len = strlen(s), n = 0;
+
+        for (size_t i = 0; i < len && n < max;) {
+                size_t k = evd_name_utf8_next(p + i, len - i, &cps[n]);
+
+                if (k == 0) {
+                        cps[n] = p[i];
+                        k = 1;
+                }
+                i += k;
+                n++;
+        }
+        return n;
+}
+
+size_t evd_name_distance(const char *a, const char *b)
+{
+        uint32_t ca[EVD_NAME_DISTANCE_MAX], cb[EVD_NAME_DISTANCE_MAX];
+        size_t na = code_points(a, ca, EVD_NAME_DISTANCE_MAX);
+        size_t nb = code_points(b, cb, EVD_NAME_DISTANCE_MAX);
+        size_t row[EVD_NAME_DISTANCE_MAX + 1];
+
+        for (size_t j = 0; j <= nb; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= na; i++) {
+                size_t diag = row[0];
+
+                row[0] = i;
+                for (size_t j = 1; j <= nb; j++) {
+                        size_t up = row[j], best = diag + (ca[i - 1] != cb[j - 1]);
+
+                        if (up + 1 < best)
+                                best = up + 1;
+                        if (row[j - 1] + 1 < best)
+                                best = row[j - 1] + 1;
+                        diag = up;
+                        row[j] = best;
+                }
+        }
+        return row[nb];
+}
+
+bool evd_name_is_near(const char *typed, const char *known)
+{
+        uint32_t cps[EVD_NAME_DISTANCE_MAX];
+        size_t n = code_points(typed, cps, EVD_NAME_DISTANCE_MAX);
+        size_t d = evd_name_distance(typed, known);
+
+        if (d == 0)
+                return false;
+        /* a different case is a slip; one slip in a short word, two in a longer one */
+        return strcasecmp(typed, known) == 0 || d <= (n > 6 ? 2u : 1u);
 }

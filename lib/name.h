@@ -28,6 +28,16 @@ int evd_name_escape(const char *s, size_t len, char *out, size_t outsz);
  * characters, one for the rest; an invalid byte counts one. For aligning tables. */
 size_t evd_name_display_width(const char *s, size_t len);
 
+#define EVD_NAME_DISTANCE_MAX 128 /* code points compared; the rest are ignored */
+
+/* Edit distance (insertions, deletions, substitutions of code points; an invalid byte
+ * is one) between two NUL-terminated strings: for "did you mean" suggestions. */
+size_t evd_name_distance(const char *a, const char *b);
+
+/* Whether typed looks like a slip for known (not equal to it): another case, or an edit
+ * distance of 1 (2 for words of more than 6 code points). */
+bool evd_name_is_near(const char *typed, const char *known);
+
 /* Bytes needed by evd_name_escape for any input of len bytes, including the NUL. */
 #define EVD_NAME_ESCAPED_MAX(len) ((len)*4 + 1)
 

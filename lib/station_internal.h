@@ -65,14 +65,17 @@ void evd_station_purge_clock_warning(struct evd_txn *txn, json_t *warnings, json
 #define EVD_CMD(name)                                                                              \
         int name(void *ud, struct evd_request *req, const json_t *args, json_t **ret,              \
                  struct evd_err *err)
-EVD_CMD(evd_cmd_status);       /* cmd_status.c */
-EVD_CMD(evd_cmd_import);       /* cmd_import.c */
-EVD_CMD(evd_cmd_items);        /* cmd_items.c */
-EVD_CMD(evd_cmd_show);         /* cmd_items.c */
-EVD_CMD(evd_cmd_audit);        /* cmd_items.c */
-EVD_CMD(evd_cmd_verify);       /* cmd_verify.c */
-EVD_CMD(evd_cmd_calendar);     /* cmd_calendar.c */
-EVD_CMD(evd_cmd_recorder_add); /* cmd_records.c */
+EVD_CMD(evd_cmd_status);        /* cmd_status.c */
+EVD_CMD(evd_cmd_timezone);      /* cmd_status.c: for clients that show local times */
+EVD_CMD(evd_cmd_keys_show);     /* cmd_keys.c */
+EVD_CMD(evd_cmd_item_recorder); /* cmd_records.c: correct an item's recorder */
+EVD_CMD(evd_cmd_import);        /* cmd_import.c */
+EVD_CMD(evd_cmd_items);         /* cmd_items.c */
+EVD_CMD(evd_cmd_show);          /* cmd_items.c */
+EVD_CMD(evd_cmd_audit);         /* cmd_items.c */
+EVD_CMD(evd_cmd_verify);        /* cmd_verify.c */
+EVD_CMD(evd_cmd_calendar);      /* cmd_calendar.c */
+EVD_CMD(evd_cmd_recorder_add);  /* cmd_records.c */
 EVD_CMD(evd_cmd_recorder_assign);
 EVD_CMD(evd_cmd_recorder_list);
 EVD_CMD(evd_cmd_label);

@@ -123,62 +123,137 @@ static int take_num(const char **p, int digits, int *ret)
         return 0;
 }
 
-int evd_time_parse(const char *s, int64_t *ret)
+/* The fields of "YYYY-MM-DD[(T| )HH:MM[:SS[.frac]][Z|±HH:MM]]"; *zone says whether a
+ * zone (Z or an offset, in *off seconds east) was given, *clock whether a time was. */
+struct time_fields {
+        int y, mo, d, h, mi, sec, off;
+        bool zone, clock;
+};
+
+static int take_zone(const char **p, struct time_fields *f)
 {
-        struct tm tm = { 0 };
-        int y, mo, d, h = 0, mi = 0, sec = 0, off = 0;
+        if (**p == 'Z' || **p == 'z') {
+                (*p)++;
+                f->zone = true;
+        } else if (**p == '+' || **p == '-') {
+                int sign = **p == '-' ? -1 : 1, oh, om;
+
+                (*p)++;
+                if (take_num(p, 2, &oh) || *(*p)++ != ':' || take_num(p, 2, &om))
+                        return -EINVAL;
+                if (oh > 23 || om > 59)
+                        return -EINVAL;
+                f->off = sign * (oh * 3600 + om * 60);
+                f->zone = true;
+        }
+        return 0;
+}
+
+static int parse_fields(const char *s, struct time_fields *f)
+{
         const char *p = s;
 
-        if (take_num(&p, 4, &y) || *p++ != '-' || take_num(&p, 2, &mo) || *p++ != '-' ||
-            take_num(&p, 2, &d))
+        *f = (struct time_fields){ 0 };
+        if (take_num(&p, 4, &f->y) || *p++ != '-' || take_num(&p, 2, &f->mo) || *p++ != '-' ||
+            take_num(&p, 2, &f->d))
                 return -EINVAL;
         if (*p == 'T' || *p == 't' || *p == ' ') {
                 p++;
-                if (take_num(&p, 2, &h) || *p++ != ':' || take_num(&p, 2, &mi))
+                f->clock = true;
+                if (take_num(&p, 2, &f->h) || *p++ != ':' || take_num(&p, 2, &f->mi))
                         return -EINVAL;
                 if (*p == ':') {
                         p++;
-                        if (take_num(&p, 2, &sec))
+                        if (take_num(&p, 2, &f->sec))
                                 return -EINVAL;
                         if (*p == '.')
                                 for (p++; *p >= '0' && *p <= '9'; p++)
                                         ;
                 }
-                if (*p == 'Z' || *p == 'z') {
-                        p++;
-                } else if (*p == '+' || *p == '-') {
-                        int sign = *p == '-' ? -1 : 1, oh, om;
-
-                        p++;
-                        if (take_num(&p, 2, &oh) || *p++ != ':' || take_num(&p, 2, &om))
-                                return -EINVAL;
-                        if (oh > 23 || om > 59)
-                                return -EINVAL;
-                        off = sign * (oh * 3600 + om * 60);
-                } else {
+                if (take_zone(&p, f) < 0)
                         return -EINVAL;
-                }
         }
         if (*p != '\0')
                 return -EINVAL;
-        if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        if (f->mo < 1 || f->mo > 12 || f->d < 1 || f->d > 31 || f->h > 23 || f->mi > 59 ||
+            f->sec > 60)
                 return -EINVAL;
-        tm.tm_year = y - 1900;
-        tm.tm_mon = mo - 1;
-        tm.tm_mday = d;
-        tm.tm_hour = h;
-        tm.tm_min = mi;
-        tm.tm_sec = sec;
-        /* timegm normalises 31 Feb into March: refuse dates that do not exist. */
-        {
-                struct tm check = tm;
-                time_t t = timegm(&check);
+        return 0;
+}
 
-                if (t == (time_t)-1 || check.tm_mday != d || check.tm_mon != mo - 1)
+/* The fields as seconds: in UTC minus the offset, or (local) as the process's zone
+ * has them. -EINVAL for a date that does not exist (31 Feb). */
+static int fields_to_time(const struct time_fields *f, bool local, int64_t *ret)
+{
+        struct tm tm = { .tm_year = f->y - 1900,
+                         .tm_mon = f->mo - 1,
+                         .tm_mday = f->d,
+                         .tm_hour = f->h,
+                         .tm_min = f->mi,
+                         .tm_sec = f->sec,
+                         .tm_isdst = -1 };
+        time_t t = local ? mktime(&tm) : timegm(&tm);
+
+        /* mktime and timegm normalise 31 Feb into March: refuse dates that do not exist. */
+        if (t == (time_t)-1 || tm.tm_mday != f->d || tm.tm_mon != f->mo - 1)
+                return -EINVAL;
+        *ret = (int64_t)t - (local ? 0 : f->off);
+        return 0;
+}
+
+int evd_time_parse(const char *s, int64_t *ret)
+{
+        struct time_fields f;
+
+        if (parse_fields(s, &f) < 0 || (f.clock && !f.zone))
+                return -EINVAL;
+        return fields_to_time(&f, false, ret);
+}
+
+int evd_time_parse_local(const char *s, bool end_of_day, int64_t *ret)
+{
+        struct time_fields f;
+        int64_t t;
+        int r;
+
+        if (parse_fields(s, &f) < 0)
+                return -EINVAL;
+        if (f.zone)
+                return fields_to_time(&f, false, ret);
+        if (f.clock || !end_of_day)
+                return fields_to_time(&f, true, ret);
+        /* The day's last second: the instant before the next local midnight. */
+        r = fields_to_time(&f, true, &t);
+        if (r < 0)
+                return r;
+        f.d++;
+        {
+                struct tm tm = {
+                        .tm_year = f.y - 1900, .tm_mon = f.mo - 1, .tm_mday = f.d, .tm_isdst = -1
+                };
+                time_t next = mktime(&tm);
+
+                if (next == (time_t)-1)
                         return -EINVAL;
-                *ret = (int64_t)t - off;
+                *ret = (int64_t)next - 1;
         }
         return 0;
+}
+
+void evd_time_format_local(int64_t t, char out[EVD_TIME_LOCAL_STR])
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+        char zone[8];
+
+        if (!localtime_r(&tt, &tm) ||
+            strftime(out, EVD_TIME_LOCAL_STR, "%Y-%m-%d %H:%M", &tm) == 0 ||
+            strftime(zone, sizeof(zone), "%z", &tm) != 5) {
+                evd_time_format(t, out);
+                return;
+        }
+        (void)snprintf(out + strlen(out), EVD_TIME_LOCAL_STR - strlen(out), " (%.3s:%.2s)", zone,
+                       zone + 3);
 }
 
 /* read() or, with off >= 0, pread() from off on, until len bytes or EOF. */

@@ -36,6 +36,19 @@ void evd_time_format(int64_t t, char out[EVD_TIME_STR]);
  * date "YYYY-MM-DD" (midnight UTC) into seconds; -EINVAL if it is neither. */
 int evd_time_parse(const char *s, int64_t *ret);
 
+/* A time as people at the station type it, in the process's time zone (TZ; evidockd
+ * sets it from [station] timezone): RFC 3339 with Z or an offset as evd_time_parse; a
+ * time without an offset ("2026-12-01 09:30", "2026-12-01T09:30:00") is local; a bare
+ * date is that whole local day: its local midnight, or with end_of_day its last second
+ * (23:59:59 local). -EINVAL otherwise. */
+int evd_time_parse_local(const char *s, bool end_of_day, int64_t *ret);
+
+#define EVD_TIME_LOCAL_STR 40 /* "2026-12-01 09:30 (+08:00)" and NUL, with room */
+
+/* Seconds since the epoch for people, in the process's time zone with its offset:
+ * "2026-12-01 09:30 (+08:00)". */
+void evd_time_format_local(int64_t t, char out[EVD_TIME_LOCAL_STR]);
+
 /* read()/write() until len bytes or EOF, retrying EINTR. Returns bytes done or -errno. */
 ssize_t evd_read_full(int fd, void *buf, size_t len);
 ssize_t evd_pread_full(int fd, void *buf, size_t len, off_t off);

@@ -75,7 +75,7 @@ def test_report_and_recorder_not_docked(make_station, tmp):
     only_sept = station.json("report", "--from", "2026-09-01", "--to", "2026-09-30")
     assert only_sept["by_handler"][0]["items"] == 1
     rows = list(csv.reader(io.StringIO(station.ctl("report", "--format", "csv",
-                                                   check=True).stdout.decode())))
+                                                   check=True).stdout.decode("utf-8-sig"))))
     assert rows[0][0] == "group" and ["handler", "李四", "2", "1", "1", "1", "1", "0", "50"] in rows
     html = station.ctl("report", "--format", "html", check=True).stdout.decode()
     assert "<td>李四</td>" in html and html.strip().endswith("</html>")

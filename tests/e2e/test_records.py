@@ -80,7 +80,10 @@ def test_labels_in_bulk_audited_and_checked(station, tmp):
         # The case class (24 months) outlasts the default (6 months).
         assert it["retain_until"] > before[i]
 
-    # A relabel keeps the old values in the audit trail.
+    # A relabel keeps the old values in the audit trail (赵六 holds a recorder: a
+    # handler given by hand is a registered holder).
+    station.ctl("recorder", "add", "R9", "--handler-id", "0606", "--handler-name", "赵六",
+                check=True)
     station.ctl("label", items[0]["id"], "--case", "X罚〔2026〕18号", "--party", "张三",
                 "--handler", "赵六", check=True)
     trail = [e for e in station.json("audit") if e["event"] == "item.labelled"

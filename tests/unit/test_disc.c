@@ -350,7 +350,11 @@ static void test_media_bytes(void **state)
         assert_int_equal(evd_disc_media_bytes("12x", &b), -EINVAL);
         assert_int_equal(evd_disc_media_bytes("", &b), -EINVAL);
         assert_int_equal(evd_disc_media_bytes("99999999999999999999999", &b), -EINVAL);
-        assert_int_equal(evd_disc_media_bytes("BD25", &b), -EINVAL);
+        /* names in any case (issue 17: --media DVD) */
+        assert_int_equal(evd_disc_media_bytes("BD25", &b), 0);
+        assert_true(b == EVD_DISC_BD25_BYTES);
+        assert_int_equal(evd_disc_media_bytes("Dvd", &b), 0);
+        assert_true(b == EVD_DISC_DVD_BYTES);
 }
 
 struct name_case {
