@@ -32,7 +32,8 @@ def test_kill_9_during_import(make_station, tmp):
         station.start()
         check_invariants(station)
         client = subprocess.Popen([EVIDOCKCTL, "--socket", station.sock, "import", src,
-                                   "--recorder", "R1"], stdout=subprocess.DEVNULL,
+                                   "--recorder", "R1", "--allow-unregistered"],
+                                  stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.0, 0.6))
         station.kill()

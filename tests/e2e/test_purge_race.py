@@ -33,7 +33,8 @@ def test_purge_waits_for_an_ingest_of_the_same_bytes(make_station, tmp, monkeypa
     station.start(shift_days=250)
     random_file(os.path.join(tmp, "b", "again.mp4"), 4096, 7)
     ctl = [station.evidockctl, "--socket", station.sock]
-    imp = subprocess.Popen(ctl + ["import", os.path.join(tmp, "b"), "--recorder", "R2"],
+    imp = subprocess.Popen(ctl + ["import", os.path.join(tmp, "b"), "--recorder", "R2",
+                                  "--allow-unregistered"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for_file(gate + ".reached")
     purge = subprocess.Popen(ctl + ["--json", "purge", "--approver", "局长", "--reason", "over"],
