@@ -125,6 +125,17 @@ class SimStation(Station):
             time.sleep(0.05)
         raise AssertionError(f"dock {serial} still listed: {self.docks()}")
 
+    def wait_dock_record(self, session, timeout=60):
+        """The audit record of dock session once its end is written: status shows a
+        dock's end a moment before the end's audit entry commits (off the loop)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rec = self.dock_records().get(f"dock:{session}")
+            if rec and rec["event"] != "dock.accepted":
+                return rec
+            assert time.monotonic() < deadline, f"dock {session} has no end record: {rec}"
+            time.sleep(0.05)
+
     def dock_records(self):
         """The dock sessions the audit log holds, by id, from their last entry."""
         out = {}

@@ -89,7 +89,7 @@ def test_dock_stores_every_recording_read_only(make_sim, tmp, fs, table, style):
     ev = [e["event"] for e in events(st)]
     assert ev.count("dock.accepted") == 1 and ev.count("dock.ended") == 1
     assert "dock.done" in ev  # the ingest job's summary
-    rec = st.dock_records()["dock:%d" % d["session"]]
+    rec = st.wait_dock_record(d["session"])
     assert rec["outcome"] == "done" and rec["files_found"] == d["files_total"]
     assert rec["serial"] == "REC-0001" and rec["node"] == "/dev/sdb"
     # Human status says it, and it goes when the recorder leaves.
@@ -158,8 +158,7 @@ def test_undock_mid_copy_then_dock_again_completes(make_sim, tmp):
     assert d["state"] == "copying", d
     st.undock(4)
     st.wait_gone("REC-MID")
-    recs = st.dock_records()
-    first = recs["dock:%d" % d["session"]]
+    first = st.wait_dock_record(d["session"])
     assert first["outcome"] == "interrupted", first
     assert "left" in first["error"]
     assert "dock.interrupted" in [e["event"] for e in events(st)]
@@ -174,7 +173,7 @@ def test_undock_mid_copy_then_dock_again_completes(make_sim, tmp):
     d2 = st.wait_dock("REC-MID", ENDED, timeout=120)
     assert d2["state"] == "done", d2
     check_stored(st, "REC-MID", manifest)
-    second = st.dock_records()["dock:%d" % d2["session"]]
+    second = st.wait_dock_record(d2["session"])
     assert second["files_skipped"] >= 1 or len(stored_before) == 0
     assert second["files_stored"] + second["files_duplicate"] + second["files_skipped"] == \
         len(recordings(manifest))
@@ -234,7 +233,7 @@ def test_second_dock_copies_only_new_files(make_sim, tmp):
     st.dock(1, "AGAIN-1", img)
     second = st.wait_dock("AGAIN-1", ENDED)
     assert second["state"] == "done"
-    rec = st.dock_records()["dock:%d" % second["session"]]
+    rec = st.wait_dock_record(second["session"])
     assert rec["files_stored"] == 1, rec
     assert rec["files_skipped"] == len(recordings(manifest)), rec
     got = items_by_path(st, "AGAIN-1")
@@ -294,7 +293,7 @@ def test_broken_image_fails_clearly_and_the_station_goes_on(make_sim, tmp, how):
     assert d["error"], d
     print(how, "->", d["error"])
     assert any("BROKEN-1" in w and "failed" in w for w in st.json("status")["warnings"])
-    rec = st.dock_records()["dock:%d" % d["session"]]
+    rec = st.wait_dock_record(d["session"])
     assert rec["outcome"] == "failed" and rec["error"] == d["error"]
     if how == "zero_size":
         assert "no disk" in d["error"]
@@ -315,6 +314,7 @@ def test_no_disk_within_settle_time_and_double_arrival(make_sim, tmp):
     st.sim("dock 3 NODISK-1 1234:5678 -")
     d = st.wait_dock("NODISK-1", ENDED)
     assert d["state"] == "failed" and "no disk after" in d["error"], d
+    assert st.wait_dock_record(d["session"])["event"] == "dock.failed"
     assert [e["event"] for e in events(st)][-1] == "dock.failed"
     # A repeated "add" for a device already docked starts no second session.
     st.sim("uevent 3 add")
@@ -463,7 +463,7 @@ def test_station_stopping_mid_copy_interrupts_the_dock_cleanly(make_sim, tmp):
     log = st.read_log()
     assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
     st.start(defer_cmds=["dock 1 STOP-1 1234:5678 " + img])
-    rec = st.dock_records()["dock:%d" % d["session"]]
+    rec = st.wait_dock_record(d["session"])
     assert rec["outcome"] == "interrupted" and "stopped" in rec["error"], rec
     # Started again with the recorder still docked: it is picked up and completed.
     assert st.wait_dock("STOP-1", ENDED, timeout=120)["state"] == "done"
