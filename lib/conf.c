@@ -476,9 +476,11 @@ static int on_calendar(struct parse_ctx *ctx, const char *name, const char *valu
 {
         struct evd_conf *c = ctx->conf;
 
-        if (KEY("files"))
+        if (KEY("files")) {
+                c->calendar_set = true;
                 return parse_list(ctx, value, each_calendar, EVD_CONF_LIST_MAX,
                                   &c->n_calendar_files);
+        }
         return -1;
 }
 
