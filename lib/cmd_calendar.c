@@ -280,11 +280,12 @@ void evd_station_calendar_warnings(struct evd_station *s, json_t *warnings)
                 return;
         year = tm.tm_year + 1900;
         if (evd_calendar_years(s->calendar, years, 1) == 0)
-                (void)snprintf(w, sizeof(w),
-                               "no working-day calendar for any year (none in %.120s): Monday-Friday "
-                               "assumed for deadlines; install one with evidockctl calendar "
-                               "import FILE",
-                               s->conf.calendar_set ? "[calendar] files" : s->calendar_dir);
+                (void)snprintf(
+                        w, sizeof(w),
+                        "no working-day calendar for any year (none in %.120s): Monday-Friday "
+                        "assumed for deadlines; install one with evidockctl calendar "
+                        "import FILE",
+                        s->conf.calendar_set ? "[calendar] files" : s->calendar_dir);
         else if (!evd_calendar_covers(s->calendar, year))
                 (void)snprintf(w, sizeof(w),
                                "no working-day calendar for %d: Monday-Friday assumed for "

@@ -54,6 +54,17 @@ static void add_recorder_warnings(struct evd_station *s, struct evd_txn *txn,
                                        seen, conf->deadline_working_days);
                         (void)json_array_append_new(warnings, json_string(w));
                 }
+                /* 第三十一条(三): recordings deleted on the device (recorder.h). */
+                if (json_integer_value(json_object_get(json_object_get(rec, "deleted_on_device"),
+                                                       "new")) > 0) {
+                        (void)snprintf(w, sizeof(w),
+                                       "recorder %s: %lld recording(s) deleted on the device "
+                                       "since its last dock",
+                                       json_string_value(json_object_get(rec, "serial")) ?: "?",
+                                       (long long)json_integer_value(json_object_get(
+                                               json_object_get(rec, "deleted_on_device"), "new")));
+                        (void)json_array_append_new(warnings, json_string(w));
+                }
                 json_decref(rec);
         }
         mdb_cursor_close(cur);
