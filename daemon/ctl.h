@@ -80,7 +80,7 @@ struct ctl_command {
                 enum ctl_arg_type type;
                 int min, max; /* how many; max -1: no limit (type CTL_ARG_LIST) */
         } pos;
-        struct ctl_opt opts[10]; /* ended by a zero row */
+        struct ctl_opt opts[14]; /* ended by a zero row */
         unsigned formats;        /* what --format accepts (enum ctl_format), 0: no --format */
         bool local;              /* runs in the client, without evidockd */
         ctl_run_fn *run;         /* NULL: one request, its result printed */
@@ -143,6 +143,7 @@ int ctl_request(struct ctl *ctx, const char *wire, json_t *args, json_t **ret_re
 int ctl_run_request(struct ctl *ctx, const struct ctl_command *cmd, json_t *args);
 
 ctl_run_fn ctl_run_audit, ctl_run_verify_disc, ctl_run_verify;
+ctl_run_fn ctl_run_calendar_import; /* ctl_calendar.c: sends the file's text */
 
 /* ---- ctl_deliver.c: output files made by the client, passed to evidockd ---- */
 

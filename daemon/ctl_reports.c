@@ -46,9 +46,10 @@ static json_t *access_row(const json_t *e)
                 paths = join(paths, " ", STR(v, "path") ?: "?");
         }
         (void)snprintf(id, sizeof(id), "%zu items", json_array_size(json_object_get(d, "items")));
-        row = json_pack("{ss ss* sO* sO* sO* ss*}", "id", id, "sha256", shas, "requester",
+        row = json_pack("{ss ss* sO* sO* sO* ss* sO*}", "id", id, "sha256", shas, "requester",
                         json_object_get(d, "extractor"), "approver", json_object_get(d, "approver"),
-                        "reason", json_object_get(d, "reason"), "copy_to", paths);
+                        "reason", json_object_get(d, "reason"), "copy_to", paths, "purpose",
+                        json_object_get(d, "purpose"));
         free(shas);
         free(paths);
         return row;
@@ -74,13 +75,14 @@ static void access_csv(FILE *out, const json_t *e, const json_t *d)
                 fputc(',', out);
                 ctl_put_csv(out, STR(d, fields[k]));
         }
-        fprintf(out, ",%s\n", access_kind(e));
+        fprintf(out, ",%s,%s\n", access_kind(e), STR(d, "purpose") ?: "internal");
 }
 
 static const struct ctl_col access_cols_default[] = {
-        { "SEQ", 6, false },        { "TIME", 25, false },     { "OPERATOR", 12, false },
-        { "EVENT", 14, false },     { "KIND", 4, false },      { "ITEM", 6, false },
-        { "REQUESTER", 16, false }, { "APPROVER", 16, false }, { "REASON", 0, false },
+        { "SEQ", 6, false },    { "TIME", 25, false },      { "OPERATOR", 12, false },
+        { "EVENT", 14, false }, { "KIND", 4, false },       { "PURPOSE", 10, false },
+        { "ITEM", 6, false },   { "REQUESTER", 16, false }, { "APPROVER", 16, false },
+        { "REASON", 0, false },
 };
 
 static void access_table(FILE *out, const struct ctl_col *cols, const json_t *e, const json_t *d)
@@ -93,10 +95,12 @@ static void access_table(FILE *out, const struct ctl_col *cols, const json_t *e,
         ctl_table_cell(out, &cols[2], STR(json_object_get(e, "actor"), "name"));
         ctl_table_text(out, &cols[3], STR(e, "event") ?: "");
         ctl_table_text(out, &cols[4], access_kind(e));
-        ctl_table_text(out, &cols[5], STR(d, "id") ?: "?");
-        ctl_table_cell(out, &cols[6], STR(d, "requester"));
-        ctl_table_cell(out, &cols[7], STR(d, "approver"));
-        ctl_table_cell(out, &cols[8], STR(d, "reason") ?: "");
+        /* entries from before --purpose were internal use */
+        ctl_table_text(out, &cols[5], STR(d, "purpose") ?: "internal");
+        ctl_table_text(out, &cols[6], STR(d, "id") ?: "?");
+        ctl_table_cell(out, &cols[7], STR(d, "requester"));
+        ctl_table_cell(out, &cols[8], STR(d, "approver"));
+        ctl_table_cell(out, &cols[9], STR(d, "reason") ?: "");
         fprintf(out, "\n");
 }
 
@@ -113,14 +117,14 @@ int ctl_print_access_log(struct ctl *ctx, const json_t *r)
                 json_t *d = access_row(e);
 
                 ctl_table_widen(&access_cols[2], STR(json_object_get(e, "actor"), "name"));
-                ctl_table_widen(&access_cols[6], STR(d, "requester"));
-                ctl_table_widen(&access_cols[7], STR(d, "approver"));
+                ctl_table_widen(&access_cols[7], STR(d, "requester"));
+                ctl_table_widen(&access_cols[8], STR(d, "approver"));
                 json_decref(d);
         }
         if (csv) {
                 ctl_csv_begin(ctx->out);
                 fprintf(ctx->out, "seq,time,operator,event,item,sha256,requester,approver,reason,"
-                                  "copy_to,kind\n");
+                                  "copy_to,kind,purpose\n");
         } else
                 ctl_table_head(ctx->out, access_cols, EVD_ARRAY_SIZE(access_cols));
         json_array_foreach(r, i, e)

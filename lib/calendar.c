@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ struct cal_year {
 };
 
 struct evd_calendar {
+        pthread_rwlock_t lock; /* queries read; a year added at run time writes */
         int n_years;
         struct cal_year *years[EVD_CALENDAR_YEARS_MAX]; /* ascending by year, owned */
 };
@@ -190,22 +192,45 @@ static bool is_working(const struct evd_calendar *cal, int y, int m, int d, int 
         return *ret_kind == DAY_WORKDAY;
 }
 
+/* Queries hold the read lock; the lock is not const, the calendar's content is. */
+static void read_lock(const struct evd_calendar *cal)
+{
+        if (cal)
+                (void)pthread_rwlock_rdlock((pthread_rwlock_t *)&cal->lock);
+}
+
+static void read_unlock(const struct evd_calendar *cal)
+{
+        if (cal)
+                (void)pthread_rwlock_unlock((pthread_rwlock_t *)&cal->lock);
+}
+
 bool evd_calendar_covers(const struct evd_calendar *cal, int year)
 {
-        return find_year(cal, year) != NULL;
+        bool r;
+
+        read_lock(cal);
+        r = find_year(cal, year) != NULL;
+        read_unlock(cal);
+        return r;
 }
 
 int evd_calendar_years(const struct evd_calendar *cal, int *years, int max)
 {
+        int n;
+
         if (!cal)
                 return 0;
+        read_lock(cal);
         for (int i = 0; i < cal->n_years && i < max; i++)
                 years[i] = cal->years[i]->year;
-        return cal->n_years;
+        n = cal->n_years;
+        read_unlock(cal);
+        return n;
 }
 
-int evd_calendar_day(const struct evd_calendar *cal, int year, int month, int day,
-                     struct evd_calendar_day *ret)
+static int day_locked(const struct evd_calendar *cal, int year, int month, int day,
+                      struct evd_calendar_day *ret)
 {
         struct evd_calendar_day out = { 0 };
         enum day_kind kind;
@@ -233,8 +258,19 @@ int evd_calendar_day(const struct evd_calendar *cal, int year, int month, int da
         return 0;
 }
 
-int evd_calendar_deadline(const struct evd_calendar *cal, int64_t recorded_at, int n_working_days,
-                          int64_t *ret_deadline, bool *ret_known)
+int evd_calendar_day(const struct evd_calendar *cal, int year, int month, int day,
+                     struct evd_calendar_day *ret)
+{
+        int r;
+
+        read_lock(cal);
+        r = day_locked(cal, year, month, day, ret);
+        read_unlock(cal);
+        return r;
+}
+
+static int deadline_locked(const struct evd_calendar *cal, int64_t recorded_at, int n_working_days,
+                           int64_t *ret_deadline, bool *ret_known)
 {
         /* Days without work can only run on inside declared years; past them Monday-Friday
          * holds. So this many days always reach the deadline; it only guards the loop. */
@@ -288,6 +324,17 @@ int evd_calendar_deadline(const struct evd_calendar *cal, int64_t recorded_at, i
         *ret_deadline = (int64_t)end - 1;
         *ret_known = known;
         return 0;
+}
+
+int evd_calendar_deadline(const struct evd_calendar *cal, int64_t recorded_at, int n_working_days,
+                          int64_t *ret_deadline, bool *ret_known)
+{
+        int r;
+
+        read_lock(cal);
+        r = deadline_locked(cal, recorded_at, n_working_days, ret_deadline, ret_known);
+        read_unlock(cal);
+        return r;
 }
 
 /* ---- reading calendar files ---- */
@@ -547,9 +594,11 @@ int evd_calendar_add_text(struct evd_calendar *cal, const char *name, const char
         if (len > EVD_CALENDAR_FILE_MAX)
                 return evd_err_set(err, -EFBIG, "%s: larger than %d bytes, too big for a calendar",
                                    name, EVD_CALENDAR_FILE_MAX);
+        (void)pthread_rwlock_wrlock(&cal->lock);
         r = parse_text(&p, text ? text : "", len);
         if (r == 0)
                 merge(cal, &p);
+        (void)pthread_rwlock_unlock(&cal->lock);
         for (int i = 0; i < p.n_years; i++)
                 free(p.years[i]);
         return r;
@@ -604,6 +653,10 @@ int evd_calendar_new(struct evd_calendar **ret)
 
         if (!cal)
                 return -ENOMEM;
+        if (pthread_rwlock_init(&cal->lock, NULL) != 0) {
+                free(cal);
+                return -ENOMEM;
+        }
         *ret = cal;
         return 0;
 }
@@ -614,6 +667,7 @@ void evd_calendar_free(struct evd_calendar *cal)
                 return;
         for (int i = 0; i < cal->n_years; i++)
                 free(cal->years[i]);
+        (void)pthread_rwlock_destroy(&cal->lock);
         free(cal);
 }
 

@@ -18,7 +18,8 @@
  * A bad line refuses the whole file with "file:line: reason".
  *
  * Local days are those of the process's time zone (TZ; the daemon sets it at start).
- * A loaded calendar is never changed by queries: any number of threads may query it. */
+ * Any number of threads may query a calendar while another adds a file to it (a year
+ * installed at run time): an addition is seen whole or not at all. */
 #ifndef EVD_CALENDAR_H
 #define EVD_CALENDAR_H
 

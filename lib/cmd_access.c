@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "copy.h"
 #include "deliver.h"
+#include "disclose.h"
 #include "label.h"
 #include "name.h"
 #include "station_internal.h"
@@ -52,6 +53,8 @@ int evd_cmd_access(void *ud, struct evd_request *req, const json_t *args, json_t
         struct evd_station *s = ud;
         const char *ref = NULL, *requester = NULL, *approver = NULL, *reason = NULL, *dir = NULL;
         struct access_ctx c = { .actor = evd_request_actor(req) };
+        struct evd_disclose disc;
+        struct evd_conf conf;
         char name[COPY_NAME_MAX + 32], final[EVD_PATH_MAX];
         uint8_t sha[EVD_SHA256_LEN];
         json_t *item = NULL;
@@ -67,6 +70,10 @@ int evd_cmd_access(void *ud, struct evd_request *req, const json_t *args, json_t
             (r = evd_label_check_text("reason", reason, EVD_LABEL_TEXT_MAX, true, err)) < 0 ||
             (r = evd_arg_string(args, "copy_to", false, &dir, err)) < 0)
                 return r;
+        evd_station_conf(s, &conf);
+        r = evd_disclose_parse(args, &conf, approver, dir ? "copy" : "access", &disc, err);
+        if (r < 0)
+                return r;
         r = evd_catalog_read_begin(s->catalog, &txn);
         if (r < 0)
                 return evd_err_set(err, r, "catalog: %s", strerror(-r));
@@ -80,9 +87,15 @@ int evd_cmd_access(void *ud, struct evd_request *req, const json_t *args, json_t
                 r = evd_err_set(err, -ENOENT, "item %s was purged", ref);
                 goto out;
         }
-        c.details = json_pack("{sI sO ss ss ss sn}", "id", (json_int_t)c.id, "sha256",
+        /* 第二十九条: a secret item is viewed on the station; copied or disclosed only with
+         * the security approver. */
+        if ((dir || disc.disclosure) &&
+            (r = evd_disclose_check_secret(&disc, &conf, item, dir ? "copy" : "access", err)) < 0)
+                goto out;
+        c.details = json_pack("{sI sO ss ss ss sn ss ss*}", "id", (json_int_t)c.id, "sha256",
                               json_object_get(item, "sha256"), "requester", requester, "approver",
-                              approver, "reason", reason, "copy_to");
+                              approver, "reason", reason, "copy_to", "purpose", disc.purpose,
+                              "security_approver", disc.security_approver);
         if (!c.details) {
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto out;

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "deliver.h"
+#include "disclose.h"
 #include "disc.h"
 #include "keys.h"
 #include "label.h"
@@ -78,6 +79,8 @@ struct export
         const char *case_no, *maker, *extractor, *approver, *reason, *out, *media;
         char case_buf[EVD_LABEL_CASE_MAX * 2]; /* case_no normalised */
         json_t *refs;
+        struct evd_disclose disc; /* purpose and security approver (第二十九条) */
+        json_t *cases;            /* a disclosure's case numbers, for its history (owned) */
         int64_t time;
         char time_str[EVD_TIME_STR];
         uint64_t capacity; /* 0: one volume, no limit */
@@ -95,6 +98,7 @@ struct export
 
 static void export_free(struct export *x)
 {
+        json_decref(x->cases);
         for (size_t i = 0; x->items && i < x->n; i++) {
                 json_decref(x->items[i].item);
                 json_decref(x->items[i].history);
@@ -128,7 +132,8 @@ static int parse_args(struct export *x, const json_t *args, struct evd_err *err)
             (r = evd_label_check_text("reason", x->reason, EVD_LABEL_TEXT_MAX, true, err)) < 0 ||
             (r = evd_arg_string(args, "out", true, &x->out, err)) < 0 ||
             (r = evd_arg_string(args, "media", false, &x->media, err)) < 0 ||
-            (r = evd_arg_time(args, "time", &has_time, &x->time, err)) < 0)
+            (r = evd_arg_time(args, "time", &has_time, &x->time, err)) < 0 ||
+            (r = evd_disclose_parse(args, &x->conf, x->approver, "export", &x->disc, err)) < 0)
                 return r;
         x->refs = json_object_get(args, "items");
         if (x->refs && !json_is_array(x->refs))
@@ -313,9 +318,34 @@ static int collect_history(json_t *entry, void *p)
         if (*end)
                 return 0;
         it = bsearch(&id, x->items, x->n, sizeof(*x->items), cmp_item_id);
-        if (!it)
+        if (!it || (x->disc.disclosure && !evd_disclose_keeps(entry, x->cases)))
                 return 0;
         return json_array_append(it->history, entry) < 0 ? -ENOMEM : 0;
+}
+
+/* 第二十九条: every secret item needs the security approver; a disclosure's history
+ * keeps the cases it discloses (the one named, or the items' own). */
+static int disclosure_checks(struct export *x, struct evd_err *err)
+{
+        int r;
+
+        x->cases = json_array();
+        if (!x->cases)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        if (x->case_no && json_array_append_new(x->cases, json_string(x->case_no)) < 0)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < x->n; i++) {
+                const json_t *c =
+                        json_object_get(json_object_get(x->items[i].item, "labels"), "case_no");
+
+                r = evd_disclose_check_secret(&x->disc, &x->conf, x->items[i].item, "export", err);
+                if (r < 0)
+                        return r;
+                if (!x->case_no && json_is_string(c) &&
+                    json_array_append(x->cases, (json_t *)c) < 0)
+                        return evd_err_set(err, -ENOMEM, "out of memory");
+        }
+        return 0;
 }
 
 static int load_items(struct export *x, struct evd_txn *txn, struct evd_err *err)
@@ -385,6 +415,9 @@ static int load_items(struct export *x, struct evd_txn *txn, struct evd_err *err
                                 x->case_no ? "; name the other items to export the rest" : "");
                 goto out;
         }
+        r = disclosure_checks(x, err);
+        if (r < 0)
+                goto out;
         r = evd_audit_each(txn, 0, INT64_MIN, collect_history, x);
         if (r < 0)
                 r = evd_err_set(err, r, "audit log: %s", strerror(-r));
@@ -758,6 +791,10 @@ static int build_volume(struct export *x, size_t v, const struct evd_keys *keys,
         info[n_info++] = (struct evd_disc_info){ EVD_DISC_INFO_EXTRACTED, x->time_str };
         info[n_info++] = (struct evd_disc_info){ EVD_DISC_INFO_APPROVER, x->approver };
         info[n_info++] = (struct evd_disc_info){ EVD_DISC_INFO_REASON, x->reason };
+        info[n_info++] = (struct evd_disc_info){ "Purpose", x->disc.purpose };
+        if (x->disc.security_approver)
+                info[n_info++] =
+                        (struct evd_disc_info){ "Security-Approver", x->disc.security_approver };
         info[n_info++] = (struct evd_disc_info){ EVD_DISC_INFO_STATION, x->conf.name };
         info[n_info++] = (struct evd_disc_info){ EVD_DISC_INFO_ITEMS, count };
         if (x->nvol > 1) {
@@ -879,11 +916,12 @@ static int register_export(struct evd_txn *txn, void *p)
                         ids = NULL;
                 }
         if (ids)
-                details = json_pack("{ss ss ss ss ss ss* ss* sI so so}", "maker", x->maker,
+                details = json_pack("{ss ss ss ss ss ss* ss* sI so so ss ss*}", "maker", x->maker,
                                     "extractor", x->extractor, "approver", x->approver, "reason",
                                     x->reason, "time", x->time_str, "case", x->case_no, "media",
                                     x->media, "capacity", (json_int_t)x->capacity, "items", ids,
-                                    "volumes", volumes_json(x));
+                                    "volumes", volumes_json(x), "purpose", x->disc.purpose,
+                                    "security_approver", x->disc.security_approver);
         if (!details || !json_is_array(json_object_get(details, "volumes"))) {
                 json_decref(details);
                 return -ENOMEM;
@@ -985,10 +1023,11 @@ int evd_cmd_export(void *ud, struct evd_request *req, const json_t *args, json_t
         if (r < 0)
                 goto out;
         vols = volumes_json(&x);
-        *ret = vols ? json_pack("{so sI ss ss ss ss ss ss* sI}", "volumes", vols, "items",
+        *ret = vols ? json_pack("{so sI ss ss ss ss ss ss* sI ss}", "volumes", vols, "items",
                                 (json_int_t)x.n, "extraction_time", x.time_str, "maker", x.maker,
                                 "extractor", x.extractor, "approver", x.approver, "reason",
-                                x.reason, "case", x.case_no, "audit_seq", (json_int_t)x.audit_seq)
+                                x.reason, "case", x.case_no, "audit_seq", (json_int_t)x.audit_seq,
+                                "purpose", x.disc.purpose)
                     : NULL;
         r = *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 out:

@@ -54,6 +54,17 @@ static void add_recorder_warnings(struct evd_station *s, struct evd_txn *txn,
                                        seen, conf->deadline_working_days);
                         (void)json_array_append_new(warnings, json_string(w));
                 }
+                /* 第三十一条(三): recordings deleted on the device (recorder.h). */
+                if (json_integer_value(json_object_get(json_object_get(rec, "deleted_on_device"),
+                                                       "new")) > 0) {
+                        (void)snprintf(w, sizeof(w),
+                                       "recorder %s: %lld recording(s) deleted on the device "
+                                       "since its last dock",
+                                       json_string_value(json_object_get(rec, "serial")) ?: "?",
+                                       (long long)json_integer_value(json_object_get(
+                                               json_object_get(rec, "deleted_on_device"), "new")));
+                        (void)json_array_append_new(warnings, json_string(w));
+                }
                 json_decref(rec);
         }
         mdb_cursor_close(cur);
@@ -83,22 +94,6 @@ static void warn_not_immutable(struct evd_station *s, json_t *warnings)
                                               "the immutable flag is not available "
                                               "(CAP_LINUX_IMMUTABLE or filesystem support "
                                               "missing)"));
-}
-
-/* No working-day calendar covers this year: deadlines assume Monday to Friday. */
-static void warn_calendar_missing(struct evd_station *s, json_t *warnings)
-{
-        time_t now = (time_t)evd_clock_now();
-        struct tm tm;
-        char w[200];
-
-        if (!localtime_r(&now, &tm) || evd_calendar_covers(s->calendar, tm.tm_year + 1900))
-                return;
-        (void)snprintf(w, sizeof(w),
-                       "no working-day calendar for %d: Monday-Friday assumed "
-                       "for deadlines; add one to [calendar] files",
-                       tm.tm_year + 1900);
-        (void)json_array_append_new(warnings, json_string(w));
 }
 
 /* Gaps in a recorder's file numbering that nobody has explained yet. */
@@ -220,7 +215,7 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
         pthread_mutex_unlock(&s->lock);
         warn_store_paused(s, &conf, warnings);
         warn_not_immutable(s, warnings);
-        warn_calendar_missing(s, warnings);
+        evd_station_calendar_warnings(s, warnings); /* cmd_calendar.c */
         if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
                 add_recorder_warnings(s, &txn, &conf, warnings);
                 warn_sequence_gaps(&txn, warnings);

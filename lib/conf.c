@@ -476,9 +476,11 @@ static int on_calendar(struct parse_ctx *ctx, const char *name, const char *valu
 {
         struct evd_conf *c = ctx->conf;
 
-        if (KEY("files"))
+        if (KEY("files")) {
+                c->calendar_set = true;
                 return parse_list(ctx, value, each_calendar, EVD_CONF_LIST_MAX,
                                   &c->n_calendar_files);
+        }
         return -1;
 }
 
@@ -832,10 +834,10 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
         for (int i = 0; i < c->n_required_stages; i++)
                 fprintf(out, " %s", c->required_stages[i]);
         fprintf(out, "\ngap_tolerance = %lld s\n", (long long)c->gap_tolerance_s);
-        fprintf(out, "\n[calendar]\nfiles =");
+        fprintf(out, "\n[calendar]\n%s", c->calendar_set ? "files =" : "");
         for (int i = 0; i < c->n_calendar_files; i++)
                 fprintf(out, " %s", c->calendar_files[i]);
-        fprintf(out, "\n\n[signing]\n");
+        fprintf(out, "%s\n[signing]\n", c->calendar_set ? "\n" : "");
         if (c->signing_key[0])
                 fprintf(out, "key = %s\ncert = %s\n", c->signing_key, c->signing_cert);
         else

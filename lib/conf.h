@@ -70,6 +70,7 @@ struct evd_conf {
         /* [calendar] */
         char calendar_files[EVD_CONF_LIST_MAX][EVD_CONF_PATH_MAX];
         int n_calendar_files;
+        bool calendar_set; /* files = was given; without it the installed calendars */
         /* [signing] */
         char signing_key[EVD_CONF_PATH_MAX];
         char signing_cert[EVD_CONF_PATH_MAX];

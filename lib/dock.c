@@ -22,6 +22,7 @@
 #include "ingest.h"
 #include "recorder.h"
 #include "source.h"
+#include "source_deleted.h"
 #include "usbwatch.h"
 #include "util.h"
 
@@ -242,6 +243,35 @@ static int write_record(struct record_ctx *c, struct evd_err *err)
         return evd_catalog_write(c->s->docks->env.catalog, record_fn, c, err);
 }
 
+struct deleted_ctx {
+        struct session *s;
+        const json_t *found;
+};
+
+static int deleted_fn(struct evd_txn *txn, void *p)
+{
+        struct deleted_ctx *c = p;
+
+        return evd_recorder_note_deleted(txn, c->s->serial, c->s->id, c->found, &dock_actor);
+}
+
+/* The deleted recordings scan found (taken): new ones audited, the recorder's count set
+ * for status. A failure is logged; the dock goes on. */
+static void record_deleted(struct session *s, json_t *found)
+{
+        struct deleted_ctx c = { .s = s, .found = found };
+        struct evd_err err = { 0 };
+        size_t n = json_array_size(json_object_get(found, "entries"));
+
+        if (n > 0)
+                say(s->docks, LOG_WARNING, "dock on %s: %zu deleted recording(s) on %s", s->port, n,
+                    s->serial);
+        if (evd_catalog_write(s->docks->env.catalog, deleted_fn, &c, &err) < 0)
+                say(s->docks, LOG_ERR, "dock on %s: cannot record deleted recordings: %s", s->port,
+                    err.text);
+        json_decref(found);
+}
+
 /* ---- the recorder's real disk (blockdev.h, source.h) ---- */
 
 static int real_wait_start(uv_loop_t *loop, const char *usb_syspath, uint64_t settle_ms,
@@ -306,7 +336,8 @@ static int key_paths(const struct evd_source *src, const struct evd_source_list 
 }
 
 static int real_scan(const char *node, const char *const *exts, size_t n_exts, void **ret_disk,
-                     struct evd_original **ret_files, size_t *ret_n, struct evd_err *err)
+                     struct evd_original **ret_files, size_t *ret_n, json_t **ret_deleted,
+                     struct evd_err *err)
 {
         struct evd_source *src = NULL;
         struct evd_source_list *list = NULL;
@@ -321,6 +352,9 @@ static int real_scan(const char *node, const char *const *exts, size_t n_exts, v
                 r = evd_source_originals(list, &files, &n, err);
         if (r == 0)
                 r = key_paths(src, list, files, n, err);
+        /* 第三十一条(三): what was deleted on the device, named beside the listing. */
+        if (r == 0)
+                r = evd_source_list_deleted(src, exts, n_exts, ret_deleted, err);
         evd_source_list_free(list);
         if (r < 0) {
                 evd_originals_free(files, n);
@@ -422,17 +456,20 @@ static void step_scan(struct session *s)
         struct evd_original *files = NULL;
         struct evd_err err = { 0 };
         struct evd_conf conf;
+        json_t *deleted = NULL;
         size_t n = 0;
 
         d->env.conf(d->env.conf_userdata, &conf);
         for (int i = 0; i < conf.n_extensions; i++)
                 exts[i] = conf.extensions[i];
-        if (d->env.disk->scan(s->node, exts, (size_t)conf.n_extensions, &s->src, &files, &n, &err) <
-            0) {
+        if (d->env.disk->scan(s->node, exts, (size_t)conf.n_extensions, &s->src, &files, &n,
+                              &deleted, &err) < 0) {
                 s->src = NULL;
                 set_state(s, ST_FAILED, err.text);
                 return;
         }
+        if (deleted)
+                record_deleted(s, deleted);
         s->n_files = n;
         s->job = evd_ingest_job_new("dock", s->serial, &dock_actor, &conf, d->env.disk->read,
                                     s->src, files, n, EVD_DOCK_PARALLEL, d->env.calendar);

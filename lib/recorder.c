@@ -2,6 +2,7 @@
 
 #include <errno.h>
 
+#include "clock.h"
 #include "util.h"
 
 int evd_recorder_get(struct evd_txn *txn, const char *serial, json_t **ret)
@@ -62,4 +63,64 @@ int evd_recorder_add_assignment(json_t *record, const char *handler_id, const ch
                         break;
                 }
         return json_array_insert_new(list, at, a) < 0 ? -ENOMEM : 0;
+}
+
+#define SEEN_MAX 2000 /* deleted entries a recorder's record remembers */
+
+static bool seen_before(const json_t *seen, const json_t *e)
+{
+        size_t i;
+        json_t *s;
+
+        json_array_foreach(seen, i, s)
+        {
+                if (json_equal(json_object_get(s, "path"), json_object_get(e, "path")) &&
+                    json_equal(json_object_get(s, "partition"), json_object_get(e, "partition")) &&
+                    json_equal(json_object_get(s, "size"), json_object_get(e, "size")) &&
+                    json_equal(json_object_get(s, "mtime"), json_object_get(e, "mtime")))
+                        return true;
+        }
+        return false;
+}
+
+int evd_recorder_note_deleted(struct evd_txn *txn, const char *serial, uint64_t dock_id,
+                              const json_t *found, const struct evd_actor *actor)
+{
+        json_t *rec = NULL, *fresh = json_array(), *seen, *e, *note = NULL, *details = NULL;
+        char subject[64], now[EVD_TIME_STR];
+        size_t i;
+        int r = fresh ? evd_recorder_get(txn, serial, &rec) : -ENOMEM;
+
+        if (r == -ENOENT)
+                r = 0;
+        if (r < 0 || !rec)
+                goto out;
+        seen = json_object_get(json_object_get(rec, "deleted_on_device"), "seen");
+        seen = json_is_array(seen) ? json_incref(seen) : json_array();
+        json_array_foreach(json_object_get(found, "entries"), i, e)
+        {
+                if (!seen_before(seen, e)) {
+                        (void)json_array_append(fresh, e);
+                        if (json_array_size(seen) < SEEN_MAX)
+                                (void)json_array_append(seen, e);
+                }
+        }
+        evd_time_format(evd_clock_now(), now);
+        note = json_pack("{sI sI ss so}", "new", (json_int_t)json_array_size(fresh), "dock",
+                         (json_int_t)dock_id, "at", now, "seen", seen);
+        r = note ? json_object_set_new(rec, "deleted_on_device", note) : -ENOMEM;
+        if (r == 0)
+                r = evd_recorder_put(txn, rec);
+        if (r < 0 || json_array_size(fresh) == 0)
+                goto out;
+        (void)snprintf(subject, sizeof(subject), "dock:%llu", (unsigned long long)dock_id);
+        details = json_pack("{ss sI sO sb}", "serial", serial, "dock", (json_int_t)dock_id,
+                            "entries", fresh, "more", json_is_true(json_object_get(found, "more")));
+        r = details ? evd_audit_append(txn, actor, "dock.deleted_on_device", subject, details, NULL)
+                    : -ENOMEM;
+out:
+        json_decref(details);
+        json_decref(fresh);
+        json_decref(rec);
+        return r;
 }

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "audit.h"
 #include "catalog.h"
 
 #define EVD_HANDLER_MAX 128 /* bytes in a handler id or name */
@@ -28,5 +29,14 @@ const json_t *evd_recorder_assignment_at(const json_t *record, int64_t t);
 /* Insert an assignment keeping them ordered by "since". */
 int evd_recorder_add_assignment(json_t *record, const char *handler_id, const char *handler_name,
                                 int64_t since);
+
+/* 第三十一条(三): the deleted recordings found at dock dock_id on serial's device
+ * (found: source_deleted.h's object, borrowed). Those not seen at an earlier dock (by
+ * path, partition, size and mtime) are audited as "dock.deleted_on_device" by actor
+ * (borrowed), and the record's "deleted_on_device" says how many were new at this dock
+ * ({"new", "dock", "at", "seen": [...]}: status warns while "new" is not 0). An
+ * unregistered serial: nothing. */
+int evd_recorder_note_deleted(struct evd_txn *txn, const char *serial, uint64_t dock_id,
+                              const json_t *found, const struct evd_actor *actor);
 
 #endif

@@ -820,6 +820,18 @@ out:
         return r;
 }
 
+int evd_source_each_fs(struct evd_source *src, int (*fn)(void *fs, unsigned idx, void *ud),
+                       void *ud)
+{
+        int r = 0;
+
+        pthread_mutex_lock(&src->lock);
+        for (unsigned i = 0; i < src->n_fs && r == 0; i++)
+                r = fn(src->fs[i], i, ud);
+        pthread_mutex_unlock(&src->lock);
+        return r;
+}
+
 void evd_source_list_free(struct evd_source_list *list)
 {
         if (!list)

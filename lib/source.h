@@ -133,6 +133,11 @@ int evd_source_list(struct evd_source *src, const char *const *exts, size_t n_ex
 /* Free a list. Accepts NULL. */
 void evd_source_list_free(struct evd_source_list *list);
 
+/* For source_deleted.c: fn(fs, idx, ud) on each opened filesystem (a TSK_FS_INFO *)
+ * under src's lock, until one returns nonzero (returned). */
+int evd_source_each_fs(struct evd_source *src, int (*fn)(void *fs, unsigned idx, void *ud),
+                       void *ud);
+
 /* Open one listed file for reading. src and file are borrowed: src must outlive the
  * reader; file may go after this call. Checks that the file is still a regular file of
  * the listed size (-ESTALE otherwise; -EINVAL for a partition src does not have) and

@@ -65,11 +65,9 @@ int evd_station_new(const struct evd_conf *conf, struct evd_station **ret, struc
                 (void)evd_err_set(err, r, "out of memory");
                 goto fail;
         }
-        for (int i = 0; i < conf->n_calendar_files; i++) {
-                r = evd_calendar_add_file(s->calendar, conf->calendar_files[i], err);
-                if (r < 0)
-                        goto fail;
-        }
+        r = evd_station_calendar_load(s, err);
+        if (r < 0)
+                goto fail;
         r = evd_store_open(conf->state_dir, &s->store, err);
         if (r < 0)
                 goto fail;
@@ -143,13 +141,15 @@ int evd_station_reload(struct evd_station *s, const struct evd_conf *conf, struc
             strcmp(next.control_socket, s->conf.control_socket) != 0 ||
             next.parallel_copies != s->conf.parallel_copies ||
             memcmp(next.calendar_files, s->conf.calendar_files, sizeof(next.calendar_files)) != 0 ||
-            next.n_calendar_files != s->conf.n_calendar_files) {
+            next.n_calendar_files != s->conf.n_calendar_files ||
+            next.calendar_set != s->conf.calendar_set) {
                 memcpy(next.state_dir, s->conf.state_dir, sizeof(next.state_dir));
                 memcpy(next.timezone, s->conf.timezone, sizeof(next.timezone));
                 memcpy(next.control_socket, s->conf.control_socket, sizeof(next.control_socket));
                 next.parallel_copies = s->conf.parallel_copies;
                 memcpy(next.calendar_files, s->conf.calendar_files, sizeof(next.calendar_files));
                 next.n_calendar_files = s->conf.n_calendar_files;
+                next.calendar_set = s->conf.calendar_set;
                 kept = true;
         }
         s->conf = next;
@@ -248,6 +248,7 @@ int evd_resolve_item(struct evd_txn *txn, const char *ref, uint64_t *ret_id, str
 const struct evd_control_command evd_station_commands[] = {
         { "board", EVD_ROLE_NONE, evd_cmd_board },
         { "calendar", EVD_ROLE_CLERK, evd_cmd_calendar },
+        { "calendar.import", EVD_ROLE_ADMIN, evd_cmd_calendar_import },
         { "label", EVD_ROLE_CLERK, evd_cmd_label },
         { "note", EVD_ROLE_CLERK, evd_cmd_note },
         { "recorder.add", EVD_ROLE_ADMIN, evd_cmd_recorder_add },

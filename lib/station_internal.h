@@ -37,10 +37,11 @@ struct evd_station {
         struct evd_store *store;
         struct evd_catalog *catalog;
         struct evd_ingest *ingest;
-        struct evd_calendar *calendar; /* loaded at start; a reload keeps it */
-        struct evd_scrub *scrub;       /* NULL when [scrub] interval = off; under lock */
-        atomic_bool cancel_exports;    /* set at stop: running exports give up */
-        atomic_int exports_running;    /* each holds a pool thread: bounded */
+        struct evd_calendar *calendar;   /* loaded at start; a reload keeps it */
+        char calendar_dir[EVD_PATH_MAX]; /* installed calendars read ("" with [calendar]) */
+        struct evd_scrub *scrub;         /* NULL when [scrub] interval = off; under lock */
+        atomic_bool cancel_exports;      /* set at stop: running exports give up */
+        atomic_int exports_running;      /* each holds a pool thread: bounded */
         struct import *imports[IMPORTS_MAX];
         struct evd_station_docks docks; /* evd_station_set_docks; zero: none */
         struct evd_users *users;        /* cmd_user.c */
@@ -50,6 +51,12 @@ struct evd_station {
 /* {dir, files_total, files_done, files_failed, bytes_total, bytes_done, files_stored}
  * of an import (cmd_import.c); caller owns. */
 json_t *evd_station_import_status(struct import *imp);
+
+/* cmd_calendar.c: s->calendar from [calendar] files, or else the installed calendars,
+ * and those calendar import stored; a status warning for a year without one (from
+ * November: next year's). */
+int evd_station_calendar_load(struct evd_station *s, struct evd_err *err);
+void evd_station_calendar_warnings(struct evd_station *s, json_t *warnings);
 
 /* Look for gaps in recorder's file numbering again (after an ingest or a note). */
 void evd_station_sequence_check(struct evd_station *s, const char *recorder);
@@ -65,17 +72,18 @@ void evd_station_purge_clock_warning(struct evd_txn *txn, json_t *warnings, json
 #define EVD_CMD(name)                                                                              \
         int name(void *ud, struct evd_request *req, const json_t *args, json_t **ret,              \
                  struct evd_err *err)
-EVD_CMD(evd_cmd_status);        /* cmd_status.c */
-EVD_CMD(evd_cmd_timezone);      /* cmd_status.c: for clients that show local times */
-EVD_CMD(evd_cmd_keys_show);     /* cmd_keys.c */
-EVD_CMD(evd_cmd_item_recorder); /* cmd_records.c: correct an item's recorder */
-EVD_CMD(evd_cmd_import);        /* cmd_import.c */
-EVD_CMD(evd_cmd_items);         /* cmd_items.c */
-EVD_CMD(evd_cmd_show);          /* cmd_items.c */
-EVD_CMD(evd_cmd_audit);         /* cmd_items.c */
-EVD_CMD(evd_cmd_verify);        /* cmd_verify.c */
-EVD_CMD(evd_cmd_calendar);      /* cmd_calendar.c */
-EVD_CMD(evd_cmd_recorder_add);  /* cmd_records.c */
+EVD_CMD(evd_cmd_status);          /* cmd_status.c */
+EVD_CMD(evd_cmd_timezone);        /* cmd_status.c: for clients that show local times */
+EVD_CMD(evd_cmd_keys_show);       /* cmd_keys.c */
+EVD_CMD(evd_cmd_item_recorder);   /* cmd_records.c: correct an item's recorder */
+EVD_CMD(evd_cmd_import);          /* cmd_import.c */
+EVD_CMD(evd_cmd_items);           /* cmd_items.c */
+EVD_CMD(evd_cmd_show);            /* cmd_items.c */
+EVD_CMD(evd_cmd_audit);           /* cmd_items.c */
+EVD_CMD(evd_cmd_verify);          /* cmd_verify.c */
+EVD_CMD(evd_cmd_calendar);        /* cmd_calendar.c */
+EVD_CMD(evd_cmd_calendar_import); /* cmd_calendar.c */
+EVD_CMD(evd_cmd_recorder_add);    /* cmd_records.c */
 EVD_CMD(evd_cmd_recorder_assign);
 EVD_CMD(evd_cmd_recorder_list);
 EVD_CMD(evd_cmd_label);

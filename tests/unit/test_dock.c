@@ -141,8 +141,10 @@ static void fake_wait_cancel(void *wait)
 }
 
 static int fake_scan(const char *node, const char *const *exts, size_t n_exts, void **ret_disk,
-                     struct evd_original **ret_files, size_t *ret_n, struct evd_err *err)
+                     struct evd_original **ret_files, size_t *ret_n, json_t **ret_deleted,
+                     struct evd_err *err)
 {
+        (void)ret_deleted;
         struct evd_original *files = calloc(N_FILES, sizeof(*files));
 
         /* Off the loop: no cmocka asserts here (they cannot unwind another thread). */
