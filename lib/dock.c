@@ -20,6 +20,7 @@
 #include "blockdev.h"
 #include "clock.h"
 #include "ingest.h"
+#include "probe.h"
 #include "recorder.h"
 #include "source.h"
 #include "station_internal.h"
@@ -372,9 +373,9 @@ static void step_scan(struct session *s)
         evd_station_conf(st, &conf);
         for (int i = 0; i < conf.n_extensions; i++)
                 exts[i] = conf.extensions[i];
-        r = evd_source_open(s->node, &s->src, &err);
-        if (r == 0)
-                r = evd_source_list(s->src, exts, (size_t)conf.n_extensions, NULL, &list, &err);
+        /* Listed by the sandboxed parser; the data is read here, from its extents. */
+        r = evd_probe_list(evd_ingest_probes(st->ingest), s->node, exts, (size_t)conf.n_extensions,
+                           &s->src, &list, &err);
         if (r == 0)
                 r = evd_source_originals(list, &files, &n, &err);
         if (r == 0)

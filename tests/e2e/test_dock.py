@@ -158,6 +158,11 @@ def test_undock_mid_copy_then_dock_again_completes(make_sim, tmp):
     assert d["state"] == "copying", d
     st.undock(4)
     st.wait_gone("REC-MID")
+    # Its end is recorded once the copy in flight has stopped: wait for that record.
+    deadline = time.monotonic() + 30
+    while st.dock_records()["dock:%d" % d["session"]]["outcome"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     recs = st.dock_records()
     first = recs["dock:%d" % d["session"]]
     assert first["outcome"] == "interrupted", first
