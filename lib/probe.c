@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -134,11 +135,13 @@ static void helper_env(char **envp, size_t n)
 /* In the child, between fork and exec: async-signal-safe calls only. */
 static void child(int in, int out, const char *path, char *const *argv, char *const *envp)
 {
+        const struct rlimit no_core = { 0, 0 };
         int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
         (void)setpgid(0, 0);
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        (void)setrlimit(RLIMIT_CORE, &no_core); /* a crash leaves no core to write */
         if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(in, HELPER_IN_FD) < 0 ||
             dup2(out, HELPER_OUT_FD) < 0)
                 _exit(126);
