@@ -2,6 +2,8 @@
  *
  *   evidock-probe list [EXT...]   list a recorder's FAT/exFAT files, with their extents
  *   evidock-probe media           probe a stored recording with libavformat
+ *   evidock-probe media-serve     the same for one fd after another, received over the
+ *                                 socket at fd 3 (SCM_RIGHTS), each answered on it
  *
  * The input is fd 3, already open read-only by evidockd (a block device or an image
  * for "list", a stored object for "media"); the answer (probe_msg.h) goes to fd 4.
@@ -25,6 +27,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,7 +95,7 @@ static int allow(scmp_filter_ctx ctx, int nr)
         return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 }
 
-static int filter(void)
+static int filter(bool serve)
 {
         static const int allowed[] = {
                 SCMP_SYS(read),         SCMP_SYS(pread64),        SCMP_SYS(readv),
@@ -119,6 +122,12 @@ static int filter(void)
         if (r == 0)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 1,
                                      SCMP_A0(SCMP_CMP_EQ, OUT_FD));
+        if (r == 0 && serve) /* media-serve: requests and answers on its socket */
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvmsg), 1,
+                                     SCMP_A0(SCMP_CMP_EQ, IN_FD));
+        if (r == 0 && serve)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1,
+                                     SCMP_A0(SCMP_CMP_EQ, IN_FD));
         if (r == 0)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
                                      SCMP_A0(SCMP_CMP_EQ, IN_FD),
@@ -166,6 +175,47 @@ static int list(char **exts, size_t n_exts)
         return answer(msg);
 }
 
+/* Probe one file after another: each request is one byte with an fd (SCM_RIGHTS) on the
+ * socket at fd 3, which becomes fd 4 here; the answer is one message back. Ends at EOF. */
+static int media_serve(void)
+{
+        for (;;) {
+                union {
+                        char buf[CMSG_SPACE(sizeof(int))];
+                        struct cmsghdr align;
+                } u;
+                char byte, *text;
+                struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+                struct msghdr msg = { .msg_iov = &iov,
+                                      .msg_iovlen = 1,
+                                      .msg_control = u.buf,
+                                      .msg_controllen = sizeof(u.buf) };
+                struct cmsghdr *c;
+                struct evd_err err = { 0 };
+                json_t *m = NULL, *answer_msg;
+                int fd = -1, r;
+                ssize_t n = recvmsg(IN_FD, &msg, MSG_CMSG_CLOEXEC);
+
+                if (n == 0)
+                        return 0;
+                c = CMSG_FIRSTHDR(&msg);
+                if (n != 1 || !c || c->cmsg_type != SCM_RIGHTS ||
+                    c->cmsg_len != CMSG_LEN(sizeof(int)))
+                        return 2;
+                memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+                r = evd_media_probe(fd, NULL, &m, &err);
+                (void)close(fd);
+                answer_msg = r < 0 ? evd_probe_msg_error(r, err.text) : evd_probe_msg_media(m);
+                text = answer_msg ? json_dumps(answer_msg, JSON_COMPACT) : NULL;
+                json_decref(answer_msg);
+                if (!text || send(IN_FD, text, strlen(text), MSG_NOSIGNAL) < 0) {
+                        free(text);
+                        return 2;
+                }
+                free(text);
+        }
+}
+
 static int media(void)
 {
         struct evd_err err = { 0 };
@@ -178,22 +228,23 @@ static int media(void)
 int main(int argc, char **argv)
 {
         bool is_list = argc >= 2 && strcmp(argv[1], "list") == 0;
+        bool serve = argc == 2 && strcmp(argv[1], "media-serve") == 0;
 
-        if (argc < 2 || (!is_list && !(strcmp(argv[1], "media") == 0 && argc == 2))) {
+        if (argc < 2 || (!is_list && !serve && !(strcmp(argv[1], "media") == 0 && argc == 2))) {
                 (void)fprintf(stderr, "usage: evidock-probe list [EXT...] | media "
                                       "(input on fd 3, answer on fd 4)\n");
                 return 2;
         }
-        if (fcntl(IN_FD, F_GETFD) < 0 || fcntl(OUT_FD, F_GETFD) < 0) {
+        if (fcntl(IN_FD, F_GETFD) < 0 || (!serve && fcntl(OUT_FD, F_GETFD) < 0)) {
                 (void)fprintf(stderr, "evidock-probe: fds 3 and 4 must be open\n");
                 return 2;
         }
-        if (syscall(SYS_close_range, OUT_FD + 1, ~0u, 0) < 0) {
+        if (syscall(SYS_close_range, serve ? IN_FD + 1 : OUT_FD + 1, ~0u, 0) < 0) {
                 (void)fprintf(stderr, "evidock-probe: close_range: %s\n", strerror(errno));
                 return 2;
         }
         tzset(); /* FAT times are local: read the zone before open() is refused */
-        if (limits() < 0 || drop_privileges() < 0 || filter() < 0) {
+        if (limits() < 0 || drop_privileges() < 0 || filter(serve) < 0) {
                 (void)fprintf(stderr, "evidock-probe: cannot enter the sandbox: %s\n",
                               strerror(errno));
                 return 2;
@@ -202,5 +253,7 @@ int main(int argc, char **argv)
                 return answer(evd_probe_msg_error(-EPERM, open("/etc/passwd", O_RDONLY) < 0
                                                                   ? "open refused"
                                                                   : "open allowed"));
+        if (serve)
+                return media_serve();
         return is_list ? list(argv + 2, (size_t)argc - 2) : media();
 }

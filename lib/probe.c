@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,11 +27,23 @@
 
 extern char **environ;
 
+/* A helper serving media probes ("media-serve"), one file after another. */
+struct server {
+        pid_t pid;
+        int pidfd, sock;
+        unsigned served;
+};
+
 struct evd_probes {
         pthread_mutex_t lock;
         pthread_cond_t turn;
         unsigned running, max;
+        struct server *idle; /* max of them; n_idle waiting for work */
+        unsigned n_idle;
 };
+
+static int serve_stop(struct server *h);
+static int crash_text(int status, struct evd_err *err);
 
 int evd_probes_new(unsigned max_running, struct evd_probes **ret)
 {
@@ -39,6 +52,11 @@ int evd_probes_new(unsigned max_running, struct evd_probes **ret)
         if (!p)
                 return -ENOMEM;
         p->max = max_running ? max_running : EVD_PROBE_MAX_RUNNING;
+        p->idle = calloc(p->max, sizeof(*p->idle));
+        if (!p->idle) {
+                free(p);
+                return -ENOMEM;
+        }
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->turn, NULL);
         *ret = p;
@@ -49,6 +67,9 @@ void evd_probes_free(struct evd_probes *p)
 {
         if (!p)
                 return;
+        for (unsigned i = 0; i < p->n_idle; i++)
+                (void)serve_stop(&p->idle[i]);
+        free(p->idle);
         pthread_cond_destroy(&p->turn);
         pthread_mutex_destroy(&p->lock);
         free(p);
@@ -143,7 +164,7 @@ static void child(int in, int out, const char *path, char *const *argv, char *co
         (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
         (void)setrlimit(RLIMIT_CORE, &no_core); /* a crash leaves no core to write */
         if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(in, HELPER_IN_FD) < 0 ||
-            dup2(out, HELPER_OUT_FD) < 0)
+            (out >= 0 && dup2(out, HELPER_OUT_FD) < 0))
                 _exit(126);
         (void)execve(path, argv, envp);
         _exit(127);
@@ -308,15 +329,8 @@ static int run_helper(struct evd_probes *p, int fd, char *const *argv, unsigned 
         end_turn(p);
         if (r < 0)
                 return r;
-        if (WIFSIGNALED(run->status) || (run->status & 0x7f)) {
-                int sig = run->status & 0x7f;
-                const char *name = sigabbrev_np(sig);
-
-                return evd_err_set(err, -ECHILD, "probe crashed: signal %d%s%s%s", sig,
-                                   name ? " (SIG" : "", name ? name : "", name ? ")" : "");
-        }
-        if (run->status >> 8)
-                return evd_err_set(err, -ECHILD, "probe failed: exit status %d", run->status >> 8);
+        if (run->status)
+                return crash_text(run->status, err);
         return 0;
 }
 
@@ -357,15 +371,185 @@ int evd_probe_list(struct evd_probes *p, const char *node, const char *const *ex
         return 0;
 }
 
-int evd_probe_media(struct evd_probes *p, int fd, json_t **ret_media, struct evd_err *err)
+/* ---- media probes: a helper serves many files ---- */
+
+/* Start a media server: fd 3 its end of a SOCK_SEQPACKET pair. */
+static int serve_start(struct server *h, struct evd_err *err)
 {
-        char *const argv[] = { (char *)EVD_PROBE_PROGRAM, (char *)"media", NULL };
-        struct run run;
+        char *const argv[] = { (char *)EVD_PROBE_PROGRAM, (char *)"media-serve", NULL };
+        char path[PATH_MAX], **envp = NULL;
+        int sv[2] = { -1, -1 }, theirs = -1, r;
+        size_t n_env = 0;
+
+        *h = (struct server){ .pid = -1, .pidfd = -1, .sock = -1 };
+        if ((r = program(path, sizeof(path), err)) < 0)
+                return r;
+        while (environ[n_env])
+                n_env++;
+        envp = calloc(n_env + 1, sizeof(*envp));
+        if (!envp)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        helper_env(envp, n_env + 1);
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+            (theirs = fcntl(sv[1], F_DUPFD_CLOEXEC, FIRST_FREE_FD)) < 0) {
+                r = evd_err_set(err, -errno, "cannot start the probe: %m");
+                goto out;
+        }
+        h->pid = fork();
+        if (h->pid == 0)
+                child(theirs, -1, path, argv, envp);
+        if (h->pid < 0 || (h->pidfd = (int)syscall(SYS_pidfd_open, h->pid, 0)) < 0) {
+                r = evd_err_set(err, -errno, "cannot start the probe: %m");
+                if (h->pid > 0) {
+                        (void)kill(h->pid, SIGKILL);
+                        (void)waitpid(h->pid, NULL, 0);
+                }
+                goto out;
+        }
+        h->sock = sv[0];
+        sv[0] = -1;
+        r = 0;
+out:
+        for (int i = 0; i < 2; i++)
+                if (sv[i] >= 0)
+                        (void)close(sv[i]);
+        if (theirs >= 0)
+                (void)close(theirs);
+        free(envp);
+        return r;
+}
+
+/* Kill and reap a server; returns its wait status. */
+static int serve_stop(struct server *h)
+{
+        siginfo_t si = { 0 };
+        int status = 0;
+
+        if (h->pidfd >= 0) {
+                (void)kill(-h->pid, SIGKILL);
+                (void)kill(h->pid, SIGKILL);
+                if (waitid(P_PIDFD, (id_t)h->pidfd, &si, WEXITED) == 0)
+                        status = si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status & 0x7f;
+                (void)close(h->pidfd);
+        }
+        if (h->sock >= 0)
+                (void)close(h->sock);
+        *h = (struct server){ .pid = -1, .pidfd = -1, .sock = -1 };
+        return status;
+}
+
+static int send_fd(int sock, int fd)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u;
+        char byte = 'm';
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = u.buf,
+                              .msg_controllen = sizeof(u.buf) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+        memset(&u, 0, sizeof(u));
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+}
+
+/* One request to a running server: its answer in *ret (malloc'd, *ret_len bytes). */
+static int serve_one(struct server *h, int fd, unsigned ms, char **ret, size_t *ret_len,
+                     struct evd_err *err)
+{
+        uint64_t end = evd_clock_mono_ns() + (uint64_t)ms * 1000000;
+        char *buf = malloc(EVD_PROBE_MEDIA_MSG_MAX + 1);
+        ssize_t n;
         int r;
 
-        r = run_helper(p, fd, argv, deadline_ms(EVD_PROBE_MEDIA_MS), &run, err);
+        if (!buf)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        if ((r = send_fd(h->sock, fd)) < 0) {
+                free(buf);
+                return evd_err_set(err, -ECHILD, "probe failed: it took no request (%s)",
+                                   strerror(-r));
+        }
+        for (;;) {
+                struct pollfd fds[2] = { { .fd = h->sock, .events = POLLIN },
+                                         { .fd = h->pidfd, .events = POLLIN } };
+                uint64_t now = evd_clock_mono_ns();
+
+                if (now >= end) {
+                        free(buf);
+                        return evd_err_set(err, -ETIMEDOUT, "probe timed out after %u s",
+                                           (ms + 999) / 1000);
+                }
+                if (poll(fds, 2, (int)((end - now + 999999) / 1000000)) < 0 && errno != EINTR) {
+                        free(buf);
+                        return evd_err_set(err, -errno, "waiting for the probe: %m");
+                }
+                if (fds[0].revents & POLLIN)
+                        break;
+                if (fds[0].revents || fds[1].revents) { /* it died: serve_stop says how */
+                        free(buf);
+                        return -ECHILD;
+                }
+        }
+        n = recv(h->sock, buf, EVD_PROBE_MEDIA_MSG_MAX + 1, MSG_TRUNC);
+        if (n <= 0) { /* it went away (ECONNRESET): serve_stop says how */
+                free(buf);
+                return -ECHILD;
+        }
+        if ((size_t)n > EVD_PROBE_MEDIA_MSG_MAX) {
+                free(buf);
+                return evd_err_set(err, -EMSGSIZE, "the probe answered more than the limit");
+        }
+        *ret = buf;
+        *ret_len = (size_t)n;
+        return 0;
+}
+
+static int crash_text(int status, struct evd_err *err)
+{
+        int sig = status & 0x7f;
+        const char *name = sig ? sigabbrev_np(sig) : NULL;
+
+        if (sig)
+                return evd_err_set(err, -ECHILD, "probe crashed: signal %d%s%s%s", sig,
+                                   name ? " (SIG" : "", name ? name : "", name ? ")" : "");
+        return evd_err_set(err, -ECHILD, "probe failed: exit status %d", status >> 8);
+}
+
+int evd_probe_media(struct evd_probes *p, int fd, json_t **ret_media, struct evd_err *err)
+{
+        struct server h = { .pid = -1, .pidfd = -1, .sock = -1 };
+        char *data = NULL;
+        size_t len = 0;
+        int r = 0;
+
+        take_turn(p);
+        pthread_mutex_lock(&p->lock);
+        if (p->n_idle > 0)
+                h = p->idle[--p->n_idle];
+        pthread_mutex_unlock(&p->lock);
+        if (h.pid < 0)
+                r = serve_start(&h, err);
         if (r == 0)
-                r = evd_probe_msg_media_decode(run.data, run.len, ret_media, err);
-        free(run.data);
+                r = serve_one(&h, fd, deadline_ms(EVD_PROBE_MEDIA_MS), &data, &len, err);
+        if (r == -ECHILD && h.pid > 0) {
+                r = crash_text(serve_stop(&h), err);
+        } else if (r < 0 || ++h.served >= EVD_PROBE_SERVE_FILES) {
+                (void)serve_stop(&h); /* a fresh one for the next files */
+        } else {
+                pthread_mutex_lock(&p->lock);
+                p->idle[p->n_idle++] = h; /* n_idle < max: this call held a turn */
+                pthread_mutex_unlock(&p->lock);
+        }
+        end_turn(p);
+        if (r == 0)
+                r = evd_probe_msg_media_decode(data, len, ret_media, err);
+        free(data);
         return r;
 }

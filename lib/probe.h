@@ -32,6 +32,7 @@
 #define EVD_PROBE_LIST_MS 300000  /* deadline of a listing */
 #define EVD_PROBE_MEDIA_MS 180000 /* of a media probe (media.h stops at 120 s itself) */
 #define EVD_PROBE_PROGRAM "evidock-probe"
+#define EVD_PROBE_SERVE_FILES 256 /* media probes by one helper before a fresh one */
 
 struct evd_probes;
 
@@ -51,7 +52,12 @@ int evd_probe_list(struct evd_probes *p, const char *node, const char *const *ex
                    struct evd_err *err);
 
 /* Probe the stored object open on fd (borrowed, read-only) as evd_media_probe would, in
- * the helper: *ret_media (json_decref) on success. Errors as for evd_probe_list. */
+ * the helper: *ret_media (json_decref) on success. Errors as for evd_probe_list.
+ * Starting a helper (loading libavformat and its codecs) costs tens of milliseconds, so
+ * a media helper ("evidock-probe media-serve") takes one fd after another over a socket
+ * (SCM_RIGHTS) and answers each; it is replaced after EVD_PROBE_SERVE_FILES files and
+ * after any failure. The price: a file that took over a helper could make it lie about
+ * the next files' media facts (never their bytes or hashes) until it is replaced. */
 int evd_probe_media(struct evd_probes *p, int fd, json_t **ret_media, struct evd_err *err);
 
 #endif

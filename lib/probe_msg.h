@@ -27,11 +27,12 @@
 #include "err.h"
 #include "source.h"
 
-#define EVD_PROBE_MSG_MAX (64u << 20)     /* bytes of one answer */
-#define EVD_PROBE_MSG_FILES_MAX 100000    /* files in a listing (source.h's default) */
-#define EVD_PROBE_MSG_EXTENTS_MAX 1000000 /* extents in a listing, all files */
-#define EVD_PROBE_MSG_PATH_MAX 4096       /* bytes of a path */
-#define EVD_PROBE_MSG_TEXT_MAX 300        /* bytes of a helper's text kept */
+#define EVD_PROBE_MSG_MAX (64u << 20)      /* bytes of one answer */
+#define EVD_PROBE_MEDIA_MSG_MAX (1u << 20) /* bytes of a media answer */
+#define EVD_PROBE_MSG_FILES_MAX 100000     /* files in a listing (source.h's default) */
+#define EVD_PROBE_MSG_EXTENTS_MAX 1000000  /* extents in a listing, all files */
+#define EVD_PROBE_MSG_PATH_MAX 4096        /* bytes of a path */
+#define EVD_PROBE_MSG_TEXT_MAX 300         /* bytes of a helper's text kept */
 
 /* Encoders, for the helper. Each returns a new object (json_decref), NULL on ENOMEM. */
 json_t *evd_probe_msg_error(int code, const char *text);

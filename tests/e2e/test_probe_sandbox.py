@@ -127,7 +127,7 @@ def test_garbage_answer_fails_the_dock(make_sim, tmp):
 def test_crashing_media_probe_keeps_the_recording_with_the_reason(make_sim, tmp):
     img = os.path.join(tmp, "rec.img")
     mkimage(img, "--fs", "fat32", "--clips", "2")
-    probe, _ = misbehaving(tmp, "media", "kill -SEGV $$")
+    probe, _ = misbehaving(tmp, "media-serve", "kill -SEGV $$")
     st = make_sim()
     st.start(env={"EVIDOCK_PROBE": probe})
     dock_done(st, "REC-MEDIA", 1, img)
