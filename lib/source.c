@@ -706,14 +706,15 @@ int evd_source_list_map(struct evd_source *src, struct evd_source_list *list, st
 
                 if (rc == -ENOMEM)
                         return evd_err_set(err, rc, "%s", why.text);
-                if (rc == 0 && f->size > 0 && !r->extents) {
+                if (rc == 0 && r && f->size > 0 && !r->extents)
                         rc = evd_err_set(&why, -EUCLEAN, "inode %llu: data not in clusters",
                                          (unsigned long long)f->inum);
-                }
-                if (rc < 0) {
+                if (rc < 0 || !r) {
                         f->error = strdup(why.text);
-                        if (!f->error)
+                        if (!f->error) {
+                                evd_source_reader_free(r);
                                 return evd_err_set(err, -ENOMEM, "out of memory");
+                        }
                 } else {
                         f->extents = r->extents;
                         f->n_extents = r->n_extents;
