@@ -103,7 +103,7 @@ static int helper_error(const json_t *msg, struct evd_err *err)
                               shown, sizeof(shown));
         if (c >= 0 || c < -4095 || c == -EBADMSG)
                 c = -EIO;
-        return evd_err_set(err, (int)c, "%s", shown);
+        return evd_err_set(err, (int)c, "%s", shown[0] ? shown : "the probe gave no reason");
 }
 
 /* Parse data as one JSON object with "v": 1; an error answer comes back as its code. */

@@ -139,6 +139,7 @@ static void helper_errors(void **state)
         decode_list("{\"v\":1,\"error\":-74,\"text\":\"x\"}", -EIO, "x");
         decode_list("{\"v\":1,\"error\":-99999,\"text\":\"x\"}", -EIO, "x");
         decode_list("{\"v\":1,\"error\":-5}", -EBADMSG, "code and a text");
+        decode_list("{\"v\":1,\"error\":-117,\"text\":\"\"}", -EUCLEAN, "no reason");
 }
 
 static void media_answers(void **state)
