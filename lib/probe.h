@@ -16,8 +16,9 @@
  * `make install`). $EVIDOCK_PROBE_DEADLINE_MS, when set, replaces the deadlines.
  *
  * At most max_running helpers run at once (others wait their turn), each with at most
- * 256 MiB of address space (RLIMIT_AS, set by the helper), so that they fit in the
- * unit's MemoryMax of 512M with the daemon.
+ * 256 MiB of address space (RLIMIT_AS, set by the helper). About 150 MiB of that are
+ * the libraries' file mappings, shared with the daemon, so each helper can hold about
+ * 100 MiB of its own: 4 of them and the daemon stay under the unit's MemoryMax=512M.
  * Everything here blocks: call it off the event loop. */
 #ifndef EVD_PROBE_H
 #define EVD_PROBE_H
@@ -28,7 +29,7 @@
 #include "err.h"
 #include "source.h"
 
-#define EVD_PROBE_MAX_RUNNING 2   /* helpers at once, default */
+#define EVD_PROBE_MAX_RUNNING 4   /* helpers at once, default */
 #define EVD_PROBE_LIST_MS 300000  /* deadline of a listing */
 #define EVD_PROBE_MEDIA_MS 180000 /* of a media probe (media.h stops at 120 s itself) */
 #define EVD_PROBE_PROGRAM "evidock-probe"
