@@ -13,12 +13,12 @@ CC       ?= cc
 
 # Libraries the daemon and client link with, by pkg-config name.
 PKGS := libuv libusb-1.0 libsystemd lmdb libcrypto libcurl libavformat libavcodec libavutil \
-        tsk libisofs-1 jansson inih
+        tsk libisofs-1 jansson inih libseccomp
 
 # Debian packages: to build, and to test.
 DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-dev \
         liblmdb-dev libssl-dev libavformat-dev libavcodec-dev libavutil-dev libtsk-dev \
-        libisofs-dev libjansson-dev libinih-dev libcurl4-openssl-dev libcrypt-dev libmicrohttpd-dev
+        libisofs-dev libjansson-dev libinih-dev libcurl4-openssl-dev libcrypt-dev libmicrohttpd-dev libseccomp-dev
 DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest python3-lmdb ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
@@ -48,7 +48,7 @@ FUZZ_SEED ?= 0
 .PHONY: all deps deps-if-missing check unit e2e asan lint demo bench bench-disc install clean \
         soak soak-dock fuzz fuzz-run
 
-all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl $(BUILD)/evidock-replicate $(BUILD)/evidock-console
+all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl $(BUILD)/evidock-replicate $(BUILD)/evidock-console $(BUILD)/evidock-probe
 
 $(BUILD)/lib/%.o: lib/%.c | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -57,6 +57,10 @@ $(BUILD)/libevidock.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/evidockd: daemon/evidockd.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+
+# The sandboxed parser evidockd runs for every recorder listing and media probe (probe.h).
+$(BUILD)/evidock-probe: daemon/evidock-probe.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/evidock-replicate: daemon/evidock-replicate.c $(BUILD)/libevidock.a
@@ -229,7 +233,7 @@ install: all
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 		$(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/evidockctl $(DESTDIR)$(BINDIR)/
-	install -m 0755 $(BUILD)/evidockd $(BUILD)/evidock-console $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BUILD)/evidockd $(BUILD)/evidock-console $(BUILD)/evidock-probe $(DESTDIR)$(SBINDIR)/
 	for u in evidockd.service evidockd.socket evidock-console.service; do \
 		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u \

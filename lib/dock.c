@@ -20,6 +20,7 @@
 #include "blockdev.h"
 #include "clock.h"
 #include "ingest.h"
+#include "probe.h"
 #include "recorder.h"
 #include "source.h"
 #include "source_deleted.h"
@@ -335,28 +336,28 @@ static int key_paths(const struct evd_source *src, const struct evd_source_list 
         return 0;
 }
 
-static int real_scan(const char *node, const char *const *exts, size_t n_exts, void **ret_disk,
-                     struct evd_original **ret_files, size_t *ret_n, json_t **ret_deleted,
-                     struct evd_err *err)
+static int real_scan(struct evd_ingest *ingest, const char *node, const char *const *exts,
+                     size_t n_exts, void **ret_disk, struct evd_original **ret_files, size_t *ret_n,
+                     json_t **ret_deleted, struct evd_err *err)
 {
         struct evd_source *src = NULL;
         struct evd_source_list *list = NULL;
         struct evd_original *files = NULL;
+        json_t *deleted = NULL;
         size_t n = 0;
         int r;
 
-        r = evd_source_open(node, &src, err);
-        if (r == 0)
-                r = evd_source_list(src, exts, n_exts, NULL, &list, err);
+        /* Listed by the sandboxed parser (probe.h), with what was deleted on the device
+         * (第三十一条(三)); the data is read here, from the extents it gave. */
+        r = evd_probe_list(evd_ingest_probes(ingest), node, exts, n_exts, &src, &list, &deleted,
+                           err);
         if (r == 0)
                 r = evd_source_originals(list, &files, &n, err);
         if (r == 0)
                 r = key_paths(src, list, files, n, err);
-        /* 第三十一条(三): what was deleted on the device, named beside the listing. */
-        if (r == 0)
-                r = evd_source_list_deleted(src, exts, n_exts, ret_deleted, err);
         evd_source_list_free(list);
         if (r < 0) {
+                json_decref(deleted);
                 evd_originals_free(files, n);
                 evd_source_free(src);
                 return r;
@@ -364,6 +365,7 @@ static int real_scan(const char *node, const char *const *exts, size_t n_exts, v
         *ret_disk = src;
         *ret_files = files;
         *ret_n = n;
+        *ret_deleted = deleted;
         return 0;
 }
 
@@ -462,8 +464,8 @@ static void step_scan(struct session *s)
         d->env.conf(d->env.conf_userdata, &conf);
         for (int i = 0; i < conf.n_extensions; i++)
                 exts[i] = conf.extensions[i];
-        if (d->env.disk->scan(s->node, exts, (size_t)conf.n_extensions, &s->src, &files, &n,
-                              &deleted, &err) < 0) {
+        if (d->env.disk->scan(d->env.ingest, s->node, exts, (size_t)conf.n_extensions, &s->src,
+                              &files, &n, &deleted, &err) < 0) {
                 s->src = NULL;
                 set_state(s, ST_FAILED, err.text);
                 return;

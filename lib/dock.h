@@ -78,14 +78,15 @@ struct evd_dock_disk_ops {
                           struct evd_err *err);
         /* Loop thread: stop a wait whose cb has not run; cb is then never called. */
         void (*wait_cancel)(void *wait);
-        /* Off the loop: open node read-only and list the originals whose extension is
+        /* Off the loop: open node read-only and list the originals (ingest: the engine
+         * the docks were given, whose helpers list; probe.h) whose extension is
          * one of exts, each path naming the file alone on this recorder. On success
          * *ret_disk (for read and close) and *ret_files (taken by the caller) are set,
          * and *ret_deleted (taken; may be left NULL) to the deleted recordings found on
          * the device (source_deleted.h). */
-        int (*scan)(const char *node, const char *const *exts, size_t n_exts, void **ret_disk,
-                    struct evd_original **ret_files, size_t *ret_n, json_t **ret_deleted,
-                    struct evd_err *err);
+        int (*scan)(struct evd_ingest *ingest, const char *node, const char *const *exts,
+                    size_t n_exts, void **ret_disk, struct evd_original **ret_files, size_t *ret_n,
+                    json_t **ret_deleted, struct evd_err *err);
         /* How the ingest engine reads a disk that scan returned. */
         const struct evd_source_ops *read;
         /* Any thread: close a disk that scan returned; accepts NULL. */

@@ -11,6 +11,7 @@
 #include "item.h"
 #include "trip.h"
 #include "media.h"
+#include "probe.h"
 #include "recorder.h"
 #include "scrub.h"
 
@@ -52,6 +53,7 @@ struct evd_ingest {
         _Atomic uint64_t free_when_paused; /* free bytes seen then */
         int n_workers;
         pthread_t *workers;
+        struct evd_probes *probes; /* the sandboxed parsers (probe.h), for docks too */
 };
 
 enum outcome { STORED, DUPLICATE, SKIPPED };
@@ -322,15 +324,15 @@ static ssize_t counting_pread(void *ctx, void *buf, size_t len, uint64_t off)
 
 /* What the stored copy is (media.h); a probe that could not finish is recorded as such:
  * the recording is stored all the same. */
-static json_t *probe(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN])
+static json_t *probe(struct evd_ingest *e, const uint8_t sha256[EVD_SHA256_LEN])
 {
         struct evd_err err = { 0 };
         json_t *media = NULL;
         int fd, r;
 
-        r = evd_store_open_object(store, sha256, &fd);
+        r = evd_store_open_object(e->store, sha256, &fd);
         if (r == 0) {
-                r = evd_media_probe(fd, NULL, &media, &err);
+                r = evd_probe_media(e->probes, fd, &media, &err); /* in the sandbox */
                 (void)close(fd);
         } else {
                 (void)evd_err_set(&err, r, "cannot open the stored copy: %s", strerror(-r));
@@ -375,7 +377,7 @@ static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const str
         c->copy = &res;
         c->published = !existed;
         c->quarantined = quarantined;
-        c->media = media = probe(e->store, res.sha256);
+        c->media = media = probe(e, res.sha256);
         c->now = evd_clock_now();
         (void)snprintf(c->integrity, sizeof(c->integrity), "%s",
                        json_string_value(json_object_get(media, "integrity")) ?: "");
@@ -645,7 +647,7 @@ int evd_ingest_new(struct evd_store *store, struct evd_catalog *catalog, int n_w
         e->store = store;
         e->catalog = catalog;
         e->workers = calloc((size_t)n_workers, sizeof(*e->workers));
-        if (!e->workers)
+        if (!e->workers || evd_probes_new(0, &e->probes) < 0)
                 goto nomem;
         pthread_mutex_init(&e->lock, NULL);
         pthread_cond_init(&e->work, NULL);
@@ -658,8 +660,10 @@ int evd_ingest_new(struct evd_store *store, struct evd_catalog *catalog, int n_w
         *ret = e;
         return 0;
 nomem:
-        if (e)
+        if (e) {
                 free(e->workers);
+                evd_probes_free(e->probes);
+        }
         free(e);
         return evd_err_set(err, -ENOMEM, "out of memory");
 }
@@ -712,7 +716,13 @@ void evd_ingest_free(struct evd_ingest *e)
         pthread_cond_destroy(&e->work);
         pthread_mutex_destroy(&e->lock);
         free(e->workers);
+        evd_probes_free(e->probes);
         free(e);
+}
+
+struct evd_probes *evd_ingest_probes(struct evd_ingest *e)
+{
+        return e->probes;
 }
 
 struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder,

@@ -48,6 +48,11 @@ bool evd_ingest_paused(struct evd_ingest *ingest, uint64_t *ret_free_bytes);
 /* True while any job is queued or running (background work yields to ingest). */
 bool evd_ingest_busy(struct evd_ingest *ingest);
 
+/* The engine's sandboxed parsers (probe.h), shared with docking: valid until
+ * evd_ingest_free. */
+struct evd_probes;
+struct evd_probes *evd_ingest_probes(struct evd_ingest *ingest);
+
 /* Cancel every job, wait for the workers and free; accepts NULL. */
 void evd_ingest_free(struct evd_ingest *ingest);
 

@@ -17,24 +17,8 @@
 #include "copy.h"
 #include "dio.h"
 #include "name.h"
+#include "source_internal.h"
 #include "util.h"
-
-#define DEFAULT_MAX_FILES 100000
-#define DEFAULT_MAX_ENTRIES 1000000
-#define DEFAULT_MAX_PATH 4096
-#define DEFAULT_MAX_DEPTH 32
-#define MAX_EXTS 64
-#define SHOWN_PATH_MAX 160 /* bytes of a path quoted in an error message */
-
-/* TSK names the FAT/exFAT volume label entry "LABEL (Volume Label Entry)". */
-#define LABEL_SUFFIX "(Volume Label Entry)"
-
-/* Root entries that TSK makes up ($MBR, $FAT1, $FAT2, $OrphanFiles are also typed
- * virtual) or that are exFAT system records shown as files (tsk_exfatfs.h). */
-static const char *const special_names[] = {
-        "$MBR",          "$FAT1",        "$FAT2",    "$OrphanFiles",          "$ALLOC_BITMAP",
-        "$UPCASE_TABLE", "$VOLUME_GUID", "$TEX_FAT", "$ACCESS_CONTROL_TABLE", "$EMPTY_VOLUME_LABEL",
-};
 
 /* TSK's image layer over our own read-only fd. TSK casts the pointer it gets to
  * TSK_IMG_INFO, so that must come first. Reads happen under TSK's cache lock and, above
@@ -49,21 +33,14 @@ struct img {
         char last_text[128];
 };
 
-struct evd_source {
-        pthread_mutex_t lock; /* around every TSK call on this source */
-        int fd, direct_fd;
-        struct img *img;
-        TSK_VS_INFO *vs;
-        TSK_FS_INFO *fs[EVD_SOURCE_MAX_PARTITIONS];
-        unsigned n_fs;
-};
-
-/* Where a piece of a file is: bytes [file_off, file_off + len) of the file are at dev_off
- * on the device, or are zeros (a sparse run, or past the size the entry says was
- * written: exFAT's valid data length). */
-struct extent {
-        uint64_t file_off, dev_off, len;
-        bool zero;
+/* A file's extents as the sandboxed lister gave them (probe.h), sorted by (partition,
+ * inum) for evd_source_reader_open on a mapped source. */
+struct mapped_file {
+        unsigned partition;
+        uint64_t inum, size;
+        struct evd_source_extent *extents; /* owned */
+        size_t n_extents;
+        char *error; /* owned; why the file cannot be read, or NULL */
 };
 
 struct evd_source_reader {
@@ -72,7 +49,7 @@ struct evd_source_reader {
         uint64_t size;
         unsigned partition;
         uint64_t inum;
-        struct extent *extents; /* NULL: read through TSK (data kept in the entry) */
+        struct evd_source_extent *extents; /* NULL: read through TSK (data kept in the entry) */
         size_t n_extents;
         size_t hint; /* extent of the last read: reads are mostly sequential */
         struct evd_err err;
@@ -95,9 +72,7 @@ static void tsk_text(char *out, size_t n)
 }
 
 /* evd_err_set with TSK's text appended. */
-static int fail_tsk(struct evd_err *err, int code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static int fail_tsk(struct evd_err *err, int code, const char *fmt, ...)
+int evd_source_tsk_fail(struct evd_err *err, int code, const char *fmt, ...)
 {
         char msg[EVD_ERR_TEXT_MAX], detail[EVD_ERR_TEXT_MAX];
         va_list ap;
@@ -107,21 +82,6 @@ static int fail_tsk(struct evd_err *err, int code, const char *fmt, ...)
         va_end(ap);
         tsk_text(detail, sizeof(detail));
         return evd_err_set(err, code, "%s: %s", msg, detail);
-}
-
-/* A path as people may see it in a message: escaped, cut with "...". */
-static void show_path(const char *path, size_t len, char *out, size_t outsz)
-{
-        size_t n;
-
-        if (len == 0) {
-                (void)snprintf(out, outsz, "the root directory");
-                return;
-        }
-        (void)evd_name_escape(path, len > SHOWN_PATH_MAX ? SHOWN_PATH_MAX : len, out, outsz);
-        n = strlen(out);
-        if (len > SHOWN_PATH_MAX && n + 4 <= outsz)
-                memcpy(out + n, "...", 4);
 }
 
 /* ---- the image layer ---- */
@@ -273,76 +233,139 @@ static int open_partitions(struct evd_source *src, struct evd_err *err)
         return 0;
 }
 
-int evd_source_open(const char *path, struct evd_source **ret, struct evd_err *err)
+static struct evd_source *source_new(struct evd_err *err)
 {
-        struct evd_source *src;
-        uint64_t size = 0;
-        unsigned sector = 512;
+        struct evd_source *src = calloc(1, sizeof(*src));
         int r;
 
-        src = calloc(1, sizeof(*src));
-        if (!src)
-                return evd_err_set(err, -ENOMEM, "out of memory");
+        if (!src) {
+                (void)evd_err_set(err, -ENOMEM, "out of memory");
+                return NULL;
+        }
         src->fd = src->direct_fd = -1;
         if ((r = pthread_mutex_init(&src->lock, NULL)) != 0) {
                 free(src);
-                return evd_err_set(err, -r, "cannot create a lock");
+                (void)evd_err_set(err, -r, "cannot create a lock");
+                return NULL;
         }
+        return src;
+}
+
+/* The size of src->fd, and its check: not empty, not too large. */
+static int source_size(struct evd_source *src, const char *path, unsigned *ret_sector,
+                       struct evd_err *err)
+{
+        int r = device_size(src->fd, path, &src->size, ret_sector, err);
+
+        if (r < 0)
+                return r;
+        if (src->size == 0)
+                return evd_err_set(err, -ENOMEDIUM, "%s: no medium (size 0)", path);
+        if (src->size > (uint64_t)INT64_MAX)
+                return evd_err_set(err, -EFBIG, "%s: device too large", path);
+        return 0;
+}
+
+/* Set up TSK on src->fd (size known) and open its filesystems. */
+static int source_tsk(struct evd_source *src, const char *path, unsigned sector,
+                      struct evd_err *err)
+{
+        int r = 0;
+
+        src->img = calloc(1, sizeof(*src->img));
+        if (!src->img)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        src->img->fd = src->fd;
+        src->img->direct_fd = src->direct_fd;
+        src->img->size = src->size;
+
+        pthread_mutex_lock(&src->lock);
+        tsk_error_reset();
+        if (!tsk_img_open_external(src->img, (TSK_OFF_T)src->size, sector, img_read, img_close,
+                                   img_imgstat)) {
+                free(src->img);
+                src->img = NULL;
+                r = evd_source_tsk_fail(err, -EIO, "%s: cannot set up the image layer", path);
+                goto out;
+        }
+        if ((r = open_partitions(src, err)) < 0)
+                goto out;
+        if (src->n_fs == 0) {
+                /* No partition table, or one without FAT: a "superfloppy" at offset 0. */
+                TSK_FS_INFO *fs = tsk_fs_open_img(&src->img->info, 0, TSK_FS_TYPE_FAT_DETECT);
+
+                if (!fs)
+                        r = evd_source_tsk_fail(err, -EMEDIUMTYPE,
+                                                "%s: no FAT or exFAT filesystem found", path);
+                else
+                        r = add_fs(src, fs, err);
+        }
+out:
+        pthread_mutex_unlock(&src->lock);
+        return r;
+}
+
+int evd_source_open(const char *path, struct evd_source **ret, struct evd_err *err)
+{
+        struct evd_source *src = source_new(err);
+        unsigned sector = 512;
+        int r;
+
+        if (!src)
+                return -ENOMEM;
         src->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (src->fd < 0) {
                 r = evd_err_set(err, -errno, "%s: %m", path);
                 goto fail;
         }
-        if ((r = device_size(src->fd, path, &size, &sector, err)) < 0)
+        if ((r = source_size(src, path, &sector, err)) < 0)
                 goto fail;
         src->direct_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_DIRECT); /* or -1 */
-        if (size == 0) {
-                r = evd_err_set(err, -ENOMEDIUM, "%s: no medium (size 0)", path);
+        if ((r = source_tsk(src, path, sector, err)) < 0)
                 goto fail;
-        }
-        if (size > (uint64_t)INT64_MAX) {
-                r = evd_err_set(err, -EFBIG, "%s: device too large", path);
-                goto fail;
-        }
-        src->img = calloc(1, sizeof(*src->img));
-        if (!src->img) {
-                r = evd_err_set(err, -ENOMEM, "out of memory");
-                goto fail;
-        }
-        src->img->fd = src->fd;
-        src->img->direct_fd = src->direct_fd;
-        src->img->size = size;
-
-        pthread_mutex_lock(&src->lock);
-        tsk_error_reset();
-        if (!tsk_img_open_external(src->img, (TSK_OFF_T)size, sector, img_read, img_close,
-                                   img_imgstat)) {
-                free(src->img);
-                src->img = NULL;
-                r = fail_tsk(err, -EIO, "%s: cannot set up the image layer", path);
-                goto fail_locked;
-        }
-        if ((r = open_partitions(src, err)) < 0)
-                goto fail_locked;
-        if (src->n_fs == 0) {
-                /* No partition table, or one without FAT: a "superfloppy" at offset 0. */
-                TSK_FS_INFO *fs = tsk_fs_open_img(&src->img->info, 0, TSK_FS_TYPE_FAT_DETECT);
-
-                if (!fs) {
-                        r = fail_tsk(err, -EMEDIUMTYPE, "%s: no FAT or exFAT filesystem found",
-                                     path);
-                        goto fail_locked;
-                }
-                if ((r = add_fs(src, fs, err)) < 0)
-                        goto fail_locked;
-        }
-        pthread_mutex_unlock(&src->lock);
         *ret = src;
         return 0;
-
-fail_locked:
-        pthread_mutex_unlock(&src->lock);
 fail:
+        evd_source_free(src);
+        return r;
+}
+
+int evd_source_open_fd(int fd, const char *name, struct evd_source **ret, struct evd_err *err)
+{
+        struct evd_source *src = source_new(err);
+        unsigned sector = 512;
+        int r;
+
+        if (!src) {
+                (void)close(fd);
+                return -ENOMEM;
+        }
+        src->fd = fd;
+        if ((r = source_size(src, name, &sector, err)) < 0 ||
+            (r = source_tsk(src, name, sector, err)) < 0) {
+                evd_source_free(src);
+                return r;
+        }
+        *ret = src;
+        return 0;
+}
+
+int evd_source_device_open(const char *path, int *ret_fd, uint64_t *ret_size, struct evd_err *err)
+{
+        struct evd_source *src = source_new(err);
+        unsigned sector = 512;
+        int r;
+
+        if (!src)
+                return -ENOMEM;
+        src->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (src->fd < 0)
+                r = evd_err_set(err, -errno, "%s: %m", path);
+        else if ((r = source_size(src, path, &sector, err)) == 0) {
+                *ret_fd = src->fd;
+                *ret_size = src->size;
+                src->fd = -1;
+        }
         evd_source_free(src);
         return r;
 }
@@ -355,24 +378,31 @@ void evd_source_free(struct evd_source *src)
                 tsk_fs_close(src->fs[i]);
         if (src->vs)
                 tsk_vs_close(src->vs);
-        if (src->img)
+        if (src->img && src->mapped)
+                free(src->img); /* never given to TSK */
+        else if (src->img)
                 tsk_img_close(&src->img->info); /* frees src->img */
         if (src->fd >= 0)
                 (void)close(src->fd);
         if (src->direct_fd >= 0)
                 (void)close(src->direct_fd);
+        for (size_t i = 0; i < src->n_map; i++) {
+                free(src->map[i].extents);
+                free(src->map[i].error);
+        }
+        free(src->map);
         pthread_mutex_destroy(&src->lock);
         free(src);
 }
 
 uint64_t evd_source_size(const struct evd_source *src)
 {
-        return src->img->size;
+        return src->size;
 }
 
 unsigned evd_source_partition_count(const struct evd_source *src)
 {
-        return src->n_fs;
+        return src->mapped ? src->n_parts : src->n_fs;
 }
 
 int evd_source_partition_info(const struct evd_source *src, unsigned idx,
@@ -390,454 +420,15 @@ int evd_source_partition_info(const struct evd_source *src, unsigned idx,
         return 0;
 }
 
-/* ---- listing ---- */
-
-/* Directories already entered, by metadata address: a second visit means a loop or a
- * cross-linked directory. Open addressing; grows at half full. */
-struct inum_set {
-        uint64_t *slot; /* value + 1; 0 = empty */
-        size_t cap, n;
-};
-
-static uint64_t mix(uint64_t x)
-{
-        x ^= x >> 33;
-        x *= 0xff51afd7ed558ccdULL;
-        x ^= x >> 33;
-        return x;
-}
-
-/* 1 if added, 0 if it was there, -ENOMEM. */
-static int inum_set_add(struct inum_set *s, uint64_t v)
-{
-        if (2 * (s->n + 1) > s->cap) {
-                size_t cap = s->cap ? 2 * s->cap : 64;
-                uint64_t *slot = calloc(cap, sizeof(*slot));
-
-                if (!slot)
-                        return -ENOMEM;
-                for (size_t i = 0; i < s->cap; i++) {
-                        size_t j;
-
-                        if (!s->slot[i])
-                                continue;
-                        for (j = mix(s->slot[i]) & (cap - 1); slot[j]; j = (j + 1) & (cap - 1))
-                                ;
-                        slot[j] = s->slot[i];
-                }
-                free(s->slot);
-                s->slot = slot;
-                s->cap = cap;
-        }
-        for (size_t j = mix(v + 1) & (s->cap - 1);; j = (j + 1) & (s->cap - 1)) {
-                if (s->slot[j] == v + 1)
-                        return 0;
-                if (!s->slot[j]) {
-                        s->slot[j] = v + 1;
-                        s->n++;
-                        return 1;
-                }
-        }
-}
-
-struct walk {
-        TSK_FS_INFO *fs;
-        unsigned partition;
-        struct evd_source_limits lim;
-        char exts[MAX_EXTS][EVD_SOURCE_EXT_MAX]; /* lower case, no dot */
-        size_t n_exts;
-        struct evd_source_list *list;
-        size_t cap;
-        size_t entries;
-        char *path; /* lim.max_path + 1 bytes */
-        struct inum_set dirs;
-        struct evd_err *err;
-};
-
-static char lower(char c)
-{
-        return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool ext_wanted(const struct walk *w, const char *name)
-{
-        const char *dot = strrchr(name, '.');
-
-        if (w->n_exts == 0)
-                return true;
-        if (!dot || dot == name)
-                return false; /* ".mp4" is a hidden file with no extension */
-        dot++;
-        for (size_t i = 0; i < w->n_exts; i++) {
-                const char *e = w->exts[i];
-                size_t k = 0;
-
-                while (e[k] && dot[k] && lower(dot[k]) == e[k])
-                        k++;
-                if (!e[k] && !dot[k])
-                        return true;
-        }
-        return false;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-        size_t n = strlen(s), m = strlen(suffix);
-
-        return n >= m && memcmp(s + n - m, suffix, m) == 0;
-}
-
-/* Entries that are not files a recorder wrote. */
-static bool skipped(const TSK_FS_NAME *name, unsigned depth)
-{
-        if (!(name->flags & TSK_FS_NAME_FLAG_ALLOC))
-                return true; /* deleted */
-        if (name->type == TSK_FS_NAME_TYPE_VIRT || name->type == TSK_FS_NAME_TYPE_VIRT_DIR)
-                return true;
-        if (!name->name || !name->name[0] || strcmp(name->name, ".") == 0 ||
-            strcmp(name->name, "..") == 0)
-                return true;
-        if (ends_with(name->name, LABEL_SUFFIX))
-                return true;
-        if (depth == 0 && name->name[0] == '$')
-                for (size_t i = 0; i < EVD_ARRAY_SIZE(special_names); i++)
-                        if (strcmp(name->name, special_names[i]) == 0)
-                                return true;
-        return false;
-}
-
-/* TSK 4.11 drops the last slot of a FAT long name that needs 16 or more slots of 13
- * UTF-16 units: a name cut that way is 195, 208, ... units long. */
-static bool name_maybe_cut(const char *name)
-{
-        size_t units = 0;
-
-        for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-                if ((*p & 0xc0) != 0x80)
-                        units++;
-                if ((*p & 0xf8) == 0xf0)
-                        units++; /* a surrogate pair */
-        }
-        return units >= 15 * 13 && units % 13 == 0;
-}
-
-/* Append name to w->path at len ("/name" below the root); returns the new length or
- * -ENAMETOOLONG. */
-static int path_push(struct walk *w, size_t len, const char *name)
-{
-        size_t n = strlen(name);
-        char shown[EVD_NAME_ESCAPED_MAX(SHOWN_PATH_MAX) + 4];
-
-        size_t sep = len ? 1 : 0;
-
-        if (n >= w->lim.max_path || len + sep + n > w->lim.max_path) {
-                show_path(w->path, len, shown, sizeof(shown));
-                return evd_err_set(w->err, -ENAMETOOLONG,
-                                   "path longer than %zu bytes under %s (partition %u)",
-                                   w->lim.max_path, shown, w->partition);
-        }
-        if (sep)
-                w->path[len] = '/';
-        memcpy(w->path + len + sep, name, n + 1);
-        return (int)(len + sep + n);
-}
-
-static int keep_file(struct walk *w, const TSK_FS_FILE *file, size_t path_len, bool slash)
-{
-        struct evd_source_file *f;
-
-        if (w->list->n == w->lim.max_files)
-                return evd_err_set(w->err, -E2BIG,
-                                   "more than %zu recordings on the device (listing limit)",
-                                   w->lim.max_files);
-        if (w->list->n == w->cap) {
-                size_t cap = w->cap ? 2 * w->cap : 64;
-                struct evd_source_file *files;
-
-                if (cap > w->lim.max_files)
-                        cap = w->lim.max_files;
-                files = realloc(w->list->files, cap * sizeof(*files));
-                if (!files)
-                        return evd_err_set(w->err, -ENOMEM, "out of memory");
-                w->list->files = files;
-                w->cap = cap;
-        }
-        f = &w->list->files[w->list->n];
-        memset(f, 0, sizeof(*f));
-        f->path = malloc(path_len + 1);
-        if (!f->path)
-                return evd_err_set(w->err, -ENOMEM, "out of memory");
-        memcpy(f->path, w->path, path_len + 1);
-        f->path_len = path_len;
-        f->size = file->meta->size < 0 ? 0 : (uint64_t)file->meta->size;
-        f->mtime = (int64_t)file->meta->mtime;
-        f->partition = w->partition;
-        f->inum = file->meta->addr;
-        f->ambiguous = slash;
-        w->list->n++;
-        return 0;
-}
-
-static int entry_damaged(struct walk *w, size_t len)
-{
-        char shown[EVD_NAME_ESCAPED_MAX(SHOWN_PATH_MAX) + 4];
-
-        show_path(w->path, len, shown, sizeof(shown));
-        return fail_tsk(w->err, -EUCLEAN,
-                        "filesystem damaged: cannot read the entry of %s (partition %u)", shown,
-                        w->partition);
-}
-
-static int walk_dir(struct walk *w, TSK_INUM_T dir_inum, size_t len, unsigned depth, bool slash);
-
-/* Entry i of dir (path w->path[0..len), depth levels down): enter a subdirectory, keep a
- * regular file with a wanted extension, pass over anything else. */
-static int visit(struct walk *w, TSK_FS_DIR *dir, size_t i, const TSK_FS_NAME *name, size_t len,
-                 unsigned depth, bool slash)
-{
-        TSK_FS_NAME_TYPE_ENUM type = name->type;
-        TSK_FS_FILE *file = NULL;
-        bool ambiguous;
-        int sub, r = 0;
-
-        if (type == TSK_FS_NAME_TYPE_UNDEF) { /* the name does not say: ask the metadata */
-                file = tsk_fs_dir_get(dir, i);
-                if (!file || !file->meta) {
-                        tsk_fs_file_close(file);
-                        return entry_damaged(w, len);
-                }
-                if (file->meta->type == TSK_FS_META_TYPE_DIR)
-                        type = TSK_FS_NAME_TYPE_DIR;
-                else if (file->meta->type == TSK_FS_META_TYPE_REG)
-                        type = TSK_FS_NAME_TYPE_REG;
-        }
-        if (type != TSK_FS_NAME_TYPE_DIR && type != TSK_FS_NAME_TYPE_REG)
-                goto out;
-        ambiguous = slash || strchr(name->name, '/') || name_maybe_cut(name->name);
-        if (type == TSK_FS_NAME_TYPE_REG && !ext_wanted(w, name->name)) {
-                /* A long name TSK cut short lost its extension; the 8.3 name kept it. */
-                if (!name->shrt_name || !name->shrt_name[0] || !ext_wanted(w, name->shrt_name))
-                        goto out;
-                ambiguous = true;
-        }
-        if ((sub = path_push(w, len, name->name)) < 0) {
-                r = sub;
-                goto out;
-        }
-        if (type == TSK_FS_NAME_TYPE_DIR) {
-                r = walk_dir(w, name->meta_addr, (size_t)sub, depth + 1, ambiguous);
-        } else {
-                if (!file)
-                        file = tsk_fs_dir_get(dir, i);
-                if (!file || !file->meta)
-                        r = entry_damaged(w, (size_t)sub);
-                else if (file->meta->type == TSK_FS_META_TYPE_REG)
-                        r = keep_file(w, file, (size_t)sub, ambiguous);
-        }
-        w->path[len] = '\0';
-out:
-        tsk_fs_file_close(file);
-        return r;
-}
-
-/* List directory dir_inum, whose path is w->path[0..len), depth levels below the root.
- * slash: the path is ambiguous already (see visit). */
-static int walk_dir(struct walk *w, TSK_INUM_T dir_inum, size_t len, unsigned depth, bool slash)
-{
-        char shown[EVD_NAME_ESCAPED_MAX(SHOWN_PATH_MAX) + 4];
-        TSK_FS_DIR *dir;
-        size_t n;
-        int r;
-
-        if (depth > w->lim.max_depth) {
-                show_path(w->path, len, shown, sizeof(shown));
-                return evd_err_set(w->err, -ELOOP,
-                                   "directories nested deeper than %u levels at %s "
-                                   "(partition %u)",
-                                   w->lim.max_depth, shown, w->partition);
-        }
-        if ((r = inum_set_add(&w->dirs, dir_inum)) <= 0) {
-                if (r < 0)
-                        return evd_err_set(w->err, r, "out of memory");
-                show_path(w->path, len, shown, sizeof(shown));
-                return evd_err_set(w->err, -EUCLEAN,
-                                   "filesystem damaged: directory %s is reached twice "
-                                   "(loop or cross-link, partition %u)",
-                                   shown, w->partition);
-        }
-        dir = tsk_fs_dir_open_meta(w->fs, dir_inum);
-        if (!dir) {
-                show_path(w->path, len, shown, sizeof(shown));
-                return fail_tsk(w->err, -EUCLEAN,
-                                "filesystem damaged: cannot read directory %s (partition %u)",
-                                shown, w->partition);
-        }
-        n = tsk_fs_dir_getsize(dir);
-        if (n > w->lim.max_entries - w->entries) {
-                tsk_fs_dir_close(dir);
-                return evd_err_set(w->err, -E2BIG,
-                                   "more than %zu directory entries on the device (listing "
-                                   "limit)",
-                                   w->lim.max_entries);
-        }
-        w->entries += n;
-        r = 0;
-        for (size_t i = 0; i < n && r == 0; i++) {
-                const TSK_FS_NAME *name = tsk_fs_dir_get_name(dir, i);
-
-                if (name && !skipped(name, depth))
-                        r = visit(w, dir, i, name, len, depth, slash);
-        }
-        tsk_fs_dir_close(dir);
-        return r;
-}
-
-/* Order of two files (indexes into the array arg) by path bytes. */
-static int cmp_path(const void *a, const void *b, void *arg)
-{
-        const struct evd_source_file *files = arg;
-        const struct evd_source_file *x = &files[*(const size_t *)a];
-        const struct evd_source_file *y = &files[*(const size_t *)b];
-        size_t n = x->path_len < y->path_len ? x->path_len : y->path_len;
-        int c = memcmp(x->path, y->path, n);
-
-        if (c)
-                return c;
-        return x->path_len < y->path_len ? -1 : x->path_len > y->path_len;
-}
-
-/* Mark files of one partition (files[0..n), n >= 2) whose paths are equal. */
-static int mark_duplicates(struct evd_source_file *files, size_t n)
-{
-        size_t *idx = malloc(n * sizeof(*idx));
-
-        if (!idx)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                idx[i] = i;
-        qsort_r(idx, n, sizeof(*idx), cmp_path, files);
-        for (size_t i = 1; i < n; i++)
-                if (cmp_path(&idx[i - 1], &idx[i], files) == 0)
-                        files[idx[i - 1]].ambiguous = files[idx[i]].ambiguous = true;
-        free(idx);
-        return 0;
-}
-
-static int set_exts(struct walk *w, const char *const *exts, size_t n_exts, struct evd_err *err)
-{
-        if (n_exts > MAX_EXTS)
-                return evd_err_set(err, -EINVAL, "more than %d extensions", MAX_EXTS);
-        for (size_t i = 0; i < n_exts; i++) {
-                const char *e = exts[i];
-                size_t k;
-
-                if (!e)
-                        return evd_err_set(err, -EINVAL, "extension %zu missing", i);
-                if (e[0] == '.')
-                        e++;
-                for (k = 0; e[k]; k++) {
-                        unsigned char c = (unsigned char)e[k];
-
-                        if (k + 1 >= EVD_SOURCE_EXT_MAX || c <= 0x20 || c >= 0x7f || c == '.' ||
-                            c == '/')
-                                return evd_err_set(err, -EINVAL,
-                                                   "bad extension (ASCII, no dot inside, "
-                                                   "at most %d bytes): extension %zu",
-                                                   EVD_SOURCE_EXT_MAX - 1, i);
-                        w->exts[i][k] = lower(e[k]);
-                }
-                if (k == 0)
-                        return evd_err_set(err, -EINVAL, "empty extension");
-                w->exts[i][k] = '\0';
-        }
-        w->n_exts = n_exts;
-        return 0;
-}
-
-static int walk_partition(struct walk *w, unsigned idx, TSK_FS_INFO *fs)
-{
-        size_t first = w->list->n;
-        int r;
-
-        w->fs = fs;
-        w->partition = idx;
-        w->path[0] = '\0';
-        free(w->dirs.slot);
-        memset(&w->dirs, 0, sizeof(w->dirs));
-        tsk_error_reset();
-        if ((r = walk_dir(w, fs->root_inum, 0, 0, false)) < 0)
-                return r;
-        if (w->list->n - first > 1 &&
-            mark_duplicates(w->list->files + first, w->list->n - first) < 0)
-                return evd_err_set(w->err, -ENOMEM, "out of memory");
-        return 0;
-}
-
-int evd_source_list(struct evd_source *src, const char *const *exts, size_t n_exts,
-                    const struct evd_source_limits *limits, struct evd_source_list **ret,
-                    struct evd_err *err)
-{
-        struct walk *w;
-        int r = 0;
-
-        w = calloc(1, sizeof(*w));
-        if (!w)
-                return evd_err_set(err, -ENOMEM, "out of memory");
-        if (limits)
-                w->lim = *limits;
-        if (!w->lim.max_files)
-                w->lim.max_files = DEFAULT_MAX_FILES;
-        if (!w->lim.max_entries)
-                w->lim.max_entries = DEFAULT_MAX_ENTRIES;
-        if (!w->lim.max_path)
-                w->lim.max_path = DEFAULT_MAX_PATH;
-        if (!w->lim.max_depth)
-                w->lim.max_depth = DEFAULT_MAX_DEPTH;
-        w->err = err;
-        if ((r = set_exts(w, exts, n_exts, err)) < 0)
-                goto out;
-        w->path = malloc(w->lim.max_path + 1);
-        w->list = calloc(1, sizeof(*w->list));
-        if (!w->path || !w->list) {
-                r = evd_err_set(err, -ENOMEM, "out of memory");
-                goto out;
-        }
-
-        pthread_mutex_lock(&src->lock);
-        for (unsigned i = 0; i < src->n_fs && r == 0; i++)
-                r = walk_partition(w, i, src->fs[i]);
-        tsk_error_reset();
-        pthread_mutex_unlock(&src->lock);
-        if (r == 0) {
-                *ret = w->list;
-                w->list = NULL;
-        }
-out:
-        evd_source_list_free(w->list);
-        free(w->dirs.slot);
-        free(w->path);
-        free(w);
-        return r;
-}
-
-int evd_source_each_fs(struct evd_source *src, int (*fn)(void *fs, unsigned idx, void *ud),
-                       void *ud)
-{
-        int r = 0;
-
-        pthread_mutex_lock(&src->lock);
-        for (unsigned i = 0; i < src->n_fs && r == 0; i++)
-                r = fn(src->fs[i], i, ud);
-        pthread_mutex_unlock(&src->lock);
-        return r;
-}
-
 void evd_source_list_free(struct evd_source_list *list)
 {
         if (!list)
                 return;
-        for (size_t i = 0; i < list->n; i++)
+        for (size_t i = 0; i < list->n; i++) {
                 free(list->files[i].path);
+                free(list->files[i].extents);
+                free(list->files[i].error);
+        }
         free(list->files);
         free(list);
 }
@@ -858,8 +449,9 @@ static int check_runs(struct evd_source *src, TSK_FS_FILE *file, uint64_t size, 
                 return 0;
         attr = tsk_fs_file_attr_get(file);
         if (!attr)
-                return fail_tsk(err, -EUCLEAN, "filesystem damaged: no data for inode %llu",
-                                (unsigned long long)file->meta->addr);
+                return evd_source_tsk_fail(err, -EUCLEAN,
+                                           "filesystem damaged: no data for inode %llu",
+                                           (unsigned long long)file->meta->addr);
         if (!(attr->flags & TSK_FS_ATTR_NONRES))
                 return 0; /* resident data: nothing on the device to check */
         for (const TSK_FS_ATTR_RUN *run = attr->nrd.run; run; run = run->next) {
@@ -916,20 +508,20 @@ static int map_extents(struct evd_source_reader *r, struct evd_err *err)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         for (const TSK_FS_ATTR_RUN *run = attr->nrd.run; run && pos < r->size; run = run->next) {
                 uint64_t len = run->len * bs, dev = (uint64_t)fs->offset + run->addr * bs;
-                struct extent *e = &r->extents[r->n_extents];
+                struct evd_source_extent *e = &r->extents[r->n_extents];
 
                 if (run->offset * bs != pos)
                         break;
                 if (len > r->size - pos)
                         len = r->size - pos;
-                *e = (struct extent){ .file_off = pos, .dev_off = dev, .len = len };
+                *e = (struct evd_source_extent){ .file_off = pos, .dev_off = dev, .len = len };
                 if (run->flags & TSK_FS_ATTR_RUN_FLAG_SPARSE || pos >= init) {
                         e->zero = true;
                 } else if (len > init - pos) {
                         e->len = init - pos;
-                        e[1] = (struct extent){ .file_off = init,
-                                                .len = len - e->len,
-                                                .zero = true };
+                        e[1] = (struct evd_source_extent){ .file_off = init,
+                                                           .len = len - e->len,
+                                                           .zero = true };
                         r->n_extents++;
                 }
                 r->n_extents++;
@@ -947,6 +539,192 @@ static int map_extents(struct evd_source_reader *r, struct evd_err *err)
         return 0;
 }
 
+static int cmp_mapped(const void *a, const void *b)
+{
+        const struct mapped_file *x = a, *y = b;
+
+        if (x->partition != y->partition)
+                return x->partition < y->partition ? -1 : 1;
+        return x->inum < y->inum ? -1 : x->inum > y->inum;
+}
+
+/* A reader of a mapped source's file: a copy of its extents. */
+static int mapped_reader_open(struct evd_source *src, const struct evd_source_file *file,
+                              struct evd_source_reader **ret, struct evd_err *err)
+{
+        const struct mapped_file key = { .partition = file->partition, .inum = file->inum };
+        const struct mapped_file *m = bsearch(&key, src->map, src->n_map, sizeof(key), cmp_mapped);
+        struct evd_source_reader *r;
+
+        if (!m || m->size != file->size)
+                return evd_err_set(err, -ESTALE, "inode %llu is not the listed file of %llu bytes",
+                                   (unsigned long long)file->inum, (unsigned long long)file->size);
+        if (m->error)
+                return evd_err_set(err, -EUCLEAN, "%s", m->error);
+        r = calloc(1, sizeof(*r));
+        if (!r || (m->n_extents && !(r->extents = calloc(m->n_extents, sizeof(*r->extents))))) {
+                free(r);
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        }
+        if (m->n_extents)
+                memcpy(r->extents, m->extents, m->n_extents * sizeof(*r->extents));
+        r->n_extents = m->n_extents;
+        r->src = src;
+        r->size = m->size;
+        r->partition = m->partition;
+        r->inum = m->inum;
+        *ret = r;
+        return 0;
+}
+
+/* The lister's extents of f make sense: in file order from 0, covering its size, each on
+ * a device of size bytes. */
+static int check_extents(const struct evd_source_file *f, uint64_t size, struct evd_err *err)
+{
+        uint64_t pos = 0;
+
+        if (f->error && f->n_extents)
+                return evd_err_set(err, -EBADMSG, "a file has both extents and an error");
+        if (f->error)
+                return 0;
+        if (f->size > 0 && f->n_extents == 0)
+                return evd_err_set(err, -EBADMSG, "a file of %llu bytes has no extents",
+                                   (unsigned long long)f->size);
+        for (size_t i = 0; i < f->n_extents; i++) {
+                const struct evd_source_extent *e = &f->extents[i];
+
+                if (e->file_off != pos || e->len == 0 || e->len > f->size - pos)
+                        return evd_err_set(err, -EBADMSG,
+                                           "the extents of inode %llu do not cover its %llu "
+                                           "bytes in order",
+                                           (unsigned long long)f->inum,
+                                           (unsigned long long)f->size);
+                if (!e->zero && (e->dev_off > size || e->len > size - e->dev_off))
+                        return evd_err_set(err, -EBADMSG,
+                                           "an extent of inode %llu lies past the end of the "
+                                           "device (%llu bytes at offset %llu, device of %llu)",
+                                           (unsigned long long)f->inum, (unsigned long long)e->len,
+                                           (unsigned long long)e->dev_off,
+                                           (unsigned long long)size);
+                pos += e->len;
+        }
+        if (pos != f->size)
+                return evd_err_set(err, -EBADMSG,
+                                   "the extents of inode %llu cover %llu of its "
+                                   "%llu bytes",
+                                   (unsigned long long)f->inum, (unsigned long long)pos,
+                                   (unsigned long long)f->size);
+        return 0;
+}
+
+/* Take the extents and errors of list into src->map, checked. */
+static int take_map(struct evd_source *src, struct evd_source_list *list, struct evd_err *err)
+{
+        int r;
+
+        src->map = calloc(list->n ? list->n : 1, sizeof(*src->map));
+        if (!src->map)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < list->n; i++) {
+                struct evd_source_file *f = &list->files[i];
+                struct mapped_file *m = &src->map[src->n_map];
+
+                if (f->partition >= src->n_parts)
+                        return evd_err_set(err, -EBADMSG, "a file on partition %u of %u",
+                                           f->partition, src->n_parts);
+                if ((r = check_extents(f, src->size, err)) < 0)
+                        return r;
+                *m = (struct mapped_file){ .partition = f->partition,
+                                           .inum = f->inum,
+                                           .size = f->size,
+                                           .extents = f->extents,
+                                           .n_extents = f->n_extents,
+                                           .error = f->error };
+                f->extents = NULL;
+                f->n_extents = 0;
+                f->error = NULL;
+                src->n_map++;
+        }
+        qsort(src->map, src->n_map, sizeof(*src->map), cmp_mapped);
+        for (size_t i = 1; i < src->n_map; i++)
+                if (cmp_mapped(&src->map[i - 1], &src->map[i]) == 0)
+                        return evd_err_set(err, -EBADMSG,
+                                           "inode %llu of partition %u is listed "
+                                           "twice",
+                                           (unsigned long long)src->map[i].inum,
+                                           src->map[i].partition);
+        return 0;
+}
+
+int evd_source_open_mapped(const char *path, unsigned n_parts, struct evd_source_list *list,
+                           struct evd_source **ret, struct evd_err *err)
+{
+        struct evd_source *src = source_new(err);
+        unsigned sector = 512;
+        int r;
+
+        if (!src)
+                return -ENOMEM;
+        src->mapped = true;
+        src->n_parts = n_parts;
+        src->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (src->fd < 0) {
+                r = evd_err_set(err, -errno, "%s: %m", path);
+                goto fail;
+        }
+        if ((r = source_size(src, path, &sector, err)) < 0)
+                goto fail;
+        src->direct_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_DIRECT); /* or -1 */
+        if (n_parts == 0 || n_parts > EVD_SOURCE_MAX_PARTITIONS) {
+                r = evd_err_set(err, -EBADMSG, "%u partitions", n_parts);
+                goto fail;
+        }
+        src->img = calloc(1, sizeof(*src->img));
+        if (!src->img) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto fail;
+        }
+        src->img->fd = src->fd;
+        src->img->direct_fd = src->direct_fd;
+        src->img->size = src->size;
+        if ((r = take_map(src, list, err)) < 0)
+                goto fail;
+        *ret = src;
+        return 0;
+fail:
+        evd_source_free(src);
+        return r;
+}
+
+int evd_source_list_map(struct evd_source *src, struct evd_source_list *list, struct evd_err *err)
+{
+        for (size_t i = 0; i < list->n; i++) {
+                struct evd_source_file *f = &list->files[i];
+                struct evd_source_reader *r = NULL;
+                struct evd_err why = { 0 };
+                int rc = evd_source_reader_open(src, f, &r, &why);
+
+                if (rc == -ENOMEM)
+                        return evd_err_set(err, rc, "%s", why.text);
+                if (rc == 0 && r && f->size > 0 && !r->extents)
+                        rc = evd_err_set(&why, -EUCLEAN, "inode %llu: data not in clusters",
+                                         (unsigned long long)f->inum);
+                if (rc < 0 || !r) {
+                        f->error = strdup(why.text);
+                        if (!f->error) {
+                                evd_source_reader_free(r);
+                                return evd_err_set(err, -ENOMEM, "out of memory");
+                        }
+                } else {
+                        f->extents = r->extents;
+                        f->n_extents = r->n_extents;
+                        r->extents = NULL;
+                }
+                evd_source_reader_free(r);
+        }
+        return 0;
+}
+
 int evd_source_reader_open(struct evd_source *src, const struct evd_source_file *file,
                            struct evd_source_reader **ret, struct evd_err *err)
 {
@@ -954,6 +732,8 @@ int evd_source_reader_open(struct evd_source *src, const struct evd_source_file 
         TSK_FS_FILE *f;
         int rc;
 
+        if (src->mapped)
+                return mapped_reader_open(src, file, ret, err);
         if (file->partition >= src->n_fs)
                 return evd_err_set(err, -EINVAL, "no partition %u on this device", file->partition);
         r = calloc(1, sizeof(*r));
@@ -964,8 +744,9 @@ int evd_source_reader_open(struct evd_source *src, const struct evd_source_file 
         tsk_error_reset();
         f = tsk_fs_file_open_meta(src->fs[file->partition], NULL, (TSK_INUM_T)file->inum);
         if (!f) {
-                rc = fail_tsk(err, -EUCLEAN, "filesystem damaged: cannot open inode %llu",
-                              (unsigned long long)file->inum);
+                rc = evd_source_tsk_fail(err, -EUCLEAN,
+                                         "filesystem damaged: cannot open inode %llu",
+                                         (unsigned long long)file->inum);
                 goto fail;
         }
         if (!f->meta || f->meta->type != TSK_FS_META_TYPE_REG ||
@@ -998,10 +779,10 @@ fail:
 }
 
 /* The extent holding byte off of the file (off < r->size), looked for at r->hint first. */
-static const struct extent *extent_at(const struct evd_source_reader *r, uint64_t off)
+static const struct evd_source_extent *extent_at(const struct evd_source_reader *r, uint64_t off)
 {
         size_t lo = 0, hi = r->n_extents;
-        const struct extent *e = &r->extents[r->hint];
+        const struct evd_source_extent *e = &r->extents[r->hint];
 
         if (e->file_off <= off && off - e->file_off < e->len)
                 return e;
@@ -1022,7 +803,7 @@ static ssize_t read_extents(struct evd_source_reader *r, uint8_t *buf, size_t le
         char why[128];
 
         for (size_t done = 0; done < len;) {
-                const struct extent *e = extent_at(r, off + done);
+                const struct evd_source_extent *e = extent_at(r, off + done);
                 uint64_t in = off + done - e->file_off;
                 size_t n = (size_t)(e->len - in < len - done ? e->len - in : len - done);
                 ssize_t got;
@@ -1058,6 +839,9 @@ ssize_t evd_source_reader_pread(void *ctx, void *buf, size_t len, uint64_t off)
                 len = (size_t)SSIZE_MAX;
         if (r->extents)
                 return read_extents(r, buf, len, off);
+        if (r->src->mapped)
+                return evd_err_set(&r->err, -EIO, "inode %llu: no extents",
+                                   (unsigned long long)r->inum);
 
         pthread_mutex_lock(&r->src->lock);
         errors = img->read_errors;
@@ -1071,10 +855,11 @@ ssize_t evd_source_reader_pread(void *ctx, void *buf, size_t len, uint64_t off)
                             r->partition, (unsigned long long)r->inum, (unsigned long long)off,
                             img->last_text);
         } else if (n < 0) {
-                n = fail_tsk(&r->err, -EIO,
-                             "partition %u inode %llu offset %llu: filesystem damaged or "
-                             "unreadable",
-                             r->partition, (unsigned long long)r->inum, (unsigned long long)off);
+                n = evd_source_tsk_fail(
+                        &r->err, -EIO,
+                        "partition %u inode %llu offset %llu: filesystem damaged or "
+                        "unreadable",
+                        r->partition, (unsigned long long)r->inum, (unsigned long long)off);
         } else if (n == 0) {
                 n = evd_err_set(&r->err, -EIO,
                                 "partition %u inode %llu offset %llu: nothing read before "
@@ -1101,9 +886,11 @@ void evd_source_reader_free(struct evd_source_reader *r)
 {
         if (!r)
                 return;
-        pthread_mutex_lock(&r->src->lock);
-        tsk_fs_file_close(r->file);
-        pthread_mutex_unlock(&r->src->lock);
+        if (r->file) {
+                pthread_mutex_lock(&r->src->lock);
+                tsk_fs_file_close(r->file);
+                pthread_mutex_unlock(&r->src->lock);
+        }
         free(r->extents);
         free(r);
 }

@@ -66,6 +66,14 @@ struct evd_source_limits {
         unsigned max_depth; /* directory levels below the root; 32 */
 };
 
+/* Where a piece of a file is: bytes [file_off, file_off + len) of the file are at dev_off
+ * on the device, or are zeros (a sparse run, or past the size the entry says was
+ * written: exFAT's valid data length). */
+struct evd_source_extent {
+        uint64_t file_off, dev_off, len;
+        bool zero;
+};
+
 /* One original recording on the device. */
 struct evd_source_file {
         char *path;         /* "DCIM/100MEDIA/X.MP4": TSK's name bytes from the root down,
@@ -81,6 +89,11 @@ struct evd_source_file {
                              * another file of the partition has the same bytes, a name held
                              * a '/', or TSK may have cut a long name (see above). The caller
                              * must not key on the path alone (add the inum). */
+        /* Filled by evd_source_list_map (in the sandboxed lister, probe.h) or by the
+         * lister's answer; NULL/0 otherwise. Owned by the list. */
+        struct evd_source_extent *extents; /* in file order, covering size exactly */
+        size_t n_extents;
+        char *error; /* why the file cannot be read (then no extents), or NULL */
 };
 
 struct evd_source_list {
@@ -104,6 +117,30 @@ struct evd_source_reader;
  * partition table, else the one at offset 0. path is borrowed. On success *ret is a new
  * source the caller frees with evd_source_free. */
 int evd_source_open(const char *path, struct evd_source **ret, struct evd_err *err);
+
+/* As evd_source_open on fd (taken: closed by evd_source_free, also on failure), an
+ * already-open read-only device or image; name is only for messages. No O_DIRECT
+ * reads. For the sandboxed lister (daemon/evidock-probe.c). */
+int evd_source_open_fd(int fd, const char *name, struct evd_source **ret, struct evd_err *err);
+
+/* Fill every listed file's extents (or its error: damage found opening it, as
+ * evd_source_reader_open says) so that another process can read it without TSK.
+ * Returns -ENOMEM (err set) or 0. */
+int evd_source_list_map(struct evd_source *src, struct evd_source_list *list, struct evd_err *err);
+
+/* Open path read-only, as evd_source_open does, but without TSK: its files are read from
+ * the extents of list (taken from it: its files keep their paths, lose their extents and
+ * errors), found by a sandboxed lister that had n_parts filesystems. Each extent is
+ * checked against the device size and each file's extents against its size; a listed
+ * (partition, inum) twice or an extent off the device is -EBADMSG ("the lister's answer
+ * ..."). evd_source_reader_open then takes a file's extents (-EUCLEAN with its error
+ * when it has one). evd_source_partition_info is -ENOENT on such a source. */
+int evd_source_open_mapped(const char *path, unsigned n_parts, struct evd_source_list *list,
+                           struct evd_source **ret, struct evd_err *err);
+
+/* Open path read-only (O_RDONLY|O_CLOEXEC) for a lister: its size and the fd, which
+ * stays the caller's. */
+int evd_source_device_open(const char *path, int *ret_fd, uint64_t *ret_size, struct evd_err *err);
 
 /* Close everything. Accepts NULL. Every reader of src must be freed first. */
 void evd_source_free(struct evd_source *src);

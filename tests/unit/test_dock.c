@@ -140,13 +140,14 @@ static void fake_wait_cancel(void *wait)
         uv_close((uv_handle_t *)&w->timer, wait_closed);
 }
 
-static int fake_scan(const char *node, const char *const *exts, size_t n_exts, void **ret_disk,
-                     struct evd_original **ret_files, size_t *ret_n, json_t **ret_deleted,
-                     struct evd_err *err)
+static int fake_scan(struct evd_ingest *ingest, const char *node, const char *const *exts,
+                     size_t n_exts, void **ret_disk, struct evd_original **ret_files, size_t *ret_n,
+                     json_t **ret_deleted, struct evd_err *err)
 {
-        (void)ret_deleted;
         struct evd_original *files = calloc(N_FILES, sizeof(*files));
 
+        (void)ingest;
+        (void)ret_deleted;
         /* Off the loop: no cmocka asserts here (they cannot unwind another thread). */
         (void)exts;
         (void)n_exts;

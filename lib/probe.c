@@ -1,0 +1,561 @@
+#include "probe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "probe_msg.h"
+
+#define HELPER_IN_FD 3
+#define HELPER_OUT_FD 4
+#define FIRST_FREE_FD 5 /* the helper's fds are made above its own */
+#define ARGS_MAX 72     /* "list", 64 extensions, NULL */
+#define READ_CHUNK (64 * 1024)
+
+extern char **environ;
+
+/* A helper serving media probes ("media-serve"), one file after another. */
+struct server {
+        pid_t pid;
+        int pidfd, sock;
+        unsigned served;
+};
+
+struct evd_probes {
+        pthread_mutex_t lock;
+        pthread_cond_t turn;
+        unsigned running, max;
+        struct server *idle; /* max of them; n_idle waiting for work */
+        unsigned n_idle;
+};
+
+static int serve_stop(struct server *h);
+static int crash_text(int status, struct evd_err *err);
+
+int evd_probes_new(unsigned max_running, struct evd_probes **ret)
+{
+        struct evd_probes *p = calloc(1, sizeof(*p));
+
+        if (!p)
+                return -ENOMEM;
+        p->max = max_running ? max_running : EVD_PROBE_MAX_RUNNING;
+        p->idle = calloc(p->max, sizeof(*p->idle));
+        if (!p->idle) {
+                free(p);
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->turn, NULL);
+        *ret = p;
+        return 0;
+}
+
+void evd_probes_free(struct evd_probes *p)
+{
+        if (!p)
+                return;
+        for (unsigned i = 0; i < p->n_idle; i++)
+                (void)serve_stop(&p->idle[i]);
+        free(p->idle);
+        pthread_cond_destroy(&p->turn);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+}
+
+static void take_turn(struct evd_probes *p)
+{
+        pthread_mutex_lock(&p->lock);
+        while (p->running >= p->max)
+                pthread_cond_wait(&p->turn, &p->lock);
+        p->running++;
+        pthread_mutex_unlock(&p->lock);
+}
+
+static void end_turn(struct evd_probes *p)
+{
+        pthread_mutex_lock(&p->lock);
+        p->running--;
+        pthread_cond_signal(&p->turn);
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* The helper's path: $EVIDOCK_PROBE, else next to this program. */
+static int program(char *out, size_t n, struct evd_err *err)
+{
+        const char *env = getenv("EVIDOCK_PROBE");
+        char self[PATH_MAX];
+        ssize_t len;
+        char *slash;
+
+        if (env && *env) {
+                if (snprintf(out, n, "%s", env) >= (int)n)
+                        return evd_err_set(err, -ENAMETOOLONG, "EVIDOCK_PROBE is too long");
+                return 0;
+        }
+        len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (len < 0)
+                return evd_err_set(err, -errno, "cannot find this program: %m");
+        self[len] = '\0';
+        slash = strrchr(self, '/');
+        if (slash)
+                *slash = '\0';
+        if (snprintf(out, n, "%s/%s", slash ? self : ".", EVD_PROBE_PROGRAM) >= (int)n)
+                return evd_err_set(err, -ENAMETOOLONG, "the probe's path is too long");
+        if (access(out, X_OK) < 0)
+                return evd_err_set(err, -ENOENT, "%s: %m (the sandboxed parser)", out);
+        return 0;
+}
+
+static unsigned deadline_ms(unsigned dflt)
+{
+        const char *env = getenv("EVIDOCK_PROBE_DEADLINE_MS");
+        char *end;
+        unsigned long v;
+
+        if (!env || !*env)
+                return dflt;
+        errno = 0;
+        v = strtoul(env, &end, 10);
+        return errno || *end || v == 0 || v > UINT_MAX ? dflt : (unsigned)v;
+}
+
+/* One run of the helper. */
+struct run {
+        pid_t pid;
+        int pidfd, out; /* pidfd: -1 once reaped */
+        int status;
+        char *data; /* the answer */
+        size_t len, cap;
+};
+
+/* The daemon's environment without LD_PRELOAD (a test harness's preload library,
+ * umockdev's, talks over sockets the helper may not open). envp has room for environ. */
+static void helper_env(char **envp, size_t n)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; environ[i] && k + 1 < n; i++)
+                if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+                        envp[k++] = environ[i];
+        envp[k] = NULL;
+}
+
+/* In the child, between fork and exec: async-signal-safe calls only. */
+static void child(int in, int out, const char *path, char *const *argv, char *const *envp)
+{
+        const struct rlimit no_core = { 0, 0 };
+        int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+        (void)setpgid(0, 0);
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        (void)setrlimit(RLIMIT_CORE, &no_core); /* a crash leaves no core to write */
+        if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(in, HELPER_IN_FD) < 0 ||
+            (out >= 0 && dup2(out, HELPER_OUT_FD) < 0))
+                _exit(126);
+        (void)execve(path, argv, envp);
+        _exit(127);
+}
+
+static int start(struct run *run, int fd, char *const *argv, struct evd_err *err)
+{
+        char path[PATH_MAX], **envp;
+        int pipefd[2] = { -1, -1 }, in = -1, out = -1, r;
+        size_t n_env = 0;
+
+        if ((r = program(path, sizeof(path), err)) < 0)
+                return r;
+        while (environ[n_env])
+                n_env++;
+        envp = calloc(n_env + 1, sizeof(*envp));
+        if (!envp)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        helper_env(envp, n_env + 1);
+        in = fcntl(fd, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
+        if (in < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+                r = evd_err_set(err, -errno, "cannot start the probe: %m");
+                goto out;
+        }
+        out = fcntl(pipefd[1], F_DUPFD_CLOEXEC, FIRST_FREE_FD);
+        if (out < 0) {
+                r = evd_err_set(err, -errno, "cannot start the probe: %m");
+                goto out;
+        }
+        run->pid = fork();
+        if (run->pid == 0)
+                child(in, out, path, argv, envp);
+        if (run->pid < 0) {
+                r = evd_err_set(err, -errno, "cannot start the probe: %m");
+                goto out;
+        }
+        run->pidfd = (int)syscall(SYS_pidfd_open, run->pid, 0);
+        if (run->pidfd < 0) { /* cannot wait with a deadline: give up on it */
+                r = evd_err_set(err, -errno, "cannot watch the probe: %m");
+                (void)kill(-run->pid, SIGKILL);
+                (void)waitpid(run->pid, NULL, 0);
+                goto out;
+        }
+        run->out = pipefd[0];
+        pipefd[0] = -1;
+        r = 0;
+out:
+        if (pipefd[0] >= 0)
+                (void)close(pipefd[0]);
+        if (pipefd[1] >= 0)
+                (void)close(pipefd[1]);
+        if (in >= 0)
+                (void)close(in);
+        if (out >= 0)
+                (void)close(out);
+        free(envp);
+        return r;
+}
+
+/* Read what is there; -EMSGSIZE past the cap, 1 at EOF. */
+static int take_output(struct run *run)
+{
+        ssize_t n;
+
+        if (run->cap - run->len < READ_CHUNK) {
+                size_t cap = run->cap ? 2 * run->cap : 2 * READ_CHUNK;
+                char *d;
+
+                if (cap > EVD_PROBE_MSG_MAX + READ_CHUNK)
+                        cap = EVD_PROBE_MSG_MAX + READ_CHUNK;
+                if (cap - run->len < READ_CHUNK / 2)
+                        return -EMSGSIZE;
+                d = realloc(run->data, cap);
+                if (!d)
+                        return -ENOMEM;
+                run->data = d;
+                run->cap = cap;
+        }
+        n = read(run->out, run->data + run->len, run->cap - run->len);
+        if (n < 0)
+                return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+        run->len += (size_t)n;
+        if (run->len > EVD_PROBE_MSG_MAX)
+                return -EMSGSIZE;
+        return n == 0;
+}
+
+/* Wait for the answer and the helper's end, up to ms. */
+static int wait_for(struct run *run, unsigned ms, struct evd_err *err)
+{
+        uint64_t end = evd_clock_mono_ns() + (uint64_t)ms * 1000000;
+        bool eof = false;
+        siginfo_t si;
+        int r = 0;
+
+        while (!eof || run->pidfd >= 0) {
+                struct pollfd fds[2] = { { .fd = eof ? -1 : run->out, .events = POLLIN },
+                                         { .fd = run->pidfd, .events = POLLIN } };
+                uint64_t now = evd_clock_mono_ns();
+
+                if (now >= end) {
+                        r = evd_err_set(err, -ETIMEDOUT, "probe timed out after %u s",
+                                        (ms + 999) / 1000);
+                        break;
+                }
+                if (poll(fds, 2, (int)((end - now + 999999) / 1000000)) < 0 && errno != EINTR) {
+                        r = evd_err_set(err, -errno, "waiting for the probe: %m");
+                        break;
+                }
+                if (fds[0].revents && (r = take_output(run)) != 0) {
+                        if (r < 0) {
+                                r = evd_err_set(err, r,
+                                                r == -EMSGSIZE ? "the probe answered more than "
+                                                                 "the limit"
+                                                               : "reading the probe's answer");
+                                break;
+                        }
+                        eof = true;
+                        r = 0;
+                }
+                memset(&si, 0, sizeof(si));
+                if (fds[1].revents &&
+                    waitid(P_PIDFD, (id_t)run->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid) {
+                        run->status =
+                                si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status & 0x7f;
+                        (void)close(run->pidfd);
+                        run->pidfd = -1;
+                        eof |= si.si_code != CLD_EXITED; /* its answer is of no use */
+                }
+        }
+        return r;
+}
+
+static void finish(struct run *run)
+{
+        if (run->pidfd >= 0) {
+                (void)kill(-run->pid, SIGKILL); /* its group: a script's children too */
+                (void)kill(run->pid, SIGKILL);
+                (void)waitid(P_PIDFD, (id_t)run->pidfd, &(siginfo_t){ 0 }, WEXITED);
+                (void)close(run->pidfd);
+                run->pidfd = -1;
+        } else if (run->pid > 0) {
+                (void)kill(-run->pid, SIGKILL); /* what it left behind */
+        }
+        if (run->out >= 0)
+                (void)close(run->out);
+        run->out = -1;
+}
+
+/* Run the helper on fd with argv; on success run->data/len hold its answer. */
+static int run_helper(struct evd_probes *p, int fd, char *const *argv, unsigned ms, struct run *run,
+                      struct evd_err *err)
+{
+        int r;
+
+        *run = (struct run){ .pid = -1, .pidfd = -1, .out = -1 };
+        take_turn(p);
+        r = start(run, fd, argv, err);
+        if (r == 0)
+                r = wait_for(run, ms, err);
+        finish(run);
+        end_turn(p);
+        if (r < 0)
+                return r;
+        if (run->status)
+                return crash_text(run->status, err);
+        return 0;
+}
+
+int evd_probe_list(struct evd_probes *p, const char *node, const char *const *exts, size_t n_exts,
+                   struct evd_source **ret_src, struct evd_source_list **ret_list,
+                   json_t **ret_deleted, struct evd_err *err)
+{
+        const char *argv[ARGS_MAX] = { EVD_PROBE_PROGRAM, "list" };
+        json_t *deleted = NULL;
+        struct evd_source_list *list = NULL;
+        struct run run;
+        unsigned parts = 0;
+        uint64_t size;
+        int fd, r;
+
+        if (n_exts > ARGS_MAX - 3)
+                return evd_err_set(err, -EINVAL, "more than %d extensions", ARGS_MAX - 3);
+        for (size_t i = 0; i < n_exts; i++)
+                argv[2 + i] = exts[i];
+        if ((r = evd_source_device_open(node, &fd, &size, err)) < 0)
+                return r;
+        r = run_helper(p, fd, (char *const *)argv, deadline_ms(EVD_PROBE_LIST_MS), &run, err);
+        (void)close(fd);
+        if (r == 0)
+                r = evd_probe_msg_listing_decode(run.data, run.len, &list, &parts, err);
+        if (r == 0 && ret_deleted)
+                r = evd_probe_msg_deleted_decode(run.data, run.len, &deleted, err);
+        free(run.data);
+        if (r == 0 && (r = evd_source_open_mapped(node, parts, list, ret_src, err)) < 0 &&
+            r == -EBADMSG) {
+                char why[EVD_ERR_TEXT_MAX];
+
+                memcpy(why, err->text, sizeof(why));
+                (void)evd_err_set(err, r, "the probe's answer is nonsense: %s", why);
+        }
+        if (r < 0) {
+                evd_source_list_free(list);
+                json_decref(deleted);
+                return r;
+        }
+        *ret_list = list;
+        if (ret_deleted)
+                *ret_deleted = deleted;
+        return 0;
+}
+
+/* ---- media probes: a helper serves many files ---- */
+
+/* Start a media server: fd 3 its end of a SOCK_SEQPACKET pair. */
+static int serve_start(struct server *h, struct evd_err *err)
+{
+        char *const argv[] = { (char *)EVD_PROBE_PROGRAM, (char *)"media-serve", NULL };
+        char path[PATH_MAX], **envp = NULL;
+        int sv[2] = { -1, -1 }, theirs = -1, r;
+        size_t n_env = 0;
+
+        *h = (struct server){ .pid = -1, .pidfd = -1, .sock = -1 };
+        if ((r = program(path, sizeof(path), err)) < 0)
+                return r;
+        while (environ[n_env])
+                n_env++;
+        envp = calloc(n_env + 1, sizeof(*envp));
+        if (!envp)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        helper_env(envp, n_env + 1);
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+            (theirs = fcntl(sv[1], F_DUPFD_CLOEXEC, FIRST_FREE_FD)) < 0) {
+                r = evd_err_set(err, -errno, "cannot start the probe: %m");
+                goto out;
+        }
+        h->pid = fork();
+        if (h->pid == 0)
+                child(theirs, -1, path, argv, envp);
+        if (h->pid < 0 || (h->pidfd = (int)syscall(SYS_pidfd_open, h->pid, 0)) < 0) {
+                r = evd_err_set(err, -errno, "cannot start the probe: %m");
+                if (h->pid > 0) {
+                        (void)kill(h->pid, SIGKILL);
+                        (void)waitpid(h->pid, NULL, 0);
+                }
+                goto out;
+        }
+        h->sock = sv[0];
+        sv[0] = -1;
+        r = 0;
+out:
+        for (int i = 0; i < 2; i++)
+                if (sv[i] >= 0)
+                        (void)close(sv[i]);
+        if (theirs >= 0)
+                (void)close(theirs);
+        free(envp);
+        return r;
+}
+
+/* Kill and reap a server; returns its wait status. */
+static int serve_stop(struct server *h)
+{
+        siginfo_t si = { 0 };
+        int status = 0;
+
+        if (h->pidfd >= 0) {
+                (void)kill(-h->pid, SIGKILL);
+                (void)kill(h->pid, SIGKILL);
+                if (waitid(P_PIDFD, (id_t)h->pidfd, &si, WEXITED) == 0)
+                        status = si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status & 0x7f;
+                (void)close(h->pidfd);
+        }
+        if (h->sock >= 0)
+                (void)close(h->sock);
+        *h = (struct server){ .pid = -1, .pidfd = -1, .sock = -1 };
+        return status;
+}
+
+static int send_fd(int sock, int fd)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u;
+        char byte = 'm';
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = u.buf,
+                              .msg_controllen = sizeof(u.buf) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+        memset(&u, 0, sizeof(u));
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+}
+
+/* One request to a running server: its answer in *ret (malloc'd, *ret_len bytes). */
+static int serve_one(struct server *h, int fd, unsigned ms, char **ret, size_t *ret_len,
+                     struct evd_err *err)
+{
+        uint64_t end = evd_clock_mono_ns() + (uint64_t)ms * 1000000;
+        char *buf = malloc(EVD_PROBE_MEDIA_MSG_MAX + 1);
+        ssize_t n;
+        int r;
+
+        if (!buf)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        if ((r = send_fd(h->sock, fd)) < 0) {
+                free(buf);
+                return evd_err_set(err, -ECHILD, "probe failed: it took no request (%s)",
+                                   strerror(-r));
+        }
+        for (;;) {
+                struct pollfd fds[2] = { { .fd = h->sock, .events = POLLIN },
+                                         { .fd = h->pidfd, .events = POLLIN } };
+                uint64_t now = evd_clock_mono_ns();
+
+                if (now >= end) {
+                        free(buf);
+                        return evd_err_set(err, -ETIMEDOUT, "probe timed out after %u s",
+                                           (ms + 999) / 1000);
+                }
+                if (poll(fds, 2, (int)((end - now + 999999) / 1000000)) < 0 && errno != EINTR) {
+                        free(buf);
+                        return evd_err_set(err, -errno, "waiting for the probe: %m");
+                }
+                if (fds[0].revents & POLLIN)
+                        break;
+                if (fds[0].revents || fds[1].revents) { /* it died: serve_stop says how */
+                        free(buf);
+                        return -ECHILD;
+                }
+        }
+        n = recv(h->sock, buf, EVD_PROBE_MEDIA_MSG_MAX + 1, MSG_TRUNC);
+        if (n <= 0) { /* it went away (ECONNRESET): serve_stop says how */
+                free(buf);
+                return -ECHILD;
+        }
+        if ((size_t)n > EVD_PROBE_MEDIA_MSG_MAX) {
+                free(buf);
+                return evd_err_set(err, -EMSGSIZE, "the probe answered more than the limit");
+        }
+        *ret = buf;
+        *ret_len = (size_t)n;
+        return 0;
+}
+
+static int crash_text(int status, struct evd_err *err)
+{
+        int sig = status & 0x7f;
+        const char *name = sig ? sigabbrev_np(sig) : NULL;
+
+        if (sig)
+                return evd_err_set(err, -ECHILD, "probe crashed: signal %d%s%s%s", sig,
+                                   name ? " (SIG" : "", name ? name : "", name ? ")" : "");
+        return evd_err_set(err, -ECHILD, "probe failed: exit status %d", status >> 8);
+}
+
+int evd_probe_media(struct evd_probes *p, int fd, json_t **ret_media, struct evd_err *err)
+{
+        struct server h = { .pid = -1, .pidfd = -1, .sock = -1 };
+        char *data = NULL;
+        size_t len = 0;
+        int r = 0;
+
+        take_turn(p);
+        pthread_mutex_lock(&p->lock);
+        if (p->n_idle > 0)
+                h = p->idle[--p->n_idle];
+        pthread_mutex_unlock(&p->lock);
+        if (h.pid < 0)
+                r = serve_start(&h, err);
+        if (r == 0)
+                r = serve_one(&h, fd, deadline_ms(EVD_PROBE_MEDIA_MS), &data, &len, err);
+        if (r == -ECHILD && h.pid > 0) {
+                r = crash_text(serve_stop(&h), err);
+        } else if (r < 0 || ++h.served >= EVD_PROBE_SERVE_FILES) {
+                (void)serve_stop(&h); /* a fresh one for the next files */
+        } else {
+                pthread_mutex_lock(&p->lock);
+                p->idle[p->n_idle++] = h; /* n_idle < max: this call held a turn */
+                pthread_mutex_unlock(&p->lock);
+        }
+        end_turn(p);
+        if (r == 0)
+                r = evd_probe_msg_media_decode(data, len, ret_media, err);
+        free(data);
+        return r;
+}

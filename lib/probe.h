@@ -1,0 +1,66 @@
+/* probe: parse untrusted bytes in a sandboxed helper process, never in the daemon.
+ *
+ * A recorder's filesystem (The Sleuth Kit) and a stored recording (libavformat) are
+ * parsed by evidock-probe (daemon/evidock-probe.c), which gets the input as an
+ * already-open read-only fd 3, runs without capabilities, groups (when started as root)
+ * or open(2), under a seccomp filter and rlimits, and answers on fd 4 (probe_msg.h).
+ * This module starts it (fork + exec, in its own process group, ambient capabilities
+ * cleared before exec), waits for it up to a wall-clock deadline, reads an answer of at
+ * most EVD_PROBE_MSG_MAX bytes and decodes it into the usual structs. A helper that
+ * crashes, hangs, says too much or answers nonsense is killed and the call fails with
+ * a reason for people ("probe crashed: signal 11 (SIGSEGV)", "probe timed out after
+ * 300 s", "the probe's answer is malformed: ..."); the daemon goes on.
+ *
+ * The program: $EVIDOCK_PROBE when set (tests put a misbehaving one there), else
+ * "evidock-probe" in the directory of /proc/self/exe (the build tree, or SBINDIR after
+ * `make install`). $EVIDOCK_PROBE_DEADLINE_MS, when set, replaces the deadlines.
+ *
+ * At most max_running helpers run at once (others wait their turn), each with at most
+ * 256 MiB of address space (RLIMIT_AS, set by the helper). About 150 MiB of that are
+ * the libraries' file mappings, shared with the daemon, so each helper can hold about
+ * 100 MiB of its own: 4 of them and the daemon stay under the unit's MemoryMax=512M.
+ * Everything here blocks: call it off the event loop. */
+#ifndef EVD_PROBE_H
+#define EVD_PROBE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "source.h"
+
+#define EVD_PROBE_MAX_RUNNING 4   /* helpers at once, default */
+#define EVD_PROBE_LIST_MS 300000  /* deadline of a listing */
+#define EVD_PROBE_MEDIA_MS 180000 /* of a media probe (media.h stops at 120 s itself) */
+#define EVD_PROBE_PROGRAM "evidock-probe"
+#define EVD_PROBE_SERVE_FILES 256 /* media probes by one helper before a fresh one */
+
+struct evd_probes;
+
+/* A pool allowing max_running helpers at once (0: EVD_PROBE_MAX_RUNNING). *ret is
+ * freed with evd_probes_free once no call is in flight. */
+int evd_probes_new(unsigned max_running, struct evd_probes **ret);
+void evd_probes_free(struct evd_probes *p);
+
+/* List the recorder at node (a block device or an image; borrowed) as evd_source_list
+ * would, in the helper. On success *ret_src is a mapped source on node (source.h:
+ * evd_source_open_mapped, extents checked against the device) and *ret_list its files
+ * (paths, sizes, times; extents moved into the source), and, when ret_deleted is not
+ * NULL, *ret_deleted the deleted recordings the helper found (source_deleted.h; checked;
+ * the caller owns it; NULL when none were reported). Errors: the helper's own
+ * (-EMEDIUMTYPE, -EUCLEAN, -E2BIG, ... with its text), -EBADMSG (nonsense), -ECHILD
+ * (crashed or failed), -ETIMEDOUT, -EMSGSIZE (answer too long), -ENOENT (no helper). */
+int evd_probe_list(struct evd_probes *p, const char *node, const char *const *exts, size_t n_exts,
+                   struct evd_source **ret_src, struct evd_source_list **ret_list,
+                   json_t **ret_deleted, struct evd_err *err);
+
+/* Probe the stored object open on fd (borrowed, read-only) as evd_media_probe would, in
+ * the helper: *ret_media (json_decref) on success. Errors as for evd_probe_list.
+ * Starting a helper (loading libavformat and its codecs) costs tens of milliseconds, so
+ * a media helper ("evidock-probe media-serve") takes one fd after another over a socket
+ * (SCM_RIGHTS) and answers each; it is replaced after EVD_PROBE_SERVE_FILES files and
+ * after any failure. The price: a file that took over a helper could make it lie about
+ * the next files' media facts (never their bytes or hashes) until it is replaced. */
+int evd_probe_media(struct evd_probes *p, int fd, json_t **ret_media, struct evd_err *err);
+
+#endif
