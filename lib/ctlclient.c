@@ -53,6 +53,11 @@ void evd_ctl_close(struct evd_ctl *c)
         free(c);
 }
 
+int evd_ctl_fd(const struct evd_ctl *c)
+{
+        return c->fd;
+}
+
 bool evd_ctl_broken(const struct evd_ctl *c)
 {
         return c->broken;
