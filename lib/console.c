@@ -227,7 +227,7 @@ static void set_cookie(struct ctx *x, const char *name, const char *value, int m
 }
 
 enum MHD_Result evd_console_respond(struct ctx *x, unsigned status, const char *ctype,
-                               const char *location, struct MHD_Response *resp)
+                                    const char *location, struct MHD_Response *resp)
 {
         enum MHD_Result r;
 
@@ -266,7 +266,8 @@ enum MHD_Result evd_console_redirect(struct ctx *x, const char *to)
         return evd_console_respond(x, MHD_HTTP_SEE_OTHER, NULL, to, NULL);
 }
 
-enum MHD_Result evd_console_message(struct ctx *x, unsigned status, enum evd_msg title, const char *line)
+enum MHD_Result evd_console_message(struct ctx *x, unsigned status, enum evd_msg title,
+                                    const char *line)
 {
         evd_buf_free(&x->out);
         x->out.max = 1 << 20;
@@ -365,7 +366,7 @@ int evd_console_ask_as(struct ctx *x, const char *token, const char *cmd, const 
 
 /* Ask the daemon as the signed-in person (their token), or as nobody. */
 int evd_console_ask(struct ctx *x, const char *cmd, const json_t *args, json_t **ret,
-               struct evd_err *err)
+                    struct evd_err *err)
 {
         return evd_console_ask_as(x, x->signed_in ? x->session.token : NULL, cmd, args, ret, err);
 }
@@ -481,7 +482,7 @@ static enum MHD_Result h_login(struct ctx *x)
         if (evd_web_cookie(cookies, COOKIE_PRE, pre, sizeof(pre)) < 0 || !origin_ok(x) ||
             !evd_web_token_equal(pre, evd_web_form_get(&x->form, "csrf")))
                 return evd_console_message(x, MHD_HTTP_FORBIDDEN, EVD_MSG_FORBIDDEN,
-                               evd_msg(x->view.lang, EVD_MSG_BAD_CSRF));
+                                           evd_msg(x->view.lang, EVD_MSG_BAD_CSRF));
         if (!user || !password || !user[0])
                 return login_form(x, MHD_HTTP_BAD_REQUEST,
                                   evd_msg(x->view.lang, EVD_MSG_BAD_LOGIN));
@@ -756,14 +757,14 @@ static bool refused(struct ctx *x, enum MHD_Result *ret)
         }
         if (!evd_page_role_ok(x->session.role, need)) {
                 *ret = evd_console_message(x, MHD_HTTP_FORBIDDEN, EVD_MSG_FORBIDDEN,
-                               evd_msg(x->view.lang, EVD_MSG_FORBIDDEN_TEXT));
+                                           evd_msg(x->view.lang, EVD_MSG_FORBIDDEN_TEXT));
                 return true;
         }
         if (strcmp(x->method, "POST") == 0 &&
             (!origin_ok(x) ||
              !evd_web_token_equal(x->session.csrf, evd_web_form_get(&x->form, "csrf")))) {
                 *ret = evd_console_message(x, MHD_HTTP_FORBIDDEN, EVD_MSG_FORBIDDEN,
-                               evd_msg(x->view.lang, EVD_MSG_BAD_CSRF));
+                                           evd_msg(x->view.lang, EVD_MSG_BAD_CSRF));
                 return true;
         }
         return false;

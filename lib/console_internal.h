@@ -27,7 +27,7 @@
 #define EVD_CONSOLE_CTL_MAX 12
 #define EVD_CONSOLE_CTL_WAIT_MS 30000
 #define EVD_CONSOLE_CTL_IDLE_S 60
-#define EVD_CONSOLE_DOWNLOADS_MAX 64  /* files made for downloads, all sessions */
+#define EVD_CONSOLE_DOWNLOADS_MAX 64 /* files made for downloads, all sessions */
 #define EVD_CONSOLE_DOWNLOAD_TTL_S 3600
 
 /* A file the daemon wrote for a person (an export's volume, an access's copy): an

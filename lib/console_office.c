@@ -176,8 +176,8 @@ static int ask_files(struct ctx *x, const char *cmd, json_t *args, struct files 
         if (r < 0)
                 return r;
         (void)json_object_set_new(args, "fds", json_true());
-        r = evd_ctl_request(f->ctl, cmd, args, x->session.token, EXPORT_TIMEOUT_MS, on_progress,
-                            f, ret, err);
+        r = evd_ctl_request(f->ctl, cmd, args, x->session.token, EXPORT_TIMEOUT_MS, on_progress, f,
+                            ret, err);
         evd_console_ctl_put(x->c, f->ctl);
         f->ctl = NULL;
         if (r < 0)
@@ -277,6 +277,11 @@ static enum MHD_Result h_export(struct ctx *x)
                 return evd_console_html(x, r == -EPERM || r == -EACCES ? MHD_HTTP_FORBIDDEN
                                                                        : MHD_HTTP_BAD_REQUEST);
         }
+        if (json_string_value(json_object_get(done, "case"))) { /* normalised */
+                (void)snprintf(base, sizeof(base), "%s",
+                               json_string_value(json_object_get(done, "case")));
+                safe_name(base);
+        }
         links = files_publish(x, &f, base);
         evd_page_export(&x->out, &x->view, &x->form, NULL, done, links);
         json_decref(links);
@@ -312,7 +317,8 @@ static json_t *access_rows(const json_t *log, enum evd_lang lang)
                                   "requester",
                                   json_object_get(d, export ? "extractor" : "requester"),
                                   "approver", json_object_get(d, "approver"), "reason",
-                                  json_object_get(d, "reason"), "by", json_object_get(e, "actor")));
+                                  json_object_get(d, "reason"), "by",
+                                  json_object_get(json_object_get(e, "actor"), "name")));
         }
         return rows;
 }
@@ -409,11 +415,10 @@ static int month_rows(struct ctx *x, int year, const json_t *report, json_t **re
         int r = 0;
 
         (void)localtime_r(&t, &tm);
-        json_array_foreach(months, i, m)
-                (void)json_array_append_new(
-                        out, json_pack("{sO? sO? sO?}", "month", json_object_get(m, "month"),
-                                       "total", json_object_get(m, "recordings"), "on_time",
-                                       json_object_get(m, "on_time")));
+        json_array_foreach(months, i, m)(void) json_array_append_new(
+                out, json_pack("{sO? sO? sO?}", "month", json_object_get(m, "month"), "total",
+                               json_object_get(m, "recordings"), "on_time",
+                               json_object_get(m, "on_time")));
         for (int mo = 1; !months && mo <= 12 && r == 0; mo++) {
                 static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
                 char from[40], to[40], label[40];
@@ -440,9 +445,9 @@ static int month_rows(struct ctx *x, int year, const json_t *report, json_t **re
                                 total += json_integer_value(json_object_get(row, "total"));
                                 on_time += json_integer_value(json_object_get(row, "on_time"));
                         }
-                        (void)json_array_append_new(out, json_pack("{ss sI sI}", "month", label,
-                                                                   "total", total, "on_time",
-                                                                   on_time));
+                        (void)json_array_append_new(out,
+                                                    json_pack("{ss sI sI}", "month", label, "total",
+                                                              total, "on_time", on_time));
                         json_decref(rows);
                 }
                 json_decref(rep);
@@ -546,6 +551,11 @@ static enum MHD_Result h_audit(struct ctx *x, bool verify)
         }
         json_array_foreach(log, i, e)
         {
+                /* The actor as people know it: its name (web:NAME, or the unix user). */
+                json_t *name = json_object_get(json_object_get(e, "actor"), "name");
+
+                if (name)
+                        (void)json_object_set(e, "actor", name);
                 if (contains(e, "event", evd_web_form_get(&x->form, "event")) &&
                     contains(e, "actor", evd_web_form_get(&x->form, "actor")) &&
                     contains(e, NULL, evd_web_form_get(&x->form, "q")))
@@ -657,6 +667,7 @@ static enum MHD_Result h_board_status(struct ctx *x)
         if (!text)
                 return MHD_NO;
         evd_buf_free(&x->out);
+        x->out.max = 1 << 20;
         evd_buf_str(&x->out, text);
         free(text);
         if (x->out.error)

@@ -93,9 +93,8 @@ static void table(struct evd_buf *b, const struct evd_page_view *v, const char *
 
 /* ---- export ---- */
 
-void evd_page_export(struct evd_buf *b, const struct evd_page_view *v,
-                     const struct evd_web_form *f, const char *error, const json_t *done,
-                     const json_t *links)
+void evd_page_export(struct evd_buf *b, const struct evd_page_view *v, const struct evd_web_form *f,
+                     const char *error, const json_t *done, const json_t *links)
 {
         static const char *const media[] = { "cd", "dvd", "dvd-dl", "bd25", "bd50" };
         const char *chosen = evd_web_form_get(f, "media");
@@ -152,15 +151,14 @@ void evd_page_export(struct evd_buf *b, const struct evd_page_view *v,
 
 /* ---- access register ---- */
 
-void evd_page_access(struct evd_buf *b, const struct evd_page_view *v,
-                     const struct evd_web_form *f, const char *error, const char *done,
-                     const char *link, const json_t *log)
+void evd_page_access(struct evd_buf *b, const struct evd_page_view *v, const struct evd_web_form *f,
+                     const char *error, const char *done, const char *link, const json_t *log)
 {
-        static const char *const keys[] = { "time",     "kind",     "item",   "requester",
-                                            "approver", "reason",   "by" };
-        static const enum evd_msg heads[] = { EVD_MSG_A_TIME,      EVD_MSG_A_KIND,
-                                              EVD_MSG_A_ITEM,      EVD_MSG_A_REQUESTER,
-                                              EVD_MSG_X_APPROVER,  EVD_MSG_X_REASON,
+        static const char *const keys[] = { "time",     "kind",   "item", "requester",
+                                            "approver", "reason", "by" };
+        static const enum evd_msg heads[] = { EVD_MSG_A_TIME,     EVD_MSG_A_KIND,
+                                              EVD_MSG_A_ITEM,     EVD_MSG_A_REQUESTER,
+                                              EVD_MSG_X_APPROVER, EVD_MSG_X_REASON,
                                               EVD_MSG_A_BY };
 
         evd_page_begin(b, v, EVD_MSG_NAV_ACCESS);
@@ -220,10 +218,11 @@ static void month_chart(struct evd_buf *b, const json_t *months)
         int slot = n ? (w - left) / (int)n : 1;
         const json_t *m;
 
-        evd_buf_printf(b,
-                       "<svg class=\"chart\" id=\"chart-months\" viewBox=\"0 0 %d %d\" width=\"%d\" "
-                       "height=\"%d\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">",
-                       w, hgt, w, hgt);
+        evd_buf_printf(
+                b,
+                "<svg class=\"chart\" id=\"chart-months\" viewBox=\"0 0 %d %d\" width=\"%d\" "
+                "height=\"%d\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">",
+                w, hgt, w, hgt);
         for (int p = 0; p <= 100; p += 50) {
                 int y = top + (hgt - top - bottom) * (100 - p) / 100;
 
@@ -244,7 +243,10 @@ static void month_chart(struct evd_buf *b, const json_t *months)
                                        "<rect class=\"bar\" x=\"%d\" y=\"%d\" width=\"%d\" "
                                        "height=\"%d\" fill=\"%s\"><title>%d%%</title></rect>",
                                        x, hgt - bottom - bh, slot * 2 / 3, bh,
-                                       p >= 95 ? "#2e7d32" : p >= 80 ? "#f9a825" : "#c62828", p);
+                                       p >= 95   ? "#2e7d32"
+                                       : p >= 80 ? "#f9a825"
+                                                 : "#c62828",
+                                       p);
                 evd_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"11\">", x, hgt - 8);
                 evd_page_text(b, label && strlen(label) >= 7 ? label + 5 : label);
                 evd_buf_str(b, "</text>");
@@ -282,7 +284,9 @@ static void handler_chart(struct evd_buf *b, const struct evd_page_view *v, cons
                                        "font-size=\"12\">%d%% (%" JSON_INTEGER_FORMAT
                                        "/%" JSON_INTEGER_FORMAT ")</text>",
                                        left, y, (w - left - 110) * p / 100,
-                                       p >= 95 ? "#2e7d32" : p >= 80 ? "#f9a825" : "#c62828",
+                                       p >= 95   ? "#2e7d32"
+                                       : p >= 80 ? "#f9a825"
+                                                 : "#c62828",
                                        left + (w - left - 110) * p / 100 + 4, y + 13, p,
                                        num(r, "on_time"), num(r, "total"));
         }
@@ -332,8 +336,8 @@ void evd_page_compliance(struct evd_buf *b, const struct evd_page_view *v, int y
                          const json_t *overdue)
 {
         static const char *const keys[] = { "name", "total", "on_time", "rate" };
-        static const enum evd_msg heads[] = { EVD_MSG_F_HANDLER, EVD_MSG_C_TOTAL,
-                                              EVD_MSG_C_ON_TIME, EVD_MSG_C_RATE };
+        static const enum evd_msg heads[] = { EVD_MSG_F_HANDLER, EVD_MSG_C_TOTAL, EVD_MSG_C_ON_TIME,
+                                              EVD_MSG_C_RATE };
         json_t *rows = json_deep_copy(handlers), *r;
         size_t i;
 
@@ -343,8 +347,7 @@ void evd_page_compliance(struct evd_buf *b, const struct evd_page_view *v, int y
         evd_buf_str(b, "</h1><form method=\"get\" action=\"/compliance\" class=\"filters "
                        "noprint\"><label>");
         msg(b, v, EVD_MSG_C_YEAR);
-        evd_buf_printf(b, "<input name=\"year\" value=\"%d\" inputmode=\"numeric\"></label>",
-                       year);
+        evd_buf_printf(b, "<input name=\"year\" value=\"%d\" inputmode=\"numeric\"></label>", year);
         evd_buf_str(b, "<button type=\"submit\">");
         msg(b, v, EVD_MSG_FILTER);
         evd_buf_str(b, "</button> <button type=\"button\" id=\"print\">");
@@ -396,7 +399,8 @@ static void audit_filters(struct evd_buf *b, const struct evd_page_view *v,
                 const char *name, *type;
                 enum evd_msg m;
         } f[] = { { "since", "date", EVD_MSG_F_SINCE },
-                  { "event", "text", EVD_MSG_U_EVENT },  { "actor", "text", EVD_MSG_U_ACTOR },
+                  { "event", "text", EVD_MSG_U_EVENT },
+                  { "actor", "text", EVD_MSG_U_ACTOR },
                   { "q", "text", EVD_MSG_U_SEARCH } };
 
         evd_buf_str(b, "<form method=\"get\" action=\"/audit\" class=\"filters\">");
@@ -431,14 +435,14 @@ static void verdict_box(struct evd_buf *b, const struct evd_page_view *v, const 
         free(dump);
 }
 
-void evd_page_audit(struct evd_buf *b, const struct evd_page_view *v,
-                    const struct evd_web_form *q, const json_t *entries, size_t page,
-                    const json_t *verdict)
+void evd_page_audit(struct evd_buf *b, const struct evd_page_view *v, const struct evd_web_form *q,
+                    const json_t *entries, size_t page, const json_t *verdict)
 {
         static const char *const keys[] = { "seq", "time", "event", "actor", "subject", "details" };
-        static const enum evd_msg heads[] = { EVD_MSG_F_ID,    EVD_MSG_A_TIME,
-                                              EVD_MSG_U_EVENT, EVD_MSG_U_ACTOR,
-                                              EVD_MSG_U_SUBJECT, EVD_MSG_U_DETAILS };
+        static const enum evd_msg heads[] = {
+                EVD_MSG_F_ID,    EVD_MSG_A_TIME,    EVD_MSG_U_EVENT,
+                EVD_MSG_U_ACTOR, EVD_MSG_U_SUBJECT, EVD_MSG_U_DETAILS
+        };
         size_t total = json_array_size(entries);
         size_t pages = total ? (total + AUDIT_PAGE - 1) / AUDIT_PAGE : 1;
         json_t *slice = json_array();
@@ -479,8 +483,9 @@ static void admin_form(struct evd_buf *b, const struct evd_page_view *v, const c
                        enum evd_msg title, const char *const *fields, const enum evd_msg *labels,
                        size_t n)
 {
-        evd_buf_printf(b, "<form method=\"post\" action=\"/admin/%s\" id=\"form-%s\" "
-                          "class=\"admin\"><h3>",
+        evd_buf_printf(b,
+                       "<form method=\"post\" action=\"/admin/%s\" id=\"form-%s\" "
+                       "class=\"admin\"><h3>",
                        action, action);
         msg(b, v, title);
         evd_buf_str(b, "</h3>");

@@ -94,12 +94,12 @@ enum evd_lang {
         X(NOT_FOUND, "未找到", "Not found")                                                        \
         X(FAILED, "操作失败", "Failed")                                                            \
         X(BACK, "返回", "Back")                                                                    \
-        X(NOT_YET, "此页面尚未提供", "This page is not available yet")                            \
+        X(NOT_YET, "此页面尚未提供", "This page is not available yet")                             \
         X(BAD_LOGIN_TEXT, "用户名或密码错误。连续失败5次，账号将锁定5分钟。",                      \
-          "Wrong user name or password. After 5 failures the account is locked for 5 minutes.")     \
-        X(BUSY, "采集站繁忙，请稍后重试", "The station is busy: try again in a moment")              \
-        X(DAYS_LEFT, "按近期存储速度可用天数", "Days left at the recent rate")                      \
-        X(REPLICATION, "异地备份延迟", "Replication lag")                                           \
+          "Wrong user name or password. After 5 failures the account is locked for 5 minutes.")    \
+        X(BUSY, "采集站繁忙，请稍后重试", "The station is busy: try again in a moment")            \
+        X(DAYS_LEFT, "按近期存储速度可用天数", "Days left at the recent rate")                     \
+        X(REPLICATION, "异地备份延迟", "Replication lag")                                          \
         X(X_CASE, "按案件", "A case")                                                              \
         X(X_ITEMS, "按记录编号", "Items by number")                                                \
         X(X_MAKER, "制作人", "Maker")                                                              \

@@ -18,6 +18,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from helpers import random_file, sha256_file
+from simstation import make_sim  # noqa: F401 (the console fixture asks for it)
 from test_console import SHOTS, browser, console, http, no_alert, wait  # noqa: F401
 
 CASE = "X罚〔2026〕17号"
@@ -111,7 +112,7 @@ def test_clerk_pages_with_a_real_account(office, console, browser):
     wait(browser, lambda d: d.find_elements(By.ID, "label-done"))
     assert browser.find_element(By.ID, "label-done").text.endswith("3")
     assert st.json("show", ids[0])["labels"]["case_no"] == CASE
-    assert any(e["actor"] == "web:张三" and e["event"].startswith("item.")
+    assert any(e["actor"]["name"] == "web:张三" and e["event"].startswith("item.")
                for e in st.json("audit"))
     # Refused: the archivist's pages, and a POST without the form's token.
     ck = {"Cookie": "evd_session=" + cookie}
@@ -135,8 +136,9 @@ def test_clerk_pages_with_a_real_account(office, console, browser):
 
 def test_archivist_exports_registers_and_checks(office, console, browser, tmp):
     st = office
-    ids = [str(it["id"]) for it in st.json("items")]
-    st.ctl("label", *ids[:3], "--case", CASE, "--party", "张三", check=True)
+    by_name = {it["original_path"].split("/")[-1]: str(it["id"]) for it in st.json("items")}
+    ids = [by_name[n] for n in ("CLIP0001.MP4", "CLIP0002.MP4", "CLIP0003.MP4")]
+    st.ctl("label", *ids, "--case", CASE, "--party", "张三", check=True)
     c = console(st)
     signed_in(browser, c.url, "李四", "/export")
     folder = os.path.join(tmp, "dl")
@@ -160,11 +162,11 @@ def test_archivist_exports_registers_and_checks(office, console, browser, tmp):
     href = links[0].get_attribute("href")
     cookie = browser.get_cookie("evd_session")["value"]
     assert http(href, None, {"Cookie": "evd_session=" + cookie})[0] == 404
-    # A split export (1 MiB volumes): one download per volume, named from the case.
+    # A split export (1.9 MB volumes, 1 MiB of each kept for the disc): one download per volume, named from the case.
     browser.get(c.url + "/export")
     body = urllib.parse.urlencode({"csrf": csrf_of(browser), "what": "case", "case": CASE,
                                    "maker": "王制作", "extractor": "李提取", "approver": "张所长",
-                                   "reason": "分卷", "media": "1048576"}).encode()
+                                   "reason": "分卷", "media": "1900000"}).encode()
     form = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": "evd_session=" + cookie}
     status, _, page = http(c.url + "/export", body, form)
     assert status == 200, page
