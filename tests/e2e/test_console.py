@@ -1,9 +1,7 @@
 """The web console, end to end: a real evidockd under the recorder simulator, a real
 evidock-console talking to it over the control socket, and a real browser (Debian's
 headless Chromium through chromedriver). Screenshots go to build/ for people to look
-at. The daemon's side of sign-in (login, tokens) is not built yet: pages that need a
-token are checked only for sending a visitor to the sign-in page, and a sign-in is
-checked to fail cleanly."""
+at. The signed-in pages are tested with real accounts in test_console_office.py."""
 import json
 import os
 import signal
@@ -250,10 +248,10 @@ def test_pages_need_sign_in_and_forms_need_their_token(make_sim, console, browse
     good = form + b"&csrf=" + token.encode()
     assert http(c.url + "/login", good, dict(ctype, Cookie=pre, Origin="http://evil.example"))[0] == 403
     assert http(c.url + "/login", good, ctype)[0] == 403  # the cookie is missing
-    # With its token the sign-in reaches the daemon, which decides (today it has no
-    # login command: the sign-in fails cleanly and no session cookie is set).
+    # With its token the sign-in reaches the daemon, which decides (no such account:
+    # refused, without saying which part was wrong, and no session cookie is set).
     status, headers, body = http(c.url + "/login", good, dict(ctype, Cookie=pre))
-    assert status == 401 and "登录失败" in body
+    assert status == 401 and "用户名或密码错误" in body
     assert "evd_session" not in (headers.get("Set-Cookie") or "")
     # A forged state change without a session is sent to sign in, changing nothing.
     status, headers, _ = http(c.url + "/label", b"item=1&case=x&party=y", ctype)
