@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "console_internal.h"
 #include "console_pages.h"
 #include "ctlclient.h"
 #include "name.h"
@@ -30,27 +31,6 @@
 
 static const char csp[] = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
                           "form-action 'self'";
-
-struct evd_console {
-        struct MHD_Daemon *mhd;
-        char *socket_path, *case_pattern;
-        char *cert_pem, *key_pem;
-        bool tls, loopback;
-        const struct evd_console_asset *assets;
-        size_t n_assets;
-        int poll_ms;
-        struct evd_web_sessions *sessions;
-        /* The board: the poller's latest answer, for the listeners. */
-        pthread_t poller;
-        bool poller_started;
-        pthread_mutex_t lock;
-        pthread_cond_t wake;    /* the poller: listeners came, or stop */
-        pthread_cond_t changed; /* listeners: a new board, or stop */
-        bool stopping;
-        int listeners;
-        uint64_t gen;
-        char *board; /* JSON text, owned */
-};
 
 /* One HTTP request in progress: the body of a POST. */
 struct request {
@@ -231,21 +211,6 @@ static void sse_free(void *cls)
 
 /* ---- responses ---- */
 
-/* What a handler found about the request. */
-struct ctx {
-        struct evd_console *c;
-        struct MHD_Connection *conn;
-        const char *method, *path;
-        enum evd_page page;
-        char param[65];
-        struct evd_page_view view;
-        bool signed_in;
-        struct evd_web_session session;
-        struct evd_web_form form; /* the query, then the posted fields */
-        struct evd_buf out;
-        char cookie[3][200]; /* Set-Cookie headers to send ("" for none) */
-};
-
 static void set_cookie(struct ctx *x, const char *name, const char *value, int max_age)
 {
         for (size_t i = 0; i < 3; i++) {
@@ -261,8 +226,8 @@ static void set_cookie(struct ctx *x, const char *name, const char *value, int m
         }
 }
 
-static enum MHD_Result respond(struct ctx *x, unsigned status, const char *ctype,
-                               const char *location, struct MHD_Response *resp)
+enum MHD_Result evd_console_respond(struct ctx *x, unsigned status, const char *ctype,
+                                    const char *location, struct MHD_Response *resp)
 {
         enum MHD_Result r;
 
@@ -288,25 +253,26 @@ static enum MHD_Result respond(struct ctx *x, unsigned status, const char *ctype
         return r;
 }
 
-static enum MHD_Result html(struct ctx *x, unsigned status)
+enum MHD_Result evd_console_html(struct ctx *x, unsigned status)
 {
         if (x->out.error)
                 return MHD_NO;
-        return respond(x, status, "text/html; charset=utf-8", NULL, NULL);
+        return evd_console_respond(x, status, "text/html; charset=utf-8", NULL, NULL);
 }
 
-static enum MHD_Result redirect(struct ctx *x, const char *to)
+enum MHD_Result evd_console_redirect(struct ctx *x, const char *to)
 {
         evd_buf_free(&x->out);
-        return respond(x, MHD_HTTP_SEE_OTHER, NULL, to, NULL);
+        return evd_console_respond(x, MHD_HTTP_SEE_OTHER, NULL, to, NULL);
 }
 
-static enum MHD_Result message(struct ctx *x, unsigned status, enum evd_msg title, const char *line)
+enum MHD_Result evd_console_message(struct ctx *x, unsigned status, enum evd_msg title,
+                                    const char *line)
 {
         evd_buf_free(&x->out);
         x->out.max = 1 << 20;
         evd_page_message(&x->out, &x->view, title, line);
-        return html(x, status);
+        return evd_console_html(x, status);
 }
 
 /* A safe place to go after sign-in: our own absolute path, nothing else. */
@@ -334,23 +300,75 @@ static bool origin_ok(struct ctx *x)
 }
 
 /* Ask the daemon with token (NULL for none); the daemon decides. */
-static int ask_as(struct ctx *x, const char *token, const char *cmd, const json_t *args,
-                  json_t **ret, struct evd_err *err)
+/* ---- the daemon connection pool (console_internal.h) ---- */
+
+int evd_console_ctl_get(struct evd_console *c, struct evd_ctl **ret, struct evd_err *err)
 {
         struct evd_ctl *ctl = NULL;
-        int r = evd_ctl_connect(x->c->socket_path, &ctl, err);
+        int64_t now = evd_clock_now();
+        struct timespec ts;
+        int w = 0, r;
 
-        if (r == 0)
-                r = evd_ctl_request(ctl, cmd, args, token, CTL_TIMEOUT_MS, NULL, NULL, ret, err);
+        deadline_in(&ts, EVD_CONSOLE_CTL_WAIT_MS);
+        pthread_mutex_lock(&c->pool_lock);
+        while (c->pool_busy >= EVD_CONSOLE_CTL_MAX && w != ETIMEDOUT)
+                w = pthread_cond_timedwait(&c->pool_free, &c->pool_lock, &ts);
+        if (c->pool_busy >= EVD_CONSOLE_CTL_MAX) {
+                pthread_mutex_unlock(&c->pool_lock);
+                return evd_err_set(err, -EBUSY, "the station is busy: try again in a moment");
+        }
+        c->pool_busy++;
+        if (c->pool_busy > c->pool_peak)
+                c->pool_peak = c->pool_busy;
+        /* The newest idle connection, if it has not idled too long; older ones go. */
+        while (c->n_idle > 0 && !ctl) {
+                c->n_idle--;
+                if (now - c->idle_since[c->n_idle] < EVD_CONSOLE_CTL_IDLE_S)
+                        ctl = c->idle[c->n_idle];
+                else
+                        evd_ctl_close(c->idle[c->n_idle]);
+        }
+        pthread_mutex_unlock(&c->pool_lock);
+        if (!ctl && (r = evd_ctl_connect(c->socket_path, &ctl, err)) < 0) {
+                evd_console_ctl_put(c, NULL);
+                return r;
+        }
+        *ret = ctl;
+        return 0;
+}
+
+void evd_console_ctl_put(struct evd_console *c, struct evd_ctl *ctl)
+{
+        pthread_mutex_lock(&c->pool_lock);
+        c->pool_busy--;
+        if (ctl && !evd_ctl_broken(ctl) && c->n_idle < EVD_CONSOLE_CTL_MAX && !c->stopping) {
+                c->idle[c->n_idle] = ctl;
+                c->idle_since[c->n_idle++] = evd_clock_now();
+                ctl = NULL;
+        }
+        pthread_cond_signal(&c->pool_free);
+        pthread_mutex_unlock(&c->pool_lock);
         evd_ctl_close(ctl);
+}
+
+int evd_console_ask_as(struct ctx *x, const char *token, const char *cmd, const json_t *args,
+                       json_t **ret, struct evd_err *err)
+{
+        struct evd_ctl *ctl = NULL;
+        int r = evd_console_ctl_get(x->c, &ctl, err);
+
+        if (r < 0)
+                return r;
+        r = evd_ctl_request(ctl, cmd, args, token, CTL_TIMEOUT_MS, NULL, NULL, ret, err);
+        evd_console_ctl_put(x->c, ctl);
         return r;
 }
 
 /* Ask the daemon as the signed-in person (their token), or as nobody. */
-static int ask(struct ctx *x, const char *cmd, const json_t *args, json_t **ret,
-               struct evd_err *err)
+int evd_console_ask(struct ctx *x, const char *cmd, const json_t *args, json_t **ret,
+                    struct evd_err *err)
 {
-        return ask_as(x, x->signed_in ? x->session.token : NULL, cmd, args, ret, err);
+        return evd_console_ask_as(x, x->signed_in ? x->session.token : NULL, cmd, args, ret, err);
 }
 
 /* ---- handlers ---- */
@@ -381,17 +399,17 @@ static enum MHD_Result h_static(struct ctx *x)
                 if (!resp)
                         return MHD_NO;
                 (void)MHD_add_response_header(resp, "Cache-Control", "no-cache");
-                return respond(x, MHD_HTTP_OK, content_type(a->name), NULL, resp);
+                return evd_console_respond(x, MHD_HTTP_OK, content_type(a->name), NULL, resp);
         }
-        return message(x, MHD_HTTP_NOT_FOUND, EVD_MSG_NOT_FOUND, x->path);
+        return evd_console_message(x, MHD_HTTP_NOT_FOUND, EVD_MSG_NOT_FOUND, x->path);
 }
 
 static enum MHD_Result h_lang(struct ctx *x)
 {
         if (strcmp(x->param, "en") != 0 && strcmp(x->param, "zh") != 0)
-                return message(x, MHD_HTTP_NOT_FOUND, EVD_MSG_NOT_FOUND, x->path);
+                return evd_console_message(x, MHD_HTTP_NOT_FOUND, EVD_MSG_NOT_FOUND, x->path);
         set_cookie(x, COOKIE_LANG, x->param, 365 * 86400);
-        return redirect(x, local_next(evd_web_form_get(&x->form, "next")));
+        return evd_console_redirect(x, local_next(evd_web_form_get(&x->form, "next")));
 }
 
 static enum MHD_Result h_events(struct ctx *x)
@@ -413,7 +431,7 @@ static enum MHD_Result h_events(struct ctx *x)
                 return MHD_NO;
         }
         (void)MHD_add_response_header(resp, "Cache-Control", "no-store");
-        return respond(x, MHD_HTTP_OK, "text/event-stream; charset=utf-8", NULL, resp);
+        return evd_console_respond(x, MHD_HTTP_OK, "text/event-stream; charset=utf-8", NULL, resp);
 }
 
 static enum MHD_Result login_form(struct ctx *x, unsigned status, const char *error)
@@ -431,7 +449,7 @@ static enum MHD_Result login_form(struct ctx *x, unsigned status, const char *er
         }
         evd_page_login(&x->out, &x->view, pre, local_next(evd_web_form_get(&x->form, "next")),
                        error);
-        return html(x, status);
+        return evd_console_html(x, status);
 }
 
 static void client_address(struct MHD_Connection *conn, char *out, size_t n)
@@ -463,14 +481,14 @@ static enum MHD_Result h_login(struct ctx *x)
 
         if (evd_web_cookie(cookies, COOKIE_PRE, pre, sizeof(pre)) < 0 || !origin_ok(x) ||
             !evd_web_token_equal(pre, evd_web_form_get(&x->form, "csrf")))
-                return message(x, MHD_HTTP_FORBIDDEN, EVD_MSG_FORBIDDEN,
-                               evd_msg(x->view.lang, EVD_MSG_BAD_CSRF));
+                return evd_console_message(x, MHD_HTTP_FORBIDDEN, EVD_MSG_FORBIDDEN,
+                                           evd_msg(x->view.lang, EVD_MSG_BAD_CSRF));
         if (!user || !password || !user[0])
                 return login_form(x, MHD_HTTP_BAD_REQUEST,
                                   evd_msg(x->view.lang, EVD_MSG_BAD_LOGIN));
         client_address(x->conn, client, sizeof(client));
         args = json_pack("{ss ss ss}", "user", user, "password", password, "client", client);
-        r = args ? ask(x, "login", args, &res, &err) : -ENOMEM;
+        r = args ? evd_console_ask(x, "login", args, &res, &err) : -ENOMEM;
         json_decref(args);
         if (r == 0 && (!json_string_value(json_object_get(res, "token")) ||
                        !json_string_value(json_object_get(res, "role"))))
@@ -485,7 +503,7 @@ static enum MHD_Result h_login(struct ctx *x)
                         json_t *bye = NULL;
                         struct evd_err ignored = { 0 };
 
-                        (void)ask_as(x, token, "logout", NULL, &bye, &ignored);
+                        (void)evd_console_ask_as(x, token, "logout", NULL, &bye, &ignored);
                         json_decref(bye);
                 }
         }
@@ -493,13 +511,21 @@ static enum MHD_Result h_login(struct ctx *x)
         if (r < 0) {
                 char why[EVD_ERR_TEXT_MAX + 64];
 
-                (void)snprintf(why, sizeof(why), "%s: %s", evd_msg(x->view.lang, EVD_MSG_BAD_LOGIN),
-                               err.code ? err.text : strerror(-r));
+                /* A refusal never says which part was wrong, nor whether the account
+                 * is locked (the daemon answers all alike): the page says what five
+                 * failures do. */
+                if (r == -EACCES)
+                        (void)snprintf(why, sizeof(why), "%s",
+                                       evd_msg(x->view.lang, EVD_MSG_BAD_LOGIN_TEXT));
+                else
+                        (void)snprintf(why, sizeof(why), "%s: %s",
+                                       evd_msg(x->view.lang, EVD_MSG_BAD_LOGIN),
+                                       err.code ? err.text : strerror(-r));
                 return login_form(x, MHD_HTTP_UNAUTHORIZED, why);
         }
         set_cookie(x, COOKIE_SESSION, s.id, -1);
         explicit_bzero(&s, sizeof(s));
-        return redirect(x, local_next(evd_web_form_get(&x->form, "next")));
+        return evd_console_redirect(x, local_next(evd_web_form_get(&x->form, "next")));
 }
 
 static enum MHD_Result h_logout(struct ctx *x)
@@ -509,22 +535,23 @@ static enum MHD_Result h_logout(struct ctx *x)
         struct evd_err err = { 0 };
 
         if (evd_web_session_remove(x->c->sessions, x->session.id, &s) == 0) {
-                (void)ask(x, "logout", NULL, &res, &err);
+                (void)evd_console_ask(x, "logout", NULL, &res, &err);
                 json_decref(res);
                 explicit_bzero(&s, sizeof(s));
         }
         set_cookie(x, COOKIE_SESSION, "", 0);
-        return redirect(x, "/board");
+        return evd_console_redirect(x, "/board");
 }
 
-static enum MHD_Result daemon_failed(struct ctx *x, int r, const struct evd_err *err)
+enum MHD_Result evd_console_failed(struct ctx *x, int r, const struct evd_err *err)
 {
         unsigned status = r == -EPERM || r == -EACCES ? MHD_HTTP_FORBIDDEN
                           : r == -ENOENT              ? MHD_HTTP_NOT_FOUND
                           : r == -EINVAL              ? MHD_HTTP_BAD_REQUEST
+                          : r == -EBUSY               ? MHD_HTTP_SERVICE_UNAVAILABLE
                                                       : MHD_HTTP_BAD_GATEWAY;
 
-        return message(x, status, EVD_MSG_FAILED, err->code ? err->text : strerror(-r));
+        return evd_console_message(x, status, EVD_MSG_FAILED, err->code ? err->text : strerror(-r));
 }
 
 static enum MHD_Result h_items(struct ctx *x)
@@ -545,28 +572,28 @@ static enum MHD_Result h_items(struct ctx *x)
         for (size_t i = 0; args && i < sizeof(flags) / sizeof(flags[0]); i++)
                 if (evd_web_form_get(&x->form, flags[i]))
                         (void)json_object_set_new(args, flags[i], json_true());
-        r = args ? ask(x, "items", args, &items, &err) : -ENOMEM;
+        r = args ? evd_console_ask(x, "items", args, &items, &err) : -ENOMEM;
         json_decref(args);
         if (r < 0)
-                return daemon_failed(x, r, &err);
+                return evd_console_failed(x, r, &err);
         evd_page_items(&x->out, &x->view, &x->form, items,
                        page ? (size_t)strtoul(page, NULL, 10) : 1);
         json_decref(items);
-        return html(x, MHD_HTTP_OK);
+        return evd_console_html(x, MHD_HTTP_OK);
 }
 
 static enum MHD_Result h_item(struct ctx *x)
 {
         struct evd_err err = { 0 };
         json_t *args = json_pack("{ss}", "item", x->param), *item = NULL;
-        int r = args ? ask(x, "show", args, &item, &err) : -ENOMEM;
+        int r = args ? evd_console_ask(x, "show", args, &item, &err) : -ENOMEM;
 
         json_decref(args);
         if (r < 0)
-                return daemon_failed(x, r, &err);
+                return evd_console_failed(x, r, &err);
         evd_page_item(&x->out, &x->view, item);
         json_decref(item);
-        return html(x, MHD_HTTP_OK);
+        return evd_console_html(x, MHD_HTTP_OK);
 }
 
 /* Which field a refusal of `label` is about, from the daemon's reason. */
@@ -600,7 +627,7 @@ static enum MHD_Result h_label(struct ctx *x)
                 json_decref(list);
                 evd_page_label(&x->out, &x->view, x->c->case_pattern, &x->form, "items",
                                evd_msg(x->view.lang, EVD_MSG_CHOOSE), NULL);
-                return html(x, MHD_HTTP_BAD_REQUEST);
+                return evd_console_html(x, MHD_HTTP_BAD_REQUEST);
         }
         args = json_pack("{so ss ss}", "items", list, "case",
                          evd_web_form_get(&x->form, "case") ?: "", "party",
@@ -609,33 +636,33 @@ static enum MHD_Result h_label(struct ctx *x)
                 (void)json_object_set_new(args, "session", json_string(session));
         if (args && handler && handler[0])
                 (void)json_object_set_new(args, "handler", json_string(handler));
-        r = args ? ask(x, "label", args, &done, &err) : -ENOMEM;
+        r = args ? evd_console_ask(x, "label", args, &done, &err) : -ENOMEM;
         json_decref(args);
         if (r == -EINVAL || r == -ENOENT || r == -E2BIG) {
                 evd_page_label(&x->out, &x->view, x->c->case_pattern, &x->form,
                                label_field(err.text), err.text, NULL);
-                return html(x, MHD_HTTP_BAD_REQUEST);
+                return evd_console_html(x, MHD_HTTP_BAD_REQUEST);
         }
         if (r < 0)
-                return daemon_failed(x, r, &err);
+                return evd_console_failed(x, r, &err);
         evd_web_form_free(&x->form);
         evd_page_label(&x->out, &x->view, x->c->case_pattern, &x->form, NULL, NULL, done);
         json_decref(done);
-        return html(x, MHD_HTTP_OK);
+        return evd_console_html(x, MHD_HTTP_OK);
 }
 
 static enum MHD_Result handle(struct ctx *x)
 {
         switch (x->page) {
         case EVD_PAGE_ROOT:
-                return redirect(x, "/board");
+                return evd_console_redirect(x, "/board");
         case EVD_PAGE_STATIC:
                 return h_static(x);
         case EVD_PAGE_LANG:
                 return h_lang(x);
         case EVD_PAGE_BOARD:
                 evd_page_board(&x->out, &x->view);
-                return html(x, MHD_HTTP_OK);
+                return evd_console_html(x, MHD_HTTP_OK);
         case EVD_PAGE_EVENTS:
                 return h_events(x);
         case EVD_PAGE_LOGIN_FORM:
@@ -650,12 +677,17 @@ static enum MHD_Result handle(struct ctx *x)
                 return h_item(x);
         case EVD_PAGE_LABEL_FORM:
                 evd_page_label(&x->out, &x->view, x->c->case_pattern, &x->form, NULL, NULL, NULL);
-                return html(x, MHD_HTTP_OK);
+                return evd_console_html(x, MHD_HTTP_OK);
         case EVD_PAGE_LABEL:
                 return h_label(x);
-        default:
-                return message(x, MHD_HTTP_NOT_FOUND, EVD_MSG_NOT_FOUND,
-                               evd_msg(x->view.lang, EVD_MSG_NOT_YET));
+        default: {
+                enum MHD_Result ret = MHD_NO;
+
+                if (evd_console_office(x, &ret))
+                        return ret;
+                return evd_console_message(x, MHD_HTTP_NOT_FOUND, EVD_MSG_NOT_FOUND,
+                                           evd_msg(x->view.lang, EVD_MSG_NOT_YET));
+        }
         }
 }
 
@@ -719,20 +751,20 @@ static bool refused(struct ctx *x, enum MHD_Result *ret)
 
                 evd_buf_str(&to, "/login?next=");
                 (void)evd_web_urlencode(&to, x->page == EVD_PAGE_EVENTS ? "/board" : x->path);
-                *ret = to.error ? MHD_NO : redirect(x, to.data);
+                *ret = to.error ? MHD_NO : evd_console_redirect(x, to.data);
                 evd_buf_free(&to);
                 return true;
         }
         if (!evd_page_role_ok(x->session.role, need)) {
-                *ret = message(x, MHD_HTTP_FORBIDDEN, EVD_MSG_FORBIDDEN,
-                               evd_msg(x->view.lang, EVD_MSG_FORBIDDEN_TEXT));
+                *ret = evd_console_message(x, MHD_HTTP_FORBIDDEN, EVD_MSG_FORBIDDEN,
+                                           evd_msg(x->view.lang, EVD_MSG_FORBIDDEN_TEXT));
                 return true;
         }
         if (strcmp(x->method, "POST") == 0 &&
             (!origin_ok(x) ||
              !evd_web_token_equal(x->session.csrf, evd_web_form_get(&x->form, "csrf")))) {
-                *ret = message(x, MHD_HTTP_FORBIDDEN, EVD_MSG_FORBIDDEN,
-                               evd_msg(x->view.lang, EVD_MSG_BAD_CSRF));
+                *ret = evd_console_message(x, MHD_HTTP_FORBIDDEN, EVD_MSG_FORBIDDEN,
+                                           evd_msg(x->view.lang, EVD_MSG_BAD_CSRF));
                 return true;
         }
         return false;
@@ -757,11 +789,11 @@ static enum MHD_Result dispatch(struct evd_console *c, struct MHD_Connection *co
                            sizeof(x->param));
         status = prepare(x, rq);
         if (id == -EOPNOTSUPP)
-                ret = message(x, MHD_HTTP_METHOD_NOT_ALLOWED, EVD_MSG_NOT_FOUND, url);
+                ret = evd_console_message(x, MHD_HTTP_METHOD_NOT_ALLOWED, EVD_MSG_NOT_FOUND, url);
         else if (id < 0)
-                ret = message(x, MHD_HTTP_NOT_FOUND, EVD_MSG_NOT_FOUND, url);
+                ret = evd_console_message(x, MHD_HTTP_NOT_FOUND, EVD_MSG_NOT_FOUND, url);
         else if (status)
-                ret = message(x, status, EVD_MSG_FAILED, "bad request");
+                ret = evd_console_message(x, status, EVD_MSG_FAILED, "bad request");
         else {
                 x->page = (enum evd_page)id;
                 if (!refused(x, &ret))
@@ -854,6 +886,12 @@ static void console_free(struct evd_console *c)
                 MHD_stop_daemon(c->mhd);
         if (c->poller_started)
                 (void)pthread_join(c->poller, NULL);
+        while (c->n_idle > 0)
+                evd_ctl_close(c->idle[--c->n_idle]);
+        evd_console_downloads_free(c);
+        pthread_cond_destroy(&c->pool_free);
+        pthread_mutex_destroy(&c->pool_lock);
+        free(c->spool);
         pthread_cond_destroy(&c->wake);
         pthread_cond_destroy(&c->changed);
         pthread_mutex_destroy(&c->lock);
@@ -878,13 +916,18 @@ static int console_init(struct evd_console *c, const struct evd_console_options 
         (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&c->wake, &ca);
         pthread_cond_init(&c->changed, &ca);
+        pthread_mutex_init(&c->pool_lock, NULL);
+        pthread_cond_init(&c->pool_free, &ca);
         (void)pthread_condattr_destroy(&ca);
+        for (size_t i = 0; i < EVD_CONSOLE_DOWNLOADS_MAX; i++)
+                c->downloads[i].fd = -1;
+        c->spool = strdup(o->spool && o->spool[0] ? o->spool : "/var/tmp");
         c->socket_path = strdup(o->control_socket);
         c->case_pattern = strdup(o->case_pattern ? o->case_pattern : "");
         c->assets = o->assets;
         c->n_assets = o->n_assets;
         c->poll_ms = o->poll_ms > 0 ? o->poll_ms : 200;
-        if (!c->socket_path || !c->case_pattern ||
+        if (!c->socket_path || !c->case_pattern || !c->spool ||
             evd_web_sessions_new(SESSIONS_MAX, IDLE_S, ABSOLUTE_S, &c->sessions) < 0)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         if (o->tls_cert && o->tls_cert[0]) {

@@ -22,6 +22,12 @@ const struct evd_web_route evd_console_routes[] = {
         { "GET", "/compliance", EVD_PAGE_COMPLIANCE },
         { "GET", "/audit", EVD_PAGE_AUDIT },
         { "GET", "/admin", EVD_PAGE_ADMIN },
+        { "POST", "/export", EVD_PAGE_EXPORT_RUN },
+        { "GET", "/download/*", EVD_PAGE_DOWNLOAD },
+        { "POST", "/access", EVD_PAGE_ACCESS_RUN },
+        { "POST", "/audit", EVD_PAGE_VERIFY },
+        { "POST", "/admin/*", EVD_PAGE_ADMIN_RUN },
+        { "GET", "/board/status", EVD_PAGE_BOARD_STATUS },
 };
 
 const size_t evd_console_n_routes = sizeof(evd_console_routes) / sizeof(evd_console_routes[0]);
@@ -33,13 +39,19 @@ const char *evd_page_role(enum evd_page page)
         case EVD_PAGE_ITEM:
         case EVD_PAGE_LABEL_FORM:
         case EVD_PAGE_LABEL:
+        case EVD_PAGE_BOARD_STATUS:
                 return "clerk";
         case EVD_PAGE_EXPORT:
         case EVD_PAGE_ACCESS:
         case EVD_PAGE_COMPLIANCE:
         case EVD_PAGE_AUDIT:
+        case EVD_PAGE_EXPORT_RUN:
+        case EVD_PAGE_DOWNLOAD:
+        case EVD_PAGE_ACCESS_RUN:
+        case EVD_PAGE_VERIFY:
                 return "archivist";
         case EVD_PAGE_ADMIN:
+        case EVD_PAGE_ADMIN_RUN:
                 return "admin";
         default:
                 return NULL;
@@ -185,10 +197,14 @@ void evd_page_board(struct evd_buf *b, const struct evd_page_view *v)
                 { "alarms", EVD_MSG_ALARMS },
                 { "warnings", EVD_MSG_WARNINGS },
                 { "offline", EVD_MSG_OFFLINE },
+                { "daysleft", EVD_MSG_DAYS_LEFT },
+                { "replication", EVD_MSG_REPLICATION },
         };
 
         evd_page_begin(b, v, EVD_MSG_NAV_BOARD);
         evd_buf_str(b, "<div id=\"board\" data-events=\"/board/events\"");
+        if (v->user) /* signed in: status's days left, replication and every warning */
+                evd_buf_str(b, " data-status=\"/board/status\"");
         for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
                 evd_buf_printf(b, " data-m-%s=\"", strings[i].attr);
                 msg(b, v, strings[i].m);
@@ -196,7 +212,8 @@ void evd_page_board(struct evd_buf *b, const struct evd_page_view *v)
         }
         evd_buf_str(b, "><div id=\"status\" class=\"offline\" hidden></div>"
                        "<section id=\"docks\" class=\"cards\"></section>"
-                       "<section id=\"health\"></section></div>");
+                       "<section id=\"health\"></section><section id=\"station\"></section>"
+                       "</div>");
         evd_page_end(b);
 }
 
@@ -433,6 +450,26 @@ static void list_section(struct evd_buf *b, const struct evd_page_view *v, enum 
                 evd_buf_str(b, "</li>");
         }
         evd_buf_str(b, "</ul>");
+}
+
+void evd_page_text(struct evd_buf *b, const char *s)
+{
+        text(b, s);
+}
+
+void evd_page_value(struct evd_buf *b, const struct evd_page_view *v, const json_t *j)
+{
+        value(b, v, j);
+}
+
+void evd_page_csrf(struct evd_buf *b, const char *csrf)
+{
+        csrf_field(b, csrf);
+}
+
+void evd_page_size(struct evd_buf *b, json_int_t n)
+{
+        size_text(b, n);
 }
 
 void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_t *it)

@@ -33,6 +33,12 @@ enum evd_page {
         EVD_PAGE_COMPLIANCE,
         EVD_PAGE_AUDIT,
         EVD_PAGE_ADMIN,
+        EVD_PAGE_EXPORT_RUN,
+        EVD_PAGE_DOWNLOAD,
+        EVD_PAGE_ACCESS_RUN,
+        EVD_PAGE_VERIFY,
+        EVD_PAGE_ADMIN_RUN,
+        EVD_PAGE_BOARD_STATUS,
 };
 
 extern const struct evd_web_route evd_console_routes[];
@@ -79,6 +85,44 @@ void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_
 void evd_page_label(struct evd_buf *b, const struct evd_page_view *v, const char *case_pattern,
                     const struct evd_web_form *values, const char *field, const char *error,
                     const json_t *done);
+
+/* Pieces for pages: s escaped (NULL as nothing); a JSON value as text; the hidden
+ * CSRF field; a byte count. */
+void evd_page_text(struct evd_buf *b, const char *s);
+void evd_page_value(struct evd_buf *b, const struct evd_page_view *v, const json_t *j);
+void evd_page_csrf(struct evd_buf *b, const char *csrf);
+void evd_page_size(struct evd_buf *b, json_int_t n);
+
+/* ---- the office's pages (console_office_pages.c) ---- */
+
+/* The export form, with values (may be NULL) and an error (may be NULL); done (may be
+ * NULL) is the daemon's answer, links the download paths of its volumes in order. */
+void evd_page_export(struct evd_buf *b, const struct evd_page_view *v,
+                     const struct evd_web_form *values, const char *error, const json_t *done,
+                     const json_t *links);
+
+/* The access register: the form (values, error), done/link after a registration (a
+ * download path for a copy, or NULL), and the register (access-log's rows). */
+void evd_page_access(struct evd_buf *b, const struct evd_page_view *v,
+                     const struct evd_web_form *values, const char *error, const char *done,
+                     const char *link, const json_t *log);
+
+/* The compliance page for year: months [{month "YYYY-MM", total, on_time}], handlers
+ * [{name, total, on_time}], late and overdue item lists. */
+void evd_page_compliance(struct evd_buf *b, const struct evd_page_view *v, int year,
+                         const json_t *months, const json_t *handlers, const json_t *late,
+                         const json_t *overdue);
+
+/* Audit entries (already filtered; newest first), one page of them; verdict (may be
+ * NULL) is verify's answer. */
+void evd_page_audit(struct evd_buf *b, const struct evd_page_view *v,
+                    const struct evd_web_form *query, const json_t *entries, size_t page,
+                    const json_t *verdict);
+
+/* The admin page: recorders, accounts, the forms; done (may be NULL) an answer to
+ * show with its title, error (may be NULL). */
+void evd_page_admin(struct evd_buf *b, const struct evd_page_view *v, const json_t *recorders,
+                    const json_t *users, const char *error, const json_t *done);
 
 /* A page with a title and one line of text (errors, pages not there yet). */
 void evd_page_message(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg title,

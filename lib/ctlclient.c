@@ -53,6 +53,11 @@ void evd_ctl_close(struct evd_ctl *c)
         free(c);
 }
 
+int evd_ctl_fd(const struct evd_ctl *c)
+{
+        return c->fd;
+}
+
 bool evd_ctl_broken(const struct evd_ctl *c)
 {
         return c->broken;
@@ -132,6 +137,9 @@ int evd_ctl_parse_reply(const char *line, size_t len, json_t **ret_progress, jso
                 json_int_t e = json_integer_value(json_object_get(j, "errno"));
                 const char *why = json_string_value(json_object_get(j, "error"));
 
+                /* The daemon sends the errno positive (control.c); accept either sign. */
+                if (e > 0 && e < 4096)
+                        e = -e;
                 r = evd_err_set(err, e < 0 && e > -4096 ? (int)e : -EIO, "%s",
                                 why ? why : "failed");
         } else {

@@ -28,6 +28,10 @@ void evd_ctl_close(struct evd_ctl *ctl);
 /* True after a transport failure (the connection is of no further use). */
 bool evd_ctl_broken(const struct evd_ctl *ctl);
 
+/* The connection's socket (borrowed): to answer a "need_fd" progress line with a
+ * descriptor (deliver.h) from the progress callback. */
+int evd_ctl_fd(const struct evd_ctl *ctl);
+
 /* Called with each progress object (borrowed) while a request runs. */
 typedef void (*evd_ctl_progress_fn)(void *userdata, const json_t *progress);
 

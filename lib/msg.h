@@ -94,7 +94,69 @@ enum evd_lang {
         X(NOT_FOUND, "未找到", "Not found")                                                        \
         X(FAILED, "操作失败", "Failed")                                                            \
         X(BACK, "返回", "Back")                                                                    \
-        X(NOT_YET, "此页面尚未提供", "This page is not available yet")
+        X(NOT_YET, "此页面尚未提供", "This page is not available yet")                             \
+        X(BAD_LOGIN_TEXT, "用户名或密码错误。连续失败5次，账号将锁定5分钟。",                      \
+          "Wrong user name or password. After 5 failures the account is locked for 5 minutes.")    \
+        X(BUSY, "采集站繁忙，请稍后重试", "The station is busy: try again in a moment")            \
+        X(DAYS_LEFT, "按近期存储速度可用天数", "Days left at the recent rate")                     \
+        X(REPLICATION, "异地备份延迟", "Replication lag")                                          \
+        X(X_CASE, "按案件", "A case")                                                              \
+        X(X_ITEMS, "按记录编号", "Items by number")                                                \
+        X(X_MAKER, "制作人", "Maker")                                                              \
+        X(X_EXTRACTOR, "提取人", "Extractor")                                                      \
+        X(X_APPROVER, "批准人", "Approver")                                                        \
+        X(X_REASON, "事由", "Reason")                                                              \
+        X(X_MEDIUM, "光盘类型", "Medium")                                                          \
+        X(X_ONE, "不分卷", "one volume")                                                           \
+        X(X_SUBMIT, "制作光盘镜像", "Make the disc image")                                         \
+        X(X_DONE, "光盘镜像已签名，请下载", "The signed disc image is ready to download")          \
+        X(X_VOLUME, "卷", "Volume")                                                                \
+        X(DOWNLOAD, "下载", "Download")                                                            \
+        X(A_REQUESTER, "调阅人", "Requester")                                                      \
+        X(A_KIND, "方式", "Kind")                                                                  \
+        X(A_VIEW, "调阅（查看）", "View")                                                          \
+        X(A_COPY, "复制（下载原件）", "Copy (download the original)")                              \
+        X(A_SUBMIT, "登记", "Register")                                                            \
+        X(A_DONE, "已登记", "Registered")                                                          \
+        X(A_LOG, "调阅登记簿", "Access register")                                                  \
+        X(A_TIME, "时间", "Time")                                                                  \
+        X(A_ITEM, "记录", "Item")                                                                  \
+        X(A_BY, "经办人", "By")                                                                    \
+        X(C_YEAR, "年度", "Year")                                                                  \
+        X(C_RATE_MONTH, "每月按时存储率", "On-time storage rate per month")                        \
+        X(C_RATE_HANDLER, "各执法人员按时存储率", "On-time storage rate per handler")              \
+        X(C_LATE_LIST, "逾期存储的记录", "Recordings stored late")                                 \
+        X(C_OVERDUE_LIST, "逾期未标注的记录", "Recordings unlabelled past the deadline")           \
+        X(C_TOTAL, "总数", "Total")                                                                \
+        X(C_ON_TIME, "按时", "On time")                                                            \
+        X(C_RATE, "按时率", "On-time rate")                                                        \
+        X(C_PRINT, "打印（A4）", "Print (A4)")                                                     \
+        X(C_MONTH, "月份", "Month")                                                                \
+        X(C_NOBODY, "（无人持有）", "(nobody)")                                                    \
+        X(U_EVENT, "事件", "Event")                                                                \
+        X(U_ACTOR, "操作人", "Actor")                                                              \
+        X(U_SUBJECT, "对象", "Subject")                                                            \
+        X(U_DETAILS, "详情", "Details")                                                            \
+        X(U_SEARCH, "包含文字", "Containing")                                                      \
+        X(U_VERIFY, "校验存储与审计日志", "Verify the store and the audit log")                    \
+        X(U_OK, "校验通过", "Verified: everything matches")                                        \
+        X(U_BAD, "校验发现问题", "Verification found problems")                                    \
+        X(M_RECORDERS, "记录仪及持有人", "Recorders and their holders")                            \
+        X(M_ACCOUNTS, "账号", "Accounts")                                                          \
+        X(M_ROLE, "角色", "Role")                                                                  \
+        X(M_STATE, "状态", "State")                                                                \
+        X(M_HOLD, "保全（禁止删除）", "Hold (never purged)")                                       \
+        X(M_RELEASE, "解除保全", "Release")                                                        \
+        X(M_EVIDENCE, "标记为证据", "Mark as evidence")                                            \
+        X(M_ALSO, "另一案件也使用", "Serves another case too")                                     \
+        X(M_ITEMS, "记录编号（空格分隔）", "Item numbers (space-separated)")                       \
+        X(M_PURGE, "清理过期记录", "Purge expired items")                                          \
+        X(M_DRY_RUN, "仅预览，不删除", "Dry run: delete nothing")                                  \
+        X(M_SUBMIT, "执行", "Apply")                                                               \
+        X(M_DONE, "已完成", "Done")                                                                \
+        X(M_ELIGIBLE, "可清理的记录", "Items eligible")                                            \
+        X(M_PURGED, "已清理的记录", "Items purged")                                                \
+        X(M_KEPT, "保留的记录", "Items kept")
 
 enum evd_msg {
 #define EVD_MSG_ENUM(key, zh, en) EVD_MSG_##key,

@@ -105,10 +105,40 @@ function board(root) {
     hbox.replaceChildren(health(b.health, m));
     root.dataset.updated = String(Date.now());
   };
+  stationStatus(root, m);
   src.onerror = () => {
     status.textContent = m.offline;
     status.hidden = false;
   };
+}
+
+/* Signed in: status's days left, replication lag and every warning, every 10 s. */
+function stationStatus(root, m) {
+  const box = document.getElementById("station");
+  if (!root.dataset.status || !box) return;
+  const draw = (s) => {
+    const div = el("div", "station");
+    div.id = "station-status";
+    if (s.free_bytes !== undefined && s.free_bytes !== null) row(div, m.free, size(s.free_bytes), "free");
+    row(div, m.daysleft, s.days_left === null || s.days_left === undefined ? "—" : String(s.days_left), "daysleft");
+    const r = s.replication;
+    if (r && r.enabled) {
+      row(div, m.replication, r.pending + " / " + r.items + "  (" + size(r.pending_bytes || 0) + ", " +
+          duration(r.oldest_pending_s || 0) + ")", r.alarms ? "replication alarm" : "replication");
+    }
+    if (s.warnings && s.warnings.length) {
+      div.append(el("h3", null, m.warnings));
+      const ul = el("ul", "warnings");
+      for (const w of s.warnings) ul.append(el("li", null, w));
+      div.append(ul);
+    }
+    if (s.error) div.append(el("p", "reason", s.error));
+    box.replaceChildren(div);
+  };
+  const poll = () => fetch(root.dataset.status, {credentials: "same-origin"})
+    .then((r) => r.json()).then(draw).catch(() => {});
+  poll();
+  setInterval(poll, 10000);
 }
 
 /* POSIX classes the case pattern uses, in JavaScript's words. */
@@ -133,4 +163,6 @@ document.addEventListener("DOMContentLoaded", () => {
   if (root) board(root);
   const form = document.getElementById("label-form");
   if (form) labelForm(form);
+  const print = document.getElementById("print");
+  if (print) print.addEventListener("click", () => window.print());
 });
