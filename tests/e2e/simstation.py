@@ -131,7 +131,7 @@ class SimStation(Station):
         deadline = time.monotonic() + timeout
         while True:
             rec = self.dock_records().get(f"dock:{session}")
-            if rec and rec["event"] != "dock.accepted":
+            if rec and rec.get("outcome") is not None:  # an end record says how it ended
                 return rec
             assert time.monotonic() < deadline, f"dock {session} has no end record: {rec}"
             time.sleep(0.05)
