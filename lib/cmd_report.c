@@ -102,14 +102,16 @@ static int period_bound(const json_t *args, const char *key, bool end, bool *has
                         struct evd_err *err)
 {
         const char *s = json_string_value(json_object_get(args, key));
-        int y, m, d, n = 0;
 
-        if (s && strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) == 3 && n == 10) {
+        if (s && strlen(s) == 10) {
                 int64_t t;
 
-                if (evd_arg_time(args, key, has, &t, err) < 0) /* validates the date */
+                /* evd_arg_time takes it for a valid YYYY-MM-DD or refuses it. */
+                if (evd_arg_time(args, key, has, &t, err) < 0)
                         return -EINVAL;
-                *ret = local_time(y, m - 1, d + (end ? 1 : 0)) - (end ? 1 : 0);
+                *ret = local_time((int)strtol(s, NULL, 10), (int)strtol(s + 5, NULL, 10) - 1,
+                                  (int)strtol(s + 8, NULL, 10) + (end ? 1 : 0)) -
+                       (end ? 1 : 0);
                 return 0;
         }
         return evd_arg_time(args, key, has, ret, err);
