@@ -5,10 +5,12 @@ it, status warns and `recorder list` marks the recorder past [usb] clock_toleran
 import datetime
 import os
 import subprocess
+import time
 from zoneinfo import ZoneInfo
 
 from conftest import EVIDOCKD
 from helpers import random_file
+from simstation import make_sim, mkimage  # noqa: F401
 
 FF = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
 TZ = ZoneInfo("Asia/Shanghai")
@@ -101,3 +103,30 @@ def test_clock_tolerance_setting(make_station, tmp):
     bad = make_station(usb__clock_tolerance="soon")
     p = subprocess.run([EVIDOCKD, "-n", "-c", bad.conf], capture_output=True)
     assert p.returncode != 0 and b"evidock.conf:" in p.stderr and b"soon" in p.stderr, p.stderr
+
+
+def test_fast_clock_found_at_dock(make_sim, tmp):
+    """A docked recorder whose new file is stamped an hour ahead: the dock session's
+    record, the audit log, status and `recorder list` say so."""
+    img = os.path.join(tmp, "rec.img")
+    mkimage(img, "--fs", "fat32", "--clips", "2")
+    ahead = os.path.join(tmp, "CLIP9999.MP4")
+    random_file(ahead, 20000, 9)
+    stamp = time.time() + 3600
+    os.utime(ahead, (stamp, stamp))
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1", LC_ALL="C.UTF-8", TZ="Asia/Shanghai")
+    subprocess.run(["mcopy", "-m", "-i", img, ahead, "::/DCIM/"], check=True, env=env)
+    st = make_sim()
+    st.start()
+    st.register("DOCK-FAST")
+    st.dock(1, "DOCK-FAST", img)
+    done = st.wait_dock("DOCK-FAST", ("done", "failed"))
+    assert done["state"] == "done"
+    record = st.dock_records()["dock:%d" % done["session"]]
+    assert 3500 < record["clock_ahead_s"] <= 3602, record  # FAT keeps even seconds
+    rec = st.json("recorder", "list")[0]
+    assert rec["clock_off"] is True and rec["clock_checked_by"] == "dock"
+    assert any(w.startswith("recorder DOCK-FAST: its clock was found")
+               for w in st.json("status")["warnings"])
+    audited = [e for e in st.json("audit") if e["event"] == "recorder.clock_fast"]
+    assert [e["details"]["session"] for e in audited] == [done["session"]]
