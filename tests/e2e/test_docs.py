@@ -151,6 +151,8 @@ def test_completion_commands_and_options():
     assert sorted(complete("export", "1", "--media", "b")) == ["bd25", "bd50"]
     assert sorted(complete("user", "add", "x", "--role", "")) == ["admin", "archivist", "clerk"]
     assert complete("--so") == ["--socket"]
+    assert sorted(complete("trip", "add", "--kind", "")) == ["away", "continuous", "remote"]
+    assert "timeline" in complete("case", "")
 
 
 def test_completion_offers_item_ids(station, tmp):
