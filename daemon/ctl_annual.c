@@ -14,23 +14,26 @@
  * headings people read. */
 struct column {
         const char *key, *zh, *short_en;
+        bool months_only; /* not counted per handler */
 };
 
 static const struct column counters[] = {
-        { "recordings", "存储录像", "rec" },
-        { "on_time", "按时存储", "ontime" },
-        { "late", "逾期存储", "late" },
-        { "unlabelled_overdue", "逾期未标注", "unlab" },
-        { "sequence_gaps", "未说明缺口", "gaps" },
-        { "clock_suspect", "时钟存疑", "clock" },
-        { "accesses_view", "调阅", "view" },
-        { "accesses_copy", "复制", "copy" },
-        { "accesses_export", "刻录导出", "export" },
-        { "purges", "到期删除", "purge" },
-        { "holds", "保全冻结", "hold" },
-        { "fixity_alarms", "完整性告警", "alarm" },
-        { "case_files_on_time", "按期立卷", "case_ok" },
-        { "case_files_overdue", "逾期立卷", "case_late" },
+        { "recordings", "存储录像", "rec", false },
+        { "on_time", "按时存储", "ontime", false },
+        { "late", "逾期存储", "late", false },
+        { "unlabelled_overdue", "逾期未标注", "unlab", false },
+        { "sequence_gaps", "未说明缺口", "gaps", false },
+        { "clock_suspect", "时钟存疑", "clock", false },
+        { "accesses_view", "调阅", "view", false },
+        { "accesses_copy", "复制", "copy", false },
+        { "accesses_export", "刻录导出", "export", false },
+        { "purges", "到期删除", "purge", false },
+        { "holds", "保全冻结", "hold", false },
+        { "fixity_alarms", "完整性告警", "alarm", false },
+        { "case_files_on_time", "按期立卷", "case_ok", false },
+        { "case_files_overdue", "逾期立卷", "case_late", false },
+        { "trips", "外出执法", "trips", true },
+        { "trips_after_the_fact", "事后补登外出", "trip_late", true },
 };
 
 static json_int_t num(const json_t *o, const char *key)
@@ -118,7 +121,8 @@ static void table_rows(FILE *out, const json_t *list, const char *key, const cha
 
         fprintf(out, "%-20s", title);
         for (size_t k = 0; k < EVD_ARRAY_SIZE(counters); k++)
-                fprintf(out, " %7s", counters[k].short_en);
+                if (availability || !counters[k].months_only)
+                        fprintf(out, " %7s", counters[k].short_en);
         fprintf(out, availability ? " %7s\n" : "\n", "up%");
         json_array_foreach(list, i, row)
         {
@@ -126,7 +130,8 @@ static void table_rows(FILE *out, const json_t *list, const char *key, const cha
 
                 put_cell(out, json_string_value(json_object_get(row, key)) ?: "(none)", 19);
                 for (size_t k = 0; k < EVD_ARRAY_SIZE(counters); k++)
-                        fprintf(out, " %7lld", (long long)num(row, counters[k].key));
+                        if (availability || !counters[k].months_only)
+                                fprintf(out, " %7lld", (long long)num(row, counters[k].key));
                 if (availability && json_is_number(v))
                         fprintf(out, " %7.2f", json_number_value(v));
                 else if (availability)
@@ -481,7 +486,8 @@ static void html_table(FILE *out, const json_t *list, const char *key, const cha
 
         fprintf(out, "<table><tr><th class=\"name\">%s</th>", title);
         for (size_t k = 0; k < EVD_ARRAY_SIZE(counters); k++)
-                fprintf(out, "<th>%s</th>", counters[k].zh);
+                if (availability || !counters[k].months_only)
+                        fprintf(out, "<th>%s</th>", counters[k].zh);
         fputs(availability ? "<th>在线率</th></tr>\n" : "</tr>\n", out);
         for (i = 0; i <= json_array_size(list); i++) {
                 const json_t *v;
@@ -499,7 +505,8 @@ static void html_table(FILE *out, const json_t *list, const char *key, const cha
                 }
                 fputs("</td>", out);
                 for (size_t k = 0; k < EVD_ARRAY_SIZE(counters); k++)
-                        fprintf(out, "<td>%lld</td>", (long long)num(row, counters[k].key));
+                        if (availability || !counters[k].months_only)
+                                fprintf(out, "<td>%lld</td>", (long long)num(row, counters[k].key));
                 v = json_object_get(row, "availability_pct");
                 if (availability && json_is_number(v))
                         fprintf(out, "<td>%.2f%%</td>", json_number_value(v));
@@ -530,6 +537,37 @@ static void html_approvers(FILE *out, const json_t *r)
                 fprintf(out, "</td><td>%lld</td><td>%lld</td><td>%lld</td></tr>\n",
                         (long long)num(row, "accesses_view"), (long long)num(row, "accesses_copy"),
                         (long long)num(row, "accesses_export"));
+        }
+        fputs("</table>\n", out);
+}
+
+/* Trips entered after their first day: the field-work exception claimed afterwards. */
+static void html_late_trips(FILE *out, const json_t *trips)
+{
+        static const char *const keys[] = { "handler_id", "recorder", "from",     "to",
+                                            "kind",       "added_at", "added_by", "note" };
+        const json_t *t;
+        size_t i;
+
+        fputs("<h2>九、事后补登的外出执法（第二十五条第三款）</h2>\n", out);
+        if (json_array_size(trips) == 0) {
+                fputs("<p>无。</p>\n", out);
+                return;
+        }
+        fputs("<table><tr><th>编号</th><th class=\"name\">承办人编号</th><th class=\"name\">"
+              "记录仪</th><th>起</th><th>止</th><th>类型</th><th>登记时间</th>"
+              "<th class=\"name\">登记人</th><th class=\"name\">说明</th></tr>\n",
+              out);
+        json_array_foreach(trips, i, t)
+        {
+                fprintf(out, "<tr><td>%lld</td>", (long long)num(t, "id"));
+                for (size_t k = 0; k < EVD_ARRAY_SIZE(keys); k++) {
+                        fputs(k == 2 || k == 3 || k == 4 || k == 5 ? "<td>" : "<td class=\"name\">",
+                              out);
+                        put_html(out, json_string_value(json_object_get(t, keys[k])) ?: "-");
+                        fputs("</td>", out);
+                }
+                fputs("</tr>\n", out);
         }
         fputs("</table>\n", out);
 }
@@ -574,6 +612,7 @@ static void html_lists(FILE *out, const json_t *r)
         }
         if (json_array_size(json_object_get(r, "fixity_alarms")))
                 fputs("</ul>\n", out);
+        html_late_trips(out, json_object_get(r, "trips_after_the_fact"));
 }
 
 static void print_html(FILE *out, const json_t *r)
@@ -601,7 +640,8 @@ static void print_html(FILE *out, const json_t *r)
               "（第二十五条：制作完成后2个工作日内存储）；逾期未标注指超过期限仍缺案号或当事人的录"
               "像。"
               "时钟存疑指录制时间与编号顺序、登记时间或接入时间相矛盾的录像。在线率依审计日志中"
-              "守护进程的启动与停止记录计算，自首次启动起算。立卷统计在记录案件办结与立卷后计入。</"
+              "守护进程的启动与停止记录计算，自首次启动起算。案卷按应立卷之日（执法行为终结后30日，"
+              "第二十五条）计入月份；外出执法按开始日期计入，事后补登的另列于第九部分。</"
               "p>\n",
               out);
         html_approvers(out, r);

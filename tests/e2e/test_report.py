@@ -23,9 +23,11 @@ LI = "李四"
 EVIL = "<img src=x onerror=alert(1)>王&\"五'"
 EVIL_APPROVER = "</td><script>alert(2)</script>"
 EVIL_FOLDER = "DCIM/<b>100</b>&MEDIA"
+EVIL_NOTE = "<svg onload=alert(3)>出差"
 COUNTERS = ["recordings", "on_time", "late", "unlabelled_overdue", "sequence_gaps",
             "clock_suspect", "accesses_view", "accesses_copy", "accesses_export", "purges",
-            "holds", "fixity_alarms", "case_files_on_time", "case_files_overdue"]
+            "holds", "fixity_alarms", "case_files_on_time", "case_files_overdue", "trips",
+            "trips_after_the_fact"]
 
 
 def local(text):
@@ -84,6 +86,19 @@ def build_catalogue(station, tmp):
                 "法院调取", "--copy-to", out, check=True)
     station.ctl("hold", items["DCIM/200MEDIA/20260301_093000.MP4"]["id"], "--reason", "复议",
                 check=True)
+    # Two case files: one formed at once (due 04-01), one closed now and formed in July,
+    # past its due day (03-31).
+    station.ctl("label", items["DCIM/200MEDIA/20260301_093000.MP4"]["id"], "--case",
+                "X罚〔2026〕2号", "--party", "李五", check=True)
+    station.ctl("case", "close", "X罚〔2026〕1号", "--ended", "2026-03-01", check=True)
+    station.ctl("case", "close", "X罚〔2026〕2号", "--ended", "2026-03-02", check=True)
+    station.ctl("case", "filed", "X罚〔2026〕2号", "--ref", "档2026-2", check=True)
+    # Field work entered after its first day (it moves the February recording's
+    # deadline), and one entered ahead.
+    station.ctl("trip", "add", "--handler", "1", "--from", "2026-02-24", "--to", "2026-03-01",
+                "--kind", "away", "--note", EVIL_NOTE, check=True)
+    station.ctl("trip", "add", "--recorder", "BWC-2", "--from", "2026-03-10", "--to",
+                "2026-03-12", "--kind", "remote", check=True)
     assert station.stop() == 0
 
     # Damage a stored copy while the station is down: the July scrub finds it.
@@ -100,6 +115,7 @@ def build_catalogue(station, tmp):
     recording(c, f"{EVIL_FOLDER}/FILE0005.MP4", "2026-07-14 15:00", 7)  # on time, gap before
     recording(c, "DCIM/102MEDIA/FILE0001.MP4", "2026-06-01 10:00", 8)  # late
     station.ctl("import", c, "--recorder", "BWC-1", check=True)
+    station.ctl("case", "filed", "X罚〔2026〕1号", "--ref", "档2026-1", check=True)
     purged = station.json("purge", "--approver", "张局长", "--reason", "保存期满")["purged"]
     station.kill()  # a power cut: this run ends at its last audit entry
 
@@ -173,10 +189,12 @@ def test_annual_report(report_station, tmp):
                           items["DCIM/200MEDIA/FUTURE.MP4"]["id"]}
     zero = dict.fromkeys(COUNTERS, 0)
     expect = {m: dict(zero) for m in months}
-    expect["2026-02"].update(recordings=1, late=1, unlabelled_overdue=1)
-    expect["2026-03"].update(recordings=4, on_time=4, unlabelled_overdue=3, sequence_gaps=1,
+    expect["2026-02"].update(recordings=1, late=1, unlabelled_overdue=1, trips=1,
+                             trips_after_the_fact=1)
+    expect["2026-03"].update(recordings=4, on_time=4, unlabelled_overdue=2, sequence_gaps=1,
                              clock_suspect=1, accesses_view=1, accesses_copy=1,
-                             accesses_export=1, holds=1)
+                             accesses_export=1, holds=1, case_files_overdue=1, trips=1)
+    expect["2026-04"].update(case_files_on_time=1)
     expect["2026-06"].update(recordings=1, late=1, unlabelled_overdue=1)
     expect["2026-07"].update(recordings=1, on_time=1, unlabelled_overdue=1, sequence_gaps=1,
                              fixity_alarms=1, purges=3)
@@ -189,15 +207,25 @@ def test_annual_report(report_station, tmp):
     assert [h["handler"] for h in r["handlers"]] == sorted([LI, EVIL])
     want_li = dict(zero, recordings=5, on_time=3, late=2, unlabelled_overdue=4,
                    sequence_gaps=2, accesses_view=1, accesses_copy=1, accesses_export=1,
-                   fixity_alarms=1, purges=2)
-    want_evil = dict(zero, recordings=2, on_time=2, unlabelled_overdue=2, clock_suspect=1,
-                     holds=1, purges=1)
+                   fixity_alarms=1, purges=2, case_files_overdue=1)
+    want_evil = dict(zero, recordings=2, on_time=2, unlabelled_overdue=1, clock_suspect=1,
+                     holds=1, purges=1, case_files_on_time=1)
     assert {k: handlers[LI][k] for k in COUNTERS} == want_li
     assert {k: handlers[EVIL][k] for k in COUNTERS} == want_evil
     assert r["approvers"] == [
         {"approver": EVIL_APPROVER, "accesses_copy": 1},
         {"approver": "张局长", "accesses_export": 1, "accesses_view": 1}]
-    assert r["deadline_rules"] == [{"rule": "2 working days", "recordings": 7}]
+    # Each recording counts under the rule that set its deadline: the trip's for the
+    # February one.
+    rules = {}
+    for item_id in range(1, totals["recordings"] + 1):
+        rule = station.json("show", item_id)["deadline_rule"]
+        rules[rule] = rules.get(rule, 0) + 1
+    assert station.json("show", items["DCIM/101MEDIA/FILE0001.MP4"]["id"])["deadline_rule"] \
+        .startswith("1 working day after return")
+    assert {d["rule"]: d["recordings"] for d in r["deadline_rules"]} == rules
+    assert [(t["from"], t["note"]) for t in r["trips_after_the_fact"]] == \
+        [("2026-02-24", EVIL_NOTE)]
     assert [(g["folder"], g["missing_from"], g["missing_to"]) for g in r["sequence_gaps"]] == \
         [(EVIL_FOLDER + "/", 2, 2), (EVIL_FOLDER + "/", 4, 4)]
     assert [a["item"] for a in r["fixity_alarms"]] == \
@@ -258,6 +286,7 @@ def check_html(station, r, tmp):
     assert page.bad == [], page.bad  # the hostile names stayed text
     text = "".join(page.text)
     assert EVIL in text and EVIL_APPROVER in text and EVIL_FOLDER + "/" in text
+    assert EVIL_NOTE in text and "<svg onload" not in html
     assert "<img" not in html and "<script" not in html and "<b>100" not in html
     assert "年度运行报告" in text and "承办人明细" in text and "@page{size:A4" in html
     assert "http:" not in html and "https:" not in html and "url(" not in html
