@@ -16,6 +16,8 @@ from helpers import random_file
 CTL_PAGE = os.path.join(REPO, "daemon/evidockctl.1")
 DAEMON_PAGE = os.path.join(REPO, "daemon/evidockd.8")
 CONF_PAGE = os.path.join(REPO, "config/evidock.conf.5")
+OTHER_PAGES = [os.path.join(REPO, "daemon", p) for p in ("evidock-console.8",
+                                                         "evidock-replicate.8")]
 COMPLETION = os.path.join(REPO, "daemon/evidockctl.bash-completion")
 
 
@@ -110,7 +112,8 @@ def test_every_key_has_its_entry(tmp):
 
 @pytest.mark.skipif(not shutil.which("mandoc"), reason="mandoc is not installed")
 def test_pages_pass_mandoc_lint():
-    p = subprocess.run(["mandoc", "-Tlint", "-Wwarning", CTL_PAGE, DAEMON_PAGE, CONF_PAGE],
+    p = subprocess.run(["mandoc", "-Tlint", "-Wwarning", CTL_PAGE, DAEMON_PAGE, CONF_PAGE]
+                       + OTHER_PAGES,
                        capture_output=True)
     assert p.returncode == 0, p.stdout + p.stderr
 
@@ -120,6 +123,7 @@ def test_make_install_puts_pages_and_completion(tmp):
     subprocess.run(["make", "-s", "-C", REPO, "install", f"DESTDIR={dest}", "PREFIX=/usr",
                     f"BUILD={BUILD}"], capture_output=True, check=True)
     for path in ("usr/share/man/man1/evidockctl.1", "usr/share/man/man8/evidockd.8",
+                 "usr/share/man/man8/evidock-console.8", "usr/share/man/man8/evidock-replicate.8",
                  "usr/share/man/man5/evidock.conf.5",
                  "usr/share/bash-completion/completions/evidockctl"):
         assert os.path.isfile(os.path.join(dest, path)), path
