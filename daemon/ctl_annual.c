@@ -73,6 +73,14 @@ static void put_csv(FILE *out, const char *s)
         free(safe);
 }
 
+/* A time from evidockd in the station's zone (ctl_local_time), as HTML. */
+static void put_time(FILE *out, const char *utc)
+{
+        char buf[EVD_TIME_LOCAL_STR];
+
+        put_html(out, utc ? ctl_local_time(utc, buf) : "-");
+}
+
 /* HTML text cut to about columns display columns (an ellipsis when cut): for chart
  * labels; the tables show the whole name. */
 static void put_label(FILE *out, const char *s, size_t columns)
@@ -195,9 +203,8 @@ static void print_csv(FILE *out, const json_t *r)
         const json_t *row;
         size_t i;
 
-        fputs("\xEF\xBB\xBF"
-              "section,name",
-              out);
+        ctl_csv_begin(out);
+        fputs("section,name", out);
         for (size_t k = 0; k < EVD_ARRAY_SIZE(counters); k++)
                 fprintf(out, ",%s", counters[k].key);
         fputs(",uptime_s,period_s,availability_pct\r\n", out);
@@ -278,7 +285,7 @@ static void html_head(FILE *out, const json_t *r)
         fputs("（", out);
         put_html(out, json_string_value(json_object_get(r, "timezone")));
         fputs("）　生成时间：", out);
-        put_html(out, json_string_value(json_object_get(r, "generated_at")));
+        put_time(out, json_string_value(json_object_get(r, "generated_at")));
         fputs("</p>\n", out);
 }
 
@@ -564,7 +571,11 @@ static void html_late_trips(FILE *out, const json_t *trips)
                 for (size_t k = 0; k < EVD_ARRAY_SIZE(keys); k++) {
                         fputs(k == 2 || k == 3 || k == 4 || k == 5 ? "<td>" : "<td class=\"name\">",
                               out);
-                        put_html(out, json_string_value(json_object_get(t, keys[k])) ?: "-");
+                        if (k == 5)
+                                put_time(out, json_string_value(json_object_get(t, keys[k])));
+                        else
+                                put_html(out,
+                                         json_string_value(json_object_get(t, keys[k])) ?: "-");
                         fputs("</td>", out);
                 }
                 fputs("</tr>\n", out);
@@ -602,7 +613,7 @@ static void html_lists(FILE *out, const json_t *r)
         {
                 fputs(i ? "" : "<ul>\n", out);
                 fputs("<li>", out);
-                put_html(out, json_string_value(json_object_get(e, "time")));
+                put_time(out, json_string_value(json_object_get(e, "time")));
                 fputs(" ", out);
                 put_html(out, json_string_value(json_object_get(e, "item")));
                 fputs("：", out);
