@@ -6,6 +6,8 @@ BINDIR     ?= $(PREFIX)/bin
 SBINDIR    ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 DOCDIR     ?= $(PREFIX)/share/doc/evidock
+MANDIR     ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
 DESTDIR  ?=
 BUILD    ?= build
@@ -22,7 +24,7 @@ DEB_BUILD := build-essential pkg-config libuv1-dev libusb-1.0-0-dev libsystemd-d
 DEB_TEST := umockdev libumockdev-dev libcmocka-dev python3-pytest python3-lmdb ffmpeg dosfstools mtools fdisk \
         exfatprogs exfat-fuse fuse3 xorriso libarchive-tools p7zip-full openssl lmdb-utils \
         e2fsprogs strace systemd dcfldd dc3dd clang clang-tidy clang-format cppcheck \
-        libclang-rt-14-dev time faketime systemd-container debootstrap \
+        libclang-rt-14-dev time faketime mandoc systemd-container debootstrap \
         ceph-mon ceph-mgr ceph-osd radosgw ceph-common s3cmd curl
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -196,6 +198,10 @@ asan: deps-if-missing
 		TEST_ENV="ASAN_OPTIONS=detect_leaks=1:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1" \
 		all unit e2e
 
+# The manual pages (mdoc), checked by lint, installed by install.
+MAN_PAGES := daemon/evidockctl.1 daemon/evidockd.8 daemon/evidock-console.8 \
+        daemon/evidock-replicate.8 config/evidock.conf.5
+
 lint: deps-if-missing
 	/usr/bin/python3 tests/lint/layers.py
 	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h \
@@ -203,6 +209,7 @@ lint: deps-if-missing
 	clang-tidy --quiet $(LIB_SRC) daemon/*.c -- $(CFLAGS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Ilib lib daemon
+	mandoc -Tlint -Wwarning $(MAN_PAGES)
 
 # Long runs kept out of `make check`: a recorder with 30,000 files.
 soak-dock: deps-if-missing
@@ -244,6 +251,13 @@ install: all
 	install -m 0644 README.md COPYING $(DESTDIR)$(DOCDIR)/
 	install -m 0644 config/evidock.conf $(DESTDIR)$(SYSCONFDIR)/evidock/evidock.conf
 	install -m 0644 config/calendar/*.txt $(DESTDIR)$(SYSCONFDIR)/evidock/calendar/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 daemon/evidockctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 config/evidock.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 daemon/evidockd.8 daemon/evidock-console.8 daemon/evidock-replicate.8 \
+		$(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 daemon/evidockctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/evidockctl
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -217,6 +217,17 @@ void ctl_table_cell(FILE *out, const struct ctl_col *col, const char *s);
 /* One cell of text made by the client or the daemon (numbers, times): not escaped. */
 void ctl_table_text(FILE *out, const struct ctl_col *col, const char *s);
 
+/* ---- ctl_annual.c: the compliance report ---- */
+
+/* evd_cmd_report's result (borrowed) for people: a table (CTL_FMT_TABLE), CSV in UTF-8
+ * with a byte-order mark, or one self-contained HTML page for the annual assessment
+ * (第三十条): no scripts, no external assets, charts as inline SVG whose bars are
+ * CTL_ANNUAL_BAR_MAX pixels at the largest value, Chinese headings, laid out for A4.
+ * CSV and HTML carry the JSON's numbers unchanged; every name is escaped. */
+void ctl_annual_print(FILE *out, const json_t *r, enum ctl_format format);
+
+#define CTL_ANNUAL_BAR_MAX 150
+
 /* ---- ctl_results.c: each command's result for people ---- */
 
 /* Ask evidockd once for the station's time zone and take it as ours (TZ), so that

@@ -1,5 +1,6 @@
 /* ctl_reports: the results that --format can also turn into CSV or HTML for other
- * programs: the access register (access-log) and the compliance report (report). */
+ * programs: the access register (access-log) and the compliance report (report, laid out
+ * by ctl_annual.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,95 +143,8 @@ int ctl_print_access_log(struct ctl *ctx, const json_t *r)
 
 /* ---- report ---- */
 
-static const char *const report_cols[] = { "items",     "on_time", "late",       "labelled",
-                                           "unlabeled", "overdue", "on_time_pct" };
-#define REPORT_NCOLS EVD_ARRAY_SIZE(report_cols)
-
-/* The groups of the report: its key, and the name of what is grouped. */
-static const char *const report_groups[][2] = { { "by_handler", "handler" },
-                                                { "by_recorder", "recorder" } };
-
-static void report_table(FILE *out, const json_t *r)
-{
-        for (size_t g = 0; g < EVD_ARRAY_SIZE(report_groups); g++) {
-                const char *what = report_groups[g][1];
-                struct ctl_col cols[1 + REPORT_NCOLS] = { { what, 24, false } };
-                size_t i;
-                json_t *row;
-
-                for (size_t k = 0; k < REPORT_NCOLS; k++)
-                        cols[1 + k] = (struct ctl_col){ report_cols[k], 11, true };
-                fprintf(out, "%s", g ? "\n" : "");
-                ctl_table_head(out, cols, EVD_ARRAY_SIZE(cols));
-                json_array_foreach(json_object_get(r, report_groups[g][0]), i, row)
-                {
-                        ctl_table_cell(out, &cols[0], STR(row, what));
-                        for (size_t k = 0; k < REPORT_NCOLS; k++) {
-                                char n[32];
-
-                                (void)snprintf(n, sizeof(n), "%lld", INT(row, report_cols[k]));
-                                ctl_table_text(out, &cols[1 + k], n);
-                        }
-                        fprintf(out, "\n");
-                }
-        }
-}
-
-static void report_csv(FILE *out, const json_t *r)
-{
-        ctl_csv_begin(out);
-        fprintf(out, "group,name,items,on_time,late,labelled,unlabeled,overdue,on_time_pct\n");
-        for (size_t g = 0; g < EVD_ARRAY_SIZE(report_groups); g++) {
-                const char *what = report_groups[g][1];
-                size_t i;
-                json_t *row;
-
-                json_array_foreach(json_object_get(r, report_groups[g][0]), i, row)
-                {
-                        fprintf(out, "%s,", what);
-                        ctl_put_csv(out, STR(row, what));
-                        for (size_t k = 0; k < REPORT_NCOLS; k++)
-                                fprintf(out, ",%lld", INT(row, report_cols[k]));
-                        fprintf(out, "\n");
-                }
-        }
-}
-
-static void report_html(FILE *out, const json_t *r)
-{
-        fprintf(out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>evidock "
-                     "compliance report</title></head><body>\n<h1>Storage deadline compliance "
-                     "(第二十五条)</h1>\n");
-        for (size_t g = 0; g < EVD_ARRAY_SIZE(report_groups); g++) {
-                const char *what = report_groups[g][1];
-                size_t i;
-                json_t *row;
-
-                fprintf(out, "<h2>%s</h2>\n<table border=\"1\">\n<tr><th>%s</th>", what, what);
-                for (size_t k = 0; k < REPORT_NCOLS; k++)
-                        fprintf(out, "<th>%s</th>", report_cols[k]);
-                fprintf(out, "</tr>\n");
-                json_array_foreach(json_object_get(r, report_groups[g][0]), i, row)
-                {
-                        fprintf(out, "<tr><td>");
-                        ctl_put_html(out, STR(row, what));
-                        fprintf(out, "</td>");
-                        for (size_t k = 0; k < REPORT_NCOLS; k++)
-                                fprintf(out, "<td>%lld</td>", INT(row, report_cols[k]));
-                        fprintf(out, "</tr>\n");
-                }
-                fprintf(out, "</table>\n");
-        }
-        fprintf(out, "</body></html>\n");
-}
-
 int ctl_print_report(struct ctl *ctx, const json_t *r)
 {
-        if (ctx->format == CTL_FMT_CSV)
-                report_csv(ctx->out, r);
-        else if (ctx->format == CTL_FMT_HTML)
-                report_html(ctx->out, r);
-        else
-                report_table(ctx->out, r);
+        ctl_annual_print(ctx->out, r, ctx->format);
         return 0;
 }

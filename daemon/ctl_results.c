@@ -431,6 +431,11 @@ int ctl_print_recorders(struct ctl *ctx, const json_t *r)
                         ctl_put_safe(STR(a, "handler_id") ?: "?", out);
                         fprintf(out, ", %s)", ctl_local_time(STR(a, "since") ?: "?", local));
                 }
+                /* 第七条: a clock found fast beyond [usb] clock_tolerance. */
+                if (json_is_true(json_object_get(rec, "clock_off")))
+                        fprintf(out, "  CLOCK %lld s FAST at its %s of %s: reset it",
+                                INT(rec, "clock_ahead_s"), STR(rec, "clock_checked_by") ?: "dock",
+                                STR(rec, "clock_checked_at") ?: "?");
                 fprintf(out, "\n");
         }
         return 0;

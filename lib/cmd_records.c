@@ -187,6 +187,7 @@ int evd_cmd_recorder_list(void *ud, struct evd_request *req, const json_t *args,
 {
         struct evd_station *s = ud;
         json_t *out = json_array();
+        struct evd_conf conf;
         struct evd_txn txn;
         MDB_cursor *cur;
         MDB_val k, v;
@@ -194,6 +195,9 @@ int evd_cmd_recorder_list(void *ud, struct evd_request *req, const json_t *args,
 
         (void)req;
         (void)args;
+        pthread_mutex_lock(&s->lock);
+        conf = s->conf;
+        pthread_mutex_unlock(&s->lock);
         if (!out)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         r = evd_catalog_read_begin(s->catalog, &txn);
@@ -207,6 +211,11 @@ int evd_cmd_recorder_list(void *ud, struct evd_request *req, const json_t *args,
                      rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                         json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
 
+                        /* 第七条: a clock found too far fast is to be reset. */
+                        if (rec)
+                                (void)json_object_set_new(
+                                        rec, "clock_off",
+                                        json_boolean(evd_recorder_clock_off(rec, &conf)));
                         if (rec)
                                 (void)json_array_append_new(out, rec);
                 }

@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "item.h"
+#include "recorder.h"
 #include "sequence.h"
 #include "signing.h"
 #include "station_internal.h"
@@ -22,7 +23,8 @@ static const char *folder_of(const json_t *gap)
 }
 
 /* Registered recorders not docked for more than deadline_working_days working days:
- * their recordings may be waiting past the storage deadline. */
+ * their recordings may be waiting past the storage deadline; and those whose clock was
+ * last found fast beyond [usb] clock_tolerance. */
 static void add_recorder_warnings(struct evd_station *s, struct evd_txn *txn,
                                   const struct evd_conf *conf, json_t *warnings)
 {
@@ -63,6 +65,18 @@ static void add_recorder_warnings(struct evd_station *s, struct evd_txn *txn,
                                        json_string_value(json_object_get(rec, "serial")) ?: "?",
                                        (long long)json_integer_value(json_object_get(
                                                json_object_get(rec, "deleted_on_device"), "new")));
+                        (void)json_array_append_new(warnings, json_string(w));
+                }
+                if (evd_recorder_clock_off(rec, conf)) {
+                        (void)snprintf(w, sizeof(w),
+                                       "recorder %s: its clock was found %lld s fast at its %s of "
+                                       "%s; reset it (第七条)",
+                                       json_string_value(json_object_get(rec, "serial")) ?: "?",
+                                       json_integer_value(json_object_get(rec, "clock_ahead_s")),
+                                       json_string_value(json_object_get(rec, "clock_checked_by"))
+                                               ?: "dock",
+                                       json_string_value(json_object_get(rec, "clock_checked_at"))
+                                               ?: "?");
                         (void)json_array_append_new(warnings, json_string(w));
                 }
                 json_decref(rec);

@@ -39,6 +39,7 @@ void evd_conf_defaults(struct evd_conf *conf)
                            "/run/evidock/control.sock");
         (void)evd_snprintf(conf->timezone, sizeof(conf->timezone), "Asia/Shanghai");
         conf->settle_seconds = 10;
+        conf->clock_tolerance_s = 300;
         for (size_t i = 0; i < EVD_ARRAY_SIZE(exts); i++)
                 (void)evd_snprintf(conf->extensions[i], EVD_CONF_EXT_MAX, "%s", exts[i]);
         conf->n_extensions = (int)EVD_ARRAY_SIZE(exts);
@@ -344,6 +345,8 @@ static int on_station(struct parse_ctx *ctx, const char *name, const char *value
         return -1;
 }
 
+static int parse_duration(struct parse_ctx *ctx, const char *value, bool may_be_off, int64_t *ret);
+
 static int on_usb(struct parse_ctx *ctx, const char *name, const char *value)
 {
         struct evd_conf *c = ctx->conf;
@@ -352,6 +355,8 @@ static int on_usb(struct parse_ctx *ctx, const char *name, const char *value)
                 return parse_list(ctx, value, each_usb_allow, EVD_CONF_LIST_MAX, &c->n_usb_allow);
         if (KEY("settle_seconds"))
                 return parse_int(ctx, value, 1, 600, &c->settle_seconds);
+        if (KEY("clock_tolerance"))
+                return parse_duration(ctx, value, false, &c->clock_tolerance_s);
         return -1;
 }
 
@@ -802,7 +807,8 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
         fprintf(out, "\n[usb]\nallow =");
         for (int i = 0; i < c->n_usb_allow; i++)
                 fprintf(out, " %04x:%04x", c->usb_allow[i] >> 16, c->usb_allow[i] & 0xffff);
-        fprintf(out, "\nsettle_seconds = %d\n", c->settle_seconds);
+        fprintf(out, "\nsettle_seconds = %d\nclock_tolerance = %lld s\n", c->settle_seconds,
+                (long long)c->clock_tolerance_s);
         fprintf(out, "\n[ingest]\nextensions =");
         for (int i = 0; i < c->n_extensions; i++)
                 fprintf(out, " %s", c->extensions[i]);

@@ -43,6 +43,7 @@ struct evd_conf {
         uint32_t usb_allow[EVD_CONF_LIST_MAX]; /* VID << 16 | PID */
         int n_usb_allow;
         int settle_seconds;
+        int64_t clock_tolerance_s; /* a recorder clock found further ahead is reported */
         /* [ingest] */
         char extensions[EVD_CONF_LIST_MAX][EVD_CONF_EXT_MAX]; /* lower case, no dot */
         int n_extensions;

@@ -189,6 +189,9 @@ static json_t *record_json(const struct record_ctx *c, uint64_t id)
                 (void)json_object_set_new(r, "bytes_total",
                                           json_integer((json_int_t)p->bytes_total));
                 (void)json_object_set_new(r, "bytes_done", json_integer((json_int_t)p->bytes_done));
+                if (p->clock_ahead_s > 0)
+                        (void)json_object_set_new(r, "clock_ahead_s",
+                                                  json_integer((json_int_t)p->clock_ahead_s));
         }
         return r;
 }

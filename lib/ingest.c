@@ -33,6 +33,8 @@ struct evd_ingest_job {
         bool finished; /* engine lock */
         atomic_bool cancel;
         _Atomic uint64_t stored, duplicate, skipped, failed, bytes_done;
+        int64_t listed_at;             /* when the originals were listed */
+        _Atomic int64_t clock_ahead_s; /* the most a recording proved the clock fast */
         uint64_t bytes_total;
         json_t *failures; /* engine lock */
         json_t *new_ids;  /* ids of the items this job stored (engine lock) */
@@ -68,7 +70,7 @@ struct commit_ctx {
         uint64_t id;
         const char *quarantined; /* "" or where a damaged object went (evd_store_publish) */
         bool published;          /* the object was written now, not found whole */
-        char integrity[16]; /* the stored copy's verdict (media.h), "" when unknown */
+        char integrity[16];      /* the stored copy's verdict (media.h), "" when unknown */
 };
 
 static int audit_item(struct evd_txn *txn, struct commit_ctx *c, const char *event,
@@ -101,8 +103,33 @@ static int audit_item(struct evd_txn *txn, struct commit_ctx *c, const char *eve
         return r;
 }
 
+/* How far the recorder's clock is provably fast (第七条): a recording cannot end (start
+ * plus duration), nor its file be written, after the station listed it. 0 when no
+ * time of the item lies in the future. */
+static int64_t clock_ahead(const json_t *item, const struct evd_original *o, int64_t listed,
+                           int64_t recorded)
+{
+        const json_t *d = json_object_get(json_object_get(item, "media"), "duration_s");
+        double seconds = json_is_number(d) ? json_number_value(d) : 0;
+        int64_t end = recorded + (seconds > 0 && seconds < 1e7 ? (int64_t)seconds : 0);
+        int64_t latest = end > o->mtime ? end : o->mtime;
+
+        return latest > listed ? latest - listed : 0;
+}
+
+static void note_clock_ahead(struct evd_ingest_job *job, json_t *item, int64_t ahead)
+{
+        int64_t seen = atomic_load(&job->clock_ahead_s);
+
+        if (ahead <= 0)
+                return;
+        (void)json_object_set_new(item, "clock_ahead_s", json_integer(ahead));
+        while (ahead > seen && !atomic_compare_exchange_weak(&job->clock_ahead_s, &seen, ahead))
+                ;
+}
+
 /* The handler is whoever held the recorder when the recording was made; a time after
- * the copy or before the recorder was registered makes the clock suspect (第七条). */
+ * the listing or before the recorder was registered makes the clock suspect (第七条). */
 static int set_handler(struct evd_txn *txn, struct commit_ctx *c, json_t *item)
 {
         json_t *labels = json_object_get(item, "labels"), *rec = NULL;
@@ -114,6 +141,12 @@ static int set_handler(struct evd_txn *txn, struct commit_ctx *c, json_t *item)
         (void)evd_time_parse(json_string_value(json_object_get(item, "recorded_at")) ?: "",
                              &recorded);
         suspect = recorded > c->now + EVD_INGEST_CLOCK_SLACK;
+        {
+                int64_t ahead = clock_ahead(item, c->orig, c->job->listed_at, recorded);
+
+                note_clock_ahead(c->job, item, ahead);
+                suspect = suspect || ahead > c->job->conf.clock_tolerance_s;
+        }
 
         r = evd_recorder_get(txn, c->job->recorder, &rec);
         if (r == -ENOENT)
@@ -510,6 +543,34 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
         fail_file(e, job, o, err.text[0] ? err.text : strerror(-r));
 }
 
+/* What this dock or import proved of the recorder's clock, on its record: the newest
+ * recordings speak for the clock as it is now, so a job that stored recordings
+ * replaces the finding (a clock reset since shows 0). Beyond the tolerance it is
+ * audited as recorder.clock_fast. */
+static int record_clock(struct evd_txn *txn, struct evd_ingest_job *job, json_t *rec,
+                        const char *now)
+{
+        int64_t ahead = atomic_load(&job->clock_ahead_s);
+        json_t *d;
+        int r;
+
+        if (atomic_load(&job->stored) == 0 && ahead == 0)
+                return 0;
+        (void)json_object_set_new(rec, "clock_ahead_s", json_integer(ahead));
+        (void)json_object_set_new(rec, "clock_checked_at", json_string(now));
+        (void)json_object_set_new(rec, "clock_checked_by", json_string(job->kind));
+        if (ahead <= job->conf.clock_tolerance_s)
+                return 0;
+        d = json_pack("{ss sI sI ss sI}", "serial", job->recorder, "clock_ahead_s",
+                      (json_int_t)ahead, "clock_tolerance_s",
+                      (json_int_t)job->conf.clock_tolerance_s, "found_by", job->kind, "session",
+                      (json_int_t)job->session);
+        r = d ? evd_audit_append(txn, &job->actor, "recorder.clock_fast", job->recorder, d, NULL)
+              : -ENOMEM;
+        json_decref(d);
+        return r;
+}
+
 /* A registered recorder was just docked or imported: when, for the not-docked warning. */
 static int mark_seen(struct evd_txn *txn, struct evd_ingest_job *job)
 {
@@ -524,7 +585,9 @@ static int mark_seen(struct evd_txn *txn, struct evd_ingest_job *job)
                 return r;
         evd_time_format(evd_clock_now(), now);
         (void)json_object_set_new(rec, "last_seen", json_string(now));
-        r = evd_recorder_put(txn, rec);
+        r = record_clock(txn, job, rec, now);
+        if (r == 0)
+                r = evd_recorder_put(txn, rec);
         json_decref(rec);
         return r;
 }
@@ -753,6 +816,7 @@ struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder
         job->files = originals;
         job->n = n;
         job->max_parallel = max_parallel;
+        job->listed_at = evd_clock_now();
         for (size_t i = 0; i < n; i++)
                 job->bytes_total += originals[i].size;
         return job;
@@ -809,6 +873,7 @@ void evd_ingest_job_progress(struct evd_ingest_job *job, struct evd_ingest_progr
         ret->files_failed = atomic_load(&job->failed);
         ret->bytes_total = job->bytes_total;
         ret->bytes_done = atomic_load(&job->bytes_done);
+        ret->clock_ahead_s = atomic_load(&job->clock_ahead_s);
         if (job->engine) {
                 pthread_mutex_lock(&job->engine->lock);
                 ret->finished = job->finished;
@@ -832,7 +897,7 @@ json_t *evd_ingest_job_report(struct evd_ingest_job *job)
         if (job->engine)
                 pthread_mutex_unlock(&job->engine->lock);
         return json_pack(
-                "{so so ss sI sI sI sI sI sI sI sb so}", "new_ids",
+                "{so so ss sI sI sI sI sI sI sI sI sb so}", "new_ids",
                 new_ids ? new_ids : json_array(), "damaged", damaged ? damaged : json_object(),
                 "recorder", job->recorder, "files_total", (json_int_t)p.files_total, "files_stored",
                 (json_int_t)p.files_stored, "files_duplicate", (json_int_t)p.files_duplicate,
@@ -840,8 +905,9 @@ json_t *evd_ingest_job_report(struct evd_ingest_job *job)
                 (json_int_t)p.files_failed, "files_not_copied",
                 (json_int_t)(p.files_total - p.files_stored - p.files_duplicate - p.files_skipped -
                              p.files_failed),
-                "bytes_total", (json_int_t)p.bytes_total, "interrupted", atomic_load(&job->cancel),
-                "failures", failures ? failures : json_array());
+                "bytes_total", (json_int_t)p.bytes_total, "clock_ahead_s",
+                (json_int_t)p.clock_ahead_s, "interrupted", atomic_load(&job->cancel), "failures",
+                failures ? failures : json_array());
 }
 
 void evd_ingest_job_free(struct evd_ingest_job *job)

@@ -35,6 +35,7 @@ struct evd_ingest_job;
 struct evd_ingest_progress {
         uint64_t files_total, files_stored, files_duplicate, files_skipped, files_failed;
         uint64_t bytes_total, bytes_done;
+        int64_t clock_ahead_s; /* the recorder's clock proved this far fast (0: not) */
         bool finished;
 };
 
@@ -60,7 +61,9 @@ void evd_ingest_free(struct evd_ingest *ingest);
  * (borrowed until on_done has been called). conf is copied; calendar (may be NULL)
  * is borrowed for the job's life. kind names the job in the
  * audit log ("import", "dock"). max_parallel bounds the workers on this job at once
- * (0: no bound). */
+ * (0: no bound). The job's originals count as listed now: a recording that ends later
+ * proves the recorder's clock fast ("clock_ahead_s" on the item, the job's report and
+ * the recorder's record; recorder.clock_fast audited past conf's clock_tolerance_s). */
 struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder,
                                           const struct evd_actor *actor,
                                           const struct evd_conf *conf,

@@ -124,3 +124,9 @@ out:
         json_decref(rec);
         return r;
 }
+
+bool evd_recorder_clock_off(const json_t *record, const struct evd_conf *conf)
+{
+        return json_integer_value(json_object_get(record, "clock_ahead_s")) >
+               conf->clock_tolerance_s;
+}

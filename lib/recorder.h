@@ -2,7 +2,9 @@
  *
  * A record is JSON in the catalog's "recorders" database, keyed by serial:
  *   {"serial", "model", "unit", "registered_at",
- *    "assignments": [{"handler_id", "handler_name", "since"}]}   (oldest first)
+ *    "assignments": [{"handler_id", "handler_name", "since"}],   (oldest first)
+ *    "last_seen", "clock_ahead_s", "clock_checked_at", "clock_checked_by"}
+ * (the last four set at each dock or import, ingest.h).
  * A recording's handler is whoever held its recorder when it was made: the last
  * assignment whose "since" is not after the recording time (the first assignment
  * also covers anything earlier). */
@@ -10,10 +12,12 @@
 #define EVD_RECORDER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "audit.h"
 #include "catalog.h"
+#include "conf.h"
 
 #define EVD_HANDLER_MAX 128 /* bytes in a handler id or name */
 
@@ -25,6 +29,10 @@ int evd_recorder_put(struct evd_txn *txn, const json_t *record);
 
 /* The assignment (borrowed from record) in force at t, or NULL when none. */
 const json_t *evd_recorder_assignment_at(const json_t *record, int64_t t);
+
+/* Whether the recorder's clock was last found fast by more than conf's
+ * clock_tolerance_s (第七条: reset it). */
+bool evd_recorder_clock_off(const json_t *record, const struct evd_conf *conf);
 
 /* Insert an assignment keeping them ordered by "since". */
 int evd_recorder_add_assignment(json_t *record, const char *handler_id, const char *handler_name,

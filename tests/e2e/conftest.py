@@ -59,8 +59,9 @@ class Station:
         self.proc = None
         self.evidockd = EVIDOCKD
         self.evidockctl = EVIDOCKCTL
+        self.timezone = conf.pop("station__timezone", "Asia/Shanghai")
         sections = {"station": {"name": "e2e", "state_dir": self.state, "control_socket": self.sock,
-                                "timezone": "Asia/Shanghai"},
+                                "timezone": self.timezone},
                     "calendar": {"files": CALENDAR}}
         for key, value in conf.items():
             section, _, name = key.partition("__")
@@ -71,12 +72,16 @@ class Station:
                 for k, v in keys.items():
                     f.write(f"{k} = {v}\n")
 
-    def start(self, shift_days=0):
-        """Start evidockd; shift_days moves its clock (libfaketime) to test retention."""
+    def start(self, shift_days=0, at=None):
+        """Start evidockd; shift_days moves its clock (libfaketime) to test retention; at
+        ("2026-03-03 10:00:00", the station's local time) starts its clock there."""
         env = dict(os.environ)
-        if shift_days:
+        if shift_days or at:
             env["LD_PRELOAD"] = ":".join(filter(None, [env.get("LD_PRELOAD"), FAKETIME_LIB]))
-            env["FAKETIME"] = f"+{shift_days}d"
+            env["FAKETIME"] = f"@{at}" if at else f"+{shift_days}d"
+            # libfaketime reads "@..." in the process's zone, which the daemon sets to
+            # its configured one: the same from the first call on.
+            env["TZ"] = self.timezone
             env["NO_FAKE_STAT"] = "1"
             env["DONT_FAKE_MONOTONIC"] = "1"
         self.logf = open(self.log, "ab")

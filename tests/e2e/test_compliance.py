@@ -74,11 +74,12 @@ def test_report_and_recorder_not_docked(make_station, tmp):
     assert report["by_recorder"][0]["recorder"] == "BWC-1"
     only_sept = station.json("report", "--from", "2026-09-01", "--to", "2026-09-30")
     assert only_sept["by_handler"][0]["items"] == 1
-    rows = list(csv.reader(io.StringIO(station.ctl("report", "--format", "csv",
-                                                   check=True).stdout.decode("utf-8-sig"))))
-    assert rows[0][0] == "group" and ["handler", "李四", "2", "1", "1", "1", "1", "0", "50"] in rows
+    rows = list(csv.DictReader(io.StringIO(station.ctl("report", "--format", "csv",
+                                                       check=True).stdout.decode("utf-8-sig"))))
+    row = [r for r in rows if r["section"] == "handler"][0]
+    assert (row["name"], row["recordings"], row["late"], row["on_time"]) == ("李四", "2", "1", "1")
     html = station.ctl("report", "--format", "html", check=True).stdout.decode()
-    assert "<td>李四</td>" in html and html.strip().endswith("</html>")
+    assert "<td class=\"name\">李四</td>" in html and html.strip().endswith("</html>")
     assert "李四" in station.ctl("report", check=True).stdout.decode()
     assert not any("has not been docked" in w for w in station.json("status")["warnings"])
     # Ten days on, neither recorder has been docked since; docking BWC-1 clears its warning.
