@@ -25,9 +25,9 @@ struct evd_console_options {
         const char *listen;   /* "127.0.0.1:8080"; anything not loopback needs TLS */
         const char *tls_cert; /* PEM files, or NULL */
         const char *tls_key;
-        const char *control_socket;             /* evidockd's */
-        const char *case_pattern;               /* [labels] case_pattern, for the label form */
-        const char *spool; /* a folder for the files made for downloads; "/var/tmp" */
+        const char *control_socket; /* evidockd's */
+        const char *case_pattern;   /* [labels] case_pattern, for the label form */
+        const char *spool;          /* a folder for the files made for downloads; "/var/tmp" */
         const struct evd_console_asset *assets; /* borrowed, static */
         size_t n_assets;
         int poll_ms;              /* board poll period while someone watches; 200 */
