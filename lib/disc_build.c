@@ -622,8 +622,10 @@ static int build(const struct evd_disc_spec *spec, int out_fd, const char *shown
         set_write_opts(opts, t);
         if (out_fd >= 0)
                 r = write_image(&b, image, opts, out_fd, shown, &res, err);
-        else
+        else if (tmp && out_path)
                 r = write_and_publish(&b, image, opts, tmp, out_path, &res, err);
+        else
+                r = evd_err_set(err, -EINVAL, "no file to write the image into");
         if (r == 0 && ret)
                 *ret = res;
 out:

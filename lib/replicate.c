@@ -65,9 +65,9 @@ static int parse_credentials(FILE *f, const char *path, char *ak, char *sk, stru
                 if (strlen(v) >= EVD_REPLICATE_SECRET_MAX)
                         return evd_err_set(err, -EINVAL, "%s: %s too long", path, line);
                 if (strcmp(line, "access_key") == 0)
-                        strcpy(ak, v);
+                        memcpy(ak, v, strlen(v) + 1); /* fits: checked above */
                 else if (strcmp(line, "secret_key") == 0)
-                        strcpy(sk, v);
+                        memcpy(sk, v, strlen(v) + 1);
         }
         explicit_bzero(line, sizeof(line));
         if (!ak[0] || !sk[0])
