@@ -390,7 +390,7 @@ static void jobs_take_turns_in_order(void **state)
         wait_done_calls(fx, 2);
         assert_int_equal(fx->n_opens, 8);
         for (int i = 1; i < 4; i++) {
-                char x[8], y[8];
+                char x[16], y[16];
 
                 (void)snprintf(x, sizeof(x), "A%d", i);
                 (void)snprintf(y, sizeof(y), "A%d", i + 1);
