@@ -51,6 +51,7 @@ FUZZ_SEED ?= 0
         soak soak-dock fuzz fuzz-run
 
 all: $(BUILD)/libevidock.a $(BUILD)/evidockd $(BUILD)/evidockctl $(BUILD)/evidock-replicate $(BUILD)/evidock-console $(BUILD)/evidock-probe
+all: $(BUILD)/evidock-seal
 
 $(BUILD)/lib/%.o: lib/%.c | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -64,6 +65,10 @@ $(BUILD)/evidockd: daemon/evidockd.c $(BUILD)/libevidock.a
 # The sandboxed parser evidockd runs for every recorder listing and media probe (probe.h).
 $(BUILD)/evidock-probe: daemon/evidock-probe.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+
+# The immutable-flag helper: libc and lib/seal.c only (lib/seal.h).
+$(BUILD)/evidock-seal: daemon/evidock-seal.c $(BUILD)/lib/seal.o
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/lib/seal.o $(LDFLAGS)
 
 $(BUILD)/evidock-replicate: daemon/evidock-replicate.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
@@ -241,7 +246,9 @@ install: all
 		$(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/evidockctl $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(BUILD)/evidockd $(BUILD)/evidock-console $(BUILD)/evidock-probe $(DESTDIR)$(SBINDIR)/
-	for u in evidockd.service evidockd.socket evidock-console.service; do \
+	install -m 0755 $(BUILD)/evidock-seal $(DESTDIR)$(SBINDIR)/
+	for u in evidockd.service evidockd.socket evidock-console.service \
+			evidock-seal.service evidock-seal.socket; do \
 		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u \
 			> $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \

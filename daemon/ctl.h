@@ -237,7 +237,8 @@ void ctl_station_zone(struct ctl *ctx);
 
 ctl_print_fn ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audit, ctl_print_verify,
         ctl_print_import, ctl_print_calendar, ctl_print_done, ctl_print_recorders, ctl_print_access,
-        ctl_print_access_log, ctl_print_export, ctl_print_keys, ctl_print_purge, ctl_print_report;
+        ctl_print_access_log, ctl_print_export, ctl_print_keys, ctl_print_purge, ctl_print_report,
+        ctl_print_clean;
 
 /* ctl_cases.c: trips, case files and a case's timeline. */
 ctl_print_fn ctl_print_trips, ctl_print_cases, ctl_print_timeline;

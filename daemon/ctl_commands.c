@@ -206,6 +206,12 @@ static const struct ctl_command commands[] = {
                     { "approver", "approver", CTL_ARG_STRING, true },
                     { "reason", "reason", CTL_ARG_STRING, true } },
           .print = ctl_print_purge },
+        { .verb = "clean",
+          .usage = "clean [--dry-run] --approver A --reason R",
+          .opts = { { "dry-run", "dry_run", CTL_ARG_FLAG, false },
+                    { "approver", "approver", CTL_ARG_STRING, true },
+                    { "reason", "reason", CTL_ARG_STRING, true } },
+          .print = ctl_print_clean },
         { .verb = "trip",
           .sub = "add",
           .usage = "trip add (--handler ID | --recorder SERIAL) --from DATE --to DATE\n"

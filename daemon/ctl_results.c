@@ -252,6 +252,11 @@ int ctl_print_verify(struct ctl *ctx, const json_t *result)
                         fprintf(out, "  object %s: %s\n", STR(bad, "object") ?: "?",
                                 STR(bad, "error") ?: "?");
                 }
+                json_array_foreach(json_object_get(s, "tmp_leftovers"), i, bad)
+                {
+                        fprintf(out, "  tmp/%s: %s\n", STR(bad, "name") ?: "?",
+                                STR(bad, "error") ?: "?");
+                }
                 json_array_foreach(json_object_get(s, "bad"), i, bad)
                 {
                         if (STR(bad, "object"))
@@ -493,6 +498,43 @@ int ctl_print_keys(struct ctl *ctx, const json_t *r)
         fprintf(out, "\nSHA-256 fingerprint: %s\n", STR(r, "fingerprint") ?: "?");
         if (STR(r, "pem")) /* keys show: what verify-disc --cert takes */
                 fprintf(out, "%s", STR(r, "pem"));
+        return 0;
+}
+
+/* clean: what was (or would be) moved to quarantine/ and removed from tmp/; exit 1
+ * when anything failed. */
+int ctl_print_clean(struct ctl *ctx, const json_t *r)
+{
+        bool dry = json_is_true(json_object_get(r, "dry_run"));
+        FILE *out = ctx->out;
+        size_t i;
+        json_t *e;
+
+        fprintf(out, "%zu stray object(s) %s quarantine/\n",
+                json_array_size(json_object_get(r, "stray_objects")),
+                dry ? "would be moved to" : "moved to");
+        json_array_foreach(json_object_get(r, "stray_objects"), i, e)
+        {
+                fprintf(out, "  object %s%s%s\n", STR(e, "object") ?: "?",
+                        STR(e, "moved_to") ? " -> " : "", STR(e, "moved_to") ?: "");
+        }
+        fprintf(out, "%zu tmp leftover(s) %s\n",
+                json_array_size(json_object_get(r, "tmp_leftovers")),
+                dry ? "would be removed" : "removed");
+        json_array_foreach(json_object_get(r, "tmp_leftovers"), i, e)
+        {
+                fprintf(out, "  tmp/%s (%lld bytes, %s)\n", STR(e, "name") ?: "?", INT(e, "size"),
+                        STR(e, "mtime") ?: "?");
+        }
+        json_array_foreach(json_object_get(r, "failed"), i, e)
+        {
+                fprintf(out, "  FAILED %s %s: %s\n", STR(e, "object") ? "object" : "tmp",
+                        STR(e, "object") ?: STR(e, "tmp") ?: "?", STR(e, "error") ?: "?");
+        }
+        if (json_array_size(json_object_get(r, "failed")) > 0) {
+                fprintf(stderr, "evidockctl: some things could not be cleaned\n");
+                return 1;
+        }
         return 0;
 }
 

@@ -1,7 +1,7 @@
 /* verify: check the store's objects against their hashes (and that every object
- * belongs to an item), the audit log against its chain and checkpoints, and every
- * item record against what the audit log says it must hold (ledger.h); and the
- * checkpoints that seal the log. */
+ * belongs to an item; stray objects and tmp/ leftovers are named, not failed), the audit log
+ * against its chain and checkpoints, and every item record against what the audit log says it must
+ * hold (ledger.h); and the checkpoints that seal the log. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,7 @@ struct store_check {
         json_t *bad;
         json_t *stray_list; /* objects no item holds: reported, not a failure (a crash
                              * between publish and commit leaves one; `clean` removes) */
+        json_t *leftovers;  /* tmp/ files no copy in flight owns: likewise */
         json_t *damaged;    /* scrub checks ({id, sha256, ok, error}) to record */
         uint8_t *live;      /* the sha256 of every live item, sorted */
         size_t n_live;
@@ -148,6 +149,21 @@ static int check_stray(const uint8_t sha[EVD_SHA256_LEN], void *p)
                        : 0;
 }
 
+/* A file in tmp/ no running copy owns: reported, not a failure; `clean` removes it. */
+static int check_leftover(const char *name, uint64_t size, int64_t mtime, void *p)
+{
+        struct store_check *c = p;
+        char when[EVD_TIME_STR];
+
+        evd_time_format((time_t)mtime, when);
+        return json_array_append_new(c->leftovers,
+                                     json_pack("{ss sI ss ss}", "name", name, "size",
+                                               (json_int_t)size, "mtime", when, "error",
+                                               "a copy no running ingest owns (tmp leftover)")) < 0
+                       ? -ENOMEM
+                       : 0;
+}
+
 /* Damage verify found is recorded as the scrub would: fixity "damaged", an alarm in
  * status until the object is repaired. */
 static int record_damage(struct evd_txn *txn, void *p)
@@ -228,13 +244,14 @@ static int verify_store(struct evd_station *s, struct evd_request *req, json_t *
                                  .req = req,
                                  .bad = json_array(),
                                  .damaged = json_array(),
-                                 .stray_list = json_array() };
+                                 .stray_list = json_array(),
+                                 .leftovers = json_array() };
         struct evd_item_filter all = { 0 };
         json_t *items = json_array(), *it;
         size_t i;
         int r;
 
-        if (!items || !c.bad || !c.damaged || !c.stray_list) {
+        if (!items || !c.bad || !c.damaged || !c.stray_list || !c.leftovers) {
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto out;
         }
@@ -250,6 +267,8 @@ static int verify_store(struct evd_station *s, struct evd_request *req, json_t *
         r = live_shas(items, &c);
         if (r == 0)
                 r = evd_store_each_object(s->store, check_stray, &c);
+        if (r == 0)
+                r = evd_store_each_tmp_leftover(s->store, check_leftover, &c);
         if (r < 0) {
                 r = evd_err_set(err, r, "store: %s", strerror(-r));
                 goto out;
@@ -260,14 +279,17 @@ static int verify_store(struct evd_station *s, struct evd_request *req, json_t *
         *ret = json_pack("{sb sI sI sI sO}", "ok", json_array_size(c.bad) == 0, "items_checked",
                          (json_int_t)c.checked, "bytes_checked", (json_int_t)c.bytes, "stray_count",
                          (json_int_t)c.strays, "bad", c.bad);
-        if (*ret)
+        if (*ret) {
                 (void)json_object_set(*ret, "stray_objects", c.stray_list);
+                (void)json_object_set(*ret, "tmp_leftovers", c.leftovers);
+        }
         r = *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 out:
         json_decref(items);
         json_decref(c.bad);
         json_decref(c.damaged);
         json_decref(c.stray_list);
+        json_decref(c.leftovers);
         free(c.live);
         return r;
 }

@@ -262,6 +262,7 @@ const struct evd_control_command evd_station_commands[] = {
         { "access", EVD_ROLE_ARCHIVIST, evd_cmd_access },
         { "access-log", EVD_ROLE_ARCHIVIST, evd_cmd_access_log },
         { "purge", EVD_ROLE_ADMIN, evd_cmd_purge },
+        { "clean", EVD_ROLE_ADMIN, evd_cmd_clean },
         { "report", EVD_ROLE_ARCHIVIST, evd_cmd_report },
         { "replicated", EVD_ROLE_REPLICATOR, evd_cmd_replicated },
         { "replication", EVD_ROLE_CLERK, evd_cmd_replication },

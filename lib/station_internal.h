@@ -96,6 +96,7 @@ EVD_CMD(evd_cmd_keys_init); /* cmd_keys.c */
 EVD_CMD(evd_cmd_access);
 EVD_CMD(evd_cmd_access_log);
 EVD_CMD(evd_cmd_purge);
+EVD_CMD(evd_cmd_clean); /* cmd_clean.c: stray objects to quarantine/, tmp/ leftovers */
 EVD_CMD(evd_cmd_report);
 EVD_CMD(evd_cmd_replicated);  /* cmd_replication.c */
 EVD_CMD(evd_cmd_replication); /* cmd_replication.c */

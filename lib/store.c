@@ -2,6 +2,7 @@
 
 #include "hash.h"
 #include "publish.h"
+#include "seal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,11 +23,15 @@
 #define SHA_LOCKS 256 /* stripes of the per-content lock */
 
 struct evd_store {
-        char root[ROOT_MAX];       /* STATE_DIR */
-        char objects[ROOT_MAX];    /* STATE_DIR/objects */
-        char quarantine[ROOT_MAX]; /* STATE_DIR/quarantine */
-        int tmp_fd;                /* STATE_DIR/tmp, open */
-        bool immutable;
+        char root[ROOT_MAX];                               /* STATE_DIR */
+        char objects[ROOT_MAX];                            /* STATE_DIR/objects */
+        char quarantine[ROOT_MAX];                         /* STATE_DIR/quarantine */
+        int tmp_fd;                                        /* STATE_DIR/tmp, open */
+        enum { SEAL_NONE, SEAL_OWN, SEAL_HELPER } sealing; /* who sets the flag */
+        struct evd_seal *helper;                           /* evidock-seal, when SEAL_HELPER */
+        pthread_mutex_t tmp_lock;                          /* in_flight */
+        char (*in_flight)[EVD_STORE_TMPNAME_MAX];          /* tmp/ names of copies running now */
+        size_t n_in_flight, cap_in_flight;
         pthread_mutex_t sha_locks[SHA_LOCKS];
 };
 
@@ -37,17 +42,56 @@ static int mkdir_p1(const char *path)
         return 0;
 }
 
-/* Set or clear FS_IMMUTABLE_FL on an open file. */
-static int set_immutable(int fd, bool on)
+/* The copies in flight (tmp/ names), under tmp_lock: whatever else is in tmp/ is a
+ * leftover. */
+static int track(struct evd_store *store, const char *name)
 {
-        int flags;
+        if (store->n_in_flight == store->cap_in_flight) {
+                size_t cap = store->cap_in_flight ? store->cap_in_flight * 2 : 16;
+                void *p = realloc(store->in_flight, cap * EVD_STORE_TMPNAME_MAX);
 
-        if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
-                return -errno;
-        flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
-        if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
-                return -errno;
+                if (!p)
+                        return -ENOMEM;
+                store->in_flight = p;
+                store->cap_in_flight = cap;
+        }
+        (void)snprintf(store->in_flight[store->n_in_flight++], EVD_STORE_TMPNAME_MAX, "%s", name);
         return 0;
+}
+
+static bool tracked(const struct evd_store *store, const char *name)
+{
+        for (size_t i = 0; i < store->n_in_flight; i++)
+                if (strcmp(store->in_flight[i], name) == 0)
+                        return true;
+        return false;
+}
+
+static void untrack(struct evd_store *store, const char *name)
+{
+        pthread_mutex_lock(&store->tmp_lock);
+        for (size_t i = 0; i < store->n_in_flight; i++)
+                if (strcmp(store->in_flight[i], name) == 0) {
+                        memmove(store->in_flight[i], store->in_flight[store->n_in_flight - 1],
+                                EVD_STORE_TMPNAME_MAX);
+                        store->n_in_flight--;
+                        break;
+                }
+        pthread_mutex_unlock(&store->tmp_lock);
+}
+
+/* Set or clear FS_IMMUTABLE_FL on an open object: the one place that decides how (our
+ * own ioctl, or evidock-seal's), as probe_immutable found at open. */
+static int set_immutable(const struct evd_store *store, int fd, bool on)
+{
+        switch (store->sealing) {
+        case SEAL_OWN:
+                return evd_seal_ioctl(fd, on);
+        case SEAL_HELPER:
+                return evd_seal_request(store->helper, fd, on);
+        default:
+                return -EOPNOTSUPP;
+        }
 }
 
 /* Remove everything left in tmp/ by an earlier run: copies that never completed. */
@@ -78,22 +122,34 @@ static int empty_tmp(int tmp_fd)
         return fsync(tmp_fd) < 0 ? -errno : 0;
 }
 
-/* Can this filesystem and this process set the immutable flag? Try it on a probe. */
-static bool probe_immutable(int tmp_fd)
+/* Can this filesystem and this process set the immutable flag, itself or through
+ * evidock-seal? Try each on a probe file in objects/ (where the helper accepts files; its
+ * name is no object's, and a probe left sealed by a crash is cleared first). */
+static void probe_immutable(struct evd_store *store)
 {
-        bool ok = false;
+        char path[ROOT_MAX + 16];
         int fd;
 
-        fd = openat(tmp_fd, "probe", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        store->sealing = SEAL_NONE;
+        if (evd_snprintf(path, sizeof(path), "%s/.seal-probe", store->objects) < 0)
+                return;
+        fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
-                return false;
-        if (set_immutable(fd, true) == 0) {
-                ok = true;
-                (void)set_immutable(fd, false);
+                return;
+        if (evd_seal_ioctl(fd, false) == 0 && evd_seal_ioctl(fd, true) == 0) {
+                store->sealing = SEAL_OWN;
+        } else if (evd_seal_new(evd_seal_socket_path(), &store->helper) == 0) {
+                (void)evd_seal_request(store->helper, fd, false);
+                if (evd_seal_request(store->helper, fd, true) == 0)
+                        store->sealing = SEAL_HELPER;
         }
+        (void)set_immutable(store, fd, false);
         (void)close(fd);
-        (void)unlinkat(tmp_fd, "probe", 0);
-        return ok;
+        (void)unlink(path);
+        if (store->sealing != SEAL_HELPER) {
+                evd_seal_free(store->helper);
+                store->helper = NULL;
+        }
 }
 
 int evd_store_open(const char *state_dir, struct evd_store **ret_store, struct evd_err *err)
@@ -106,6 +162,7 @@ int evd_store_open(const char *state_dir, struct evd_store **ret_store, struct e
         if (!s)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         s->tmp_fd = -1;
+        pthread_mutex_init(&s->tmp_lock, NULL);
         for (int i = 0; i < SHA_LOCKS; i++)
                 pthread_mutex_init(&s->sha_locks[i], NULL);
         if (evd_snprintf(s->root, sizeof(s->root), "%s", state_dir) < 0 ||
@@ -131,7 +188,7 @@ int evd_store_open(const char *state_dir, struct evd_store **ret_store, struct e
                 r = evd_err_set(err, r, "cannot empty %s: %s", tmp, strerror(-r));
                 goto fail;
         }
-        s->immutable = probe_immutable(s->tmp_fd);
+        probe_immutable(s);
         *ret_store = s;
         return 0;
 fail:
@@ -145,6 +202,9 @@ void evd_store_free(struct evd_store *store)
                 return;
         if (store->tmp_fd >= 0)
                 (void)close(store->tmp_fd);
+        evd_seal_free(store->helper);
+        free(store->in_flight);
+        pthread_mutex_destroy(&store->tmp_lock);
         for (int i = 0; i < SHA_LOCKS; i++)
                 pthread_mutex_destroy(&store->sha_locks[i]);
         free(store);
@@ -152,7 +212,7 @@ void evd_store_free(struct evd_store *store)
 
 bool evd_store_immutable(const struct evd_store *store)
 {
-        return store->immutable;
+        return store->sealing != SEAL_NONE;
 }
 
 int evd_store_free_bytes(const struct evd_store *store, uint64_t *ret_bytes)
@@ -170,19 +230,29 @@ int evd_store_tmp_create(struct evd_store *store, int *ret_fd, char *ret_name)
         for (int tries = 0; tries < 8; tries++) {
                 uint8_t rnd[8];
                 char hex[17];
-                int fd;
+                int fd, saved;
 
                 if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
                         return -EIO;
                 evd_hex(rnd, sizeof(rnd), hex);
                 (void)snprintf(ret_name, EVD_STORE_TMPNAME_MAX, "copy-%s", hex);
+                /* Created and tracked at once: `clean` never sees it untracked. */
+                pthread_mutex_lock(&store->tmp_lock);
                 fd = openat(store->tmp_fd, ret_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                saved = errno;
+                if (fd >= 0 && track(store, ret_name) < 0) {
+                        (void)close(fd);
+                        (void)unlinkat(store->tmp_fd, ret_name, 0);
+                        pthread_mutex_unlock(&store->tmp_lock);
+                        return -ENOMEM;
+                }
+                pthread_mutex_unlock(&store->tmp_lock);
                 if (fd >= 0) {
                         *ret_fd = fd;
                         return 0;
                 }
-                if (errno != EEXIST)
-                        return -errno;
+                if (saved != EEXIST)
+                        return -saved;
         }
         return -EEXIST;
 }
@@ -190,6 +260,7 @@ int evd_store_tmp_create(struct evd_store *store, int *ret_fd, char *ret_name)
 void evd_store_tmp_discard(struct evd_store *store, const char *name)
 {
         (void)unlinkat(store->tmp_fd, name, 0);
+        untrack(store, name);
 }
 
 int evd_store_object_path(const struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
@@ -230,12 +301,12 @@ static int seal(const struct evd_store *store, const char *path)
 {
         int fd, r;
 
-        if (!store->immutable)
+        if (store->sealing == SEAL_NONE)
                 return 0;
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
-        r = set_immutable(fd, true);
+        r = set_immutable(store, fd, true);
         (void)close(fd);
         return r;
 }
@@ -263,8 +334,8 @@ static int quarantine(const struct evd_store *store, const char *path, const cha
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
-        r = set_immutable(fd, false);
-        if (r < 0 && r != -ENOTTY && r != -EOPNOTSUPP && store->immutable) {
+        r = store->sealing == SEAL_NONE ? 0 : set_immutable(store, fd, false);
+        if (r < 0 && r != -ENOTTY && r != -EOPNOTSUPP) {
                 (void)close(fd);
                 return r;
         }
@@ -333,6 +404,7 @@ int evd_store_publish(struct evd_store *store, const char *tmp_name,
         if ((r = seal(store, path)) < 0)
                 return evd_err_set(err, r, "cannot set the immutable flag on %s: %s", path,
                                    strerror(-r));
+        untrack(store, tmp_name); /* now an object (or removed: the object existed) */
         *ret_existed = existed;
         if (ret_quarantined)
                 (void)snprintf(ret_quarantined, EVD_STORE_PATH_MAX, "%s", moved);
@@ -350,7 +422,7 @@ int evd_store_purge(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
                 return evd_err_set(err, -errno, "%s: %s", path, strerror(errno));
-        r = set_immutable(fd, false);
+        r = store->sealing == SEAL_NONE ? 0 : set_immutable(store, fd, false);
         (void)close(fd);
         if (r < 0 && r != -ENOTTY && r != -EOPNOTSUPP)
                 return evd_err_set(err, r, "cannot clear the immutable flag of %s: %s", path,
@@ -459,4 +531,71 @@ int evd_store_each_object(const struct evd_store *store,
         }
         (void)closedir(d1);
         return r;
+}
+
+int evd_store_each_tmp_leftover(struct evd_store *store,
+                                int (*each)(const char *name, uint64_t size, int64_t mtime,
+                                            void *ctx),
+                                void *ctx)
+{
+        int dfd = dup(store->tmp_fd), r = 0;
+        struct dirent *de;
+        DIR *d;
+
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(dfd);
+        if (!d) {
+                (void)close(dfd);
+                return -errno;
+        }
+        rewinddir(d);
+        while (r == 0 && (de = readdir(d))) {
+                struct stat st;
+                bool busy;
+
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                    fstatat(store->tmp_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                pthread_mutex_lock(&store->tmp_lock);
+                busy = tracked(store, de->d_name);
+                pthread_mutex_unlock(&store->tmp_lock);
+                if (!busy)
+                        r = each(de->d_name, (uint64_t)st.st_size, (int64_t)st.st_mtime, ctx);
+        }
+        (void)closedir(d);
+        return r;
+}
+
+int evd_store_tmp_remove_leftover(struct evd_store *store, const char *name)
+{
+        int r = 0;
+
+        if (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                return -EINVAL;
+        pthread_mutex_lock(&store->tmp_lock);
+        if (tracked(store, name))
+                r = -EBUSY;
+        else if (unlinkat(store->tmp_fd, name, 0) < 0 &&
+                 (errno != EISDIR || unlinkat(store->tmp_fd, name, AT_REMOVEDIR) < 0))
+                r = -errno;
+        pthread_mutex_unlock(&store->tmp_lock);
+        if (r == 0 && fsync(store->tmp_fd) < 0)
+                r = -errno;
+        return r;
+}
+
+int evd_store_quarantine(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
+                         char *ret_path, struct evd_err *err)
+{
+        char hex[EVD_SHA256_HEX], path[ROOT_MAX];
+        int r;
+
+        evd_hex(sha256, EVD_SHA256_LEN, hex);
+        if ((r = evd_store_object_path(store, sha256, path, sizeof(path))) < 0)
+                return evd_err_set(err, r, "object path too long");
+        r = quarantine(store, path, hex, ret_path, EVD_STORE_PATH_MAX);
+        if (r < 0)
+                return evd_err_set(err, r, "cannot move %s to quarantine: %s", hex, strerror(-r));
+        return 0;
 }

@@ -1,11 +1,14 @@
 /* store: write-once, content-addressed objects under STATE_DIR.
  *
  *   objects/ab/cd/abcd...   the sha256 hex of the content; mode 0444; immutable flag
- *                           where CAP_LINUX_IMMUTABLE allows ("immutable"), else only
+ *                           ("immutable") set by this process when it holds
+ *                           CAP_LINUX_IMMUTABLE, else by evidock-seal (seal.h), else only
  *                           the mode ("permissions")
- *   tmp/                    copies in flight, on the same filesystem; emptied at open
+ *   tmp/                    copies in flight, on the same filesystem; emptied at open;
+ *                           anything else there is a leftover (verify, `clean`)
  *   quarantine/             objects that failed their hash, moved aside when a fresh
- *                           verified copy of the same content arrived (never deleted)
+ *                           verified copy of the same content arrived, and stray objects
+ *                           moved by `clean` (never deleted)
  *
  * An object appears in objects/ only once complete, durable and verified. Objects are
  * never modified; evd_store_purge is the only way one leaves. The interface is kept
@@ -85,5 +88,23 @@ void evd_store_unlock(struct evd_store *store, const uint8_t sha256[EVD_SHA256_L
  * zeros); each returns 0 to go on, else that value is returned. */
 int evd_store_each_object(const struct evd_store *store,
                           int (*each)(const uint8_t sha256[EVD_SHA256_LEN], void *ctx), void *ctx);
+
+/* Call each(name, size, mtime, ctx) for every entry in tmp/ that no copy in flight owns
+ * (leftovers: tmp/ is emptied at open, so anything else there was left behind); each
+ * returns 0 to go on, else that value is returned. */
+int evd_store_each_tmp_leftover(struct evd_store *store,
+                                int (*each)(const char *name, uint64_t size, int64_t mtime,
+                                            void *ctx),
+                                void *ctx);
+
+/* Remove a tmp/ leftover by name: -EBUSY when a copy in flight owns it, -EINVAL for a
+ * name that is not a plain file name. */
+int evd_store_tmp_remove_leftover(struct evd_store *store, const char *name);
+
+/* Move an object to quarantine/ (never deleted): the immutable flag lifted, renamed, set
+ * again there; its new path into ret_path (EVD_STORE_PATH_MAX bytes). For stray objects
+ * (`clean`): the caller holds the content's lock and has checked no item holds it. */
+int evd_store_quarantine(struct evd_store *store, const uint8_t sha256[EVD_SHA256_LEN],
+                         char *ret_path, struct evd_err *err);
 
 #endif

@@ -16,6 +16,7 @@ from conftest import wait_for
 
 SERVICE = "evidockd.service"
 SOCKET = "evidockd.socket"
+SEAL = "evidock-seal.service"
 CASE = "X罚〔2026〕17号"
 PEOPLE = ["--maker", "王制作", "--extractor", "李提取", "--approver", "张所长",
           "--reason", "案件归档"]
@@ -48,9 +49,10 @@ def test_the_sandbox_as_loaded(station):
     fields = dict(line.split(":", 1) for line in status.splitlines())
     uid = station.run(["id", "-u", "evidock"], check=True).stdout.strip()
     assert fields["Uid"].split()[0] == uid
-    # CAP_LINUX_IMMUTABLE alone, bounded to it; no new privileges; seccomp filtering.
-    assert int(fields["CapEff"], 16) == 1 << CAP_LINUX_IMMUTABLE, fields["CapEff"]
-    assert int(fields["CapBnd"], 16) == 1 << CAP_LINUX_IMMUTABLE, fields["CapBnd"]
+    # No capability at all (evidock-seal sets the immutable flag); no new privileges;
+    # seccomp filtering.
+    assert int(fields["CapEff"], 16) == 0, fields["CapEff"]
+    assert int(fields["CapBnd"], 16) == 0, fields["CapBnd"]
     assert fields["NoNewPrivs"].strip() == "1"
     assert fields["Seccomp"].strip() == "2"
     # In its mount namespace: no homes, a read-only /usr, a writable state dir.
@@ -113,6 +115,36 @@ def test_import_under_the_unit(station, labelled_case):
     shown = json.loads(station.ctl("--json", "show", labelled_case, user="arch1").stdout)
     assert shown["labels"]["case_no"] == CASE
     assert shown["media"]["integrity"] == "ok", shown["media"]
+    # Write-once by the immutable flag, set through evidock-seal: not even the daemon's
+    # own user can remove the stored original.
+    status = json.loads(station.ctl("--json", "status", user="clerk1").stdout)
+    assert status["write_once"] == "immutable", status
+    sha = shown["sha256"]
+    obj = f"/var/lib/evidock/objects/{sha[:2]}/{sha[2:4]}/{sha}"
+    r = station.run(["rm", "-f", obj], user="evidock")
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr, (r.returncode, r.stderr)
+    assert station.run(["test", "-f", obj]).returncode == 0
+
+
+def test_the_seal_helper_as_loaded(station, labelled_case):
+    # Started by its socket on evidockd's first request: the evidock user with
+    # CAP_LINUX_IMMUTABLE alone, no new privileges, seccomp, no network.
+    p = station.show(SEAL, "ActiveState", "MainPID")
+    assert p["ActiveState"] == "active", p
+    status = station.run(["cat", f"/proc/{p['MainPID']}/status"], check=True).stdout
+    fields = dict(line.split(":", 1) for line in status.splitlines())
+    uid = station.run(["id", "-u", "evidock"], check=True).stdout.strip()
+    assert fields["Uid"].split()[0] == uid
+    assert int(fields["CapEff"], 16) == 1 << CAP_LINUX_IMMUTABLE, fields["CapEff"]
+    assert int(fields["CapBnd"], 16) == 1 << CAP_LINUX_IMMUTABLE, fields["CapBnd"]
+    assert fields["NoNewPrivs"].strip() == "1"
+    assert fields["Seccomp"].strip() == "2"
+    # Its socket is evidock's alone: an archivist cannot even connect.
+    st = station.run(["stat", "-c", "%a %U", "/run/evidock/seal.sock"], check=True)
+    assert st.stdout.split() == ["600", "evidock"], st.stdout
+    score, table = exposure(station, SEAL)
+    print(f"\nsystemd-analyze security {SEAL}: {score}")
+    assert score <= 1.0, table
 
 
 def test_archivist_exports_into_their_home(station, labelled_case):
@@ -148,24 +180,18 @@ def test_archivist_copies_into_their_home(station, labelled_case):
     assert "20260302_101500.mp4" not in listed, listed
 
 
-def exposure(station):
-    r = station.run(["systemd-analyze", "security", SERVICE], check=True)
-    m = re.search(r"Overall exposure level for evidockd\.service: ([0-9.]+)", r.stdout)
+def exposure(station, unit=SERVICE):
+    r = station.run(["systemd-analyze", "security", unit], check=True)
+    m = re.search(r"Overall exposure level for " + re.escape(unit) + r": ([0-9.]+)", r.stdout)
     assert m, r.stdout
     return float(m.group(1)), r.stdout
 
 
-def test_security_exposure_of_the_loaded_unit(station):
-    # What the unit can reach while docking works (see the unit's comments): 1.1.
+def test_security_exposure_at_most_1_0(station):
+    # What the unit can reach while docking works (see the unit's comments), with the
+    # immutable flag left to evidock-seal: 1.0.
     score, table = exposure(station)
     print(f"\nsystemd-analyze security {SERVICE}: {score}")
-    assert score <= 1.1, table
-
-
-@pytest.mark.xfail(strict=True, reason="exposure 1.0 needs PrivateDevices=, PrivateUsers= or no "
-                   "AmbientCapabilities=, each of which breaks docking or write-once (issue 12)")
-def test_security_exposure_at_most_1_0(station):
-    score, table = exposure(station)
     assert score <= 1.0, table
 
 
