@@ -149,7 +149,7 @@ static int read_full(int conn, void *buf, size_t n, int timeout_ms)
 
 static int request_once(struct evd_seal *s, int fd, bool on)
 {
-        struct evd_seal_msg reply;
+        struct evd_seal_msg reply = { 0 };
         int r;
 
         if (s->conn < 0 && (r = seal_connect(s)) < 0)
