@@ -145,7 +145,9 @@ class Container:
             state = r.stdout.strip()
             if state in ("running", "degraded"):
                 return state
-            if state in ("maintenance", "stopping", "offline"):
+            # "offline": systemctl could not reach PID 1 yet (a loaded machine boots
+            # slowly); the deadline above bounds the wait.
+            if state in ("maintenance", "stopping"):
                 raise ContainerError(f"container boot ended {state!r}")
             time.sleep(0.1)
 
