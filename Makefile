@@ -255,6 +255,7 @@ install: all
 	done
 	install -m 0644 systemd/evidock.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/evidock.conf
 	install -m 0644 systemd/evidock.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/evidock.conf
+	install -D -m 0644 systemd/evidock.udev-rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/70-evidock.rules
 	install -m 0644 README.md COPYING $(DESTDIR)$(DOCDIR)/
 	install -m 0644 config/evidock.conf $(DESTDIR)$(SYSCONFDIR)/evidock/evidock.conf
 	install -m 0644 config/calendar/*.txt $(DESTDIR)$(SYSCONFDIR)/evidock/calendar/

@@ -55,6 +55,17 @@ def test_the_sandbox_as_loaded(station):
     assert int(fields["CapBnd"], 16) == 0, fields["CapBnd"]
     assert fields["NoNewPrivs"].strip() == "1"
     assert fields["Seccomp"].strip() == "2"
+    # Not in group disk (every disk): recorders' USB disks come as group evidock by the
+    # udev rule installed beside the units, which udev reads without complaint.
+    disk = station.run(["getent", "group", "disk"], check=True).stdout.split(":")[2]
+    assert disk not in fields["Groups"].split(), fields["Groups"]
+    rules = "/usr/local/lib/udev/rules.d/70-evidock.rules"
+    assert 'ENV{ID_BUS}=="usb", GROUP="evidock"' in station.run(["cat", rules], check=True).stdout
+    r = station.run(["udevadm", "test", "/sys/class/net/lo"])
+    assert rules in r.stdout + r.stderr, r.stderr[-2000:]
+    bad = [line for line in (r.stdout + r.stderr).splitlines()
+           if "70-evidock.rules" in line and "Reading rules file" not in line]
+    assert bad == [], bad
     # In its mount namespace: no homes, a read-only /usr, a writable state dir.
     ns = ["nsenter", "-t", pid, "-m", "--"]
     assert station.run(ns + ["ls", "-A", "/home"], check=True).stdout.strip() == ""
