@@ -215,7 +215,9 @@ int evd_seal_check(const char *state_dir, int fd, uid_t owner)
 
         if (fstat(fd, &st) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode) || st.st_uid != owner)
+        /* One name only: a hard link into objects/ of another file of ours (the
+         * catalogue, say) must not get it sealed. */
+        if (!S_ISREG(st.st_mode) || st.st_uid != owner || st.st_nlink != 1)
                 return -EPERM;
         (void)snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
         n = readlink(link, path, sizeof(path) - 1);

@@ -6,10 +6,10 @@
  * sets or clears FS_IMMUTABLE_FL on an object evidockd hands it as an already-open fd
  * over a unix socket (SCM_RIGHTS). The helper trusts nothing in the request: the caller
  * must run as the helper's own uid (SO_PEERCRED); the fd must be a regular file owned by
- * that uid; the path the kernel names for it must lie under STATE_DIR/objects/ or
- * STATE_DIR/quarantine/, and that path, opened again without following any symlink,
- * must be the same inode on the same filesystem. Messages have a fixed size: a request
- * is {magic, op} plus exactly one fd, a reply {magic, result (0 or -errno)}.
+ * that uid, with one name only (no hard link from elsewhere); the path the kernel names for it must
+ * lie under STATE_DIR/objects/ or STATE_DIR/quarantine/, and that path, opened again without
+ * following any symlink, must be the same inode on the same filesystem. Messages have a fixed size:
+ * a request is {magic, op} plus exactly one fd, a reply {magic, result (0 or -errno)}.
  *
  * The store (store.c) decides which way an object is sealed: its own ioctl when the
  * process has the capability (tests, `make demo`), else the helper, else neither

@@ -1,6 +1,6 @@
 /* seal: evidock-seal's checks, over a real unix socket to evd_seal_serve in a thread:
  * objects and quarantine are sealed; tmp/, other owners, directories, files outside the
- * state dir reached through a symlink, deleted files, requests without an fd or with
+ * state dir reached through a symlink or a hard link, deleted files, requests without an fd or with
  * two, and callers of another uid are refused. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -156,6 +156,13 @@ static void what_is_not_an_object_is_refused(void **state)
         assert_int_equal(symlink(outside, path), 0);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         assert_true(fd >= 0);
+        assert_int_equal(request(fx, fd, true), -EPERM);
+        assert_false(sealed(fd));
+        close(fd);
+        /* Another file of ours hard-linked into objects/ (the catalogue, say). */
+        (void)snprintf(path, sizeof(path), "%s/objects/catalog-link", fx->state);
+        assert_int_equal(link(outside, path), 0);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
         assert_int_equal(request(fx, fd, true), -EPERM);
         assert_false(sealed(fd));
         close(fd);
