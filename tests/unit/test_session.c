@@ -118,7 +118,7 @@ static void revocation(void **state)
 static void bounded(void **state)
 {
         struct evd_sessions *ss = table(6, 3);
-        char tok[10][EVD_SESSION_TOKEN_HEX], name[EVD_SESSION_NAME_MAX], acct[8];
+        char tok[10][EVD_SESSION_TOKEN_HEX], name[EVD_SESSION_NAME_MAX], acct[16];
         enum evd_role role;
 
         (void)state;
