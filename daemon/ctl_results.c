@@ -222,6 +222,24 @@ int ctl_print_checkpoints(struct ctl *ctx, const json_t *result)
         return 0;
 }
 
+/* verify --remote: the archive's sealed audit log against the station's. */
+static void ctl_print_verify_remote(FILE *out, const json_t *r)
+{
+        const json_t *d = json_object_get(r, "first_difference");
+
+        if (STR(r, "error"))
+                fprintf(out, "archive: FAILED: %s\n", STR(r, "error"));
+        else if (json_is_true(json_object_get(r, "ok")))
+                fprintf(out,
+                        "archive: ok, the station's log matches the %lld sealed entries in %lld "
+                        "segment(s) (certificate %.16s)\n",
+                        (long long)INT(r, "sealed_through"), (long long)INT(r, "segments"),
+                        STR(r, "cert_sha256") ?: "?");
+        else
+                fprintf(out, "archive: FAILED: audit entry %lld: %s\n", (long long)INT(d, "seq"),
+                        STR(d, "why") ?: "?");
+}
+
 int ctl_print_verify(struct ctl *ctx, const json_t *result)
 {
         const json_t *a = json_object_get(result, "audit"), *s = json_object_get(result, "store"),
@@ -278,6 +296,8 @@ int ctl_print_verify(struct ctl *ctx, const json_t *result)
                         fprintf(out, "\n");
                 }
         }
+        if (json_object_get(result, "remote"))
+                ctl_print_verify_remote(out, json_object_get(result, "remote"));
         return 0;
 }
 

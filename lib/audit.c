@@ -33,6 +33,11 @@ static int entry_hash(const json_t *entry, uint8_t out[EVD_SHA256_LEN])
         return r;
 }
 
+int evd_audit_entry_hash(const json_t *entry, uint8_t out[EVD_SHA256_LEN])
+{
+        return entry_hash(entry, out);
+}
+
 int evd_audit_head(struct evd_txn *txn, uint64_t *ret_seq, uint8_t ret_hash[EVD_SHA256_LEN])
 {
         MDB_cursor *cur;

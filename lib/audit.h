@@ -32,6 +32,9 @@ int evd_audit_append(struct evd_txn *txn, const struct evd_actor *actor, const c
 /* The subject of an entry about item id: "item:ID", in buf. */
 void evd_audit_item_subject(char buf[static EVD_AUDIT_SUBJECT_MAX], uint64_t id);
 
+/* The hash an entry should carry: SHA-256 of its canonical encoding without "hash". */
+int evd_audit_entry_hash(const json_t *entry, uint8_t out[EVD_SHA256_LEN]);
+
 /* The last entry's seq and hash (seq 0 and zeros when the log is empty). */
 int evd_audit_head(struct evd_txn *txn, uint64_t *ret_seq, uint8_t ret_hash[EVD_SHA256_LEN]);
 

@@ -17,6 +17,14 @@ static int checkpoint_text(const char *station, uint64_t seq, const char *head, 
                             station, (unsigned long long)seq, head, time);
 }
 
+int evd_checkpoint_text_of(const json_t *cp, char *out, size_t n)
+{
+        return checkpoint_text(json_string_value(json_object_get(cp, "station")) ?: "",
+                               (uint64_t)json_integer_value(json_object_get(cp, "seq")),
+                               json_string_value(json_object_get(cp, "head")) ?: "",
+                               json_string_value(json_object_get(cp, "time")) ?: "", out, n);
+}
+
 static int latest(struct evd_txn *txn, json_t **ret)
 {
         MDB_cursor *cur;

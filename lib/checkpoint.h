@@ -33,6 +33,10 @@ int evd_checkpoint_make(struct evd_catalog *catalog, const struct evd_keys *keys
                         const char *station, const struct evd_actor *actor, json_t **ret,
                         struct evd_err *err);
 
+/* The text a checkpoint record ({station, seq, head, time}) signs, into out (n bytes):
+ * what `openssl cms -verify -binary -content` checks its signature over. */
+int evd_checkpoint_text_of(const json_t *cp, char *out, size_t n);
+
 /* Check every checkpoint in txn against cert (borrowed; NULL: signatures are not
  * checked, only the hashes): its signature over its text, and that the audit entry it
  * names exists with the hash it sealed. *ret_count and *ret_latest get the number of

@@ -875,6 +875,23 @@ out:
         return r;
 }
 
+int evd_keys_cms_signer(const uint8_t *der, size_t der_len, X509 **ret)
+{
+        const unsigned char *p = der;
+        CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)der_len);
+        STACK_OF(X509) *certs = cms ? CMS_get1_certs(cms) : NULL;
+        int r = -EBADMSG;
+
+        if (certs && sk_X509_num(certs) > 0) {
+                *ret = sk_X509_value(certs, 0);
+                (void)X509_up_ref(*ret);
+                r = 0;
+        }
+        sk_X509_pop_free(certs, X509_free);
+        CMS_ContentInfo_free(cms);
+        return r;
+}
+
 int evd_keys_cms_verify(const uint8_t *der, size_t der_len, const void *data, size_t len,
                         X509 *trusted, char signer_subject[EVD_KEYS_SUBJECT_MAX],
                         struct evd_err *err)

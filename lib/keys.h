@@ -91,6 +91,10 @@ int evd_keys_ecdsa_sign(EVP_PKEY *pkey, const uint8_t *digest, size_t digest_len
 int evd_keys_cms_sign(const struct evd_keys *keys, const void *data, size_t len, uint8_t **ret_der,
                       size_t *ret_len, struct evd_err *err);
 
+/* The first certificate a CMS signature (DER) carries: *ret (X509_free) on success,
+ * -EBADMSG when it carries none or is not CMS. */
+int evd_keys_cms_signer(const uint8_t *der, size_t der_len, X509 **ret);
+
 /* Check a detached CMS signature (DER) over data, trusting exactly the certificate
  * trusted (borrowed): the signer must be that certificate or chain up to it through
  * certificates carried in the signature. Certificate validity times and purposes are

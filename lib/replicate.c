@@ -35,7 +35,8 @@ struct evd_replicate {
         struct evd_s3 *s3;
         struct evd_catalog *catalog;
         size_t last_txnid;
-        int ctl; /* the control socket, -1 when not connected */
+        uint64_t audit_sealed; /* the last audit entry sealed in the archive */
+        int ctl;               /* the control socket, -1 when not connected */
         struct retry retries[RETRIES_MAX];
         size_t n_retries;
 };
@@ -102,8 +103,9 @@ int evd_replicate_credentials(const struct evd_conf *conf, char *ret_access, cha
                 return evd_err_set(err, -EPERM, "credentials %s: not a regular file", path);
         }
         /* systemd's credentials directory is the service's own; a configured file must
-         * be root's and kept from everyone else */
-        if (configured && (st.st_uid != 0 || (st.st_mode & 077))) {
+         * be root's (or the caller's own: read-only keys for `remote list`) and kept
+         * from everyone else */
+        if (configured && ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 077))) {
                 close(fd);
                 return evd_err_set(err, -EPERM,
                                    "credentials %s: refused: must be owned by root and readable "
@@ -132,6 +134,7 @@ int evd_replicate_new(const struct evd_conf *conf, const char *access_key, const
                 return evd_err_set(err, -ENOMEM, "out of memory");
         r->conf = *conf;
         r->ctl = -1;
+        r->audit_sealed = UINT64_MAX;
         (void)snprintf(r->prefix, sizeof(r->prefix), "%s",
                        conf->repl.prefix[0] ? conf->repl.prefix : conf->name);
         struct evd_s3_config cfg = {
@@ -277,6 +280,7 @@ static int report(struct evd_replicate *r, json_t *args, struct evd_err *err)
         if (rc < 0 && r->ctl >= 0) {
                 close(r->ctl);
                 r->ctl = -1;
+                r->audit_sealed = UINT64_MAX;
         }
         return rc;
 }
@@ -598,6 +602,15 @@ int evd_replicate_pass(struct evd_replicate *r, size_t *ret_done, size_t *ret_wa
         for (size_t i = 0; i < c.n; i++)
                 want_free(&c.wants[i]);
         free(c.wants);
+        if (rc == 0) {
+                size_t segs = 0;
+
+                rc = evd_replicate_audit(r->s3, r->catalog, r->prefix,
+                                         &r->conf.repl.audit_retention, &r->audit_sealed, &segs,
+                                         err);
+                if (rc == 0 && segs)
+                        r->last_txnid = 0; /* more may be due: look again */
+        }
         *ret_done = done;
         *ret_waiting = c.n - done;
         return rc < 0 ? rc : 0;

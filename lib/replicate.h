@@ -23,8 +23,8 @@
 
 /* The S3 keys: from conf's [replication] credentials file, or when none is set from
  * $CREDENTIALS_DIRECTORY/s3 (systemd LoadCredential=). Lines "access_key = ..." and
- * "secret_key = ...". A configured file must be a regular file owned by root and
- * readable by nobody but its owner; otherwise -EPERM with the reason. */
+ * "secret_key = ...". A configured file must be a regular file owned by root (or
+ * by the caller) and readable by nobody but its owner; otherwise -EPERM with the reason. */
 int evd_replicate_credentials(const struct evd_conf *conf, char *ret_access, char *ret_secret,
                               struct evd_err *err);
 
@@ -45,6 +45,20 @@ int evd_replicate_check_bucket(struct evd_replicate *r, struct evd_err *err);
  * failure to reach the endpoint or evidockd ends the pass with its -errno. */
 int evd_replicate_pass(struct evd_replicate *r, size_t *ret_done, size_t *ret_waiting,
                        struct evd_err *err);
+
+struct evd_s3;
+struct evd_catalog;
+
+/* The audit log's sealed segments (replicate_audit.c): upload those after *sealed
+ * (UINT64_MAX: not known yet, the bucket is listed first), at most a few per call;
+ * *sealed follows what is in the archive. */
+int evd_replicate_audit(struct evd_s3 *s3, struct evd_catalog *catalog, const char *prefix,
+                        const struct evd_period *retention, uint64_t *sealed, size_t *ret_uploaded,
+                        struct evd_err *err);
+
+/* The last entry sealed in the archive under prefix (0: none). */
+int evd_replicate_audit_sealed(struct evd_s3 *s3, const char *prefix, uint64_t *ret_last,
+                               struct evd_err *err);
 
 /* Whether the catalogue changed since the last pass, or a retry is due. */
 bool evd_replicate_has_work(struct evd_replicate *r);

@@ -1,0 +1,424 @@
+/* remote: reading the archive back (see remote.h). */
+#include "remote.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "checkpoint.h"
+#include "keys.h"
+#include "replicate.h"
+#include "s3.h"
+
+#define SEGMENT_MAX (256u << 20)
+#define RECORD_MAX (1u << 20)
+#define SMALL_MAX (64u << 10)
+
+struct evd_remote {
+        struct evd_s3 *s3;
+        char prefix[EVD_CONF_NAME_MAX];
+};
+
+int evd_remote_open(const struct evd_conf *conf, const char *credentials, const char *prefix,
+                    struct evd_remote **ret, struct evd_err *err)
+{
+        char ak[EVD_REPLICATE_SECRET_MAX], sk[EVD_REPLICATE_SECRET_MAX];
+        struct evd_conf *c = malloc(sizeof(*c));
+        struct evd_remote *rm = calloc(1, sizeof(*rm));
+        int r;
+
+        if (!c || !rm) {
+                free(c);
+                free(rm);
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        }
+        *c = *conf;
+        if (!c->repl.on) {
+                r = evd_err_set(err, -ENOENT, "no [replication] section in the configuration");
+                goto out;
+        }
+        if (credentials)
+                (void)snprintf(c->repl.credentials, sizeof(c->repl.credentials), "%s", credentials);
+        r = evd_replicate_credentials(c, ak, sk, err);
+        if (r < 0)
+                goto out;
+        struct evd_s3_config cfg = { .endpoint = c->repl.endpoint,
+                                     .bucket = c->repl.bucket,
+                                     .region = c->repl.region,
+                                     .access_key = ak,
+                                     .secret_key = sk,
+                                     .ca_file = c->repl.ca_file };
+
+        r = evd_s3_new(&cfg, &rm->s3, err);
+        explicit_bzero(sk, sizeof(sk));
+        (void)snprintf(rm->prefix, sizeof(rm->prefix), "%s",
+                       prefix              ? prefix
+                       : c->repl.prefix[0] ? c->repl.prefix
+                                           : c->name);
+out:
+        free(c);
+        if (r < 0) {
+                evd_remote_free(rm);
+                return r;
+        }
+        *ret = rm;
+        return 0;
+}
+
+void evd_remote_free(struct evd_remote *rm)
+{
+        if (!rm)
+                return;
+        evd_s3_free(rm->s3);
+        free(rm);
+}
+
+struct evd_s3 *evd_remote_s3(struct evd_remote *rm)
+{
+        return rm->s3;
+}
+
+const char *evd_remote_prefix(const struct evd_remote *rm)
+{
+        return rm->prefix;
+}
+
+/* ---------------------------------------------------------------- audit segments */
+
+struct seg {
+        uint64_t first, last;
+};
+
+struct seg_list {
+        const char *dir;
+        struct seg *v;
+        size_t n, cap;
+        int error;
+};
+
+static int seg_each(void *ud, const struct evd_s3_entry *e)
+{
+        struct seg_list *l = ud;
+        unsigned long long f, lst;
+        char tail[8];
+
+        if (sscanf(e->key + strlen(l->dir), "%llu-%llu%7s", &f, &lst, tail) != 3 ||
+            strcmp(tail, ".p7s") != 0)
+                return 0;
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 32;
+                struct seg *v = realloc(l->v, cap * sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                l->v = v;
+                l->cap = cap;
+        }
+        l->v[l->n++] = (struct seg){ f, lst };
+        return 0;
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+        const struct seg *x = a, *y = b;
+
+        return x->first < y->first ? -1 : x->first > y->first;
+}
+
+struct audit_ctx {
+        struct evd_remote *rm;
+        X509 *trusted;
+        json_t *out, *entries, *lines, *cps;
+        uint64_t next;
+        char prev[EVD_SHA256_HEX];
+        char cert_fp[EVD_SHA256_HEX];
+        struct evd_err *err;
+};
+
+/* The entries of one segment: each the next in the chain. */
+static int check_entries(struct audit_ctx *a, const struct seg *s, char *text)
+{
+        char *save = NULL;
+
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                json_t *e = json_loads(line, 0, NULL);
+                uint8_t h[EVD_SHA256_LEN];
+                char hex[EVD_SHA256_HEX];
+                uint64_t seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
+
+                if (!e || seq != a->next || evd_audit_entry_hash(e, h) < 0) {
+                        json_decref(e);
+                        return evd_err_set(a->err, -EBADMSG,
+                                           "archive audit segment %" PRIu64 "-%" PRIu64
+                                           ": entry %" PRIu64 " is missing or unreadable",
+                                           s->first, s->last, a->next);
+                }
+                evd_hex(h, sizeof(h), hex);
+                if (strcmp(hex, json_string_value(json_object_get(e, "hash")) ?: "") != 0 ||
+                    strcmp(a->prev, json_string_value(json_object_get(e, "prev")) ?: "") != 0) {
+                        json_decref(e);
+                        return evd_err_set(
+                                a->err, -EBADMSG,
+                                "archive audit entry %" PRIu64 " does not chain: %s", seq,
+                                strcmp(hex, json_string_value(json_object_get(e, "hash")) ?: "")
+                                        ? "its hash is wrong"
+                                        : "its prev is not the entry before");
+                }
+                memcpy(a->prev, hex, sizeof(hex));
+                (void)json_array_append_new(a->entries, e);
+                (void)json_array_append_new(a->lines, json_string(line));
+                a->next++;
+        }
+        if (a->next != s->last + 1)
+                return evd_err_set(a->err, -EBADMSG,
+                                   "archive audit segment %" PRIu64 "-%" PRIu64
+                                   " ends at entry %" PRIu64,
+                                   s->first, s->last, a->next - 1);
+        return 0;
+}
+
+static int get_small(struct evd_remote *rm, const struct seg *s, const char *ext, size_t max,
+                     char **ret, size_t *ret_len, struct evd_err *err)
+{
+        char key[EVD_S3_KEY_MAX];
+
+        (void)snprintf(key, sizeof(key), "%s/audit/%" PRIu64 "-%" PRIu64 ".%s", rm->prefix,
+                       s->first, s->last, ext);
+        return evd_s3_get_mem(rm->s3, key, NULL, max, ret, ret_len, err);
+}
+
+/* The certificate a signature names, from the archive. */
+static int archive_cert(struct audit_ctx *a, const uint8_t *sig, size_t len, X509 **ret)
+{
+        char key[EVD_S3_KEY_MAX], fp[EVD_SHA256_HEX], *pem = NULL;
+        X509 *embedded = NULL;
+        size_t n;
+        int r = evd_keys_cms_signer(sig, len, &embedded);
+
+        if (r < 0)
+                return evd_err_set(a->err, -EBADMSG, "a seal's signature names no certificate");
+        evd_keys_fingerprint(embedded, fp);
+        X509_free(embedded);
+        (void)snprintf(key, sizeof(key), "%s/certs/%s.pem", a->rm->prefix, fp);
+        r = evd_s3_get_mem(a->rm->s3, key, NULL, SMALL_MAX, &pem, &n, a->err);
+        if (r == 0)
+                r = evd_keys_cert_parse(pem, n, ret, a->err);
+        free(pem);
+        if (r == 0)
+                memcpy(a->cert_fp, fp, sizeof(fp));
+        return r;
+}
+
+/* The segment's seal: its checkpoint names the last entry's hash, signed. */
+static int check_seal(struct audit_ctx *a, const struct seg *s)
+{
+        char *text = NULL, *b64 = NULL, station[EVD_CONF_NAME_MAX] = "", head[EVD_SHA256_HEX] = "",
+             when[EVD_TIME_STR + 8] = "";
+        uint8_t *sig = NULL;
+        size_t tlen, slen;
+        unsigned long long seq = 0;
+        X509 *cert = a->trusted;
+        int r;
+
+        r = get_small(a->rm, s, "checkpoint", SMALL_MAX, &text, &tlen, a->err);
+        if (r == 0)
+                r = get_small(a->rm, s, "p7s", SMALL_MAX, (char **)&sig, &slen, a->err);
+        if (r < 0)
+                goto out;
+        if (sscanf(text,
+                   "evidock audit checkpoint\nstation: %63[^\n]\nseq: %llu\nhead: %64s\ntime: %39s",
+                   station, &seq, head, when) != 4 ||
+            seq != s->last || strcmp(head, a->prev) != 0) {
+                r = evd_err_set(a->err, -EBADMSG,
+                                "archive audit segment %" PRIu64 "-%" PRIu64
+                                ": its checkpoint does not seal its last entry",
+                                s->first, s->last);
+                goto out;
+        }
+        if (!cert && (r = archive_cert(a, sig, slen, &cert)) < 0)
+                goto out;
+        r = evd_keys_cms_verify(sig, slen, text, tlen, cert, NULL, a->err);
+        if (r < 0) {
+                r = evd_err_set(a->err, -EBADMSG,
+                                "archive audit segment %" PRIu64 "-%" PRIu64
+                                ": its seal's signature does not verify",
+                                s->first, s->last);
+                goto out;
+        }
+        if (!a->trusted)
+                evd_keys_fingerprint(cert, a->cert_fp);
+        b64 = evd_b64_encode(sig, slen);
+        (void)json_array_append_new(a->cps,
+                                    json_pack("{sI ss ss ss ss ss}", "seq", (json_int_t)seq, "head",
+                                              head, "time", when, "station", station, "cert_sha256",
+                                              a->cert_fp, "signature", b64 ? b64 : ""));
+out:
+        if (cert != a->trusted)
+                X509_free(cert);
+        free(b64);
+        free(text);
+        free(sig);
+        return r;
+}
+
+int evd_remote_audit(struct evd_remote *rm, X509 *trusted, json_t **ret, struct evd_err *err)
+{
+        char dir[EVD_S3_KEY_MAX];
+        struct seg_list l = { .dir = dir };
+        struct audit_ctx a = { .rm = rm, .trusted = trusted, .next = 1, .err = err };
+        int r;
+
+        memset(a.prev, '0', EVD_SHA256_HEX - 1);
+        a.prev[EVD_SHA256_HEX - 1] = '\0';
+        if (trusted)
+                evd_keys_fingerprint(trusted, a.cert_fp);
+        (void)snprintf(dir, sizeof(dir), "%s/audit/", rm->prefix);
+        r = evd_s3_list(rm->s3, dir, seg_each, &l, err);
+        if (r < 0)
+                return r;
+        qsort(l.v, l.n, sizeof(*l.v), seg_cmp);
+        a.entries = json_array();
+        a.lines = json_array();
+        a.cps = json_array();
+        for (size_t i = 0; r == 0 && i < l.n; i++) {
+                char *text = NULL;
+                size_t len;
+
+                if (l.v[i].first != a.next) {
+                        r = evd_err_set(err, -EBADMSG,
+                                        "the archive's audit log has a gap: entries %" PRIu64
+                                        " to %" PRIu64 " are in no sealed segment",
+                                        a.next, l.v[i].first - 1);
+                        break;
+                }
+                r = get_small(rm, &l.v[i], "jsonl", SEGMENT_MAX, &text, &len, err);
+                if (r == 0)
+                        r = check_entries(&a, &l.v[i], text);
+                free(text);
+                if (r == 0)
+                        r = check_seal(&a, &l.v[i]);
+        }
+        free(l.v);
+        if (r < 0) {
+                json_decref(a.entries);
+                json_decref(a.lines);
+                json_decref(a.cps);
+                return r;
+        }
+        *ret = json_pack("{so so so sI sI ss}", "entries", a.entries, "lines", a.lines,
+                         "checkpoints", a.cps, "sealed_through", (json_int_t)(a.next - 1),
+                         "segments", (json_int_t)l.n, "cert_sha256", a.cert_fp);
+        return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
+}
+
+/* What differs between two entries with the same seq, for people. */
+static void entry_diff(const json_t *mine, const json_t *theirs, char *out, size_t n)
+{
+        static const char *const fields[] = {
+                "time", "event", "subject", "actor", "details", "prev"
+        };
+
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(fields); i++)
+                if (!json_equal(json_object_get(mine, fields[i]),
+                                json_object_get(theirs, fields[i]))) {
+                        (void)snprintf(out, n,
+                                       "its %s differs from the archive's sealed copy (the "
+                                       "archive has event %s): history was rewritten on the "
+                                       "station",
+                                       fields[i],
+                                       json_string_value(json_object_get(theirs, "event")) ?: "?");
+                        return;
+                }
+        (void)snprintf(out, n, "its hash differs from the archive's sealed copy");
+}
+
+int evd_remote_audit_compare(const json_t *remote, const json_t *local, json_t **ret)
+{
+        const json_t *entries = json_object_get(remote, "entries");
+        size_t n = json_array_size(entries), i;
+        json_t *diff = json_null();
+        char why[512];
+
+        for (i = 0; i < n; i++) {
+                const json_t *theirs = json_array_get(entries, i), *mine = json_array_get(local, i);
+                json_int_t seq = json_integer_value(json_object_get(theirs, "seq"));
+
+                if (!mine || json_integer_value(json_object_get(mine, "seq")) != seq) {
+                        diff = json_pack("{sI ss}", "seq", seq, "why",
+                                         "the station's log has no such entry (cut short or "
+                                         "renumbered); the archive sealed it");
+                        break;
+                }
+                if (!json_equal(json_object_get(mine, "hash"), json_object_get(theirs, "hash")) ||
+                    !json_equal(mine, theirs)) {
+                        entry_diff(mine, theirs, why, sizeof(why));
+                        diff = json_pack("{sI ss}", "seq", seq, "why", why);
+                        break;
+                }
+        }
+        *ret = json_pack("{sb sO sI so}", "ok", json_is_null(diff), "sealed_through",
+                         json_object_get(remote, "sealed_through"), "compared", (json_int_t)i,
+                         "first_difference", diff);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* ---------------------------------------------------------------- item records */
+
+struct items_ctx {
+        struct evd_remote *rm;
+        const char *case_no;
+        json_t *out;
+        struct evd_err *err;
+};
+
+static int item_each(void *ud, const struct evd_s3_entry *e)
+{
+        struct items_ctx *c = ud;
+        const char *mark = strstr(e->key, "/items/");
+        char station[EVD_CONF_NAME_MAX], *text = NULL;
+        size_t len;
+        json_t *item;
+        int r;
+
+        if (!mark || strchr(mark + 7, '/') || !strstr(mark, ".json") ||
+            (size_t)(mark - e->key) >= sizeof(station))
+                return 0;
+        (void)snprintf(station, sizeof(station), "%.*s", (int)(mark - e->key), e->key);
+        r = evd_s3_get_mem(c->rm->s3, e->key, NULL, RECORD_MAX, &text, &len, c->err);
+        if (r < 0)
+                return r;
+        item = json_loadb(text, len, 0, NULL);
+        free(text);
+        if (!json_is_object(item)) {
+                json_decref(item);
+                return 0;
+        }
+        if (!c->case_no ||
+            strcmp(json_string_value(json_object_get(item, "case")) ?: "", c->case_no) == 0) {
+                (void)json_object_set_new(item, "station", json_string(station));
+                (void)json_array_append(c->out, item);
+        }
+        json_decref(item);
+        return 0;
+}
+
+int evd_remote_items(struct evd_remote *rm, const char *station, const char *case_no, json_t **ret,
+                     struct evd_err *err)
+{
+        char prefix[EVD_S3_KEY_MAX];
+        struct items_ctx c = { .rm = rm, .case_no = case_no, .out = json_array(), .err = err };
+        int r;
+
+        (void)snprintf(prefix, sizeof(prefix), "%s%s", station ? station : "",
+                       station ? "/items/" : "");
+        r = evd_s3_list(rm->s3, prefix, item_each, &c, err);
+        if (r < 0) {
+                json_decref(c.out);
+                return r;
+        }
+        *ret = c.out;
+        return 0;
+}

@@ -1,0 +1,244 @@
+/* restore: a dead station rebuilt from the archive (see remote.h).
+ *
+ * The audit log comes back only as far as the archive sealed it, checked (chain,
+ * seals, signatures) before anything is written; the items from their records (the
+ * latest version of each, ids kept); each object downloaded into the store's tmp/,
+ * re-hashed against the item's sha256 and published. Everything that cannot come
+ * back is named in the report. The catalogue is written in one transaction, with an
+ * audit entry "station.restored" that continues the restored chain. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "catalog.h"
+#include "remote.h"
+#include "s3.h"
+#include "store.h"
+
+struct restore {
+        const struct evd_conf *conf;
+        struct evd_remote *rm;
+        json_t *audit, *items, *missing, *report;
+        uint64_t objects, bytes;
+        struct evd_err *err;
+};
+
+static int item_cmp(const void *a, const void *b)
+{
+        json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "id"));
+        json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "id"));
+
+        return x < y ? -1 : x > y;
+}
+
+static void miss(struct restore *rs, const json_t *item, const char *why)
+{
+        (void)json_array_append_new(
+                rs->missing, json_pack("{sO sO ss}", "id", json_object_get(item, "id"), "sha256",
+                                       json_object_get(item, "sha256"), "why", why));
+}
+
+/* One object from the archive into the store, re-hashed. */
+static int fetch_object(struct restore *rs, struct evd_store *store, const json_t *item)
+{
+        const char *hex = json_string_value(json_object_get(item, "sha256")) ?: "";
+        uint8_t want[EVD_SHA256_LEN], got[EVD_SHA256_LEN];
+        char key[EVD_S3_KEY_MAX], tmp[EVD_STORE_TMPNAME_MAX];
+        struct evd_err e = { 0 };
+        uint64_t size = 0;
+        bool existed;
+        int fd, r;
+
+        if (evd_unhex(hex, want, sizeof(want)) < 0) {
+                miss(rs, item, "its record has no valid sha256");
+                return 0;
+        }
+        if (evd_store_open_object(store, want, &fd) == 0) {
+                close(fd); /* another item with the same bytes brought it */
+                return 0;
+        }
+        (void)snprintf(key, sizeof(key), "%s/objects/%.2s/%.2s/%s", evd_remote_prefix(rs->rm), hex,
+                       hex + 2, hex);
+        r = evd_store_tmp_create(store, &fd, tmp);
+        if (r < 0)
+                return evd_err_set(rs->err, r, "store: %s", strerror(-r));
+        r = evd_s3_get(evd_remote_s3(rs->rm), key, NULL, fd, 0, got, &size, &e);
+        if (r == 0 && memcmp(got, want, sizeof(got)) != 0)
+                r = evd_err_set(&e, -EBADMSG, "the archive's copy does not hash to its sha256");
+        if (r == 0 && fsync(fd) < 0)
+                r = evd_err_set(&e, -errno, "fsync: %s", strerror(errno));
+        close(fd);
+        if (r == 0)
+                r = evd_store_publish(store, tmp, want, &existed, NULL, &e);
+        else
+                evd_store_tmp_discard(store, tmp);
+        if (r < 0) {
+                miss(rs, item, e.text);
+                return r == -ENOSPC ? evd_err_set(rs->err, r, "%s", e.text) : 0;
+        }
+        rs->objects++;
+        rs->bytes += size;
+        return 0;
+}
+
+static int fetch_objects(struct restore *rs)
+{
+        struct evd_store *store = NULL;
+        json_t *item;
+        size_t i;
+        int r = evd_store_open(rs->conf->state_dir, &store, rs->err);
+
+        json_array_foreach(rs->items, i, item)
+        {
+                if (r < 0)
+                        break;
+                if (!json_object_get(item, "purged"))
+                        r = fetch_object(rs, store, item);
+        }
+        evd_store_free(store);
+        return r;
+}
+
+static int put_raw(struct evd_txn *txn, enum evd_db db, uint64_t seq, const char *text)
+{
+        uint8_t key[8];
+        MDB_val k = { 8, key }, v = { strlen(text), (void *)text };
+
+        evd_be64_put(key, seq);
+        return evd_txn_put(txn, db, &k, &v, MDB_NOOVERWRITE);
+}
+
+static int write_fn(struct evd_txn *txn, void *p)
+{
+        struct restore *rs = p;
+        const json_t *lines = json_object_get(rs->audit, "lines");
+        json_t *e, *item;
+        uint64_t seq;
+        uint8_t h[EVD_SHA256_LEN];
+        size_t i;
+        int r = 0;
+
+        if (evd_audit_head(txn, &seq, h) < 0 || seq != 0)
+                return evd_err_set(rs->err, -EEXIST,
+                                   "the station's catalogue is not empty: restore only into an "
+                                   "empty state directory");
+        json_array_foreach(json_object_get(rs->audit, "entries"), i, e)
+        {
+                r = put_raw(txn, EVD_DB_AUDIT,
+                            (uint64_t)json_integer_value(json_object_get(e, "seq")),
+                            json_string_value(json_array_get(lines, i)));
+                if (r < 0)
+                        return r;
+        }
+        json_array_foreach(json_object_get(rs->audit, "checkpoints"), i, e)
+        {
+                char *text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+
+                r = text ? put_raw(txn, EVD_DB_CHECKPOINTS,
+                                   (uint64_t)json_integer_value(json_object_get(e, "seq")), text)
+                         : -ENOMEM;
+                free(text);
+                if (r < 0)
+                        return r;
+        }
+        json_array_foreach(rs->items, i, item)
+        {
+                uint8_t last[8];
+                MDB_val k = { strlen("next_item_id"), (void *)"next_item_id" }, v = { 8, last };
+                json_t *copy = json_deep_copy(item);
+
+                /* the next id handed out is this item's own */
+                evd_be64_put(last, (uint64_t)json_integer_value(json_object_get(item, "id")) - 1);
+                (void)json_object_del(copy, "id");
+                r = copy ? evd_txn_put(txn, EVD_DB_META, &k, &v, 0) : -ENOMEM;
+                if (r == 0)
+                        r = evd_catalog_item_put(txn, copy);
+                json_decref(copy);
+                if (r < 0)
+                        return r;
+        }
+        struct evd_actor actor = { .uid = (uint32_t)getuid() };
+
+        (void)snprintf(actor.name, sizeof(actor.name), "restore");
+        return evd_audit_append(txn, &actor, "station.restored", "", rs->report, NULL);
+}
+
+static int load_items(struct restore *rs)
+{
+        json_t *all = NULL, *item;
+        size_t i;
+        int r = evd_remote_items(rs->rm, evd_remote_prefix(rs->rm), NULL, &all, rs->err);
+        json_t **v;
+
+        if (r < 0)
+                return r;
+        v = calloc(json_array_size(all) + 1, sizeof(*v));
+        if (!v) {
+                json_decref(all);
+                return evd_err_set(rs->err, -ENOMEM, "out of memory");
+        }
+        json_array_foreach(all, i, item)
+        {
+                (void)json_object_del(item, "station");
+                v[i] = item;
+        }
+        qsort(v, json_array_size(all), sizeof(*v), item_cmp);
+        rs->items = json_array();
+        for (i = 0; i < json_array_size(all); i++)
+                if (json_integer_value(json_object_get(v[i], "id")) > 0)
+                        (void)json_array_append(rs->items, v[i]);
+        free(v);
+        json_decref(all);
+        return 0;
+}
+
+int evd_restore(const struct evd_conf *conf, struct evd_remote *rm, X509 *trusted,
+                const struct evd_restore_opts *opts, json_t **ret, struct evd_err *err)
+{
+        struct restore rs = { .conf = conf, .rm = rm, .missing = json_array(), .err = err };
+        struct evd_catalog *cat = NULL;
+        char dir[EVD_CONF_PATH_MAX + 16];
+        int r;
+
+        if (mkdir(conf->state_dir, 0750) < 0 && errno != EEXIST)
+                return evd_err_set(err, -errno, "%s: %s", conf->state_dir, strerror(errno));
+        r = evd_remote_audit(rm, trusted, &rs.audit, err);
+        if (r == 0)
+                r = load_items(&rs);
+        (void)snprintf(dir, sizeof(dir), "%s/catalog", conf->state_dir);
+        if (r == 0)
+                r = evd_catalog_open(dir, 0, &cat, err);
+        if (r == 0 && !opts->metadata_only)
+                r = fetch_objects(&rs);
+        if (r == 0) {
+                rs.report = json_pack("{sO sO sO sI sI sI sb sO}", "audit_entries",
+                                      json_object_get(rs.audit, "sealed_through"), "segments",
+                                      json_object_get(rs.audit, "segments"), "cert_sha256",
+                                      json_object_get(rs.audit, "cert_sha256"), "items",
+                                      (json_int_t)json_array_size(rs.items), "objects",
+                                      (json_int_t)rs.objects, "bytes", (json_int_t)rs.bytes,
+                                      "metadata_only", opts->metadata_only, "missing", rs.missing);
+                r = rs.report ? evd_catalog_write(cat, write_fn, &rs, err)
+                              : evd_err_set(err, -ENOMEM, "out of memory");
+        }
+        if (r == 0)
+                (void)json_object_set_new(
+                        rs.report, "note",
+                        json_string("the audit log is restored as far as the archive sealed "
+                                    "it; entries after its last seal were never archived"));
+        evd_catalog_free(cat);
+        json_decref(rs.audit);
+        json_decref(rs.items);
+        json_decref(rs.missing);
+        if (r < 0) {
+                json_decref(rs.report);
+                return err->code ? r : evd_err_set(err, r, "restore: %s", strerror(-r));
+        }
+        *ret = rs.report;
+        return 0;
+}
