@@ -202,7 +202,8 @@ int ctl_run_remote_list(struct ctl *ctx, const struct ctl_command *cmd, json_t *
                                json_string_value(json_object_get(it, "station")));
                 ctl_table_text(ctx->out, &cols[1], id);
                 ctl_table_cell(ctx->out, &cols[2],
-                               json_string_value(json_object_get(it, "case_no")));
+                               json_string_value(
+                                       json_object_get(json_object_get(it, "labels"), "case_no")));
                 ctl_table_cell(ctx->out, &cols[3], sha);
                 ctl_table_text(
                         ctx->out, &cols[4],

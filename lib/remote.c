@@ -397,7 +397,9 @@ static int item_each(void *ud, const struct evd_s3_entry *e)
                 return 0;
         }
         if (!c->case_no ||
-            strcmp(json_string_value(json_object_get(item, "case")) ?: "", c->case_no) == 0) {
+            strcmp(json_string_value(json_object_get(json_object_get(item, "labels"), "case_no"))
+                           ?: "",
+                   c->case_no) == 0) {
                 (void)json_object_set_new(item, "station", json_string(station));
                 (void)json_array_append(c->out, item);
         }

@@ -119,3 +119,89 @@ def test_verify_remote_refuses_readable_credentials(archived):
     os.chmod(rep.creds, 0o640)
     p = ctl(st, "verify", "--remote")
     assert p.returncode == 1 and "readable by its owner only" in p.stderr
+
+
+def comparable(items):
+    return sorted(({k: v for k, v in it.items() if k not in ("replication", "checked_at", "fixity")} for it in items),
+                  key=lambda it: it["id"])
+
+
+def test_restore_a_wiped_station(archived, rgw):
+    st, rep, bucket, sealed = archived
+    items = st.json("items")
+    rep.stop()
+    assert st.stop() == 0
+    audit_before = None
+    env, db = audit_db(st)
+    with env.begin(db=db) as txn:
+        audit_before = [json.loads(v) for k, v in txn.cursor()]
+    env.close()
+    rmtree(st.state)  # the disk died
+    p = ctl(st, "restore", "--from-remote")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "missing: []" in p.stdout or '"missing": []' in p.stdout, p.stdout
+    st.start()
+    after = comparable(st.json("items"))
+    for a, b in zip(after, comparable(items)):
+        assert {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)} == {}
+    assert len(after) == len(items)
+    restored = st.json("audit")
+    assert restored[:sealed] == audit_before[:sealed]
+    assert any(e["event"] == "station.restored" for e in restored)
+    for it in items:
+        assert os.path.exists(st.object_path(it["sha256"]))
+    p = ctl(st, "verify", "--store", "--audit", "--remote")
+    assert p.returncode == 0, p.stdout + p.stderr
+    # a second restore into a station that has a catalogue is refused
+    assert st.stop() == 0
+    p = ctl(st, "restore", "--from-remote")
+    assert p.returncode == 1 and "not empty" in p.stderr
+
+
+def test_restore_reports_what_is_missing(archived, rgw):
+    st, rep, bucket, sealed = archived
+    items = st.json("items")
+    rep.stop()
+    assert st.stop() == 0
+    rmtree(st.state)
+    # the cluster's admin can remove a locked object (radosgw-admin): it is then missing
+    sha = items[2]["sha256"]
+    key = f"e2e/objects/{sha[:2]}/{sha[2:4]}/{sha}"
+    rc, head = s3tool(rgw, bucket, "head", key)
+    rgw.admin("object", "rm", f"--bucket={bucket}", f"--object={key}",
+              f"--object-version={head['version_id']}")
+    assert s3tool(rgw, bucket, "head", key)[0] != 0
+    p = ctl(st, "--json", "restore", "--from-remote")
+    assert p.returncode == 1, p.stdout + p.stderr
+    report = json.loads(p.stdout)
+    assert [m["id"] for m in report["missing"]] == [items[2]["id"]]
+    assert report["items"] == 3 and report["objects"] == 2
+
+
+def test_two_stations_one_bucket_remote_list(make_station, rgw, tmp):
+    bucket = rgw.make_bucket("evd-arc-two-stations")
+    made = []
+    for name in ("sta", "stb"):
+        st = make_station(station__name=name)
+        rep = Replicator(st, rgw, bucket)
+        st.start()
+        import_files(st, tmp, name, [30_000, 31_000], 90 if name == "sta" else 95)
+        it = st.json("items")[0]
+        st.ctl("label", it["id"], "--case", "X罚〔2026〕99号", "--party", "李四", check=True)
+        rep.start()
+        made.append((st, rep))
+    try:
+        for st, rep in made:
+            wait_until("replication drained", lambda st=st: drained(st, 2))
+        found = json.loads(ctl(made[0][0], "--json", "remote", "list", "--case",
+                               "X罚〔2026〕99号", check=True).stdout)
+        allitems = json.loads(ctl(made[0][0], "--json", "remote", "list").stdout)
+        assert sorted(i["station"] for i in found) == ["sta", "stb"], [(i["station"], i["id"], i.get("labels")) for i in allitems]
+        only_b = json.loads(ctl(made[0][0], "--json", "remote", "list", "--station", "stb",
+                                check=True).stdout)
+        assert len(only_b) == 2 and {i["station"] for i in only_b} == {"stb"}
+        p = ctl(made[0][0], "remote", "list", "--case", "X罚〔2026〕99号", check=True)
+        assert "sta" in p.stdout and "stb" in p.stdout
+    finally:
+        for st, rep in made:
+            rep.stop()
