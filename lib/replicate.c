@@ -304,18 +304,48 @@ static void want_free(struct want *w)
         free(w->record);
 }
 
-/* What the archive should hold for item; true when rec is not that yet. */
-static bool want_of(struct want *w)
+/* The lock one item asks of its object: its retain_until (permanent: the longest the
+ * server keeps) and a legal hold when held, evidence or permanent. */
+static void item_lock(const json_t *item, int64_t *ret_until, bool *ret_hold)
 {
-        const char *until = json_string_value(json_object_get(w->item, "retain_until"));
+        const char *until = json_string_value(json_object_get(item, "retain_until"));
+
+        *ret_until = EVD_S3_RETAIN_MAX;
+        if (until && evd_time_parse(until, ret_until) == 0 && *ret_until > EVD_S3_RETAIN_MAX)
+                *ret_until = EVD_S3_RETAIN_MAX;
+        *ret_hold = !until || json_is_true(json_object_get(item, "hold")) ||
+                    json_is_true(json_object_get(item, "evidence"));
+}
+
+/* Items with the same bytes share one object: its lock is the longest retain-until of
+ * them all and a legal hold while any of them asks for one (a release of one item
+ * never clears the hold another still needs). Sorted by sha for bsearch. */
+struct objlock {
+        char sha[EVD_SHA256_HEX];
+        int64_t until;
+        bool hold;
+};
+
+static int objlock_cmp(const void *a, const void *b)
+{
+        return strcmp(((const struct objlock *)a)->sha, ((const struct objlock *)b)->sha);
+}
+
+/* What the archive should hold for item; true when rec is not that yet. */
+static bool want_of(struct want *w, const struct objlock *locks, size_t n_locks)
+{
         uint8_t sha[EVD_SHA256_LEN];
         const char *rs = json_string_value(json_object_get(w->rec, "state"));
+        struct objlock key = { 0 }, *shared;
 
-        w->until = EVD_S3_RETAIN_MAX;
-        if (until && evd_time_parse(until, &w->until) == 0 && w->until > EVD_S3_RETAIN_MAX)
-                w->until = EVD_S3_RETAIN_MAX;
-        w->hold = !until || json_is_true(json_object_get(w->item, "hold")) ||
-                  json_is_true(json_object_get(w->item, "evidence"));
+        item_lock(w->item, &w->until, &w->hold);
+        (void)snprintf(key.sha, sizeof(key.sha), "%s",
+                       json_string_value(json_object_get(w->item, "sha256")) ?: "");
+        shared = n_locks ? bsearch(&key, locks, n_locks, sizeof(*locks), objlock_cmp) : NULL;
+        if (shared) {
+                w->until = shared->until > w->until ? shared->until : w->until;
+                w->hold = w->hold || shared->hold;
+        }
         evd_time_format(w->until, w->until_s);
         w->record = json_dumps(w->item, JSON_COMPACT | JSON_SORT_KEYS);
         if (!w->record)
@@ -483,7 +513,53 @@ struct collect {
         struct evd_txn *txn;
         struct want *wants;
         size_t n, cap;
+        struct objlock *locks;
+        size_t n_locks, cap_locks;
 };
+
+static int lock_each(json_t *item, void *p)
+{
+        struct collect *c = p;
+        struct objlock l = { 0 };
+
+        if (json_object_get(item, "purged"))
+                return 0;
+        (void)snprintf(l.sha, sizeof(l.sha), "%s",
+                       json_string_value(json_object_get(item, "sha256")) ?: "");
+        item_lock(item, &l.until, &l.hold);
+        if (c->n_locks == c->cap_locks) {
+                size_t cap = c->cap_locks ? c->cap_locks * 2 : 256;
+                struct objlock *n = realloc(c->locks, cap * sizeof(*n));
+
+                if (!n)
+                        return -ENOMEM;
+                c->locks = n;
+                c->cap_locks = cap;
+        }
+        c->locks[c->n_locks++] = l;
+        return 0;
+}
+
+/* Sort the locks and merge those of one object. */
+static void locks_merge(struct collect *c)
+{
+        size_t out = 0;
+
+        qsort(c->locks, c->n_locks, sizeof(*c->locks), objlock_cmp);
+        for (size_t i = 0; i < c->n_locks; i++) {
+                struct objlock *l = &c->locks[i];
+
+                if (out && strcmp(c->locks[out - 1].sha, l->sha) == 0) {
+                        struct objlock *m = &c->locks[out - 1];
+
+                        m->until = l->until > m->until ? l->until : m->until;
+                        m->hold = m->hold || l->hold;
+                } else {
+                        c->locks[out++] = *l;
+                }
+        }
+        c->n_locks = out;
+}
 
 static int collect_each(json_t *item, void *p)
 {
@@ -495,7 +571,7 @@ static int collect_each(json_t *item, void *p)
         w.item = json_incref(item);
         if (evd_catalog_json_get(c->txn, EVD_DB_REPLICATION, key, &w.rec) < 0)
                 w.rec = NULL;
-        if (!want_of(&w)) {
+        if (!want_of(&w, c->locks, c->n_locks)) {
                 want_free(&w);
                 return 0;
         }
@@ -562,7 +638,11 @@ int evd_replicate_pass(struct evd_replicate *r, size_t *ret_done, size_t *ret_wa
                 return evd_err_set(err, rc, "catalogue: %s", strerror(-rc));
         r->last_txnid = mdb_txn_id(txn.txn);
         c.txn = &txn;
-        rc = evd_catalog_items_each(&txn, &f, collect_each, &c);
+        rc = evd_catalog_items_each(&txn, &f, lock_each, &c);
+        if (rc >= 0) {
+                locks_merge(&c);
+                rc = evd_catalog_items_each(&txn, &f, collect_each, &c);
+        }
         evd_catalog_read_end(&txn); /* no snapshot held over the network */
         for (size_t i = 0; rc >= 0 && i < c.n; i++) {
                 struct want *w = &c.wants[i];
@@ -602,6 +682,7 @@ int evd_replicate_pass(struct evd_replicate *r, size_t *ret_done, size_t *ret_wa
         for (size_t i = 0; i < c.n; i++)
                 want_free(&c.wants[i]);
         free(c.wants);
+        free(c.locks);
         if (rc == 0) {
                 size_t segs = 0;
 

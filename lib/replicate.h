@@ -8,8 +8,12 @@
  * hold; permanent ones the longest retain-until the server keeps, EVD_S3_RETAIN_MAX) and
  * PREFIX/items/<id>.json (a new version at each change). The queue is the catalogue:
  * items whose replication record (cmd_replication.c) is not confirmed or is behind the
- * item. Failures back off per item with jitter; a failure to reach the endpoint ends
- * the pass. The station never waits for any of this. */
+ * item. Items with the same bytes share one object: it keeps the longest retain-until
+ * of them all and a legal hold while any of them asks for one. Retention is only ever
+ * extended (PutObjectRetention); a hold is cleared only when the catalogue says so,
+ * and the catalogue changes with its audit entry in one transaction, so a release
+ * reaches the archive only after it is audited. Failures back off per item with jitter; a failure
+ * to reach the endpoint ends the pass. The station never waits for any of this. */
 #ifndef EVD_REPLICATE_H
 #define EVD_REPLICATE_H
 
