@@ -149,6 +149,10 @@ ctl_run_fn ctl_run_calendar_import; /* ctl_calendar.c: sends the file's text */
 
 ctl_run_fn ctl_run_verify_remote, ctl_run_remote_list, ctl_run_restore;
 
+/* replication: the archive's state, lag, last reconciliation and alarms. */
+ctl_print_fn ctl_print_replication;
+ctl_failed_fn ctl_replication_failed;
+
 /* ---- ctl_deliver.c: output files made by the client, passed to evidockd ---- */
 
 /* export -o and access --copy-to: ctl_run_request with the output files made here. */

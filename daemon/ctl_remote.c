@@ -268,3 +268,78 @@ int ctl_run_restore(struct ctl *ctx, const struct ctl_command *cmd, json_t *args
         json_decref(report);
         return r;
 }
+
+/* ---- replication ---- */
+
+int ctl_print_replication(struct ctl *ctx, const json_t *r)
+{
+        const json_t *last = json_object_get(r, "last_reconciliation"), *a, *rec;
+        FILE *out = ctx->out;
+        char size[32];
+        size_t i;
+        long long age = (long long)json_integer_value(json_object_get(r, "oldest_pending_s"));
+
+        if (!json_is_true(json_object_get(r, "enabled"))) {
+                fprintf(out, "replication: off (no [replication] section)\n");
+                return 0;
+        }
+        fprintf(out, "archive: ");
+        ctl_put_safe(json_string_value(json_object_get(r, "endpoint")) ?: "?", out);
+        fprintf(out, " bucket ");
+        ctl_put_safe(json_string_value(json_object_get(r, "bucket")) ?: "?", out);
+        fprintf(out, "\nitems: %lld, confirmed in the archive %lld\n",
+                (long long)json_integer_value(json_object_get(r, "items")),
+                (long long)json_integer_value(json_object_get(r, "confirmed")));
+        fprintf(out, "lag: %lld item(s), %s pending; oldest pending for %lld h %02lld min\n",
+                (long long)json_integer_value(json_object_get(r, "pending")),
+                ctl_human_size((uint64_t)json_integer_value(json_object_get(r, "pending_bytes")),
+                               size),
+                age / 3600, age % 3600 / 60);
+        fprintf(out, "failing: %lld item(s) whose last attempt failed\n",
+                (long long)json_integer_value(json_object_get(r, "failing")));
+        if (json_is_object(last))
+                fprintf(out,
+                        "last reconciliation: %s: %lld object(s) listed, %lld item(s) checked, "
+                        "%lld re-hashed, %zu problem(s), %zu extra\n",
+                        json_string_value(json_object_get(last, "at")) ?: "?",
+                        (long long)json_integer_value(json_object_get(last, "objects")),
+                        (long long)json_integer_value(json_object_get(last, "checked")),
+                        (long long)json_integer_value(json_object_get(last, "sampled")),
+                        json_array_size(json_object_get(last, "problems")),
+                        json_array_size(json_object_get(last, "extra")));
+        else
+                fprintf(out, "last reconciliation: none yet\n");
+        json_array_foreach(json_object_get(last, "problems"), i, a)
+        {
+                fprintf(out,
+                        "  item %lld: ", (long long)json_integer_value(json_object_get(a, "item")));
+                ctl_put_safe(json_string_value(json_object_get(a, "why")) ?: "?", out);
+                fputc('\n', out);
+        }
+        json_array_foreach(json_object_get(r, "alarms"), i, a)
+        {
+                ctl_put_safe(json_string_value(a) ?: "?", out);
+                fputc('\n', out);
+        }
+        json_array_foreach(json_object_get(r, "records"), i, rec)
+        {
+                fprintf(out, "  item %lld: %s",
+                        (long long)json_integer_value(json_object_get(rec, "item")),
+                        json_string_value(json_object_get(rec, "state")) ?: "?");
+                if (json_is_string(json_object_get(rec, "last_error"))) {
+                        fprintf(out, " (");
+                        ctl_put_safe(json_string_value(json_object_get(rec, "last_error")), out);
+                        fprintf(out, ")");
+                }
+                fputc('\n', out);
+        }
+        return 0;
+}
+
+bool ctl_replication_failed(const json_t *result, char *why, size_t n)
+{
+        if (json_array_size(json_object_get(result, "alarms")) == 0)
+                return false;
+        (void)snprintf(why, n, "replication has an alarm");
+        return true;
+}

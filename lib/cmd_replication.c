@@ -149,6 +149,117 @@ int evd_cmd_replicated(void *ud, struct evd_request *req, const json_t *args, js
         return r;
 }
 
+/* ---- reconciled: what the replicator's reconciliation found ---- */
+
+#define RECONCILE_KEY "reconcile" /* not an item id: the last reconciliation */
+#define PROBLEMS_MAX 10000
+
+struct reconciled_ctx {
+        const struct evd_actor *actor;
+        const json_t *found;
+        struct evd_err *err;
+};
+
+/* Each problem item back in the queue, with its alarm audited. */
+static int requeue(struct evd_txn *txn, const struct evd_actor *actor, const json_t *p)
+{
+        json_int_t id = json_integer_value(json_object_get(p, "item"));
+        char key[24], subject[EVD_AUDIT_SUBJECT_MAX];
+        json_t *rec = NULL, *item = NULL, *details;
+        int r;
+
+        if (id <= 0 || evd_catalog_item_get(txn, (uint64_t)id, &item) < 0)
+                return 0; /* not ours: the report names it, nothing to queue */
+        json_decref(item);
+        (void)snprintf(key, sizeof(key), "%lld", (long long)id);
+        if (evd_catalog_json_get(txn, EVD_DB_REPLICATION, key, &rec) < 0)
+                rec = json_object();
+        (void)json_object_set_new(rec, "state", json_string("pending"));
+        (void)json_object_set(rec, "last_error", json_object_get(p, "why"));
+        (void)json_object_set_new(rec, "record_sha256", json_string("")); /* record again */
+        r = evd_catalog_json_put(txn, EVD_DB_REPLICATION, key, rec);
+        json_decref(rec);
+        details = json_pack("{sO}", "why", json_object_get(p, "why"));
+        evd_audit_item_subject(subject, (uint64_t)id);
+        if (r == 0)
+                r = details ? evd_audit_append(txn, actor, "replication.alarm", subject, details,
+                                               NULL)
+                            : -ENOMEM;
+        json_decref(details);
+        return r;
+}
+
+static int reconciled_txn(struct evd_txn *txn, void *p)
+{
+        struct reconciled_ctx *c = p;
+        const json_t *problems = json_object_get(c->found, "problems"), *pr;
+        json_t *rec, *details;
+        char now_s[EVD_TIME_STR];
+        size_t i;
+        int r = 0;
+
+        json_array_foreach(problems, i, pr)
+        {
+                if ((r = requeue(txn, c->actor, pr)) < 0)
+                        return evd_err_set(c->err, r, "reconciliation: %s", strerror(-r));
+        }
+        evd_time_format(evd_clock_now(), now_s);
+        rec = json_pack("{ss sO sO sO sO sO}", "at", now_s, "objects",
+                        json_object_get(c->found, "objects"), "checked",
+                        json_object_get(c->found, "checked"), "sampled",
+                        json_object_get(c->found, "sampled"), "problems", problems, "extra",
+                        json_object_get(c->found, "extra"));
+        details = json_pack("{sO sO sO sI sI}", "objects", json_object_get(c->found, "objects"),
+                            "checked", json_object_get(c->found, "checked"), "sampled",
+                            json_object_get(c->found, "sampled"), "problems",
+                            (json_int_t)json_array_size(problems), "extra",
+                            (json_int_t)json_array_size(json_object_get(c->found, "extra")));
+        r = rec && details ? evd_catalog_json_put(txn, EVD_DB_REPLICATION, RECONCILE_KEY, rec)
+                           : -ENOMEM;
+        if (r == 0)
+                r = evd_audit_append(txn, c->actor, "replication.reconciled", "", details, NULL);
+        json_decref(rec);
+        json_decref(details);
+        return r < 0 ? evd_err_set(c->err, r, "reconciliation: %s", strerror(-r)) : 0;
+}
+
+int evd_cmd_reconciled(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                       struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        const json_t *problems = json_object_get(args, "problems"), *extra, *pr;
+        struct reconciled_ctx c = { .actor = evd_request_actor(req), .found = args, .err = err };
+        size_t i;
+        int r;
+
+        extra = json_object_get(args, "extra");
+        if (!json_is_array(problems) || json_array_size(problems) > PROBLEMS_MAX ||
+            !json_is_array(extra) || json_array_size(extra) > PROBLEMS_MAX ||
+            !json_is_integer(json_object_get(args, "objects")) ||
+            !json_is_integer(json_object_get(args, "checked")) ||
+            !json_is_integer(json_object_get(args, "sampled")))
+                return evd_err_set(err, -EINVAL,
+                                   "a reconciliation is {objects, checked, sampled, extra: [...], "
+                                   "problems: [{item, why}]}");
+        json_array_foreach(problems, i, pr)
+        {
+                const char *why = json_string_value(json_object_get(pr, "why"));
+
+                if (!json_is_integer(json_object_get(pr, "item")) || !why ||
+                    strlen(why) > ERROR_MAX)
+                        return evd_err_set(err, -EINVAL, "a problem is {item, why}");
+        }
+        json_array_foreach(extra, i, pr)
+        {
+                if (!json_is_string(pr) || json_string_length(pr) > 1024)
+                        return evd_err_set(err, -EINVAL, "extra keys are strings");
+        }
+        r = evd_catalog_write(s->catalog, reconciled_txn, &c, err);
+        if (r == 0)
+                *ret = json_pack("{sI}", "problems", (json_int_t)json_array_size(problems));
+        return r;
+}
+
 struct lag {
         struct evd_txn *txn;
         int64_t now;
@@ -206,6 +317,13 @@ json_t *evd_station_replication_status(struct evd_station *s, const struct evd_c
                 evd_catalog_read_end(&txn);
         }
         int64_t age = l.oldest ? l.now - l.oldest : 0;
+        json_t *last = NULL;
+
+        if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
+                if (evd_catalog_json_get(&txn, EVD_DB_REPLICATION, RECONCILE_KEY, &last) < 0)
+                        last = NULL;
+                evd_catalog_read_end(&txn);
+        }
 
         out = json_pack("{sb ss ss sI sI sI sI sI sI sn sn}", "enabled", 1, "endpoint",
                         conf->repl.endpoint, "bucket", conf->repl.bucket, "items",
@@ -213,6 +331,25 @@ json_t *evd_station_replication_status(struct evd_station *s, const struct evd_c
                         (json_int_t)l.pending, "pending_bytes", (json_int_t)l.pending_bytes,
                         "oldest_pending_s", (json_int_t)age, "failing", (json_int_t)l.failing,
                         "last_reconciliation", "alarms");
+        if (out && last) {
+                size_t problems = json_array_size(json_object_get(last, "problems"));
+                size_t extra = json_array_size(json_object_get(last, "extra"));
+
+                (void)json_object_set(out, "last_reconciliation", last);
+                if (problems || extra) {
+                        char w[256];
+
+                        (void)snprintf(w, sizeof(w),
+                                       "ALARM: the reconciliation of %s found %zu item(s) wrong "
+                                       "in the archive (queued again) and %zu extra object(s)",
+                                       json_string_value(json_object_get(last, "at")) ?: "?",
+                                       problems, extra);
+                        (void)json_object_set_new(out, "alarms", json_pack("[s]", w));
+                        if (warnings)
+                                (void)json_array_append_new(warnings, json_string(w));
+                }
+        }
+        json_decref(last);
         if (out && age > conf->repl.alarm_after_s) {
                 char w[256];
 
@@ -222,7 +359,9 @@ json_t *evd_station_replication_status(struct evd_station *s, const struct evd_c
                                "%lld h)",
                                l.pending, l.pending_bytes, (long long)(age / 3600),
                                (long long)(conf->repl.alarm_after_s / 3600));
-                (void)json_object_set_new(out, "alarms", json_pack("[s]", w));
+                if (!json_is_array(json_object_get(out, "alarms")))
+                        (void)json_object_set_new(out, "alarms", json_array());
+                (void)json_array_append_new(json_object_get(out, "alarms"), json_string(w));
                 if (warnings)
                         (void)json_array_append_new(warnings, json_string(w));
         }
@@ -246,4 +385,24 @@ int evd_cmd_replication(void *ud, struct evd_request *req, const json_t *args, j
         evd_station_conf(ud, &conf);
         *ret = evd_station_replication_status(ud, &conf, items, NULL);
         return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
+}
+
+void evd_station_replication_summary(struct evd_station *s, const struct evd_conf *conf, char *buf,
+                                     size_t n)
+{
+        json_t *st;
+
+        buf[0] = '\0';
+        if (!conf->repl.on)
+                return;
+        st = evd_station_replication_status(s, conf, false, NULL);
+        if (st)
+                (void)snprintf(
+                        buf, n, "archive: %lld pending (%lld MB), oldest %lld min%s",
+                        (long long)json_integer_value(json_object_get(st, "pending")),
+                        (long long)(json_integer_value(json_object_get(st, "pending_bytes")) >> 20),
+                        (long long)(json_integer_value(json_object_get(st, "oldest_pending_s")) /
+                                    60),
+                        json_array_size(json_object_get(st, "alarms")) ? ", ALARM" : "");
+        json_decref(st);
 }

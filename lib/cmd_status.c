@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "clock.h"
@@ -296,6 +297,31 @@ int evd_cmd_timezone(void *ud, struct evd_request *req, const json_t *args, json
         return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 }
 
+/* The archive's lag, counted at most once a minute (a catalogue scan). */
+static void repl_summary(struct evd_station *s, char *buf, size_t n)
+{
+        uint64_t now = evd_clock_mono_ns();
+        char line[128];
+        struct evd_conf conf;
+        size_t len = strlen(buf);
+
+        pthread_mutex_lock(&s->lock);
+        conf = s->conf;
+        bool fresh = s->repl_line_ns && now - s->repl_line_ns < 60000000000ull;
+
+        (void)snprintf(line, sizeof(line), "%s", s->repl_line);
+        pthread_mutex_unlock(&s->lock);
+        if (!fresh) {
+                evd_station_replication_summary(s, &conf, line, sizeof(line));
+                pthread_mutex_lock(&s->lock);
+                (void)snprintf(s->repl_line, sizeof(s->repl_line), "%s", line);
+                s->repl_line_ns = now;
+                pthread_mutex_unlock(&s->lock);
+        }
+        if (line[0] && len < n)
+                (void)snprintf(buf + len, n - len, "; %s", line);
+}
+
 void evd_station_summary(struct evd_station *s, char *buf, size_t n)
 {
         uint64_t free_bytes = 0, done = 0, total = 0;
@@ -327,4 +353,5 @@ void evd_station_summary(struct evd_station *s, char *buf, size_t n)
         else
                 (void)snprintf(buf, n, "idle; %llu GB free",
                                (unsigned long long)(free_bytes >> 30));
+        repl_summary(s, buf, n);
 }

@@ -35,8 +35,9 @@ struct evd_replicate {
         struct evd_s3 *s3;
         struct evd_catalog *catalog;
         size_t last_txnid;
-        uint64_t audit_sealed; /* the last audit entry sealed in the archive */
-        int ctl;               /* the control socket, -1 when not connected */
+        uint64_t audit_sealed;      /* the last audit entry sealed in the archive */
+        uint64_t next_reconcile_ns; /* monotonic; 0: after the first pass */
+        int ctl;                    /* the control socket, -1 when not connected */
         struct retry retries[RETRIES_MAX];
         size_t n_retries;
 };
@@ -236,10 +237,10 @@ static int ctl_connect(struct evd_replicate *r, struct evd_err *err)
         return 0;
 }
 
-/* Send {"cmd": "replicated", "args": args} and wait for its final line. */
-static int report(struct evd_replicate *r, json_t *args, struct evd_err *err)
+/* Send {"cmd": cmd, "args": args} and wait for its final line. */
+static int report_cmd(struct evd_replicate *r, const char *cmd, json_t *args, struct evd_err *err)
 {
-        json_t *req = json_pack("{ss sO}", "cmd", "replicated", "args", args), *reply;
+        json_t *req = json_pack("{ss sO}", "cmd", cmd, "args", args), *reply;
         char *line = req ? json_dumps(req, JSON_COMPACT) : NULL, buf[4096];
         size_t len = 0;
         int rc = ctl_connect(r, err);
@@ -282,6 +283,36 @@ static int report(struct evd_replicate *r, json_t *args, struct evd_err *err)
                 r->ctl = -1;
                 r->audit_sealed = UINT64_MAX;
         }
+        return rc;
+}
+
+static int report(struct evd_replicate *r, json_t *args, struct evd_err *err)
+{
+        return report_cmd(r, "replicated", args, err);
+}
+
+/* Reconcile when due (after the first pass, then every [replication] reconcile), and
+ * report the findings: evidockd audits them and queues each problem item again. */
+static int reconcile_when_due(struct evd_replicate *r, struct evd_err *err)
+{
+        uint64_t now = evd_clock_mono_ns();
+        int64_t every = r->conf.repl.reconcile_s;
+        size_t sample;
+        json_t *found = NULL;
+        int rc;
+
+        if (!every || (r->next_reconcile_ns && now < r->next_reconcile_ns))
+                return 0;
+        sample = r->conf.repl.sample_per_day
+                         ? (size_t)(((int64_t)r->conf.repl.sample_per_day * every + 86399) / 86400)
+                         : 0;
+        rc = evd_replicate_reconcile(r->s3, r->catalog, r->prefix, sample, &found, err);
+        if (rc == 0) {
+                rc = report_cmd(r, "reconciled", found, err);
+                json_decref(found);
+        }
+        if (rc == 0)
+                r->next_reconcile_ns = now + (uint64_t)every * 1000000000ull;
         return rc;
 }
 
@@ -615,6 +646,8 @@ bool evd_replicate_has_work(struct evd_replicate *r)
         }
         if (id != r->last_txnid)
                 return true;
+        if (r->conf.repl.reconcile_s && now >= r->next_reconcile_ns)
+                return true;
         for (size_t i = 0; i < r->n_retries; i++)
                 if (r->retries[i].next_ns <= now)
                         return true;
@@ -692,6 +725,8 @@ int evd_replicate_pass(struct evd_replicate *r, size_t *ret_done, size_t *ret_wa
                 if (rc == 0 && segs)
                         r->last_txnid = 0; /* more may be due: look again */
         }
+        if (rc == 0 && c.n == done)
+                rc = reconcile_when_due(r, err);
         *ret_done = done;
         *ret_waiting = c.n - done;
         return rc < 0 ? rc : 0;

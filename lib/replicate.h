@@ -18,6 +18,7 @@
 #define EVD_REPLICATE_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "conf.h"
@@ -63,6 +64,12 @@ int evd_replicate_audit(struct evd_s3 *s3, struct evd_catalog *catalog, const ch
 /* The last entry sealed in the archive under prefix (0: none). */
 int evd_replicate_audit_sealed(struct evd_s3 *s3, const char *prefix, uint64_t *ret_last,
                                struct evd_err *err);
+
+/* Reconcile (replicate_reconcile.c): compare the bucket's objects and records under
+ * prefix with the catalogue's confirmed items, and re-hash `sample` objects read in
+ * full. *ret: {objects, checked, sampled, extra: [key...], problems: [{item, why}]}. */
+int evd_replicate_reconcile(struct evd_s3 *s3, struct evd_catalog *catalog, const char *prefix,
+                            size_t sample, json_t **ret, struct evd_err *err);
 
 /* Whether the catalogue changed since the last pass, or a retry is due. */
 bool evd_replicate_has_work(struct evd_replicate *r);

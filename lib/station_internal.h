@@ -45,6 +45,8 @@ struct evd_station {
         struct import *imports[IMPORTS_MAX];
         struct evd_station_docks docks; /* evd_station_set_docks; zero: none */
         struct evd_users *users;        /* cmd_user.c */
+        char repl_line[128];            /* STATUS='s archive lag, under lock (cmd_status.c) */
+        uint64_t repl_line_ns;          /* when it was counted (monotonic), under lock */
         bool stopping;
 };
 
@@ -118,12 +120,16 @@ void evd_station_case_warnings(struct evd_station *s, struct evd_txn *txn,
 
 /* cmd_verify.c: every signed checkpoint, to keep elsewhere */
 EVD_CMD(evd_cmd_audit_checkpoints);
+EVD_CMD(evd_cmd_reconciled); /* cmd_replication.c */
 
 /* cmd_replication.c: {enabled, pending, pending_bytes, oldest_pending_s, ...} (caller
  * owns); an alarm past alarm_after also goes into warnings (may be NULL). */
 #define EVD_S3_VERSION_LEN 256
 json_t *evd_station_replication_status(struct evd_station *s, const struct evd_conf *conf,
                                        bool with_items, json_t *warnings);
+/* "archive: N pending (M MB), oldest T min[, ALARM]" for STATUS=; "" without replication. */
+void evd_station_replication_summary(struct evd_station *s, const struct evd_conf *conf, char *buf,
+                                     size_t n);
 EVD_CMD(evd_cmd_user_add); /* cmd_user.c */
 EVD_CMD(evd_cmd_user_passwd);
 EVD_CMD(evd_cmd_user_disable);
