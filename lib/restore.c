@@ -113,6 +113,19 @@ static int put_raw(struct evd_txn *txn, enum evd_db db, uint64_t seq, const char
         return evd_txn_put(txn, db, &k, &v, MDB_NOOVERWRITE);
 }
 
+/* Whether the restored log holds the audit.checkpoint entry that announces cp. */
+static bool announced(const json_t *audit, const json_t *cp)
+{
+        const json_t *entries = json_object_get(audit, "entries");
+        json_int_t seq = json_integer_value(json_object_get(cp, "seq"));
+        const json_t *e = json_array_get(entries, (size_t)seq); /* entry seq + 1 */
+
+        return e &&
+               strcmp(json_string_value(json_object_get(e, "event")) ?: "", "audit.checkpoint") ==
+                       0 &&
+               json_integer_value(json_object_get(json_object_get(e, "details"), "seq")) == seq;
+}
+
 static int write_fn(struct evd_txn *txn, void *p)
 {
         struct restore *rs = p;
@@ -137,7 +150,12 @@ static int write_fn(struct evd_txn *txn, void *p)
         }
         json_array_foreach(json_object_get(rs->audit, "checkpoints"), i, e)
         {
-                char *text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+                char *text;
+
+                if (!announced(rs->audit, e))
+                        continue; /* its audit.checkpoint entry was never sealed: the archive
+                                   * keeps this seal (verify --remote checks it) */
+                text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
 
                 r = text ? put_raw(txn, EVD_DB_CHECKPOINTS,
                                    (uint64_t)json_integer_value(json_object_get(e, "seq")), text)
@@ -230,7 +248,10 @@ int evd_restore(const struct evd_conf *conf, struct evd_remote *rm, X509 *truste
                 (void)json_object_set_new(
                         rs.report, "note",
                         json_string("the audit log is restored as far as the archive sealed "
-                                    "it; entries after its last seal were never archived"));
+                                    "it; entries after its last seal were never archived. The "
+                                    "station's signing key is not in the archive: put back its "
+                                    "backup into the state directory's keys/ (or keys init for "
+                                    "a new identity) before verify --audit"));
         evd_catalog_free(cat);
         json_decref(rs.audit);
         json_decref(rs.items);

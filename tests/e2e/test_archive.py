@@ -4,6 +4,7 @@ wiped clean is restored from the bucket, and `remote list` finds the items of ev
 station sharing the bucket. Against a real Ceph RGW."""
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -136,10 +137,13 @@ def test_restore_a_wiped_station(archived, rgw):
     with env.begin(db=db) as txn:
         audit_before = [json.loads(v) for k, v in txn.cursor()]
     env.close()
+    keys = os.path.join(os.path.dirname(st.state), "keys-backup")
+    shutil.copytree(os.path.join(st.state, "keys"), keys)  # the key is kept apart, not in S3
     rmtree(st.state)  # the disk died
     p = ctl(st, "restore", "--from-remote")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "missing: []" in p.stdout or '"missing": []' in p.stdout, p.stdout
+    shutil.copytree(keys, os.path.join(st.state, "keys"))
     st.start()
     after = comparable(st.json("items"))
     for a, b in zip(after, comparable(items)):
