@@ -246,9 +246,9 @@ install: all
 		$(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/evidockctl $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(BUILD)/evidockd $(BUILD)/evidock-console $(BUILD)/evidock-probe $(DESTDIR)$(SBINDIR)/
-	install -m 0755 $(BUILD)/evidock-seal $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BUILD)/evidock-seal $(BUILD)/evidock-replicate $(DESTDIR)$(SBINDIR)/
 	for u in evidockd.service evidockd.socket evidock-console.service \
-			evidock-seal.service evidock-seal.socket; do \
+			evidock-seal.service evidock-seal.socket evidock-replicate.service; do \
 		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u \
 			> $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \

@@ -143,6 +143,24 @@ fail:
         return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
 }
 
+/* evidock-replicate (its own user, in the station's group) reads the catalogue with
+ * evd_catalog_open_readonly: data.mdb 0640, and lock.mdb 0660 because an LMDB reader
+ * must take a slot in the lock file's reader table. MDB_NOLOCK readers were the other
+ * way, and an unsafe one: without a slot the writer reuses pages a reader is still
+ * reading. A group member can at worst disturb the lock table (stall writes), never
+ * change a record: that is a denial of service the replicator could also do by not
+ * replicating. Whatever the umask. */
+static void share_readonly(const char *dir)
+{
+        char path[PATH_MAX];
+
+        (void)chmod(dir, 0750);
+        if (evd_snprintf(path, sizeof(path), "%s/data.mdb", dir) == 0)
+                (void)chmod(path, 0640);
+        if (evd_snprintf(path, sizeof(path), "%s/lock.mdb", dir) == 0)
+                (void)chmod(path, 0660);
+}
+
 int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **ret,
                      struct evd_err *err)
 {
@@ -171,6 +189,7 @@ int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **r
                 r = evd_err_set(err, evd_mdb_errno(rc), "catalog %s: %s", dir, mdb_strerror(rc));
                 goto fail;
         }
+        share_readonly(dir);
         /* An existing environment may have grown past the size asked for. */
         if (mdb_env_info(c->env, &info) == 0 && info.me_mapsize < EVD_CATALOG_MAP_INITIAL &&
             !map_bytes)

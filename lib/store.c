@@ -35,11 +35,13 @@ struct evd_store {
         pthread_mutex_t sha_locks[SHA_LOCKS];
 };
 
+/* Folders are 0750 whatever the umask: evidock-replicate reads objects as a member of
+ * the station's group (never writing: objects are 0444 and immutable). */
 static int mkdir_p1(const char *path)
 {
-        if (mkdir(path, 0750) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
+        if (mkdir(path, 0750) == 0)
+                return chmod(path, 0750) < 0 ? -errno : 0;
+        return errno == EEXIST ? 0 : -errno;
 }
 
 /* The copies in flight (tmp/ names), under tmp_lock: whatever else is in tmp/ is a
@@ -282,13 +284,13 @@ static int make_object_dirs(const struct evd_store *store, const char *hex, char
             (r = evd_snprintf(dir, n, "%s/%.2s", ab, hex + 2)) < 0)
                 return r;
         if (mkdir(ab, 0750) == 0) {
-                if ((r = evd_fsync_dir(store->objects)) < 0)
+                if (chmod(ab, 0750) < 0 || (r = evd_fsync_dir(store->objects)) < 0)
                         return r;
         } else if (errno != EEXIST) {
                 return -errno;
         }
         if (mkdir(dir, 0750) == 0) {
-                if ((r = evd_fsync_dir(ab)) < 0)
+                if (chmod(dir, 0750) < 0 || (r = evd_fsync_dir(ab)) < 0)
                         return r;
         } else if (errno != EEXIST) {
                 return -errno;
