@@ -102,11 +102,11 @@ struct seg_list {
 static int seg_each(void *ud, const struct evd_s3_entry *e)
 {
         struct seg_list *l = ud;
-        unsigned long long f, lst;
-        char tail[8];
+        uint64_t f, lst;
+        const char *ext;
 
-        if (sscanf(e->key + strlen(l->dir), "%llu-%llu%7s", &f, &lst, tail) != 3 ||
-            strcmp(tail, ".p7s") != 0)
+        if (evd_replicate_segment_name(e->key + strlen(l->dir), &f, &lst, &ext) < 0 ||
+            strcmp(ext, "p7s") != 0)
                 return 0;
         if (l->n == l->cap) {
                 size_t cap = l->cap ? l->cap * 2 : 32;
@@ -212,14 +212,53 @@ static int archive_cert(struct audit_ctx *a, const uint8_t *sig, size_t len, X50
         return r;
 }
 
+/* One "key: value" line of a checkpoint text into out (n bytes); the next line. */
+static const char *cp_line(const char *p, const char *key, char *out, size_t n)
+{
+        size_t k = strlen(key), len;
+        const char *nl;
+
+        if (!p || strncmp(p, key, k) != 0 || p[k] != ':' || p[k + 1] != ' ')
+                return NULL;
+        p += k + 2;
+        nl = strchr(p, '\n');
+        len = nl ? (size_t)(nl - p) : 0;
+        if (!nl || len == 0 || len >= n)
+                return NULL;
+        memcpy(out, p, len);
+        out[len] = '\0';
+        return nl + 1;
+}
+
+/* The text checkpoint.c signs, read back exactly (anything else is refused). */
+static int parse_checkpoint(const char *text, char station[EVD_CONF_NAME_MAX],
+                            char head[EVD_SHA256_HEX], char when[EVD_TIME_STR + 8],
+                            uint64_t *ret_seq)
+{
+        static const char first[] = "evidock audit checkpoint\n";
+        char seq[24] = "", *end;
+        const char *p =
+                strncmp(text, first, sizeof(first) - 1) == 0 ? text + sizeof(first) - 1 : NULL;
+
+        p = cp_line(p, "station", station, EVD_CONF_NAME_MAX);
+        p = cp_line(p, "seq", seq, sizeof(seq));
+        p = cp_line(p, "head", head, EVD_SHA256_HEX);
+        p = cp_line(p, "time", when, EVD_TIME_STR + 8);
+        if (!p || *p)
+                return -EINVAL;
+        errno = 0;
+        *ret_seq = strtoull(seq, &end, 10);
+        return errno || *end || seq[0] < '1' || seq[0] > '9' ? -EINVAL : 0;
+}
+
 /* The segment's seal: its checkpoint names the last entry's hash, signed. */
 static int check_seal(struct audit_ctx *a, const struct seg *s)
 {
         char *text = NULL, *b64 = NULL, station[EVD_CONF_NAME_MAX] = "", head[EVD_SHA256_HEX] = "",
              when[EVD_TIME_STR + 8] = "";
         uint8_t *sig = NULL;
-        size_t tlen, slen;
-        unsigned long long seq = 0;
+        size_t tlen = 0, slen = 0;
+        uint64_t seq = 0;
         X509 *cert = a->trusted;
         int r;
 
@@ -228,10 +267,8 @@ static int check_seal(struct audit_ctx *a, const struct seg *s)
                 r = get_small(a->rm, s, "p7s", SMALL_MAX, (char **)&sig, &slen, a->err);
         if (r < 0)
                 goto out;
-        if (sscanf(text,
-                   "evidock audit checkpoint\nstation: %63[^\n]\nseq: %llu\nhead: %64s\ntime: %39s",
-                   station, &seq, head, when) != 4 ||
-            seq != s->last || strcmp(head, a->prev) != 0) {
+        if (parse_checkpoint(text, station, head, when, &seq) < 0 || seq != s->last ||
+            strcmp(head, a->prev) != 0) {
                 r = evd_err_set(a->err, -EBADMSG,
                                 "archive audit segment %" PRIu64 "-%" PRIu64
                                 ": its checkpoint does not seal its last entry",

@@ -61,6 +61,11 @@ int evd_replicate_audit(struct evd_s3 *s3, struct evd_catalog *catalog, const ch
                         const struct evd_period *retention, uint64_t *sealed, size_t *ret_uploaded,
                         struct evd_err *err);
 
+/* A segment's file name "F-L.EXT" (after PREFIX/audit/): 0 with its numbers and *ext
+ * pointing at EXT (no dot), -EINVAL for any other name. */
+int evd_replicate_segment_name(const char *name, uint64_t *ret_first, uint64_t *ret_last,
+                               const char **ret_ext);
+
 /* The last entry sealed in the archive under prefix (0: none). */
 int evd_replicate_audit_sealed(struct evd_s3 *s3, const char *prefix, uint64_t *ret_last,
                                struct evd_err *err);

@@ -38,14 +38,32 @@ struct sealed_scan {
         uint64_t last;
 };
 
+int evd_replicate_segment_name(const char *name, uint64_t *ret_first, uint64_t *ret_last,
+                               const char **ret_ext)
+{
+        char *end;
+
+        if (*name < '1' || *name > '9')
+                return -EINVAL;
+        errno = 0;
+        *ret_first = strtoull(name, &end, 10);
+        if (errno || *end != '-' || end[1] < '1' || end[1] > '9')
+                return -EINVAL;
+        *ret_last = strtoull(end + 1, &end, 10);
+        if (errno || *end != '.' || *ret_last < *ret_first || strchr(end + 1, '/'))
+                return -EINVAL;
+        *ret_ext = end + 1;
+        return 0;
+}
+
 static int sealed_each(void *ud, const struct evd_s3_entry *e)
 {
         struct sealed_scan *s = ud;
-        unsigned long long f, l;
-        char tail[8];
+        uint64_t f, l;
+        const char *ext;
 
-        if (sscanf(e->key + strlen(s->dir), "%llu-%llu%7s", &f, &l, tail) == 3 &&
-            strcmp(tail, ".p7s") == 0 && l > s->last)
+        if (evd_replicate_segment_name(e->key + strlen(s->dir), &f, &l, &ext) == 0 &&
+            strcmp(ext, "p7s") == 0 && l > s->last)
                 s->last = l;
         return 0;
 }
@@ -180,7 +198,7 @@ static int upload_segment(struct evd_s3 *s3, const char *prefix, struct segment 
         (void)snprintf(key, sizeof(key), "%s/certs/%s.pem", prefix, fp);
         r = evd_s3_head(s3, key, NULL, &o, err);
         if (r == -ENOENT)
-                r = put_text(s3, key, pem, strlen(pem), lock, err);
+                r = pem ? put_text(s3, key, pem, strlen(pem), lock, err) : -ENOMEM;
         (void)snprintf(key, sizeof(key), "%s/audit/%" PRIu64 "-%" PRIu64 ".jsonl", prefix,
                        seg->first, seg->last);
         if (r == 0)

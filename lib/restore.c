@@ -195,7 +195,7 @@ static int load_items(struct restore *rs)
 
         if (r < 0)
                 return r;
-        v = calloc(json_array_size(all) + 1, sizeof(*v));
+        v = calloc(json_array_size(all) + 1, sizeof(json_t *));
         if (!v) {
                 json_decref(all);
                 return evd_err_set(rs->err, -ENOMEM, "out of memory");
@@ -205,7 +205,7 @@ static int load_items(struct restore *rs)
                 (void)json_object_del(item, "station");
                 v[i] = item;
         }
-        qsort(v, json_array_size(all), sizeof(*v), item_cmp);
+        qsort((void *)v, json_array_size(all), sizeof(json_t *), item_cmp);
         rs->items = json_array();
         for (i = 0; i < json_array_size(all); i++)
                 if (json_integer_value(json_object_get(v[i], "id")) > 0)
