@@ -180,8 +180,17 @@ int evd_replicate_check_bucket(struct evd_replicate *r, struct evd_err *err)
         int rc;
 
         if ((rc = evd_s3_bucket_versioning(r->s3, &versioning, err)) < 0 ||
-            (rc = evd_s3_bucket_object_lock(r->s3, &locking, err)) < 0)
-                return rc;
+            (rc = evd_s3_bucket_object_lock(r->s3, &locking, err)) < 0) {
+                char why[EVD_ERR_TEXT_MAX];
+
+                if (rc != -EPROTO)
+                        return rc;
+                memcpy(why, err->text, sizeof(why));
+                return evd_err_set(err, -EPROTO,
+                                   "endpoint %s refused: its TLS certificate cannot be verified "
+                                   "(%s); for a private CA set [replication] ca_file",
+                                   r->conf.repl.endpoint, why);
+        }
         if (!versioning || !locking)
                 return evd_err_set(err, -EPERM,
                                    "bucket %s refused: %s%s%s; replication needs a bucket made "
