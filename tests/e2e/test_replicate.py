@@ -8,11 +8,13 @@ import signal
 import socket
 import subprocess
 import time
+from urllib.parse import quote
 
 import pytest
 
 from conftest import BUILD
 from helpers import random_file, sha256_file
+from simstation import make_sim, mkimage  # noqa: F401
 
 REPLICATE = os.path.join(BUILD, "evidock-replicate")
 S3TOOL = os.path.join(BUILD, "s3tool")
@@ -143,26 +145,49 @@ def test_items_replicated_under_compliance(setup, rgw, tmp):
     assert sum(1 for e in audit if e["event"] == "replicated") >= 2
 
 
-def test_outage_and_kill9_the_queue_drains(setup, rgw, tmp):
-    st, rep, bucket = setup
+def versions(rgw, bucket, key):
+    """How many versions of key the bucket holds (ListObjectVersions, curl's SigV4)."""
+    status, body = rgw.curl(f"{rgw.endpoint}/{bucket}?prefix={quote(key, safe='')}&versions=")
+    assert status == 200, body
+    return body.count("<Version>")
+
+
+def test_outage_and_kill9_the_queue_drains(make_sim, rgw, tmp):
+    bucket = rgw.make_bucket("evd-rep-outage-kill9")
+    st = make_sim()
+    rep = Replicator(st, rgw, bucket)
+    st.start()
     rep.start()
-    import_files(st, tmp, "a", [50_000], 20)
-    wait_until("first item", lambda: drained(st, 1))
-    rgw.stop_gateway()
     try:
-        import_files(st, tmp, "b", [60_000, 70_000], 30)  # the station never waits
-        assert len(st.json("items")) == 3
-        s = st.json("status")["replication"]
-        assert s["pending"] == 2 and s["pending_bytes"] == 130_000
+        import_files(st, tmp, "a", [50_000], 20)
+        wait_until("first item", lambda: drained(st, 1))
+        img = os.path.join(tmp, "rec.img")
+        mkimage(img, "--fs", "fat32", "--clips", "2", manifest=False)
+        st.register("REC-OUT")
+        rgw.stop_gateway()
+        try:
+            # a recorder docked while the archive is away: the station never waits for it
+            st.dock(1, "REC-OUT", img)
+            d = st.wait_dock("REC-OUT", ("done", "failed", "interrupted"))
+            assert d["state"] == "done" and d["safe_to_remove"], d
+            n = len(st.json("items"))
+            assert n >= 3
+            s = st.json("status")["replication"]
+            assert s["pending"] == n - 1 and s["pending_bytes"] > 0
+        finally:
+            rgw.start_gateway()
+        wait_until("queue drained after the outage", lambda: drained(st, n), timeout=180)
+        # kill -9 while a larger upload is under way; the next run finishes it, once
+        import_files(st, tmp, "c", [12 << 20], 40)
+        big = [i for i in st.json("items") if i["size"] == 12 << 20][0]
+        time.sleep(0.2)
+        rep.stop(signal.SIGKILL)
+        rep.start()
+        wait_until("queue drained after kill -9", lambda: drained(st, n + 1), timeout=180)
+        sha = big["sha256"]
+        assert versions(rgw, bucket, f"e2e/objects/{sha[:2]}/{sha[2:4]}/{sha}") == 1
     finally:
-        rgw.start_gateway()
-    wait_until("queue drained after the outage", lambda: drained(st, 3), timeout=180)
-    # kill -9 while a larger upload is under way; the next run finishes it
-    import_files(st, tmp, "c", [12 << 20], 40)
-    time.sleep(0.2)
-    rep.stop(signal.SIGKILL)
-    rep.start()
-    wait_until("queue drained after kill -9", lambda: drained(st, 4), timeout=180)
+        rep.stop()
 
 
 def test_bucket_without_object_lock_refused(make_station, rgw):
