@@ -8,6 +8,8 @@
 #include <lmdb.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #include "s3.h"
 
 #define RETRIES_MAX 4096
+#define PARALLEL_MAX 16
 #define BACKOFF_MAX_S 300
 
 struct retry {
@@ -32,7 +35,11 @@ struct retry {
 struct evd_replicate {
         struct evd_conf conf;
         char prefix[EVD_CONF_NAME_MAX];
-        struct evd_s3 *s3;
+        struct evd_s3 *s3;                    /* workers[0] */
+        struct evd_s3 *workers[PARALLEL_MAX]; /* [replication] parallel connections */
+        size_t n_workers;
+        pthread_mutex_t ctl_lock; /* the control socket, between workers */
+        pthread_mutex_t lock;     /* retries, between workers */
         struct evd_catalog *catalog;
         size_t last_txnid;
         uint64_t audit_sealed;      /* the last audit entry sealed in the archive */
@@ -149,11 +156,19 @@ int evd_replicate_new(const struct evd_conf *conf, const char *access_key, const
                 .part_size = (uint64_t)conf->repl.part_size_mb << 20,
         };
 
-        rc = evd_s3_new(&cfg, &r->s3, err);
-        if (rc < 0) {
-                evd_replicate_free(r);
-                return rc;
+        pthread_mutex_init(&r->ctl_lock, NULL);
+        pthread_mutex_init(&r->lock, NULL);
+        r->n_workers = conf->repl.parallel < 1              ? 1
+                       : conf->repl.parallel > PARALLEL_MAX ? PARALLEL_MAX
+                                                            : (size_t)conf->repl.parallel;
+        for (size_t i = 0; i < r->n_workers; i++) {
+                rc = evd_s3_new(&cfg, &r->workers[i], err);
+                if (rc < 0) {
+                        evd_replicate_free(r);
+                        return rc;
+                }
         }
+        r->s3 = r->workers[0];
         *ret = r;
         return 0;
 }
@@ -162,10 +177,13 @@ void evd_replicate_free(struct evd_replicate *r)
 {
         if (!r)
                 return;
-        evd_s3_free(r->s3);
+        for (size_t i = 0; i < r->n_workers; i++)
+                evd_s3_free(r->workers[i]);
         evd_catalog_free(r->catalog);
         if (r->ctl >= 0)
                 close(r->ctl);
+        pthread_mutex_destroy(&r->ctl_lock);
+        pthread_mutex_destroy(&r->lock);
         free(r);
 }
 
@@ -247,7 +265,22 @@ static int ctl_connect(struct evd_replicate *r, struct evd_err *err)
 }
 
 /* Send {"cmd": cmd, "args": args} and wait for its final line. */
+static int report_cmd_locked(struct evd_replicate *r, const char *cmd, json_t *args,
+                             struct evd_err *err);
+
+/* One request at a time on the one control socket, whichever worker asks. */
 static int report_cmd(struct evd_replicate *r, const char *cmd, json_t *args, struct evd_err *err)
+{
+        int rc;
+
+        pthread_mutex_lock(&r->ctl_lock);
+        rc = report_cmd_locked(r, cmd, args, err);
+        pthread_mutex_unlock(&r->ctl_lock);
+        return rc;
+}
+
+static int report_cmd_locked(struct evd_replicate *r, const char *cmd, json_t *args,
+                             struct evd_err *err)
 {
         json_t *req = json_pack("{ss sO}", "cmd", cmd, "args", args), *reply;
         char *line = req ? json_dumps(req, JSON_COMPACT) : NULL, buf[4096];
@@ -405,7 +438,7 @@ static bool want_of(struct want *w, const struct objlock *locks, size_t n_locks)
 
 /* The object: adopt a copy already there (a kill -9 after its upload, or another item
  * with the same bytes) when its ETag is ours, else upload; then the lock in step. */
-static int put_object(struct evd_replicate *r, struct want *w, const char *key,
+static int put_object(struct evd_replicate *r, struct evd_s3 *s3, struct want *w, const char *key,
                       struct evd_s3_object *o, struct evd_err *err)
 {
         const char *sha = json_string_value(json_object_get(w->item, "sha256")) ?: "";
@@ -428,30 +461,30 @@ static int put_object(struct evd_replicate *r, struct want *w, const char *key,
         }
         struct evd_s3_body body = { .fd = fd, .size = (uint64_t)st.st_size, .sha256 = shab };
 
-        rc = evd_s3_head(r->s3, key, NULL, o, err);
-        if (rc == 0 && o->size == body.size && evd_s3_etag_of(r->s3, &body, etag) == 0 &&
+        rc = evd_s3_head(s3, key, NULL, o, err);
+        if (rc == 0 && o->size == body.size && evd_s3_etag_of(s3, &body, etag) == 0 &&
             strcmp(etag, o->etag) == 0) {
                 enum evd_s3_mode mode;
                 int64_t until;
                 bool hold;
 
-                rc = evd_s3_get_retention(r->s3, key, o->version_id, &mode, &until, err);
+                rc = evd_s3_get_retention(s3, key, o->version_id, &mode, &until, err);
                 if (rc == 0 && (mode != EVD_S3_MODE_COMPLIANCE || until < w->until))
-                        rc = evd_s3_set_retention(r->s3, key, o->version_id, EVD_S3_MODE_COMPLIANCE,
+                        rc = evd_s3_set_retention(s3, key, o->version_id, EVD_S3_MODE_COMPLIANCE,
                                                   w->until, err);
                 if (rc == 0)
-                        rc = evd_s3_get_legal_hold(r->s3, key, o->version_id, &hold, err);
+                        rc = evd_s3_get_legal_hold(s3, key, o->version_id, &hold, err);
                 if (rc == 0 && hold != w->hold)
-                        rc = evd_s3_set_legal_hold(r->s3, key, o->version_id, w->hold, err);
+                        rc = evd_s3_set_legal_hold(s3, key, o->version_id, w->hold, err);
         } else if (rc == 0 || rc == -ENOENT) {
                 evd_err_clear(err);
-                rc = evd_s3_put(r->s3, key, &body, &lock, o, err);
+                rc = evd_s3_put(s3, key, &body, &lock, o, err);
         }
         close(fd);
         return rc;
 }
 
-static int do_item(struct evd_replicate *r, struct want *w, struct evd_err *err)
+static int do_item(struct evd_replicate *r, struct evd_s3 *s3, struct want *w, struct evd_err *err)
 {
         const char *sha = json_string_value(json_object_get(w->item, "sha256")) ?: "";
         const char *rs = json_string_value(json_object_get(w->rec, "state"));
@@ -472,12 +505,12 @@ static int do_item(struct evd_replicate *r, struct want *w, struct evd_err *err)
                 (void)snprintf(o.etag, sizeof(o.etag), "%s",
                                json_string_value(json_object_get(w->rec, "etag")) ?: "");
                 if (had < w->until) /* a label or evidence extended it: never shortened */
-                        rc = evd_s3_set_retention(r->s3, key, have, EVD_S3_MODE_COMPLIANCE,
-                                                  w->until, err);
+                        rc = evd_s3_set_retention(s3, key, have, EVD_S3_MODE_COMPLIANCE, w->until,
+                                                  err);
                 if (rc == 0 && json_is_true(json_object_get(w->rec, "legal_hold")) != w->hold)
-                        rc = evd_s3_set_legal_hold(r->s3, key, have, w->hold, err);
+                        rc = evd_s3_set_legal_hold(s3, key, have, w->hold, err);
         } else {
-                rc = put_object(r, w, key, &o, err);
+                rc = put_object(r, s3, w, key, &o, err);
         }
         if (rc == 0 && strcmp(json_string_value(json_object_get(w->rec, "record_sha256")) ?: "",
                               w->record_sha) != 0) {
@@ -486,7 +519,7 @@ static int do_item(struct evd_replicate *r, struct want *w, struct evd_err *err)
                                             .size = strlen(w->record),
                                             .content_type = "application/json" };
 
-                rc = evd_s3_put(r->s3, rkey, &body, &lock, &ro, err);
+                rc = evd_s3_put(s3, rkey, &body, &lock, &ro, err);
         } else if (rc == 0) {
                 (void)snprintf(ro.version_id, sizeof(ro.version_id), "%s",
                                json_string_value(json_object_get(w->rec, "record_version")) ?: "");
@@ -663,6 +696,113 @@ bool evd_replicate_has_work(struct evd_replicate *r)
         return false;
 }
 
+/* The items of one pass, shared by the workers: each takes the next. */
+struct work {
+        struct evd_replicate *r;
+        struct collect *c;
+        atomic_size_t next, done;
+        atomic_bool stop;
+        int rc; /* under r->lock: what ends the pass */
+        struct evd_err err;
+};
+
+struct worker {
+        struct work *wk;
+        struct evd_s3 *s3;
+        pthread_t thread;
+};
+
+/* After a failure (under r->lock): back off, audit the 1st, 2nd, 4th... attempt, and
+ * stop the pass when the endpoint or evidockd is away. */
+static void failed(struct work *wk, struct want *w, int rc, const struct evd_err *e)
+{
+        struct evd_replicate *r = wk->r;
+        struct retry *t;
+
+        if ((rc == -EPIPE || rc == -ECONNREFUSED || rc == -ENOENT) && strstr(e->text, "evidockd")) {
+                wk->rc = rc; /* the station: try again soon */
+                wk->err = *e;
+                atomic_store(&wk->stop, true);
+                return;
+        }
+        retry_later(r, w->id);
+        t = retry_of(r, w->id, false);
+        if (t && (t->attempts & (t->attempts - 1)) == 0) {
+                json_t *args = json_pack("{sI ss ss}", "item", (json_int_t)w->id, "state", "failed",
+                                         "error", e->text);
+                struct evd_err e2;
+
+                if (args)
+                        (void)report(r, args, &e2);
+                json_decref(args);
+        }
+        wk->err = *e;
+        if (unreachable(rc)) { /* the endpoint is away: the whole pass waits */
+                wk->rc = rc;
+                atomic_store(&wk->stop, true);
+        }
+}
+
+static void *worker_main(void *p)
+{
+        struct worker *wr = p;
+        struct work *wk = wr->wk;
+        struct evd_replicate *r = wk->r;
+
+        while (!atomic_load(&wk->stop)) {
+                size_t i = atomic_fetch_add(&wk->next, 1);
+                struct want *w;
+                struct retry *t;
+                struct evd_err e = { 0 };
+                bool due;
+                int rc;
+
+                if (i >= wk->c->n)
+                        break;
+                w = &wk->c->wants[i];
+                pthread_mutex_lock(&r->lock);
+                t = retry_of(r, w->id, false);
+                due = !t || t->next_ns <= evd_clock_mono_ns();
+                pthread_mutex_unlock(&r->lock);
+                if (!due)
+                        continue;
+                rc = do_item(r, wr->s3, w, &e);
+                pthread_mutex_lock(&r->lock);
+                if (rc == 0) {
+                        retry_clear(r, w->id);
+                        atomic_fetch_add(&wk->done, 1);
+                } else {
+                        failed(wk, w, rc, &e);
+                }
+                pthread_mutex_unlock(&r->lock);
+        }
+        return NULL;
+}
+
+/* The pass's items over [replication] parallel connections at once. */
+static int run_workers(struct evd_replicate *r, struct collect *c, size_t *ret_done,
+                       struct evd_err *err)
+{
+        struct work wk = { .r = r, .c = c };
+        struct worker ws[PARALLEL_MAX];
+        size_t n = r->n_workers < c->n ? r->n_workers : c->n, started = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                ws[i] = (struct worker){ .wk = &wk, .s3 = r->workers[i] };
+                if (i > 0 && pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) != 0)
+                        break;
+                started = i + 1;
+        }
+        if (n)
+                (void)worker_main(&ws[0]); /* this thread is the first worker */
+        for (size_t i = 1; i < started; i++)
+                (void)pthread_join(ws[i].thread, NULL);
+        *ret_done = atomic_load(&wk.done);
+        if (wk.err.code)
+                *err = wk.err;
+        return wk.rc;
+}
+
 int evd_replicate_pass(struct evd_replicate *r, size_t *ret_done, size_t *ret_waiting,
                        struct evd_err *err)
 {
@@ -686,41 +826,8 @@ int evd_replicate_pass(struct evd_replicate *r, size_t *ret_done, size_t *ret_wa
                 rc = evd_catalog_items_each(&txn, &f, collect_each, &c);
         }
         evd_catalog_read_end(&txn); /* no snapshot held over the network */
-        for (size_t i = 0; rc >= 0 && i < c.n; i++) {
-                struct want *w = &c.wants[i];
-                struct retry *t = retry_of(r, w->id, false);
-                struct evd_err e = { 0 };
-
-                if (t && t->next_ns > evd_clock_mono_ns())
-                        continue;
-                rc = do_item(r, w, &e);
-                if (rc == 0) {
-                        retry_clear(r, w->id);
-                        done++;
-                        continue;
-                }
-                if (rc == -EPIPE || rc == -ECONNREFUSED || rc == -ENOENT) {
-                        if (strstr(e.text, "evidockd")) { /* the station: try again soon */
-                                *err = e;
-                                break;
-                        }
-                }
-                retry_later(r, w->id);
-                t = retry_of(r, w->id, false);
-                if (t && (t->attempts & (t->attempts - 1)) == 0) { /* 1, 2, 4, ...: audited */
-                        json_t *args = json_pack("{sI ss ss}", "item", (json_int_t)w->id, "state",
-                                                 "failed", "error", e.text);
-                        struct evd_err e2;
-
-                        if (args)
-                                (void)report(r, args, &e2);
-                        json_decref(args);
-                }
-                *err = e;
-                if (unreachable(rc))
-                        break; /* the endpoint is away: the whole pass waits */
-                rc = 0;
-        }
+        if (rc >= 0)
+                rc = run_workers(r, &c, &done, err);
         for (size_t i = 0; i < c.n; i++)
                 want_free(&c.wants[i]);
         free(c.wants);

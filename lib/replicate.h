@@ -12,8 +12,9 @@
  * of them all and a legal hold while any of them asks for one. Retention is only ever
  * extended (PutObjectRetention); a hold is cleared only when the catalogue says so,
  * and the catalogue changes with its audit entry in one transaction, so a release
- * reaches the archive only after it is audited. Failures back off per item with jitter; a failure
- * to reach the endpoint ends the pass. The station never waits for any of this. */
+ * reaches the archive only after it is audited. A pass works on [replication] parallel
+ * items at once, each over a connection of its own. Failures back off per item with jitter; a
+ * failure to reach the endpoint ends the pass. The station never waits for any of this. */
 #ifndef EVD_REPLICATE_H
 #define EVD_REPLICATE_H
 
