@@ -234,6 +234,7 @@ bench: deps-if-missing
 	./tests/bench/run.sh $(abspath $(BUILD))
 	./tests/bench/dock.sh $(abspath $(BUILD))
 	/usr/bin/python3 tests/bench/docks.py $(abspath $(BUILD))
+	/usr/bin/python3 tests/bench/replicate.py $(abspath $(BUILD))
 	./tests/bench/disc.sh $(abspath $(BUILD))
 
 bench-disc: deps-if-missing
