@@ -153,8 +153,10 @@ fail:
 static void share_readonly(const char *dir)
 {
         char path[PATH_MAX];
+        struct stat st;
 
-        (void)chmod(dir, 0750);
+        if (stat(dir, &st) == 0) /* a set-group-ID bit stays: the group follows */
+                (void)chmod(dir, (st.st_mode & S_ISGID) | 0750);
         if (evd_snprintf(path, sizeof(path), "%s/data.mdb", dir) == 0)
                 (void)chmod(path, 0640);
         if (evd_snprintf(path, sizeof(path), "%s/lock.mdb", dir) == 0)

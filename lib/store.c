@@ -37,10 +37,20 @@ struct evd_store {
 
 /* Folders are 0750 whatever the umask: evidock-replicate reads objects as a member of
  * the station's group (never writing: objects are 0444 and immutable). */
+static int share_dir(const char *path)
+{
+        struct stat st;
+
+        /* keep a set-group-ID bit inherited from the parent: the group follows */
+        if (stat(path, &st) < 0 || chmod(path, (st.st_mode & S_ISGID) | 0750) < 0)
+                return -errno;
+        return 0;
+}
+
 static int mkdir_p1(const char *path)
 {
         if (mkdir(path, 0750) == 0)
-                return chmod(path, 0750) < 0 ? -errno : 0;
+                return share_dir(path);
         return errno == EEXIST ? 0 : -errno;
 }
 
@@ -284,13 +294,13 @@ static int make_object_dirs(const struct evd_store *store, const char *hex, char
             (r = evd_snprintf(dir, n, "%s/%.2s", ab, hex + 2)) < 0)
                 return r;
         if (mkdir(ab, 0750) == 0) {
-                if (chmod(ab, 0750) < 0 || (r = evd_fsync_dir(store->objects)) < 0)
+                if ((r = share_dir(ab)) < 0 || (r = evd_fsync_dir(store->objects)) < 0)
                         return r;
         } else if (errno != EEXIST) {
                 return -errno;
         }
         if (mkdir(dir, 0750) == 0) {
-                if (chmod(dir, 0750) < 0 || (r = evd_fsync_dir(ab)) < 0)
+                if ((r = share_dir(dir)) < 0 || (r = evd_fsync_dir(ab)) < 0)
                         return r;
         } else if (errno != EEXIST) {
                 return -errno;
