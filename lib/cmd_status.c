@@ -297,7 +297,7 @@ int evd_cmd_timezone(void *ud, struct evd_request *req, const json_t *args, json
         return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 }
 
-/* The archive's lag, counted at most once a minute (a catalogue scan). */
+/* The archive's lag, counted at most every 15 s (a catalogue scan). */
 static void repl_summary(struct evd_station *s, char *buf, size_t n)
 {
         uint64_t now = evd_clock_mono_ns();
@@ -307,7 +307,7 @@ static void repl_summary(struct evd_station *s, char *buf, size_t n)
 
         pthread_mutex_lock(&s->lock);
         conf = s->conf;
-        bool fresh = s->repl_line_ns && now - s->repl_line_ns < 60000000000ull;
+        bool fresh = s->repl_line_ns && now - s->repl_line_ns < 15000000000ull;
 
         (void)snprintf(line, sizeof(line), "%s", s->repl_line);
         pthread_mutex_unlock(&s->lock);

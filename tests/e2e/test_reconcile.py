@@ -6,6 +6,7 @@ import json
 import subprocess
 
 from conftest import EVIDOCKCTL
+from simstation import make_sim  # noqa: F401
 from test_replicate import Replicator, drained, import_files, raw, s3tool, wait_until
 
 
@@ -102,3 +103,30 @@ def test_only_the_replicator_may_report_a_reconciliation(station, tmp):
         for u in users:
             subprocess.run(["userdel", u], check=False)
     json.dumps(good)
+
+
+def test_sd_notify_status_carries_the_archive_lag(make_sim, rgw, tmp):
+    import os
+    import socket
+    import time
+    path = os.path.join(tmp, "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(1)
+    bucket = rgw.make_bucket("evd-notify-lag")
+    st = make_sim()
+    Replicator(st, rgw, bucket)  # configured, not started: everything stays pending
+    st.start(env={"NOTIFY_SOCKET": path})
+    import_files(st, tmp, "a", [1 << 20, 1 << 20], 7)
+    deadline = time.monotonic() + 60  # every 5 s, the lag counted at most every 15 s
+    lines = []
+    while time.monotonic() < deadline:
+        try:
+            lines += sock.recv(4096).decode().splitlines()
+        except socket.timeout:
+            continue
+        if any("archive: 2 pending (2 MB)" in x for x in lines):
+            break
+    sock.close()
+    assert any(x.startswith("STATUS=") and "; archive: 2 pending (2 MB), oldest" in x
+               for x in lines), lines
