@@ -280,9 +280,11 @@ static const struct ctl_command commands[] = {
           .local = true,
           .run = ctl_run_remote_list },
         { .verb = "restore",
-          .usage = "restore --from-remote [--metadata-only] [--cert CERT] [--credentials FILE]",
+          .usage = "restore --from-remote [--metadata-only | --objects] [--cert CERT] "
+                   "[--credentials FILE]",
           .opts = { { "from-remote", "from_remote", CTL_ARG_FLAG, true },
                     { "metadata-only", "metadata_only", CTL_ARG_FLAG, false },
+                    { "objects", "objects", CTL_ARG_FLAG, false },
                     { "cert", "cert", CTL_ARG_PATH, false },
                     { "credentials", "credentials", CTL_ARG_PATH, false } },
           .local = true,

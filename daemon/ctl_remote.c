@@ -223,6 +223,7 @@ int ctl_run_restore(struct ctl *ctx, const struct ctl_command *cmd, json_t *args
 {
         struct evd_restore_opts opts = {
                 .metadata_only = json_is_true(json_object_get(args, "metadata_only")),
+                .objects_only = json_is_true(json_object_get(args, "objects")),
         };
         struct evd_remote *rm = NULL;
         struct evd_err err = { 0 };

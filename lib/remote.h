@@ -54,6 +54,8 @@ int evd_remote_items(struct evd_remote *rm, const char *station, const char *cas
 
 struct evd_restore_opts {
         bool metadata_only; /* the catalogue and audit log only; objects later */
+        bool objects_only;  /* later: the objects a restored catalogue names and the
+                             * store lacks (after metadata_only, or to retry) */
 };
 
 /* Rebuild the station of conf (its state dir must hold no catalogue yet, or an empty

@@ -215,6 +215,40 @@ static int load_items(struct restore *rs)
         return 0;
 }
 
+static int collect_item(json_t *item, void *p)
+{
+        return json_array_append(p, item) < 0 ? -ENOMEM : 0;
+}
+
+static int objects_audit_fn(struct evd_txn *txn, void *p)
+{
+        struct restore *rs = p;
+        struct evd_actor actor = { .uid = (uint32_t)getuid() };
+
+        (void)snprintf(actor.name, sizeof(actor.name), "restore");
+        return evd_audit_append(txn, &actor, "station.objects_restored", "", rs->report, NULL);
+}
+
+/* The objects a restored catalogue names and the store lacks, from the archive. */
+static int restore_objects(struct restore *rs, struct evd_catalog *cat)
+{
+        struct evd_item_filter f = { 0 };
+        int r;
+
+        rs->items = json_array();
+        r = evd_catalog_items_snapshot(cat, &f, collect_item, rs->items);
+        if (r < 0)
+                return evd_err_set(rs->err, r, "catalogue: %s", strerror(-r));
+        r = fetch_objects(rs);
+        if (r < 0)
+                return r;
+        rs->report = json_pack("{sI sI sI sO}", "items", (json_int_t)json_array_size(rs->items),
+                               "objects", (json_int_t)rs->objects, "bytes", (json_int_t)rs->bytes,
+                               "missing", rs->missing);
+        return rs->report ? evd_catalog_write(cat, objects_audit_fn, rs, rs->err)
+                          : evd_err_set(rs->err, -ENOMEM, "out of memory");
+}
+
 int evd_restore(const struct evd_conf *conf, struct evd_remote *rm, X509 *trusted,
                 const struct evd_restore_opts *opts, json_t **ret, struct evd_err *err)
 {
@@ -225,10 +259,24 @@ int evd_restore(const struct evd_conf *conf, struct evd_remote *rm, X509 *truste
 
         if (mkdir(conf->state_dir, 0750) < 0 && errno != EEXIST)
                 return evd_err_set(err, -errno, "%s: %s", conf->state_dir, strerror(errno));
+        (void)snprintf(dir, sizeof(dir), "%s/catalog", conf->state_dir);
+        if (opts->objects_only) {
+                r = evd_catalog_open(dir, 0, &cat, err);
+                if (r == 0)
+                        r = restore_objects(&rs, cat);
+                evd_catalog_free(cat);
+                json_decref(rs.items);
+                json_decref(rs.missing);
+                if (r < 0) {
+                        json_decref(rs.report);
+                        return err->code ? r : evd_err_set(err, r, "restore: %s", strerror(-r));
+                }
+                *ret = rs.report;
+                return 0;
+        }
         r = evd_remote_audit(rm, trusted, &rs.audit, err);
         if (r == 0)
                 r = load_items(&rs);
-        (void)snprintf(dir, sizeof(dir), "%s/catalog", conf->state_dir);
         if (r == 0)
                 r = evd_catalog_open(dir, 0, &cat, err);
         if (r == 0 && !opts->metadata_only)

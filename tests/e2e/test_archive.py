@@ -209,3 +209,30 @@ def test_two_stations_one_bucket_remote_list(make_station, rgw, tmp):
     finally:
         for st, rep in made:
             rep.stop()
+
+
+def test_restore_metadata_first_objects_later(archived, rgw):
+    st, rep, bucket, sealed = archived
+    items = st.json("items")
+    rep.stop()
+    assert st.stop() == 0
+    keys = os.path.join(os.path.dirname(st.state), "keys-backup")
+    shutil.copytree(os.path.join(st.state, "keys"), keys)
+    rmtree(st.state)
+    report = json.loads(ctl(st, "--json", "restore", "--from-remote", "--metadata-only",
+                            check=True).stdout)
+    assert report["items"] == 3 and report["objects"] == 0 and report["metadata_only"] is True
+    shutil.copytree(keys, os.path.join(st.state, "keys"))
+    st.start()
+    assert len(st.json("items")) == 3  # the catalogue is back before any object
+    assert st.ctl("verify", "--store").returncode == 1  # objects not yet there
+    assert st.stop() == 0
+    report = json.loads(ctl(st, "--json", "restore", "--from-remote", "--objects",
+                            check=True).stdout)
+    assert report["objects"] == 3 and report["missing"] == []
+    st.start()
+    for it in items:
+        assert os.path.exists(st.object_path(it["sha256"]))
+    assert any(e["event"] == "station.objects_restored" for e in st.json("audit"))
+    p = ctl(st, "verify", "--store", "--audit", "--remote")
+    assert p.returncode == 0, p.stdout + p.stderr
