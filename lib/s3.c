@@ -12,39 +12,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "s3_internal.h"
 #include "s3xml.h"
-
-#define REPLY_MAX (8u << 20)
-#define URL_MAX (EVD_S3_KEY_MAX * 3 + 2048)
-#define QUERY_MAX 4096
-#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
-#define DIGEST_BLOCK (1u << 20)
-
-struct evd_s3 {
-        CURL *curl;
-        char *endpoint, *bucket, *userpwd, *sigv4, *ca_file;
-        uint64_t max_send_bps, part_size;
-        long stall_seconds;
-};
-
-/* One request and what came back. */
-struct xfer {
-        const char *verb, *key, *query; /* key may be NULL (the bucket); query without '?' */
-        const struct evd_s3_body *body; /* NULL: no body */
-        struct evd_s3_body own_body;    /* a small body of the request's own (send_xml) */
-        uint64_t sent;                  /* body bytes handed to curl */
-        struct curl_slist *headers;
-        /* response */
-        long status;
-        struct evd_buf reply;
-        int out_fd;           /* a GET into a file, or -1 */
-        EVP_MD_CTX *out_hash; /* hashes a GET's body when set */
-        uint64_t out_size, out_max;
-        int out_error;
-        struct evd_s3_object obj; /* from the headers */
-        bool have_length;
-};
 
 /* ---------------------------------------------------------------- pure parts */
 
@@ -153,7 +122,7 @@ int evd_s3_mode_parse(const char *s, enum evd_s3_mode *ret)
 
 /* "k=v&k=v" from pairs (key, value; value "" for a sub-resource, NULL to leave the
  * pair out), keys sorted as SigV4 wants them, values percent-encoded. */
-static int build_query(char *out, size_t n, const char *const *kv, size_t n_pairs)
+int evd_s3__build_query(char *out, size_t n, const char *const *kv, size_t n_pairs)
 {
         size_t order[8], m = 0, o = 0;
 
@@ -449,7 +418,7 @@ static int reply_error(struct xfer *x, struct evd_err *err)
 
 /* Run x against the bucket (and key); 0 for a 2xx reply. The caller frees x->reply and
  * x->headers (xfer_done). */
-static int perform(struct evd_s3 *s3, struct xfer *x, struct evd_err *err)
+int evd_s3__perform(struct evd_s3 *s3, struct xfer *x, struct evd_err *err)
 {
         char url[URL_MAX], ekey[EVD_S3_KEY_MAX * 3 + 1] = "", errbuf[CURL_ERROR_SIZE] = "";
         CURLcode c;
@@ -491,17 +460,12 @@ static int perform(struct evd_s3 *s3, struct xfer *x, struct evd_err *err)
         return 0;
 }
 
-static void xfer_done(struct xfer *x)
+void evd_s3__xfer_done(struct xfer *x)
 {
         curl_slist_free_all(x->headers);
         x->headers = NULL;
         evd_buf_free(&x->reply);
 }
-
-#define XFER(v, k, q)                                                                              \
-        {                                                                                          \
-                .verb = (v), .key = (k), .query = (q), .out_fd = -1                                \
-        }
 
 /* MD5 and SHA-256 of bytes [from, from + len) of body. */
 static int digest(const struct evd_s3_body *b, uint64_t from, uint64_t len, uint8_t md5[16],
@@ -556,8 +520,8 @@ static int digest_headers(struct xfer *x, const uint8_t md5[16], const uint8_t s
 }
 
 /* Send a small XML document as the body of verb key?query. */
-static int send_xml(struct evd_s3 *s3, const char *verb, const char *key, const char *query,
-                    const char *xml, struct xfer *x, struct evd_err *err)
+int evd_s3__send_xml(struct evd_s3 *s3, const char *verb, const char *key, const char *query,
+                     const char *xml, struct xfer *x, struct evd_err *err)
 {
         uint8_t md5[16], sha[EVD_SHA256_LEN];
         int r;
@@ -573,7 +537,7 @@ static int send_xml(struct evd_s3 *s3, const char *verb, const char *key, const 
                 r = add_header(x, "Content-Type: application/xml");
         if (r < 0)
                 return evd_err_set(err, r, "S3 %s: %s", verb, strerror(-r));
-        r = perform(s3, x, err);
+        r = evd_s3__perform(s3, x, err);
         x->body = NULL;
         return r;
 }
@@ -632,7 +596,7 @@ static int put_single(struct evd_s3 *s3, const char *key, const struct evd_s3_bo
                 evd_err_set(err, r, "S3 PUT %s: %s", key, strerror(-r));
                 goto cleanup;
         }
-        r = perform(s3, &x, err);
+        r = evd_s3__perform(s3, &x, err);
         if (r < 0)
                 goto cleanup;
         evd_hex(md5, 16, md5hex);
@@ -643,7 +607,7 @@ static int put_single(struct evd_s3 *s3, const char *key, const struct evd_s3_bo
         }
         *ret = x.obj;
 cleanup:
-        xfer_done(&x);
+        evd_s3__xfer_done(&x);
         return r;
 }
 
@@ -659,10 +623,10 @@ static int multipart_start(struct evd_s3 *s3, const char *key, const struct evd_
                 r = lock_headers(&x, lock);
         if (r < 0)
                 return evd_err_set(err, r, "S3 POST %s: %s", key, strerror(-r));
-        r = perform(s3, &x, err);
+        r = evd_s3__perform(s3, &x, err);
         if (r == 0 && evd_s3xml_text(x.reply.data, x.reply.len, "UploadId", upload_id, n) < 0)
                 r = evd_err_set(err, -EPROTO, "S3 POST %s?uploads: no UploadId in the reply", key);
-        xfer_done(&x);
+        evd_s3__xfer_done(&x);
         return r;
 }
 
@@ -672,9 +636,9 @@ static void multipart_abort(struct evd_s3 *s3, const char *key, const char *uplo
         char q[QUERY_MAX];
         struct xfer x = XFER("DELETE", key, q);
 
-        if (build_query(q, sizeof(q), kv, 1) == 0)
-                (void)perform(s3, &x, NULL);
-        xfer_done(&x);
+        if (evd_s3__build_query(q, sizeof(q), kv, 1) == 0)
+                (void)evd_s3__perform(s3, &x, NULL);
+        evd_s3__xfer_done(&x);
 }
 
 /* Upload part number part (1-based) of body and its ETag into etag. */
@@ -696,7 +660,7 @@ static int multipart_part(struct evd_s3 *s3, const char *key, const struct evd_s
         int r;
 
         (void)snprintf(num, sizeof(num), "%d", part);
-        r = build_query(q, sizeof(q), kv, 2);
+        r = evd_s3__build_query(q, sizeof(q), kv, 2);
         if (r == 0)
                 r = digest(body, from, len, md5, sha, whole);
         if (r == 0)
@@ -706,7 +670,7 @@ static int multipart_part(struct evd_s3 *s3, const char *key, const struct evd_s
                 goto cleanup;
         }
         x.body = &b;
-        r = perform(s3, &x, err);
+        r = evd_s3__perform(s3, &x, err);
         if (r < 0)
                 goto cleanup;
         evd_hex(md5, 16, md5hex);
@@ -717,7 +681,7 @@ static int multipart_part(struct evd_s3 *s3, const char *key, const struct evd_s
         }
         (void)evd_snprintf(etag, EVD_S3_ETAG_MAX, "%s", x.obj.etag);
 cleanup:
-        xfer_done(&x);
+        evd_s3__xfer_done(&x);
         return r;
 }
 
@@ -728,11 +692,11 @@ static int multipart_complete(struct evd_s3 *s3, const char *key, const char *up
         const char *kv[] = { "uploadId", upload_id };
         char q[QUERY_MAX];
         struct xfer x;
-        int r = build_query(q, sizeof(q), kv, 1);
+        int r = evd_s3__build_query(q, sizeof(q), kv, 1);
 
         if (r < 0)
                 return evd_err_set(err, r, "S3 upload id too long");
-        r = send_xml(s3, "POST", key, q, parts->data, &x, err);
+        r = evd_s3__send_xml(s3, "POST", key, q, parts->data, &x, err);
         if (r == 0) {
                 char etag[EVD_S3_ETAG_MAX];
 
@@ -744,7 +708,7 @@ static int multipart_complete(struct evd_s3 *s3, const char *key, const char *up
                                            (int)strcspn(e, "\""), e);
                 }
         }
-        xfer_done(&x);
+        evd_s3__xfer_done(&x);
         return r;
 }
 
@@ -895,311 +859,6 @@ int evd_s3_etag_of(struct evd_s3 *s3, const struct evd_s3_body *body, char ret[E
                 (void)snprintf(ret + 32, EVD_S3_ETAG_MAX - 32, "-%llu", (unsigned long long)parts);
         }
         EVP_MD_CTX_free(all);
-        return r;
-}
-
-/* ---------------------------------------------------------------- reads */
-
-static int version_query(char *q, size_t n, const char *sub, const char *version)
-{
-        const char *kv[] = { sub, "", "versionId", version && *version ? version : NULL };
-
-        return build_query(q, n, sub ? kv : kv + 2, sub ? 2 : 1);
-}
-
-int evd_s3_get(struct evd_s3 *s3, const char *key, const char *version, int fd, uint64_t max_size,
-               uint8_t ret_sha256[EVD_SHA256_LEN], uint64_t *ret_size, struct evd_err *err)
-{
-        char q[QUERY_MAX];
-        struct xfer x = XFER("GET", key, q);
-        int r = version_query(q, sizeof(q), NULL, version);
-
-        if (r < 0)
-                return evd_err_set(err, r, "S3 version id too long");
-        x.out_fd = fd;
-        x.out_max = max_size;
-        x.out_hash = EVP_MD_CTX_new();
-        if (!x.out_hash || EVP_DigestInit_ex(x.out_hash, EVP_sha256(), NULL) != 1) {
-                r = evd_err_set(err, -ENOMEM, "S3: no memory");
-                goto cleanup;
-        }
-        r = perform(s3, &x, err);
-        if (r < 0)
-                goto cleanup;
-        if (x.have_length && x.obj.size != x.out_size) {
-                r = evd_err_set(err, -EIO, "S3 GET %s: %llu bytes, not the %llu announced", key,
-                                (unsigned long long)x.out_size, (unsigned long long)x.obj.size);
-                goto cleanup;
-        }
-        if (EVP_DigestFinal_ex(x.out_hash, ret_sha256, NULL) != 1) {
-                r = evd_err_set(err, -ENOMEM, "S3: no memory");
-                goto cleanup;
-        }
-        if (ret_size)
-                *ret_size = x.out_size;
-cleanup:
-        EVP_MD_CTX_free(x.out_hash);
-        xfer_done(&x);
-        return r;
-}
-
-int evd_s3_get_mem(struct evd_s3 *s3, const char *key, const char *version, size_t max,
-                   char **ret_data, size_t *ret_len, struct evd_err *err)
-{
-        char q[QUERY_MAX];
-        struct xfer x = XFER("GET", key, q);
-        int r = version_query(q, sizeof(q), NULL, version);
-
-        if (r < 0)
-                return evd_err_set(err, r, "S3 version id too long");
-        r = perform(s3, &x, err);
-        if (r == 0 && x.reply.len > max)
-                r = evd_err_set(err, -EFBIG, "S3 GET %s: larger than %zu bytes", key, max);
-        if (r == 0 && !x.reply.data && evd_buf_add(&x.reply, "", 0) < 0)
-                r = evd_err_set(err, -ENOMEM, "S3: no memory");
-        if (r == 0) {
-                *ret_data = x.reply.data;
-                *ret_len = x.reply.len;
-                x.reply.data = NULL;
-        }
-        xfer_done(&x);
-        return r;
-}
-
-int evd_s3_head(struct evd_s3 *s3, const char *key, const char *version, struct evd_s3_object *ret,
-                struct evd_err *err)
-{
-        char q[QUERY_MAX];
-        struct xfer x = XFER("HEAD", key, q);
-        int r = version_query(q, sizeof(q), NULL, version);
-
-        if (r < 0)
-                return evd_err_set(err, r, "S3 version id too long");
-        r = perform(s3, &x, err);
-        if (r == 0)
-                *ret = x.obj;
-        xfer_done(&x);
-        return r;
-}
-
-int evd_s3_delete(struct evd_s3 *s3, const char *key, const char *version, struct evd_err *err)
-{
-        char q[QUERY_MAX];
-        struct xfer x = XFER("DELETE", key, q);
-        int r = version_query(q, sizeof(q), NULL, version);
-
-        if (r < 0)
-                return evd_err_set(err, r, "S3 version id too long");
-        r = perform(s3, &x, err);
-        xfer_done(&x);
-        return r;
-}
-
-/* True when code is one of the comma-separated codes. */
-static bool code_in(const char *code, const char *codes)
-{
-        size_t l = strlen(code);
-
-        for (const char *p = codes; l && *p;) {
-                size_t k = strcspn(p, ",");
-
-                if (k == l && memcmp(p, code, l) == 0)
-                        return true;
-                p += k + (p[k] == ',');
-        }
-        return false;
-}
-
-/* Servers say "none set" with different codes (Ceph 16 for a version without one). */
-#define NO_LOCK "NoSuchObjectLockConfiguration,ObjectLockConfigurationNotFoundError"
-
-/* GET bucket-or-key?sub=[&versionId=]: the text of element name into out; "" when it is
- * absent, or when the server answers 404 with one of absent_codes (nothing set). */
-static int get_field(struct evd_s3 *s3, const char *key, const char *version, const char *sub,
-                     const char *name, const char *absent_codes, char *out, size_t n,
-                     struct evd_err *err)
-{
-        char q[QUERY_MAX], code[128] = "";
-        struct xfer x = XFER("GET", key, q);
-        int r = version_query(q, sizeof(q), sub, version);
-
-        out[0] = '\0';
-        if (r < 0)
-                return evd_err_set(err, r, "S3 version id too long");
-        r = perform(s3, &x, err);
-        if (r < 0 && x.status == 404 && x.reply.len &&
-            evd_s3xml_text(x.reply.data, x.reply.len, "Code", code, sizeof(code)) == 0 &&
-            code_in(code, absent_codes)) {
-                evd_err_clear(err);
-                r = 0; /* none set: out stays "" */
-        } else if (r == 0 && evd_s3xml_text(x.reply.data, x.reply.len, name, out, n) < 0) {
-                out[0] = '\0';
-        }
-        xfer_done(&x);
-        return r;
-}
-
-int evd_s3_set_retention(struct evd_s3 *s3, const char *key, const char *version,
-                         enum evd_s3_mode mode, int64_t retain_until, struct evd_err *err)
-{
-        char q[QUERY_MAX], until[EVD_TIME_STR], xml[512];
-        struct xfer x;
-        int r = version_query(q, sizeof(q), "retention", version);
-
-        if (r < 0)
-                return evd_err_set(err, r, "S3 version id too long");
-        evd_time_format(retain_until, until);
-        (void)snprintf(xml, sizeof(xml),
-                       "<Retention xmlns=\"" S3_NS "\"><Mode>%s</Mode>"
-                       "<RetainUntilDate>%s</RetainUntilDate></Retention>",
-                       evd_s3_mode_name(mode), until);
-        r = send_xml(s3, "PUT", key, q, xml, &x, err);
-        xfer_done(&x);
-        return r;
-}
-
-int evd_s3_get_retention(struct evd_s3 *s3, const char *key, const char *version,
-                         enum evd_s3_mode *ret_mode, int64_t *ret_until, struct evd_err *err)
-{
-        char mode[32], until[64];
-        int r = get_field(s3, key, version, "retention", "Mode", NO_LOCK, mode, sizeof(mode), err);
-
-        if (r < 0)
-                return r;
-        *ret_mode = EVD_S3_MODE_NONE;
-        *ret_until = 0;
-        if (!mode[0])
-                return 0;
-        r = get_field(s3, key, version, "retention", "RetainUntilDate",
-                      "NoSuchObjectLockConfiguration", until, sizeof(until), err);
-        if (r < 0)
-                return r;
-        if (evd_s3_mode_parse(mode, ret_mode) < 0 || evd_time_parse(until, ret_until) < 0)
-                return evd_err_set(err, -EPROTO, "S3 %s: retention %s until %s: not understood",
-                                   key, mode, until);
-        return 0;
-}
-
-int evd_s3_set_legal_hold(struct evd_s3 *s3, const char *key, const char *version, bool on,
-                          struct evd_err *err)
-{
-        char q[QUERY_MAX], xml[256];
-        struct xfer x;
-        int r = version_query(q, sizeof(q), "legal-hold", version);
-
-        if (r < 0)
-                return evd_err_set(err, r, "S3 version id too long");
-        (void)snprintf(xml, sizeof(xml),
-                       "<LegalHold xmlns=\"" S3_NS "\"><Status>%s</Status></LegalHold>",
-                       on ? "ON" : "OFF");
-        r = send_xml(s3, "PUT", key, q, xml, &x, err);
-        xfer_done(&x);
-        return r;
-}
-
-int evd_s3_get_legal_hold(struct evd_s3 *s3, const char *key, const char *version, bool *ret_on,
-                          struct evd_err *err)
-{
-        char status[16];
-        int r = get_field(s3, key, version, "legal-hold", "Status", NO_LOCK, status, sizeof(status),
-                          err);
-
-        if (r == 0)
-                *ret_on = strcmp(status, "ON") == 0;
-        return r;
-}
-
-int evd_s3_bucket_versioning(struct evd_s3 *s3, bool *ret_enabled, struct evd_err *err)
-{
-        char status[32];
-        int r = get_field(s3, NULL, NULL, "versioning", "Status", "-", status, sizeof(status), err);
-
-        if (r == 0)
-                *ret_enabled = strcmp(status, "Enabled") == 0;
-        return r;
-}
-
-int evd_s3_bucket_object_lock(struct evd_s3 *s3, bool *ret_enabled, struct evd_err *err)
-{
-        char status[32];
-        int r = get_field(s3, NULL, NULL, "object-lock", "ObjectLockEnabled",
-                          "ObjectLockConfigurationNotFoundError", status, sizeof(status), err);
-
-        if (r == 0)
-                *ret_enabled = strcmp(status, "Enabled") == 0;
-        return r;
-}
-
-/* Call each for every <Contents> of one page. */
-static int list_page(const char *xml, size_t len,
-                     int (*each)(void *ud, const struct evd_s3_entry *entry), void *ud)
-{
-        const char *in;
-        size_t il, pos = 0;
-
-        while (evd_s3xml_next(xml, len, &pos, "Contents", &in, &il)) {
-                char key[EVD_S3_KEY_MAX + 1], size[32], etag[EVD_S3_ETAG_MAX];
-                char *e = etag, *end;
-
-                if (evd_s3xml_text(in, il, "Key", key, sizeof(key)) < 0 ||
-                    evd_s3xml_text(in, il, "Size", size, sizeof(size)) < 0)
-                        return -EPROTO;
-                if (evd_s3xml_text(in, il, "ETag", etag, sizeof(etag)) < 0)
-                        etag[0] = '\0';
-                if (*e == '"') {
-                        e++;
-                        e[strcspn(e, "\"")] = '\0';
-                }
-                errno = 0;
-                unsigned long long sz = strtoull(size, &end, 10);
-
-                if (errno || *end || end == size)
-                        return -EPROTO;
-                struct evd_s3_entry entry = { .key = key, .size = sz, .etag = e };
-                int r = each(ud, &entry);
-
-                if (r)
-                        return r;
-        }
-        return 0;
-}
-
-int evd_s3_list(struct evd_s3 *s3, const char *prefix,
-                int (*each)(void *ud, const struct evd_s3_entry *entry), void *ud,
-                struct evd_err *err)
-{
-        char token[1024] = "", truncated[16], q[QUERY_MAX];
-        int r;
-
-        do {
-                const char *kv[] = { "continuation-token",
-                                     token[0] ? token : NULL,
-                                     "list-type",
-                                     "2",
-                                     "prefix",
-                                     prefix && *prefix ? prefix : NULL };
-                struct xfer x = XFER("GET", NULL, q);
-
-                r = build_query(q, sizeof(q), kv, 3);
-                if (r < 0)
-                        return evd_err_set(err, r, "S3 list: prefix or token too long");
-                r = perform(s3, &x, err);
-                if (r == 0) {
-                        r = list_page(x.reply.data, x.reply.len, each, ud);
-                        if (r == -EPROTO)
-                                evd_err_set(err, r, "S3 list %s: a reply not understood", prefix);
-                }
-                if (r == 0 && (evd_s3xml_text(x.reply.data, x.reply.len, "IsTruncated", truncated,
-                                              sizeof(truncated)) < 0 ||
-                               strcmp(truncated, "true") != 0))
-                        token[0] = '\0';
-                else if (r == 0 &&
-                         evd_s3xml_text(x.reply.data, x.reply.len, "NextContinuationToken", token,
-                                        sizeof(token)) < 0)
-                        r = evd_err_set(err, -EPROTO, "S3 list %s: truncated without a token",
-                                        prefix);
-                xfer_done(&x);
-        } while (r == 0 && token[0]);
         return r;
 }
 
