@@ -364,7 +364,8 @@ static int records_announced(struct seal_scan *c)
         MDB_val k, v;
         int rc, r = 0;
 
-        qsort(c->sealed, c->n_sealed, sizeof(*c->sealed), u64_cmp);
+        if (c->n_sealed) /* qsort's array may not be NULL, even empty */
+                qsort(c->sealed, c->n_sealed, sizeof(*c->sealed), u64_cmp);
         rc = mdb_cursor_open(c->txn->txn, evd_txn_dbi(c->txn, EVD_DB_CHECKPOINTS), &cur);
         if (rc)
                 return evd_err_set(c->err, evd_mdb_errno(rc), "checkpoints: %s", mdb_strerror(rc));
@@ -372,7 +373,7 @@ static int records_announced(struct seal_scan *c)
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 uint64_t seq = k.mv_size == 8 ? evd_be64_get(k.mv_data) : 0;
 
-                if (!bsearch(&seq, c->sealed, c->n_sealed, sizeof(seq), u64_cmp))
+                if (!c->n_sealed || !bsearch(&seq, c->sealed, c->n_sealed, sizeof(seq), u64_cmp))
                         r = evd_err_set(c->err, -EBADMSG,
                                         "checkpoint %llu: no audit.checkpoint entry announces "
                                         "it: the log was rewritten",

@@ -100,7 +100,8 @@ static int live_shas(json_t *items, struct store_check *c)
                     evd_unhex(hex, c->live + c->n_live * EVD_SHA256_LEN, EVD_SHA256_LEN) == 0)
                         c->n_live++;
         }
-        qsort(c->live, c->n_live, EVD_SHA256_LEN, sha_cmp);
+        if (c->n_live) /* qsort and bsearch take no NULL array, even empty */
+                qsort(c->live, c->n_live, EVD_SHA256_LEN, sha_cmp);
         return 0;
 }
 
@@ -138,7 +139,8 @@ static int check_stray(const uint8_t sha[EVD_SHA256_LEN], void *p)
         struct store_check *c = p;
         char hex[EVD_SHA256_HEX];
 
-        if (bsearch(sha, c->live, c->n_live, EVD_SHA256_LEN, sha_cmp) || held_now(c->s, sha))
+        if ((c->n_live && bsearch(sha, c->live, c->n_live, EVD_SHA256_LEN, sha_cmp)) ||
+            held_now(c->s, sha))
                 return 0;
         evd_hex(sha, EVD_SHA256_LEN, hex);
         c->strays++;
