@@ -145,6 +145,10 @@ int ctl_run_request(struct ctl *ctx, const struct ctl_command *cmd, json_t *args
 ctl_run_fn ctl_run_audit, ctl_run_verify_disc, ctl_run_verify;
 ctl_run_fn ctl_run_calendar_import; /* ctl_calendar.c: sends the file's text */
 
+/* items: every page in turn (its --json an array written as the pages come), or with
+ * --limit N / --after ID the one page asked for ({"items", "next"} for --json). */
+ctl_run_fn ctl_run_items;
+
 /* ---- ctl_deliver.c: output files made by the client, passed to evidockd ---- */
 
 /* export -o and access --copy-to: ctl_run_request with the output files made here. */
