@@ -69,7 +69,7 @@ struct commit_ctx {
         uint64_t id;
         const char *quarantined; /* "" or where a damaged object went (evd_store_publish) */
         bool published;          /* the object was written now, not found whole */
-        char integrity[16]; /* the stored copy's verdict (media.h), "" when unknown */
+        char integrity[16];      /* the stored copy's verdict (media.h), "" when unknown */
 };
 
 static int audit_item(struct evd_txn *txn, struct commit_ctx *c, const char *event,
@@ -448,7 +448,8 @@ static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const str
         c->now = evd_clock_now();
         (void)snprintf(c->integrity, sizeof(c->integrity), "%s",
                        json_string_value(json_object_get(media, "integrity")) ?: "");
-        r = evd_catalog_write(e->catalog, commit_file, c, err);
+        /* With the other copies' commits of the moment: one sync for all (catalog.h). */
+        r = evd_catalog_write_grouped(e->catalog, commit_file, c, err);
         evd_store_unlock(e->store, res.sha256);
         json_decref(media);
         c->copy = NULL;

@@ -46,6 +46,8 @@ struct evd_station {
         struct evd_station_docks docks; /* evd_station_set_docks; zero: none */
         struct evd_users *users;        /* cmd_user.c */
         bool stopping;
+        /* Group commits of the catalogue (catalog.h) and the writes in them, for status. */
+        _Atomic uint64_t group_commits, grouped_writes;
 };
 
 /* {dir, files_total, files_done, files_failed, bytes_total, bytes_done, files_stored}
