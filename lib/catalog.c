@@ -27,13 +27,24 @@ static const char *const db_names[EVD_DB_COUNT] = {
         [EVD_DB_CHECKPOINTS] = "checkpoints",
         [EVD_DB_REPLICATION] = "replication",
         [EVD_DB_ACCOUNTS] = "accounts",
+        [EVD_DB_BY_FLAG] = "by_flag",
 };
 
 static bool db_is_index(enum evd_db db)
 {
         return db == EVD_DB_BY_RECORDER || db == EVD_DB_BY_CASE || db == EVD_DB_BY_HANDLER ||
-               db == EVD_DB_BY_TIME;
+               db == EVD_DB_BY_TIME || db == EVD_DB_BY_FLAG;
 }
+
+/* A write waiting for a group commit (evd_catalog_write_grouped). */
+struct group_req {
+        struct group_req *next;
+        int (*fn)(struct evd_txn *, void *);
+        void *ctx;
+        struct evd_err *err;
+        int result;
+        bool done;
+};
 
 struct evd_catalog {
         MDB_env *env;
@@ -41,6 +52,13 @@ struct evd_catalog {
         /* Held shared by every transaction, exclusively to grow the map (LMDB wants no
          * transaction open in the process while the map size changes). */
         pthread_rwlock_t grow;
+        /* Group commits: writes queued while a batch commits go in the next one. */
+        pthread_mutex_t group_lock;
+        pthread_cond_t group_done;
+        struct group_req *queue, **queue_tail;
+        bool committing;
+        void (*after_commit)(void *userdata, size_t n);
+        void *after_commit_userdata;
 };
 
 int evd_mdb_errno(int rc)
@@ -97,11 +115,14 @@ int evd_txn_del(struct evd_txn *txn, enum evd_db db, MDB_val *key, MDB_val *val)
         return rc == MDB_NOTFOUND ? 0 : evd_mdb_errno(rc);
 }
 
+/* Open the databases and check the schema: 0, or 1 when the catalogue is of schema 1
+ * and must be re-indexed (reindex). */
 static int check_schema(struct evd_catalog *c, struct evd_err *err)
 {
         MDB_txn *txn;
         MDB_val key = { 6, "schema" }, val;
         uint8_t buf[8];
+        bool old = false;
         int rc;
 
         rc = mdb_txn_begin(c->env, NULL, 0, &txn);
@@ -125,6 +146,8 @@ static int check_schema(struct evd_catalog *c, struct evd_err *err)
                         goto fail;
         } else if (rc) {
                 goto fail;
+        } else if (val.mv_size == 8 && evd_be64_get(val.mv_data) == 1) {
+                old = true;
         } else if (val.mv_size != 8 || evd_be64_get(val.mv_data) != EVD_CATALOG_SCHEMA) {
                 mdb_txn_abort(txn);
                 return evd_err_set(err, -EPROTO,
@@ -137,7 +160,7 @@ static int check_schema(struct evd_catalog *c, struct evd_err *err)
         rc = mdb_txn_commit(txn);
         if (rc)
                 return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
-        return 0;
+        return old ? 1 : 0;
 fail:
         mdb_txn_abort(txn);
         return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
@@ -163,6 +186,8 @@ static void share_readonly(const char *dir)
                 (void)chmod(path, 0660);
 }
 
+static int reindex(struct evd_txn *txn, void *unused);
+
 int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **ret,
                      struct evd_err *err)
 {
@@ -176,6 +201,9 @@ int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **r
         if (!c)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         pthread_rwlock_init(&c->grow, NULL);
+        pthread_mutex_init(&c->group_lock, NULL);
+        pthread_cond_init(&c->group_done, NULL);
+        c->queue_tail = &c->queue;
         rc = mdb_env_create(&c->env);
         if (rc) {
                 r = evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
@@ -197,6 +225,8 @@ int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **r
             !map_bytes)
                 (void)mdb_env_set_mapsize(c->env, EVD_CATALOG_MAP_INITIAL);
         r = check_schema(c, err);
+        if (r == 1)
+                r = evd_catalog_write(c, reindex, NULL, err);
         if (r < 0)
                 goto fail;
         *ret = c;
@@ -215,6 +245,9 @@ int evd_catalog_open_readonly(const char *dir, struct evd_catalog **ret, struct 
         if (!c)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         pthread_rwlock_init(&c->grow, NULL);
+        pthread_mutex_init(&c->group_lock, NULL);
+        pthread_cond_init(&c->group_done, NULL);
+        c->queue_tail = &c->queue;
         rc = mdb_env_create(&c->env);
         if (!rc) {
                 (void)mdb_env_set_maxdbs(c->env, EVD_DB_COUNT + 4);
@@ -253,6 +286,8 @@ void evd_catalog_free(struct evd_catalog *catalog)
         if (catalog->env)
                 mdb_env_close(catalog->env);
         pthread_rwlock_destroy(&catalog->grow);
+        pthread_cond_destroy(&catalog->group_done);
+        pthread_mutex_destroy(&catalog->group_lock);
         free(catalog);
 }
 
@@ -344,6 +379,113 @@ int evd_catalog_write(struct evd_catalog *catalog, int (*fn)(struct evd_txn *, v
                 if (r < 0)
                         return r;
         }
+}
+
+/* One durable transaction for a batch: each write in a nested transaction of its own,
+ * so that one that fails leaves the others. 0, or 1 when the map is full (grow and run
+ * the batch again), or <0 when the commit itself failed (every write in it failed). */
+static int run_batch(struct evd_catalog *c, struct group_req *batch)
+{
+        MDB_txn *parent = NULL;
+        int rc;
+
+        pthread_rwlock_rdlock(&c->grow);
+        rc = mdb_txn_begin(c->env, NULL, 0, &parent);
+        for (struct group_req *q = batch; q && !rc; q = q->next) {
+                struct evd_txn t = { .catalog = c, .write = true };
+
+                rc = mdb_txn_begin(c->env, parent, 0, &t.txn);
+                if (rc)
+                        break;
+                evd_err_clear(q->err);
+                q->result = q->fn(&t, q->ctx);
+                if (t.map_full) {
+                        mdb_txn_abort(t.txn);
+                        rc = MDB_MAP_FULL;
+                } else if (q->result < 0) {
+                        mdb_txn_abort(t.txn);
+                        if (q->err && q->err->code == 0)
+                                (void)evd_err_set(q->err, q->result, "catalog: %s",
+                                                  strerror(-q->result));
+                } else {
+                        rc = mdb_txn_commit(t.txn);
+                }
+        }
+        if (!rc)
+                rc = mdb_txn_commit(parent);
+        else if (parent && rc != MDB_SUCCESS)
+                mdb_txn_abort(parent);
+        pthread_rwlock_unlock(&c->grow);
+        if (rc == MDB_MAP_FULL)
+                return 1;
+        return rc ? evd_mdb_errno(rc) : 0;
+}
+
+static void commit_batch(struct evd_catalog *c, struct group_req *batch)
+{
+        struct evd_err err = { 0 };
+        size_t n = 0;
+        int r;
+
+        for (int attempt = 0;; attempt++) {
+                r = run_batch(c, batch);
+                if (r != 1)
+                        break;
+                if (attempt >= 10 || grow(c, &err) < 0) {
+                        r = err.code ? err.code : -ENOSPC;
+                        break;
+                }
+        }
+        for (struct group_req *q = batch; q; q = q->next, n++)
+                if (r < 0 && q->result >= 0) {
+                        q->result = r;
+                        if (q->err)
+                                (void)evd_err_set(q->err, r, "catalog commit failed: %s",
+                                                  strerror(-r));
+                }
+        if (r == 0 && c->after_commit)
+                c->after_commit(c->after_commit_userdata, n);
+}
+
+int evd_catalog_write_grouped(struct evd_catalog *c, int (*fn)(struct evd_txn *, void *), void *ctx,
+                              struct evd_err *err)
+{
+        struct group_req req = { .fn = fn, .ctx = ctx, .err = err };
+
+        /* req lives on this stack while queued: it is taken off the queue (by whoever
+         * leads its batch) before done is set, and this returns only when done. */
+        pthread_mutex_lock(&c->group_lock);
+        *c->queue_tail = &req;
+        // cppcheck-suppress autoVariables
+        c->queue_tail = &req.next;
+        while (!req.done) {
+                struct group_req *batch;
+
+                if (c->committing) {
+                        pthread_cond_wait(&c->group_done, &c->group_lock);
+                        continue;
+                }
+                /* Lead: commit everything queued, this write among it. */
+                c->committing = true;
+                batch = c->queue;
+                c->queue = NULL;
+                c->queue_tail = &c->queue;
+                pthread_mutex_unlock(&c->group_lock);
+                commit_batch(c, batch);
+                pthread_mutex_lock(&c->group_lock);
+                for (struct group_req *q = batch; q; q = q->next)
+                        q->done = true;
+                c->committing = false;
+                pthread_cond_broadcast(&c->group_done);
+        }
+        pthread_mutex_unlock(&c->group_lock);
+        return req.result;
+}
+
+void evd_catalog_set_after_commit(struct evd_catalog *c, void (*fn)(void *, size_t), void *userdata)
+{
+        c->after_commit = fn;
+        c->after_commit_userdata = userdata;
 }
 
 int evd_catalog_stat(struct evd_catalog *catalog, uint64_t *ret_items, uint64_t *ret_map_bytes)
@@ -460,39 +602,68 @@ static const char *label(const json_t *item, const char *name)
         return json_string_value(json_object_get(json_object_get(item, "labels"), name));
 }
 
+static bool is_unlabeled(const json_t *item)
+{
+        return !label(item, "case_no") || !label(item, "party");
+}
+
+/* When the item was recorded; INT64_MIN when it does not say. */
+static int64_t item_time(const json_t *item)
+{
+        const char *rec = json_string_value(json_object_get(item, "recorded_at"));
+        int64_t t;
+
+        return rec && evd_time_parse(rec, &t) == 0 ? t : INT64_MIN;
+}
+
+#define POS_LEN 16 /* (recording time, id): an item's place in the ordered indexes */
+
+static void pos_put(uint8_t out[POS_LEN], int64_t t, uint64_t id)
+{
+        evd_be64_put(out, (uint64_t)t ^ (1ull << 63));
+        evd_be64_put(out + 8, id);
+}
+
+static int64_t pos_time(const uint8_t pos[POS_LEN])
+{
+        return (int64_t)(evd_be64_get(pos) ^ (1ull << 63));
+}
+
 /* Add or remove (del) the secondary index entries of item. */
 static int index_item(struct evd_txn *txn, const json_t *item, uint64_t id, bool del)
 {
-        const char *strs[3] = { json_string_value(json_object_get(item, "recorder")),
-                                label(item, "case_no"), label(item, "handler") };
-        const enum evd_db dbs[3] = { EVD_DB_BY_RECORDER, EVD_DB_BY_CASE, EVD_DB_BY_HANDLER };
+        const char *strs[5] = { json_string_value(json_object_get(item, "recorder")),
+                                label(item, "case_no"), label(item, "handler"),
+                                is_unlabeled(item) ? "unlabeled" : NULL,
+                                json_is_true(json_object_get(item, "late")) ? "late" : NULL };
+        const enum evd_db dbs[5] = { EVD_DB_BY_RECORDER, EVD_DB_BY_CASE, EVD_DB_BY_HANDLER,
+                                     EVD_DB_BY_FLAG, EVD_DB_BY_FLAG };
         const char *sha = json_string_value(json_object_get(item, "sha256"));
-        const char *rec = json_string_value(json_object_get(item, "recorded_at"));
-        uint8_t idval[8], shakey[EVD_SHA256_LEN], tkey[8];
-        MDB_val v = { 8, idval }, k;
-        int64_t t;
+        int64_t t = item_time(item);
+        uint8_t idval[8], shakey[EVD_SHA256_LEN], tkey[8], pos[POS_LEN];
+        MDB_val v = { 8, idval }, pv = { POS_LEN, pos }, k;
         int r;
 
         evd_be64_put(idval, id);
-        for (int i = 0; i < 3; i++) {
+        pos_put(pos, t, id);
+        for (int i = 0; i < 5; i++) {
                 char key[EVD_SHA256_HEX + 1 > INDEX_KEY_MAX ? EVD_SHA256_HEX + 1 : INDEX_KEY_MAX];
 
                 if (!strs[i] || !strs[i][0])
                         continue;
                 index_key(strs[i], key, sizeof(key));
                 k = (MDB_val){ strlen(key), key };
-                r = del ? evd_txn_del(txn, dbs[i], &k, &v) : evd_txn_put(txn, dbs[i], &k, &v, 0);
+                r = del ? evd_txn_del(txn, dbs[i], &k, &pv) : evd_txn_put(txn, dbs[i], &k, &pv, 0);
                 if (r < 0)
                         return r;
         }
-        if (rec && evd_time_parse(rec, &t) == 0) {
-                evd_be64_put(tkey, (uint64_t)t ^ (1ull << 63));
-                k = (MDB_val){ 8, tkey };
-                r = del ? evd_txn_del(txn, EVD_DB_BY_TIME, &k, &v)
-                        : evd_txn_put(txn, EVD_DB_BY_TIME, &k, &v, 0);
-                if (r < 0)
-                        return r;
-        }
+        /* Every item, those without a recording time first: the unfiltered pages. */
+        memcpy(tkey, pos, 8);
+        k = (MDB_val){ 8, tkey };
+        r = del ? evd_txn_del(txn, EVD_DB_BY_TIME, &k, &v)
+                : evd_txn_put(txn, EVD_DB_BY_TIME, &k, &v, 0);
+        if (r < 0)
+                return r;
         /* A purged item's content may be stored again as a new item. */
         if (sha && !json_object_get(item, "purged") &&
             evd_unhex(sha, shakey, sizeof(shakey)) == 0) {
@@ -503,6 +674,43 @@ static int index_item(struct evd_txn *txn, const json_t *item, uint64_t id, bool
                         return r;
         }
         return 0;
+}
+
+/* Schema 1 to 2: every index made again from the items, in the write transaction that
+ * records the new schema (a crash leaves schema 1, and it runs again). */
+static int reindex(struct evd_txn *txn, void *unused)
+{
+        static const enum evd_db dbs[] = { EVD_DB_BY_SHA,     EVD_DB_BY_RECORDER, EVD_DB_BY_CASE,
+                                           EVD_DB_BY_HANDLER, EVD_DB_BY_TIME,     EVD_DB_BY_FLAG };
+        MDB_val k = { 6, "schema" }, v;
+        uint8_t ver[8];
+        MDB_cursor *cur;
+        int rc, r = 0;
+
+        (void)unused;
+        for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+                rc = mdb_drop(txn->txn, txn->catalog->dbi[dbs[i]], 0);
+                if (rc)
+                        return evd_mdb_errno(rc);
+        }
+        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_ITEMS], &cur);
+        if (rc)
+                return evd_mdb_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                json_t *item = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+
+                r = item && k.mv_size == 8 ? index_item(txn, item, evd_be64_get(k.mv_data), false)
+                                           : -EBADMSG;
+                json_decref(item);
+        }
+        mdb_cursor_close(cur);
+        if (r < 0)
+                return r;
+        evd_be64_put(ver, EVD_CATALOG_SCHEMA);
+        k = (MDB_val){ 6, "schema" };
+        v = (MDB_val){ sizeof(ver), ver };
+        return evd_txn_put(txn, EVD_DB_META, &k, &v, 0);
 }
 
 int evd_catalog_item_put(struct evd_txn *txn, json_t *item)
@@ -640,7 +848,7 @@ static bool item_matches(const json_t *item, const struct evd_item_filter *f)
 {
         const char *rec = json_string_value(json_object_get(item, "recorded_at"));
         const char *deadline = json_string_value(json_object_get(item, "deadline"));
-        bool unlabeled = !label(item, "case_no") || !label(item, "party");
+        bool unlabeled = is_unlabeled(item);
         int64_t t;
 
         if (f->case_no &&
@@ -695,52 +903,144 @@ static int visit(struct evd_txn *txn, uint64_t id, const struct evd_item_filter 
         return r;
 }
 
-/* Walk the ids under one key of a DUPSORT index. */
-static int each_in_index(struct evd_txn *txn, enum evd_db db, const char *value,
-                         const struct evd_item_filter *f, int (*each)(json_t *, void *), void *ctx)
+/* A walk over an ordered index from a position. */
+struct walk {
+        struct evd_txn *txn;
+        const struct evd_item_filter *f;
+        int (*each)(json_t *, void *);
+        void *ctx;
+        uint8_t from[POS_LEN]; /* the first place wanted */
+        bool after;            /* ... but not the item at exactly from (the cursor's) */
+};
+
+/* Is (t, id) at pos before the walk's start, or past its until? -1, 1, or 0 to visit. */
+static int out_of_range(const struct walk *w, const uint8_t pos[POS_LEN])
+{
+        int c = memcmp(pos, w->from, POS_LEN);
+
+        if (c < 0 || (c == 0 && w->after))
+                return -1;
+        if (w->f->has_until && pos_time(pos) > w->f->until)
+                return 1;
+        return 0;
+}
+
+/* Walk the (time, id) entries under one key of an ordered index. */
+static int walk_index(struct walk *w, enum evd_db db, const char *value)
 {
         char key[EVD_SHA256_HEX + 1 > INDEX_KEY_MAX ? EVD_SHA256_HEX + 1 : INDEX_KEY_MAX];
         MDB_cursor *cur;
-        MDB_val k, v;
+        MDB_val k, v = { POS_LEN, w->from };
         int rc, r = 0;
 
         index_key(value, key, sizeof(key));
         k = (MDB_val){ strlen(key), key };
-        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[db], &cur);
+        rc = mdb_cursor_open(w->txn->txn, w->txn->catalog->dbi[db], &cur);
         if (rc)
                 return evd_mdb_errno(rc);
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && r == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
-                r = visit(txn, evd_be64_get(v.mv_data), f, each, ctx);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+                int range;
+
+                if (v.mv_size != POS_LEN) {
+                        r = -EBADMSG;
+                        break;
+                }
+                range = out_of_range(w, v.mv_data);
+                if (range > 0)
+                        break;
+                if (range == 0)
+                        r = visit(w->txn, evd_be64_get((const uint8_t *)v.mv_data + 8), w->f,
+                                  w->each, w->ctx);
+        }
         mdb_cursor_close(cur);
         if (r == 0 && rc != MDB_NOTFOUND && rc != 0)
                 r = evd_mdb_errno(rc);
         return r < 0 ? r : 0;
 }
 
-/* Walk ids in recording-time order from since. */
-static int each_by_time(struct evd_txn *txn, const struct evd_item_filter *f,
-                        int (*each)(json_t *, void *), void *ctx)
+/* Walk every item in recording-time order (by_time: time -> ids). */
+static int walk_time(struct walk *w)
 {
-        uint8_t tkey[8];
+        uint8_t tkey[8], pos[POS_LEN];
         MDB_cursor *cur;
         MDB_val k = { 8, tkey }, v;
         int rc, r = 0;
 
-        evd_be64_put(tkey, (uint64_t)f->since ^ (1ull << 63));
-        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_BY_TIME], &cur);
+        memcpy(tkey, w->from, 8);
+        rc = mdb_cursor_open(w->txn->txn, w->txn->catalog->dbi[EVD_DB_BY_TIME], &cur);
         if (rc)
                 return evd_mdb_errno(rc);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                int64_t t = (int64_t)(evd_be64_get(k.mv_data) ^ (1ull << 63));
+                int range;
 
-                if (f->has_until && t > f->until)
+                if (k.mv_size != 8 || v.mv_size != 8) {
+                        r = -EBADMSG;
                         break;
-                r = visit(txn, evd_be64_get(v.mv_data), f, each, ctx);
+                }
+                memcpy(pos, k.mv_data, 8);
+                memcpy(pos + 8, v.mv_data, 8);
+                range = out_of_range(w, pos);
+                if (range > 0)
+                        break;
+                if (range == 0)
+                        r = visit(w->txn, evd_be64_get(v.mv_data), w->f, w->each, w->ctx);
         }
         mdb_cursor_close(cur);
+        if (r == 0 && rc != MDB_NOTFOUND && rc != 0)
+                r = evd_mdb_errno(rc);
         return r < 0 ? r : 0;
+}
+
+/* The index that serves the filter, most selective first. */
+static int walk(struct walk *w)
+{
+        const struct evd_item_filter *f = w->f;
+
+        if (f->recorder)
+                return walk_index(w, EVD_DB_BY_RECORDER, f->recorder);
+        if (f->case_no)
+                return walk_index(w, EVD_DB_BY_CASE, f->case_no);
+        if (f->handler)
+                return walk_index(w, EVD_DB_BY_HANDLER, f->handler);
+        if (f->unlabeled || f->overdue)
+                return walk_index(w, EVD_DB_BY_FLAG, "unlabeled");
+        if (f->late)
+                return walk_index(w, EVD_DB_BY_FLAG, "late");
+        return walk_time(w);
+}
+
+/* Start at since (or the first), or just after item after_id when that is later. */
+static int walk_start(struct walk *w, uint64_t after_id)
+{
+        uint8_t cursor[POS_LEN];
+
+        pos_put(w->from, w->f->has_since ? w->f->since : INT64_MIN, 0);
+        w->after = false;
+        if (after_id) {
+                json_t *item = NULL;
+                int r = evd_catalog_item_get(w->txn, after_id, &item);
+
+                if (r < 0)
+                        return r;
+                pos_put(cursor, item_time(item), after_id);
+                json_decref(item);
+                if (memcmp(cursor, w->from, POS_LEN) >= 0) {
+                        memcpy(w->from, cursor, POS_LEN);
+                        w->after = true;
+                }
+        }
+        return 0;
+}
+
+int evd_catalog_items_page(struct evd_txn *txn, const struct evd_item_filter *filter,
+                           uint64_t after_id, int (*each)(json_t *item, void *ctx), void *ctx)
+{
+        struct walk w = { .txn = txn, .f = filter, .each = each, .ctx = ctx };
+        int r = walk_start(&w, after_id);
+
+        return r < 0 ? r : walk(&w);
 }
 
 int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *filter,
@@ -750,14 +1050,9 @@ int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *fi
         MDB_val k, v;
         int rc, r = 0;
 
-        if (filter->recorder)
-                return each_in_index(txn, EVD_DB_BY_RECORDER, filter->recorder, filter, each, ctx);
-        if (filter->case_no)
-                return each_in_index(txn, EVD_DB_BY_CASE, filter->case_no, filter, each, ctx);
-        if (filter->handler)
-                return each_in_index(txn, EVD_DB_BY_HANDLER, filter->handler, filter, each, ctx);
-        if (filter->has_since)
-                return each_by_time(txn, filter, each, ctx);
+        if (filter->recorder || filter->case_no || filter->handler || filter->unlabeled ||
+            filter->overdue || filter->late || filter->has_since)
+                return evd_catalog_items_page(txn, filter, 0, each, ctx);
         rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_ITEMS], &cur);
         if (rc)
                 return evd_mdb_errno(rc);
