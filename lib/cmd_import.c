@@ -95,37 +95,6 @@ static void wait_import(struct evd_station *s, struct evd_request *req, struct i
         pthread_mutex_unlock(&s->lock);
 }
 
-/* The registered serials nearest to serial (a typo?), into near. */
-static void near_serials(struct evd_txn *txn, const char *serial, char *near, size_t n)
-{
-        size_t best = SIZE_MAX;
-        MDB_cursor *cur;
-        MDB_val k, v;
-        int rc;
-
-        near[0] = '\0';
-        if (mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_RECORDERS), &cur) != 0)
-                return;
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                char known[EVD_ARG_SERIAL_MAX];
-
-                if (k.mv_size >= sizeof(known))
-                        continue;
-                memcpy(known, k.mv_data, k.mv_size);
-                known[k.mv_size] = '\0';
-                if (!evd_name_is_near(serial, known) || evd_name_distance(serial, known) > best)
-                        continue;
-                if (evd_name_distance(serial, known) < best)
-                        near[0] = '\0';
-                best = evd_name_distance(serial, known);
-                if (strlen(near) + k.mv_size + 3 < n)
-                        (void)snprintf(near + strlen(near), n - strlen(near), "%s%s",
-                                       near[0] ? ", " : "", known);
-        }
-        mdb_cursor_close(cur);
-}
-
 /* An import names a registered recorder, or says --allow-unregistered (import is an
  * admin's command): a typo would store recordings under a phantom recorder with no
  * holder. */
@@ -145,7 +114,7 @@ static int check_registered(struct evd_station *s, const char *serial, const jso
         r = evd_recorder_get(&txn, serial, &rec);
         json_decref(rec);
         if (r == -ENOENT)
-                near_serials(&txn, serial, near, sizeof(near));
+                evd_recorder_near(&txn, serial, near, sizeof(near));
         evd_catalog_read_end(&txn);
         if (r != -ENOENT || allow)
                 return r == -ENOENT ? 0 : r;

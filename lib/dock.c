@@ -81,8 +81,9 @@ struct session {
         enum state end_state; /* what STEP_END records */
 
         /* Handed from step to step; one owner at a time. */
-        bool unregistered; /* identify found no such recorder */
-        void *src;         /* env.disk->scan's */
+        bool unregistered;             /* identify found no such recorder */
+        char reject[EVD_ERR_TEXT_MAX]; /* why identify turned the recorder away */
+        void *src;                     /* env.disk->scan's */
         struct evd_ingest_job *job;
         size_t n_files;
 };
@@ -154,6 +155,7 @@ struct record_ctx {
         bool identify; /* look the recorder up first; may turn into a rejection */
         bool unregistered;
         uint64_t id;
+        char reject[EVD_ERR_TEXT_MAX]; /* why an unregistered recorder was turned away */
 };
 
 static json_t *record_json(const struct record_ctx *c, uint64_t id)
@@ -210,11 +212,22 @@ static int record_fn(struct evd_txn *txn, void *p)
                 r = evd_recorder_get(txn, c->s->serial, &rec);
                 json_decref(rec);
                 if (r == -ENOENT) {
+                        char near[256];
+
+                        evd_recorder_near(txn, c->s->serial, near, sizeof(near));
+                        if (near[0])
+                                (void)snprintf(c->reject, sizeof(c->reject),
+                                               "recorder %.100s is not registered (did you mean "
+                                               "%s?)",
+                                               c->s->serial_shown, near);
+                        else
+                                (void)snprintf(c->reject, sizeof(c->reject),
+                                               "serial number not registered as a recorder "
+                                               "(evidockctl recorder add)");
                         c->unregistered = true;
                         event = "dock.rejected";
                         outcome = "rejected";
-                        error = "serial number not registered as a recorder "
-                                "(evidockctl recorder add)";
+                        error = c->reject;
                 } else if (r < 0) {
                         return r;
                 }
@@ -452,6 +465,7 @@ static void step_identify(struct session *s)
         }
         set_id(s, c.id);
         s->unregistered = c.unregistered;
+        memcpy(s->reject, c.reject, sizeof(s->reject));
 }
 
 static void step_scan(struct session *s)
@@ -541,11 +555,9 @@ static void after_identify(struct session *s)
                 return;
         }
         if (s->unregistered) {
-                set_state(s, ST_REJECTED, "serial number not registered as a recorder");
-                say(d, LOG_WARNING,
-                    "rejected USB device %04x:%04x serial %s on %s: not a registered recorder; "
-                    "not read",
-                    s->vid, s->pid, s->serial_shown, s->port);
+                set_state(s, ST_REJECTED, s->reject);
+                say(d, LOG_WARNING, "rejected USB device %04x:%04x serial %s on %s: %s; not read",
+                    s->vid, s->pid, s->serial_shown, s->port, s->reject);
                 return;
         }
         say(d, LOG_NOTICE, "dock %" PRIu64 ": recorder %s on %s", s->id, s->serial_shown, s->port);

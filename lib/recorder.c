@@ -1,8 +1,13 @@
 #include "recorder.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
+#include "args.h"
 #include "clock.h"
+#include "name.h"
 #include "util.h"
 
 int evd_recorder_get(struct evd_txn *txn, const char *serial, json_t **ret)
@@ -129,4 +134,34 @@ bool evd_recorder_clock_off(const json_t *record, const struct evd_conf *conf)
 {
         return json_integer_value(json_object_get(record, "clock_ahead_s")) >
                conf->clock_tolerance_s;
+}
+
+void evd_recorder_near(struct evd_txn *txn, const char *serial, char *near, size_t n)
+{
+        size_t best = SIZE_MAX;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc;
+
+        near[0] = '\0';
+        if (mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_RECORDERS), &cur) != 0)
+                return;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                char known[EVD_ARG_SERIAL_MAX];
+
+                if (k.mv_size >= sizeof(known))
+                        continue;
+                memcpy(known, k.mv_data, k.mv_size);
+                known[k.mv_size] = '\0';
+                if (!evd_name_is_near(serial, known) || evd_name_distance(serial, known) > best)
+                        continue;
+                if (evd_name_distance(serial, known) < best)
+                        near[0] = '\0';
+                best = evd_name_distance(serial, known);
+                if (strlen(near) + k.mv_size + 3 < n)
+                        (void)snprintf(near + strlen(near), n - strlen(near), "%s%s",
+                                       near[0] ? ", " : "", known);
+        }
+        mdb_cursor_close(cur);
 }

@@ -47,4 +47,8 @@ int evd_recorder_add_assignment(json_t *record, const char *handler_id, const ch
 int evd_recorder_note_deleted(struct evd_txn *txn, const char *serial, uint64_t dock_id,
                               const json_t *found, const struct evd_actor *actor);
 
+/* The registered serials nearest to serial (a typo?), comma-separated into near (n
+ * bytes); "" when none is near. For "did you mean" in refusals. */
+void evd_recorder_near(struct evd_txn *txn, const char *serial, char *near, size_t n);
+
 #endif

@@ -307,6 +307,23 @@ def test_broken_image_fails_clearly_and_the_station_goes_on(make_sim, tmp, how):
     st.wait_gone("BROKEN-1")
 
 
+def test_unregistered_recorder_is_named_with_the_nearest_serial(make_sim, tmp):
+    """A recorder whose serial is one typo from a registered one (a mistyped
+    registration, or the wrong unit): turned away unread, naming the registered one."""
+    st = make_sim()
+    st.start()
+    st.register("DSJ-0002")
+    st.sim("dock 2 DSJ-002 1234:5678 -")
+    want = "recorder DSJ-002 is not registered (did you mean DSJ-0002?)"
+    deadline = time.monotonic() + 60
+    while not any(want in w for w in st.json("status")["warnings"]):
+        assert time.monotonic() < deadline, st.json("status")["warnings"]
+        time.sleep(0.05)
+    [rec] = [e for e in events(st) if e["event"] == "dock.rejected"]
+    assert want in rec["details"]["error"], rec
+    assert want in st.read_log()
+
+
 def test_no_disk_within_settle_time_and_double_arrival(make_sim, tmp):
     st = make_sim(usb__settle_seconds="1")
     st.start()
