@@ -3,6 +3,7 @@
  * systemd how it goes, stop cleanly. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 #include "dock.h"
 #include "log.h"
 #include "station.h"
+
+#define EVD_MMAP_THRESHOLD (256 * 1024)
 
 #define STATUS_INTERVAL_MS 5000
 #define PURGE_FIRST_MS (60 * 1000)
@@ -322,6 +325,11 @@ int main(int argc, char **argv)
         bool check = false, explicit = false;
         json_t *details;
         int c, r;
+
+        /* Copy buffers (1 MiB) always from mmap, so that a freed one goes back to the
+         * system: glibc's sliding threshold would keep them in one heap per worker
+         * thread, and with a worker per docked recorder that is the RSS (issue 16). */
+        (void)mallopt(M_MMAP_THRESHOLD, EVD_MMAP_THRESHOLD);
 
         while ((c = getopt_long(argc, argv, "c:nvh", opts, NULL)) != -1) {
                 switch (c) {

@@ -12,39 +12,78 @@
 
 #define EVD_COPY_WRITEBACK (8u << 20)
 
-/* One block of the ring: empty (ready for the reader) or full (ready for the writer). */
+/* One block of the ring. Blocks past the first are allocated only when the reader
+ * finds none free: a copy bound by its source (a USB bus) keeps two, one read while
+ * the other is written; one bound by the store uses all EVD_COPY_BLOCKS. */
+enum slot_state { SLOT_EMPTY, SLOT_FILLING, SLOT_FULL, SLOT_DRAINING };
+
 struct slot {
         uint8_t *buf;
-        ssize_t len; /* bytes, 0 at the end, -errno on a read error */
-        bool full;
+        ssize_t len;  /* bytes, 0 at the end, -errno on a read error */
+        uint64_t seq; /* which block of the stream (FILLING, FULL, DRAINING) */
+        enum slot_state state;
 };
 
 struct ring {
         const struct evd_reader *reader;
         const atomic_bool *cancel;
         struct slot slots[EVD_COPY_BLOCKS];
-        uint64_t start; /* where the reader thread begins */
-        bool stop;      /* writer gave up: reader must end */
+        unsigned n_slots;    /* blocks it may allocate, at most EVD_COPY_BLOCKS */
+        uint64_t start;      /* where the reader thread begins */
+        uint64_t next_drain; /* the block the writer takes next */
+        bool stop;           /* writer gave up: reader must end */
         pthread_mutex_t lock;
         pthread_cond_t changed;
 };
+
+/* An empty block for the reader, allocating one when none is free and the ring is not
+ * full yet; NULL when the reader must wait. Lock held. */
+static struct slot *slot_to_fill(struct ring *ring)
+{
+        struct slot *unused = NULL;
+
+        for (unsigned i = 0; i < ring->n_slots; i++) {
+                struct slot *s = &ring->slots[i];
+
+                if (s->buf && s->state == SLOT_EMPTY)
+                        return s;
+                if (!s->buf && !unused)
+                        unused = s;
+        }
+        if (unused && (unused->buf = evd_dio_alloc(EVD_COPY_BLOCK)))
+                return unused;
+        return NULL;
+}
+
+static struct slot *slot_to_drain(struct ring *ring)
+{
+        for (unsigned i = 0; i < EVD_COPY_BLOCKS; i++) {
+                struct slot *s = &ring->slots[i];
+
+                if (s->state == SLOT_FULL && s->seq == ring->next_drain)
+                        return s;
+        }
+        return NULL;
+}
 
 static void *reader_main(void *arg)
 {
         struct ring *ring = arg;
         uint64_t off = ring->start;
 
-        for (unsigned i = 0;; i = (i + 1) % EVD_COPY_BLOCKS) {
-                struct slot *s = &ring->slots[i];
+        for (uint64_t seq = 0;; seq++) {
+                struct slot *s;
                 ssize_t n;
 
                 pthread_mutex_lock(&ring->lock);
-                while (s->full && !ring->stop)
+                while (!(s = slot_to_fill(ring)) && !ring->stop)
                         pthread_cond_wait(&ring->changed, &ring->lock);
                 if (ring->stop) {
                         pthread_mutex_unlock(&ring->lock);
                         return NULL;
                 }
+                s->state = SLOT_FILLING;
+                s->seq = seq;
                 pthread_mutex_unlock(&ring->lock);
 
                 if (ring->cancel && atomic_load(ring->cancel))
@@ -54,7 +93,7 @@ static void *reader_main(void *arg)
 
                 pthread_mutex_lock(&ring->lock);
                 s->len = n;
-                s->full = true;
+                s->state = SLOT_FULL;
                 pthread_cond_broadcast(&ring->changed);
                 pthread_mutex_unlock(&ring->lock);
                 if (n <= 0)
@@ -88,15 +127,20 @@ static int stream_rest(struct ring *ring, EVP_MD_CTX *md, int fd, uint64_t *size
         pthread_t thread;
         int r = 0;
 
+        for (unsigned i = 0; i < EVD_COPY_BLOCKS; i++)
+                ring->slots[i].state = SLOT_EMPTY;
+        ring->next_drain = 0;
+        ring->stop = false;
         if (pthread_create(&thread, NULL, reader_main, ring) != 0)
                 return -EAGAIN;
-        for (unsigned i = 0;; i = (i + 1) % EVD_COPY_BLOCKS) {
-                struct slot *s = &ring->slots[i];
+        for (;;) {
+                struct slot *s;
                 ssize_t n;
 
                 pthread_mutex_lock(&ring->lock);
-                while (!s->full)
+                while (!(s = slot_to_drain(ring)))
                         pthread_cond_wait(&ring->changed, &ring->lock);
+                s->state = SLOT_DRAINING;
                 n = s->len;
                 pthread_mutex_unlock(&ring->lock);
                 if (n <= 0) {
@@ -116,7 +160,8 @@ static int stream_rest(struct ring *ring, EVP_MD_CTX *md, int fd, uint64_t *size
                         kicked = *size;
                 }
                 pthread_mutex_lock(&ring->lock);
-                s->full = false;
+                s->state = SLOT_EMPTY;
+                ring->next_drain++;
                 pthread_cond_broadcast(&ring->changed);
                 pthread_mutex_unlock(&ring->lock);
         }
@@ -145,9 +190,6 @@ static int hash_copy(struct ring *ring, int fd, const struct evd_reader *copy,
         ring->reader = copy;
         ring->cancel = NULL; /* the recorder is not needed any more: finish */
         ring->start = 0;
-        ring->stop = false;
-        for (unsigned i = 0; i < EVD_COPY_BLOCKS; i++)
-                ring->slots[i].full = false;
         (void)evd_dio_set(fd, true);
         r = stream_rest(ring, md, -1, &size, NULL);
         if (r == 0 && !EVP_DigestFinal_ex(md, ret_sha256, NULL))
@@ -158,25 +200,46 @@ static int hash_copy(struct ring *ring, int fd, const struct evd_reader *copy,
         return r;
 }
 
-int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
-                 enum evd_verify_mode verify, _Atomic uint64_t *bytes_done,
-                 const atomic_bool *cancel, struct evd_copy_result *ret, struct evd_err *err)
+/* A crowded copy (a ring of two blocks: one of many at once) gives back the blocks
+ * the stream took beyond the first, and re-reads the copy in that one; a copy with
+ * the ring to itself re-reads through it, reading and hashing at once. */
+static void ring_shrink(struct ring *ring)
 {
-        struct ring ring = { .reader = reader, .cancel = cancel, .start = EVD_COPY_BLOCK };
+        if (ring->n_slots == EVD_COPY_BLOCKS)
+                return;
+        for (unsigned i = 1; i < EVD_COPY_BLOCKS; i++) {
+                free(ring->slots[i].buf);
+                ring->slots[i].buf = NULL;
+        }
+}
+
+static void source_done(const struct evd_copy_opts *o)
+{
+        if (o->source_done)
+                o->source_done(o->userdata);
+}
+
+int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
+                 const struct evd_copy_opts *opts, struct evd_copy_result *ret, struct evd_err *err)
+{
+        struct ring ring = { .reader = reader, .cancel = opts->cancel, .start = EVD_COPY_BLOCK };
+        _Atomic uint64_t *bytes_done = opts->bytes_done;
+        unsigned max_blocks = opts->max_blocks;
+        enum evd_verify_mode verify = opts->verify;
         uint8_t sha[EVD_SHA256_LEN], again[EVD_SHA256_LEN];
         char tmp_name[EVD_STORE_TMPNAME_MAX];
         EVP_MD_CTX *md = NULL;
-        uint64_t size = 0, again_size;
+        uint64_t size = 0, again_size = 0;
         ssize_t n;
         int fd = -1, r;
         struct evd_reader copy = { evd_fd_pread, &fd }; /* the copy, read back */
 
-        for (unsigned i = 0; i < EVD_COPY_BLOCKS; i++) {
-                ring.slots[i].buf = evd_dio_alloc(EVD_COPY_BLOCK);
-                if (!ring.slots[i].buf) {
-                        r = evd_err_set(err, -ENOMEM, "out of memory");
-                        goto out;
-                }
+        ring.n_slots =
+                max_blocks >= 2 && max_blocks < EVD_COPY_BLOCKS ? max_blocks : EVD_COPY_BLOCKS;
+        ring.slots[0].buf = evd_dio_alloc(EVD_COPY_BLOCK); /* the others as needed */
+        if (!ring.slots[0].buf) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto out;
         }
         pthread_mutex_init(&ring.lock, NULL);
         pthread_cond_init(&ring.changed, NULL);
@@ -211,7 +274,10 @@ int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
                                         (unsigned long long)size, strerror(-r));
                         goto out_discard;
                 }
+                ring_shrink(&ring);
         }
+        if (verify != EVD_VERIFY_SOURCE_DESTINATION)
+                source_done(opts);
         if (!EVP_DigestFinal_ex(md, sha, NULL)) {
                 r = evd_err_set(err, -EIO, "SHA-256 failed");
                 goto out_discard;
@@ -224,7 +290,7 @@ int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
         /* Drop any cached pages after the sync (before it, dirty pages would stay) and
          * read what the disk really holds. */
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        if (size <= EVD_COPY_BLOCK)
+        if (size <= EVD_COPY_BLOCK || ring.n_slots < EVD_COPY_BLOCKS)
                 r = evd_sha256_fd(fd, ring.slots[0].buf, again, &again_size);
         else
                 r = hash_copy(&ring, fd, &copy, again, &again_size);
@@ -240,6 +306,7 @@ int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
         }
         if (verify == EVD_VERIFY_SOURCE_DESTINATION) {
                 r = evd_sha256_reader(reader, ring.slots[0].buf, again, &again_size);
+                source_done(opts);
                 if (r < 0) {
                         r = evd_err_set(err, r, "re-reading the source failed: %s", strerror(-r));
                         goto out_discard;

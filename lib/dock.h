@@ -28,11 +28,14 @@
  * Nothing here blocks the loop: catalog writes, the listing and cancellation run in
  * libuv's thread pool, copies in the ingest engine's workers; a job's end comes back
  * to the loop through a uv_async. Per dock at most EVD_DOCK_PARALLEL files are copied
- * at once (and never more than [ingest] parallel_copies over all docks, shared in
- * turn): source.h serialises the reads of one device, so one file is read while the
- * others are hashed, synced and re-read from the store, which is where a copy spends
- * most of its time. Measured on a 2-core VM (tests/bench/dock.sh, 2 GiB): 2 files at
- * once gave about 230 MB/s, 4 about 410 MB/s (both cores busy).
+ * at once; the ingest engine keeps workers enough for every dock to have two, and lets
+ * one file of each read the recorder once parallel_copies docks are busy while the
+ * other syncs and verifies what it read (ingest.h), so each dock reads at its bus's
+ * speed whatever the others do. Measured (tests/bench/docks.py, 8 recorders throttled
+ * to 36.7 MB/s, 2-core VM shared with other work): aggregate 82 -> 163 MB/s, the
+ * plain-copy peer (dd direct + fdatasync + read back, at once) 144 MB/s: the store's
+ * disk is what bounds it there. Alone, a dock copies up to 4 files at once (about
+ * 410 MB/s on the 2-core VM, tests/bench/dock.sh).
  *
  * Inputs. The docks know nothing of the station: they get a narrow environment
  * (struct evd_dock_env): the catalog they record sessions in, the ingest engine that

@@ -29,6 +29,7 @@ struct evd_ingest_job {
         struct evd_original *files;
         size_t n, next; /* next: the first file no worker has taken (engine lock) */
         int active;     /* workers on this job (engine lock) */
+        int reading;    /* of them, those reading the source (engine lock) */
         int max_parallel;
         bool finished; /* engine lock */
         atomic_bool cancel;
@@ -47,14 +48,16 @@ struct evd_ingest {
         struct evd_store *store;
         struct evd_catalog *catalog;
         pthread_mutex_t lock;
-        pthread_cond_t work; /* a job was queued, or stopping */
+        pthread_cond_t work;   /* a job was queued, or stopping */
+        pthread_cond_t source; /* a copy stopped reading its source, or a job was cancelled */
+        int base_workers;      /* parallel_copies */
         struct evd_ingest_job *jobs;
         struct evd_ingest_job *turn; /* whose turn it is: fairness between jobs */
         bool stopping;
         atomic_int paused;                 /* workers waiting for disk space */
         _Atomic uint64_t free_when_paused; /* free bytes seen then */
-        int n_workers;
-        pthread_t *workers;
+        int n_workers;                     /* started so far (engine lock); never shrinks */
+        pthread_t workers[EVD_INGEST_WORKERS_MAX];
         struct evd_probes *probes; /* the sandboxed parsers (probe.h), for docks too */
 };
 
@@ -376,6 +379,62 @@ static json_t *probe(struct evd_ingest *e, const uint8_t sha256[EVD_SHA256_LEN])
         return media;
 }
 
+/* A copy's turn to read its job's source. */
+struct source_turn {
+        struct evd_ingest_job *job;
+        bool held;
+};
+
+/* Copies of one job that may read its source at once: all of parallel_copies while it
+ * is alone, one each when there are as many jobs (docks) as that. The job's other
+ * workers sync and verify what they read meanwhile; a dock's bus is never idle and
+ * the copies waiting for it hold no memory. Lock held. */
+static int readers_allowed(const struct evd_ingest *e)
+{
+        int jobs = 0;
+
+        for (const struct evd_ingest_job *j = e->jobs; j; j = j->next_job)
+                jobs += j->next < j->n || j->active > 0;
+        return jobs > 1 ? (e->base_workers / jobs > 1 ? e->base_workers / jobs : 1)
+                        : e->base_workers;
+}
+
+/* Wait for a turn to read; *ret_blocks gets how deep the copy's ring may be: with a
+ * reader per job the store is what everyone waits for, and deeper rings would only
+ * hold memory (tests/bench/docks.py). */
+static int source_acquire(struct evd_ingest *e, struct source_turn *t, unsigned *ret_blocks)
+{
+        struct evd_ingest_job *job = t->job;
+        int r = 0;
+
+        pthread_mutex_lock(&e->lock);
+        while (!atomic_load(&job->cancel) && job->reading >= readers_allowed(e))
+                pthread_cond_wait(&e->source, &e->lock);
+        if (atomic_load(&job->cancel)) {
+                r = -ECANCELED;
+        } else {
+                job->reading++;
+                t->held = true;
+                *ret_blocks = readers_allowed(e) == 1 ? 2 : 0;
+        }
+        pthread_mutex_unlock(&e->lock);
+        return r;
+}
+
+static void source_release(void *p)
+{
+        struct source_turn *t = p;
+        struct evd_ingest *e = t->job->engine;
+
+        if (!t->held)
+                return;
+        pthread_mutex_lock(&e->lock);
+        t->job->reading--;
+        t->held = false;
+        pthread_cond_broadcast(&e->source);
+        pthread_mutex_unlock(&e->lock);
+}
+
 /* Copy, verify, publish, probe and catalogue one original. */
 static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const struct evd_original *o,
                      struct commit_ctx *c, uint64_t *counted, struct evd_err *err)
@@ -389,11 +448,21 @@ static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const str
         bool existed;
         int r;
 
-        r = job->ops->open(job->source, o, &counting.inner, &state, err);
+        struct source_turn turn = { .job = job };
+        struct evd_copy_opts opts = { .verify = job->conf.verify,
+                                      .cancel = &job->cancel,
+                                      .source_done = source_release,
+                                      .userdata = &turn };
+
+        r = source_acquire(e, &turn, &opts.max_blocks);
         if (r < 0)
                 return r;
-        r = evd_copy_run(e->store, &reader, job->conf.verify, NULL, &job->cancel, &res, err);
-        job->ops->close(job->source, state);
+        r = job->ops->open(job->source, o, &counting.inner, &state, err);
+        if (r == 0) {
+                r = evd_copy_run(e->store, &reader, &opts, &res, err);
+                job->ops->close(job->source, state);
+        }
+        source_release(&turn); /* when the copy failed before its last read */
         *counted = counting.counted;
         if (r < 0)
                 return r;
@@ -624,23 +693,49 @@ static void finish(struct evd_ingest *e, struct evd_ingest_job *job)
                 job->on_done(job, job->userdata);
 }
 
-/* The next job with a file to hand out, starting from whose turn it is. Lock held. */
+static bool has_work(const struct evd_ingest_job *j)
+{
+        return j->next < j->n && !atomic_load(&j->cancel);
+}
+
+/* The next job with a file to hand out: of those below their bound, the one with the
+ * fewest workers, so that every job gets a worker before any gets a second (a dock
+ * reads at its bus's speed whatever the others do); ties go in turn. Lock held. */
 static struct evd_ingest_job *pick(struct evd_ingest *e)
 {
-        struct evd_ingest_job *start = e->turn ? e->turn : e->jobs, *j = start;
+        struct evd_ingest_job *start = e->turn ? e->turn : e->jobs, *j = start, *best = NULL;
 
         if (!j)
                 return NULL;
         do {
-                bool has_work = j->next < j->n && !atomic_load(&j->cancel);
-
-                if (has_work && (j->max_parallel == 0 || j->active < j->max_parallel)) {
-                        e->turn = j->next_job ? j->next_job : e->jobs;
-                        return j;
-                }
+                if (has_work(j) && (j->max_parallel == 0 || j->active < j->max_parallel) &&
+                    (!best || j->active < best->active))
+                        best = j;
                 j = j->next_job ? j->next_job : e->jobs;
         } while (j != start);
-        return NULL;
+        if (best)
+                e->turn = best->next_job ? best->next_job : e->jobs;
+        return best;
+}
+
+static void *worker_main(void *arg);
+
+/* Enough workers for every job with files left to have EVD_INGEST_JOB_WORKERS of them
+ * (a copy of one file waits mostly on its source: one slow bus must not hold up the
+ * others), and never fewer than parallel_copies; at most EVD_INGEST_WORKERS_MAX.
+ * Lock held. */
+static void grow(struct evd_ingest *e)
+{
+        int want = 0;
+
+        for (const struct evd_ingest_job *j = e->jobs; j; j = j->next_job)
+                if (has_work(j))
+                        want += EVD_INGEST_JOB_WORKERS;
+        if (want > EVD_INGEST_WORKERS_MAX)
+                want = EVD_INGEST_WORKERS_MAX;
+        while (e->n_workers < want &&
+               pthread_create(&e->workers[e->n_workers], NULL, worker_main, e) == 0)
+                e->n_workers++;
 }
 
 static void unlink_job(struct evd_ingest *e, struct evd_ingest_job *job)
@@ -707,13 +802,16 @@ int evd_ingest_new(struct evd_store *store, struct evd_catalog *catalog, int n_w
 
         if (!e || n_workers < 1)
                 goto nomem;
+        if (n_workers > EVD_INGEST_WORKERS_MAX)
+                n_workers = EVD_INGEST_WORKERS_MAX;
         e->store = store;
         e->catalog = catalog;
-        e->workers = calloc((size_t)n_workers, sizeof(*e->workers));
-        if (!e->workers || evd_probes_new(0, &e->probes) < 0)
+        e->base_workers = n_workers;
+        if (evd_probes_new(0, &e->probes) < 0)
                 goto nomem;
         pthread_mutex_init(&e->lock, NULL);
         pthread_cond_init(&e->work, NULL);
+        pthread_cond_init(&e->source, NULL);
         for (; e->n_workers < n_workers; e->n_workers++) {
                 if (pthread_create(&e->workers[e->n_workers], NULL, worker_main, e) != 0) {
                         evd_ingest_free(e);
@@ -723,10 +821,8 @@ int evd_ingest_new(struct evd_store *store, struct evd_catalog *catalog, int n_w
         *ret = e;
         return 0;
 nomem:
-        if (e) {
-                free(e->workers);
+        if (e)
                 evd_probes_free(e->probes);
-        }
         free(e);
         return evd_err_set(err, -ENOMEM, "out of memory");
 }
@@ -760,6 +856,7 @@ void evd_ingest_free(struct evd_ingest *e)
                 atomic_store(&j->cancel, true);
         e->stopping = true;
         pthread_cond_broadcast(&e->work);
+        pthread_cond_broadcast(&e->source);
         pthread_mutex_unlock(&e->lock);
         for (int i = 0; i < e->n_workers; i++)
                 (void)pthread_join(e->workers[i], NULL);
@@ -777,8 +874,8 @@ void evd_ingest_free(struct evd_ingest *e)
                 finish(e, j);
         }
         pthread_cond_destroy(&e->work);
+        pthread_cond_destroy(&e->source);
         pthread_mutex_destroy(&e->lock);
-        free(e->workers);
         evd_probes_free(e->probes);
         free(e);
 }
@@ -842,6 +939,7 @@ void evd_ingest_submit(struct evd_ingest *e, struct evd_ingest_job *job,
         } else {
                 job->next_job = e->jobs;
                 e->jobs = job;
+                grow(e);
                 pthread_cond_broadcast(&e->work);
         }
         pthread_mutex_unlock(&e->lock);
@@ -859,6 +957,7 @@ void evd_ingest_job_cancel(struct evd_ingest_job *job)
                 return;
         pthread_mutex_lock(&e->lock);
         done = take_finished(e, job);
+        pthread_cond_broadcast(&e->source); /* its copies waiting to read give up */
         pthread_mutex_unlock(&e->lock);
         if (done)
                 finish(e, job);

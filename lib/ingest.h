@@ -1,8 +1,12 @@
 /* ingest: the engine that copies originals into the store and catalogues them.
  *
  * A job is a list of originals from one source (a folder, a docked recorder) on
- * behalf of one recorder. A fixed pool of parallel_copies worker threads takes files
- * from the jobs in turn, so several docks share the copy bandwidth fairly. For each
+ * behalf of one recorder. A pool of worker threads takes files from the jobs, each
+ * file to the job with the fewest workers on it, so several docks share the copy
+ * bandwidth fairly. The pool starts with parallel_copies workers and grows so that
+ * every job with files left has EVD_INGEST_JOB_WORKERS (at most EVD_INGEST_WORKERS_MAX
+ * in all): a dock's copy waits mostly on its USB bus, and eight buses read at once
+ * only when eight copies run at once (tests/bench/docks.py). For each
  * file a worker: skips it when the catalog already holds that (recorder, path, size,
  * mtime); copies and verifies it (copy.h); publishes the object (store.h); and in one
  * catalog transaction adds the item, or a new occurrence of identical content, with
@@ -27,6 +31,10 @@
 #define EVD_INGEST_CLOCK_SLACK 300    /* seconds a recorder's clock may be ahead */
 #define EVD_INGEST_SPACE_POLL_MS 1000 /* how often a paused copy looks for space */
 #define EVD_INGEST_SPACE_TRIES 60     /* copies of one file that may run out of space */
+#define EVD_INGEST_JOB_WORKERS                                                                     \
+        2                         /* workers the pool keeps per job: one file read                 \
+                                   * while the last is synced and verified */
+#define EVD_INGEST_WORKERS_MAX 32 /* workers at most, whatever the jobs */
 
 struct evd_ingest;
 struct evd_ingest_job;
@@ -39,7 +47,8 @@ struct evd_ingest_progress {
         bool finished;
 };
 
-/* Start n_workers threads. Borrowed pointers must outlive the engine. */
+/* Start n_workers threads (more as jobs come: see above). Borrowed pointers must outlive the
+ * engine. */
 int evd_ingest_new(struct evd_store *store, struct evd_catalog *catalog, int n_workers,
                    struct evd_ingest **ret, struct evd_err *err);
 

@@ -121,6 +121,42 @@ def raw_reads(recorders):
     return done
 
 
+def raw_copies(work, recorders):
+    """Seconds each plain copy of an image into the store's filesystem took, all at
+    once: dd iflag=direct from the throttled image, oflag=direct into a file under
+    /var/tmp, then the copy read back with iflag=direct (what a copy must write and
+    read again, without hashing, listing or a catalogue). The disk-bound peer."""
+    drop_caches()
+    t0 = time.monotonic()
+    outs = {r.serial: os.path.join(work, f"copy-{r.serial}") for r in recorders}
+    script = ('dd if="$1" of="$2" bs=1M iflag=direct oflag=direct conv=fdatasync status=none'
+              ' && dd if="$2" of=/dev/null bs=1M iflag=direct status=none')
+    procs = {r.serial: subprocess.Popen(["sh", "-c", script, "sh", r.image, outs[r.serial]])
+             for r in recorders}
+    done = {}
+    while len(done) < len(procs):
+        for serial, p in procs.items():
+            if serial not in done and p.poll() is not None:
+                assert p.returncode == 0, f"copy of {serial} failed"
+                done[serial] = time.monotonic() - t0
+        time.sleep(0.01)
+    for out in outs.values():
+        os.unlink(out)
+    return done
+
+
+def memory(pid):
+    """evidockd's RSS now: (anonymous, file-backed) in KiB."""
+    anon = files = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                anon = int(line.split()[1])
+            elif line.startswith("RssFile:"):
+                files = int(line.split()[1])
+    return anon, files
+
+
 def daemon_pid(sim_pid):
     """evidockd: the simulator's child (umockdev-wrapper execs the simulator)."""
     for pid in os.listdir("/proc"):
@@ -153,7 +189,10 @@ def docks(work, recorders, n):
             station.dock(port, r.serial, r.image)
             docked[r.serial] = time.monotonic()
         safe = {}
+        peak_anon = peak_file = 0
         while len(safe) < len(recorders):
+            anon, files = memory(pid)
+            peak_anon, peak_file = max(peak_anon, anon), max(peak_file, files)
             for d in station.docks():
                 if d["serial"] in docked and d["serial"] not in safe:
                     if d.get("safe_to_remove"):
@@ -163,14 +202,14 @@ def docks(work, recorders, n):
             time.sleep(0.05)
         with open(f"/proc/{pid}/status") as f:
             rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
-        return safe, rss
+        return safe, (rss, peak_anon, peak_file)
     finally:
         station.stop()
         subprocess.run(["chattr", "-R", "-i", root], stderr=subprocess.DEVNULL, check=False)
         subprocess.run(["rm", "-rf", root], check=False)
 
 
-def report(n, recorders, raw, safe, rss):
+def report(n, recorders, raw, copies, safe, mem):
     print(f"\n{n} recorder(s) at {BPS / 1e6:.1f} MB/s each, {MB} MiB of recordings each")
     print(f"  {'recorder':10} {'raw read s':>10} {'safe s':>8} {'ratio':>6}")
     for r in recorders:
@@ -186,7 +225,12 @@ def report(n, recorders, raw, safe, rss):
           f"{agg / agg_raw:.2f} x (goal >= 0.95)")
     print(f"  slowest dock vs the median (rate): {median / max(safe.values()):.2f} x "
           "(goal >= 0.8)")
-    print(f"  evidockd peak RSS: {rss // 1024} MiB (goal < 64 MiB at 8, < 128 MiB at 16)")
+    agg_copy = total_mb / max(copies.values())
+    print(f"  peer: plain copies (dd direct, fdatasync, read back) at once: {agg_copy:.0f} MB/s;"
+          f" evidockd {agg / agg_copy:.2f} x that (what the disk and CPU allow here)")
+    rss, anon, files = mem
+    print(f"  evidockd peak RSS: {rss // 1024} MiB (goal < 64 MiB at 8, < 128 MiB at 16);"
+          f" sampled peaks: anonymous {anon // 1024} MiB, file-backed {files // 1024} MiB")
 
 
 def main():
@@ -201,8 +245,9 @@ def main():
         throttle(recorders)
         for n in COUNTS:
             raw = raw_reads(recorders[:n])
-            safe, rss = docks(work, recorders[:n], n)
-            report(n, recorders[:n], raw, safe, rss)
+            copies = raw_copies(work, recorders[:n])
+            safe, mem = docks(work, recorders[:n], n)
+            report(n, recorders[:n], raw, copies, safe, mem)
     finally:
         unthrottle()
         for r in recorders:

@@ -36,6 +36,11 @@ static ssize_t mem_pread(void *ctx, void *buf, size_t len, uint64_t off)
         return (ssize_t)len;
 }
 
+static void count_call(void *p)
+{
+        ++*(int *)p;
+}
+
 static uint8_t *pattern(size_t len)
 {
         uint8_t *p = malloc(len ? len : 1);
@@ -70,12 +75,17 @@ static void copy_and_publish(struct evd_store *s, size_t len, struct evd_copy_re
         struct membuf m = { .data = data, .len = len };
         struct evd_reader r = { mem_pread, &m };
         _Atomic uint64_t done = 0;
+        int source_done = 0;
+        struct evd_copy_opts opts = { .verify = EVD_VERIFY_SOURCE_DESTINATION,
+                                      .bytes_done = &done,
+                                      .source_done = count_call,
+                                      .userdata = &source_done };
         struct evd_err err = { 0 };
 
-        assert_int_equal(evd_copy_run(s, &r, EVD_VERIFY_SOURCE_DESTINATION, &done, NULL, res, &err),
-                         0);
+        assert_int_equal(evd_copy_run(s, &r, &opts, res, &err), 0);
         assert_int_equal(res->size, len);
         assert_int_equal(done, len);
+        assert_int_equal(source_done, 1); /* the source given back once, at its last read */
         (void)EVP_Digest(data, len, want, NULL, EVP_sha256(), NULL);
         assert_memory_equal(res->sha256, want, EVD_SHA256_LEN);
         assert_int_equal(evd_store_publish(s, res->tmp_name, res->sha256, existed, NULL, &err), 0);
@@ -169,11 +179,17 @@ static void failed_copies_leave_nothing(void **state)
 
         (void)state;
         assert_int_equal(evd_store_open(dir, &s, &err), 0);
-        assert_int_equal(evd_copy_run(s, &r, EVD_VERIFY_DESTINATION, NULL, NULL, &res, &err), -EIO);
+        assert_int_equal(evd_copy_run(s, &r,
+                                      &(struct evd_copy_opts){ .verify = EVD_VERIFY_DESTINATION },
+                                      &res, &err),
+                         -EIO);
         assert_non_null(strstr(err.text, "copy failed after"));
         assert_int_equal(count_tmp(dir), 0);
         m.fail_at = 0;
-        assert_int_equal(evd_copy_run(s, &r, EVD_VERIFY_DESTINATION, NULL, &cancel, &res, &err),
+        assert_int_equal(evd_copy_run(s, &r,
+                                      &(struct evd_copy_opts){ .verify = EVD_VERIFY_DESTINATION,
+                                                               .cancel = &cancel },
+                                      &res, &err),
                          -ECANCELED);
         assert_int_equal(count_tmp(dir), 0);
         evd_store_free(s);
