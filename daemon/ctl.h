@@ -153,6 +153,10 @@ ctl_run_fn ctl_run_verify_remote, ctl_run_remote_list, ctl_run_restore;
 ctl_print_fn ctl_print_replication;
 ctl_failed_fn ctl_replication_failed;
 
+/* items: every page in turn (its --json an array written as the pages come), or with
+ * --limit N / --after ID the one page asked for ({"items", "next"} for --json). */
+ctl_run_fn ctl_run_items;
+
 /* ---- ctl_deliver.c: output files made by the client, passed to evidockd ---- */
 
 /* export -o and access --copy-to: ctl_run_request with the output files made here. */

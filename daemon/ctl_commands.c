@@ -28,7 +28,7 @@ static const struct ctl_command commands[] = {
           .usage = "items [--case C] [--recorder S] [--handler H] [--late] [--unlabeled] "
                    "[--overdue]\n"
                    "                 [--integrity truncated|corrupt|not-media] [--since TIME] "
-                   "[--until TIME]",
+                   "[--until TIME] [--limit N] [--after ID]",
           .opts = { { "case", "case", CTL_ARG_STRING, false },
                     { "recorder", "recorder", CTL_ARG_STRING, false },
                     { "handler", "handler", CTL_ARG_STRING, false },
@@ -37,7 +37,10 @@ static const struct ctl_command commands[] = {
                     { "overdue", "overdue", CTL_ARG_FLAG, false },
                     { "integrity", "integrity", CTL_ARG_STRING, false },
                     { "since", "since", CTL_ARG_STRING, false },
-                    { "until", "until", CTL_ARG_STRING, false } },
+                    { "until", "until", CTL_ARG_STRING, false },
+                    { "limit", "limit", CTL_ARG_STRING, false },
+                    { "after", "after", CTL_ARG_STRING, false } },
+          .run = ctl_run_items,
           .print = ctl_print_items },
         { .verb = "show",
           .usage = "show ITEM",

@@ -9,6 +9,7 @@
 #include "ctl.h"
 #include "disc.h"
 #include "err.h"
+#include "station.h"
 
 int ctl_run_request(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
 {
@@ -162,6 +163,99 @@ int ctl_run_verify(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
         }
         (void)json_object_set_new(args, "anchors", anchors);
         return ctl_run_request(ctx, cmd, args);
+}
+
+/* ---- items: pages of the daemon's results ---- */
+
+/* --limit and --after as the daemon takes them (whole numbers); 2 after saying why. */
+static int number_arg(const struct ctl_command *cmd, json_t *args, const char *key, long long max)
+{
+        const char *text = json_string_value(json_object_get(args, key));
+        char *end = NULL;
+        long long v;
+
+        if (!text)
+                return 0;
+        errno = 0;
+        v = strtoll(text, &end, 10);
+        if (errno || end == text || *end || v < 1 || v > max) {
+                ctl_say(cmd, "--%s takes a whole number from 1 to %lld", key, max);
+                return 2;
+        }
+        (void)json_object_set_new(args, key, json_integer(v));
+        return 0;
+}
+
+/* Every page, one after the other: with --json one array written as the pages come
+ * (neither side holds more than a page), else the table of them all. */
+static int all_pages(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+{
+        json_t *all = ctx->json ? NULL : json_array(), *next = NULL;
+        bool first = true;
+        int rc = 0;
+
+        (void)json_object_set_new(args, "limit", json_integer(EVD_ITEMS_PAGE_MAX));
+        do {
+                json_t *page = NULL, *items, *it;
+                size_t i;
+
+                if (next)
+                        (void)json_object_set(args, "after", next);
+                rc = ctl_request(ctx, "items", args, &page);
+                if (rc != 0)
+                        break;
+                if (ctx->json && !next)
+                        fputs("[", ctx->out); /* once the first page came */
+                items = json_object_get(page, "items");
+                json_array_foreach(items, i, it)
+                {
+                        char *text = ctx->json ? json_dumps(it, JSON_COMPACT) : NULL;
+
+                        if (text)
+                                fprintf(ctx->out, "%s\n%s", first ? "" : ",", text);
+                        else if (all)
+                                (void)json_array_append(all, it);
+                        free(text);
+                        first = false;
+                }
+                json_decref(next);
+                next = json_incref(json_object_get(page, "next"));
+                json_decref(page);
+        } while (json_is_integer(next));
+        json_decref(next);
+        if (ctx->json && rc == 0)
+                fputs(first ? "]\n" : "\n]\n", ctx->out);
+        else if (rc == 0)
+                rc = cmd->print(ctx, all);
+        json_decref(all);
+        return rc;
+}
+
+int ctl_run_items(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+{
+        json_t *page = NULL, *next;
+        int rc;
+
+        if ((rc = number_arg(cmd, args, "limit", EVD_ITEMS_PAGE_MAX)) != 0 ||
+            (rc = number_arg(cmd, args, "after", INT64_MAX)) != 0)
+                return rc;
+        if (!json_object_get(args, "limit") && !json_object_get(args, "after"))
+                return all_pages(ctx, cmd, args);
+        /* One page: the next one is asked for with --after. */
+        rc = ctl_request(ctx, "items", args, &page);
+        if (rc != 0)
+                return rc;
+        next = json_object_get(page, "next");
+        if (ctx->json) {
+                ctl_put_json(ctx->out, page);
+        } else {
+                rc = cmd->print(ctx, json_object_get(page, "items"));
+                if (rc == 0 && json_is_integer(next))
+                        fprintf(stderr, "evidockctl: more items: ask again with --after %lld\n",
+                                (long long)json_integer_value(next));
+        }
+        json_decref(page);
+        return rc;
 }
 
 /* ---- verify-disc: in the client itself, so that it needs no daemon ---- */

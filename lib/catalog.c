@@ -27,12 +27,13 @@ static const char *const db_names[EVD_DB_COUNT] = {
         [EVD_DB_CHECKPOINTS] = "checkpoints",
         [EVD_DB_REPLICATION] = "replication",
         [EVD_DB_ACCOUNTS] = "accounts",
+        [EVD_DB_BY_FLAG] = "by_flag",
 };
 
 static bool db_is_index(enum evd_db db)
 {
         return db == EVD_DB_BY_RECORDER || db == EVD_DB_BY_CASE || db == EVD_DB_BY_HANDLER ||
-               db == EVD_DB_BY_TIME;
+               db == EVD_DB_BY_TIME || db == EVD_DB_BY_FLAG;
 }
 
 struct evd_catalog {
@@ -97,11 +98,14 @@ int evd_txn_del(struct evd_txn *txn, enum evd_db db, MDB_val *key, MDB_val *val)
         return rc == MDB_NOTFOUND ? 0 : evd_mdb_errno(rc);
 }
 
+/* Open the databases and check the schema: 0, or 1 when the catalogue is of schema 1
+ * and must be re-indexed (reindex). */
 static int check_schema(struct evd_catalog *c, struct evd_err *err)
 {
         MDB_txn *txn;
         MDB_val key = { 6, "schema" }, val;
         uint8_t buf[8];
+        bool old = false;
         int rc;
 
         rc = mdb_txn_begin(c->env, NULL, 0, &txn);
@@ -125,6 +129,8 @@ static int check_schema(struct evd_catalog *c, struct evd_err *err)
                         goto fail;
         } else if (rc) {
                 goto fail;
+        } else if (val.mv_size == 8 && evd_be64_get(val.mv_data) == 1) {
+                old = true;
         } else if (val.mv_size != 8 || evd_be64_get(val.mv_data) != EVD_CATALOG_SCHEMA) {
                 mdb_txn_abort(txn);
                 return evd_err_set(err, -EPROTO,
@@ -137,7 +143,7 @@ static int check_schema(struct evd_catalog *c, struct evd_err *err)
         rc = mdb_txn_commit(txn);
         if (rc)
                 return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
-        return 0;
+        return old ? 1 : 0;
 fail:
         mdb_txn_abort(txn);
         return evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
@@ -162,6 +168,8 @@ static void share_readonly(const char *dir)
         if (evd_snprintf(path, sizeof(path), "%s/lock.mdb", dir) == 0)
                 (void)chmod(path, 0660);
 }
+
+static int reindex(struct evd_txn *txn, void *unused);
 
 int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **ret,
                      struct evd_err *err)
@@ -197,6 +205,8 @@ int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **r
             !map_bytes)
                 (void)mdb_env_set_mapsize(c->env, EVD_CATALOG_MAP_INITIAL);
         r = check_schema(c, err);
+        if (r == 1)
+                r = evd_catalog_write(c, reindex, NULL, err);
         if (r < 0)
                 goto fail;
         *ret = c;
@@ -460,39 +470,68 @@ static const char *label(const json_t *item, const char *name)
         return json_string_value(json_object_get(json_object_get(item, "labels"), name));
 }
 
+static bool is_unlabeled(const json_t *item)
+{
+        return !label(item, "case_no") || !label(item, "party");
+}
+
+/* When the item was recorded; INT64_MIN when it does not say. */
+static int64_t item_time(const json_t *item)
+{
+        const char *rec = json_string_value(json_object_get(item, "recorded_at"));
+        int64_t t;
+
+        return rec && evd_time_parse(rec, &t) == 0 ? t : INT64_MIN;
+}
+
+#define POS_LEN 16 /* (recording time, id): an item's place in the ordered indexes */
+
+static void pos_put(uint8_t out[POS_LEN], int64_t t, uint64_t id)
+{
+        evd_be64_put(out, (uint64_t)t ^ (1ull << 63));
+        evd_be64_put(out + 8, id);
+}
+
+static int64_t pos_time(const uint8_t pos[POS_LEN])
+{
+        return (int64_t)(evd_be64_get(pos) ^ (1ull << 63));
+}
+
 /* Add or remove (del) the secondary index entries of item. */
 static int index_item(struct evd_txn *txn, const json_t *item, uint64_t id, bool del)
 {
-        const char *strs[3] = { json_string_value(json_object_get(item, "recorder")),
-                                label(item, "case_no"), label(item, "handler") };
-        const enum evd_db dbs[3] = { EVD_DB_BY_RECORDER, EVD_DB_BY_CASE, EVD_DB_BY_HANDLER };
+        const char *strs[5] = { json_string_value(json_object_get(item, "recorder")),
+                                label(item, "case_no"), label(item, "handler"),
+                                is_unlabeled(item) ? "unlabeled" : NULL,
+                                json_is_true(json_object_get(item, "late")) ? "late" : NULL };
+        const enum evd_db dbs[5] = { EVD_DB_BY_RECORDER, EVD_DB_BY_CASE, EVD_DB_BY_HANDLER,
+                                     EVD_DB_BY_FLAG, EVD_DB_BY_FLAG };
         const char *sha = json_string_value(json_object_get(item, "sha256"));
-        const char *rec = json_string_value(json_object_get(item, "recorded_at"));
-        uint8_t idval[8], shakey[EVD_SHA256_LEN], tkey[8];
-        MDB_val v = { 8, idval }, k;
-        int64_t t;
+        int64_t t = item_time(item);
+        uint8_t idval[8], shakey[EVD_SHA256_LEN], tkey[8], pos[POS_LEN];
+        MDB_val v = { 8, idval }, pv = { POS_LEN, pos }, k;
         int r;
 
         evd_be64_put(idval, id);
-        for (int i = 0; i < 3; i++) {
+        pos_put(pos, t, id);
+        for (int i = 0; i < 5; i++) {
                 char key[EVD_SHA256_HEX + 1 > INDEX_KEY_MAX ? EVD_SHA256_HEX + 1 : INDEX_KEY_MAX];
 
                 if (!strs[i] || !strs[i][0])
                         continue;
                 index_key(strs[i], key, sizeof(key));
                 k = (MDB_val){ strlen(key), key };
-                r = del ? evd_txn_del(txn, dbs[i], &k, &v) : evd_txn_put(txn, dbs[i], &k, &v, 0);
+                r = del ? evd_txn_del(txn, dbs[i], &k, &pv) : evd_txn_put(txn, dbs[i], &k, &pv, 0);
                 if (r < 0)
                         return r;
         }
-        if (rec && evd_time_parse(rec, &t) == 0) {
-                evd_be64_put(tkey, (uint64_t)t ^ (1ull << 63));
-                k = (MDB_val){ 8, tkey };
-                r = del ? evd_txn_del(txn, EVD_DB_BY_TIME, &k, &v)
-                        : evd_txn_put(txn, EVD_DB_BY_TIME, &k, &v, 0);
-                if (r < 0)
-                        return r;
-        }
+        /* Every item, those without a recording time first: the unfiltered pages. */
+        memcpy(tkey, pos, 8);
+        k = (MDB_val){ 8, tkey };
+        r = del ? evd_txn_del(txn, EVD_DB_BY_TIME, &k, &v)
+                : evd_txn_put(txn, EVD_DB_BY_TIME, &k, &v, 0);
+        if (r < 0)
+                return r;
         /* A purged item's content may be stored again as a new item. */
         if (sha && !json_object_get(item, "purged") &&
             evd_unhex(sha, shakey, sizeof(shakey)) == 0) {
@@ -503,6 +542,43 @@ static int index_item(struct evd_txn *txn, const json_t *item, uint64_t id, bool
                         return r;
         }
         return 0;
+}
+
+/* Schema 1 to 2: every index made again from the items, in the write transaction that
+ * records the new schema (a crash leaves schema 1, and it runs again). */
+static int reindex(struct evd_txn *txn, void *unused)
+{
+        static const enum evd_db dbs[] = { EVD_DB_BY_SHA,     EVD_DB_BY_RECORDER, EVD_DB_BY_CASE,
+                                           EVD_DB_BY_HANDLER, EVD_DB_BY_TIME,     EVD_DB_BY_FLAG };
+        MDB_val k = { 6, "schema" }, v;
+        uint8_t ver[8];
+        MDB_cursor *cur;
+        int rc, r = 0;
+
+        (void)unused;
+        for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+                rc = mdb_drop(txn->txn, txn->catalog->dbi[dbs[i]], 0);
+                if (rc)
+                        return evd_mdb_errno(rc);
+        }
+        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_ITEMS], &cur);
+        if (rc)
+                return evd_mdb_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                json_t *item = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+
+                r = item && k.mv_size == 8 ? index_item(txn, item, evd_be64_get(k.mv_data), false)
+                                           : -EBADMSG;
+                json_decref(item);
+        }
+        mdb_cursor_close(cur);
+        if (r < 0)
+                return r;
+        evd_be64_put(ver, EVD_CATALOG_SCHEMA);
+        k = (MDB_val){ 6, "schema" };
+        v = (MDB_val){ sizeof(ver), ver };
+        return evd_txn_put(txn, EVD_DB_META, &k, &v, 0);
 }
 
 int evd_catalog_item_put(struct evd_txn *txn, json_t *item)
@@ -640,7 +716,7 @@ static bool item_matches(const json_t *item, const struct evd_item_filter *f)
 {
         const char *rec = json_string_value(json_object_get(item, "recorded_at"));
         const char *deadline = json_string_value(json_object_get(item, "deadline"));
-        bool unlabeled = !label(item, "case_no") || !label(item, "party");
+        bool unlabeled = is_unlabeled(item);
         int64_t t;
 
         if (f->case_no &&
@@ -695,52 +771,144 @@ static int visit(struct evd_txn *txn, uint64_t id, const struct evd_item_filter 
         return r;
 }
 
-/* Walk the ids under one key of a DUPSORT index. */
-static int each_in_index(struct evd_txn *txn, enum evd_db db, const char *value,
-                         const struct evd_item_filter *f, int (*each)(json_t *, void *), void *ctx)
+/* A walk over an ordered index from a position. */
+struct walk {
+        struct evd_txn *txn;
+        const struct evd_item_filter *f;
+        int (*each)(json_t *, void *);
+        void *ctx;
+        uint8_t from[POS_LEN]; /* the first place wanted */
+        bool after;            /* ... but not the item at exactly from (the cursor's) */
+};
+
+/* Is (t, id) at pos before the walk's start, or past its until? -1, 1, or 0 to visit. */
+static int out_of_range(const struct walk *w, const uint8_t pos[POS_LEN])
+{
+        int c = memcmp(pos, w->from, POS_LEN);
+
+        if (c < 0 || (c == 0 && w->after))
+                return -1;
+        if (w->f->has_until && pos_time(pos) > w->f->until)
+                return 1;
+        return 0;
+}
+
+/* Walk the (time, id) entries under one key of an ordered index. */
+static int walk_index(struct walk *w, enum evd_db db, const char *value)
 {
         char key[EVD_SHA256_HEX + 1 > INDEX_KEY_MAX ? EVD_SHA256_HEX + 1 : INDEX_KEY_MAX];
         MDB_cursor *cur;
-        MDB_val k, v;
+        MDB_val k, v = { POS_LEN, w->from };
         int rc, r = 0;
 
         index_key(value, key, sizeof(key));
         k = (MDB_val){ strlen(key), key };
-        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[db], &cur);
+        rc = mdb_cursor_open(w->txn->txn, w->txn->catalog->dbi[db], &cur);
         if (rc)
                 return evd_mdb_errno(rc);
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && r == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
-                r = visit(txn, evd_be64_get(v.mv_data), f, each, ctx);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+                int range;
+
+                if (v.mv_size != POS_LEN) {
+                        r = -EBADMSG;
+                        break;
+                }
+                range = out_of_range(w, v.mv_data);
+                if (range > 0)
+                        break;
+                if (range == 0)
+                        r = visit(w->txn, evd_be64_get((const uint8_t *)v.mv_data + 8), w->f,
+                                  w->each, w->ctx);
+        }
         mdb_cursor_close(cur);
         if (r == 0 && rc != MDB_NOTFOUND && rc != 0)
                 r = evd_mdb_errno(rc);
         return r < 0 ? r : 0;
 }
 
-/* Walk ids in recording-time order from since. */
-static int each_by_time(struct evd_txn *txn, const struct evd_item_filter *f,
-                        int (*each)(json_t *, void *), void *ctx)
+/* Walk every item in recording-time order (by_time: time -> ids). */
+static int walk_time(struct walk *w)
 {
-        uint8_t tkey[8];
+        uint8_t tkey[8], pos[POS_LEN];
         MDB_cursor *cur;
         MDB_val k = { 8, tkey }, v;
         int rc, r = 0;
 
-        evd_be64_put(tkey, (uint64_t)f->since ^ (1ull << 63));
-        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_BY_TIME], &cur);
+        memcpy(tkey, w->from, 8);
+        rc = mdb_cursor_open(w->txn->txn, w->txn->catalog->dbi[EVD_DB_BY_TIME], &cur);
         if (rc)
                 return evd_mdb_errno(rc);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                int64_t t = (int64_t)(evd_be64_get(k.mv_data) ^ (1ull << 63));
+                int range;
 
-                if (f->has_until && t > f->until)
+                if (k.mv_size != 8 || v.mv_size != 8) {
+                        r = -EBADMSG;
                         break;
-                r = visit(txn, evd_be64_get(v.mv_data), f, each, ctx);
+                }
+                memcpy(pos, k.mv_data, 8);
+                memcpy(pos + 8, v.mv_data, 8);
+                range = out_of_range(w, pos);
+                if (range > 0)
+                        break;
+                if (range == 0)
+                        r = visit(w->txn, evd_be64_get(v.mv_data), w->f, w->each, w->ctx);
         }
         mdb_cursor_close(cur);
+        if (r == 0 && rc != MDB_NOTFOUND && rc != 0)
+                r = evd_mdb_errno(rc);
         return r < 0 ? r : 0;
+}
+
+/* The index that serves the filter, most selective first. */
+static int walk(struct walk *w)
+{
+        const struct evd_item_filter *f = w->f;
+
+        if (f->recorder)
+                return walk_index(w, EVD_DB_BY_RECORDER, f->recorder);
+        if (f->case_no)
+                return walk_index(w, EVD_DB_BY_CASE, f->case_no);
+        if (f->handler)
+                return walk_index(w, EVD_DB_BY_HANDLER, f->handler);
+        if (f->unlabeled || f->overdue)
+                return walk_index(w, EVD_DB_BY_FLAG, "unlabeled");
+        if (f->late)
+                return walk_index(w, EVD_DB_BY_FLAG, "late");
+        return walk_time(w);
+}
+
+/* Start at since (or the first), or just after item after_id when that is later. */
+static int walk_start(struct walk *w, uint64_t after_id)
+{
+        uint8_t cursor[POS_LEN];
+
+        pos_put(w->from, w->f->has_since ? w->f->since : INT64_MIN, 0);
+        w->after = false;
+        if (after_id) {
+                json_t *item = NULL;
+                int r = evd_catalog_item_get(w->txn, after_id, &item);
+
+                if (r < 0)
+                        return r;
+                pos_put(cursor, item_time(item), after_id);
+                json_decref(item);
+                if (memcmp(cursor, w->from, POS_LEN) >= 0) {
+                        memcpy(w->from, cursor, POS_LEN);
+                        w->after = true;
+                }
+        }
+        return 0;
+}
+
+int evd_catalog_items_page(struct evd_txn *txn, const struct evd_item_filter *filter,
+                           uint64_t after_id, int (*each)(json_t *item, void *ctx), void *ctx)
+{
+        struct walk w = { .txn = txn, .f = filter, .each = each, .ctx = ctx };
+        int r = walk_start(&w, after_id);
+
+        return r < 0 ? r : walk(&w);
 }
 
 int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *filter,
@@ -750,14 +918,9 @@ int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *fi
         MDB_val k, v;
         int rc, r = 0;
 
-        if (filter->recorder)
-                return each_in_index(txn, EVD_DB_BY_RECORDER, filter->recorder, filter, each, ctx);
-        if (filter->case_no)
-                return each_in_index(txn, EVD_DB_BY_CASE, filter->case_no, filter, each, ctx);
-        if (filter->handler)
-                return each_in_index(txn, EVD_DB_BY_HANDLER, filter->handler, filter, each, ctx);
-        if (filter->has_since)
-                return each_by_time(txn, filter, each, ctx);
+        if (filter->recorder || filter->case_no || filter->handler || filter->unlabeled ||
+            filter->overdue || filter->late || filter->has_since)
+                return evd_catalog_items_page(txn, filter, 0, each, ctx);
         rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_ITEMS], &cur);
         if (rc)
                 return evd_mdb_errno(rc);

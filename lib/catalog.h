@@ -2,8 +2,11 @@
  *
  * Items are stored as JSON objects with the field names of the command contract
  * (DESIGN.md), keyed by a 64-bit id; secondary databases index them by sha256,
- * source (recorder, path, size, mtime), recorder, case number, handler and
- * recording time. The audit log (audit.h) lives in the same environment so that a
+ * source (recorder, path, size, mtime), recorder, case number, handler, recording
+ * time and flag (unlabeled, late). The recorder, case, handler and flag indexes list
+ * each key's items in recording-time order, then id (an item without a recording
+ * time first), so that a filtered page is a seek and a walk, whatever the catalogue's
+ * size. The audit log (audit.h) lives in the same environment so that a
  * change and its audit entry commit together.
  *
  * Writes go through evd_catalog_write(), which runs a function in a write
@@ -20,7 +23,10 @@
 #include "err.h"
 #include "util.h"
 
-#define EVD_CATALOG_SCHEMA 1
+/* 2: the recorder, case and handler indexes hold (recording time, id), and by_flag
+ * lists the unlabeled and the late items; a catalogue of schema 1 is re-indexed when
+ * it is opened for writing. */
+#define EVD_CATALOG_SCHEMA 2
 
 enum evd_db {
         EVD_DB_META,
@@ -37,6 +43,7 @@ enum evd_db {
         EVD_DB_CHECKPOINTS,
         EVD_DB_REPLICATION, /* item id (decimal) -> its copy in the archive (replicate.h) */
         EVD_DB_ACCOUNTS,    /* web console sign-in accounts by name (cmd_user.c) */
+        EVD_DB_BY_FLAG,     /* "unlabeled" / "late" -> (recording time, id) */
         EVD_DB_COUNT,
 };
 
@@ -130,10 +137,18 @@ struct evd_item_filter {
         const char *integrity; /* the probe's verdict (media.h), or NULL: any */
 };
 
-/* Call each(item, ctx) for every matching item in id order (borrowed item, valid
- * during the call). each returns 0 to go on, >0 to stop, <0 on error. */
+/* Call each(item, ctx) for every matching item (borrowed item, valid during the call):
+ * in recording-time order, then id, when the filter names a recorder, case, handler,
+ * flag or since; in id order otherwise. each returns 0 to go on, >0 to stop, <0 on
+ * error. Only the index's own entries are read, never every item. */
 int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *filter,
                            int (*each)(json_t *item, void *ctx), void *ctx);
+
+/* A page of matching items in recording-time order, then id (whichever index serves
+ * the filter), starting after item after_id (0: from the first); each as above.
+ * -ENOENT when after_id names no item. */
+int evd_catalog_items_page(struct evd_txn *txn, const struct evd_item_filter *filter,
+                           uint64_t after_id, int (*each)(json_t *item, void *ctx), void *ctx);
 
 /* evd_catalog_items_each in a read snapshot of its own. */
 int evd_catalog_items_snapshot(struct evd_catalog *catalog, const struct evd_item_filter *filter,

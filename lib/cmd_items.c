@@ -8,62 +8,58 @@
 #include "label.h"
 #include "station_internal.h"
 
-#define ITEMS_LIST_MAX 1000000
 #define AUDIT_LIST_MAX 100000
 
 struct list_ctx {
         json_t *out;
         size_t max;
+        bool more; /* one more matched past max */
 };
 
 static int collect(json_t *item, void *p)
 {
         struct list_ctx *l = p;
 
-        if (json_array_size(l->out) >= l->max)
+        if (json_array_size(l->out) >= l->max) {
+                l->more = true;
                 return 1;
+        }
         return json_array_append(l->out, item) < 0 ? -ENOMEM : 0;
 }
 
-static int64_t recorded(const json_t *item)
+/* A whole number argument in [lo, hi]; *ret left as it is when absent. */
+static int arg_count(const json_t *args, const char *key, json_int_t lo, json_int_t hi,
+                     json_int_t *ret, bool *has, struct evd_err *err)
 {
-        int64_t t = INT64_MIN;
+        const json_t *v = json_object_get(args, key);
 
-        (void)evd_time_parse(json_string_value(json_object_get(item, "recorded_at")) ?: "", &t);
-        return t;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+                return evd_err_set(err, -EINVAL,
+                                   "argument \"%s\" must be a whole number from %lld to %lld", key,
+                                   (long long)lo, (long long)hi);
+        *ret = json_integer_value(v);
+        *has = true;
+        return 0;
 }
 
-struct sorted {
-        json_t *item;
-};
-
-static int by_recording(const void *a, const void *b)
+/* One page in recording-time order (catalog.h), in a snapshot of its own. */
+static int items_page(struct evd_station *s, const struct evd_item_filter *f, uint64_t after,
+                      struct list_ctx *l, struct evd_err *err)
 {
-        const json_t *x = ((const struct sorted *)a)->item, *y = ((const struct sorted *)b)->item;
-        int64_t tx = recorded(x), ty = recorded(y);
-        json_int_t ix = json_integer_value(json_object_get(x, "id"));
-        json_int_t iy = json_integer_value(json_object_get(y, "id"));
+        struct evd_txn txn;
+        int r = evd_catalog_read_begin(s->catalog, &txn);
 
-        if (tx != ty)
-                return tx < ty ? -1 : 1;
-        return (ix > iy) - (ix < iy);
-}
-
-/* items come in recording-time order (then id), whichever index found them. */
-static void sort_by_recording(json_t *list)
-{
-        size_t n = json_array_size(list);
-        struct sorted *v = n ? calloc(n, sizeof(*v)) : NULL;
-
-        if (!v)
-                return;
-        for (size_t i = 0; i < n; i++)
-                v[i].item = json_incref(json_array_get(list, i));
-        qsort(v, n, sizeof(*v), by_recording);
-        json_array_clear(list);
-        for (size_t i = 0; i < n; i++)
-                (void)json_array_append_new(list, v[i].item);
-        free(v);
+        if (r == 0) {
+                r = evd_catalog_items_page(&txn, f, after, collect, l);
+                evd_catalog_read_end(&txn);
+        }
+        if (r == -ENOENT && after)
+                return evd_err_set(err, r, "no item %llu to list after", (unsigned long long)after);
+        if (r < 0)
+                return evd_err_set(err, r, "catalog: %s", strerror(-r));
+        return 0;
 }
 
 int evd_cmd_items(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
@@ -71,9 +67,12 @@ int evd_cmd_items(void *ud, struct evd_request *req, const json_t *args, json_t 
 {
         struct evd_station *s = ud;
         struct evd_item_filter f = { .now = evd_clock_now() };
-        struct list_ctx l = { .out = json_array(), .max = ITEMS_LIST_MAX };
+        struct list_ctx l = { .out = json_array(), .max = EVD_ITEMS_UNPAGED_MAX };
+        json_int_t limit = EVD_ITEMS_PAGE_MAX, after = 0;
+        bool paged = false;
         char case_buf[EVD_LABEL_CASE_MAX * 2];
         struct evd_conf conf;
+        json_t *last;
         int r;
 
         (void)req;
@@ -88,7 +87,9 @@ int evd_cmd_items(void *ud, struct evd_request *req, const json_t *args, json_t 
             (r = evd_arg_bool(args, "unlabeled", &f.unlabeled, err)) < 0 ||
             (r = evd_arg_bool(args, "overdue", &f.overdue, err)) < 0 ||
             (r = evd_arg_time(args, "since", &f.has_since, &f.since, err)) < 0 ||
-            (r = evd_arg_time(args, "until", &f.has_until, &f.until, err)) < 0)
+            (r = evd_arg_time(args, "until", &f.has_until, &f.until, err)) < 0 ||
+            (r = arg_count(args, "limit", 1, EVD_ITEMS_PAGE_MAX, &limit, &paged, err)) < 0 ||
+            (r = arg_count(args, "after", 1, INT64_MAX, &after, &paged, err)) < 0)
                 goto fail;
         if (f.case_no)
                 f.case_no = case_buf;
@@ -101,14 +102,27 @@ int evd_cmd_items(void *ud, struct evd_request *req, const json_t *args, json_t 
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto fail;
         }
-        r = evd_catalog_items_snapshot(s->catalog, &f, collect, &l);
-        if (r < 0) {
-                r = evd_err_set(err, r, "catalog: %s", strerror(-r));
+        if (paged)
+                l.max = (size_t)limit;
+        r = items_page(s, &f, (uint64_t)after, &l, err);
+        if (r < 0)
+                goto fail;
+        if (!paged && l.more) {
+                r = evd_err_set(err, -E2BIG,
+                                "more than %d items match: ask for pages (limit, after), as "
+                                "evidockctl items does",
+                                EVD_ITEMS_UNPAGED_MAX);
                 goto fail;
         }
-        sort_by_recording(l.out);
-        *ret = l.out;
-        return 0;
+        if (!paged) {
+                *ret = l.out;
+                return 0;
+        }
+        /* next: the cursor for the page after this one, null when this is the last. */
+        last = json_array_get(l.out, json_array_size(l.out) - 1);
+        *ret = json_pack("{so sO}", "items", l.out, "next",
+                         l.more ? json_object_get(last, "id") : json_null());
+        return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 fail:
         json_decref(l.out);
         return r;

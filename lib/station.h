@@ -18,6 +18,14 @@
 
 #define EVD_VERSION "0.1.0"
 
+/* items: a request with "limit" (1..EVD_ITEMS_PAGE_MAX) or "after" (an item id) gets
+ * {"items": [...], "next": id or null}, one page in recording-time order, next the
+ * "after" of the page that follows; one without either gets the array of every match,
+ * or an error when more than EVD_ITEMS_UNPAGED_MAX match. The daemon's memory is
+ * bounded by a page whatever the catalogue holds. */
+#define EVD_ITEMS_PAGE_MAX 1000
+#define EVD_ITEMS_UNPAGED_MAX 10000
+
 struct evd_station;
 
 /* Open the store, the catalog and the engine for conf (copied). *ret set only on
