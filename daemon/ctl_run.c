@@ -239,6 +239,9 @@ int ctl_run_items(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
         if ((rc = number_arg(cmd, args, "limit", EVD_ITEMS_PAGE_MAX)) != 0 ||
             (rc = number_arg(cmd, args, "after", INT64_MAX)) != 0)
                 return rc;
+        if (!ctx->json)
+                ctl_station_zone(ctx); /* times shown in the station's zone */
+        ctx->args = args;
         if (!json_object_get(args, "limit") && !json_object_get(args, "after"))
                 return all_pages(ctx, cmd, args);
         /* One page: the next one is asked for with --after. */
