@@ -36,12 +36,29 @@ static bool db_is_index(enum evd_db db)
                db == EVD_DB_BY_TIME || db == EVD_DB_BY_FLAG;
 }
 
+/* A write waiting for a group commit (evd_catalog_write_grouped). */
+struct group_req {
+        struct group_req *next;
+        int (*fn)(struct evd_txn *, void *);
+        void *ctx;
+        struct evd_err *err;
+        int result;
+        bool done;
+};
+
 struct evd_catalog {
         MDB_env *env;
         MDB_dbi dbi[EVD_DB_COUNT];
         /* Held shared by every transaction, exclusively to grow the map (LMDB wants no
          * transaction open in the process while the map size changes). */
         pthread_rwlock_t grow;
+        /* Group commits: writes queued while a batch commits go in the next one. */
+        pthread_mutex_t group_lock;
+        pthread_cond_t group_done;
+        struct group_req *queue, **queue_tail;
+        bool committing;
+        void (*after_commit)(void *userdata, size_t n);
+        void *after_commit_userdata;
 };
 
 int evd_mdb_errno(int rc)
@@ -184,6 +201,9 @@ int evd_catalog_open(const char *dir, uint64_t map_bytes, struct evd_catalog **r
         if (!c)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         pthread_rwlock_init(&c->grow, NULL);
+        pthread_mutex_init(&c->group_lock, NULL);
+        pthread_cond_init(&c->group_done, NULL);
+        c->queue_tail = &c->queue;
         rc = mdb_env_create(&c->env);
         if (rc) {
                 r = evd_err_set(err, evd_mdb_errno(rc), "catalog: %s", mdb_strerror(rc));
@@ -225,6 +245,9 @@ int evd_catalog_open_readonly(const char *dir, struct evd_catalog **ret, struct 
         if (!c)
                 return evd_err_set(err, -ENOMEM, "out of memory");
         pthread_rwlock_init(&c->grow, NULL);
+        pthread_mutex_init(&c->group_lock, NULL);
+        pthread_cond_init(&c->group_done, NULL);
+        c->queue_tail = &c->queue;
         rc = mdb_env_create(&c->env);
         if (!rc) {
                 (void)mdb_env_set_maxdbs(c->env, EVD_DB_COUNT + 4);
@@ -263,6 +286,8 @@ void evd_catalog_free(struct evd_catalog *catalog)
         if (catalog->env)
                 mdb_env_close(catalog->env);
         pthread_rwlock_destroy(&catalog->grow);
+        pthread_cond_destroy(&catalog->group_done);
+        pthread_mutex_destroy(&catalog->group_lock);
         free(catalog);
 }
 
@@ -354,6 +379,113 @@ int evd_catalog_write(struct evd_catalog *catalog, int (*fn)(struct evd_txn *, v
                 if (r < 0)
                         return r;
         }
+}
+
+/* One durable transaction for a batch: each write in a nested transaction of its own,
+ * so that one that fails leaves the others. 0, or 1 when the map is full (grow and run
+ * the batch again), or <0 when the commit itself failed (every write in it failed). */
+static int run_batch(struct evd_catalog *c, struct group_req *batch)
+{
+        MDB_txn *parent = NULL;
+        int rc;
+
+        pthread_rwlock_rdlock(&c->grow);
+        rc = mdb_txn_begin(c->env, NULL, 0, &parent);
+        for (struct group_req *q = batch; q && !rc; q = q->next) {
+                struct evd_txn t = { .catalog = c, .write = true };
+
+                rc = mdb_txn_begin(c->env, parent, 0, &t.txn);
+                if (rc)
+                        break;
+                evd_err_clear(q->err);
+                q->result = q->fn(&t, q->ctx);
+                if (t.map_full) {
+                        mdb_txn_abort(t.txn);
+                        rc = MDB_MAP_FULL;
+                } else if (q->result < 0) {
+                        mdb_txn_abort(t.txn);
+                        if (q->err && q->err->code == 0)
+                                (void)evd_err_set(q->err, q->result, "catalog: %s",
+                                                  strerror(-q->result));
+                } else {
+                        rc = mdb_txn_commit(t.txn);
+                }
+        }
+        if (!rc)
+                rc = mdb_txn_commit(parent);
+        else if (parent && rc != MDB_SUCCESS)
+                mdb_txn_abort(parent);
+        pthread_rwlock_unlock(&c->grow);
+        if (rc == MDB_MAP_FULL)
+                return 1;
+        return rc ? evd_mdb_errno(rc) : 0;
+}
+
+static void commit_batch(struct evd_catalog *c, struct group_req *batch)
+{
+        struct evd_err err = { 0 };
+        size_t n = 0;
+        int r;
+
+        for (int attempt = 0;; attempt++) {
+                r = run_batch(c, batch);
+                if (r != 1)
+                        break;
+                if (attempt >= 10 || grow(c, &err) < 0) {
+                        r = err.code ? err.code : -ENOSPC;
+                        break;
+                }
+        }
+        for (struct group_req *q = batch; q; q = q->next, n++)
+                if (r < 0 && q->result >= 0) {
+                        q->result = r;
+                        if (q->err)
+                                (void)evd_err_set(q->err, r, "catalog commit failed: %s",
+                                                  strerror(-r));
+                }
+        if (r == 0 && c->after_commit)
+                c->after_commit(c->after_commit_userdata, n);
+}
+
+int evd_catalog_write_grouped(struct evd_catalog *c, int (*fn)(struct evd_txn *, void *), void *ctx,
+                              struct evd_err *err)
+{
+        struct group_req req = { .fn = fn, .ctx = ctx, .err = err };
+
+        /* req lives on this stack while queued: it is taken off the queue (by whoever
+         * leads its batch) before done is set, and this returns only when done. */
+        pthread_mutex_lock(&c->group_lock);
+        *c->queue_tail = &req;
+        // cppcheck-suppress autoVariables
+        c->queue_tail = &req.next;
+        while (!req.done) {
+                struct group_req *batch;
+
+                if (c->committing) {
+                        pthread_cond_wait(&c->group_done, &c->group_lock);
+                        continue;
+                }
+                /* Lead: commit everything queued, this write among it. */
+                c->committing = true;
+                batch = c->queue;
+                c->queue = NULL;
+                c->queue_tail = &c->queue;
+                pthread_mutex_unlock(&c->group_lock);
+                commit_batch(c, batch);
+                pthread_mutex_lock(&c->group_lock);
+                for (struct group_req *q = batch; q; q = q->next)
+                        q->done = true;
+                c->committing = false;
+                pthread_cond_broadcast(&c->group_done);
+        }
+        pthread_mutex_unlock(&c->group_lock);
+        return req.result;
+}
+
+void evd_catalog_set_after_commit(struct evd_catalog *c, void (*fn)(void *, size_t), void *userdata)
+{
+        c->after_commit = fn;
+        c->after_commit_userdata = userdata;
 }
 
 int evd_catalog_stat(struct evd_catalog *catalog, uint64_t *ret_items, uint64_t *ret_map_bytes)

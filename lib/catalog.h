@@ -84,6 +84,22 @@ void evd_catalog_read_end(struct evd_txn *txn);
 int evd_catalog_write(struct evd_catalog *catalog, int (*fn)(struct evd_txn *, void *), void *ctx,
                       struct evd_err *err);
 
+/* evd_catalog_write, but durable together with the writes other threads make at the
+ * same moment: while one batch commits, the writes that arrive wait and go in the
+ * next, one transaction and one sync for all of them (small files, many copies at
+ * once). Each fn runs in a nested transaction of its own: one that fails (<0) leaves
+ * the others. Returns only after the batch holding this write is committed (or it
+ * failed): a caller acknowledges nothing that could still be lost. fn must act only
+ * through the txn (it may run again when the map grows). */
+int evd_catalog_write_grouped(struct evd_catalog *catalog, int (*fn)(struct evd_txn *, void *),
+                              void *ctx, struct evd_err *err);
+
+/* For tests: fn(userdata, writes) runs on the committing thread after each group
+ * commit, before any of its writers returns (kill -9 there: committed, unanswered).
+ * Set before any write. */
+void evd_catalog_set_after_commit(struct evd_catalog *catalog, void (*fn)(void *, size_t),
+                                  void *userdata);
+
 /* The raw handles, for modules that keep their own records here (audit). */
 MDB_dbi evd_txn_dbi(const struct evd_txn *txn, enum evd_db db);
 

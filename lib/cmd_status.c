@@ -252,6 +252,12 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                         (json_int_t)free_bytes, "docks", "imports", imports, "items_total",
                         (json_int_t)items, "catalog_map_bytes", (json_int_t)map, "warnings",
                         warnings, "scrub", scrub);
+        if (out) /* how well the catalogue's group commits share their syncs */
+                (void)json_object_set_new(out, "catalog_commits",
+                                          json_pack("{sI sI}", "group_commits",
+                                                    (json_int_t)atomic_load(&s->group_commits),
+                                                    "grouped_writes",
+                                                    (json_int_t)atomic_load(&s->grouped_writes)));
         if (out) /* the automatic purge's last clock check (cmd_purge_clock.c) */
                 (void)json_object_set(out, "purge_clock", clock);
         json_decref(clock);

@@ -483,7 +483,8 @@ static int store_one(struct evd_ingest *e, struct evd_ingest_job *job, const str
         c->now = evd_clock_now();
         (void)snprintf(c->integrity, sizeof(c->integrity), "%s",
                        json_string_value(json_object_get(media, "integrity")) ?: "");
-        r = evd_catalog_write(e->catalog, commit_file, c, err);
+        /* With the other copies' commits of the moment: one sync for all (catalog.h). */
+        r = evd_catalog_write_grouped(e->catalog, commit_file, c, err);
         evd_store_unlock(e->store, res.sha256);
         json_decref(media);
         c->copy = NULL;

@@ -50,6 +50,16 @@ static bool ingest_busy(void *userdata)
         return evd_ingest_busy(s->ingest);
 }
 
+/* After each group commit, before its writers return (a test's debugger stops here
+ * to kill -9 between the commit and the replies). */
+static void group_committed(void *userdata, size_t writes)
+{
+        struct evd_station *s = userdata;
+
+        atomic_fetch_add(&s->group_commits, 1);
+        atomic_fetch_add(&s->grouped_writes, writes);
+}
+
 int evd_station_new(const struct evd_conf *conf, struct evd_station **ret, struct evd_err *err)
 {
         struct evd_station *s = calloc(1, sizeof(*s));
@@ -75,6 +85,7 @@ int evd_station_new(const struct evd_conf *conf, struct evd_station **ret, struc
         r = evd_catalog_open(dir, 0, &s->catalog, err);
         if (r < 0)
                 goto fail;
+        evd_catalog_set_after_commit(s->catalog, group_committed, s);
         r = evd_ingest_new(s->store, s->catalog, conf->parallel_copies, &s->ingest, err);
         if (r < 0)
                 goto fail;

@@ -48,6 +48,8 @@ struct evd_station {
         char repl_line[128];            /* STATUS='s archive lag, under lock (cmd_status.c) */
         uint64_t repl_line_ns;          /* when it was counted (monotonic), under lock */
         bool stopping;
+        /* Group commits of the catalogue (catalog.h) and the writes in them, for status. */
+        _Atomic uint64_t group_commits, grouped_writes;
 };
 
 /* {dir, files_total, files_done, files_failed, bytes_total, bytes_done, files_stored}
