@@ -230,12 +230,17 @@ demo: deps-if-missing
 # and 16 recorders at USB 2.0 speed against their throttled raw reads; disc export
 # against xorriso -as mkisofs -J -R (2 GiB; BENCH_FILES x BENCH_MB to scale).
 bench: deps-if-missing
-	$(MAKE) all $(SIM_BIN)
+	$(MAKE) all $(SIM_BIN) $(BUILD)/fill
 	./tests/bench/run.sh $(abspath $(BUILD))
 	./tests/bench/dock.sh $(abspath $(BUILD))
 	/usr/bin/python3 tests/bench/docks.py $(abspath $(BUILD))
 	/usr/bin/python3 tests/bench/replicate.py $(abspath $(BUILD))
 	./tests/bench/disc.sh $(abspath $(BUILD))
+	./tests/bench/catalog.sh $(abspath $(BUILD))
+
+# The catalogue bench's filler: N realistic items through libevidock (tests/bench/fill.c).
+$(BUILD)/fill: tests/bench/fill.c $(BUILD)/libevidock.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
 
 bench-disc: deps-if-missing
 	$(MAKE) all
