@@ -19,7 +19,9 @@
 #include "log.h"
 #include "station.h"
 
-#define EVD_MMAP_THRESHOLD (256 * 1024)
+/* Above the control socket's line buffers (EVD_CONTROL_LINE_MAX, one per connection:
+ * mapping each would slow accepting under a flood), below the copy buffers. */
+#define EVD_MMAP_THRESHOLD (512 * 1024)
 
 #define STATUS_INTERVAL_MS 5000
 #define PURGE_FIRST_MS (60 * 1000)
