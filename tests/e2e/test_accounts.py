@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from conftest import client_for_users
 from helpers import random_file
 
 # Unix users of these tests: a clerk, and one with no role (as the console's user is).
@@ -77,7 +78,7 @@ def login(station, name, password, client="192.0.2.7", user="evd-acc-none"):
 def passwd(station, name, password, user=None):
     p = subprocess.run(
         ([station.evidockctl] if not user else
-         ["runuser", "-u", user, "--", station.evidockctl]) +
+         ["runuser", "-u", user, "--", client_for_users(station.evidockctl)]) +
         ["--socket", station.sock, "user", "passwd", name],
         input=password + "\n", capture_output=True, text=True, timeout=120)
     return p
