@@ -61,7 +61,7 @@ def ini_keys(text, commented=False):
     """{(section, key)} of an INI text; commented: also "# key = value" lines."""
     found, section = set(), None
     for line in text.splitlines():
-        m = re.match(r"\[(\w+)\]", line)
+        m = re.match(r"(?:#\s*)?\[(\w+)\]" if commented else r"\[(\w+)\]", line)
         if m:
             section = m.group(1)
             continue
@@ -145,7 +145,8 @@ def complete(*words, socket=None):
 
 
 def test_completion_commands_and_options():
-    assert sorted(complete("re")) == ["recorder", "release", "report"]
+    assert sorted(complete("re")) == ["recorder", "release", "remote", "replication", "report",
+                                      "restore"]
     words = {c.split()[0] for c in help_commands()}
     assert set(complete("")) == words  # every command of --help, and no other
     subs = sorted(c.split()[1] for c in help_commands() if c.startswith("recorder "))
