@@ -205,7 +205,8 @@ asan: deps-if-missing
 
 # The manual pages (mdoc), checked by lint, installed by install.
 MAN_PAGES := daemon/evidockctl.1 daemon/evidockd.8 daemon/evidock-console.8 \
-        daemon/evidock-replicate.8 config/evidock.conf.5
+        daemon/evidock-replicate.8 daemon/evidock-probe.8 daemon/evidock-seal.8 \
+        config/evidock.conf.5
 
 lint: deps-if-missing
 	/usr/bin/python3 tests/lint/layers.py
@@ -270,7 +271,7 @@ install: all
 	install -m 0644 daemon/evidockctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 config/evidock.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 daemon/evidockd.8 daemon/evidock-console.8 daemon/evidock-replicate.8 \
-		$(DESTDIR)$(MANDIR)/man8/
+		daemon/evidock-probe.8 daemon/evidock-seal.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 daemon/evidockctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/evidockctl
 
 clean:
