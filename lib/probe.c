@@ -142,14 +142,19 @@ struct run {
 };
 
 /* The daemon's environment without LD_PRELOAD (a test harness's preload library,
- * umockdev's, talks over sockets the helper may not open). envp has room for environ. */
+ * umockdev's, talks over sockets the helper may not open), and with sanitizer builds'
+ * leak check off: LeakSanitizer's check at exit starts a tracer (clone, ptrace) that
+ * the seccomp filter kills, so an ASan build of the helper would die of SIGSYS. The
+ * variable means nothing to a normal build. envp has room for environ plus one. */
 static void helper_env(char **envp, size_t n)
 {
         size_t k = 0;
 
-        for (size_t i = 0; environ[i] && k + 1 < n; i++)
-                if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+        for (size_t i = 0; environ[i] && k + 2 < n; i++)
+                if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 &&
+                    strncmp(environ[i], "ASAN_OPTIONS=", 13) != 0)
                         envp[k++] = environ[i];
+        envp[k++] = (char *)"ASAN_OPTIONS=detect_leaks=0";
         envp[k] = NULL;
 }
 
@@ -180,10 +185,10 @@ static int start(struct run *run, int fd, char *const *argv, struct evd_err *err
                 return r;
         while (environ[n_env])
                 n_env++;
-        envp = calloc(n_env + 1, sizeof(*envp));
+        envp = calloc(n_env + 2, sizeof(*envp));
         if (!envp)
                 return evd_err_set(err, -ENOMEM, "out of memory");
-        helper_env(envp, n_env + 1);
+        helper_env(envp, n_env + 2);
         in = fcntl(fd, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
         if (in < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
                 r = evd_err_set(err, -errno, "cannot start the probe: %m");
@@ -392,10 +397,10 @@ static int serve_start(struct server *h, struct evd_err *err)
                 return r;
         while (environ[n_env])
                 n_env++;
-        envp = calloc(n_env + 1, sizeof(*envp));
+        envp = calloc(n_env + 2, sizeof(*envp));
         if (!envp)
                 return evd_err_set(err, -ENOMEM, "out of memory");
-        helper_env(envp, n_env + 1);
+        helper_env(envp, n_env + 2);
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
             (theirs = fcntl(sv[1], F_DUPFD_CLOEXEC, FIRST_FREE_FD)) < 0) {
                 r = evd_err_set(err, -errno, "cannot start the probe: %m");
