@@ -118,12 +118,14 @@ static json_t *read_anchors(const char *path, char *why, size_t n)
                 json_decref(list);
         } else {
                 while (fgets(line, sizeof(line), f)) {
-                        char head[65];
+                        char head[65], *end;
                         long long seq;
 
                         if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
                                 continue;
-                        if (sscanf(line, "%lld %64s", &seq, head) != 2) {
+                        errno = 0;
+                        seq = strtoll(line, &end, 10);
+                        if (errno || end == line || sscanf(end, " %64s", head) != 1) {
                                 (void)snprintf(why, n, "%s: not a checkpoint line: %.40s", path,
                                                line);
                                 goto fail;

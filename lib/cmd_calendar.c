@@ -106,7 +106,7 @@ static void installed_dir(char *out, size_t n)
 static int load_dir(struct evd_calendar *cal, const char *dir, const char *prefix, bool strict,
                     struct evd_err *err)
 {
-        char *names[CAL_DIR_FILES_MAX], path[EVD_PATH_MAX];
+        char *names[CAL_DIR_FILES_MAX] = { 0 }, path[EVD_PATH_MAX];
         int n = list_files(dir, prefix, names, CAL_DIR_FILES_MAX), r = 0;
 
         if (n == -ENOENT)
@@ -224,7 +224,7 @@ int evd_cmd_calendar_import(void *ud, struct evd_request *req, const json_t *arg
         struct import_ctx c = { .actor = evd_request_actor(req) };
         const char *name = NULL, *text = NULL;
         char shown[CAL_NAME_SHOWN], file[32], path[EVD_PATH_MAX];
-        int years[EVD_CALENDAR_YEARS_MAX], n = 0, r;
+        int years[EVD_CALENDAR_YEARS_MAX] = { 0 }, n = 0, r;
         json_t *list;
         size_t len;
 

@@ -471,7 +471,9 @@ static enum MHD_Result h_compliance(struct ctx *x)
         int year, r;
 
         (void)localtime_r(&t, &tm);
-        year = y && strlen(y) == 4 ? atoi(y) : tm.tm_year + 1900;
+        year = tm.tm_year + 1900;
+        if (y && strlen(y) == 4 && strspn(y, "0123456789") == 4)
+                year = (int)strtol(y, NULL, 10);
         if (year < 2000 || year > 2200)
                 year = tm.tm_year + 1900;
         (void)snprintf(from, sizeof(from), "%04d-01-01", year);
