@@ -89,7 +89,10 @@ static int from_index(struct evd_txn *txn, json_t *out)
                 json_t *item = NULL;
                 const char *no;
 
-                if (v.mv_size != 8 || evd_catalog_item_get(txn, evd_be64_get(v.mv_data), &item) < 0)
+                /* The value is the item's place: (recording time, id), 8 bytes each. */
+                if (v.mv_size != 16 ||
+                    evd_catalog_item_get(txn, evd_be64_get((const uint8_t *)v.mv_data + 8), &item) <
+                            0)
                         continue;
                 no = json_string_value(json_object_get(json_object_get(item, "labels"), "case_no"));
                 if (no)
