@@ -145,17 +145,25 @@ struct run {
  * umockdev's, talks over sockets the helper may not open), and with sanitizer builds'
  * leak check off: LeakSanitizer's check at exit starts a tracer (clone, ptrace) that
  * the seccomp filter kills, so an ASan build of the helper would die of SIGSYS. The
- * variable means nothing to a normal build. envp has room for environ plus one. */
-static void helper_env(char **envp, size_t n)
+ * variable means nothing to a normal build. A new array (free it; the strings are
+ * environ's), or NULL when out of memory. */
+static char **helper_env(void)
 {
-        size_t k = 0;
+        size_t n = 0, k = 0;
+        char **envp;
 
-        for (size_t i = 0; environ[i] && k + 2 < n; i++)
+        while (environ[n])
+                n++;
+        envp = calloc(n + 2, sizeof(*envp));
+        if (!envp)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
                 if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 &&
                     strncmp(environ[i], "ASAN_OPTIONS=", 13) != 0)
                         envp[k++] = environ[i];
         envp[k++] = (char *)"ASAN_OPTIONS=detect_leaks=0";
         envp[k] = NULL;
+        return envp;
 }
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
@@ -179,16 +187,12 @@ static int start(struct run *run, int fd, char *const *argv, struct evd_err *err
 {
         char path[PATH_MAX], **envp;
         int pipefd[2] = { -1, -1 }, in = -1, out = -1, r;
-        size_t n_env = 0;
 
         if ((r = program(path, sizeof(path), err)) < 0)
                 return r;
-        while (environ[n_env])
-                n_env++;
-        envp = calloc(n_env + 2, sizeof(*envp));
+        envp = helper_env();
         if (!envp)
                 return evd_err_set(err, -ENOMEM, "out of memory");
-        helper_env(envp, n_env + 2);
         in = fcntl(fd, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
         if (in < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
                 r = evd_err_set(err, -errno, "cannot start the probe: %m");
@@ -390,17 +394,13 @@ static int serve_start(struct server *h, struct evd_err *err)
         char *const argv[] = { (char *)EVD_PROBE_PROGRAM, (char *)"media-serve", NULL };
         char path[PATH_MAX], **envp = NULL;
         int sv[2] = { -1, -1 }, theirs = -1, r;
-        size_t n_env = 0;
 
         *h = (struct server){ .pid = -1, .pidfd = -1, .sock = -1 };
         if ((r = program(path, sizeof(path), err)) < 0)
                 return r;
-        while (environ[n_env])
-                n_env++;
-        envp = calloc(n_env + 2, sizeof(*envp));
+        envp = helper_env();
         if (!envp)
                 return evd_err_set(err, -ENOMEM, "out of memory");
-        helper_env(envp, n_env + 2);
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
             (theirs = fcntl(sv[1], F_DUPFD_CLOEXEC, FIRST_FREE_FD)) < 0) {
                 r = evd_err_set(err, -errno, "cannot start the probe: %m");
