@@ -166,11 +166,13 @@ static char **helper_env(void)
         return envp;
 }
 
-/* In the child, between fork and exec: async-signal-safe calls only. */
-static void child(int in, int out, const char *path, char *const *argv, char *const *envp)
+/* In the child, between fork and exec: async-signal-safe calls only, and no open():
+ * a preloaded wrapper of it (umockdev's, in the tests) takes a lock that another
+ * thread may have held at fork, so the parent opens /dev/null (nul) beforehand. */
+static void child(int nul, int in, int out, const char *path, char *const *argv,
+                  char *const *envp)
 {
         const struct rlimit no_core = { 0, 0 };
-        int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
         (void)setpgid(0, 0);
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -186,15 +188,16 @@ static void child(int in, int out, const char *path, char *const *argv, char *co
 static int start(struct run *run, int fd, char *const *argv, struct evd_err *err)
 {
         char path[PATH_MAX], **envp;
-        int pipefd[2] = { -1, -1 }, in = -1, out = -1, r;
+        int pipefd[2] = { -1, -1 }, in = -1, out = -1, nul = -1, r;
 
         if ((r = program(path, sizeof(path), err)) < 0)
                 return r;
         envp = helper_env();
         if (!envp)
                 return evd_err_set(err, -ENOMEM, "out of memory");
+        nul = open("/dev/null", O_RDWR | O_CLOEXEC);
         in = fcntl(fd, F_DUPFD_CLOEXEC, FIRST_FREE_FD);
-        if (in < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+        if (nul < 0 || in < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
                 r = evd_err_set(err, -errno, "cannot start the probe: %m");
                 goto out;
         }
@@ -205,7 +208,7 @@ static int start(struct run *run, int fd, char *const *argv, struct evd_err *err
         }
         run->pid = fork();
         if (run->pid == 0)
-                child(in, out, path, argv, envp);
+                child(nul, in, out, path, argv, envp);
         if (run->pid < 0) {
                 r = evd_err_set(err, -errno, "cannot start the probe: %m");
                 goto out;
@@ -229,6 +232,8 @@ out:
                 (void)close(in);
         if (out >= 0)
                 (void)close(out);
+        if (nul >= 0)
+                (void)close(nul);
         free(envp);
         return r;
 }
@@ -393,7 +398,7 @@ static int serve_start(struct server *h, struct evd_err *err)
 {
         char *const argv[] = { (char *)EVD_PROBE_PROGRAM, (char *)"media-serve", NULL };
         char path[PATH_MAX], **envp = NULL;
-        int sv[2] = { -1, -1 }, theirs = -1, r;
+        int sv[2] = { -1, -1 }, theirs = -1, nul = -1, r;
 
         *h = (struct server){ .pid = -1, .pidfd = -1, .sock = -1 };
         if ((r = program(path, sizeof(path), err)) < 0)
@@ -401,14 +406,15 @@ static int serve_start(struct server *h, struct evd_err *err)
         envp = helper_env();
         if (!envp)
                 return evd_err_set(err, -ENOMEM, "out of memory");
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+        nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (nul < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
             (theirs = fcntl(sv[1], F_DUPFD_CLOEXEC, FIRST_FREE_FD)) < 0) {
                 r = evd_err_set(err, -errno, "cannot start the probe: %m");
                 goto out;
         }
         h->pid = fork();
         if (h->pid == 0)
-                child(theirs, -1, path, argv, envp);
+                child(nul, theirs, -1, path, argv, envp);
         if (h->pid < 0 || (h->pidfd = (int)syscall(SYS_pidfd_open, h->pid, 0)) < 0) {
                 r = evd_err_set(err, -errno, "cannot start the probe: %m");
                 if (h->pid > 0) {
@@ -426,6 +432,8 @@ out:
                         (void)close(sv[i]);
         if (theirs >= 0)
                 (void)close(theirs);
+        if (nul >= 0)
+                (void)close(nul);
         free(envp);
         return r;
 }
