@@ -886,8 +886,10 @@ int evd_control_new(uv_loop_t *loop, const char *path, int listen_fd,
                         (void)chmod(path, 0666);
                 }
         }
+        /* A deep backlog: a flood of callers must not fill the queue an admin's connect
+         * waits in; the per-uid limits turn the flood away once it is accepted. */
         if (r == 0)
-                r = uv_listen((uv_stream_t *)&c->server, 16, on_connection);
+                r = uv_listen((uv_stream_t *)&c->server, SOMAXCONN, on_connection);
         if (r < 0) {
                 (void)evd_err_set(err, r, "control socket %s: %s", path, uv_strerror(r));
                 c->closing = true;

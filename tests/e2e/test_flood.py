@@ -130,8 +130,8 @@ def status_once(sock_path):
     """One `status` on a fresh connection, as root (an admin): seconds it took."""
     t0 = time.monotonic()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock_path)  # blocking, as evidockctl's: it waits in the backlog
     s.settimeout(30)
-    s.connect(sock_path)
     s.sendall(b'{"cmd": "status"}\n')
     buf = b""
     while b"\n" not in buf:
