@@ -844,12 +844,17 @@ void evd_conf_print(const struct evd_conf *c, FILE *out)
         for (int i = 0; i < c->n_calendar_files; i++)
                 fprintf(out, " %s", c->calendar_files[i]);
         fprintf(out, "%s\n[signing]\n", c->calendar_set ? "\n" : "");
-        if (c->signing_key[0])
-                fprintf(out, "key = %s\ncert = %s\n", c->signing_key, c->signing_cert);
-        else
+        if (c->signing_key[0] || c->signing_cert[0]) {
+                /* Each printed only when set: an empty path does not read back. */
+                if (c->signing_key[0])
+                        fprintf(out, "key = %s\n", c->signing_key);
+                if (c->signing_cert[0])
+                        fprintf(out, "cert = %s\n", c->signing_cert);
+        } else {
                 /* Not the path itself: a state_dir near inih's 200-byte line limit would
                  * make this comment too long to read back. */
                 fprintf(out, "# key and cert: the station's own, in STATE_DIR/keys/\n");
+        }
         fprintf(out, "\n[roles]\nclerk = %s\narchivist = %s\nadmin = %s\nreplicator = %s\n",
                 c->group_clerk, c->group_archivist, c->group_admin, c->group_replicator);
         fprintf(out, "heads =");
