@@ -65,9 +65,8 @@ static int replicated_txn(struct evd_txn *txn, void *p)
         if (strcmp(state, "failed") == 0) { /* the copy's state stays; the error is noted */
                 json_t *keep = json_deep_copy(prev);
 
-                (void)json_object_set_new(
-                        keep, "state",
-                        json_incref(json_object_get(prev, "state") ?: json_string("pending")));
+                if (!json_object_get(keep, "state")) /* a first attempt that failed */
+                        (void)json_object_set_new(keep, "state", json_string("pending"));
                 (void)json_object_set(keep, "last_error", json_object_get(c->rec, "error"));
                 (void)json_object_set_new(keep, "attempts", json_integer(attempts + 1));
                 (void)json_object_set_new(keep, "failed_at", json_string(now_s));

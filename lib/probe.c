@@ -169,8 +169,7 @@ static char **helper_env(void)
 /* In the child, between fork and exec: async-signal-safe calls only, and no open():
  * a preloaded wrapper of it (umockdev's, in the tests) takes a lock that another
  * thread may have held at fork, so the parent opens /dev/null (nul) beforehand. */
-static void child(int nul, int in, int out, const char *path, char *const *argv,
-                  char *const *envp)
+static void child(int nul, int in, int out, const char *path, char *const *argv, char *const *envp)
 {
         const struct rlimit no_core = { 0, 0 };
 

@@ -316,7 +316,8 @@ int evd_remote_audit(struct evd_remote *rm, X509 *trusted, json_t **ret, struct 
         r = evd_s3_list(rm->s3, dir, seg_each, &l, err);
         if (r < 0)
                 return r;
-        qsort(l.v, l.n, sizeof(*l.v), seg_cmp);
+        if (l.n > 1) /* no segments, no array: qsort may not be given NULL */
+                qsort(l.v, l.n, sizeof(*l.v), seg_cmp);
         a.entries = json_array();
         a.lines = json_array();
         a.cps = json_array();

@@ -618,6 +618,8 @@ static void locks_merge(struct collect *c)
 {
         size_t out = 0;
 
+        if (c->n_locks == 0) /* qsort may not be given NULL, even for no elements */
+                return;
         qsort(c->locks, c->n_locks, sizeof(*c->locks), objlock_cmp);
         for (size_t i = 0; i < c->n_locks; i++) {
                 struct objlock *l = &c->locks[i];

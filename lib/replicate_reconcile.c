@@ -192,8 +192,11 @@ int evd_replicate_reconcile(struct evd_s3 *s3, struct evd_catalog *catalog, cons
         if (r == 0)
                 r = evd_s3_list(s3, dir, list_each, &c.records, err);
         if (r == 0) {
-                qsort(c.objects.v, c.objects.n, sizeof(*c.objects.v), listed_cmp);
-                qsort(c.records.v, c.records.n, sizeof(*c.records.v), listed_cmp);
+                /* An empty listing has no array: qsort may not be given NULL. */
+                if (c.objects.n > 1)
+                        qsort(c.objects.v, c.objects.n, sizeof(*c.objects.v), listed_cmp);
+                if (c.records.n > 1)
+                        qsort(c.records.v, c.records.n, sizeof(*c.records.v), listed_cmp);
                 c.known = calloc(c.objects.n + 1, sizeof(*c.known));
                 r = c.known ? evd_catalog_read_begin(catalog, &txn) : -ENOMEM;
         }
