@@ -129,8 +129,7 @@ static json_t *verify_remote(struct ctl *ctx, const json_t *args)
         if (local_audit(ctx, &local) == 0 && evd_remote_audit_compare(remote, local, &out) == 0) {
                 (void)json_object_set(out, "segments", json_object_get(remote, "segments"));
                 (void)json_object_set(out, "cert_sha256", json_object_get(remote, "cert_sha256"));
-                (void)json_object_set_new(out, "warnings",
-                                          json_deep_copy(evd_remote_warnings(rm)));
+                (void)json_object_set_new(out, "warnings", json_deep_copy(evd_remote_warnings(rm)));
         }
         evd_remote_free(rm);
         json_decref(local);

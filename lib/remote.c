@@ -259,25 +259,31 @@ static int each_version(struct evd_remote *rm, const char *prefix, bool newest,
         return r;
 }
 
+struct one_key {
+        const char *key;
+        char *vid;
+};
+
 static bool exact_key(const char *key, void *ud)
 {
-        return strcmp(key, ud) == 0;
+        return strcmp(key, ((struct one_key *)ud)->key) == 0;
 }
 
 static int copy_vid(void *ud, const char *key, const char *vid)
 {
         (void)key;
-        (void)snprintf(ud, EVD_S3_VERSION_MAX, "%s", vid);
+        (void)snprintf(((struct one_key *)ud)->vid, EVD_S3_VERSION_MAX, "%s", vid);
         return 0;
 }
 
 int evd_remote_version(struct evd_remote *rm, const char *key, char vid[EVD_S3_VERSION_MAX],
                        struct evd_err *err)
 {
+        struct one_key one = { key, vid };
         int r;
 
         vid[0] = '\0';
-        r = each_version(rm, key, false, exact_key, copy_vid, (void *)key, err);
+        r = each_version(rm, key, false, exact_key, copy_vid, &one, err);
         if (r == 0 && !vid[0])
                 r = evd_err_set(err, -ENOENT, "%s: not in the archive", key);
         return r;
@@ -391,8 +397,10 @@ static int get_small(const struct audit_ctx *a, const struct seg *s, const char 
                        s->first, s->last, ext);
         vid = json_string_value(json_object_get(a->vids, key));
         if (!vid)
-                return evd_err_set(err, -EBADMSG, "archive audit segment %" PRIu64 "-%" PRIu64
-                                   ": its .%s is missing", s->first, s->last, ext);
+                return evd_err_set(err, -EBADMSG,
+                                   "archive audit segment %" PRIu64 "-%" PRIu64
+                                   ": its .%s is missing",
+                                   s->first, s->last, ext);
         return evd_s3_get_mem(a->rm->s3, key, vid, max, ret, ret_len, err);
 }
 
@@ -513,7 +521,9 @@ int evd_remote_audit(struct evd_remote *rm, X509 *trusted, json_t **ret, struct 
 {
         char dir[EVD_S3_KEY_MAX];
         struct seg_list l = { .dir = dir, .vids = json_object() };
-        struct audit_ctx a = { .rm = rm, .vids = l.vids, .trusted = trusted, .next = 1, .err = err };
+        struct audit_ctx a = {
+                .rm = rm, .vids = l.vids, .trusted = trusted, .next = 1, .err = err
+        };
         int r;
 
         memset(a.prev, '0', EVD_SHA256_HEX - 1);

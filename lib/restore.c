@@ -247,10 +247,9 @@ static int restore_objects(struct restore *rs, struct evd_catalog *cat)
         r = fetch_objects(rs);
         if (r < 0)
                 return r;
-        rs->report = json_pack("{sI sI sI sO so}", "items",
-                               (json_int_t)json_array_size(rs->items), "objects",
-                               (json_int_t)rs->objects, "bytes", (json_int_t)rs->bytes, "missing",
-                               rs->missing, "warnings",
+        rs->report = json_pack("{sI sI sI sO so}", "items", (json_int_t)json_array_size(rs->items),
+                               "objects", (json_int_t)rs->objects, "bytes", (json_int_t)rs->bytes,
+                               "missing", rs->missing, "warnings",
                                json_deep_copy(evd_remote_warnings(rs->rm)));
         return rs->report ? evd_catalog_write(cat, objects_audit_fn, rs, rs->err)
                           : evd_err_set(rs->err, -ENOMEM, "out of memory");

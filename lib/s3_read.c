@@ -390,8 +390,7 @@ int evd_s3_versions_page(const char *xml, size_t len,
 }
 
 /* Whether a versions page was truncated, and the markers to go on from. */
-static int versions_next(const char *xml, size_t len, char *key, size_t kn, char *vid,
-                         size_t vn)
+static int versions_next(const char *xml, size_t len, char *key, size_t kn, char *vid, size_t vn)
 {
         char truncated[16];
 
