@@ -396,11 +396,13 @@ static int get_small(const struct audit_ctx *a, const struct seg *s, const char 
         (void)snprintf(key, sizeof(key), "%s/audit/%" PRIu64 "-%" PRIu64 ".%s", a->rm->prefix,
                        s->first, s->last, ext);
         vid = json_string_value(json_object_get(a->vids, key));
-        if (!vid)
-                return evd_err_set(err, -EBADMSG,
-                                   "archive audit segment %" PRIu64 "-%" PRIu64
-                                   ": its .%s is missing",
-                                   s->first, s->last, ext);
+        if (!vid) {
+                (void)evd_err_set(err, -EBADMSG,
+                                  "archive audit segment %" PRIu64 "-%" PRIu64
+                                  ": its .%s is missing",
+                                  s->first, s->last, ext);
+                return -EBADMSG;
+        }
         return evd_s3_get_mem(a->rm->s3, key, vid, max, ret, ret_len, err);
 }
 
@@ -531,8 +533,9 @@ int evd_remote_audit(struct evd_remote *rm, X509 *trusted, json_t **ret, struct 
         if (trusted)
                 evd_keys_fingerprint(trusted, a.cert_fp);
         (void)snprintf(dir, sizeof(dir), "%s/audit/", rm->prefix);
-        r = l.vids ? each_version(rm, dir, false, NULL, seg_each, &l, err)
-                   : evd_err_set(err, -ENOMEM, "out of memory");
+        if (!l.vids)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        r = each_version(rm, dir, false, NULL, seg_each, &l, err);
         if (r < 0) {
                 free(l.v);
                 json_decref(l.vids);
