@@ -148,6 +148,8 @@ ctl_run_fn ctl_run_calendar_import; /* ctl_calendar.c: sends the file's text */
 /* ---- ctl_remote.c: the archive, read by the client ---- */
 
 ctl_run_fn ctl_run_verify_remote, ctl_run_remote_list, ctl_run_restore;
+/* "archive: warning: ..." lines for what the archive's readers found (remote.h). */
+void ctl_print_remote_warnings(FILE *out, const json_t *warnings);
 
 /* replication: the archive's state, lag, last reconciliation and alarms. */
 ctl_print_fn ctl_print_replication;

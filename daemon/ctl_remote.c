@@ -91,7 +91,21 @@ static int local_audit(struct ctl *ctx, json_t **ret)
         return 0;
 }
 
-/* {ok, sealed_through, segments, cert_sha256, compared, first_difference} or {ok, error}. */
+void ctl_print_remote_warnings(FILE *out, const json_t *warnings)
+{
+        const json_t *w;
+        size_t i;
+
+        json_array_foreach(warnings, i, w)
+        {
+                fprintf(out, "archive: warning: ");
+                ctl_put_safe(json_string_value(w) ?: "?", out);
+                fputc('\n', out);
+        }
+}
+
+/* {ok, sealed_through, segments, cert_sha256, compared, first_difference, warnings} or
+ * {ok, error, warnings}. */
 static json_t *verify_remote(struct ctl *ctx, const json_t *args)
 {
         struct evd_remote *rm = NULL;
@@ -106,13 +120,18 @@ static json_t *verify_remote(struct ctl *ctx, const json_t *args)
         cert = station_cert(&conf);
         r = evd_remote_audit(rm, cert, &remote, &err);
         X509_free(cert);
-        evd_remote_free(rm);
-        if (r < 0)
-                return json_pack("{sb ss}", "ok", 0, "error", err.text);
+        if (r < 0) {
+                out = json_pack("{sb ss sO}", "ok", 0, "error", err.text, "warnings",
+                                evd_remote_warnings(rm));
+                evd_remote_free(rm);
+                return out;
+        }
         if (local_audit(ctx, &local) == 0 && evd_remote_audit_compare(remote, local, &out) == 0) {
                 (void)json_object_set(out, "segments", json_object_get(remote, "segments"));
                 (void)json_object_set(out, "cert_sha256", json_object_get(remote, "cert_sha256"));
+                (void)json_object_set_new(out, "warnings", json_deep_copy(evd_remote_warnings(rm)));
         }
+        evd_remote_free(rm);
         json_decref(local);
         json_decref(remote);
         return out;
@@ -179,6 +198,7 @@ int ctl_run_remote_list(struct ctl *ctx, const struct ctl_command *cmd, json_t *
                 return 1;
         r = evd_remote_items(rm, json_string_value(json_object_get(args, "station")),
                              json_string_value(json_object_get(args, "case")), &items, &err);
+        ctl_print_remote_warnings(stderr, evd_remote_warnings(rm));
         evd_remote_free(rm);
         if (r < 0) {
                 fprintf(stderr, "evidockctl: remote list: %s\n", err.text);

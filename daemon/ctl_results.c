@@ -238,6 +238,7 @@ static void ctl_print_verify_remote(FILE *out, const json_t *r)
         else
                 fprintf(out, "archive: FAILED: audit entry %lld: %s\n", (long long)INT(d, "seq"),
                         STR(d, "why") ?: "?");
+        ctl_print_remote_warnings(out, json_object_get(r, "warnings"));
 }
 
 int ctl_print_verify(struct ctl *ctx, const json_t *result)

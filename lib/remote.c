@@ -20,6 +20,8 @@
 struct evd_remote {
         struct evd_s3 *s3;
         char prefix[EVD_CONF_NAME_MAX];
+        json_t *warnings; /* ["KEY: ...", ...] */
+        bool retention_unreadable;
 };
 
 int evd_remote_open(const struct evd_conf *conf, const char *credentials, const char *prefix,
@@ -30,9 +32,11 @@ int evd_remote_open(const struct evd_conf *conf, const char *credentials, const 
         struct evd_remote *rm = calloc(1, sizeof(*rm));
         int r;
 
-        if (!c || !rm) {
+        if (rm)
+                rm->warnings = json_array();
+        if (!c || !rm || !rm->warnings) {
                 free(c);
-                free(rm);
+                evd_remote_free(rm);
                 return evd_err_set(err, -ENOMEM, "out of memory");
         }
         *c = *conf;
@@ -73,6 +77,7 @@ void evd_remote_free(struct evd_remote *rm)
         if (!rm)
                 return;
         evd_s3_free(rm->s3);
+        json_decref(rm->warnings);
         free(rm);
 }
 
@@ -86,6 +91,204 @@ const char *evd_remote_prefix(const struct evd_remote *rm)
         return rm->prefix;
 }
 
+const json_t *evd_remote_warnings(const struct evd_remote *rm)
+{
+        return rm->warnings;
+}
+
+/* ---------------------------------------------------------------- versions */
+
+/* The bucket is versioned: whoever holds write credentials can PUT a newer version over
+ * a key (or hide it with a delete marker) while the locked one stays underneath. The
+ * readers never take "the latest": keys written once (audit segments, certificates,
+ * objects) are read at their oldest version, the one replication wrote and locked; an
+ * item record, which replication writes again (locked) when its labels or hold change,
+ * at its newest version under retention. Everything else found is a warning. */
+
+struct ver {
+        char *key;
+        char vid[EVD_S3_VERSION_MAX];
+        char etag[EVD_S3_ETAG_MAX];
+        int64_t ms;
+        size_t order;
+        bool marker;
+};
+
+struct vers {
+        struct ver *v;
+        size_t n, cap;
+        bool (*want)(const char *key, void *ud);
+        void *ud;
+};
+
+static int ver_add(void *p, const struct evd_s3_version *v)
+{
+        struct vers *l = p;
+
+        if (l->want && !l->want(v->key, l->ud))
+                return 0;
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 64;
+                struct ver *nv = realloc(l->v, cap * sizeof(*nv));
+
+                if (!nv)
+                        return -ENOMEM;
+                l->v = nv;
+                l->cap = cap;
+        }
+        struct ver *e = &l->v[l->n];
+
+        e->key = strdup(v->key);
+        if (!e->key)
+                return -ENOMEM;
+        (void)snprintf(e->vid, sizeof(e->vid), "%s", v->version_id);
+        (void)snprintf(e->etag, sizeof(e->etag), "%s", v->etag);
+        e->ms = v->modified_ms;
+        e->order = l->n++;
+        e->marker = v->delete_marker;
+        return 0;
+}
+
+/* By key; a key's versions newest first (the server lists them so: its order breaks
+ * a tie in LastModified). */
+static int ver_cmp(const void *a, const void *b)
+{
+        const struct ver *x = a, *y = b;
+        int c = strcmp(x->key, y->key);
+
+        if (c)
+                return c;
+        if (x->ms != y->ms)
+                return x->ms > y->ms ? -1 : 1;
+        return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void warn(struct evd_remote *rm, const char *key, const char *what, const char *vid)
+{
+        char text[EVD_S3_KEY_MAX + EVD_S3_VERSION_MAX + 256];
+
+        (void)snprintf(text, sizeof(text), "%s: %s%s%s", key, what, vid ? " " : "", vid ? vid : "");
+        (void)json_array_append_new(rm->warnings, json_string(text));
+}
+
+/* 1 when the version is under a retention, 0 when not, -1 when that cannot be read (the
+ * credentials may not allow it: one warning, and the version is taken as locked). */
+static int locked(struct evd_remote *rm, const char *key, const char *vid)
+{
+        struct evd_err e = { 0 };
+        enum evd_s3_mode mode;
+        int64_t until;
+
+        if (evd_s3_get_retention(rm->s3, key, vid, &mode, &until, &e) < 0) {
+                if (!rm->retention_unreadable)
+                        warn(rm, key, "its retention could not be read:", e.text);
+                rm->retention_unreadable = true;
+                return -1;
+        }
+        return mode != EVD_S3_MODE_NONE;
+}
+
+/* Which of one key's versions v[0..n) (newest first) to read; warnings for the rest
+ * (not for a newer copy of the same bytes: a retried upload). */
+static const struct ver *choose(struct evd_remote *rm, const struct ver *v, size_t n, bool newest)
+{
+        const struct ver *pick = NULL, *oldest = NULL;
+
+        for (size_t i = 0; i < n; i++)
+                if (v[i].marker)
+                        warn(rm, v[i].key,
+                             "a delete marker hides it (the locked version is read); marker",
+                             v[i].vid);
+                else
+                        oldest = &v[i];
+        if (!oldest)
+                return NULL;
+        for (size_t i = 0; newest && !pick && i < n; i++) {
+                if (v[i].marker)
+                        continue;
+                if (locked(rm, v[i].key, v[i].vid) != 0)
+                        pick = &v[i];
+                else if (&v[i] != oldest)
+                        warn(rm, v[i].key, "a newer unlocked version exists (ignored): version",
+                             v[i].vid);
+        }
+        if (!pick) {
+                pick = oldest;
+                if (!newest && locked(rm, oldest->key, oldest->vid) == 0)
+                        warn(rm, oldest->key, "its oldest version is not under retention: version",
+                             oldest->vid);
+                else if (newest)
+                        warn(rm, oldest->key, "no version is under retention: version",
+                             oldest->vid);
+        }
+        for (size_t i = 0; !newest && i < n; i++)
+                if (!v[i].marker && &v[i] != pick && strcmp(v[i].etag, pick->etag) != 0)
+                        warn(rm, v[i].key,
+                             locked(rm, v[i].key, v[i].vid) == 0
+                                     ? "a newer unlocked version exists (ignored): version"
+                                     : "a newer version exists (ignored): version",
+                             v[i].vid);
+        return pick;
+}
+
+/* For every key under prefix that want (NULL: all) accepts, in key order: each(ud, key,
+ * version) with the version to read (the oldest, or with newest the newest locked). */
+static int each_version(struct evd_remote *rm, const char *prefix, bool newest,
+                        bool (*want)(const char *key, void *ud),
+                        int (*each)(void *ud, const char *key, const char *vid), void *ud,
+                        struct evd_err *err)
+{
+        struct vers l = { .want = want, .ud = ud };
+        int r = evd_s3_list_versions(rm->s3, prefix, ver_add, &l, err);
+
+        if (r == -ENOMEM)
+                r = evd_err_set(err, r, "out of memory");
+        if (r == 0)
+                qsort(l.v, l.n, sizeof(*l.v), ver_cmp);
+        for (size_t i = 0, j; r == 0 && i < l.n; i = j) {
+                for (j = i + 1; j < l.n && strcmp(l.v[j].key, l.v[i].key) == 0; j++)
+                        ;
+                const struct ver *pick = choose(rm, l.v + i, j - i, newest);
+
+                if (pick)
+                        r = each(ud, pick->key, pick->vid);
+        }
+        for (size_t i = 0; i < l.n; i++)
+                free(l.v[i].key);
+        free(l.v);
+        return r;
+}
+
+struct one_key {
+        const char *key;
+        char *vid;
+};
+
+static bool exact_key(const char *key, void *ud)
+{
+        return strcmp(key, ((struct one_key *)ud)->key) == 0;
+}
+
+static int copy_vid(void *ud, const char *key, const char *vid)
+{
+        (void)key;
+        (void)snprintf(((struct one_key *)ud)->vid, EVD_S3_VERSION_MAX, "%s", vid);
+        return 0;
+}
+
+int evd_remote_version(struct evd_remote *rm, const char *key, char vid[EVD_S3_VERSION_MAX],
+                       struct evd_err *err)
+{
+        struct one_key one = { key, vid };
+        int r;
+
+        vid[0] = '\0';
+        r = each_version(rm, key, false, exact_key, copy_vid, &one, err);
+        if (r == 0 && !vid[0])
+                r = evd_err_set(err, -ENOENT, "%s: not in the archive", key);
+        return r;
+}
+
 /* ---------------------------------------------------------------- audit segments */
 
 struct seg {
@@ -96,16 +299,18 @@ struct seg_list {
         const char *dir;
         struct seg *v;
         size_t n, cap;
-        int error;
+        json_t *vids; /* key: the version to read */
 };
 
-static int seg_each(void *ud, const struct evd_s3_entry *e)
+static int seg_each(void *ud, const char *key, const char *vid)
 {
         struct seg_list *l = ud;
         uint64_t f, lst;
         const char *ext;
 
-        if (evd_replicate_segment_name(e->key + strlen(l->dir), &f, &lst, &ext) < 0 ||
+        if (json_object_set_new(l->vids, key, json_string(vid)) < 0)
+                return -ENOMEM;
+        if (evd_replicate_segment_name(key + strlen(l->dir), &f, &lst, &ext) < 0 ||
             strcmp(ext, "p7s") != 0)
                 return 0;
         if (l->n == l->cap) {
@@ -130,6 +335,7 @@ static int seg_cmp(const void *a, const void *b)
 
 struct audit_ctx {
         struct evd_remote *rm;
+        const json_t *vids;
         X509 *trusted;
         json_t *out, *entries, *lines, *cps;
         uint64_t next;
@@ -180,20 +386,30 @@ static int check_entries(struct audit_ctx *a, const struct seg *s, char *text)
         return 0;
 }
 
-static int get_small(struct evd_remote *rm, const struct seg *s, const char *ext, size_t max,
+/* One file of a segment, at the version the listing chose. */
+static int get_small(const struct audit_ctx *a, const struct seg *s, const char *ext, size_t max,
                      char **ret, size_t *ret_len, struct evd_err *err)
 {
         char key[EVD_S3_KEY_MAX];
+        const char *vid;
 
-        (void)snprintf(key, sizeof(key), "%s/audit/%" PRIu64 "-%" PRIu64 ".%s", rm->prefix,
+        (void)snprintf(key, sizeof(key), "%s/audit/%" PRIu64 "-%" PRIu64 ".%s", a->rm->prefix,
                        s->first, s->last, ext);
-        return evd_s3_get_mem(rm->s3, key, NULL, max, ret, ret_len, err);
+        vid = json_string_value(json_object_get(a->vids, key));
+        if (!vid) {
+                (void)evd_err_set(err, -EBADMSG,
+                                  "archive audit segment %" PRIu64 "-%" PRIu64
+                                  ": its .%s is missing",
+                                  s->first, s->last, ext);
+                return -EBADMSG;
+        }
+        return evd_s3_get_mem(a->rm->s3, key, vid, max, ret, ret_len, err);
 }
 
 /* The certificate a signature names, from the archive. */
 static int archive_cert(struct audit_ctx *a, const uint8_t *sig, size_t len, X509 **ret)
 {
-        char key[EVD_S3_KEY_MAX], fp[EVD_SHA256_HEX], *pem = NULL;
+        char key[EVD_S3_KEY_MAX], fp[EVD_SHA256_HEX], vid[EVD_S3_VERSION_MAX], *pem = NULL;
         X509 *embedded = NULL;
         size_t n;
         int r = evd_keys_cms_signer(sig, len, &embedded);
@@ -203,7 +419,9 @@ static int archive_cert(struct audit_ctx *a, const uint8_t *sig, size_t len, X50
         evd_keys_fingerprint(embedded, fp);
         X509_free(embedded);
         (void)snprintf(key, sizeof(key), "%s/certs/%s.pem", a->rm->prefix, fp);
-        r = evd_s3_get_mem(a->rm->s3, key, NULL, SMALL_MAX, &pem, &n, a->err);
+        r = evd_remote_version(a->rm, key, vid, a->err);
+        if (r == 0)
+                r = evd_s3_get_mem(a->rm->s3, key, vid, SMALL_MAX, &pem, &n, a->err);
         if (r == 0)
                 r = evd_keys_cert_parse(pem, n, ret, a->err);
         free(pem);
@@ -262,9 +480,9 @@ static int check_seal(struct audit_ctx *a, const struct seg *s)
         X509 *cert = a->trusted;
         int r;
 
-        r = get_small(a->rm, s, "checkpoint", SMALL_MAX, &text, &tlen, a->err);
+        r = get_small(a, s, "checkpoint", SMALL_MAX, &text, &tlen, a->err);
         if (r == 0)
-                r = get_small(a->rm, s, "p7s", SMALL_MAX, (char **)&sig, &slen, a->err);
+                r = get_small(a, s, "p7s", SMALL_MAX, (char **)&sig, &slen, a->err);
         if (r < 0)
                 goto out;
         if (parse_checkpoint(text, station, head, when, &seq) < 0 || seq != s->last ||
@@ -304,8 +522,10 @@ out:
 int evd_remote_audit(struct evd_remote *rm, X509 *trusted, json_t **ret, struct evd_err *err)
 {
         char dir[EVD_S3_KEY_MAX];
-        struct seg_list l = { .dir = dir };
-        struct audit_ctx a = { .rm = rm, .trusted = trusted, .next = 1, .err = err };
+        struct seg_list l = { .dir = dir, .vids = json_object() };
+        struct audit_ctx a = {
+                .rm = rm, .vids = l.vids, .trusted = trusted, .next = 1, .err = err
+        };
         int r;
 
         memset(a.prev, '0', EVD_SHA256_HEX - 1);
@@ -313,9 +533,14 @@ int evd_remote_audit(struct evd_remote *rm, X509 *trusted, json_t **ret, struct 
         if (trusted)
                 evd_keys_fingerprint(trusted, a.cert_fp);
         (void)snprintf(dir, sizeof(dir), "%s/audit/", rm->prefix);
-        r = evd_s3_list(rm->s3, dir, seg_each, &l, err);
-        if (r < 0)
+        if (!l.vids)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        r = each_version(rm, dir, false, NULL, seg_each, &l, err);
+        if (r < 0) {
+                free(l.v);
+                json_decref(l.vids);
                 return r;
+        }
         if (l.n > 1) /* no segments, no array: qsort may not be given NULL */
                 qsort(l.v, l.n, sizeof(*l.v), seg_cmp);
         a.entries = json_array();
@@ -332,7 +557,7 @@ int evd_remote_audit(struct evd_remote *rm, X509 *trusted, json_t **ret, struct 
                                         a.next, l.v[i].first - 1);
                         break;
                 }
-                r = get_small(rm, &l.v[i], "jsonl", SEGMENT_MAX, &text, &len, err);
+                r = get_small(&a, &l.v[i], "jsonl", SEGMENT_MAX, &text, &len, err);
                 if (r == 0)
                         r = check_entries(&a, &l.v[i], text);
                 free(text);
@@ -340,6 +565,7 @@ int evd_remote_audit(struct evd_remote *rm, X509 *trusted, json_t **ret, struct 
                         r = check_seal(&a, &l.v[i]);
         }
         free(l.v);
+        json_decref(l.vids);
         if (r < 0) {
                 json_decref(a.entries);
                 json_decref(a.lines);
@@ -412,20 +638,26 @@ struct items_ctx {
         struct evd_err *err;
 };
 
-static int item_each(void *ud, const struct evd_s3_entry *e)
+static bool is_record(const char *key, void *ud)
+{
+        const char *mark = strstr(key, "/items/");
+
+        (void)ud;
+        return mark && !strchr(mark + 7, '/') && strstr(mark, ".json") &&
+               (size_t)(mark - key) < EVD_CONF_NAME_MAX;
+}
+
+static int item_each(void *ud, const char *key, const char *vid)
 {
         struct items_ctx *c = ud;
-        const char *mark = strstr(e->key, "/items/");
+        const char *mark = strstr(key, "/items/");
         char station[EVD_CONF_NAME_MAX], *text = NULL;
         size_t len;
         json_t *item;
         int r;
 
-        if (!mark || strchr(mark + 7, '/') || !strstr(mark, ".json") ||
-            (size_t)(mark - e->key) >= sizeof(station))
-                return 0;
-        (void)snprintf(station, sizeof(station), "%.*s", (int)(mark - e->key), e->key);
-        r = evd_s3_get_mem(c->rm->s3, e->key, NULL, RECORD_MAX, &text, &len, c->err);
+        (void)snprintf(station, sizeof(station), "%.*s", (int)(mark - key), key);
+        r = evd_s3_get_mem(c->rm->s3, key, vid, RECORD_MAX, &text, &len, c->err);
         if (r < 0)
                 return r;
         item = json_loadb(text, len, 0, NULL);
@@ -454,7 +686,7 @@ int evd_remote_items(struct evd_remote *rm, const char *station, const char *cas
 
         (void)snprintf(prefix, sizeof(prefix), "%s%s", station ? station : "",
                        station ? "/items/" : "");
-        r = evd_s3_list(rm->s3, prefix, item_each, &c, err);
+        r = each_version(rm, prefix, true, is_record, item_each, &c, err);
         if (r < 0) {
                 json_decref(c.out);
                 return r;

@@ -16,6 +16,7 @@
 
 #include "conf.h"
 #include "err.h"
+#include "s3.h"
 
 struct evd_s3;
 struct evd_remote;
@@ -30,6 +31,19 @@ void evd_remote_free(struct evd_remote *rm);
 /* Borrowed: the client and the prefix in use. */
 struct evd_s3 *evd_remote_s3(struct evd_remote *rm);
 const char *evd_remote_prefix(const struct evd_remote *rm);
+
+/* Borrowed: what the reads so far found wrong in the bucket, ["KEY: what", ...]: newer
+ * versions over a locked one ("a newer unlocked version exists"), delete markers, a
+ * version read that is under no retention. The readers never read "the latest": a key
+ * written once (audit segments, certificates, objects) at its oldest version, the one
+ * replication locked; an item record (written again, locked, when its labels or hold
+ * change) at its newest version under retention. */
+const json_t *evd_remote_warnings(const struct evd_remote *rm);
+
+/* The version of key (written once: an object, a certificate) to read: its oldest, into
+ * vid; -ENOENT when the bucket has none. */
+int evd_remote_version(struct evd_remote *rm, const char *key, char vid[EVD_S3_VERSION_MAX],
+                       struct evd_err *err);
 
 /* The sealed audit log in the archive, checked: segments contiguous from entry 1, each
  * entry's hash and chain, each segment's checkpoint naming its last entry's hash and

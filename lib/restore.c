@@ -2,7 +2,8 @@
  *
  * The audit log comes back only as far as the archive sealed it, checked (chain,
  * seals, signatures) before anything is written; the items from their records (the
- * latest version of each, ids kept); each object downloaded into the store's tmp/,
+ * newest locked version of each, ids kept; see evd_remote_warnings); each object (its
+ * oldest version, the one replication locked) downloaded into the store's tmp/,
  * re-hashed against the item's sha256 and published. Everything that cannot come
  * back is named in the report. The catalogue is written in one transaction, with an
  * audit entry "station.restored" that continues the restored chain. */
@@ -48,7 +49,7 @@ static int fetch_object(struct restore *rs, struct evd_store *store, const json_
 {
         const char *hex = json_string_value(json_object_get(item, "sha256")) ?: "";
         uint8_t want[EVD_SHA256_LEN], got[EVD_SHA256_LEN];
-        char key[EVD_S3_KEY_MAX], tmp[EVD_STORE_TMPNAME_MAX];
+        char key[EVD_S3_KEY_MAX], tmp[EVD_STORE_TMPNAME_MAX], vid[EVD_S3_VERSION_MAX];
         struct evd_err e = { 0 };
         uint64_t size = 0;
         bool existed;
@@ -64,10 +65,14 @@ static int fetch_object(struct restore *rs, struct evd_store *store, const json_
         }
         (void)snprintf(key, sizeof(key), "%s/objects/%.2s/%.2s/%s", evd_remote_prefix(rs->rm), hex,
                        hex + 2, hex);
+        if (evd_remote_version(rs->rm, key, vid, &e) < 0) {
+                miss(rs, item, e.text);
+                return 0;
+        }
         r = evd_store_tmp_create(store, &fd, tmp);
         if (r < 0)
                 return evd_err_set(rs->err, r, "store: %s", strerror(-r));
-        r = evd_s3_get(evd_remote_s3(rs->rm), key, NULL, fd, 0, got, &size, &e);
+        r = evd_s3_get(evd_remote_s3(rs->rm), key, vid, fd, 0, got, &size, &e);
         if (r == 0 && memcmp(got, want, sizeof(got)) != 0)
                 r = evd_err_set(&e, -EBADMSG, "the archive's copy does not hash to its sha256");
         if (r == 0 && fsync(fd) < 0)
@@ -242,9 +247,10 @@ static int restore_objects(struct restore *rs, struct evd_catalog *cat)
         r = fetch_objects(rs);
         if (r < 0)
                 return r;
-        rs->report = json_pack("{sI sI sI sO}", "items", (json_int_t)json_array_size(rs->items),
+        rs->report = json_pack("{sI sI sI sO so}", "items", (json_int_t)json_array_size(rs->items),
                                "objects", (json_int_t)rs->objects, "bytes", (json_int_t)rs->bytes,
-                               "missing", rs->missing);
+                               "missing", rs->missing, "warnings",
+                               json_deep_copy(evd_remote_warnings(rs->rm)));
         return rs->report ? evd_catalog_write(cat, objects_audit_fn, rs, rs->err)
                           : evd_err_set(rs->err, -ENOMEM, "out of memory");
 }
@@ -282,13 +288,14 @@ int evd_restore(const struct evd_conf *conf, struct evd_remote *rm, X509 *truste
         if (r == 0 && !opts->metadata_only)
                 r = fetch_objects(&rs);
         if (r == 0) {
-                rs.report = json_pack("{sO sO sO sI sI sI sb sO}", "audit_entries",
+                rs.report = json_pack("{sO sO sO sI sI sI sb sO so}", "audit_entries",
                                       json_object_get(rs.audit, "sealed_through"), "segments",
                                       json_object_get(rs.audit, "segments"), "cert_sha256",
                                       json_object_get(rs.audit, "cert_sha256"), "items",
                                       (json_int_t)json_array_size(rs.items), "objects",
                                       (json_int_t)rs.objects, "bytes", (json_int_t)rs.bytes,
-                                      "metadata_only", opts->metadata_only, "missing", rs.missing);
+                                      "metadata_only", opts->metadata_only, "missing", rs.missing,
+                                      "warnings", json_deep_copy(evd_remote_warnings(rm)));
                 r = rs.report ? evd_catalog_write(cat, write_fn, &rs, err)
                               : evd_err_set(err, -ENOMEM, "out of memory");
         }

@@ -137,6 +137,25 @@ int evd_s3_list(struct evd_s3 *s3, const char *prefix,
                 int (*each)(void *ud, const struct evd_s3_entry *entry), void *ud,
                 struct evd_err *err);
 
+/* One version of a key, or a delete marker (borrowed for the callback's duration). */
+struct evd_s3_version {
+        const char *key;
+        const char *version_id;
+        const char *etag; /* without its quotes; "" for a delete marker */
+        uint64_t size;
+        int64_t modified_ms; /* LastModified, milliseconds since the epoch */
+        bool latest;         /* IsLatest */
+        bool delete_marker;
+};
+
+/* ListObjectVersions under prefix (GET ?versions=), following key-marker and
+ * version-id-marker: each(ud, version) for every version of every key (the server lists
+ * a key's versions newest first), then for the page's delete markers; a non-zero return
+ * from each stops and is returned. */
+int evd_s3_list_versions(struct evd_s3 *s3, const char *prefix,
+                         int (*each)(void *ud, const struct evd_s3_version *v), void *ud,
+                         struct evd_err *err);
+
 /* The ETag the server gives body when this client uploads it: its MD5, or for a
  * multipart upload the MD5 of the parts' MD5s and "-N". Reads the body once. */
 int evd_s3_etag_of(struct evd_s3 *s3, const struct evd_s3_body *body, char ret[EVD_S3_ETAG_MAX]);
@@ -148,6 +167,16 @@ int evd_s3_encode_key(const char *key, char *out, size_t n);
 
 /* Percent-encode a query value (everything but unreserved). */
 int evd_s3_encode_query(const char *value, char *out, size_t n);
+
+/* One page of a ListVersionsResult (xml, len bytes, untrusted) to each, as
+ * evd_s3_list_versions does: 0, each's non-zero return, or -EPROTO for an entry not
+ * understood. */
+int evd_s3_versions_page(const char *xml, size_t len,
+                         int (*each)(void *ud, const struct evd_s3_version *v), void *ud);
+
+/* An S3 time ("2026-03-01T10:00:00.123Z", the fraction optional) in milliseconds since
+ * the epoch; -EINVAL otherwise. */
+int evd_s3_time_parse_ms(const char *s, int64_t *ret);
 
 /* The errno for an HTTP status and S3 error code (code may be ""). */
 int evd_s3_errno(long status, const char *code);

@@ -310,3 +310,138 @@ int evd_s3_list(struct evd_s3 *s3, const char *prefix,
         } while (r == 0 && token[0]);
         return r;
 }
+
+int evd_s3_time_parse_ms(const char *s, int64_t *ret)
+{
+        char whole[64];
+        const char *dot = strchr(s, '.');
+        int64_t t, ms = 0;
+        size_t digits = 0;
+
+        if (!dot) {
+                if (evd_time_parse(s, &t) < 0)
+                        return -EINVAL;
+                *ret = t * 1000;
+                return 0;
+        }
+        if ((size_t)(dot - s) >= sizeof(whole) - 2)
+                return -EINVAL;
+        for (const char *p = dot + 1; *p >= '0' && *p <= '9'; p++, digits++)
+                if (digits < 3)
+                        ms = ms * 10 + (*p - '0');
+        if (digits == 0 || strcmp(dot + 1 + digits, "Z") != 0)
+                return -EINVAL;
+        for (size_t d = digits; d < 3; d++)
+                ms *= 10;
+        (void)snprintf(whole, sizeof(whole), "%.*sZ", (int)(dot - s), s);
+        if (evd_time_parse(whole, &t) < 0)
+                return -EINVAL;
+        *ret = t * 1000 + ms;
+        return 0;
+}
+
+/* One <Version> or <DeleteMarker> (its content in, il bytes) to each. */
+static int version_entry(const char *in, size_t il, bool marker,
+                         int (*each)(void *ud, const struct evd_s3_version *v), void *ud)
+{
+        char key[EVD_S3_KEY_MAX + 1], vid[EVD_S3_VERSION_MAX], latest[16], when[64];
+        char size[32] = "0", etag[EVD_S3_ETAG_MAX] = "", *e = etag, *end;
+        struct evd_s3_version v = { .key = key, .version_id = vid, .delete_marker = marker };
+
+        if (evd_s3xml_text(in, il, "Key", key, sizeof(key)) < 0 || !key[0] ||
+            evd_s3xml_text(in, il, "VersionId", vid, sizeof(vid)) < 0 || !vid[0] ||
+            evd_s3xml_text(in, il, "IsLatest", latest, sizeof(latest)) < 0 ||
+            evd_s3xml_text(in, il, "LastModified", when, sizeof(when)) < 0 ||
+            evd_s3_time_parse_ms(when, &v.modified_ms) < 0 ||
+            (!marker && evd_s3xml_text(in, il, "Size", size, sizeof(size)) < 0))
+                return -EPROTO;
+        if (!marker && evd_s3xml_text(in, il, "ETag", etag, sizeof(etag)) < 0)
+                etag[0] = '\0';
+        if (*e == '"') {
+                e++;
+                e[strcspn(e, "\"")] = '\0';
+        }
+        errno = 0;
+        v.size = strtoull(size, &end, 10);
+        if (errno || *end || end == size || size[0] == '-')
+                return -EPROTO;
+        v.latest = strcmp(latest, "true") == 0;
+        v.etag = e;
+        return each(ud, &v);
+}
+
+int evd_s3_versions_page(const char *xml, size_t len,
+                         int (*each)(void *ud, const struct evd_s3_version *v), void *ud)
+{
+        static const char *const names[] = { "Version", "DeleteMarker" };
+
+        for (size_t k = 0; k < EVD_ARRAY_SIZE(names); k++) {
+                const char *in;
+                size_t il, pos = 0;
+
+                while (evd_s3xml_next(xml, len, &pos, names[k], &in, &il)) {
+                        int r = version_entry(in, il, k == 1, each, ud);
+
+                        if (r)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* Whether a versions page was truncated, and the markers to go on from. */
+static int versions_next(const char *xml, size_t len, char *key, size_t kn, char *vid, size_t vn)
+{
+        char truncated[16];
+
+        if (evd_s3xml_text(xml, len, "IsTruncated", truncated, sizeof(truncated)) < 0 ||
+            strcmp(truncated, "true") != 0) {
+                key[0] = vid[0] = '\0';
+                return 0;
+        }
+        if (evd_s3xml_text(xml, len, "NextKeyMarker", key, kn) < 0 || !key[0])
+                return -EPROTO;
+        if (evd_s3xml_text(xml, len, "NextVersionIdMarker", vid, vn) < 0)
+                vid[0] = '\0';
+        return 0;
+}
+
+int evd_s3_list_versions(struct evd_s3 *s3, const char *prefix,
+                         int (*each)(void *ud, const struct evd_s3_version *v), void *ud,
+                         struct evd_err *err)
+{
+        char marker[EVD_S3_KEY_MAX + 1] = "", vmarker[EVD_S3_VERSION_MAX] = "", q[QUERY_MAX];
+        char was[EVD_S3_KEY_MAX + 1], vwas[EVD_S3_VERSION_MAX];
+        int r;
+
+        do {
+                memcpy(was, marker, sizeof(was));
+                memcpy(vwas, vmarker, sizeof(vwas));
+                const char *kv[] = { "key-marker",
+                                     marker[0] ? marker : NULL,
+                                     "prefix",
+                                     prefix && *prefix ? prefix : NULL,
+                                     "version-id-marker",
+                                     marker[0] && vmarker[0] ? vmarker : NULL,
+                                     "versions",
+                                     "" };
+                struct xfer x = XFER("GET", NULL, q);
+
+                r = evd_s3__build_query(q, sizeof(q), kv, 4);
+                if (r < 0)
+                        return evd_err_set(err, r, "S3 list versions: prefix or marker too long");
+                r = evd_s3__perform(s3, &x, err);
+                if (r == 0)
+                        r = evd_s3_versions_page(x.reply.data, x.reply.len, each, ud);
+                if (r == 0 && versions_next(x.reply.data, x.reply.len, marker, sizeof(marker),
+                                            vmarker, sizeof(vmarker)) < 0)
+                        r = -EPROTO;
+                if (r == 0 && marker[0] && strcmp(marker, was) == 0 && strcmp(vmarker, vwas) == 0)
+                        r = -EPROTO; /* the same page again: it would never end */
+                if (r == -EPROTO)
+                        evd_err_set(err, r, "S3 list versions %s: a reply not understood",
+                                    prefix ? prefix : "");
+                evd_s3__xfer_done(&x);
+        } while (r == 0 && marker[0]);
+        return r;
+}

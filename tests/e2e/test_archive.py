@@ -236,3 +236,96 @@ def test_restore_metadata_first_objects_later(archived, rgw):
     assert any(e["event"] == "station.objects_restored" for e in st.json("audit"))
     p = ctl(st, "verify", "--store", "--audit", "--remote")
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_forged_newer_versions_are_ignored_and_reported(archived, rgw, tmp):
+    """Whoever holds write credentials (another station, a stolen key) can PUT a newer
+    version over a key of the versioned bucket, or hide it with a delete marker; the
+    COMPLIANCE-locked original stays underneath, and that is what the readers read."""
+    st, rep, bucket, sealed = archived
+    items = st.json("items")
+    rep.stop()
+    seg = f"e2e/audit/1-{sealed}.jsonl"
+    rec0, rec1 = f"e2e/items/{items[0]['id']}.json", f"e2e/items/{items[1]['id']}.json"
+    # a forged audit segment: the recorder of every item rewritten
+    orig = os.path.join(tmp, "seg.jsonl")
+    assert s3tool(rgw, bucket, "get", seg, orig)[0] == 0
+    with open(orig) as f:
+        text = f.read()
+    assert '"R1"' in text
+    forged = os.path.join(tmp, "forged.jsonl")
+    with open(forged, "w") as f:
+        f.write(text.replace('"R1"', '"R9"'))
+    rc, put = s3tool(rgw, bucket, "put", seg, forged)
+    assert rc == 0 and put["mode"] == ""  # no lock: an ordinary newer version
+    # a forged item record: another case, no hold
+    rec = os.path.join(tmp, "rec.json")
+    assert s3tool(rgw, bucket, "get", rec0, rec)[0] == 0
+    with open(rec) as f:
+        record = json.load(f)
+    assert record["labels"]["case_no"] == "X罚〔2026〕17号"
+    record["labels"]["case_no"] = "FORGED-1"
+    with open(rec, "w") as f:
+        json.dump(record, f)
+    assert s3tool(rgw, bucket, "put", rec0, rec)[0] == 0
+    # another record hidden by a delete marker (allowed on a locked bucket)
+    assert s3tool(rgw, bucket, "delete", rec1)[0] == 0
+    rc, vers = s3tool(rgw, bucket, "versions", "e2e/")
+    assert rc == 0
+    assert sum(1 for v in vers if v["key"] == seg) == 2
+    assert any(v["key"] == rec1 and v["delete_marker"] and v["latest"] for v in vers)
+    # the latest version of the segment does not chain: read at its oldest, it does
+    p = ctl(st, "verify", "--remote")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"matches the {sealed} sealed entries" in p.stdout
+    assert f"archive: warning: {seg}: a newer unlocked version exists" in p.stdout, p.stdout
+    doc = json.loads(ctl(st, "--json", "verify", "--remote").stdout)
+    assert doc["ok"] is True and any(w.startswith(seg + ":") for w in doc["remote"]["warnings"])
+    # remote list: the original labels, the hidden record found, both reported
+    p = ctl(st, "--json", "remote", "list")
+    assert p.returncode == 0, p.stderr
+    listed = {i["id"]: i for i in json.loads(p.stdout)}
+    assert len(listed) == 3
+    assert listed[items[0]["id"]]["labels"]["case_no"] == "X罚〔2026〕17号"
+    assert f"{rec0}: a newer unlocked version exists" in p.stderr, p.stderr
+    assert f"{rec1}: a delete marker hides it" in p.stderr, p.stderr
+    # restore: the original labels and holds come back; the report names the forgeries
+    assert st.stop() == 0
+    keys = os.path.join(os.path.dirname(st.state), "keys-backup")
+    shutil.copytree(os.path.join(st.state, "keys"), keys)
+    rmtree(st.state)
+    p = ctl(st, "--json", "restore", "--from-remote")
+    assert p.returncode == 0, p.stdout + p.stderr
+    report = json.loads(p.stdout)
+    warned = " ".join(report["warnings"])
+    assert f"{seg}: a newer unlocked version exists" in warned
+    assert f"{rec0}: a newer unlocked version exists" in warned
+    shutil.copytree(keys, os.path.join(st.state, "keys"))
+    st.start()
+    after = comparable(st.json("items"))
+    assert len(after) == 3
+    for a, b in zip(after, comparable(items)):
+        assert {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)} == {}
+    assert after[0]["labels"]["case_no"] == "X罚〔2026〕17号"
+    restored = st.json("audit")
+    assert all('"R9"' not in json.dumps(e) for e in restored[:sealed])
+    # the station's restored log matches the archive's locked history
+    p = ctl(st, "verify", "--audit", "--remote")
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_a_locked_forgery_of_a_segment_is_ignored(archived, rgw, tmp):
+    """A newer record version under a lock of its own is taken (a relabel is written so),
+    but a newer segment version, even locked, never is: segments are written once."""
+    st, rep, bucket, sealed = archived
+    rep.stop()
+    seg = f"e2e/audit/1-{sealed}.checkpoint"
+    junk = os.path.join(tmp, "junk")
+    with open(junk, "w") as f:
+        f.write("evidock audit checkpoint\nnot really\n")
+    rc, put = s3tool(rgw, bucket, "put", seg, junk, "-", "2099-01-01T00:00:00Z")
+    assert rc == 0
+    assert s3tool(rgw, bucket, "head", seg, put["version_id"])[1]["mode"] == "COMPLIANCE"
+    p = ctl(st, "verify", "--remote")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"archive: warning: {seg}: a newer version exists (ignored)" in p.stdout, p.stdout

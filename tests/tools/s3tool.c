@@ -5,6 +5,7 @@
  *   s3tool put KEY FILE [SHA256HEX|-] [RETAIN_UNTIL|-] [hold]
  *   s3tool get KEY OUT|- [VERSION]      s3tool head KEY [VERSION]
  *   s3tool delete KEY [VERSION]         s3tool list PREFIX
+ *   s3tool versions PREFIX               (every version and delete marker)
  *   s3tool retention KEY VERSION [UNTIL]   (get, or set COMPLIANCE until UNTIL)
  *   s3tool hold KEY VERSION [on|off]       (get, or set)
  *   s3tool bucket
@@ -42,6 +43,16 @@ static int each(void *ud, const struct evd_s3_entry *e)
 {
         json_array_append_new(ud, json_pack("{s:s, s:I, s:s}", "key", e->key, "size",
                                             (json_int_t)e->size, "etag", e->etag));
+        return 0;
+}
+
+static int each_version(void *ud, const struct evd_s3_version *v)
+{
+        json_array_append_new(ud, json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:b}", "key", v->key,
+                                            "version_id", v->version_id, "etag", v->etag, "size",
+                                            (json_int_t)v->size, "modified_ms",
+                                            (json_int_t)v->modified_ms, "latest", v->latest,
+                                            "delete_marker", v->delete_marker));
         return 0;
 }
 
@@ -172,6 +183,16 @@ static int run(struct evd_s3 *s3, int argc, char **argv, struct evd_err *err)
                 json_t *a = json_array();
 
                 r = evd_s3_list(s3, argv[2], each, a, err);
+                if (r < 0) {
+                        json_decref(a);
+                        return r;
+                }
+                return out(a);
+        }
+        if (strcmp(op, "versions") == 0) {
+                json_t *a = json_array();
+
+                r = evd_s3_list_versions(s3, argv[2], each_version, a, err);
                 if (r < 0) {
                         json_decref(a);
                         return r;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "s3.h"
@@ -150,11 +151,73 @@ static void modes(void **state)
         assert_int_equal(evd_s3_mode_parse("compliance", &m), -EINVAL);
 }
 
+struct seen {
+        char text[512];
+        int n;
+};
+
+static int saw(void *ud, const struct evd_s3_version *v)
+{
+        struct seen *s = ud;
+        size_t o = strlen(s->text);
+
+        (void)snprintf(s->text + o, sizeof(s->text) - o, "%s|%s|%s|%llu|%lld|%d%d;", v->key,
+                       v->version_id, v->etag, (unsigned long long)v->size,
+                       (long long)v->modified_ms, v->latest, v->delete_marker);
+        return ++s->n == 99 ? 7 : 0;
+}
+
+static void versions(void **state)
+{
+        static const char page[] =
+                "<?xml version=\"1.0\"?><ListVersionsResult xmlns=\"x\"><Name>b</Name>"
+                "<IsTruncated>true</IsTruncated><NextKeyMarker>p/b</NextKeyMarker>"
+                "<NextVersionIdMarker>v3</NextVersionIdMarker>"
+                "<Version><Key>p/a</Key><VersionId>v2</VersionId><IsLatest>true</IsLatest>"
+                "<LastModified>2026-03-01T10:00:01.250Z</LastModified><ETag>&quot;e2&quot;</ETag>"
+                "<Size>5</Size></Version>"
+                "<DeleteMarker><Key>p/b</Key><VersionId>m1</VersionId><IsLatest>true</IsLatest>"
+                "<LastModified>2026-03-01T10:00:02Z</LastModified></DeleteMarker>"
+                "<Version><Key>p/a</Key><VersionId>v1</VersionId><IsLatest>false</IsLatest>"
+                "<LastModified>2026-03-01T10:00:00.5Z</LastModified><ETag>\"e1\"</ETag>"
+                "<Size>4</Size></Version></ListVersionsResult>";
+        struct seen s = { "", 0 };
+        int64_t ms;
+
+        (void)state;
+        assert_int_equal(evd_s3_versions_page(page, sizeof(page) - 1, saw, &s), 0);
+        assert_string_equal(s.text, "p/a|v2|e2|5|1772359201250|10;"
+                                    "p/a|v1|e1|4|1772359200500|00;"
+                                    "p/b|m1||0|1772359202000|11;");
+        /* hostile: no key, no version id, a negative size, a bad time */
+        static const char *const bad[] = {
+                "<Version><VersionId>v</VersionId><IsLatest>true</IsLatest><LastModified>"
+                "2026-03-01T10:00:00Z</LastModified><Size>1</Size></Version>",
+                "<Version><Key>k</Key><IsLatest>true</IsLatest><LastModified>"
+                "2026-03-01T10:00:00Z</LastModified><Size>1</Size></Version>",
+                "<Version><Key>k</Key><VersionId>v</VersionId><IsLatest>true</IsLatest>"
+                "<LastModified>2026-03-01T10:00:00Z</LastModified><Size>-1</Size></Version>",
+                "<Version><Key>k</Key><VersionId>v</VersionId><IsLatest>true</IsLatest>"
+                "<LastModified>yesterday</LastModified><Size>1</Size></Version>",
+                "<DeleteMarker><Key>k</Key><VersionId>v</VersionId></DeleteMarker>",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(evd_s3_versions_page(bad[i], strlen(bad[i]), saw, &s), -EPROTO);
+        assert_int_equal(evd_s3_versions_page(NULL, 0, saw, &s), 0);
+        assert_int_equal(evd_s3_time_parse_ms("2026-03-01T10:00:00Z", &ms), 0);
+        assert_int_equal(ms, 1772359200000LL);
+        assert_int_equal(evd_s3_time_parse_ms("2026-03-01T10:00:00.123456Z", &ms), 0);
+        assert_int_equal(ms, 1772359200123LL);
+        assert_int_equal(evd_s3_time_parse_ms("2026-03-01T10:00:00.Z", &ms), -EINVAL);
+        assert_int_equal(evd_s3_time_parse_ms("2026-03-01T10:00:00.1", &ms), -EINVAL);
+        assert_int_equal(evd_s3_time_parse_ms("2026-03-01T10:00:00.1Zx", &ms), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(keys), cmocka_unit_test(endpoints), cmocka_unit_test(errnos),
-                cmocka_unit_test(xml),  cmocka_unit_test(modes),
+                cmocka_unit_test(xml),  cmocka_unit_test(modes),     cmocka_unit_test(versions),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
