@@ -229,7 +229,8 @@ demo: deps-if-missing
 
 # Throughput against cp, sha256sum and dcfldd; docking against dd and cp + sync; 1, 4, 8
 # and 16 recorders at USB 2.0 speed against their throttled raw reads; disc export
-# against xorriso -as mkisofs -J -R (2 GiB; BENCH_FILES x BENCH_MB to scale).
+# against xorriso -as mkisofs -J -R (2 GiB; BENCH_FILES x BENCH_MB to scale); the web
+# console's board latency and items pages against evidockctl (tests/bench/console.py).
 bench: deps-if-missing
 	$(MAKE) all $(SIM_BIN) $(BUILD)/fill
 	./tests/bench/run.sh $(abspath $(BUILD))
@@ -238,6 +239,7 @@ bench: deps-if-missing
 	/usr/bin/python3 tests/bench/replicate.py $(abspath $(BUILD))
 	./tests/bench/disc.sh $(abspath $(BUILD))
 	./tests/bench/catalog.sh $(abspath $(BUILD))
+	/usr/bin/python3 tests/bench/console.py $(abspath $(BUILD))
 
 # The catalogue bench's filler: N realistic items through libevidock (tests/bench/fill.c).
 $(BUILD)/fill: tests/bench/fill.c $(BUILD)/libevidock.a

@@ -554,15 +554,44 @@ enum MHD_Result evd_console_failed(struct ctx *x, int r, const struct evd_err *e
         return evd_console_message(x, status, EVD_MSG_FAILED, err->code ? err->text : strerror(-r));
 }
 
+/* The items page's cursor: absent or empty (the first page, 0), else an item id. */
+static int items_after(const struct evd_web_form *q, json_int_t *ret)
+{
+        const char *after = evd_web_form_get(q, "after");
+        char *end = NULL;
+        unsigned long long v;
+
+        *ret = 0;
+        if (!after || !after[0])
+                return 0;
+        if (after[0] < '0' || after[0] > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(after, &end, 10);
+        if (errno || *end || v == 0 || v > INT64_MAX)
+                return -EINVAL;
+        *ret = (json_int_t)v;
+        return 0;
+}
+
+/* One page of items from the daemon's cursor (`items` with limit and after): the
+ * console never holds more than a page. */
 static enum MHD_Result h_items(struct ctx *x)
 {
         static const char *const strings[] = { "case", "recorder", "handler", "since", "until" };
         static const char *const flags[] = { "late", "unlabeled", "overdue" };
-        const char *page = evd_web_form_get(&x->form, "page");
         struct evd_err err = { 0 };
-        json_t *args = json_object(), *items = NULL;
+        json_t *args = json_pack("{si}", "limit", EVD_PAGE_SIZE), *page = NULL;
+        json_int_t after;
         int r;
 
+        if (items_after(&x->form, &after) < 0) {
+                json_decref(args);
+                return evd_console_message(x, MHD_HTTP_BAD_REQUEST, EVD_MSG_FAILED,
+                                           "after: an item number");
+        }
+        if (args && after)
+                (void)json_object_set_new(args, "after", json_integer(after));
         for (size_t i = 0; args && i < sizeof(strings) / sizeof(strings[0]); i++) {
                 const char *v = evd_web_form_get(&x->form, strings[i]);
 
@@ -572,13 +601,16 @@ static enum MHD_Result h_items(struct ctx *x)
         for (size_t i = 0; args && i < sizeof(flags) / sizeof(flags[0]); i++)
                 if (evd_web_form_get(&x->form, flags[i]))
                         (void)json_object_set_new(args, flags[i], json_true());
-        r = args ? evd_console_ask(x, "items", args, &items, &err) : -ENOMEM;
+        r = args ? evd_console_ask(x, "items", args, &page, &err) : -ENOMEM;
         json_decref(args);
-        if (r < 0)
+        if (r == 0 && !json_is_array(json_object_get(page, "items")))
+                r = evd_err_set(&err, -EPROTO, "evidockd: items gave no page");
+        if (r < 0) {
+                json_decref(page);
                 return evd_console_failed(x, r, &err);
-        evd_page_items(&x->out, &x->view, &x->form, items,
-                       page ? (size_t)strtoul(page, NULL, 10) : 1);
-        json_decref(items);
+        }
+        evd_page_items(&x->out, &x->view, &x->form, page);
+        json_decref(page);
         return evd_console_html(x, MHD_HTTP_OK);
 }
 

@@ -611,9 +611,26 @@ static enum MHD_Result admin_page(struct ctx *x, unsigned status, const char *er
         return evd_console_html(x, status);
 }
 
+/* The account forms: the daemon's user.passwd and user.disable. A password is taken
+ * from the POST body only (a query string lands in logs and history): one in the URL
+ * is refused. Neither the password nor its hash is logged or shown again. */
+static int admin_account(struct ctx *x, const char *what, json_t *args, const char **cmd)
+{
+        if (strcmp(what, "passwd") == 0) {
+                if (MHD_lookup_connection_value(x->conn, MHD_GET_ARGUMENT_KIND, "password"))
+                        return -EINVAL;
+                set_text(args, &x->form, "password");
+                *cmd = "user.passwd";
+        } else {
+                *cmd = "user.disable";
+        }
+        set_text(args, &x->form, "name");
+        return 0;
+}
+
 static enum MHD_Result h_admin_run(struct ctx *x)
 {
-        const char *what = x->param;
+        const char *what = x->param, *cmd = what;
         struct evd_err err = { 0 };
         json_t *args = json_object(), *done = NULL;
         enum MHD_Result ret;
@@ -631,11 +648,17 @@ static enum MHD_Result h_admin_run(struct ctx *x)
                 set_text(args, &x->form, "reason");
                 if (evd_web_form_get(&x->form, "dry_run"))
                         (void)json_object_set_new(args, "dry_run", json_true());
+        } else if (strcmp(what, "passwd") == 0 || strcmp(what, "disable") == 0) {
+                if (admin_account(x, what, args, &cmd) < 0) {
+                        json_decref(args);
+                        return evd_console_message(x, MHD_HTTP_BAD_REQUEST, EVD_MSG_FAILED,
+                                                   "a password goes in the form, not the URL");
+                }
         } else {
                 json_decref(args);
                 return evd_console_message(x, MHD_HTTP_NOT_FOUND, EVD_MSG_NOT_FOUND, x->path);
         }
-        r = evd_console_ask(x, what, args, &done, &err);
+        r = evd_console_ask(x, cmd, args, &done, &err);
         json_decref(args);
         if (r == -EBUSY)
                 return evd_console_failed(x, r, &err);

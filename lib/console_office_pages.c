@@ -499,7 +499,10 @@ static void admin_form(struct evd_buf *b, const struct evd_page_view *v, const c
                                        fields[i],
                                        strcmp(fields[i], "dry_run") == 0 ? " checked" : "");
                 msg(b, v, labels[i]);
-                if (!check)
+                if (strcmp(fields[i], "password") == 0)
+                        evd_buf_str(b, "<input name=\"password\" type=\"password\" "
+                                       "autocomplete=\"new-password\" required>");
+                else if (!check)
                         evd_buf_printf(b, "<input name=\"%s\" required>", fields[i]);
                 evd_buf_str(b, "</label></p>");
         }
@@ -547,6 +550,8 @@ void evd_page_admin(struct evd_buf *b, const struct evd_page_view *v, const json
         static const enum evd_msg hold_l[] = { EVD_MSG_M_ITEMS, EVD_MSG_X_REASON };
         static const char *const ev[] = { "items", "case", "also" };
         static const enum evd_msg ev_l[] = { EVD_MSG_M_ITEMS, EVD_MSG_F_CASE, EVD_MSG_M_ALSO };
+        static const char *const account[] = { "name", "password" };
+        static const enum evd_msg account_l[] = { EVD_MSG_USER, EVD_MSG_M_NEW_PASSWORD };
         static const char *const purge[] = { "approver", "reason", "dry_run" };
         static const enum evd_msg purge_l[] = { EVD_MSG_X_APPROVER, EVD_MSG_X_REASON,
                                                 EVD_MSG_M_DRY_RUN };
@@ -573,6 +578,8 @@ void evd_page_admin(struct evd_buf *b, const struct evd_page_view *v, const json
         admin_form(b, v, "release", EVD_MSG_M_RELEASE, hold, hold_l, 2);
         admin_form(b, v, "evidence", EVD_MSG_M_EVIDENCE, ev, ev_l, 3);
         admin_form(b, v, "purge", EVD_MSG_M_PURGE, purge, purge_l, 3);
+        admin_form(b, v, "passwd", EVD_MSG_M_PASSWD, account, account_l, 2);
+        admin_form(b, v, "disable", EVD_MSG_M_DISABLE, account, account_l, 1);
         evd_buf_str(b, "</div>");
         evd_page_end(b);
 }

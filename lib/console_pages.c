@@ -307,19 +307,23 @@ static void filter_check(struct evd_buf *b, const struct evd_page_view *v,
         evd_buf_str(b, "</label>");
 }
 
-/* The query again with page=n, for the pager links. */
-static void page_link(struct evd_buf *b, const struct evd_web_form *q, size_t n)
+/* The query again from the cursor after (0: the first page), for the pager links. */
+static void page_link(struct evd_buf *b, const struct evd_web_form *q, json_int_t after)
 {
-        evd_buf_str(b, "/items?");
+        bool first = true;
+
+        evd_buf_str(b, "/items");
         for (size_t i = 0; i < q->n; i++) {
-                if (strcmp(q->f[i].name, "page") == 0)
+                if (strcmp(q->f[i].name, "after") == 0 || strcmp(q->f[i].name, "page") == 0)
                         continue;
+                evd_buf_str(b, first ? "?" : "&amp;");
+                first = false;
                 (void)evd_web_urlencode(b, q->f[i].name);
                 evd_buf_str(b, "=");
                 (void)evd_web_urlencode(b, q->f[i].value);
-                evd_buf_str(b, "&amp;");
         }
-        evd_buf_printf(b, "page=%zu", n);
+        if (after > 0)
+                evd_buf_printf(b, "%safter=%" JSON_INTEGER_FORMAT, first ? "?" : "&amp;", after);
 }
 
 static void items_filters(struct evd_buf *b, const struct evd_page_view *v,
@@ -367,19 +371,43 @@ static void item_row(struct evd_buf *b, const struct evd_page_view *v, const jso
         evd_buf_str(b, "</td></tr>");
 }
 
+/* The pager: the first page (when this is not it), the count on this page and the next
+ * page's cursor (when there is one). */
+static void items_pager(struct evd_buf *b, const struct evd_page_view *v,
+                        const struct evd_web_form *q, size_t n, const json_t *next)
+{
+        const char *after = evd_web_form_get(q, "after");
+
+        evd_buf_str(b, "<p class=\"pager\">");
+        if (after && after[0]) {
+                evd_buf_str(b, "<a rel=\"first\" id=\"first-page\" href=\"");
+                page_link(b, q, 0);
+                evd_buf_str(b, "\">");
+                msg(b, v, EVD_MSG_FIRST);
+                evd_buf_str(b, "</a> ");
+        }
+        evd_buf_printf(b, "<span id=\"pageno\">%zu ", n);
+        msg(b, v, EVD_MSG_TOTAL);
+        evd_buf_str(b, "</span> ");
+        if (json_is_integer(next) && json_integer_value(next) > 0) {
+                evd_buf_str(b, "<a rel=\"next\" id=\"next-page\" href=\"");
+                page_link(b, q, json_integer_value(next));
+                evd_buf_str(b, "\">");
+                msg(b, v, EVD_MSG_NEXT);
+                evd_buf_str(b, "</a>");
+        }
+        evd_buf_str(b, "</p>");
+}
+
 void evd_page_items(struct evd_buf *b, const struct evd_page_view *v, const struct evd_web_form *q,
-                    const json_t *items, size_t page)
+                    const json_t *page)
 {
         static const enum evd_msg heads[] = { EVD_MSG_F_ID,      EVD_MSG_F_RECORDED, EVD_MSG_SERIAL,
                                               EVD_MSG_F_FILE,    EVD_MSG_F_SIZE,     EVD_MSG_F_CASE,
                                               EVD_MSG_F_HANDLER, EVD_MSG_F_LATE };
-        size_t total = json_array_size(items);
-        size_t pages = total ? (total + EVD_PAGE_SIZE - 1) / EVD_PAGE_SIZE : 1;
+        const json_t *items = json_object_get(page, "items");
+        size_t n = json_array_size(items);
 
-        if (page < 1)
-                page = 1;
-        if (page > pages)
-                page = pages;
         evd_page_begin(b, v, EVD_MSG_NAV_ITEMS);
         items_filters(b, v, q);
         evd_buf_str(b, "<form method=\"get\" action=\"/label\"><table "
@@ -390,33 +418,16 @@ void evd_page_items(struct evd_buf *b, const struct evd_page_view *v, const stru
                 evd_buf_str(b, "</th>");
         }
         evd_buf_str(b, "</tr></thead><tbody>");
-        for (size_t i = (page - 1) * EVD_PAGE_SIZE; i < total && i < page * EVD_PAGE_SIZE; i++)
+        for (size_t i = 0; i < n && i < EVD_PAGE_SIZE; i++)
                 item_row(b, v, json_array_get(items, i));
         evd_buf_str(b, "</tbody></table>");
-        if (total == 0) {
+        if (n == 0) {
                 evd_buf_str(b, "<p class=\"empty\">");
                 msg(b, v, EVD_MSG_NONE_FOUND);
                 evd_buf_str(b, "</p>");
         }
-        evd_buf_str(b, "<p class=\"pager\">");
-        if (page > 1) {
-                evd_buf_str(b, "<a rel=\"prev\" href=\"");
-                page_link(b, q, page - 1);
-                evd_buf_str(b, "\">");
-                msg(b, v, EVD_MSG_PREV);
-                evd_buf_str(b, "</a> ");
-        }
-        evd_buf_printf(b, "<span id=\"pageno\">%zu / %zu</span> (%zu ", page, pages, total);
-        msg(b, v, EVD_MSG_TOTAL);
-        evd_buf_str(b, ") ");
-        if (page < pages) {
-                evd_buf_str(b, "<a rel=\"next\" href=\"");
-                page_link(b, q, page + 1);
-                evd_buf_str(b, "\">");
-                msg(b, v, EVD_MSG_NEXT);
-                evd_buf_str(b, "</a>");
-        }
-        evd_buf_str(b, "</p><button type=\"submit\">");
+        items_pager(b, v, q, n < EVD_PAGE_SIZE ? n : EVD_PAGE_SIZE, json_object_get(page, "next"));
+        evd_buf_str(b, "<button type=\"submit\">");
         msg(b, v, EVD_MSG_NAV_LABEL);
         evd_buf_str(b, "</button></form>");
         evd_page_end(b);

@@ -71,10 +71,12 @@ void evd_page_board(struct evd_buf *b, const struct evd_page_view *v);
 void evd_page_login(struct evd_buf *b, const struct evd_page_view *v, const char *csrf,
                     const char *next, const char *error);
 
-/* The items page: filters (query, echoed), one page of items (the whole matching
- * list, newest last as the daemon gives them) and links to the others. */
+/* The items page: filters (query, echoed), one page of items (page: the daemon's
+ * paged `items` answer, {"items": [...], "next": ID or null}, in recording-time order)
+ * and links to the first page (when query has "after") and to the next (the filters
+ * kept, after=next). */
 void evd_page_items(struct evd_buf *b, const struct evd_page_view *v,
-                    const struct evd_web_form *query, const json_t *items, size_t page);
+                    const struct evd_web_form *query, const json_t *page);
 
 /* One item, every field. */
 void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_t *item);
@@ -119,7 +121,8 @@ void evd_page_audit(struct evd_buf *b, const struct evd_page_view *v,
                     const struct evd_web_form *query, const json_t *entries, size_t page,
                     const json_t *verdict);
 
-/* The admin page: recorders, accounts, the forms; done (may be NULL) an answer to
+/* The admin page: recorders, accounts, the forms (hold, release, evidence, purge, an
+ * account's password, disabling an account); done (may be NULL) an answer to
  * show with its title, error (may be NULL). */
 void evd_page_admin(struct evd_buf *b, const struct evd_page_view *v, const json_t *recorders,
                     const json_t *users, const char *error, const json_t *done);

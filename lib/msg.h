@@ -156,7 +156,11 @@ enum evd_lang {
         X(M_DONE, "已完成", "Done")                                                                \
         X(M_ELIGIBLE, "可清理的记录", "Items eligible")                                            \
         X(M_PURGED, "已清理的记录", "Items purged")                                                \
-        X(M_KEPT, "保留的记录", "Items kept")
+        X(M_KEPT, "保留的记录", "Items kept")                                                      \
+        X(M_PASSWD, "设置账号密码", "Set an account's password")                                   \
+        X(M_DISABLE, "停用账号", "Disable an account")                                             \
+        X(M_NEW_PASSWORD, "新密码", "New password")                                                \
+        X(FIRST, "第一页", "First page")
 
 enum evd_msg {
 #define EVD_MSG_ENUM(key, zh, en) EVD_MSG_##key,

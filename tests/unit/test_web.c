@@ -220,13 +220,15 @@ static void hostile_pages(void **state)
                 "{sI ss ss ss s{ss ss} s[s]}", "id", (json_int_t)7, "original_path", bad,
                 "recorder", "<script>x</script>", "recorded_at", "2026-11-20T01:00:00Z", "labels",
                 "case_no", "X罚〔2026〕1号", "party", "\"><svg onload=alert(1)>", "notes", bad);
-        json_t *items = json_pack("[O]", item);
+        json_t *items = json_pack("{s[O] sI}", "items", item, "next", (json_int_t)7);
         struct evd_web_form q = { 0 };
         struct evd_buf b = { .max = 1 << 20 };
 
         (void)state;
         assert_int_equal(evd_web_form_add(&q, "case", "\"><script>"), 0);
-        evd_page_items(&b, &v, &q, items, 1);
+        evd_page_items(&b, &v, &q, items);
+        /* The next page's link: the filter kept (escaped), the daemon's cursor. */
+        assert_non_null(strstr(b.data, "href=\"/items?case=%22%3E%3Cscript%3E&amp;after=7\""));
         evd_page_item(&b, &v, item);
         evd_page_label(&b, &v, "^x\"<$", &q, "case", "<i>bad</i>", NULL);
         assert_int_equal(b.error, 0);
