@@ -157,7 +157,7 @@ ctl_failed_fn ctl_replication_failed;
 
 /* items: every page in turn (its --json an array written as the pages come), or with
  * --limit N / --after ID the one page asked for ({"items", "next"} for --json). */
-ctl_run_fn ctl_run_items;
+ctl_run_fn ctl_run_items, ctl_run_access_log;
 
 /* ---- ctl_deliver.c: output files made by the client, passed to evidockd ---- */
 

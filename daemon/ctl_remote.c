@@ -14,8 +14,7 @@
 #include "ctl.h"
 #include "keys.h"
 #include "remote.h"
-
-#define AUDIT_PAGE 100000
+#include "station.h"
 
 static int load_conf(struct ctl *ctx, struct evd_conf *conf)
 {
@@ -61,32 +60,35 @@ static int open_remote(struct ctl *ctx, const json_t *args, struct evd_conf *con
         return 0;
 }
 
-/* The station's whole audit log, page by page. */
+/* The station's whole audit log, page by page (station.h). */
 static int local_audit(struct ctl *ctx, json_t **ret)
 {
-        json_t *all = json_array();
-        json_int_t next = 1;
+        json_t *all = json_array(), *next = NULL;
 
-        for (;;) {
-                json_t *args = json_pack("{sI}", "from_seq", next), *page = NULL, *e;
-                size_t i, n;
-                int rc = ctl_request(ctx, "audit", args, &page);
+        do {
+                json_t *args = json_pack("{sI}", "limit", (json_int_t)EVD_ITEMS_PAGE_MAX);
+                json_t *page = NULL, *e;
+                size_t i;
+                int rc;
 
+                if (next)
+                        (void)json_object_set(args, "after", next);
+                rc = ctl_request(ctx, "audit", args, &page);
                 json_decref(args);
+                json_decref(next);
+                next = NULL;
                 if (rc) {
                         json_decref(all);
                         return rc;
                 }
-                n = json_array_size(page);
-                json_array_foreach(page, i, e)
+                json_array_foreach(json_object_get(page, "items"), i, e)
                 {
                         (void)json_array_append(all, e);
-                        next = json_integer_value(json_object_get(e, "seq")) + 1;
                 }
+                next = json_incref(json_object_get(page, "next"));
                 json_decref(page);
-                if (n < AUDIT_PAGE)
-                        break;
-        }
+        } while (json_is_integer(next));
+        json_decref(next);
         *ret = all;
         return 0;
 }

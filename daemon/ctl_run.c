@@ -40,26 +40,24 @@ int ctl_run_request(struct ctl *ctx, const struct ctl_command *cmd, json_t *args
 
 static int follow_audit(struct ctl *ctx, json_t *args)
 {
-        json_int_t next = 0;
-
         if (!ctx->json)
                 ctl_station_zone(ctx);
+        (void)json_object_set_new(args, "limit", json_integer(EVD_ITEMS_PAGE_MAX));
         for (;;) {
-                json_t *result = NULL, *e;
+                json_t *page = NULL, *items, *e, *last;
+                bool more;
                 size_t i;
 
-                if (next > 0) {
-                        (void)json_object_del(args, "since");
-                        (void)json_object_set_new(args, "from_seq", json_integer(next));
-                }
-                if (ctl_request(ctx, "audit", args, &result) != 0)
+                if (ctl_request(ctx, "audit", args, &page) != 0)
                         return 1;
-                json_array_foreach(result, i, e)
-                {
-                        next = json_integer_value(json_object_get(e, "seq")) + 1;
+                items = json_object_get(page, "items");
+                last = json_array_get(items, json_array_size(items) - 1);
+                if (last) { /* the cursor from now on: --since chose only the start */
+                        (void)json_object_del(args, "since");
+                        (void)json_object_set(args, "after", json_object_get(last, "seq"));
                 }
                 if (ctx->json) {
-                        json_array_foreach(result, i, e)
+                        json_array_foreach(items, i, e)
                         {
                                 char *text = json_dumps(e, JSON_COMPACT);
 
@@ -68,22 +66,14 @@ static int follow_audit(struct ctl *ctx, json_t *args)
                                 free(text);
                         }
                 } else {
-                        (void)ctl_print_audit(ctx, result);
+                        (void)ctl_print_audit(ctx, items);
                 }
                 fflush(ctx->out);
-                /* until an entry is seen, --since keeps choosing: a time ahead shows
-                 * entries from then on, not the log from its first */
-                json_decref(result);
-                (void)sleep(1);
+                more = json_is_integer(json_object_get(page, "next"));
+                json_decref(page);
+                if (!more) /* caught up: wait for new entries */
+                        (void)sleep(1);
         }
-}
-
-int ctl_run_audit(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
-{
-        bool follow = json_is_true(json_object_get(args, "follow"));
-
-        (void)json_object_del(args, "follow");
-        return follow ? follow_audit(ctx, args) : ctl_run_request(ctx, cmd, args);
 }
 
 /* ---- verify --anchors: checkpoints kept elsewhere, read here ---- */
@@ -188,9 +178,9 @@ static int number_arg(const struct ctl_command *cmd, json_t *args, const char *k
         return 0;
 }
 
-/* Every page, one after the other: with --json one array written as the pages come
- * (neither side holds more than a page), else the table of them all. */
-static int all_pages(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+/* Every page of wire's answer, one after the other: with --json one array written as
+ * the pages come (neither side holds more than a page), else the table of them all. */
+static int all_pages(struct ctl *ctx, const struct ctl_command *cmd, const char *wire, json_t *args)
 {
         json_t *all = ctx->json ? NULL : json_array(), *next = NULL;
         bool first = true;
@@ -203,7 +193,7 @@ static int all_pages(struct ctl *ctx, const struct ctl_command *cmd, json_t *arg
 
                 if (next)
                         (void)json_object_set(args, "after", next);
-                rc = ctl_request(ctx, "items", args, &page);
+                rc = ctl_request(ctx, wire, args, &page);
                 if (rc != 0)
                         break;
                 if (ctx->json && !next)
@@ -233,7 +223,10 @@ static int all_pages(struct ctl *ctx, const struct ctl_command *cmd, json_t *arg
         return rc;
 }
 
-int ctl_run_items(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+/* items, audit, access-log (station.h): without --limit and --after every page in
+ * turn; with either the one page asked for, and on stderr how to ask for the next. */
+static int run_pages(struct ctl *ctx, const struct ctl_command *cmd, const char *wire,
+                     const char *what, json_t *args)
 {
         json_t *page = NULL, *next;
         int rc;
@@ -245,9 +238,9 @@ int ctl_run_items(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
                 ctl_station_zone(ctx); /* times shown in the station's zone */
         ctx->args = args;
         if (!json_object_get(args, "limit") && !json_object_get(args, "after"))
-                return all_pages(ctx, cmd, args);
+                return all_pages(ctx, cmd, wire, args);
         /* One page: the next one is asked for with --after. */
-        rc = ctl_request(ctx, "items", args, &page);
+        rc = ctl_request(ctx, wire, args, &page);
         if (rc != 0)
                 return rc;
         next = json_object_get(page, "next");
@@ -256,11 +249,33 @@ int ctl_run_items(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
         } else {
                 rc = cmd->print(ctx, json_object_get(page, "items"));
                 if (rc == 0 && json_is_integer(next))
-                        fprintf(stderr, "evidockctl: more items: ask again with --after %lld\n",
+                        fprintf(stderr, "evidockctl: more %s: ask again with --after %lld\n", what,
                                 (long long)json_integer_value(next));
         }
         json_decref(page);
         return rc;
+}
+
+int ctl_run_items(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+{
+        return run_pages(ctx, cmd, "items", "items", args);
+}
+
+int ctl_run_access_log(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+{
+        return run_pages(ctx, cmd, "access-log", "entries", args);
+}
+
+int ctl_run_audit(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
+{
+        bool follow = json_is_true(json_object_get(args, "follow"));
+
+        (void)json_object_del(args, "follow");
+        if (follow && (json_object_get(args, "limit") || json_object_get(args, "after"))) {
+                ctl_say(cmd, "--follow takes neither --limit nor --after");
+                return 2;
+        }
+        return follow ? follow_audit(ctx, args) : run_pages(ctx, cmd, "audit", "entries", args);
 }
 
 /* ---- verify-disc: in the client itself, so that it needs no daemon ---- */

@@ -50,8 +50,8 @@ static int by_string(const void *a, const void *b)
                       json_string_value(*(json_t *const *)b));
 }
 
-/* The case numbers of the records under "case:" in META. */
-static int from_records(struct evd_txn *txn, json_t *out)
+int evd_casefile_each_record(struct evd_txn *txn, int (*each)(const json_t *rec, void *ctx),
+                             void *ctx)
 {
         MDB_cursor *cur;
         MDB_val k = { 5, (void *)"case:" }, v;
@@ -64,14 +64,24 @@ static int from_records(struct evd_txn *txn, json_t *out)
              rc == 0 && r == 0 && k.mv_size > 5 && memcmp(k.mv_data, "case:", 5) == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-                const char *no = json_string_value(json_object_get(rec, "case_no"));
 
-                if (no)
-                        r = add_unique(out, no);
+                if (rec && json_string_value(json_object_get(rec, "case_no")))
+                        r = each(rec, ctx);
                 json_decref(rec);
         }
         mdb_cursor_close(cur);
-        return r;
+        return r < 0 ? r : 0;
+}
+
+static int add_record(const json_t *rec, void *out)
+{
+        return add_unique(out, json_string_value(json_object_get(rec, "case_no")));
+}
+
+/* The case numbers of the records under "case:" in META. */
+static int from_records(struct evd_txn *txn, json_t *out)
+{
+        return evd_casefile_each_record(txn, add_record, out);
 }
 
 /* The case numbers of labelled items: one item per key of the case index. */

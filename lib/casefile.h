@@ -22,6 +22,12 @@ int evd_casefile_get(struct evd_txn *txn, const char *case_no, json_t **ret);
 /* Store rec (borrowed) under its case_no. */
 int evd_casefile_put(struct evd_txn *txn, const json_t *rec);
 
+/* each(rec, ctx) for every case record (borrowed during the call), in case number
+ * order; each returns 0 to go on, >0 to stop, <0 on error (returned). Only cases
+ * closed or filed have a record: it reads those, not the items. */
+int evd_casefile_each_record(struct evd_txn *txn, int (*each)(const json_t *rec, void *ctx),
+                             void *ctx);
+
 /* The case numbers known, from the records and the items' labels, sorted, without
  * repeats (caller owns). */
 int evd_casefile_numbers(struct evd_txn *txn, json_t **ret);

@@ -1,6 +1,7 @@
 /* Station commands of 第二十七条: viewing or copying a recording goes through an
  * administrator and is registered with who asked, who approved, when and why. The
- * register is the audit log itself ("item.accessed" entries). */
+ * register is the audit log itself ("item.accessed" entries); access-log lists it, in
+ * pages, in cmd_items.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -141,54 +142,5 @@ out:
                 (void)close(src);
         json_decref(c.details);
         json_decref(item);
-        return r;
-}
-
-struct log_ctx {
-        json_t *out;
-        bool has_until;
-        int64_t until;
-};
-
-static int collect_access(json_t *e, void *p)
-{
-        struct log_ctx *c = p;
-        const char *ev = json_string_value(json_object_get(e, "event")) ?: "";
-        int64_t t;
-
-        if (c->has_until &&
-            evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &t) == 0 &&
-            t > c->until)
-                return 1;
-        if (strcmp(ev, "item.accessed") != 0 && strcmp(ev, "export.done") != 0)
-                return 0;
-        return json_array_append(c->out, e) < 0 ? -ENOMEM : 0;
-}
-
-int evd_cmd_access_log(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
-                       struct evd_err *err)
-{
-        struct evd_station *s = ud;
-        struct log_ctx c = { .out = json_array() };
-        bool has_since = false;
-        int64_t since = INT64_MIN;
-        int r;
-
-        (void)req;
-        if (!c.out)
-                return evd_err_set(err, -ENOMEM, "out of memory");
-        if ((r = evd_arg_time(args, "since", &has_since, &since, err)) < 0 ||
-            (r = evd_arg_time(args, "until", &c.has_until, &c.until, err)) < 0)
-                goto fail;
-        r = evd_audit_each_snapshot(s->catalog, 0, has_since ? since : INT64_MIN, collect_access,
-                                    &c);
-        if (r < 0) {
-                r = evd_err_set(err, r, "audit log: %s", strerror(-r));
-                goto fail;
-        }
-        *ret = c.out;
-        return 0;
-fail:
-        json_decref(c.out);
         return r;
 }

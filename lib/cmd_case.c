@@ -429,34 +429,35 @@ out:
         return r;
 }
 
+struct case_warn {
+        int64_t now;
+        json_t *warnings;
+};
+
+static int warn_overdue(const json_t *rec, void *p)
+{
+        struct case_warn *c = p;
+        char w[EVD_LABEL_CASE_MAX + 200];
+
+        if (strcmp(evd_casefile_state(rec, c->now), "overdue") != 0)
+                return 0;
+        (void)snprintf(w, sizeof(w),
+                       "case %s: its file was due on %s (the act ended on %s) and is not filed; "
+                       "evidockctl case filed --ref",
+                       json_string_value(json_object_get(rec, "case_no")),
+                       json_string_value(json_object_get(rec, "due")) ?: "?",
+                       json_string_value(json_object_get(rec, "ended")) ?: "?");
+        return json_array_append_new(c->warnings, json_string(w)) < 0 ? -ENOMEM : 0;
+}
+
+/* Only a case with a record (closed or filed) can be overdue: the records are read,
+ * not every case number of the items' labels (status reads no item). */
 void evd_station_case_warnings(struct evd_station *s, struct evd_txn *txn,
                                const struct evd_conf *conf, json_t *warnings)
 {
-        int64_t now = evd_clock_now();
-        json_t *nos = NULL, *no;
-        size_t i;
+        struct case_warn c = { .now = evd_clock_now(), .warnings = warnings };
 
         (void)s;
         (void)conf;
-        if (evd_casefile_numbers(txn, &nos) < 0)
-                return;
-        json_array_foreach(nos, i, no)
-        {
-                json_t *rec = NULL;
-                char w[EVD_LABEL_CASE_MAX + 200];
-
-                if (evd_casefile_get(txn, json_string_value(no), &rec) < 0)
-                        continue;
-                if (strcmp(evd_casefile_state(rec, now), "overdue") == 0) {
-                        (void)snprintf(w, sizeof(w),
-                                       "case %s: its file was due on %s (the act ended on %s) "
-                                       "and is not filed; evidockctl case filed --ref",
-                                       json_string_value(no),
-                                       json_string_value(json_object_get(rec, "due")) ?: "?",
-                                       json_string_value(json_object_get(rec, "ended")) ?: "?");
-                        (void)json_array_append_new(warnings, json_string(w));
-                }
-                json_decref(rec);
-        }
-        json_decref(nos);
+        (void)evd_casefile_each_record(txn, warn_overdue, &c);
 }

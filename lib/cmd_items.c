@@ -1,14 +1,13 @@
-/* items, show, audit: read the catalog and the audit log. */
+/* items, show, audit, access-log: read the catalog and the audit log, in pages. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "item.h"
 #include "label.h"
 #include "station_internal.h"
-
-#define AUDIT_LIST_MAX 100000
 
 struct list_ctx {
         json_t *out;
@@ -44,6 +43,33 @@ static int arg_count(const json_t *args, const char *key, json_int_t lo, json_in
         return 0;
 }
 
+/* The reply (station.h), taking l->out: unpaged the array of every match, or an error
+ * when more matched than it may hold; paged {"items": [...], "next": the key of the
+ * page's last one when more match, else null}. what names them and the command. */
+static int page_reply(struct list_ctx *l, bool paged, const char *key, const char *what,
+                      json_t **ret, struct evd_err *err)
+{
+        json_t *last;
+
+        if (!paged && l->more) {
+                json_decref(l->out);
+                return evd_err_set(err, -E2BIG,
+                                   "more than %d %s match: ask for pages (limit, after), as "
+                                   "evidockctl %s does",
+                                   EVD_ITEMS_UNPAGED_MAX, strcmp(what, "items") ? "entries" : what,
+                                   what);
+        }
+        if (!paged) {
+                *ret = l->out;
+                return 0;
+        }
+        /* next: the cursor for the page after this one, null when this is the last. */
+        last = json_array_get(l->out, json_array_size(l->out) - 1);
+        *ret = json_pack("{so sO}", "items", l->out, "next",
+                         l->more ? json_object_get(last, key) : json_null());
+        return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
+}
+
 /* One page in recording-time order (catalog.h), in a snapshot of its own. */
 static int items_page(struct evd_station *s, const struct evd_item_filter *f, uint64_t after,
                       struct list_ctx *l, struct evd_err *err)
@@ -72,7 +98,6 @@ int evd_cmd_items(void *ud, struct evd_request *req, const json_t *args, json_t 
         bool paged = false;
         char case_buf[EVD_LABEL_CASE_MAX * 2];
         struct evd_conf conf;
-        json_t *last;
         int r;
 
         (void)req;
@@ -107,22 +132,7 @@ int evd_cmd_items(void *ud, struct evd_request *req, const json_t *args, json_t 
         r = items_page(s, &f, (uint64_t)after, &l, err);
         if (r < 0)
                 goto fail;
-        if (!paged && l.more) {
-                r = evd_err_set(err, -E2BIG,
-                                "more than %d items match: ask for pages (limit, after), as "
-                                "evidockctl items does",
-                                EVD_ITEMS_UNPAGED_MAX);
-                goto fail;
-        }
-        if (!paged) {
-                *ret = l.out;
-                return 0;
-        }
-        /* next: the cursor for the page after this one, null when this is the last. */
-        last = json_array_get(l.out, json_array_size(l.out) - 1);
-        *ret = json_pack("{so sO}", "items", l.out, "next",
-                         l.more ? json_object_get(last, "id") : json_null());
-        return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
+        return page_reply(&l, paged, "id", "items", ret, err);
 fail:
         json_decref(l.out);
         return r;
@@ -154,36 +164,103 @@ int evd_cmd_show(void *ud, struct evd_request *req, const json_t *args, json_t *
         return 0;
 }
 
-/* ---- audit ---- */
+/* ---- audit, access-log: the log in seq order, paged as items are ---- */
+
+struct log_ctx {
+        struct list_ctx l;
+        bool access_only; /* access-log: the item.accessed and export.done entries */
+        bool has_until;
+        int64_t until;
+};
+
+static int collect_log(json_t *e, void *p)
+{
+        struct log_ctx *c = p;
+        const char *ev = json_string_value(json_object_get(e, "event")) ?: "";
+        int64_t t;
+
+        /* the log is in time order: past until nothing more matches */
+        if (c->has_until &&
+            evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &t) == 0 &&
+            t > c->until)
+                return 1;
+        if (c->access_only && strcmp(ev, "item.accessed") != 0 && strcmp(ev, "export.done") != 0)
+                return 0;
+        return collect(e, &c->l);
+}
+
+/* The entries after seq `after`, in a snapshot of its own; a cursor past the log's end
+ * is an error (a cursor of another station, or a log that was replaced). */
+static int log_page(struct evd_station *s, uint64_t after, int64_t since, struct log_ctx *c,
+                    struct evd_err *err)
+{
+        uint8_t hash[EVD_SHA256_LEN];
+        uint64_t head = 0;
+        struct evd_txn txn;
+        int r = evd_catalog_read_begin(s->catalog, &txn);
+
+        if (r == 0) {
+                r = evd_audit_head(&txn, &head, hash);
+                if (r == 0 && after > head)
+                        r = -ENOENT;
+                else if (r == 0)
+                        r = evd_audit_each(&txn, after + 1, since, collect_log, c);
+                evd_catalog_read_end(&txn);
+        }
+        if (r == -ENOENT)
+                return evd_err_set(err, r,
+                                   "no audit entry %llu to list after (the log ends at %llu)",
+                                   (unsigned long long)after, (unsigned long long)head);
+        if (r < 0)
+                return evd_err_set(err, r, "audit log: %s", strerror(-r));
+        return 0;
+}
+
+/* audit and access-log: since, until (access-log), limit and after (a seq) as items
+ * takes them; from_seq (older clients) is after from_seq - 1. */
+static int log_list(struct evd_station *s, const json_t *args, bool access_only, json_t **ret,
+                    struct evd_err *err)
+{
+        struct log_ctx c = { .l = { .out = json_array(), .max = EVD_ITEMS_UNPAGED_MAX },
+                             .access_only = access_only };
+        json_int_t limit = EVD_ITEMS_PAGE_MAX, after = 0, from = 0;
+        bool paged = false, has_from = false, has_since = false;
+        int64_t since = INT64_MIN;
+        int r;
+
+        if ((r = evd_arg_time(args, "since", &has_since, &since, err)) < 0 ||
+            (access_only && (r = evd_arg_time(args, "until", &c.has_until, &c.until, err)) < 0) ||
+            (r = arg_count(args, "limit", 1, EVD_ITEMS_PAGE_MAX, &limit, &paged, err)) < 0 ||
+            (r = arg_count(args, "after", 1, INT64_MAX, &after, &paged, err)) < 0 ||
+            (r = arg_count(args, "from_seq", 0, INT64_MAX, &from, &has_from, err)) < 0)
+                goto fail;
+        if (!c.l.out) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto fail;
+        }
+        if (has_from && !after && from > 1)
+                after = from - 1;
+        if (paged)
+                c.l.max = (size_t)limit;
+        r = log_page(s, (uint64_t)after, has_since ? since : INT64_MIN, &c, err);
+        if (r < 0)
+                goto fail;
+        return page_reply(&c.l, paged, "seq", access_only ? "access-log" : "audit", ret, err);
+fail:
+        json_decref(c.l.out);
+        return r;
+}
 
 int evd_cmd_audit(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
                   struct evd_err *err)
 {
-        struct evd_station *s = ud;
-        struct list_ctx l = { .out = json_array(), .max = AUDIT_LIST_MAX };
-        json_t *from = json_object_get(args, "from_seq");
-        int64_t since = INT64_MIN;
-        bool has_since;
-        int r;
-
         (void)req;
-        if ((r = evd_arg_time(args, "since", &has_since, &since, err)) < 0)
-                goto fail;
-        if (!has_since)
-                since = INT64_MIN;
-        if (from && (!json_is_integer(from) || json_integer_value(from) < 0)) {
-                r = evd_err_set(err, -EINVAL, "argument \"from_seq\" must be a whole number");
-                goto fail;
-        }
-        r = evd_audit_each_snapshot(s->catalog, from ? (uint64_t)json_integer_value(from) : 0,
-                                    since, collect, &l);
-        if (r < 0) {
-                r = evd_err_set(err, r, "audit log: %s", strerror(-r));
-                goto fail;
-        }
-        *ret = l.out;
-        return 0;
-fail:
-        json_decref(l.out);
-        return r;
+        return log_list(ud, args, false, ret, err);
+}
+
+int evd_cmd_access_log(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                       struct evd_err *err)
+{
+        (void)req;
+        return log_list(ud, args, true, ret, err);
 }

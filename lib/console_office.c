@@ -21,10 +21,12 @@
 #include "clock.h"
 #include "console_internal.h"
 #include "deliver.h"
+#include "station.h"
 #include "util.h"
 
 #define EXPORT_TIMEOUT_MS (10 * 60 * 1000) /* for each reply line of a long request */
 #define FILES_MAX 32                       /* files of one request (volumes, a copy) */
+#define LOG_MAX 100000 /* entries the log pages gather at most (one reply's bound before) */
 
 /* ---- downloads ---- */
 
@@ -323,12 +325,49 @@ static json_t *access_rows(const json_t *log, enum evd_lang lang)
         return rows;
 }
 
+/* Every page of the audit log or the access register (station.h), up to LOG_MAX
+ * entries; *ret (the caller's) the array of them. */
+static int ask_log(struct ctx *x, const char *cmd, const json_t *args, json_t **ret,
+                   struct evd_err *err)
+{
+        json_t *all = json_array(), *q = args ? json_copy((json_t *)args) : json_object();
+        json_t *next = NULL;
+        int r = 0;
+
+        if (!all || !q) {
+                r = evd_err_set(err, -ENOMEM, "out of memory");
+                goto out;
+        }
+        (void)json_object_set_new(q, "limit", json_integer(EVD_ITEMS_PAGE_MAX));
+        do {
+                json_t *page = NULL;
+
+                if (next)
+                        (void)json_object_set(q, "after", next);
+                json_decref(next);
+                next = NULL;
+                r = evd_console_ask(x, cmd, q, &page, err);
+                if (r < 0)
+                        goto out;
+                (void)json_array_extend(all, json_object_get(page, "items"));
+                next = json_incref(json_object_get(page, "next"));
+                json_decref(page);
+        } while (json_is_integer(next) && json_array_size(all) < LOG_MAX);
+        *ret = all;
+        all = NULL;
+out:
+        json_decref(next);
+        json_decref(q);
+        json_decref(all);
+        return r;
+}
+
 static enum MHD_Result access_page(struct ctx *x, unsigned status, const char *error,
                                    const char *done, const char *link)
 {
         struct evd_err err = { 0 };
         json_t *log = NULL, *rows;
-        int r = evd_console_ask(x, "access-log", NULL, &log, &err);
+        int r = ask_log(x, "access-log", NULL, &log, &err);
 
         if (r < 0 && !error)
                 return evd_console_failed(x, r, &err);
@@ -544,7 +583,7 @@ static enum MHD_Result h_audit(struct ctx *x, bool verify)
         if (since && since[0])
                 (void)json_object_set_new(args, "since", json_string(since));
         if (r == 0)
-                r = evd_console_ask(x, "audit", args, &log, &err);
+                r = ask_log(x, "audit", args, &log, &err);
         json_decref(args);
         if (r < 0) {
                 json_decref(verdict);

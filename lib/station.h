@@ -22,7 +22,8 @@
  * {"items": [...], "next": id or null}, one page in recording-time order, next the
  * "after" of the page that follows; one without either gets the array of every match,
  * or an error when more than EVD_ITEMS_UNPAGED_MAX match. The daemon's memory is
- * bounded by a page whatever the catalogue holds. */
+ * bounded by a page whatever the catalogue holds. audit and access-log page the same
+ * way and answer the same shape, in seq order: "after" and "next" are entry seqs. */
 #define EVD_ITEMS_PAGE_MAX 1000
 #define EVD_ITEMS_UNPAGED_MAX 10000
 
