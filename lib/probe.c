@@ -169,8 +169,7 @@ static char **helper_env(void)
 /* In the child, between fork and exec: async-signal-safe calls only, and no open():
  * a preloaded wrapper of it (umockdev's, in the tests) takes a lock that another
  * thread may have held at fork, so the parent opens /dev/null (nul) beforehand. */
-static void child(int nul, int in, int out, const char *path, char *const *argv,
-                  char *const *envp)
+static void child(int nul, int in, int out, const char *path, char *const *argv, char *const *envp)
 {
         const struct rlimit no_core = { 0, 0 };
 
@@ -391,6 +390,11 @@ int evd_probe_list(struct evd_probes *p, const char *node, const char *const *ex
         return 0;
 }
 
+bool evd_probe_blames_input(int r)
+{
+        return r == -ECHILD || r == -ETIMEDOUT || r == -EBADMSG || r == -EMSGSIZE;
+}
+
 /* ---- media probes: a helper serves many files ---- */
 
 /* Start a media server: fd 3 its end of a SOCK_SEQPACKET pair. */
@@ -538,6 +542,9 @@ static int crash_text(int status, struct evd_err *err)
         if (sig)
                 return evd_err_set(err, -ECHILD, "probe crashed: signal %d%s%s%s", sig,
                                    name ? " (SIG" : "", name ? name : "", name ? ")" : "");
+        if (status >> 8 == 126 || status >> 8 == 127) /* child(): no exec */
+                return evd_err_set(err, -ENOEXEC, "cannot start the probe (exit status %d)",
+                                   status >> 8);
         return evd_err_set(err, -ECHILD, "probe failed: exit status %d", status >> 8);
 }
 
