@@ -46,7 +46,7 @@ static const char *const state_names[] = {
         [ST_INTERRUPTED] = "interrupted", [ST_FAILED] = "failed",
 };
 
-enum step { STEP_IDENTIFY, STEP_SCAN, STEP_END };
+enum step { STEP_IDENTIFY, STEP_SCAN, STEP_END, STEP_UNMARK };
 
 struct session {
         struct evd_docks *docks;
@@ -58,6 +58,7 @@ struct session {
         char serial[EVD_USB_SERIAL_MAX + 1];
         char serial_shown[EVD_NAME_ESCAPED_MAX(EVD_USB_SERIAL_MAX)];
         char syspath[EVD_USB_SYSPATH_MAX];
+        char plug[EVD_USB_PORT_PATH_MAX + 8]; /* "PORT#DEVNUM": this plug-in (recorder.h) */
         int64_t docked_at;
         char node[EVD_BLOCKDEV_NODE_MAX];
 
@@ -82,6 +83,8 @@ struct session {
 
         /* Handed from step to step; one owner at a time. */
         bool unregistered;             /* identify found no such recorder */
+        bool marked;                   /* the lister failed on this plug-in: unmark at departure */
+        bool lister_failed;            /* scan failed by the lister's fault: mark it */
         char reject[EVD_ERR_TEXT_MAX]; /* why identify turned the recorder away */
         void *src;                     /* env.disk->scan's */
         struct evd_ingest_job *job;
@@ -154,6 +157,8 @@ struct record_ctx {
         const struct evd_ingest_progress *p;
         bool identify; /* look the recorder up first; may turn into a rejection */
         bool unregistered;
+        bool marked;      /* identify found the lister's mark on this plug-in */
+        const char *mark; /* remember that the lister failed on it, for this reason */
         uint64_t id;
         char reject[EVD_ERR_TEXT_MAX]; /* why an unregistered recorder was turned away */
 };
@@ -207,9 +212,14 @@ static int record_fn(struct evd_txn *txn, void *p)
         json_t *rec = NULL, *record;
         int r;
 
-        c->unregistered = false;
+        c->unregistered = c->marked = false;
         if (c->identify) {
                 r = evd_recorder_get(txn, c->s->serial, &rec);
+                if (r == 0) /* the lister failed on this plug-in: fail at once */
+                        r = evd_recorder_lister_check(txn, rec, c->s->plug, c->reject,
+                                                      sizeof(c->reject));
+                c->marked = r > 0;
+                r = r > 0 ? 0 : r;
                 json_decref(rec);
                 if (r == -ENOENT) {
                         char near[256];
@@ -230,6 +240,10 @@ static int record_fn(struct evd_txn *txn, void *p)
                         error = c->reject;
                 } else if (r < 0) {
                         return r;
+                } else if (c->marked) {
+                        event = "dock.failed";
+                        outcome = "failed";
+                        error = c->reject;
                 }
         }
         if (c->id == 0 || c->identify) {
@@ -251,6 +265,8 @@ static int record_fn(struct evd_txn *txn, void *p)
         r = evd_catalog_json_put(txn, EVD_DB_DOCKS, key, record);
         if (r == 0)
                 r = evd_audit_append(txn, &dock_actor, event, subject, record, NULL);
+        if (r == 0 && c->mark)
+                r = evd_recorder_lister_mark(txn, c->s->serial, c->s->plug, c->id, c->mark);
         json_decref(record);
         return r;
 }
@@ -431,6 +447,8 @@ static void maybe_close(struct evd_docks *d)
         }
 }
 
+static void queue_step(struct session *s, enum step step);
+
 /* Free the session when it has left and nothing runs for it any more. Loop thread. */
 static void maybe_remove(struct session *s)
 {
@@ -438,11 +456,15 @@ static void maybe_remove(struct session *s)
 
         if (!has_left(s) || s->busy || s->cancelling || s->wait || s->job)
                 return;
+        if (s->marked && !d->stopping) { /* unplugged: the next dock lists it again */
+                s->marked = false;
+                queue_step(s, STEP_UNMARK);
+                if (s->busy)
+                        return;
+        }
         free_session(s);
         maybe_close(d);
 }
-
-static void queue_step(struct session *s, enum step step);
 
 /* The end of a session that got no job (rejected, failed, interrupted early). */
 static void end_without_job(struct session *s, enum state st, const char *error)
@@ -465,6 +487,7 @@ static void step_identify(struct session *s)
         }
         set_id(s, c.id);
         s->unregistered = c.unregistered;
+        s->marked = c.marked;
         memcpy(s->reject, c.reject, sizeof(s->reject));
 }
 
@@ -477,13 +500,16 @@ static void step_scan(struct session *s)
         struct evd_conf conf;
         json_t *deleted = NULL;
         size_t n = 0;
+        int r;
 
         d->env.conf(d->env.conf_userdata, &conf);
         for (int i = 0; i < conf.n_extensions; i++)
                 exts[i] = conf.extensions[i];
-        if (d->env.disk->scan(d->env.ingest, s->node, exts, (size_t)conf.n_extensions, &s->src,
-                              &files, &n, &deleted, &err) < 0) {
+        r = d->env.disk->scan(d->env.ingest, s->node, exts, (size_t)conf.n_extensions, &s->src,
+                              &files, &n, &deleted, &err);
+        if (r < 0) {
                 s->src = NULL;
+                s->lister_failed = evd_probe_blames_input(r);
                 set_state(s, ST_FAILED, err.text);
                 return;
         }
@@ -516,10 +542,27 @@ static void step_end(struct session *s)
         c.event = s->end_state == ST_REJECTED ? "dock.rejected"
                   : s->end_state == ST_FAILED ? "dock.failed"
                                               : "dock.ended";
+        c.mark = s->lister_failed ? c.error : NULL;
         if (write_record(&c, &err) < 0)
                 say(s->docks, LOG_ERR, "dock on %s: cannot record its end: %s", s->port, err.text);
         else if (s->id == 0)
                 set_id(s, c.id);
+        s->marked |= s->lister_failed;
+}
+
+static int unmark_fn(struct evd_txn *txn, void *p)
+{
+        return evd_recorder_lister_unmark(txn, ((struct session *)p)->serial);
+}
+
+static void step_unmark(struct session *s)
+{
+        struct evd_err err = { 0 };
+
+        if (evd_catalog_write(s->docks->env.catalog, unmark_fn, s, &err) < 0)
+                say(s->docks, LOG_ERR,
+                    "recorder %s: cannot forget that the lister failed on it: %s", s->serial_shown,
+                    err.text);
 }
 
 static void work_run(uv_work_t *w)
@@ -535,6 +578,9 @@ static void work_run(uv_work_t *w)
                 break;
         case STEP_END:
                 step_end(s);
+                break;
+        case STEP_UNMARK:
+                step_unmark(s);
                 break;
         }
 }
@@ -552,6 +598,12 @@ static void after_identify(struct session *s)
 
         if (s->state == ST_FAILED) {
                 say(d, LOG_ERR, "dock on %s: recorder %s: %s", s->port, s->serial_shown, s->error);
+                return;
+        }
+        if (s->marked) {
+                set_state(s, ST_FAILED, s->reject);
+                say(d, LOG_ERR, "dock %" PRIu64 ": recorder %s on %s: %s", s->id, s->serial_shown,
+                    s->port, s->reject);
                 return;
         }
         if (s->unregistered) {
@@ -623,6 +675,7 @@ static void work_done(uv_work_t *w, int status)
                 after_scan(s);
                 break;
         case STEP_END:
+        case STEP_UNMARK:
                 break;
         }
         maybe_remove(s);
@@ -814,6 +867,7 @@ static struct session *add_session(struct evd_docks *d, const struct evd_usb_dev
         if (!s->serial_shown[0])
                 (void)snprintf(s->serial_shown, sizeof(s->serial_shown), "(none)");
         memcpy(s->syspath, dev->syspath, sizeof(s->syspath));
+        (void)snprintf(s->plug, sizeof(s->plug), "%s#%u", s->port, (unsigned)s->devnum);
         s->docked_at = evd_clock_now();
         return s;
 }

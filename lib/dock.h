@@ -13,7 +13,12 @@
  *              stored from this recorder (same path, size and time) are skipped
  *   done     -> every file stored: "safe to remove"
  *   failed   -> no block node, a filesystem that cannot be read, or files that
- *              could not be copied (each audited by the engine); the daemon goes on
+ *              could not be copied (each audited by the engine); the daemon goes on.
+ *              When the sandboxed lister crashed, hung or lied on it (probe.h:
+ *              evd_probe_blames_input), the recorder's record remembers it with the
+ *              plug-in (USB port and device number; recorder.h): while it stays
+ *              plugged in, a restarted daemon fails its dock at once with that reason
+ *              (one dock.failed) instead of listing it again; its departure forgets it.
  *   interrupted -> it left (or the station stopped) before the end: the job is
  *              cancelled, the file in flight abandoned without trace; the next dock
  *              resumes, as stored files are skipped.

@@ -390,6 +390,11 @@ int evd_probe_list(struct evd_probes *p, const char *node, const char *const *ex
         return 0;
 }
 
+bool evd_probe_blames_input(int r)
+{
+        return r == -ECHILD || r == -ETIMEDOUT || r == -EBADMSG || r == -EMSGSIZE;
+}
+
 /* ---- media probes: a helper serves many files ---- */
 
 /* Start a media server: fd 3 its end of a SOCK_SEQPACKET pair. */
@@ -537,6 +542,9 @@ static int crash_text(int status, struct evd_err *err)
         if (sig)
                 return evd_err_set(err, -ECHILD, "probe crashed: signal %d%s%s%s", sig,
                                    name ? " (SIG" : "", name ? name : "", name ? ")" : "");
+        if (status >> 8 == 126 || status >> 8 == 127) /* child(): no exec */
+                return evd_err_set(err, -ENOEXEC, "cannot start the probe (exit status %d)",
+                                   status >> 8);
         return evd_err_set(err, -ECHILD, "probe failed: exit status %d", status >> 8);
 }
 

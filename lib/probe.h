@@ -24,6 +24,7 @@
 #define EVD_PROBE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -49,10 +50,16 @@ void evd_probes_free(struct evd_probes *p);
  * NULL, *ret_deleted the deleted recordings the helper found (source_deleted.h; checked;
  * the caller owns it; NULL when none were reported). Errors: the helper's own
  * (-EMEDIUMTYPE, -EUCLEAN, -E2BIG, ... with its text), -EBADMSG (nonsense), -ECHILD
- * (crashed or failed), -ETIMEDOUT, -EMSGSIZE (answer too long), -ENOENT (no helper). */
+ * (crashed or failed), -ETIMEDOUT, -EMSGSIZE (answer too long), -ENOENT (no helper),
+ * -ENOEXEC (the helper could not be started). */
 int evd_probe_list(struct evd_probes *p, const char *node, const char *const *exts, size_t n_exts,
                    struct evd_source **ret_src, struct evd_source_list **ret_list,
                    json_t **ret_deleted, struct evd_err *err);
+
+/* Whether an error of evd_probe_list says the input made the helper misbehave
+ * (-ECHILD, -ETIMEDOUT, -EBADMSG, -EMSGSIZE: a helper's own error answers never carry
+ * these codes), rather than the station or a filesystem it could not read. */
+bool evd_probe_blames_input(int r);
 
 /* Probe the stored object open on fd (borrowed, read-only) as evd_media_probe would, in
  * the helper: *ret_media (json_decref) on success. Errors as for evd_probe_list.

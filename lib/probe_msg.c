@@ -102,7 +102,9 @@ static int helper_error(const json_t *msg, struct evd_err *err)
         len = strlen(text);
         (void)evd_name_escape(text, len > EVD_PROBE_MSG_TEXT_MAX ? EVD_PROBE_MSG_TEXT_MAX : len,
                               shown, sizeof(shown));
-        if (c >= 0 || c < -4095 || c == -EBADMSG)
+        /* The codes that say the helper misbehaved are the daemon's (probe.h). */
+        if (c >= 0 || c < -4095 || c == -EBADMSG || c == -ECHILD || c == -ETIMEDOUT ||
+            c == -EMSGSIZE)
                 c = -EIO;
         return evd_err_set(err, (int)c, "%s", shown[0] ? shown : "the probe gave no reason");
 }

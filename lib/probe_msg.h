@@ -47,8 +47,9 @@ int evd_probe_msg_deleted_decode(const char *data, size_t len, json_t **ret, str
 
 /* Decode a listing answer of len bytes. On success *ret (evd_source_list_free) holds the
  * files with their extents or errors, and *ret_parts the filesystem count. A helper's
- * own error comes back as its code (a negative errno; -EIO if it gave another number)
- * with its text in err; anything malformed is -EBADMSG. */
+ * own error comes back as its code (a negative errno; -EIO if it gave another number
+ * or one of those probe.h keeps for a misbehaving helper) with its text in err; anything malformed
+ * is -EBADMSG. */
 int evd_probe_msg_listing_decode(const char *data, size_t len, struct evd_source_list **ret,
                                  unsigned *ret_parts, struct evd_err *err);
 

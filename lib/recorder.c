@@ -130,6 +130,54 @@ out:
         return r;
 }
 
+int evd_recorder_lister_mark(struct evd_txn *txn, const char *serial, const char *plug,
+                             uint64_t dock_id, const char *reason)
+{
+        char now[EVD_TIME_STR];
+        json_t *rec = NULL, *mark;
+        int r = evd_recorder_get(txn, serial, &rec);
+
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        evd_time_format(evd_clock_now(), now);
+        mark = json_pack("{ss ss sI ss}", "plug", plug, "reason", reason, "dock",
+                         (json_int_t)dock_id, "at", now);
+        r = mark ? json_object_set_new(rec, "lister_failed", mark) : -ENOMEM;
+        if (r == 0)
+                r = evd_recorder_put(txn, rec);
+        json_decref(rec);
+        return r < 0 ? r : 0;
+}
+
+int evd_recorder_lister_check(struct evd_txn *txn, const json_t *record, const char *plug,
+                              char *why, size_t n)
+{
+        const json_t *mark = json_object_get(record, "lister_failed");
+        const char *on = json_string_value(json_object_get(mark, "plug"));
+        const char *serial = json_string_value(json_object_get(record, "serial"));
+
+        if (!mark)
+                return 0;
+        if (!on || strcmp(on, plug) != 0)
+                return serial ? evd_recorder_lister_unmark(txn, serial) : -EINVAL;
+        (void)snprintf(why, n, "not read again: the lister failed on it: %s; undock it to retry",
+                       json_string_value(json_object_get(mark, "reason")) ?: "(no reason kept)");
+        return 1;
+}
+
+int evd_recorder_lister_unmark(struct evd_txn *txn, const char *serial)
+{
+        json_t *rec = NULL;
+        int r = evd_recorder_get(txn, serial, &rec);
+
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        if (json_object_del(rec, "lister_failed") == 0)
+                r = evd_recorder_put(txn, rec);
+        json_decref(rec);
+        return r;
+}
+
 bool evd_recorder_clock_off(const json_t *record, const struct evd_conf *conf)
 {
         return json_integer_value(json_object_get(record, "clock_ahead_s")) >

@@ -3,8 +3,10 @@
  * A record is JSON in the catalog's "recorders" database, keyed by serial:
  *   {"serial", "model", "unit", "registered_at",
  *    "assignments": [{"handler_id", "handler_name", "since"}],   (oldest first)
- *    "last_seen", "clock_ahead_s", "clock_checked_at", "clock_checked_by"}
- * (the last four set at each dock or import, ingest.h).
+ *    "last_seen", "clock_ahead_s", "clock_checked_at", "clock_checked_by",
+ *    "lister_failed": {"plug", "reason", "dock", "at"}}
+ * (the four clock and sighting fields set at each dock or import, ingest.h;
+ * "lister_failed" while the recorder that crashed the lister stays plugged in, dock.h).
  * A recording's handler is whoever held its recorder when it was made: the last
  * assignment whose "since" is not after the recording time (the first assignment
  * also covers anything earlier). */
@@ -46,6 +48,23 @@ int evd_recorder_add_assignment(json_t *record, const char *handler_id, const ch
  * unregistered serial: nothing. */
 int evd_recorder_note_deleted(struct evd_txn *txn, const char *serial, uint64_t dock_id,
                               const json_t *found, const struct evd_actor *actor);
+
+/* The sandboxed lister crashed, hung or lied on serial's device at dock dock_id (reason
+ * borrowed): remember it in its record with plug, the plug-in it happened on (dock.c:
+ * "PORT#DEVNUM"), so that it is not listed again until it is unplugged. An unregistered
+ * serial: nothing. */
+int evd_recorder_lister_mark(struct evd_txn *txn, const char *serial, const char *plug,
+                             uint64_t dock_id, const char *reason);
+
+/* Whether record (a recorder's, borrowed) bears a lister mark set on plug: 1 with why
+ * (n bytes) saying so for people ("not read again: the lister failed on it: REASON;
+ * undock it to retry"); 0 when not, a mark set on another plug-in being forgotten (the
+ * recorder was unplugged while nobody watched); or -errno. */
+int evd_recorder_lister_check(struct evd_txn *txn, const json_t *record, const char *plug,
+                              char *why, size_t n);
+
+/* Forget serial's lister mark (none, or an unregistered serial: nothing). */
+int evd_recorder_lister_unmark(struct evd_txn *txn, const char *serial);
 
 /* The registered serials nearest to serial (a typo?), comma-separated into near (n
  * bytes); "" when none is near. For "did you mean" in refusals. */

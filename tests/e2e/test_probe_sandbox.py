@@ -169,3 +169,49 @@ def test_helper_runs_in_its_sandbox(tmp):
         msg = run_probe(["list", "mp4"], f.fileno())
     assert msg["partitions"] == 1 and len(msg["files"]) == 1
     assert all(e[1] + e[2] <= os.path.getsize(img) for e in msg["files"][0]["extents"])
+
+
+def test_recorder_that_crashed_the_lister_is_not_listed_again_after_a_restart(make_sim, tmp):
+    img = os.path.join(tmp, "rec.img")
+    mkimage(img, "--fs", "fat32", "--clips", "1")
+    runs = os.path.join(tmp, "list-runs")
+    probe, _ = misbehaving(tmp, "list", f"echo run >> {runs}; kill -SEGV $$")
+    env = {"EVIDOCK_PROBE": probe}
+
+    def listings():
+        with open(runs) as f:
+            return len(f.readlines())
+
+    def audited(event):
+        return [e for e in st.json("audit") if e["event"] == event]
+
+    st = make_sim()
+    st.start(env=env)
+    first = dock_failed(st, "REC-LOOP", 1, img, "probe crashed: signal 11 (SIGSEGV)")
+    assert listings() == 1
+    # The daemon restarts (a crash, the watchdog, systemctl restart) with the recorder
+    # still plugged in: it is not listed again, its dock fails at once with the reason.
+    assert st.stop() == 0
+    st.start(env=env, defer_cmds=[f"dock 1 REC-LOOP 1234:5678 {img}"])
+    d = st.wait_dock("REC-LOOP", ENDED)
+    assert d["state"] == "failed", d
+    assert d["error"] == ("not read again: the lister failed on it: probe crashed: signal 11 "
+                          "(SIGSEGV); undock it to retry"), d
+    assert d["session"] != first["session"]
+    rec = st.wait_dock_record(d["session"])
+    assert rec["event"] == "dock.failed" and rec["error"] == d["error"], rec
+    assert listings() == 1
+    # Audited once: one dock.failed for it, and no dock.accepted.
+    failed = [e for e in audited("dock.failed") if e["subject"] == f"dock:{d['session']}"]
+    assert len(failed) == 1, failed
+    assert [e for e in audited("dock.accepted")
+            if e["subject"] == f"dock:{d['session']}"] == []
+    assert any("not read again" in w for w in st.json("status")["warnings"])
+    # Undocked and docked again: it is listed again (and here crashes again).
+    st.undock(1)
+    st.wait_gone("REC-LOOP")
+    st.dock(1, "REC-LOOP", img)
+    d = st.wait_dock("REC-LOOP", ENDED)
+    assert d["state"] == "failed" and d["error"] == "probe crashed: signal 11 (SIGSEGV)", d
+    assert listings() == 2
+    assert st.json("items") == []

@@ -45,8 +45,10 @@ struct fixture {
         struct evd_ingest *ingest;
         struct evd_conf conf;
         struct evd_docks *docks;
+        struct evd_dock_env env;
         struct gate scan_gate, read_gate;
         atomic_int waits, scans, closes;
+        atomic_int scan_error; /* scan fails with this code when not 0 */
         struct evd_original files[N_FILES];
 };
 
@@ -155,6 +157,13 @@ static int fake_scan(struct evd_ingest *ingest, const char *node, const char *co
                 abort();
         atomic_fetch_add(&g_fx->scans, 1);
         gate_pass(&g_fx->scan_gate);
+        if (atomic_load(&g_fx->scan_error)) {
+                free(files);
+                return evd_err_set(err, atomic_load(&g_fx->scan_error),
+                                   atomic_load(&g_fx->scan_error) == -ECHILD
+                                           ? "probe crashed: signal 11 (SIGSEGV)"
+                                           : "not a filesystem it knows");
+        }
         for (size_t i = 0; i < N_FILES; i++) {
                 files[i] = g_fx->files[i];
                 files[i].path = strdup(g_fx->files[i].path);
@@ -282,6 +291,7 @@ static int setup(void **state)
         env.conf = conf_fn;
         env.conf_userdata = fx;
         env.disk = &fake_disk;
+        fx->env = env;
         assert_int_equal(evd_docks_new(&fx->loop, &env, &fx->docks, &err), 0);
         *state = fx;
         return 0;
@@ -657,6 +667,147 @@ static void rejects_device_without_serial(void **state)
         json_decref(rej);
 }
 
+/* The daemon restarts: its docks stop, and new ones start on the same catalog. */
+static void restart(struct fixture *fx)
+{
+        struct evd_err err = { 0 };
+
+        evd_docks_stop(fx->docks);
+        (void)uv_run(&fx->loop, UV_RUN_DEFAULT);
+        evd_docks_free(fx->docks);
+        assert_int_equal(evd_docks_new(&fx->loop, &fx->env, &fx->docks, &err), 0);
+}
+
+struct count_wait {
+        struct fixture *fx;
+        const char *event;
+        size_t n;
+};
+
+static bool has_n_events(void *p)
+{
+        struct count_wait *w = p;
+        json_t *found = audited(w->fx, w->event);
+        bool yes = json_array_size(found) >= w->n;
+
+        json_decref(found);
+        return yes;
+}
+
+/* The recorder's lister mark (recorder.h), or NULL (caller owns). */
+static json_t *lister_mark(struct fixture *fx)
+{
+        struct evd_txn txn;
+        json_t *rec = NULL, *mark;
+
+        assert_int_equal(evd_catalog_read_begin(fx->catalog, &txn), 0);
+        assert_int_equal(evd_recorder_get(&txn, SERIAL, &rec), 0);
+        evd_catalog_read_end(&txn);
+        mark = json_incref(json_object_get(rec, "lister_failed"));
+        json_decref(rec);
+        return mark;
+}
+
+static bool unmarked(void *p)
+{
+        json_t *mark = lister_mark(p);
+        bool none = mark == NULL;
+
+        json_decref(mark);
+        return none;
+}
+
+static const char *dock_error(struct fixture *fx, json_t **st)
+{
+        *st = status(fx);
+        return str(json_array_get(json_object_get(*st, "docks"), 0), "error");
+}
+
+/* The lister crashed on the recorder: after a restart with it still plugged in, it is
+ * not listed again but failed at once with the reason, audited once; its departure
+ * forgets that, and the next dock lists it. */
+static void lister_crash_is_not_retried_until_undocked(void **state)
+{
+        struct fixture *fx = *state;
+        struct evd_usb_device dev = device(SERIAL, VID, PID);
+        json_t *end, *st, *mark, *failed, *accepted;
+
+        atomic_store(&fx->scan_error, -ECHILD);
+        evd_docks_arrival(fx->docks, &dev);
+        end = wait_event(fx, "dock.failed");
+        assert_string_equal(str(end, "error"), "probe crashed: signal 11 (SIGSEGV)");
+        mark = lister_mark(fx);
+        assert_string_equal(str(mark, "plug"), "1-3#5");
+        assert_string_equal(str(mark, "reason"), "probe crashed: signal 11 (SIGSEGV)");
+        assert_int_equal(json_integer_value(json_object_get(mark, "dock")),
+                         json_integer_value(json_object_get(end, "id")));
+        json_decref(mark);
+        json_decref(end);
+
+        restart(fx);
+        evd_docks_arrival(fx->docks, &dev); /* enumerated again: the same plug-in */
+        run_until(fx, has_n_events, &(struct count_wait){ fx, "dock.failed", 2 });
+        wait_state(fx, "failed");
+        assert_string_equal(dock_error(fx, &st),
+                            "not read again: the lister failed on it: probe crashed: signal 11 "
+                            "(SIGSEGV); undock it to retry");
+        json_decref(st);
+        assert_int_equal(atomic_load(&fx->scans), 1);
+        assert_int_equal(atomic_load(&fx->waits), 1); /* its disk was not even looked for */
+        failed = audited(fx, "dock.failed");
+        accepted = audited(fx, "dock.accepted");
+        assert_int_equal(json_array_size(failed), 2);
+        assert_int_equal(json_array_size(accepted), 1);
+        assert_non_null(strstr(str(json_array_get(failed, 1), "error"), "not read again"));
+        json_decref(failed);
+        json_decref(accepted);
+
+        /* And again: still not listed, a failure each time, nothing else. */
+        restart(fx);
+        evd_docks_arrival(fx->docks, &dev);
+        run_until(fx, has_n_events, &(struct count_wait){ fx, "dock.failed", 3 });
+        assert_int_equal(atomic_load(&fx->scans), 1);
+
+        evd_docks_departure(fx->docks, &dev);
+        run_until(fx, unmarked, fx); /* off the loop, once it left */
+        atomic_store(&fx->scan_error, 0);
+        dev.devnum = 6; /* plugged in again */
+        evd_docks_arrival(fx->docks, &dev);
+        wait_state(fx, "done");
+        assert_int_equal(atomic_load(&fx->scans), 2);
+        assert_int_equal(items(fx), N_FILES);
+}
+
+/* A mark from another plug-in (it was unplugged while the daemon was down) is forgotten
+ * and the recorder listed; a filesystem the helper could not read (its own error, not a
+ * misbehaving helper) marks nothing and is listed again after a restart. */
+static void lister_mark_is_for_its_plug_in_and_its_failures_only(void **state)
+{
+        struct fixture *fx = *state;
+        struct evd_usb_device dev = device(SERIAL, VID, PID);
+        json_t *mark;
+
+        atomic_store(&fx->scan_error, -ETIMEDOUT);
+        evd_docks_arrival(fx->docks, &dev);
+        json_decref(wait_event(fx, "dock.failed"));
+        mark = lister_mark(fx);
+        assert_non_null(mark);
+        json_decref(mark);
+        restart(fx); /* unplugged and plugged in again while it was down */
+        atomic_store(&fx->scan_error, -EMEDIUMTYPE);
+        dev.devnum = 7;
+        evd_docks_arrival(fx->docks, &dev);
+        run_until(fx, has_n_events, &(struct count_wait){ fx, "dock.failed", 2 });
+        assert_int_equal(atomic_load(&fx->scans), 2);
+        mark = lister_mark(fx);
+        assert_null(mark);
+        restart(fx);
+        atomic_store(&fx->scan_error, 0);
+        evd_docks_arrival(fx->docks, &dev); /* the same plug-in: listed again */
+        wait_state(fx, "done");
+        assert_int_equal(atomic_load(&fx->scans), 3);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -669,6 +820,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(rejects_device_not_allowed, setup, teardown),
                 cmocka_unit_test_setup_teardown(rejects_unregistered_serial, setup, teardown),
                 cmocka_unit_test_setup_teardown(rejects_device_without_serial, setup, teardown),
+                cmocka_unit_test_setup_teardown(lister_crash_is_not_retried_until_undocked, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(
+                        lister_mark_is_for_its_plug_in_and_its_failures_only, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

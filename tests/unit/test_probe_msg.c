@@ -138,6 +138,11 @@ static void helper_errors(void **state)
         decode_list("{\"v\":1,\"error\":5,\"text\":\"x\"}", -EIO, "x");
         decode_list("{\"v\":1,\"error\":-74,\"text\":\"x\"}", -EIO, "x");
         decode_list("{\"v\":1,\"error\":-99999,\"text\":\"x\"}", -EIO, "x");
+        /* Nor the codes that blame a misbehaving helper (probe.h): ECHILD, ETIMEDOUT,
+         * EMSGSIZE. */
+        decode_list("{\"v\":1,\"error\":-10,\"text\":\"x\"}", -EIO, "x");
+        decode_list("{\"v\":1,\"error\":-110,\"text\":\"x\"}", -EIO, "x");
+        decode_list("{\"v\":1,\"error\":-90,\"text\":\"x\"}", -EIO, "x");
         decode_list("{\"v\":1,\"error\":-5}", -EBADMSG, "code and a text");
         decode_list("{\"v\":1,\"error\":-117,\"text\":\"\"}", -EUCLEAN, "no reason");
 }
