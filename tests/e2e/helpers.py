@@ -1,6 +1,10 @@
 """Small helpers for end-to-end tests."""
+import contextlib
 import hashlib
+import json
 import os
+import socket
+import subprocess
 
 
 def sha256_file(path):
@@ -32,3 +36,38 @@ def random_file(path, size, seed):
             left -= len(chunk)
             n += 1
     return path
+
+
+@contextlib.contextmanager
+def system_users(users):
+    """users {name: group or None}: made fresh (groups too) as system users for the
+    test, removed afterwards."""
+    for user, group in users.items():
+        if group:
+            subprocess.run(["groupadd", "-f", "--system", group], check=True)
+        subprocess.run(["userdel", user], capture_output=True)
+        subprocess.run(["useradd", "--system", "--no-create-home"] +
+                       (["-G", group] if group else []) + [user], check=True)
+    try:
+        yield
+    finally:
+        for user in users:
+            subprocess.run(["userdel", user], check=False)
+
+
+def control_request(sock, cmd, args, timeout=120):
+    """One request on the control socket at sock (as this process's user): its final
+    reply line, past any progress lines."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(sock)
+        s.sendall(json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
+        buf = b""
+        while True:
+            data = s.recv(65536)
+            assert data, "connection closed"
+            buf += data
+            for line in buf.split(b"\n")[:-1]:
+                reply = json.loads(line)
+                if "progress" not in reply:
+                    return reply

@@ -2,15 +2,13 @@
 requester, approver, time and reason; each user can do only what their role allows,
 and every refusal is audited."""
 import csv
-import grp
 import io
 import os
-import pwd
 import subprocess
 
 import pytest
 
-from helpers import random_file, sha256_file
+from helpers import random_file, sha256_file, system_users
 
 USERS = {"evd-t-clerk": "evidock-clerk", "evd-t-arch": "evidock-archivist",
          "evd-t-admin": "evidock-admin", "evd-t-nobody": None}
@@ -58,21 +56,8 @@ def test_access_copy_and_register(station, tmp):
 
 @pytest.fixture
 def users():
-    for group in set(g for g in USERS.values() if g):
-        try:
-            grp.getgrnam(group)
-        except KeyError:
-            subprocess.run(["groupadd", "--system", group], check=True)
-    for user, group in USERS.items():
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", user], check=True)
-        if group:
-            subprocess.run(["usermod", "-a", "-G", group, user], check=True)
-    yield
-    for user in USERS:
-        subprocess.run(["userdel", user], check=False)
+    with system_users(USERS):
+        yield
 
 
 def test_roles(station, tmp, users):

@@ -2,7 +2,6 @@
 admins manage them, people sign in over the control socket with the console's JSON
 requests, a session token gives a request the account's role and audits it as
 web:NAME whatever the unix caller, failed sign-ins lock, and passwords never show."""
-import grp
 import json
 import os
 import pwd
@@ -13,7 +12,7 @@ import time
 import pytest
 
 from conftest import client_for_users
-from helpers import random_file
+from helpers import random_file, system_users
 
 # Unix users of these tests: a clerk, and one with no role (as the console's user is).
 USERS = {"evd-acc-clerk": "evidock-clerk", "evd-acc-none": None}
@@ -35,21 +34,8 @@ for line in sys.argv[2:]:
 
 @pytest.fixture
 def users():
-    for group in set(g for g in USERS.values() if g):
-        try:
-            grp.getgrnam(group)
-        except KeyError:
-            subprocess.run(["groupadd", "--system", group], check=True)
-    for user, group in USERS.items():
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", user], check=True)
-        if group:
-            subprocess.run(["usermod", "-a", "-G", group, user], check=True)
-    yield
-    for user in USERS:
-        subprocess.run(["userdel", user], check=False)
+    with system_users(USERS):
+        yield
 
 
 def reachable(station):

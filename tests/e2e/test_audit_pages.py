@@ -6,33 +6,19 @@ cursor past the log's end is refused saying so."""
 import json
 import os
 import pwd
-import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from helpers import random_file
+from helpers import control_request, random_file
 
 NOBODY = "evd-t-pgnobody"
 
 
 def request(station, cmd, args):
-    """One request on the control socket; its final line."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(120)
-        s.connect(station.sock)
-        s.sendall(json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
-        buf = b""
-        while True:
-            data = s.recv(65536)
-            assert data, "connection closed"
-            buf += data
-            for line in buf.split(b"\n")[:-1]:
-                reply = json.loads(line)
-                if "progress" not in reply:
-                    return reply
+    return control_request(station.sock, cmd, args, timeout=120)
 
 
 def walk(station, cmd, limit, **args):

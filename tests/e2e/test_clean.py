@@ -4,7 +4,6 @@ leftovers, auditing each; --dry-run changes nothing. And the immutable flag set 
 evidock-seal for a daemon that lacks CAP_LINUX_IMMUTABLE (issue 12, the shipped unit)."""
 import fcntl
 import hashlib
-import json
 import os
 import struct
 import subprocess
@@ -12,7 +11,7 @@ import subprocess
 import pytest
 
 from conftest import EVIDOCKD, Station  # noqa: F401
-from helpers import random_file, sha256_file, write
+from helpers import random_file, sha256_file, system_users, write
 
 # Users of this file's own (other test files add and remove theirs concurrently).
 USERS = {"evd-cl-clerk": "evidock-clerk", "evd-cl-arch": "evidock-archivist",
@@ -25,15 +24,8 @@ SEAL = os.path.join(os.path.dirname(EVIDOCKD), "evidock-seal")
 
 @pytest.fixture
 def users():
-    for user, group in USERS.items():
-        if group:
-            subprocess.run(["groupadd", "-f", "--system", group], check=True)
-        subprocess.run(["userdel", user], capture_output=True)
-        subprocess.run(["useradd", "--system", "--no-create-home"] +
-                       (["-G", group] if group else []) + [user], check=True)
-    yield
-    for user in USERS:
-        subprocess.run(["userdel", user], check=False)
+    with system_users(USERS):
+        yield
 
 
 def immutable(path):

@@ -1,28 +1,13 @@
 """items in pages (issue 16): --limit N and --after ID walk the catalogue in recording-
 time order with bounded replies; evidockctl without --limit asks for every page in turn
 and gives what one reply used to. Hostile limits and cursors are refused."""
-import json
 import os
-import socket
 
-from helpers import random_file
+from helpers import control_request, random_file
 
 
 def request(station, cmd, args):
-    """One request on the control socket; its final line."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(60)
-        s.connect(station.sock)
-        s.sendall(json.dumps({"cmd": cmd, "args": args}).encode() + b"\n")
-        buf = b""
-        while True:
-            data = s.recv(65536)
-            assert data, "connection closed"
-            buf += data
-            for line in buf.split(b"\n")[:-1]:
-                reply = json.loads(line)
-                if "progress" not in reply:
-                    return reply
+    return control_request(station.sock, cmd, args, timeout=60)
 
 
 def fill(station, tmp, n=23):
