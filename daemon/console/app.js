@@ -32,6 +32,8 @@ function dockCard(d, m) {
   const card = el("article", "card state-" + d.state);
   card.dataset.serial = d.serial;
   card.dataset.state = d.state;
+  card.dataset.files = d.files_done; // with state: what a progress change changed
+  card.dataset.bytes = d.bytes_done;
   const head = el("h2");
   head.append(el("span", "port", m.port + " " + d.port), el("span", "serial", d.serial));
   card.append(head);
