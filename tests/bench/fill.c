@@ -74,11 +74,22 @@ static int audit3(struct evd_txn *txn, const json_t *item, uint64_t id)
 
         if (!d)
                 return -ENOMEM;
+        /* What the ledger replays (ledger.c): the protective state the record starts with. */
+        (void)json_object_set(d, "labels", json_object_get(item, "labels"));
+        (void)json_object_set(d, "retain_until", json_object_get(item, "retain_until"));
+        if (json_is_true(json_object_get(item, "hold")))
+                (void)json_object_set_new(d, "hold", json_true());
+        if (json_is_true(json_object_get(item, "evidence")))
+                (void)json_object_set_new(d, "evidence", json_true());
         evd_audit_item_subject(subject, id);
         r = evd_audit_append(txn, &station, "item.stored", subject, d, NULL);
-        if (r == 0)
-                r = evd_audit_append(txn, &clerk, "item.labelled", subject,
-                                     json_object_get(item, "labels"), NULL);
+        if (r == 0) {
+                json_t *l = json_pack("{sI sO}", "id", (json_int_t)id, "new",
+                                      json_object_get(item, "labels"));
+
+                r = l ? evd_audit_append(txn, &clerk, "item.labelled", subject, l, NULL) : -ENOMEM;
+                json_decref(l);
+        }
         if (r == 0)
                 r = evd_audit_append(txn, &clerk, "item.viewed", subject, d, NULL);
         json_decref(d);
