@@ -44,7 +44,9 @@ else
                 die "cannot build the pre-sandbox station: $BASE is not in the history of this checkout (it needs the git repository)"
         echo "building the pre-sandbox station ($BASE = ${base:0:7}) in $work/old..."
         mkdir "$work/old"
-        git -C "$here" archive "$base" | tar -x -C "$work/old"
+        top=$(git -C "$here" rev-parse --show-toplevel)
+        git -C "$top" archive "$base" | tar -x -C "$work/old" ||
+                die "cannot build the pre-sandbox station: git archive $BASE failed"
         # Not the outer make's flags (BUILD=..., jobserver): the old tree builds alone.
         if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$work/old" -j2 all build/evidock-sim \
                 >"$work/old-build.log" 2>&1; then
@@ -126,6 +128,14 @@ for c in large small; do
         S[$c]=$STARTS
 done
 
+# What one helper start costs by itself: exec of evidock-probe up to its usage error
+# (dynamic linking of libavformat, The Sleuth Kit, ...), warm cache, median of 5, ms.
+start_ms=$(for _ in 1 2 3 4 5; do
+        t0=$(now)
+        "$NEW/evidock-probe" </dev/null >/dev/null 2>&1 || true
+        awk -v t="$(since "$t0")" 'BEGIN { print t * 1000 }'
+done | median)
+
 med() { tr ' ' '\n' <<<"${1% }" | median; }
 printf '\nsandbox bench: seconds to "safe to remove", median of %s docks each, cold cache\n' "$ROUNDS"
 printf '  old = %s (%s, before evidock-probe), new = %s\n' "$BASE" "${base:-$OLD}" "$NEW"
@@ -147,14 +157,15 @@ for c in large small; do
                 "$(awk -v r="$ratio" 'BEGIN { print (r <= 1.05 ? "met" : "OVER") }')"
         if awk -v r="$ratio" 'BEGIN { exit !(r > 1.05) }'; then
                 over+=$(awk -v o="$to" -v n="$tn" -v f="$files" -v s="${S[$c]}" -v co="$co" -v cn="$cn" \
-                        -v c="$c" 'BEGIN {
+                        -v c="$c" -v m="$start_ms" 'BEGIN {
                         d = n - o
-                        printf "  %s: %.2f s more per dock, %.1f ms per file; %d helper starts per dock", c, d, 1000 * d / f, s
-                        if (s > 0) printf " (%.1f ms per start if all of it were starts)", 1000 * d / s
-                        printf "; CPU %+.2f s\n", cn - co }')$'\n'
+                        printf "  %s: %.2f s more per dock (%.1f ms per file, CPU %+.2f s); %d helper starts", c, d, 1000 * d / f, cn - co, s
+                        printf " x %.0f ms each = %.2f s (at most: some overlap the copy)\n", m, s * m / 1000
+                        printf "  %s: were it a fixed cost per dock, new/old would reach 1.05 at docks of %.1f s (old)\n", c, d / 0.05 }')$'\n'
         fi
 done
 echo "helpers: evidock-probe starts in one dock of the new station (strace -f -e trace=execve)"
+printf 'one helper start (exec + dynamic linking, warm cache, median of 5): %.0f ms\n' "$start_ms"
 if [ -n "$over" ]; then
         printf 'over the goal; what bounds it:\n%s' "$over"
 fi
