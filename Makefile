@@ -235,6 +235,7 @@ bench: deps-if-missing
 	$(MAKE) all $(SIM_BIN) $(BUILD)/fill
 	./tests/bench/run.sh $(abspath $(BUILD))
 	./tests/bench/dock.sh $(abspath $(BUILD))
+	./tests/bench/sandbox.sh $(abspath $(BUILD))
 	/usr/bin/python3 tests/bench/docks.py $(abspath $(BUILD))
 	/usr/bin/python3 tests/bench/replicate.py $(abspath $(BUILD))
 	./tests/bench/disc.sh $(abspath $(BUILD))
