@@ -25,7 +25,7 @@ struct store_check {
         json_t *pending;    /* items whose object a metadata-only restore left to come
                              * (scrub.h): named apart, not damage */
         bool restore_pending;
-        uint8_t *live;      /* the sha256 of every live item, sorted */
+        uint8_t *live; /* the sha256 of every live item, sorted */
         size_t n_live;
         uint64_t checked, bytes, strays;
         uint64_t last_progress_ns;
@@ -50,9 +50,9 @@ static int check_object(json_t *item, void *p)
         c->checked++;
         c->bytes += size;
         if (err.code == -ENOENT && c->restore_pending) {
-                (void)json_array_append_new(c->pending, json_pack("{sO ss}", "id",
-                                                                  json_object_get(item, "id"),
-                                                                  "sha256", hex));
+                (void)json_array_append_new(
+                        c->pending,
+                        json_pack("{sO ss}", "id", json_object_get(item, "id"), "sha256", hex));
                 evd_err_clear(&err);
         }
         if (err.code)

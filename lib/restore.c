@@ -6,7 +6,8 @@
  * oldest version, the one replication locked) downloaded into the store's tmp/,
  * re-hashed against the item's sha256 and published. Everything that cannot come
  * back is named in the report. The catalogue is written in one transaction, with an
- * audit entry "station.restored" that continues the restored chain. */
+ * audit entry "station.restored" that continues the restored chain (and, metadata
+ * only, the restore_pending marker of scrub.h, which `--objects` clears). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
