@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from conftest import EVIDOCKCTL, client_for_users, rmtree
-from test_access import users  # noqa: F401 (a fixture)
+from helpers import system_users
 from test_checkpoints import audit_db, rechain
 from test_replicate import Replicator, drained, import_files, s3tool, wait_until
 
@@ -301,6 +301,12 @@ def test_pending_restore_hides_no_damage(archived, rgw):
     assert doc["pending_restore"] == 0
     fixity = {it["id"]: it.get("fixity") for it in st.json("items")}
     assert fixity[items[1]["id"]] == "damaged"
+
+
+@pytest.fixture
+def users():
+    with system_users({"evd-t-clerk": "evidock-clerk", "evd-t-admin": "evidock-admin"}):
+        yield
 
 
 def test_restore_is_roots_work(make_station, tmp, users):
