@@ -266,6 +266,11 @@ int ctl_print_verify(struct ctl *ctx, const json_t *result)
                         json_is_true(json_object_get(s, "ok")) ? "ok" : "FAILED",
                         (long long)INT(s, "items_checked"),
                         ctl_human_size((uint64_t)INT(s, "bytes_checked"), size));
+                if (INT(s, "pending_restore") > 0)
+                        fprintf(out,
+                                "  %lld objects not yet restored from the archive: run restore "
+                                "--from-remote --objects\n",
+                                (long long)INT(s, "pending_restore"));
                 json_array_foreach(json_object_get(s, "stray_objects"), i, bad)
                 {
                         fprintf(out, "  object %s: %s\n", STR(bad, "object") ?: "?",

@@ -207,6 +207,24 @@ static void warn_catalog_alarms(struct evd_txn *txn, json_t *warnings)
         json_decref(alarms);
 }
 
+/* A metadata-only restore whose objects are still to come (scrub.h): the count its
+ * marker holds, no scan. */
+static void warn_restore_pending(struct evd_txn *txn, json_t *warnings)
+{
+        json_t *mark = NULL;
+        char w[200];
+
+        if (evd_catalog_json_get(txn, EVD_DB_META, EVD_RESTORE_PENDING_KEY, &mark) < 0)
+                return;
+        (void)snprintf(w, sizeof(w),
+                       "%lld objects not yet restored from the archive (since %s): run restore "
+                       "--from-remote --objects",
+                       (long long)json_integer_value(json_object_get(mark, "objects")),
+                       json_string_value(json_object_get(mark, "since")) ?: "?");
+        (void)json_array_append_new(warnings, json_string(w));
+        json_decref(mark);
+}
+
 int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
                    struct evd_err *err)
 {
@@ -238,6 +256,7 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
                 evd_station_case_warnings(s, &txn, &conf, warnings); /* cmd_case.c */
                 warn_catalog_alarms(&txn, warnings);
                 warn_damaged(&txn, warnings);
+                warn_restore_pending(&txn, warnings);
                 rate = evd_item_daily_rate(&txn, evd_clock_now(), EVD_STATUS_RATE_DAYS);
                 evd_catalog_read_end(&txn);
         }

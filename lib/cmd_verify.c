@@ -22,7 +22,10 @@ struct store_check {
                              * between publish and commit leaves one; `clean` removes) */
         json_t *leftovers;  /* tmp/ files no copy in flight owns: likewise */
         json_t *damaged;    /* scrub checks ({id, sha256, ok, error}) to record */
-        uint8_t *live;      /* the sha256 of every live item, sorted */
+        json_t *pending;    /* items whose object a metadata-only restore left to come
+                             * (scrub.h): named apart, not damage */
+        bool restore_pending;
+        uint8_t *live; /* the sha256 of every live item, sorted */
         size_t n_live;
         uint64_t checked, bytes, strays;
         uint64_t last_progress_ns;
@@ -46,6 +49,12 @@ static int check_object(json_t *item, void *p)
         }
         c->checked++;
         c->bytes += size;
+        if (err.code == -ENOENT && c->restore_pending) {
+                (void)json_array_append_new(
+                        c->pending,
+                        json_pack("{sO ss}", "id", json_object_get(item, "id"), "sha256", hex));
+                evd_err_clear(&err);
+        }
         if (err.code)
                 (void)json_array_append_new(c->bad, json_pack("{sO ss ss}", "id",
                                                               json_object_get(item, "id"), "sha256",
@@ -246,6 +255,7 @@ static int verify_store(struct evd_station *s, struct evd_request *req, json_t *
                                  .req = req,
                                  .bad = json_array(),
                                  .damaged = json_array(),
+                                 .pending = json_array(),
                                  .stray_list = json_array(),
                                  .leftovers = json_array() };
         struct evd_item_filter all = { 0 };
@@ -253,10 +263,11 @@ static int verify_store(struct evd_station *s, struct evd_request *req, json_t *
         size_t i;
         int r;
 
-        if (!items || !c.bad || !c.damaged || !c.stray_list || !c.leftovers) {
+        if (!items || !c.bad || !c.damaged || !c.pending || !c.stray_list || !c.leftovers) {
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto out;
         }
+        c.restore_pending = evd_scrub_restore_pending(s->catalog, NULL);
         r = evd_catalog_items_snapshot(s->catalog, &all, collect_all, items);
         if (r < 0) {
                 r = evd_err_set(err, r, "catalog: %s", strerror(-r));
@@ -284,12 +295,16 @@ static int verify_store(struct evd_station *s, struct evd_request *req, json_t *
         if (*ret) {
                 (void)json_object_set(*ret, "stray_objects", c.stray_list);
                 (void)json_object_set(*ret, "tmp_leftovers", c.leftovers);
+                (void)json_object_set_new(*ret, "pending_restore",
+                                          json_integer((json_int_t)json_array_size(c.pending)));
+                (void)json_object_set(*ret, "pending_restore_items", c.pending);
         }
         r = *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 out:
         json_decref(items);
         json_decref(c.bad);
         json_decref(c.damaged);
+        json_decref(c.pending);
         json_decref(c.stray_list);
         json_decref(c.leftovers);
         free(c.live);

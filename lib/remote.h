@@ -67,9 +67,11 @@ int evd_remote_items(struct evd_remote *rm, const char *station, const char *cas
 /* ---- restore.c ---- */
 
 struct evd_restore_opts {
-        bool metadata_only; /* the catalogue and audit log only; objects later */
+        bool metadata_only; /* the catalogue and audit log only; objects later: sets
+                             * META restore_pending (scrub.h) in the same write */
         bool objects_only;  /* later: the objects a restored catalogue names and the
-                             * store lacks (after metadata_only, or to retry) */
+                             * store lacks (after metadata_only, or to retry); clears
+                             * restore_pending when nothing is missing any more */
 };
 
 /* Rebuild the station of conf (its state dir must hold no catalogue yet, or an empty

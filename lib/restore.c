@@ -6,7 +6,8 @@
  * oldest version, the one replication locked) downloaded into the store's tmp/,
  * re-hashed against the item's sha256 and published. Everything that cannot come
  * back is named in the report. The catalogue is written in one transaction, with an
- * audit entry "station.restored" that continues the restored chain. */
+ * audit entry "station.restored" that continues the restored chain (and, metadata
+ * only, the restore_pending marker of scrub.h, which `--objects` clears). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,8 +18,10 @@
 
 #include "audit.h"
 #include "catalog.h"
+#include "clock.h"
 #include "remote.h"
 #include "s3.h"
+#include "scrub.h"
 #include "store.h"
 
 struct restore {
@@ -26,6 +29,7 @@ struct restore {
         struct evd_remote *rm;
         json_t *audit, *items, *missing, *report;
         uint64_t objects, bytes;
+        bool metadata_only;
         struct evd_err *err;
 };
 
@@ -131,6 +135,47 @@ static bool announced(const json_t *audit, const json_t *cp)
                json_integer_value(json_object_get(json_object_get(e, "details"), "seq")) == seq;
 }
 
+static uint64_t live_count(const json_t *items)
+{
+        const json_t *item;
+        uint64_t n = 0;
+        size_t i;
+
+        json_array_foreach(items, i, item)
+        {
+                if (!json_object_get(item, "purged"))
+                        n++;
+        }
+        return n;
+}
+
+/* The marker that objects are still to come (scrub.h): set with their count, updated to
+ * what is still missing, or gone once nothing is. Only a metadata-only restore sets it. */
+static int mark_pending(struct evd_txn *txn, uint64_t objects, bool set)
+{
+        MDB_val k = { strlen(EVD_RESTORE_PENDING_KEY), (void *)EVD_RESTORE_PENDING_KEY };
+        char now[EVD_TIME_STR];
+        json_t *mark = NULL;
+        int r;
+
+        if (!set && evd_catalog_json_get(txn, EVD_DB_META, EVD_RESTORE_PENDING_KEY, &mark) < 0)
+                return 0; /* not pending: a retry after a full restore sets nothing */
+        if (objects == 0) {
+                json_decref(mark);
+                return evd_txn_del(txn, EVD_DB_META, &k, NULL);
+        }
+        if (!mark) {
+                evd_time_format(evd_clock_now(), now);
+                mark = json_pack("{ss}", "since", now);
+        }
+        if (!mark)
+                return -ENOMEM;
+        (void)json_object_set_new(mark, "objects", json_integer((json_int_t)objects));
+        r = evd_catalog_json_put(txn, EVD_DB_META, EVD_RESTORE_PENDING_KEY, mark);
+        json_decref(mark);
+        return r;
+}
+
 static int write_fn(struct evd_txn *txn, void *p)
 {
         struct restore *rs = p;
@@ -188,7 +233,8 @@ static int write_fn(struct evd_txn *txn, void *p)
         struct evd_actor actor = { .uid = (uint32_t)getuid() };
 
         (void)snprintf(actor.name, sizeof(actor.name), "restore");
-        return evd_audit_append(txn, &actor, "station.restored", "", rs->report, NULL);
+        r = evd_audit_append(txn, &actor, "station.restored", "", rs->report, NULL);
+        return r == 0 && rs->metadata_only ? mark_pending(txn, live_count(rs->items), true) : r;
 }
 
 static int load_items(struct restore *rs)
@@ -229,9 +275,11 @@ static int objects_audit_fn(struct evd_txn *txn, void *p)
 {
         struct restore *rs = p;
         struct evd_actor actor = { .uid = (uint32_t)getuid() };
+        int r;
 
         (void)snprintf(actor.name, sizeof(actor.name), "restore");
-        return evd_audit_append(txn, &actor, "station.objects_restored", "", rs->report, NULL);
+        r = evd_audit_append(txn, &actor, "station.objects_restored", "", rs->report, NULL);
+        return r == 0 ? mark_pending(txn, json_array_size(rs->missing), false) : r;
 }
 
 /* The objects a restored catalogue names and the store lacks, from the archive. */
@@ -258,7 +306,11 @@ static int restore_objects(struct restore *rs, struct evd_catalog *cat)
 int evd_restore(const struct evd_conf *conf, struct evd_remote *rm, X509 *trusted,
                 const struct evd_restore_opts *opts, json_t **ret, struct evd_err *err)
 {
-        struct restore rs = { .conf = conf, .rm = rm, .missing = json_array(), .err = err };
+        struct restore rs = { .conf = conf,
+                              .rm = rm,
+                              .missing = json_array(),
+                              .metadata_only = opts->metadata_only,
+                              .err = err };
         struct evd_catalog *cat = NULL;
         char dir[EVD_CONF_PATH_MAX + 16];
         int r;

@@ -40,4 +40,14 @@ int evd_scrub_alarm_clear(struct evd_txn *txn, uint64_t id);
  * "time") in the alarms status shows, until a repair or a later check clears it. */
 int evd_scrub_mark_damaged(struct evd_txn *txn, json_t *check);
 
+/* META "restore_pending" ({since, objects}): set by `restore --from-remote
+ * --metadata-only` in its own transaction, cleared by the `--objects` run that leaves
+ * nothing missing. While it is set an absent object is one still to come from the
+ * archive, not damage: verify --store lists it apart and neither it nor the scrub
+ * records damage for it (an object present but wrong is damage all the same). */
+#define EVD_RESTORE_PENDING_KEY "restore_pending"
+
+/* Whether the marker is set; *objects (may be NULL) gets the count it holds. */
+bool evd_scrub_restore_pending(struct evd_catalog *catalog, uint64_t *objects);
+
 #endif

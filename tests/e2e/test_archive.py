@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import EVIDOCKCTL, rmtree
+from conftest import EVIDOCKCTL, client_for_users, rmtree
+from helpers import system_users
 from test_checkpoints import audit_db, rechain
 from test_replicate import Replicator, drained, import_files, s3tool, wait_until
 
@@ -225,7 +226,23 @@ def test_restore_metadata_first_objects_later(archived, rgw):
     shutil.copytree(keys, os.path.join(st.state, "keys"))
     st.start()
     assert len(st.json("items")) == 3  # the catalogue is back before any object
-    assert st.ctl("verify", "--store").returncode == 1  # objects not yet there
+    # the objects still to come are named apart: not missing, not damage
+    doc = st.json("verify", "--store")
+    assert doc["ok"] is True and doc["store"]["bad"] == [], doc
+    assert doc["store"]["pending_restore"] == 3
+    assert sorted(i["id"] for i in doc["store"]["pending_restore_items"]) == \
+        sorted(it["id"] for it in items)
+    p = st.ctl("verify", "--store")
+    assert p.returncode == 0, p.stdout
+    assert b"3 objects not yet restored from the archive: run restore --from-remote --objects" \
+        in p.stdout, p.stdout
+    # the scrub's first pass over the restored catalogue raises no alarm either
+    wait_until("a scrub pass", lambda: st.json("status")["scrub"]["last_pass_done"])
+    assert all(it.get("fixity") != "damaged" for it in st.json("items"))
+    status = st.json("status")
+    assert status["scrub"].get("alarms", []) == []
+    assert any("3 objects not yet restored from the archive" in w for w in status["warnings"]), \
+        status["warnings"]
     assert st.stop() == 0
     report = json.loads(ctl(st, "--json", "restore", "--from-remote", "--objects",
                             check=True).stdout)
@@ -236,6 +253,75 @@ def test_restore_metadata_first_objects_later(archived, rgw):
     assert any(e["event"] == "station.objects_restored" for e in st.json("audit"))
     p = ctl(st, "verify", "--store", "--audit", "--remote")
     assert p.returncode == 0, p.stdout + p.stderr
+    assert "not yet restored" not in p.stdout
+    assert st.json("verify", "--store")["store"]["pending_restore"] == 0
+    assert not any("not yet restored" in w for w in st.json("status")["warnings"])
+
+
+def test_pending_restore_hides_no_damage(archived, rgw):
+    """The marker is no way to hide damage: an object present but wrong while objects
+    are pending, and an object deleted after the restore finished, are damage."""
+    st, rep, bucket, sealed = archived
+    items = sorted(st.json("items"), key=lambda it: it["id"])
+    rep.stop()
+    assert st.stop() == 0
+    keys = os.path.join(os.path.dirname(st.state), "keys-backup")
+    shutil.copytree(os.path.join(st.state, "keys"), keys)
+    rmtree(st.state)
+    ctl(st, "restore", "--from-remote", "--metadata-only", check=True)
+    shutil.copytree(keys, os.path.join(st.state, "keys"))
+    wrong = st.object_path(items[0]["sha256"])
+    os.makedirs(os.path.dirname(wrong))
+    with open(wrong, "wb") as f:
+        f.write(b"not the recording" * 100)
+    st.start()
+    p = st.ctl("--json", "verify", "--store")
+    assert p.returncode == 1, p.stdout
+    doc = json.loads(p.stdout)["store"]
+    assert [b["id"] for b in doc["bad"]] == [items[0]["id"]]
+    assert doc["pending_restore"] == 2
+    fixity = {it["id"]: it.get("fixity") for it in st.json("items")}
+    assert fixity[items[0]["id"]] == "damaged"
+    assert fixity[items[1]["id"]] != "damaged" and fixity[items[2]["id"]] != "damaged"
+    assert st.stop() == 0
+    os.unlink(wrong)
+    report = json.loads(ctl(st, "--json", "restore", "--from-remote", "--objects",
+                            check=True).stdout)
+    assert report["objects"] == 3 and report["missing"] == []
+    st.start()
+    assert not any("not yet restored" in w for w in st.json("status")["warnings"])
+    # after a full restore (no marker) a deleted object is missing and damaged
+    gone = st.object_path(items[1]["sha256"])
+    subprocess.run(["chattr", "-i", gone], stderr=subprocess.DEVNULL, check=False)
+    os.unlink(gone)
+    p = st.ctl("--json", "verify", "--store")
+    assert p.returncode == 1, p.stdout
+    doc = json.loads(p.stdout)["store"]
+    assert [b["id"] for b in doc["bad"]] == [items[1]["id"]]
+    assert doc["pending_restore"] == 0
+    fixity = {it["id"]: it.get("fixity") for it in st.json("items")}
+    assert fixity[items[1]["id"]] == "damaged"
+
+
+@pytest.fixture
+def users():
+    with system_users({"evd-t-clerk": "evidock-clerk", "evd-t-admin": "evidock-admin"}):
+        yield
+
+
+def test_restore_is_roots_work(make_station, tmp, users):
+    """No role, not even the administrators' group, restores: only root, with the files
+    of the state directory in reach."""
+    st = make_station()
+    os.chmod(tmp, 0o755)
+    for user in ("evd-t-clerk", "evd-t-admin"):
+        for how in (["--metadata-only"], ["--objects"], []):
+            p = subprocess.run(["runuser", "-u", user, "--", client_for_users(EVIDOCKCTL), "-c",
+                                st.conf, "restore", "--from-remote", *how],
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode == 1, (user, how, p.stdout, p.stderr)
+            assert "an administrator's work: run it as root" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(st.state, "catalog", "data.mdb"))
 
 
 def test_forged_newer_versions_are_ignored_and_reported(archived, rgw, tmp):
