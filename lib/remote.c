@@ -243,7 +243,7 @@ static int each_version(struct evd_remote *rm, const char *prefix, bool newest,
 
         if (r == -ENOMEM)
                 r = evd_err_set(err, r, "out of memory");
-        if (r == 0)
+        if (r == 0 && l.n > 1) /* none listed, no array: qsort may not be given NULL */
                 qsort(l.v, l.n, sizeof(*l.v), ver_cmp);
         for (size_t i = 0, j; r == 0 && i < l.n; i = j) {
                 for (j = i + 1; j < l.n && strcmp(l.v[j].key, l.v[i].key) == 0; j++)
