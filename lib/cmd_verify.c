@@ -267,7 +267,7 @@ static int verify_store(struct evd_station *s, struct evd_request *req, json_t *
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto out;
         }
-        c.restore_pending = evd_scrub_restore_pending(s->catalog, NULL);
+        c.restore_pending = evd_scrub_restore_pending(s->catalog);
         r = evd_catalog_items_snapshot(s->catalog, &all, collect_all, items);
         if (r < 0) {
                 r = evd_err_set(err, r, "catalog: %s", strerror(-r));

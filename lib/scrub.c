@@ -208,20 +208,16 @@ out:
         return r;
 }
 
-bool evd_scrub_restore_pending(struct evd_catalog *catalog, uint64_t *objects)
+bool evd_scrub_restore_pending(struct evd_catalog *catalog)
 {
         struct evd_txn txn;
         json_t *mark = NULL;
-        bool set = false;
+        bool set;
 
         if (evd_catalog_read_begin(catalog, &txn) < 0)
                 return false;
-        if (evd_catalog_json_get(&txn, EVD_DB_META, EVD_RESTORE_PENDING_KEY, &mark) == 0) {
-                set = true;
-                if (objects)
-                        *objects = (uint64_t)json_integer_value(json_object_get(mark, "objects"));
-                json_decref(mark);
-        }
+        set = evd_catalog_json_get(&txn, EVD_DB_META, EVD_RESTORE_PENDING_KEY, &mark) == 0;
+        json_decref(mark);
         evd_catalog_read_end(&txn);
         return set;
 }
@@ -240,7 +236,7 @@ static void check_one(struct evd_scrub *s, struct batch *b, json_t *it)
                 r = evd_store_verify_object(s->store, sha, size, &err);
         else
                 (void)evd_err_set(&err, r, "catalogue record has no valid sha256");
-        if (r == -ENOENT && evd_scrub_restore_pending(s->catalog, NULL))
+        if (r == -ENOENT && evd_scrub_restore_pending(s->catalog))
                 return; /* still to come from the archive (restore --objects) */
         (void)json_array_append_new(b->checks,
                                     json_pack("{sO sO sb so*}", "id", json_object_get(it, "id"),

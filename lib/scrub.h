@@ -47,7 +47,7 @@ int evd_scrub_mark_damaged(struct evd_txn *txn, json_t *check);
  * records damage for it (an object present but wrong is damage all the same). */
 #define EVD_RESTORE_PENDING_KEY "restore_pending"
 
-/* Whether the marker is set; *objects (may be NULL) gets the count it holds. */
-bool evd_scrub_restore_pending(struct evd_catalog *catalog, uint64_t *objects);
+/* Whether the marker is set (status reads its count and time itself). */
+bool evd_scrub_restore_pending(struct evd_catalog *catalog);
 
 #endif
