@@ -38,8 +38,11 @@ def test_pause_when_full_and_resume(tiny, tmp):
     try:
         station.start()
         free = os.statvfs(tiny).f_bavail * os.statvfs(tiny).f_frsize
-        # Leave room for two files above the reserve, not three.
-        subprocess.run(["fallocate", "-l", str(free - 21 * 1024 * 1024), filler], check=True)
+        # Leave room for two files above the reserve, not three: 23 MiB free is 3 MiB
+        # more than two 6 MiB files and the 8 MiB reserve need, and 3 MiB less than
+        # three, so the catalogue's and the journal's growth (about 1 MiB here) cannot
+        # tip it either way.
+        subprocess.run(["fallocate", "-l", str(free - 23 * 1024 * 1024), filler], check=True)
         result = {}
         t = threading.Thread(target=lambda: result.update(
             p=station.ctl("--json", "import", src, "--recorder", "R1")))
