@@ -6,7 +6,9 @@
  *                                 socket at fd 3 (SCM_RIGHTS), each answered on it
  *
  * The input is fd 3, already open read-only by evidockd (a block device or an image
- * for "list", a stored object for "media"); the answer (probe_msg.h) goes to fd 4.
+ * for "list", a stored object for "media"); the answer (probe_msg.h) goes to fd 4. A
+ * lister started ahead of its dock gets a socket at fd 3 instead, and the device over
+ * it (SCM_RIGHTS) once the dock's disk has appeared.
  * Before reading a byte of the input the helper closes every other fd, sets
  * RLIMIT_AS/CPU/NOFILE/FSIZE/CORE, gives up root (to nobody) or checks that it holds no
  * capability, sets PR_SET_NO_NEW_PRIVS and loads a seccomp filter: reads, memory,
@@ -28,6 +30,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,34 +186,44 @@ static int list(char **exts, size_t n_exts)
         return answer(msg);
 }
 
-/* Probe one file after another: each request is one byte with an fd (SCM_RIGHTS) on the
- * socket at fd 3, which becomes fd 4 here; the answer is one message back. Ends at EOF. */
+/* An fd sent with one byte (SCM_RIGHTS) on the socket at IN_FD: 1 and *ret_fd, 0 at
+ * EOF, -1 for anything else. */
+static int receive_fd(int *ret_fd)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u;
+        char byte;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = u.buf,
+                              .msg_controllen = sizeof(u.buf) };
+        struct cmsghdr *c;
+        ssize_t n = recvmsg(IN_FD, &msg, MSG_CMSG_CLOEXEC);
+
+        if (n == 0)
+                return 0;
+        c = CMSG_FIRSTHDR(&msg);
+        if (n != 1 || !c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
+                return -1;
+        memcpy(ret_fd, CMSG_DATA(c), sizeof(*ret_fd));
+        return 1;
+}
+
+/* Probe one file after another: each request is an fd on the socket at fd 3
+ * (receive_fd); the answer is one message back. Ends at EOF. */
 static int media_serve(void)
 {
         for (;;) {
-                union {
-                        char buf[CMSG_SPACE(sizeof(int))];
-                        struct cmsghdr align;
-                } u;
-                char byte, *text;
-                struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-                struct msghdr msg = { .msg_iov = &iov,
-                                      .msg_iovlen = 1,
-                                      .msg_control = u.buf,
-                                      .msg_controllen = sizeof(u.buf) };
-                struct cmsghdr *c;
                 struct evd_err err = { 0 };
                 json_t *m = NULL, *answer_msg;
-                int fd = -1, r;
-                ssize_t n = recvmsg(IN_FD, &msg, MSG_CMSG_CLOEXEC);
+                char *text;
+                int fd = -1, r = receive_fd(&fd);
 
-                if (n == 0)
-                        return 0;
-                c = CMSG_FIRSTHDR(&msg);
-                if (n != 1 || !c || c->cmsg_type != SCM_RIGHTS ||
-                    c->cmsg_len != CMSG_LEN(sizeof(int)))
-                        return 2;
-                memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+                if (r <= 0)
+                        return r == 0 ? 0 : 2;
                 r = evd_media_probe(fd, NULL, &m, &err);
                 (void)close(fd);
                 answer_msg = r < 0 ? evd_probe_msg_error(r, err.text) : evd_probe_msg_media(m);
@@ -222,6 +235,27 @@ static int media_serve(void)
                 }
                 free(text);
         }
+}
+
+/* A lister started ahead of its dock (probe.h) has a socket at fd 3 and waits there for
+ * the device, linked and ready; the device then takes fd 3's place. Trusted input from
+ * evidockd, taken before the sandbox is entered: nothing of the device is read yet. */
+static int take_device(void)
+{
+        struct stat st;
+        int fd = -1;
+
+        if (fstat(IN_FD, &st) < 0)
+                return -1;
+        if (!S_ISSOCK(st.st_mode))
+                return 0; /* fd 3 is the device already */
+        if (receive_fd(&fd) != 1)
+                return -1;
+        if (dup2(fd, IN_FD) < 0) {
+                (void)close(fd);
+                return -1;
+        }
+        return close(fd);
 }
 
 static int media(void)
@@ -249,6 +283,10 @@ int main(int argc, char **argv)
         }
         if (syscall(SYS_close_range, serve ? IN_FD + 1 : OUT_FD + 1, ~0u, 0) < 0) {
                 (void)fprintf(stderr, "evidock-probe: close_range: %s\n", strerror(errno));
+                return 2;
+        }
+        if (is_list && take_device() < 0) {
+                (void)fprintf(stderr, "evidock-probe: no device came on fd 3\n");
                 return 2;
         }
         tzset(); /* FAT times are local: read the zone before open() is refused */

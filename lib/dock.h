@@ -86,6 +86,10 @@ struct evd_dock_disk_ops {
                           struct evd_err *err);
         /* Loop thread: stop a wait whose cb has not run; cb is then never called. */
         void (*wait_cancel)(void *wait);
+        /* Off the loop, when a registered recorder has docked and its disk is still
+         * to come: get ready to list it with exts (real disk: helpers started ahead;
+         * probe.h). May be NULL. */
+        void (*prepare)(struct evd_ingest *ingest, const char *const *exts, size_t n_exts);
         /* Off the loop: open node read-only and list the originals (ingest: the engine
          * the docks were given, whose helpers list; probe.h) whose extension is
          * one of exts, each path naming the file alone on this recorder. On success
@@ -100,6 +104,9 @@ struct evd_dock_disk_ops {
         /* Any thread: close a disk that scan returned; accepts NULL. */
         void (*close)(void *disk);
 };
+
+/* The recorder's real disk: blockdev.h, the sandboxed lister and source.h (dock_disk.c). */
+extern const struct evd_dock_disk_ops evd_dock_real_disk;
 
 /* What the docks work with (all borrowed; see Ownership). */
 struct evd_dock_env {

@@ -27,6 +27,32 @@
 
 extern char **environ;
 
+/* Whether the helper watched by pidfd has ended: one waiting for work that ended
+ * (killed, out of memory) is not given any, so no input is blamed for it. */
+static bool helper_ended(int pidfd)
+{
+        struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+        return poll(&pfd, 1, 0) != 0;
+}
+
+/* One run of the helper. */
+struct run {
+        pid_t pid;
+        int pidfd, out; /* pidfd: -1 once reaped */
+        int status;
+        char *data; /* the answer */
+        size_t len, cap;
+};
+
+/* A lister started ahead (evd_probes_prepare): linked and waiting for the device
+ * on its socket (evidock-probe.c), for a listing of the extensions in key. */
+struct spare {
+        struct run run;
+        int sock;
+        char *key; /* the extensions, each followed by '\n' */
+};
+
 /* A helper serving media probes ("media-serve"), one file after another. */
 struct server {
         pid_t pid;
@@ -40,9 +66,13 @@ struct evd_probes {
         unsigned running, max;
         struct server *idle; /* max of them; n_idle waiting for work */
         unsigned n_idle;
+        struct spare *spares; /* max of them; n_spares listers started ahead */
+        unsigned n_spares;
 };
 
 static int serve_stop(struct server *h);
+static int send_fd(int sock, int fd);
+static void spare_drop(struct spare *sp);
 static int crash_text(int status, struct evd_err *err);
 
 int evd_probes_new(unsigned max_running, struct evd_probes **ret)
@@ -53,7 +83,10 @@ int evd_probes_new(unsigned max_running, struct evd_probes **ret)
                 return -ENOMEM;
         p->max = max_running ? max_running : EVD_PROBE_MAX_RUNNING;
         p->idle = calloc(p->max, sizeof(*p->idle));
-        if (!p->idle) {
+        p->spares = calloc(p->max, sizeof(*p->spares));
+        if (!p->idle || !p->spares) {
+                free(p->idle);
+                free(p->spares);
                 free(p);
                 return -ENOMEM;
         }
@@ -69,7 +102,10 @@ void evd_probes_free(struct evd_probes *p)
                 return;
         for (unsigned i = 0; i < p->n_idle; i++)
                 (void)serve_stop(&p->idle[i]);
+        for (unsigned i = 0; i < p->n_spares; i++)
+                spare_drop(&p->spares[i]);
         free(p->idle);
+        free(p->spares);
         pthread_cond_destroy(&p->turn);
         pthread_mutex_destroy(&p->lock);
         free(p);
@@ -131,15 +167,6 @@ static unsigned deadline_ms(unsigned dflt)
         v = strtoul(env, &end, 10);
         return errno || *end || v == 0 || v > UINT_MAX ? dflt : (unsigned)v;
 }
-
-/* One run of the helper. */
-struct run {
-        pid_t pid;
-        int pidfd, out; /* pidfd: -1 once reaped */
-        int status;
-        char *data; /* the answer */
-        size_t len, cap;
-};
 
 /* The daemon's environment without LD_PRELOAD (a test harness's preload library,
  * umockdev's, talks over sockets the helper may not open), and with sanitizer builds'
@@ -327,51 +354,160 @@ static void finish(struct run *run)
         run->out = -1;
 }
 
-/* Run the helper on fd with argv; on success run->data/len hold its answer. */
-static int run_helper(struct evd_probes *p, int fd, char *const *argv, unsigned ms, struct run *run,
-                      struct evd_err *err)
-{
-        int r;
+/* ---- listings: a helper per recorder, started ahead of its disk ---- */
 
-        *run = (struct run){ .pid = -1, .pidfd = -1, .out = -1 };
-        take_turn(p);
-        r = start(run, fd, argv, err);
-        if (r == 0)
-                r = wait_for(run, ms, err);
-        finish(run);
-        end_turn(p);
-        if (r < 0)
+static void spare_drop(struct spare *sp)
+{
+        finish(&sp->run);
+        if (sp->sock >= 0)
+                (void)close(sp->sock);
+        free(sp->key);
+        free(sp->run.data);
+        *sp = (struct spare){ .run = { .pid = -1, .pidfd = -1, .out = -1 }, .sock = -1 };
+}
+
+/* The extensions as one string, which tells whether a spare fits a listing. */
+static char *exts_key(const char *const *exts, size_t n_exts)
+{
+        size_t len = 1;
+        char *key, *at;
+
+        for (size_t i = 0; i < n_exts; i++)
+                len += strlen(exts[i]) + 1;
+        key = at = calloc(1, len);
+        if (!key)
+                return NULL;
+        for (size_t i = 0; i < n_exts; i++) {
+                size_t n = strlen(exts[i]);
+
+                memcpy(at, exts[i], n);
+                at[n] = '\n';
+                at += n + 1;
+        }
+        return key;
+}
+
+/* Start a lister for exts that waits for its device on a socket. */
+static int spare_start(const char *const *exts, size_t n_exts, struct spare *sp,
+                       struct evd_err *err)
+{
+        const char *argv[ARGS_MAX] = { EVD_PROBE_PROGRAM, "list" };
+        int sv[2], r;
+
+        *sp = (struct spare){ .run = { .pid = -1, .pidfd = -1, .out = -1 }, .sock = -1 };
+        if (n_exts > ARGS_MAX - 3)
+                return evd_err_set(err, -EINVAL, "more than %d extensions", ARGS_MAX - 3);
+        for (size_t i = 0; i < n_exts; i++)
+                argv[2 + i] = exts[i];
+        if (!(sp->key = exts_key(exts, n_exts)))
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                r = evd_err_set(err, -errno, "cannot start the probe: %m");
+                spare_drop(sp);
                 return r;
-        if (run->status)
-                return crash_text(run->status, err);
-        return 0;
+        }
+        r = start(&sp->run, sv[1], (char *const *)argv, err);
+        (void)close(sv[1]);
+        sp->sock = sv[0];
+        if (r < 0)
+                spare_drop(sp);
+        return r;
+}
+
+/* A live spare for key into *ret (1), or 0. Spares for other extensions (the
+ * configuration changed) and ended ones are dropped on the way. */
+static int spare_take(struct evd_probes *p, const char *key, struct spare *ret)
+{
+        for (;;) {
+                bool any;
+
+                pthread_mutex_lock(&p->lock);
+                any = p->n_spares > 0;
+                if (any)
+                        *ret = p->spares[--p->n_spares];
+                pthread_mutex_unlock(&p->lock);
+                if (!any)
+                        return 0;
+                if (strcmp(ret->key, key) == 0 && !helper_ended(ret->run.pidfd))
+                        return 1;
+                spare_drop(ret);
+        }
+}
+
+/* Start a lister for exts, unless max of them wait already. */
+static void spare_add(struct evd_probes *p, const char *const *exts, size_t n_exts)
+{
+        struct evd_err err = { 0 };
+        struct spare sp;
+        bool kept = false;
+
+        pthread_mutex_lock(&p->lock);
+        kept = p->n_spares >= p->max; /* enough are waiting */
+        pthread_mutex_unlock(&p->lock);
+        if (kept || spare_start(exts, n_exts, &sp, &err) < 0)
+                return; /* the listing starts one itself, and says why if it cannot */
+        pthread_mutex_lock(&p->lock);
+        if (p->n_spares < p->max) {
+                p->spares[p->n_spares++] = sp;
+                kept = true;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (!kept)
+                spare_drop(&sp);
+}
+
+/* List the device open on fd with a spare, or a helper started now; on success
+ * *ret_data/len hold its answer. */
+static int run_lister(struct evd_probes *p, int fd, const char *const *exts, size_t n_exts,
+                      char **ret_data, size_t *ret_len, struct evd_err *err)
+{
+        char *key = exts_key(exts, n_exts);
+        struct spare sp;
+        int r = 0;
+
+        if (!key)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        take_turn(p);
+        if (!spare_take(p, key, &sp))
+                r = spare_start(exts, n_exts, &sp, err);
+        free(key);
+        if (r == 0) {
+                (void)send_fd(sp.sock, fd); /* one that died meanwhile says how when waited for */
+                r = wait_for(&sp.run, deadline_ms(EVD_PROBE_LIST_MS), err);
+                if (r == 0 && sp.run.status)
+                        r = crash_text(sp.run.status, err);
+                if (r == 0) {
+                        *ret_data = sp.run.data;
+                        *ret_len = sp.run.len;
+                        sp.run.data = NULL;
+                }
+                spare_drop(&sp);
+        }
+        end_turn(p);
+        return r;
 }
 
 int evd_probe_list(struct evd_probes *p, const char *node, const char *const *exts, size_t n_exts,
                    struct evd_source **ret_src, struct evd_source_list **ret_list,
                    json_t **ret_deleted, struct evd_err *err)
 {
-        const char *argv[ARGS_MAX] = { EVD_PROBE_PROGRAM, "list" };
         json_t *deleted = NULL;
         struct evd_source_list *list = NULL;
-        struct run run;
+        char *data = NULL;
+        size_t len = 0;
         unsigned parts = 0;
         uint64_t size;
         int fd, r;
 
-        if (n_exts > ARGS_MAX - 3)
-                return evd_err_set(err, -EINVAL, "more than %d extensions", ARGS_MAX - 3);
-        for (size_t i = 0; i < n_exts; i++)
-                argv[2 + i] = exts[i];
         if ((r = evd_source_device_open(node, &fd, &size, err)) < 0)
                 return r;
-        r = run_helper(p, fd, (char *const *)argv, deadline_ms(EVD_PROBE_LIST_MS), &run, err);
+        r = run_lister(p, fd, exts, n_exts, &data, &len, err);
         (void)close(fd);
         if (r == 0)
-                r = evd_probe_msg_listing_decode(run.data, run.len, &list, &parts, err);
+                r = evd_probe_msg_listing_decode(data, len, &list, &parts, err);
         if (r == 0 && ret_deleted)
-                r = evd_probe_msg_deleted_decode(run.data, run.len, &deleted, err);
-        free(run.data);
+                r = evd_probe_msg_deleted_decode(data, len, &deleted, err);
+        free(data);
         if (r == 0 && (r = evd_source_open_mapped(node, parts, list, ret_src, err)) < 0 &&
             r == -EBADMSG) {
                 char why[EVD_ERR_TEXT_MAX];
@@ -548,18 +684,55 @@ static int crash_text(int status, struct evd_err *err)
         return evd_err_set(err, -ECHILD, "probe failed: exit status %d", status >> 8);
 }
 
+/* Start media helpers until max of them wait for work, or run. */
+static void media_warm(struct evd_probes *p)
+{
+        for (;;) {
+                struct evd_err err = { 0 };
+                struct server h;
+                bool enough;
+
+                pthread_mutex_lock(&p->lock);
+                enough = p->n_idle + p->running >= p->max;
+                pthread_mutex_unlock(&p->lock);
+                if (enough || serve_start(&h, &err) < 0)
+                        return;
+                pthread_mutex_lock(&p->lock);
+                enough = p->n_idle >= p->max;
+                if (!enough)
+                        p->idle[p->n_idle++] = h;
+                pthread_mutex_unlock(&p->lock);
+                if (enough) {
+                        (void)serve_stop(&h);
+                        return;
+                }
+        }
+}
+
+void evd_probes_prepare(struct evd_probes *p, const char *const *exts, size_t n_exts)
+{
+        spare_add(p, exts, n_exts);
+        media_warm(p);
+}
+
 int evd_probe_media(struct evd_probes *p, int fd, json_t **ret_media, struct evd_err *err)
 {
         struct server h = { .pid = -1, .pidfd = -1, .sock = -1 };
         char *data = NULL;
         size_t len = 0;
+        bool kept;
         int r = 0;
 
         take_turn(p);
-        pthread_mutex_lock(&p->lock);
-        if (p->n_idle > 0)
-                h = p->idle[--p->n_idle];
-        pthread_mutex_unlock(&p->lock);
+        do {
+                pthread_mutex_lock(&p->lock);
+                kept = p->n_idle > 0;
+                if (kept)
+                        h = p->idle[--p->n_idle];
+                pthread_mutex_unlock(&p->lock);
+                if (kept && helper_ended(h.pidfd))
+                        (void)serve_stop(&h);
+        } while (kept && h.pid < 0);
         if (h.pid < 0)
                 r = serve_start(&h, err);
         if (r == 0)
@@ -570,8 +743,12 @@ int evd_probe_media(struct evd_probes *p, int fd, json_t **ret_media, struct evd
                 (void)serve_stop(&h); /* a fresh one for the next files */
         } else {
                 pthread_mutex_lock(&p->lock);
-                p->idle[p->n_idle++] = h; /* n_idle < max: this call held a turn */
+                kept = p->n_idle < p->max; /* not when warmed up meanwhile */
+                if (kept)
+                        p->idle[p->n_idle++] = h;
                 pthread_mutex_unlock(&p->lock);
+                if (!kept)
+                        (void)serve_stop(&h);
         }
         end_turn(p);
         if (r == 0)

@@ -19,6 +19,8 @@
  * 256 MiB of address space (RLIMIT_AS, set by the helper). About 150 MiB of that are
  * the libraries' file mappings, shared with the daemon, so each helper can hold about
  * 100 MiB of its own: 4 of them and the daemon stay under the unit's MemoryMax=512M.
+ * Besides those, up to max_running listers started ahead and as many media helpers may
+ * wait for work, about 5 MiB of their own each while they wait.
  * Everything here blocks: call it off the event loop. */
 #ifndef EVD_PROBE_H
 #define EVD_PROBE_H
@@ -34,7 +36,7 @@
 #define EVD_PROBE_LIST_MS 300000  /* deadline of a listing */
 #define EVD_PROBE_MEDIA_MS 180000 /* of a media probe (media.h stops at 120 s itself) */
 #define EVD_PROBE_PROGRAM "evidock-probe"
-#define EVD_PROBE_SERVE_FILES 256 /* media probes by one helper before a fresh one */
+#define EVD_PROBE_SERVE_FILES 1024 /* media probes by one helper before a fresh one */
 
 struct evd_probes;
 
@@ -55,6 +57,18 @@ void evd_probes_free(struct evd_probes *p);
 int evd_probe_list(struct evd_probes *p, const char *node, const char *const *exts, size_t n_exts,
                    struct evd_source **ret_src, struct evd_source_list **ret_list,
                    json_t **ret_deleted, struct evd_err *err);
+
+/* A dock is coming whose disk is yet to appear: start a lister for a listing with exts
+ * ahead of its device (unless max_running wait already), and media helpers until
+ * max_running of them wait or run. evd_probe_list then hands the device to a lister
+ * that is linked and ready, and the copies' media probes find helpers waiting, instead
+ * of each paying a helper's start (tens of milliseconds: the libraries of The Sleuth
+ * Kit and libavformat) once the dock's copy could begin. Each lister still lists one
+ * device and ends; one started for other extensions (the configuration changed since)
+ * or any helper that ended while it waited is dropped, never given work. Errors are
+ * left for the calls that need the helpers to meet and report. Blocks (fork and exec):
+ * call it off the event loop. */
+void evd_probes_prepare(struct evd_probes *p, const char *const *exts, size_t n_exts);
 
 /* Whether an error of evd_probe_list says the input made the helper misbehave
  * (-ECHILD, -ETIMEDOUT, -EBADMSG, -EMSGSIZE: a helper's own error answers never carry

@@ -6,7 +6,10 @@
 # git archive + `make -j2 all build/evidock-sim` in a scratch dir (removed afterwards),
 # then docks the same FAT32 recorder images through each station's own simulator,
 # alternating old and new (old first in odd rounds, new first in even ones), from a cold
-# cache each, BENCH_SANDBOX_ROUNDS times each (default 3), for two cases:
+# cache each, BENCH_SANDBOX_ROUNDS times each (default 3), for two cases (each dock as a
+# real one comes: the recorder on USB first, its disk 1 s later, the kernel's default
+# usb-storage delay_use; timed from the disk's appearance, the same for both stations;
+# the new station starts its helpers in that second, probe.h):
 #   large  BENCH_SANDBOX_MB MiB (default 512) of recordings of BENCH_SANDBOX_FILE_MB MiB
 #   small  BENCH_SANDBOX_FILES files (default 2000) of BENCH_SANDBOX_FILE_KB KiB (64),
 #          where a per-file cost of the probe would show.
@@ -78,8 +81,10 @@ dock_once() { # b name image
         start_station "$2"
         ctl recorder add BENCH-1 --handler-id B1 --handler-name bench >/dev/null
         drop
+        sim dock 1 BENCH-1 1234:5678 -
+        sleep 1 # usb-storage's delay_use: the disk appears a second after the recorder
         t0=$(now)
-        sim dock 1 BENCH-1 1234:5678 "$3"
+        sim disk 1 "$3"
         wait_docks 1
         DOCK_T=$(since "$t0")
         # The daemon's, its reaped children's and its live ones' (a media-serve helper
@@ -103,7 +108,9 @@ probe_starts() { # image
         start_station counted
         STATION_WRAP=()
         ctl recorder add BENCH-1 --handler-id B1 --handler-name bench >/dev/null
-        sim dock 1 BENCH-1 1234:5678 "$1"
+        sim dock 1 BENCH-1 1234:5678 -
+        sleep 1
+        sim disk 1 "$1"
         wait_docks 1
         stop_station
         chattr -R -i "$work/state-counted" 2>/dev/null || true

@@ -4,8 +4,10 @@ a clear reason, audited, and the daemon goes on. The misbehaving helpers are sma
 scripts put in place of the real one through $EVIDOCK_PROBE."""
 import json
 import os
+import signal
 import stat
 import subprocess
+import time
 
 from simstation import BUILD, make_sim, mkimage  # noqa: F401
 
@@ -33,6 +35,47 @@ msg = json.loads(out)
 victim = [f for f in msg["files"] if f.get("extents")][0]
 victim["extents"][0][1] = 1 << 40
 os.write(4, json.dumps(msg).encode())
+'''
+
+
+# Crashes in "list" once it holds a device, and counts each such listing in $LIST_RUNS;
+# the real helper otherwise. A lister started ahead of its dock (probe.h) holds no
+# device until it is handed one over the socket at fd 3, so it is not counted before.
+COUNTED_CRASH = r'''#!/usr/bin/python3
+import os, signal, socket, stat, sys
+real = os.environ["REAL_PROBE"]
+if sys.argv[1] != "list":
+    os.execv(real, [real] + sys.argv[1:])
+if stat.S_ISSOCK(os.fstat(3).st_mode):
+    socket.recv_fds(socket.socket(fileno=3), 1, 1)
+with open(os.environ["LIST_RUNS"], "a") as f:
+    f.write("run\n")
+os.kill(os.getpid(), signal.SIGSEGV)
+'''
+
+
+# The real helper, noting in $PROBE_LOG each lister started ahead of its dock
+# ("ready PID") and the device it is then handed ("device PID"); one started while
+# $PROBE_GONE_MARK exists ends at once instead, as a helper killed while it waited would.
+AHEAD = r'''#!/usr/bin/python3
+import os, socket, stat, sys
+real = os.environ["REAL_PROBE"]
+def note(what):
+    with open(os.environ["PROBE_LOG"], "a") as f:
+        f.write(f"{what} {os.getpid()}\n")
+if sys.argv[1] == "list" and stat.S_ISSOCK(os.fstat(3).st_mode):
+    note("ready")
+    gone = os.environ.get("PROBE_GONE_MARK", "")
+    if gone and os.path.exists(gone):
+        os.unlink(gone)
+        note("gone")
+        sys.exit(0)
+    sock = socket.socket(fileno=3)
+    _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+    sock.detach()
+    os.dup2(fds[0], 3)
+    note("device")
+os.execv(real, [real] + sys.argv[1:])
 '''
 
 
@@ -175,8 +218,8 @@ def test_recorder_that_crashed_the_lister_is_not_listed_again_after_a_restart(ma
     img = os.path.join(tmp, "rec.img")
     mkimage(img, "--fs", "fat32", "--clips", "1")
     runs = os.path.join(tmp, "list-runs")
-    probe, _ = misbehaving(tmp, "list", f"echo run >> {runs}; kill -SEGV $$")
-    env = {"EVIDOCK_PROBE": probe}
+    probe = script(tmp, "counted-crash", COUNTED_CRASH)
+    env = {"EVIDOCK_PROBE": probe, "REAL_PROBE": PROBE, "LIST_RUNS": runs}
 
     def listings():
         with open(runs) as f:
@@ -215,3 +258,99 @@ def test_recorder_that_crashed_the_lister_is_not_listed_again_after_a_restart(ma
     assert d["state"] == "failed" and d["error"] == "probe crashed: signal 11 (SIGSEGV)", d
     assert listings() == 2
     assert st.json("items") == []
+
+
+def notes(path, timeout=60):
+    """The lines of a PROBE_LOG, once it has any."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            with open(path) as f:
+                lines = [line.split() for line in f if line.endswith("\n")]
+            if lines:
+                return lines
+        time.sleep(0.05)
+    raise AssertionError(f"nothing in {path} after {timeout} s")
+
+
+def test_lister_is_started_before_the_disk_appears(make_sim, tmp):
+    img = os.path.join(tmp, "rec.img")
+    mkimage(img, "--fs", "fat32", "--clips", "2")
+    log = os.path.join(tmp, "probe.log")
+    st = make_sim()
+    st.start(env={"EVIDOCK_PROBE": script(tmp, "ahead", AHEAD), "REAL_PROBE": PROBE,
+                  "PROBE_LOG": log})
+    st.register("REC-AHEAD")
+    st.sim("dock 1 REC-AHEAD 1234:5678 -")  # the recorder, its disk not yet there
+    [(what, pid)] = notes(log)
+    assert what == "ready"
+    st.sim(f"disk 1 {img}")
+    d = st.wait_dock("REC-AHEAD", ENDED)
+    assert d["state"] == "done", d
+    # The helper started ahead listed the disk: no other started after it.
+    with open(log) as f:
+        assert [line.split() for line in f] == [["ready", pid], ["device", pid]]
+    assert st.json("items")
+
+
+def test_lister_that_ended_while_waiting_is_not_used(make_sim, tmp):
+    img = os.path.join(tmp, "rec.img")
+    mkimage(img, "--fs", "fat32", "--clips", "1")
+    log, mark = os.path.join(tmp, "probe.log"), os.path.join(tmp, "gone")
+    open(mark, "w").close()
+    st = make_sim()
+    st.start(env={"EVIDOCK_PROBE": script(tmp, "ahead", AHEAD), "REAL_PROBE": PROBE,
+                  "PROBE_LOG": log, "PROBE_GONE_MARK": mark})
+    st.register("REC-GONE")
+    st.sim("dock 1 REC-GONE 1234:5678 -")
+    deadline = time.monotonic() + 60
+    while ["gone"] != [w for w, _ in notes(log)][-1:] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    gone = notes(log)[-1][1]
+    while os.path.exists(f"/proc/{gone}/stat") and time.monotonic() < deadline:
+        with open(f"/proc/{gone}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.05)
+    # The recorder is not blamed for it: a fresh lister lists the disk.
+    st.sim(f"disk 1 {img}")
+    d = st.wait_dock("REC-GONE", ENDED)
+    assert d["state"] == "done", d
+    assert st.json("items")
+    with open(log) as f:
+        lines = [line.split() for line in f]
+    assert lines[:2] == [["ready", gone], ["gone", gone]], lines
+    assert lines[-1][0] == "device" and lines[-1][1] != gone, lines
+
+
+def test_lister_started_for_other_extensions_is_not_used(make_sim, tmp):
+    img = os.path.join(tmp, "rec.img")
+    mkimage(img, "--fs", "fat32", "--clips", "2")
+    log = os.path.join(tmp, "probe.log")
+    st = make_sim(usb__settle_seconds="120", ingest__extensions="mp4 jpg wav")
+    st.start(env={"EVIDOCK_PROBE": script(tmp, "ahead", AHEAD), "REAL_PROBE": PROBE,
+                  "PROBE_LOG": log})
+    st.register("REC-EXT")
+    st.sim("dock 1 REC-EXT 1234:5678 -")
+    [(_, first)] = notes(log)
+    # The extensions change before the disk appears: what was started for the old ones
+    # lists nothing (it would list the wrong files).
+    with open(st.conf) as f:
+        text = f.read()
+    with open(st.conf, "w") as f:
+        f.write(text.replace("extensions = mp4 jpg wav", "extensions = mp4"))
+    daemon = int(subprocess.check_output(["pgrep", "-P", str(st.proc.pid)]).split()[0])
+    os.kill(daemon, signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while not any(e["event"] == "config.reloaded" for e in st.json("audit")):
+        assert time.monotonic() < deadline, "no config.reloaded"
+        time.sleep(0.05)
+    st.sim(f"disk 1 {img}")
+    d = st.wait_dock("REC-EXT", ENDED)
+    assert d["state"] == "done", d
+    with open(log) as f:
+        lines = [line.split() for line in f]
+    assert lines[0] == ["ready", first] and ["device", first] not in lines, lines
+    assert lines[-1][0] == "device" and lines[-1][1] != first, lines
+    assert {os.path.splitext(it["original_path"])[1].lower() for it in st.json("items")} == {".mp4"}
+    assert not os.path.exists(f"/proc/{first}")  # dropped and reaped
