@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,8 +187,39 @@ int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *e
         return 0;
 }
 
-int evd_audit_each(struct evd_txn *txn, uint64_t from_seq, int64_t since,
-                   int (*each)(json_t *entry, void *ctx), void *ctx)
+/* Whether an entry's stored bytes may be an entry of one of events: the canonical
+ * encoding holds the event as a JSON string as it is (event names are plain ASCII), so
+ * bytes that hold none of the names as a string cannot be one. No events: any entry. */
+static bool may_be_event(const MDB_val *v, const char *const *events, size_t n_events)
+{
+        if (!events)
+                return true;
+        for (size_t i = 0; i < n_events; i++) {
+                char quoted[EVD_AUDIT_EVENT_MAX + 3];
+                int len = snprintf(quoted, sizeof(quoted), "\"%s\"", events[i]);
+
+                if (len < 0 || (size_t)len >= sizeof(quoted) ||
+                    memmem(v->mv_data, v->mv_size, quoted, (size_t)len))
+                        return true;
+        }
+        return false;
+}
+
+static bool is_event(const json_t *e, const char *const *events, size_t n_events)
+{
+        const char *ev = json_string_value(json_object_get(e, "event")) ?: "";
+
+        if (!events)
+                return true;
+        for (size_t i = 0; i < n_events; i++)
+                if (strcmp(ev, events[i]) == 0)
+                        return true;
+        return false;
+}
+
+static int each_entry(struct evd_txn *txn, uint64_t from_seq, int64_t since,
+                      const char *const *events, size_t n_events,
+                      int (*each)(json_t *entry, void *ctx), void *ctx)
 {
         uint8_t key[8];
         MDB_cursor *cur;
@@ -199,21 +232,52 @@ int evd_audit_each(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                 return evd_mdb_errno(rc);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                json_t *e = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+                json_t *e;
                 const char *t;
                 int64_t when;
 
+                if (!may_be_event(&v, events, n_events))
+                        continue;
+                e = json_loadb(v.mv_data, v.mv_size, 0, NULL);
                 if (!e) {
                         r = -EBADMSG;
                         break;
                 }
                 t = json_string_value(json_object_get(e, "time"));
-                if (since == INT64_MIN || (t && evd_time_parse(t, &when) == 0 && when >= since))
+                if (is_event(e, events, n_events) &&
+                    (since == INT64_MIN || (t && evd_time_parse(t, &when) == 0 && when >= since)))
                         r = each(e, ctx);
                 json_decref(e);
         }
         mdb_cursor_close(cur);
         return r < 0 ? r : 0;
+}
+
+int evd_audit_each(struct evd_txn *txn, uint64_t from_seq, int64_t since,
+                   int (*each)(json_t *entry, void *ctx), void *ctx)
+{
+        return each_entry(txn, from_seq, since, NULL, 0, each, ctx);
+}
+
+int evd_audit_each_event(struct evd_txn *txn, uint64_t from_seq, int64_t since,
+                         const char *const *events, size_t n_events,
+                         int (*each)(json_t *entry, void *ctx), void *ctx)
+{
+        return each_entry(txn, from_seq, since, events, n_events, each, ctx);
+}
+
+int evd_audit_get(struct evd_txn *txn, uint64_t seq, json_t **ret)
+{
+        uint8_t key[8];
+        MDB_val k = { 8, key }, v;
+        int rc;
+
+        evd_be64_put(key, seq);
+        rc = mdb_get(txn->txn, evd_txn_dbi(txn, EVD_DB_AUDIT), &k, &v);
+        if (rc)
+                return evd_mdb_errno(rc);
+        *ret = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        return *ret ? 0 : -EBADMSG;
 }
 
 int evd_audit_each_snapshot(struct evd_catalog *catalog, uint64_t from_seq, int64_t since,

@@ -173,6 +173,10 @@ struct log_ctx {
         int64_t until;
 };
 
+/* What access-log lists (item.accessed, export.done), looked for without parsing the
+ * rest of the log. */
+static const char *const access_events[] = { "item.accessed", "export.done" };
+
 static int collect_log(json_t *e, void *p)
 {
         struct log_ctx *c = p;
@@ -203,6 +207,9 @@ static int log_page(struct evd_station *s, uint64_t after, int64_t since, struct
                 r = evd_audit_head(&txn, &head, hash);
                 if (r == 0 && after > head)
                         r = -ENOENT;
+                else if (r == 0 && c->access_only)
+                        r = evd_audit_each_event(&txn, after + 1, since, access_events,
+                                                 EVD_ARRAY_SIZE(access_events), collect_log, c);
                 else if (r == 0)
                         r = evd_audit_each(&txn, after + 1, since, collect_log, c);
                 evd_catalog_read_end(&txn);

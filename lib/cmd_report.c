@@ -83,7 +83,8 @@ struct report {
         json_t *handler_index; /* handler -> index in handlers */
         struct tally *handlers;
         size_t n_handlers, cap_handlers;
-        json_t *owner;         /* "item id" -> handler, every item */
+        struct evd_txn *txn;   /* the snapshot counted */
+        json_t *owner;         /* "item id" -> handler, of the items entries were about */
         json_t *approvers;     /* name -> {accesses_view, accesses_copy, accesses_export} */
         json_t *rules;         /* deadline_rule -> recordings */
         json_t *gaps, *alarms; /* the first LIST_MAX of each */
@@ -91,7 +92,7 @@ struct report {
         json_t *case_handlers; /* case number -> {handler: true} */
         json_t *by_handler, *by_recorder; /* the deadline table: name -> counters */
         bool up;                          /* availability: the daemon was running */
-        int64_t up_since, last_time, first_start;
+        int64_t up_since, first_start;
         int r;
 };
 
@@ -325,12 +326,8 @@ static int count_item(json_t *item, void *ptr)
                         json_string_value(json_object_get(labels, "party"));
         int64_t recorded, due;
         bool overdue;
-        char key[24];
         int m;
 
-        (void)snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, id);
-        if (json_object_set_new(p->owner, key, json_string(handler ? handler : NO_HANDLER)) < 0)
-                return -ENOMEM;
         if (evd_time_parse(json_string_value(json_object_get(item, "recorded_at")) ?: "",
                            &recorded) < 0 ||
             (m = month_of(p, recorded)) < 0)
@@ -356,20 +353,35 @@ static int count_item(json_t *item, void *ptr)
         return p->r;
 }
 
+/* The handler of item id (NO_HANDLER when it has none or is not there), looked up in
+ * the snapshot once and remembered. */
+static const char *owner_of(struct report *p, json_int_t id)
+{
+        char key[24];
+        json_t *item = NULL;
+        const char *h;
+
+        (void)snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, id);
+        h = json_string_value(json_object_get(p->owner, key));
+        if (h)
+                return h;
+        if (id > 0 && evd_catalog_item_get(p->txn, (uint64_t)id, &item) == 0)
+                h = json_string_value(json_object_get(json_object_get(item, "labels"), "handler"));
+        if (json_object_set_new(p->owner, key, json_string(h ? h : NO_HANDLER)) < 0)
+                p->r = -ENOMEM;
+        json_decref(item);
+        return json_string_value(json_object_get(p->owner, key)) ?: NO_HANDLER;
+}
+
 /* The handler of the item an entry is about ("item:17", or details.id). */
-static const char *entry_handler(const struct report *p, const json_t *e)
+static const char *entry_handler(struct report *p, const json_t *e)
 {
         const char *subject = json_string_value(json_object_get(e, "subject")) ?: "";
         json_int_t id = json_integer_value(json_object_get(json_object_get(e, "details"), "id"));
-        char key[24];
-        const char *h;
 
         if (strncmp(subject, "item:", 5) == 0)
-                (void)snprintf(key, sizeof(key), "%s", subject + 5);
-        else
-                (void)snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, id);
-        h = json_string_value(json_object_get(p->owner, key));
-        return h ? h : NO_HANDLER;
+                id = strtoll(subject + 5, NULL, 10);
+        return owner_of(p, id);
 }
 
 /* An export counts once in its month and once for each handler whose recordings it
@@ -383,11 +395,8 @@ static void count_export(struct report *p, int m, const json_t *details)
         add(p, m, NULL, C_EXPORT);
         json_array_foreach(json_object_get(details, "items"), i, id)
         {
-                char key[24];
-                const char *h;
+                const char *h = owner_of(p, json_integer_value(id));
 
-                (void)snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
-                h = json_string_value(json_object_get(p->owner, key)) ?: NO_HANDLER;
                 if (seen && !json_object_get(seen, h)) {
                         struct tally *t = handler_tally(p, h);
 
@@ -424,14 +433,28 @@ static void add_uptime(struct report *p, int64_t a, int64_t b)
                         p->month_start[i + 1] < p->horizon ? p->month_start[i + 1] : p->horizon);
 }
 
+/* The time of the entry just before e, or fallback. */
+static int64_t time_before(struct report *p, const json_t *e, int64_t fallback)
+{
+        json_int_t seq = json_integer_value(json_object_get(e, "seq"));
+        json_t *prev = NULL;
+        int64_t t = fallback;
+
+        if (seq > 1 && evd_audit_get(p->txn, (uint64_t)seq - 1, &prev) == 0 &&
+            evd_time_parse(json_string_value(json_object_get(prev, "time")) ?: "", &t) < 0)
+                t = fallback;
+        json_decref(prev);
+        return t;
+}
+
 /* station.started opens a run, station.stopped closes it; a start with the previous run
  * still open means that run ended without a word (a crash, a power cut): it is taken
  * to have ended at the last entry written before the new start. */
-static void track_availability(struct report *p, const char *event, int64_t t)
+static void track_availability(struct report *p, const json_t *e, const char *event, int64_t t)
 {
         if (strcmp(event, "station.started") == 0) {
                 if (p->up)
-                        add_uptime(p, p->up_since, p->last_time);
+                        add_uptime(p, p->up_since, time_before(p, e, p->up_since));
                 if (!p->first_start)
                         p->first_start = t;
                 p->up = true;
@@ -440,7 +463,6 @@ static void track_availability(struct report *p, const char *event, int64_t t)
                 add_uptime(p, p->up_since, t);
                 p->up = false;
         }
-        p->last_time = t;
 }
 
 static int count_entry(json_t *e, void *ptr)
@@ -452,7 +474,7 @@ static int count_entry(json_t *e, void *ptr)
 
         if (evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &t) < 0)
                 return 0;
-        track_availability(p, event, t);
+        track_availability(p, e, event, t);
         if ((m = month_of(p, t)) < 0)
                 return 0;
         if (strcmp(event, "item.accessed") == 0 || strcmp(event, "export.done") == 0) {
@@ -565,16 +587,34 @@ static int count_cases(struct report *p, struct evd_txn *txn)
         return r < 0 ? r : p->r;
 }
 
-static int count_records(struct report *p, struct evd_catalog *catalog)
+/* The period's items, trips, case files and log entries, in one snapshot: the items
+ * recorded in the period only (by_time), and of the log the entries counted only. */
+static int count_all(struct report *p, struct evd_catalog *catalog, struct evd_err *err)
 {
+        static const char *const counted[] = { "station.started", "station.stopped",
+                                               "item.accessed",   "export.done",
+                                               "item.purged",     "item.held",
+                                               "scrub.alarm" };
+        struct evd_item_filter period = {
+                .has_since = true, .since = p->from, .has_until = true, .until = p->to
+        };
         struct evd_txn txn;
         int r = evd_catalog_read_begin(catalog, &txn);
 
         if (r < 0)
-                return r;
-        r = count_trips(p, &txn);
+                return evd_err_set(err, r, "catalog: %s", strerror(-r));
+        p->txn = &txn;
+        r = evd_catalog_items_each(&txn, &period, count_item, p);
+        if (r == 0)
+                r = count_trips(p, &txn);
         if (r == 0)
                 r = count_cases(p, &txn);
+        if (r < 0)
+                (void)evd_err_set(err, r, "catalog: %s", strerror(-r));
+        else if ((r = evd_audit_each_event(&txn, 0, INT64_MIN, counted, EVD_ARRAY_SIZE(counted),
+                                           count_entry, p)) < 0)
+                (void)evd_err_set(err, r, "audit log: %s", strerror(-r));
+        p->txn = NULL;
         evd_catalog_read_end(&txn);
         return r;
 }
@@ -736,7 +776,6 @@ int evd_cmd_report(void *ud, struct evd_request *req, const json_t *args, json_t
                    struct evd_err *err)
 {
         struct evd_station *s = ud;
-        struct evd_item_filter all = { 0 };
         struct report *p = calloc(1, sizeof(*p));
         int r;
 
@@ -762,21 +801,8 @@ int evd_cmd_report(void *ud, struct evd_request *req, const json_t *args, json_t
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto out;
         }
-        r = evd_catalog_items_snapshot(s->catalog, &all, count_item, p);
-        if (r < 0) {
-                r = evd_err_set(err, r, "catalog: %s", strerror(-r));
+        if ((r = count_all(p, s->catalog, err)) < 0)
                 goto out;
-        }
-        r = count_records(p, s->catalog);
-        if (r < 0) {
-                r = evd_err_set(err, r, "catalog: %s", strerror(-r));
-                goto out;
-        }
-        r = evd_audit_each_snapshot(s->catalog, 0, INT64_MIN, count_entry, p);
-        if (r < 0) {
-                r = evd_err_set(err, r, "audit log: %s", strerror(-r));
-                goto out;
-        }
         /* This daemon is answering: its run lasts until now. */
         if (p->up)
                 add_uptime(p, p->up_since, p->now);

@@ -283,6 +283,61 @@ static void audit_chain(void **state)
         tu_rmtree(dir);
 }
 
+/* Entries of three kinds; the second kind's details name the first kind's event. */
+static int kinds_fn(struct evd_txn *txn, void *p)
+{
+        static const char *const events[] = { "item.accessed", "item.labelled", "station.started" };
+        int i = *(int *)p;
+        json_t *d = json_pack("{si ss}", "n", i, "note", "not an item.accessed entry");
+        int r = evd_audit_append(txn, &tester, events[i % 3], "item:1", d, NULL);
+
+        json_decref(d);
+        return r;
+}
+
+static int seqs_cb(json_t *e, void *p)
+{
+        json_t *seqs = p;
+
+        return json_array_append(seqs, json_object_get(e, "seq"));
+}
+
+static void audit_by_event(void **state)
+{
+        static const char *const wanted[] = { "item.accessed", "station.started" };
+        char *dir = tu_tempdir();
+        struct evd_catalog *c;
+        struct evd_err err = { 0 };
+        struct evd_txn t;
+        json_t *seqs = json_array(), *e = NULL;
+        char *text;
+
+        (void)state;
+        assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
+        for (int i = 0; i < 9; i++)
+                assert_int_equal(evd_catalog_write(c, kinds_fn, &i, &err), 0);
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        /* Those two kinds only, in order, the labelled ones (whose bytes hold the name
+         * "item.accessed" too) left out; from a seq on. */
+        assert_int_equal(evd_audit_each_event(&t, 0, INT64_MIN, wanted, 2, seqs_cb, seqs), 0);
+        text = json_dumps(seqs, JSON_COMPACT);
+        assert_string_equal(text, "[1,3,4,6,7,9]");
+        free(text);
+        json_array_clear(seqs);
+        assert_int_equal(evd_audit_each_event(&t, 5, INT64_MIN, wanted, 1, seqs_cb, seqs), 0);
+        assert_int_equal(json_array_size(seqs), 1);
+        assert_int_equal(json_integer_value(json_array_get(seqs, 0)), 7);
+        /* One entry by its seq; none past the head. */
+        assert_int_equal(evd_audit_get(&t, 5, &e), 0);
+        assert_string_equal(json_string_value(json_object_get(e, "event")), "item.labelled");
+        json_decref(e);
+        assert_int_equal(evd_audit_get(&t, 10, &e), -ENOENT);
+        evd_catalog_read_end(&t);
+        json_decref(seqs);
+        evd_catalog_free(c);
+        tu_rmtree(dir);
+}
+
 static void item_paths(void **state)
 {
         json_t *o = json_object();
@@ -332,8 +387,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(items_and_indexes), cmocka_unit_test(sources),
                 cmocka_unit_test(map_grows),         cmocka_unit_test(schema_is_checked),
-                cmocka_unit_test(audit_chain),       cmocka_unit_test(item_paths),
-                cmocka_unit_test(filename_times),
+                cmocka_unit_test(audit_chain),       cmocka_unit_test(audit_by_event),
+                cmocka_unit_test(item_paths),        cmocka_unit_test(filename_times),
         };
 
         (void)setenv("TZ", "UTC", 1);
