@@ -575,7 +575,10 @@ int ctl_print_purge(struct ctl *ctx, const json_t *r)
         json_t *e, *v;
 
         if (list) {
-                fprintf(out, "%zu item(s) would be purged\n", json_array_size(list));
+                fprintf(out, "%lld item(s) would be purged%s\n", INT(r, "eligible_count"),
+                        INT(r, "eligible_count") > (long long)json_array_size(list)
+                                ? ", the first of them:"
+                                : "");
         } else {
                 list = json_object_get(r, "purged");
                 fprintf(out, "%zu item(s) purged\n", json_array_size(list));

@@ -18,14 +18,18 @@
 #include "station_internal.h"
 
 #define PURGE_MAX 100000
+#define DRY_RUN_LISTED 1000 /* eligible items a dry run names; it counts them all */
 
 struct scan_ctx {
         const struct evd_conf *conf;
         struct evd_ledger *ledger;
         json_t *tampered; /* [{id, error}]: records that disagree with the log */
         int64_t now;
-        json_t *eligible; /* [{id, sha256, size, retain_until}] */
-        json_t *kept;     /* {reason: count} */
+        json_t *eligible; /* [{id, sha256, size, retain_until}], the first listed_max */
+        size_t listed_max;
+        bool dry_run;          /* count past listed_max */
+        json_int_t n_eligible; /* a dry run's count */
+        json_t *kept;          /* {reason: count} */
 };
 
 static int scan_item(json_t *item, void *p)
@@ -50,8 +54,9 @@ static int scan_item(json_t *item, void *p)
                                           json_integer(n ? json_integer_value(n) + 1 : 1));
                 return 0;
         }
-        if (json_array_size(c->eligible) >= PURGE_MAX)
-                return 1;
+        c->n_eligible++;
+        if (json_array_size(c->eligible) >= c->listed_max)
+                return c->dry_run ? 0 : 1; /* a purge takes PURGE_MAX at a time */
         return json_array_append_new(c->eligible,
                                      json_pack("{sO sO sO sO}", "id", json_object_get(item, "id"),
                                                "sha256", json_object_get(item, "sha256"), "size",
@@ -161,7 +166,10 @@ int evd_station_purge(struct evd_station *s, const struct evd_actor *actor, cons
                       const char *reason, bool dry_run, json_t **ret, struct evd_err *err)
 {
         struct evd_conf conf;
-        struct scan_ctx scan = { .conf = &conf, .now = evd_clock_now() };
+        struct scan_ctx scan = { .conf = &conf,
+                                 .now = evd_clock_now(),
+                                 .dry_run = dry_run,
+                                 .listed_max = dry_run ? DRY_RUN_LISTED : PURGE_MAX };
         json_t *purged = json_array(), *failed = json_array(), *e, *summary;
         size_t i;
         int r;
@@ -180,10 +188,12 @@ int evd_station_purge(struct evd_station *s, const struct evd_actor *actor, cons
         if (r < 0)
                 goto out;
         if (dry_run) {
+                /* The count, and the first DRY_RUN_LISTED by name: a reply that does not grow
+                 * with the catalogue. */
                 summary = json_pack("{sO sO sI}", "eligible", scan.eligible, "kept", scan.kept,
-                                    "eligible_count", (json_int_t)json_array_size(scan.eligible));
-                e = json_pack("{sI ss ss}", "eligible", (json_int_t)json_array_size(scan.eligible),
-                              "approver", approver, "reason", reason);
+                                    "eligible_count", scan.n_eligible);
+                e = json_pack("{sI ss ss}", "eligible", scan.n_eligible, "approver", approver,
+                              "reason", reason);
                 (void)evd_station_audit(s, actor, "purge.dry_run", "", e);
                 json_decref(e);
                 *ret = summary;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 
 struct conn;
 
+#define TRIM_AFTER_MS 200 /* a request this long gives its memory back after it (trim_soon) */
+
 struct evd_request {
         uv_work_t work;
         struct conn *conn;
@@ -25,6 +28,7 @@ struct evd_request {
         json_t *result;
         struct evd_err err;
         int rc;
+        bool long_run;          /* it ran TRIM_AFTER_MS or more */
         int sock;               /* a dup of the connection's socket, for fds the command asks for */
         struct evd_actor actor; /* the unix caller, or the session's account */
         enum evd_role role;
@@ -76,8 +80,10 @@ struct evd_control {
         void (*on_refused)(void *, const struct evd_refusal *);
         struct evd_refusals *refusals;
         struct evd_control_limits limits;
-        uv_timer_t tick;               /* idle connections, refusals due */
-        bool flushing;                 /* a flush of refusals runs */
+        uv_timer_t tick; /* idle connections, refusals due */
+        bool flushing;   /* a flush of refusals runs */
+        uv_work_t trim;  /* memory given back after a long request */
+        bool trimming;
         evd_control_token_fn token_fn; /* session tokens: NULL takes each as expired */
         void *token_userdata;
         struct conn *conns;
@@ -382,12 +388,53 @@ static void refusal_note(struct evd_control *c, const struct conn *conn,
         evd_refusals_note(c->refusals, &conn->actor, cmd, noted, (int64_t)time(NULL));
 }
 
+static uint64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void work_run(uv_work_t *w)
 {
         struct evd_request *req = w->data;
+        uint64_t t0 = mono_ms();
 
         req->rc = req->cmd->run(req->conn->control->userdata, req, req->args, &req->result,
                                 &req->err);
+        req->long_run = mono_ms() - t0 >= TRIM_AFTER_MS;
+}
+
+/* A request that ran long (a scan of the catalogue, a report) leaves what it freed in
+ * the arena of its pool thread, where glibc keeps it: given back to the system on a
+ * pool thread once its reply is out, the daemon does not stay at its largest request's
+ * size (issue 16: RSS). One trim at a time. */
+static void trim_run(uv_work_t *w)
+{
+        (void)w;
+        (void)malloc_trim(0);
+}
+
+static void trim_done(uv_work_t *w, int status)
+{
+        struct evd_control *c = w->data;
+
+        (void)status;
+        c->trimming = false;
+        c->inflight--;
+        control_maybe_free(c);
+}
+
+static void trim_soon(struct evd_control *c)
+{
+        if (c->trimming || c->closing)
+                return;
+        c->trim.data = c;
+        if (uv_queue_work(c->loop, &c->trim, trim_run, trim_done) == 0) {
+                c->trimming = true;
+                c->inflight++;
+        }
 }
 
 static void take_lines(struct conn *conn);
@@ -423,6 +470,8 @@ static void work_done(uv_work_t *w, int status)
         json_decref(req->args);
         if (req->sock >= 0)
                 (void)close(req->sock);
+        if (req->long_run)
+                trim_soon(c);
         explicit_bzero(req->token, sizeof(req->token));
         free(req);
         c->inflight--;

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # make bench (a catalogue that grows): for each size in BENCH_CATALOG_SIZES (default
-# 10000 100000, and 1000000 with BENCH_FULL=1), tests/bench/fill writes that many realistic items and three
-# audit entries each through libevidock; then the real evidockd is started on it and
-# timed with evidockctl (each time includes evidockctl's own start, a few ms). Prints
-# one column per size, so that a query that grows with the catalogue shows. Goals
-# (issue 16): start < 2 s, status and show < 20 ms, filtered items < 100 ms, label of
-# 100 items < 200 ms, purge --dry-run < 10 s, verify --audit >= 300,000 entries/s,
-# report --year < 5 s, anonymous RSS < 64 MiB, <= 2 KiB per item with its audit
-# entries; flat or logarithmic curves. Each goal is printed beside its figures; where
-# one is not met, the peer measured in the same run on the same data says what bounds
-# it: a raw LMDB scan (mdb_dump) of the items or of the audit log (hashed, as verify
-# hashes), an fdatasync on the catalogue's disk, evidockctl's own start. Never fails on
-# a figure.
+# 10000 100000, and 1000000 with BENCH_FULL=1), tests/bench/fill writes that many
+# realistic items and three audit entries each through libevidock; then the real
+# evidockd is started on it and timed with evidockctl (each time includes evidockctl's
+# own start, a few ms): the queries a person waits for once right after the start, from
+# a cold cache (the *_ms rows), then as a running station answers them (*_warm_ms,
+# median of 5). Prints one column per size, so that a query that grows with the
+# catalogue shows. Goals (issue 16; the queries' on the warm figures): start < 2 s,
+# status and show < 20 ms, filtered items < 100 ms, label of 100 items < 200 ms, purge
+# --dry-run < 10 s, verify --audit >= 300,000 entries/s, report --year < 5 s, anonymous
+# RSS < 64 MiB (read after the heavy requests, whose memory the daemon gives back),
+# <= 2 KiB per item with its audit entries; flat or logarithmic curves. Each goal is
+# printed beside its figures; where one is not met, the peer measured in the same run on
+# the same data says what bounds it: a raw LMDB scan (mdb_dump) of the items or of the
+# audit log (hashed, as verify hashes), an fdatasync on the catalogue's disk,
+# evidockctl's own start. Never fails on a figure.
 set -euo pipefail
 BUILD=${1:-build}
 SIZES=${BENCH_CATALOG_SIZES:-10000 100000}
@@ -27,17 +30,28 @@ ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 ctl() { "$BUILD/evidockctl" --socket "$work/sock" "$@"; }
 
 declare -A R
+# R[row,n] = the median of 5 timed runs of evidockctl ARGS
+warm() { # row args...
+        local row=$1 t0 i
+        shift
+        R[$row,$n]=$(for i in 1 2 3 4 5; do
+                t0=$(date +%s%N); ctl "$@" >/dev/null; ms "$t0"
+        done | sort -n | sed -n 3p)
+}
 rows=(fill_s start_ms status_ms show_ms case_ms recorder_range_ms overdue_page_ms
-      unlabeled_page_ms late_page_ms first_page_ms label100_ms purge_dry_ms verify_audit_ms
+      unlabeled_page_ms late_page_ms first_page_ms status_warm_ms show_warm_ms case_warm_ms
+      recorder_range_warm_ms overdue_page_warm_ms label100_ms purge_dry_ms verify_audit_ms
       verify_audit_eps report_year_ms anon_rss_mib file_rss_mib bytes_per_item
       peer_ctl_ms peer_fsync_ms peer_items_scan_ms peer_audit_scan_ms peer_audit_scan_eps)
 # goal: "row < limit" or "row >= floor"; checked per size after the runs.
-declare -A GOAL=([start_ms]="< 2000" [status_ms]="< 20" [show_ms]="< 20" [case_ms]="< 100"
-        [recorder_range_ms]="< 100" [overdue_page_ms]="< 100" [label100_ms]="< 200"
+declare -A GOAL=([start_ms]="< 2000" [status_warm_ms]="< 20" [show_warm_ms]="< 20"
+        [case_warm_ms]="< 100" [recorder_range_warm_ms]="< 100" [overdue_page_warm_ms]="< 100"
+        [label100_ms]="< 200"
         [purge_dry_ms]="< 10000" [verify_audit_eps]=">= 300000" [report_year_ms]="< 5000"
         [anon_rss_mib]="< 64" [bytes_per_item]="<= 3584")
 # what bounds each, measured alongside
-declare -A PEER=([status_ms]=peer_ctl_ms [show_ms]=peer_ctl_ms [label100_ms]=peer_fsync_ms
+declare -A PEER=([status_warm_ms]=peer_ctl_ms [show_warm_ms]=peer_ctl_ms
+        [label100_ms]=peer_fsync_ms
         [purge_dry_ms]=peer_items_scan_ms [report_year_ms]=peer_items_scan_ms
         [verify_audit_eps]=peer_audit_scan_eps)
 for n in $SIZES; do
@@ -68,6 +82,14 @@ for n in $SIZES; do
         R[late_page_ms,$n]=$(ms "$t0")
         t0=$(date +%s%N); ctl --json items --limit 1000 >/dev/null
         R[first_page_ms,$n]=$(ms "$t0")
+        # The same queries again, as a running station answers them (the catalogue's
+        # pages in memory): the median of 5. The goals are on these.
+        warm status_warm_ms --json status
+        warm show_warm_ms --json show $((n / 3 + 7))
+        warm case_warm_ms --json items --case "X罚〔2025〕42号"
+        warm recorder_range_warm_ms --json items --recorder BWC00007 \
+                --since 2024-06-01T00:00:00Z --until 2024-06-30T23:59:59Z
+        warm overdue_page_warm_ms --json items --overdue --limit 100
         # label of 100 items: one write transaction, 100 audit entries
         t0=$(date +%s%N)
         ctl label $(seq $((n / 3)) $((n / 3 + 99))) --case "X罚〔2025〕4242号" \

@@ -98,3 +98,24 @@ def test_retain_until_never_decreases(make_station, tmp):
     wait_for_event(station, "config.reload_refused")
     refused = [e for e in station.json("audit") if e["event"] == "config.reload_refused"]
     assert refused and "under the 3-month floor" in refused[0]["details"]["error"]
+
+
+def test_dry_run_counts_all_and_names_the_first_thousand(make_station, tmp):
+    station = make_station()
+    station.start()
+    src = os.path.join(tmp, "many")
+    for i in range(1003):
+        random_file(os.path.join(src, f"c{i:04d}.mp4"), 64, 100 + i)
+    station.ctl("import", src, "--recorder", "R1", check=True)
+    assert station.stop() == 0
+    station.start(shift_days=250)
+    dry = station.json("purge", "--dry-run", "--approver", "局长", "--reason", "bulk")
+    # The reply does not grow with the catalogue: every item counted, 1000 named.
+    assert dry["eligible_count"] == 1003 and len(dry["eligible"]) == 1000
+    [noted] = [e for e in station.json("audit") if e["event"] == "purge.dry_run"]
+    assert noted["details"]["eligible"] == 1003
+    p = station.ctl("purge", "--dry-run", "--approver", "局长", "--reason", "bulk", check=True)
+    assert p.stdout.startswith(b"1003 item(s) would be purged, the first of them:\n")
+    assert p.stdout.count(b"\n  item ") == 1000
+    # The purge itself takes them all.
+    assert len(station.json("purge", "--approver", "局长", "--reason", "bulk")["purged"]) == 1003
