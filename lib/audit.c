@@ -187,16 +187,23 @@ int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *e
         return 0;
 }
 
-/* Whether an entry's stored bytes may be an entry of one of events: the canonical
- * encoding holds the event as a JSON string as it is (event names are plain ASCII), so
- * bytes that hold none of the names as a string cannot be one. No events: any entry. */
-static bool may_be_event(const MDB_val *v, const char *const *events, size_t n_events)
+/* Which entries a scan wants, decided on their stored bytes where that is certain, so
+ * that the others are passed over unparsed. It relies on the canonical encoding
+ * (compact, keys sorted): an event name is held as a JSON string as it is (event names
+ * are plain ASCII), and the last "subject" key is the entry's own (only "time" follows
+ * it, and a JSON string cannot hold an unescaped quote). */
+struct wanted {
+        const char *const *events; /* NULL: any event */
+        size_t n_events;
+        const uint64_t *ids; /* NULL: any subject; else "item:ID" with ID in ids, sorted */
+        size_t n_ids;
+};
+
+static bool may_be_event(const MDB_val *v, const struct wanted *w)
 {
-        if (!events)
-                return true;
-        for (size_t i = 0; i < n_events; i++) {
+        for (size_t i = 0; i < w->n_events; i++) {
                 char quoted[EVD_AUDIT_EVENT_MAX + 3];
-                int len = snprintf(quoted, sizeof(quoted), "\"%s\"", events[i]);
+                int len = snprintf(quoted, sizeof(quoted), "\"%s\"", w->events[i]);
 
                 if (len < 0 || (size_t)len >= sizeof(quoted) ||
                     memmem(v->mv_data, v->mv_size, quoted, (size_t)len))
@@ -205,20 +212,44 @@ static bool may_be_event(const MDB_val *v, const char *const *events, size_t n_e
         return false;
 }
 
-static bool is_event(const json_t *e, const char *const *events, size_t n_events)
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* Whether the entry's subject may be "item:ID" for one of w->ids. */
+static bool may_be_about(const MDB_val *v, const struct wanted *w)
+{
+        static const char key[] = "\"subject\":\"item:";
+        const char *p = v->mv_data, *end = p + v->mv_size, *last = NULL, *at;
+        uint64_t id = 0;
+
+        while ((at = memmem(p, (size_t)(end - p), key, sizeof(key) - 1))) {
+                last = at + sizeof(key) - 1;
+                p = last;
+        }
+        if (!last || last == end || *last < '0' || *last > '9')
+                return false;
+        for (at = last; at < end && *at >= '0' && *at <= '9' && id <= UINT64_MAX / 10 - 1; at++)
+                id = id * 10 + (uint64_t)(*at - '0');
+        return at < end && *at == '"' && bsearch(&id, w->ids, w->n_ids, sizeof(id), cmp_u64);
+}
+
+static bool is_event(const json_t *e, const struct wanted *w)
 {
         const char *ev = json_string_value(json_object_get(e, "event")) ?: "";
 
-        if (!events)
+        if (!w->events)
                 return true;
-        for (size_t i = 0; i < n_events; i++)
-                if (strcmp(ev, events[i]) == 0)
+        for (size_t i = 0; i < w->n_events; i++)
+                if (strcmp(ev, w->events[i]) == 0)
                         return true;
         return false;
 }
 
-static int each_entry(struct evd_txn *txn, uint64_t from_seq, int64_t since,
-                      const char *const *events, size_t n_events,
+static int each_entry(struct evd_txn *txn, uint64_t from_seq, int64_t since, const struct wanted *w,
                       int (*each)(json_t *entry, void *ctx), void *ctx)
 {
         uint8_t key[8];
@@ -236,7 +267,7 @@ static int each_entry(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                 const char *t;
                 int64_t when;
 
-                if (!may_be_event(&v, events, n_events))
+                if ((w->events && !may_be_event(&v, w)) || (w->ids && !may_be_about(&v, w)))
                         continue;
                 e = json_loadb(v.mv_data, v.mv_size, 0, NULL);
                 if (!e) {
@@ -244,7 +275,7 @@ static int each_entry(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                         break;
                 }
                 t = json_string_value(json_object_get(e, "time"));
-                if (is_event(e, events, n_events) &&
+                if (is_event(e, w) &&
                     (since == INT64_MIN || (t && evd_time_parse(t, &when) == 0 && when >= since)))
                         r = each(e, ctx);
                 json_decref(e);
@@ -256,14 +287,26 @@ static int each_entry(struct evd_txn *txn, uint64_t from_seq, int64_t since,
 int evd_audit_each(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                    int (*each)(json_t *entry, void *ctx), void *ctx)
 {
-        return each_entry(txn, from_seq, since, NULL, 0, each, ctx);
+        const struct wanted all = { 0 };
+
+        return each_entry(txn, from_seq, since, &all, each, ctx);
 }
 
 int evd_audit_each_event(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                          const char *const *events, size_t n_events,
                          int (*each)(json_t *entry, void *ctx), void *ctx)
 {
-        return each_entry(txn, from_seq, since, events, n_events, each, ctx);
+        const struct wanted w = { .events = events, .n_events = n_events };
+
+        return each_entry(txn, from_seq, since, &w, each, ctx);
+}
+
+int evd_audit_each_item(struct evd_txn *txn, const uint64_t *ids, size_t n_ids,
+                        int (*each)(json_t *entry, void *ctx), void *ctx)
+{
+        const struct wanted w = { .ids = ids, .n_ids = n_ids };
+
+        return n_ids ? each_entry(txn, 0, INT64_MIN, &w, each, ctx) : 0;
 }
 
 int evd_audit_get(struct evd_txn *txn, uint64_t seq, json_t **ret)

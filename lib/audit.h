@@ -55,6 +55,13 @@ int evd_audit_each_event(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                          const char *const *events, size_t n_events,
                          int (*each)(json_t *entry, void *ctx), void *ctx);
 
+/* evd_audit_each (every seq, any time) for entries whose subject may be "item:ID" for
+ * an ID in ids[0..n_ids) (sorted ascending): those certainly about other items, or
+ * about no item, are passed over unparsed. each sees every entry about these items,
+ * and may see a few more (it checks the subject itself). */
+int evd_audit_each_item(struct evd_txn *txn, const uint64_t *ids, size_t n_ids,
+                        int (*each)(json_t *entry, void *ctx), void *ctx);
+
 /* Entry seq into *ret (json_decref): -ENOENT when there is none, -EBADMSG when it is
  * not JSON. */
 int evd_audit_get(struct evd_txn *txn, uint64_t seq, json_t **ret);

@@ -418,7 +418,8 @@ static int load_items(struct export *x, struct evd_txn *txn, struct evd_err *err
         r = disclosure_checks(x, err);
         if (r < 0)
                 goto out;
-        r = evd_audit_each(txn, 0, INT64_MIN, collect_history, x);
+        /* The log is read for these items' entries only (the others unparsed). */
+        r = evd_audit_each_item(txn, ids, n, collect_history, x);
         if (r < 0)
                 r = evd_err_set(err, r, "audit log: %s", strerror(-r));
 out:

@@ -338,6 +338,45 @@ static void audit_by_event(void **state)
         tu_rmtree(dir);
 }
 
+/* Entries about item:1, item:12, item:2 and dock:2, one after another; the dock's entry
+ * names item:2 in its details. */
+static int subjects_fn(struct evd_txn *txn, void *p)
+{
+        static const char *const subjects[] = { "item:1", "item:12", "item:2", "dock:2" };
+        int i = *(int *)p;
+        json_t *d = json_pack("{si ss}", "n", i, "subject", "item:2");
+        int r = evd_audit_append(txn, &tester, "test.event", subjects[i % 4], d, NULL);
+
+        json_decref(d);
+        return r;
+}
+
+static void audit_by_item(void **state)
+{
+        static const uint64_t ids[] = { 2, 12 };
+        char *dir = tu_tempdir(), *text;
+        struct evd_catalog *c;
+        struct evd_err err = { 0 };
+        struct evd_txn t;
+        json_t *seqs = json_array();
+
+        (void)state;
+        assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
+        for (int i = 0; i < 8; i++)
+                assert_int_equal(evd_catalog_write(c, subjects_fn, &i, &err), 0);
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        /* item:12's and item:2's, never item:1's (nor item:12's for its prefix); the
+         * dock's are passed on too, their details naming item:2 (each checks). */
+        assert_int_equal(evd_audit_each_item(&t, ids, 2, seqs_cb, seqs), 0);
+        text = json_dumps(seqs, JSON_COMPACT);
+        assert_string_equal(text, "[2,3,4,6,7,8]");
+        free(text);
+        evd_catalog_read_end(&t);
+        json_decref(seqs);
+        evd_catalog_free(c);
+        tu_rmtree(dir);
+}
+
 static void item_paths(void **state)
 {
         json_t *o = json_object();
@@ -388,7 +427,8 @@ int main(void)
                 cmocka_unit_test(items_and_indexes), cmocka_unit_test(sources),
                 cmocka_unit_test(map_grows),         cmocka_unit_test(schema_is_checked),
                 cmocka_unit_test(audit_chain),       cmocka_unit_test(audit_by_event),
-                cmocka_unit_test(item_paths),        cmocka_unit_test(filename_times),
+                cmocka_unit_test(audit_by_item),     cmocka_unit_test(item_paths),
+                cmocka_unit_test(filename_times),
         };
 
         (void)setenv("TZ", "UTC", 1);
