@@ -30,22 +30,24 @@ def test_pause_when_full_and_resume(tiny, tmp):
     os.makedirs(root)
     station = Station(root, ingest__parallel_copies="1", ingest__reserve_mb="8")
     filler = os.path.join(tiny, "filler")
-    src = os.path.join(tmp, "src")
     want = {}
     for i in range(3):
+        src = os.path.join(tmp, "first" if i < 2 else "then")
         p = random_file(os.path.join(src, f"C{i}.mp4"), 6 * 1024 * 1024, i)
         want[f"C{i}.mp4"] = sha256_file(p)
     try:
         station.start()
+        station.ctl("import", os.path.join(tmp, "first"), "--recorder", "R1", check=True)
+        assert len(station.json("items")) == 2
+        # 11 MiB left: 3 MiB above the 8 MiB reserve, so the next 6 MiB file waits. (Two
+        # copies of one import run at once, each checking for room before it begins: the
+        # files that fit are stored first, so that the pause does not depend on which
+        # of them checks when.)
         free = os.statvfs(tiny).f_bavail * os.statvfs(tiny).f_frsize
-        # Leave room for two files above the reserve, not three: 23 MiB free is 3 MiB
-        # more than two 6 MiB files and the 8 MiB reserve need, and 3 MiB less than
-        # three, so the catalogue's and the journal's growth (about 1 MiB here) cannot
-        # tip it either way.
-        subprocess.run(["fallocate", "-l", str(free - 23 * 1024 * 1024), filler], check=True)
+        subprocess.run(["fallocate", "-l", str(free - 11 * 1024 * 1024), filler], check=True)
         result = {}
         t = threading.Thread(target=lambda: result.update(
-            p=station.ctl("--json", "import", src, "--recorder", "R1")))
+            p=station.ctl("--json", "import", os.path.join(tmp, "then"), "--recorder", "R1")))
         t.start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -63,7 +65,7 @@ def test_pause_when_full_and_resume(tiny, tmp):
         t.join(timeout=120)
         assert result["p"].returncode == 0, result["p"].stderr
         report = json.loads(result["p"].stdout)
-        assert report["files_stored"] == 3 and report["files_failed"] == 0
+        assert report["files_stored"] == 1 and report["files_failed"] == 0
         assert {it["original_path"]: it["sha256"] for it in station.json("items")} == want
         assert "ingest.resumed" in [e["event"] for e in station.json("audit")]
         assert not any("store nearly full" in w for w in station.json("status")["warnings"])
