@@ -304,9 +304,21 @@ int evd_audit_each_event(struct evd_txn *txn, uint64_t from_seq, int64_t since,
 int evd_audit_each_item(struct evd_txn *txn, const uint64_t *ids, size_t n_ids,
                         int (*each)(json_t *entry, void *ctx), void *ctx)
 {
-        const struct wanted w = { .ids = ids, .n_ids = n_ids };
+        uint64_t *sorted;
+        struct wanted w;
+        int r;
 
-        return n_ids ? each_entry(txn, 0, INT64_MIN, &w, each, ctx) : 0;
+        if (n_ids == 0)
+                return 0;
+        sorted = malloc(n_ids * sizeof(*sorted));
+        if (!sorted)
+                return -ENOMEM;
+        memcpy(sorted, ids, n_ids * sizeof(*sorted));
+        qsort(sorted, n_ids, sizeof(*sorted), cmp_u64);
+        w = (struct wanted){ .ids = sorted, .n_ids = n_ids };
+        r = each_entry(txn, 0, INT64_MIN, &w, each, ctx);
+        free(sorted);
+        return r;
 }
 
 int evd_audit_get(struct evd_txn *txn, uint64_t seq, json_t **ret)

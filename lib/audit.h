@@ -56,7 +56,7 @@ int evd_audit_each_event(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                          int (*each)(json_t *entry, void *ctx), void *ctx);
 
 /* evd_audit_each (every seq, any time) for entries whose subject may be "item:ID" for
- * an ID in ids[0..n_ids) (sorted ascending): those certainly about other items, or
+ * an ID in ids[0..n_ids) (in any order): those certainly about other items, or
  * about no item, are passed over unparsed. each sees every entry about these items,
  * and may see a few more (it checks the subject itself). */
 int evd_audit_each_item(struct evd_txn *txn, const uint64_t *ids, size_t n_ids,

@@ -334,6 +334,21 @@ static int collect_access(json_t *entry, void *p)
         return 0;
 }
 
+/* The item.accessed entries about the case's items: the log read for those items'
+ * entries only (audit.h), in one snapshot. */
+static int scan_accesses(struct evd_station *s, const uint64_t *ids, size_t n,
+                         struct access_scan *a)
+{
+        struct evd_txn txn;
+        int r = evd_catalog_read_begin(s->catalog, &txn);
+
+        if (r < 0)
+                return r;
+        r = evd_audit_each_item(&txn, ids, n, collect_access, a);
+        evd_catalog_read_end(&txn);
+        return r;
+}
+
 /* The parts of an item case show lists. */
 static json_t *item_row(const json_t *it)
 {
@@ -374,6 +389,7 @@ int evd_cmd_case_show(void *ud, struct evd_request *req, const json_t *args, jso
         struct evd_station *s = ud;
         char case_no[EVD_LABEL_CASE_MAX + 1];
         json_t *items, *rec, *rows = json_array(), *holds = json_array(), *tl, *it, *out;
+        uint64_t *ids;
         struct access_scan a = { .out = json_array() };
         struct evd_conf conf;
         bool disc_ok;
@@ -386,13 +402,17 @@ int evd_cmd_case_show(void *ud, struct evd_request *req, const json_t *args, jso
             (r = load_case(s, case_no, &items, &rec, err)) < 0)
                 goto out;
         a.items = items;
+        ids = calloc(json_array_size(items) + 1, sizeof(*ids));
         json_array_foreach(items, i, it)
         {
                 (void)json_array_append_new(rows, item_row(it));
                 if (json_is_true(json_object_get(it, "hold")))
                         (void)json_array_append(holds, json_object_get(it, "id"));
+                if (ids)
+                        ids[i] = (uint64_t)json_integer_value(json_object_get(it, "id"));
         }
-        r = evd_audit_each_snapshot(s->catalog, 0, INT64_MIN, collect_access, &a);
+        r = ids ? scan_accesses(s, ids, json_array_size(items), &a) : -ENOMEM;
+        free(ids);
         tl = evd_casefile_timeline(items, conf.gap_tolerance_s);
         out = json_pack("{ss ss sO* sO* sO* sO* so so so sO* so}", "case_no", case_no, "state",
                         evd_casefile_state(rec, evd_clock_now()), "ended",

@@ -178,6 +178,15 @@ def test_stage_gap_and_split_export(make_station, tmp):
     shown = s.json("case", "show", CASE)
     assert shown["missing_stages"] == ["送达"]
     assert len(shown["stage_gaps"]) == 1 and shown["disc_export"] == "none"
+    # The accesses of the case's items, and only theirs.
+    random_file(os.path.join(src, "r4", "X.mp4"), 5000, 7)
+    s.ctl("import", os.path.join(src, "r4"), "--recorder", "R4", check=True)
+    other = [str(it["id"]) for it in s.json("items") if it["recorder"] == "R4"][0]
+    for item in (ids["A.mp4"], other):
+        s.ctl("access", item, "--requester", "赵", "--approver", "钱", "--reason", "复核",
+              check=True)
+    shown = s.json("case", "show", CASE)
+    assert [e["subject"] for e in shown["accesses"]] == [f"item:{ids['A.mp4']}"]
 
     s.ctl("note", ids["C.mp4"], "--text", "电池更换，中断约5分钟", check=True)
     assert s.json("case", "timeline", CASE)["gaps"][0]["explained"] is True

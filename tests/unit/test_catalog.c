@@ -353,7 +353,7 @@ static int subjects_fn(struct evd_txn *txn, void *p)
 
 static void audit_by_item(void **state)
 {
-        static const uint64_t ids[] = { 2, 12 };
+        static const uint64_t ids[] = { 12, 2 }; /* in any order */
         char *dir = tu_tempdir(), *text;
         struct evd_catalog *c;
         struct evd_err err = { 0 };
