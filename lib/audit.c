@@ -195,20 +195,18 @@ int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *e
 struct wanted {
         const char *const *events; /* NULL: any event */
         size_t n_events;
+        char quoted[EVD_AUDIT_EVENTS_MAX][EVD_AUDIT_EVENT_MAX + 3]; /* "\"NAME\"", once */
+        size_t quoted_len[EVD_AUDIT_EVENTS_MAX]; /* 0: a name too long to look for */
         const uint64_t *ids; /* NULL: any subject; else "item:ID" with ID in ids, sorted */
         size_t n_ids;
 };
 
 static bool may_be_event(const MDB_val *v, const struct wanted *w)
 {
-        for (size_t i = 0; i < w->n_events; i++) {
-                char quoted[EVD_AUDIT_EVENT_MAX + 3];
-                int len = snprintf(quoted, sizeof(quoted), "\"%s\"", w->events[i]);
-
-                if (len < 0 || (size_t)len >= sizeof(quoted) ||
-                    memmem(v->mv_data, v->mv_size, quoted, (size_t)len))
+        for (size_t i = 0; i < w->n_events; i++)
+                if (w->quoted_len[i] == 0 ||
+                    memmem(v->mv_data, v->mv_size, w->quoted[i], w->quoted_len[i]))
                         return true;
-        }
         return false;
 }
 
@@ -296,8 +294,15 @@ int evd_audit_each_event(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                          const char *const *events, size_t n_events,
                          int (*each)(json_t *entry, void *ctx), void *ctx)
 {
-        const struct wanted w = { .events = events, .n_events = n_events };
+        struct wanted w = { .events = events, .n_events = n_events };
 
+        if (n_events > EVD_AUDIT_EVENTS_MAX)
+                return -E2BIG;
+        for (size_t i = 0; i < n_events; i++) {
+                int len = snprintf(w.quoted[i], sizeof(w.quoted[i]), "\"%s\"", events[i]);
+
+                w.quoted_len[i] = len > 0 && (size_t)len < sizeof(w.quoted[i]) ? (size_t)len : 0;
+        }
         return each_entry(txn, from_seq, since, &w, each, ctx);
 }
 

@@ -18,6 +18,7 @@
 #define EVD_ACTOR_NAME_MAX 64
 #define EVD_AUDIT_SUBJECT_MAX 32 /* "item:" and any 64-bit id, with room */
 #define EVD_AUDIT_EVENT_MAX 64   /* an event name's length */
+#define EVD_AUDIT_EVENTS_MAX 16  /* events one evd_audit_each_event looks for */
 
 /* Who did it: a unix user through the control socket, or the station itself. */
 struct evd_actor {
@@ -48,9 +49,10 @@ int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *e
 int evd_audit_each(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                    int (*each)(json_t *entry, void *ctx), void *ctx);
 
-/* evd_audit_each for the entries whose event is one of events[0..n_events) only; the
- * others are passed over without being parsed, which makes a scan for a few kinds of
- * entry several times faster than parsing each. */
+/* evd_audit_each for the entries whose event is one of events[0..n_events) only
+ * (at most EVD_AUDIT_EVENTS_MAX, else -E2BIG); the others are passed over without
+ * being parsed, which makes a scan for a few kinds of entry several times faster than
+ * parsing each. */
 int evd_audit_each_event(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                          const char *const *events, size_t n_events,
                          int (*each)(json_t *entry, void *ctx), void *ctx);

@@ -180,7 +180,6 @@ static const char *const access_events[] = { "item.accessed", "export.done" };
 static int collect_log(json_t *e, void *p)
 {
         struct log_ctx *c = p;
-        const char *ev = json_string_value(json_object_get(e, "event")) ?: "";
         int64_t t;
 
         /* the log is in time order: past until nothing more matches */
@@ -188,8 +187,6 @@ static int collect_log(json_t *e, void *p)
             evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &t) == 0 &&
             t > c->until)
                 return 1;
-        if (c->access_only && strcmp(ev, "item.accessed") != 0 && strcmp(ev, "export.done") != 0)
-                return 0;
         return collect(e, &c->l);
 }
 
