@@ -258,6 +258,19 @@ def test_restore_metadata_first_objects_later(archived, rgw):
     assert not any("not yet restored" in w for w in st.json("status")["warnings"])
 
 
+def store_names_bad(st, bad_id, pending):
+    """verify --store fails naming item bad_id alone, with pending objects still to
+    restore, and the item is marked damaged; returns every item's fixity."""
+    p = st.ctl("--json", "verify", "--store")
+    assert p.returncode == 1, p.stdout
+    doc = json.loads(p.stdout)["store"]
+    assert [b["id"] for b in doc["bad"]] == [bad_id]
+    assert doc["pending_restore"] == pending
+    fixity = {it["id"]: it.get("fixity") for it in st.json("items")}
+    assert fixity[bad_id] == "damaged"
+    return fixity
+
+
 def test_pending_restore_hides_no_damage(archived, rgw):
     """The marker is no way to hide damage: an object present but wrong while objects
     are pending, and an object deleted after the restore finished, are damage."""
@@ -275,13 +288,7 @@ def test_pending_restore_hides_no_damage(archived, rgw):
     with open(wrong, "wb") as f:
         f.write(b"not the recording" * 100)
     st.start()
-    p = st.ctl("--json", "verify", "--store")
-    assert p.returncode == 1, p.stdout
-    doc = json.loads(p.stdout)["store"]
-    assert [b["id"] for b in doc["bad"]] == [items[0]["id"]]
-    assert doc["pending_restore"] == 2
-    fixity = {it["id"]: it.get("fixity") for it in st.json("items")}
-    assert fixity[items[0]["id"]] == "damaged"
+    fixity = store_names_bad(st, items[0]["id"], pending=2)
     assert fixity[items[1]["id"]] != "damaged" and fixity[items[2]["id"]] != "damaged"
     assert st.stop() == 0
     os.unlink(wrong)
@@ -294,13 +301,7 @@ def test_pending_restore_hides_no_damage(archived, rgw):
     gone = st.object_path(items[1]["sha256"])
     subprocess.run(["chattr", "-i", gone], stderr=subprocess.DEVNULL, check=False)
     os.unlink(gone)
-    p = st.ctl("--json", "verify", "--store")
-    assert p.returncode == 1, p.stdout
-    doc = json.loads(p.stdout)["store"]
-    assert [b["id"] for b in doc["bad"]] == [items[1]["id"]]
-    assert doc["pending_restore"] == 0
-    fixity = {it["id"]: it.get("fixity") for it in st.json("items")}
-    assert fixity[items[1]["id"]] == "damaged"
+    store_names_bad(st, items[1]["id"], pending=0)
 
 
 @pytest.fixture
