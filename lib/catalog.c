@@ -507,25 +507,32 @@ int evd_catalog_stat(struct evd_catalog *catalog, uint64_t *ret_items, uint64_t 
         return r;
 }
 
-int evd_catalog_next_id(struct evd_txn *txn, const char *name, uint64_t *ret)
+int evd_catalog_counter_add(struct evd_txn *txn, const char *name, int64_t delta, uint64_t *ret)
 {
         MDB_val key = { strlen(name), (void *)name }, val;
         uint8_t buf[8];
-        uint64_t next = 1;
+        uint64_t v = 0;
         int rc, r;
 
         rc = mdb_get(txn->txn, txn->catalog->dbi[EVD_DB_META], &key, &val);
         if (rc == 0 && val.mv_size == 8)
-                next = evd_be64_get(val.mv_data) + 1;
+                v = evd_be64_get(val.mv_data);
         else if (rc && rc != MDB_NOTFOUND)
                 return evd_mdb_errno(rc);
-        evd_be64_put(buf, next);
+        v = delta < 0 && (uint64_t)-delta > v ? 0 : v + (uint64_t)delta;
+        evd_be64_put(buf, v);
         val = (MDB_val){ sizeof(buf), buf };
         r = evd_txn_put(txn, EVD_DB_META, &key, &val, 0);
         if (r < 0)
                 return r;
-        *ret = next;
+        if (ret)
+                *ret = v;
         return 0;
+}
+
+int evd_catalog_next_id(struct evd_txn *txn, const char *name, uint64_t *ret)
+{
+        return evd_catalog_counter_add(txn, name, 1, ret);
 }
 
 int evd_catalog_json_get(struct evd_txn *txn, enum evd_db db, const char *key, json_t **ret)
@@ -616,15 +623,15 @@ static int64_t item_time(const json_t *item)
         return rec && evd_time_parse(rec, &t) == 0 ? t : INT64_MIN;
 }
 
-#define POS_LEN 16 /* (recording time, id): an item's place in the ordered indexes */
+#define POS_LEN EVD_CATALOG_POS_LEN
 
-static void pos_put(uint8_t out[POS_LEN], int64_t t, uint64_t id)
+void evd_catalog_pos_put(uint8_t out[EVD_CATALOG_POS_LEN], int64_t t, uint64_t id)
 {
         evd_be64_put(out, (uint64_t)t ^ (1ull << 63));
         evd_be64_put(out + 8, id);
 }
 
-static int64_t pos_time(const uint8_t pos[POS_LEN])
+int64_t evd_catalog_pos_time(const uint8_t pos[EVD_CATALOG_POS_LEN])
 {
         return (int64_t)(evd_be64_get(pos) ^ (1ull << 63));
 }
@@ -645,7 +652,7 @@ static int index_item(struct evd_txn *txn, const json_t *item, uint64_t id, bool
         int r;
 
         evd_be64_put(idval, id);
-        pos_put(pos, t, id);
+        evd_catalog_pos_put(pos, t, id);
         for (int i = 0; i < 5; i++) {
                 char key[EVD_SHA256_HEX + 1 > INDEX_KEY_MAX ? EVD_SHA256_HEX + 1 : INDEX_KEY_MAX];
 
@@ -674,6 +681,26 @@ static int index_item(struct evd_txn *txn, const json_t *item, uint64_t id, bool
                         return r;
         }
         return 0;
+}
+
+/* A new item is one the archive has not confirmed (backlog.h). */
+static int backlog_join(struct evd_txn *txn, const json_t *item, uint64_t id)
+{
+        const char *at = json_string_value(json_object_get(item, "ingested_at"));
+        uint8_t pos[POS_LEN];
+        MDB_val k = { strlen(EVD_BACKLOG_FLAG), EVD_BACKLOG_FLAG }, v = { POS_LEN, pos };
+        int64_t t = 0;
+        int r;
+
+        if (!at || evd_time_parse(at, &t) < 0)
+                t = 0;
+        evd_catalog_pos_put(pos, t, id);
+        r = evd_txn_put(txn, EVD_DB_BY_FLAG, &k, &v, 0);
+        if (r == 0)
+                r = evd_catalog_counter_add(
+                        txn, EVD_BACKLOG_BYTES,
+                        (int64_t)json_integer_value(json_object_get(item, "size")), NULL);
+        return r;
 }
 
 /* Schema 1 to 2: every index made again from the items, in the write transaction that
@@ -707,6 +734,10 @@ static int reindex(struct evd_txn *txn, void *unused)
         mdb_cursor_close(cur);
         if (r < 0)
                 return r;
+        /* The backlog went with by_flag: evd_backlog_ready makes it again. */
+        k = (MDB_val){ strlen(EVD_BACKLOG_READY), EVD_BACKLOG_READY };
+        if ((r = evd_txn_del(txn, EVD_DB_META, &k, NULL)) < 0 && r != -ENOENT)
+                return r;
         evd_be64_put(ver, EVD_CATALOG_SCHEMA);
         k = (MDB_val){ 6, "schema" };
         v = (MDB_val){ sizeof(ver), ver };
@@ -720,6 +751,7 @@ int evd_catalog_item_put(struct evd_txn *txn, json_t *item)
         MDB_val k = { 8, idkey }, v;
         uint64_t id = 0;
         char *text;
+        bool is_new;
         int r = -ENOENT;
 
         /* An id with no record behind it was handed out by a transaction that did not
@@ -736,7 +768,8 @@ int evd_catalog_item_put(struct evd_txn *txn, json_t *item)
                         return r;
                 }
         }
-        if (r == -ENOENT) {
+        is_new = r == -ENOENT;
+        if (is_new) {
                 r = evd_catalog_next_id(txn, "next_item_id", &id);
                 if (r < 0)
                         return r;
@@ -744,6 +777,8 @@ int evd_catalog_item_put(struct evd_txn *txn, json_t *item)
                         return -ENOMEM;
         }
         r = index_item(txn, item, id, false);
+        if (r == 0 && is_new)
+                r = backlog_join(txn, item, id);
         if (r < 0)
                 return r;
         text = json_dumps(item, JSON_COMPACT);
@@ -920,7 +955,7 @@ static int out_of_range(const struct walk *w, const uint8_t pos[POS_LEN])
 
         if (c < 0 || (c == 0 && w->after))
                 return -1;
-        if (w->f->has_until && pos_time(pos) > w->f->until)
+        if (w->f->has_until && evd_catalog_pos_time(pos) > w->f->until)
                 return 1;
         return 0;
 }
@@ -1016,7 +1051,7 @@ static int walk_start(struct walk *w, uint64_t after_id)
 {
         uint8_t cursor[POS_LEN];
 
-        pos_put(w->from, w->f->has_since ? w->f->since : INT64_MIN, 0);
+        evd_catalog_pos_put(w->from, w->f->has_since ? w->f->since : INT64_MIN, 0);
         w->after = false;
         if (after_id) {
                 json_t *item = NULL;
@@ -1024,7 +1059,7 @@ static int walk_start(struct walk *w, uint64_t after_id)
 
                 if (r < 0)
                         return r;
-                pos_put(cursor, item_time(item), after_id);
+                evd_catalog_pos_put(cursor, item_time(item), after_id);
                 json_decref(item);
                 if (memcmp(cursor, w->from, POS_LEN) >= 0) {
                         memcpy(w->from, cursor, POS_LEN);

@@ -184,4 +184,23 @@ int evd_catalog_json_put(struct evd_txn *txn, enum evd_db db, const char *key, c
 /* A counter in META: returns the next value (1, 2, ...) and stores it. */
 int evd_catalog_next_id(struct evd_txn *txn, const char *name, uint64_t *ret);
 
+/* Add delta to counter name in META (never below 0); *ret (may be NULL) the new value. */
+int evd_catalog_counter_add(struct evd_txn *txn, const char *name, int64_t delta, uint64_t *ret);
+
+/* An item's place in the ordered indexes: (a time, id), big-endian, time biased so
+ * that byte order is numeric order. */
+#define EVD_CATALOG_POS_LEN 16
+void evd_catalog_pos_put(uint8_t out[EVD_CATALOG_POS_LEN], int64_t t, uint64_t id);
+int64_t evd_catalog_pos_time(const uint8_t pos[EVD_CATALOG_POS_LEN]);
+
+/* The archive's backlog (backlog.h), kept here because a new item joins it at once:
+ * BY_FLAG EVD_BACKLOG_FLAG -> (ingested_at, id) of each item the archive has not
+ * confirmed, META EVD_BACKLOG_BYTES their sizes' sum, META EVD_BACKLOG_READY set
+ * once the set holds every item's state (a catalogue from before it is filled at
+ * the station's start). */
+#define EVD_BACKLOG_FLAG "unreplicated"
+#define EVD_BACKLOG_FAILING "repl_failing"
+#define EVD_BACKLOG_BYTES "unreplicated_bytes"
+#define EVD_BACKLOG_READY "backlog"
+
 #endif

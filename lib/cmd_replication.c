@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "backlog.h"
 #include "catalog.h"
 #include "clock.h"
 #include "control.h"
@@ -80,6 +81,8 @@ static int replicated_txn(struct evd_txn *txn, void *p)
         }
         details = json_deep_copy(c->rec);
         r = evd_catalog_json_put(txn, EVD_DB_REPLICATION, key, rec);
+        if (r == 0)
+                r = evd_backlog_note(txn, c->id, rec);
         if (r == 0)
                 r = evd_audit_append(txn, c->actor,
                                      strcmp(state, "failed") == 0 ? "replication-failed"
@@ -177,6 +180,8 @@ static int requeue(struct evd_txn *txn, const struct evd_actor *actor, const jso
         (void)json_object_set(rec, "last_error", json_object_get(p, "why"));
         (void)json_object_set_new(rec, "record_sha256", json_string("")); /* record again */
         r = evd_catalog_json_put(txn, EVD_DB_REPLICATION, key, rec);
+        if (r == 0)
+                r = evd_backlog_note(txn, (uint64_t)id, rec);
         json_decref(rec);
         details = json_pack("{sO}", "why", json_object_get(p, "why"));
         evd_audit_item_subject(subject, (uint64_t)id);
@@ -259,42 +264,19 @@ int evd_cmd_reconciled(void *ud, struct evd_request *req, const json_t *args, js
         return r;
 }
 
-struct lag {
-        struct evd_txn *txn;
-        int64_t now;
-        uint64_t items, confirmed, pending, pending_bytes, failing;
-        int64_t oldest; /* ingested_at of the oldest pending item, 0 none */
-        json_t *records;
-};
-
-static int lag_each(json_t *item, void *p)
+/* replication --items: every item's record, in id order. */
+static int record_each(json_t *item, void *p)
 {
-        struct lag *l = p;
-        char key[24];
-        json_t *rec = NULL;
+        struct evd_txn *txn = ((void **)p)[0];
+        json_t *records = ((void **)p)[1], *rec = NULL;
         json_int_t id = json_integer_value(json_object_get(item, "id"));
-        int64_t at = 0;
+        char key[24];
 
-        l->items++;
         (void)snprintf(key, sizeof(key), "%lld", (long long)id);
-        if (evd_catalog_json_get(l->txn, EVD_DB_REPLICATION, key, &rec) == 0 &&
-            strcmp(json_string_value(json_object_get(rec, "state")) ?: "", "confirmed") == 0) {
-                l->confirmed++;
-        } else {
-                l->pending++;
-                l->pending_bytes += (uint64_t)json_integer_value(json_object_get(item, "size"));
-                if (evd_time_parse(json_string_value(json_object_get(item, "ingested_at")) ?: "",
-                                   &at) == 0 &&
-                    (l->oldest == 0 || at < l->oldest))
-                        l->oldest = at;
-        }
-        if (rec && json_is_string(json_object_get(rec, "last_error")))
-                l->failing++;
-        if (l->records && rec) {
+        if (evd_catalog_json_get(txn, EVD_DB_REPLICATION, key, &rec) == 0) {
                 (void)json_object_set_new(rec, "item", json_integer(id));
-                (void)json_array_append(l->records, rec);
+                (void)json_array_append_new(records, rec);
         }
-        json_decref(rec);
         return 0;
 }
 
@@ -302,20 +284,25 @@ json_t *evd_station_replication_status(struct evd_station *s, const struct evd_c
                                        bool with_items, json_t *warnings)
 {
         struct evd_item_filter f = { 0 };
-        struct lag l = { .now = evd_clock_now(), .records = with_items ? json_array() : NULL };
+        struct evd_backlog b = { 0 };
+        json_t *records = with_items ? json_array() : NULL;
+        int64_t now = evd_clock_now();
         struct evd_txn txn;
         json_t *out;
 
         if (!conf->repl.on) {
-                json_decref(l.records);
+                json_decref(records);
                 return json_pack("{sb}", "enabled", 0);
         }
         if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
-                l.txn = &txn;
-                (void)evd_catalog_items_each(&txn, &f, lag_each, &l);
+                void *ctx[2] = { &txn, records };
+
+                (void)evd_backlog_get(&txn, &b);
+                if (records)
+                        (void)evd_catalog_items_each(&txn, &f, record_each, ctx);
                 evd_catalog_read_end(&txn);
         }
-        int64_t age = l.oldest ? l.now - l.oldest : 0;
+        int64_t age = b.oldest && b.pending ? now - b.oldest : 0;
         json_t *last = NULL;
 
         if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
@@ -326,10 +313,10 @@ json_t *evd_station_replication_status(struct evd_station *s, const struct evd_c
 
         out = json_pack("{sb ss ss sI sI sI sI sI sI sn sn}", "enabled", 1, "endpoint",
                         conf->repl.endpoint, "bucket", conf->repl.bucket, "items",
-                        (json_int_t)l.items, "confirmed", (json_int_t)l.confirmed, "pending",
-                        (json_int_t)l.pending, "pending_bytes", (json_int_t)l.pending_bytes,
-                        "oldest_pending_s", (json_int_t)age, "failing", (json_int_t)l.failing,
-                        "last_reconciliation", "alarms");
+                        (json_int_t)b.items, "confirmed", (json_int_t)(b.items - b.pending),
+                        "pending", (json_int_t)b.pending, "pending_bytes",
+                        (json_int_t)b.pending_bytes, "oldest_pending_s", (json_int_t)age, "failing",
+                        (json_int_t)b.failing, "last_reconciliation", "alarms");
         if (out && last) {
                 size_t problems = json_array_size(json_object_get(last, "problems"));
                 size_t extra = json_array_size(json_object_get(last, "extra"));
@@ -356,7 +343,7 @@ json_t *evd_station_replication_status(struct evd_station *s, const struct evd_c
                                "ALARM: replication lags: %" PRIu64 " items (%" PRIu64
                                " bytes) not in the archive, the oldest for %lld h (alarm_after "
                                "%lld h)",
-                               l.pending, l.pending_bytes, (long long)(age / 3600),
+                               b.pending, b.pending_bytes, (long long)(age / 3600),
                                (long long)(conf->repl.alarm_after_s / 3600));
                 if (!json_is_array(json_object_get(out, "alarms")))
                         (void)json_object_set_new(out, "alarms", json_array());
@@ -364,10 +351,10 @@ json_t *evd_station_replication_status(struct evd_station *s, const struct evd_c
                 if (warnings)
                         (void)json_array_append_new(warnings, json_string(w));
         }
-        if (out && l.records)
-                (void)json_object_set_new(out, "records", l.records);
+        if (out && records)
+                (void)json_object_set_new(out, "records", records);
         else
-                json_decref(l.records);
+                json_decref(records);
         return out;
 }
 

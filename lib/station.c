@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backlog.h"
 #include "calendar.h"
 #include "sequence.h"
 #include "trip.h"
@@ -86,6 +87,9 @@ int evd_station_new(const struct evd_conf *conf, struct evd_station **ret, struc
         if (r < 0)
                 goto fail;
         evd_catalog_set_after_commit(s->catalog, group_committed, s);
+        r = evd_backlog_ready(s->catalog, err);
+        if (r < 0)
+                goto fail;
         r = evd_ingest_new(s->store, s->catalog, conf->parallel_copies, &s->ingest, err);
         if (r < 0)
                 goto fail;
