@@ -210,6 +210,7 @@ MAN_PAGES := daemon/evidockctl.1 daemon/evidockd.8 daemon/evidock-console.8 \
 
 lint: deps-if-missing
 	/usr/bin/python3 tests/lint/layers.py
+	/usr/bin/python3 tests/lint/lengths.py
 	clang-format --dry-run --Werror lib/*.c lib/*.h daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h \
 		tests/sim/*.c tests/fuzz/*.c
 	clang-tidy --quiet $(LIB_SRC) daemon/*.c -- $(CFLAGS)

@@ -313,6 +313,30 @@ static int load_conf(const char *path, bool explicit, struct evd_conf *conf)
         return r;
 }
 
+/* Signals, the status and watchdog timers and the periodic chores, on d->loop. */
+static void start_timers(struct daemon *d)
+{
+        uint64_t usec = 0;
+
+        (void)uv_signal_init(d->loop, &d->sigterm);
+        (void)uv_signal_init(d->loop, &d->sigint);
+        (void)uv_signal_init(d->loop, &d->sighup);
+        d->sigterm.data = d->sigint.data = d->sighup.data = d;
+        (void)uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+        (void)uv_signal_start(&d->sigint, on_signal, SIGINT);
+        (void)uv_signal_start(&d->sighup, on_signal, SIGHUP);
+        (void)uv_timer_init(d->loop, &d->status_timer);
+        (void)uv_timer_init(d->loop, &d->watchdog_timer);
+        d->status_timer.data = d->watchdog_timer.data = d;
+        chore_start(d, &d->seal, seal_when_due, CHECKPOINT_CHECK_MS, CHECKPOINT_CHECK_MS);
+        chore_start(d, &d->purge, purge, PURGE_FIRST_MS, PURGE_INTERVAL_MS);
+        (void)uv_timer_start(&d->status_timer, on_status_timer, STATUS_INTERVAL_MS,
+                             STATUS_INTERVAL_MS);
+        if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+                (void)uv_timer_start(&d->watchdog_timer, on_watchdog_timer, 0,
+                                     usec / 2000 ? usec / 2000 : 1);
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -393,27 +417,7 @@ int main(int argc, char **argv)
         evd_control_set_tokens(d.control, evd_station_token, d.station);
         /* Docking: never fatal; without USB hotplug the station still serves. */
         start_docks(&d);
-        (void)uv_signal_init(d.loop, &d.sigterm);
-        (void)uv_signal_init(d.loop, &d.sigint);
-        (void)uv_signal_init(d.loop, &d.sighup);
-        d.sigterm.data = d.sigint.data = d.sighup.data = &d;
-        (void)uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-        (void)uv_signal_start(&d.sigint, on_signal, SIGINT);
-        (void)uv_signal_start(&d.sighup, on_signal, SIGHUP);
-        (void)uv_timer_init(d.loop, &d.status_timer);
-        (void)uv_timer_init(d.loop, &d.watchdog_timer);
-        d.status_timer.data = d.watchdog_timer.data = &d;
-        chore_start(&d, &d.seal, seal_when_due, CHECKPOINT_CHECK_MS, CHECKPOINT_CHECK_MS);
-        chore_start(&d, &d.purge, purge, PURGE_FIRST_MS, PURGE_INTERVAL_MS);
-        (void)uv_timer_start(&d.status_timer, on_status_timer, STATUS_INTERVAL_MS,
-                             STATUS_INTERVAL_MS);
-        {
-                uint64_t usec = 0;
-
-                if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
-                        (void)uv_timer_start(&d.watchdog_timer, on_watchdog_timer, 0,
-                                             usec / 2000 ? usec / 2000 : 1);
-        }
+        start_timers(&d);
 
         details = json_pack("{ss ss}", "version", EVD_VERSION, "config", d.conf_path);
         (void)evd_station_audit(d.station, NULL, "station.started", conf.name, details);

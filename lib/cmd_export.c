@@ -31,7 +31,6 @@
 #include "disc.h"
 #include "keys.h"
 #include "label.h"
-#include "publish.h"
 #include "signing.h"
 #include "station_internal.h"
 

@@ -349,7 +349,7 @@ static void set_write_opts(IsoWriteOpts *o, time_t t)
  *
  * Reads are whole 2048-byte blocks and never go past the size libisofs announced. The
  * burn source drops a request it cannot fill completely when the image ends
- * (TESTING.md: 64 KiB reads silently lost an image's tail): asking for no more than
+ * (found in testing: 64 KiB reads silently lost an image's tail): asking for no more than
  * what remains avoids that, and an image shorter or longer than announced is an error
  * here, never silent. Reading one block at a time instead costs a lock hand-off with
  * the writer thread per 2048 bytes and made exports 2.6 times slower. */

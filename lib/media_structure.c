@@ -1,6 +1,6 @@
 /* media_structure: a recording's container walked by its own structure (ISO BMFF boxes,
  * MPEG-TS packets, RIFF chunks, JPEG markers, raw audio frames), without FFmpeg, so that
- * a file cut short or damaged is told apart from a whole one (TESTING.md: FFmpeg alone
+ * a file cut short or damaged is told apart from a whole one (found in testing: FFmpeg alone
  * does not say "truncated" reliably). */
 #include <errno.h>
 #include <stdbool.h>

@@ -37,7 +37,7 @@
  * End of input means quit. When the child exits on its own, the simulator exits with
  * its status (128 + N for a signal N). The sim's own chatter goes to stderr.
  *
- * umockdev 0.17.16 quirks worked around here (../shared/TESTING.md):
+ * umockdev 0.17.16 quirks worked around here (found on Debian 12):
  *  - removing a device leaves <testbed>/sys/block/sdX and the USB device's node
  *    <testbed>/dev/bus/usb/BBB/DDD behind, and a later add of the same disk aborts
  *    in umockdev_testbed_add_devicev: we remove children before parents and unlink

@@ -1,5 +1,5 @@
 """A Debian 12 container booted with systemd-nspawn, so the shipped units run under a
-real systemd (the build machines' PID 1 is not systemd; ../shared/TESTING.md).
+real systemd (the build machines' PID 1 is not systemd).
 
 The root filesystem is made once with debootstrap (minbase, systemd, and the runtime
 libraries of evidockd and evidockctl, found from their NEEDED entries) and cached
