@@ -229,7 +229,7 @@ static void hostile_pages(void **state)
         evd_page_items(&b, &v, &q, items);
         /* The next page's link: the filter kept (escaped), the daemon's cursor. */
         assert_non_null(strstr(b.data, "href=\"/items?case=%22%3E%3Cscript%3E&amp;after=7\""));
-        evd_page_item(&b, &v, item);
+        evd_page_item(&b, &v, item, NULL);
         evd_page_label(&b, &v, "^x\"<$", &q, "case", "<i>bad</i>", NULL);
         assert_int_equal(b.error, 0);
         assert_null(strstr(b.data, "<img"));
