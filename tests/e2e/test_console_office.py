@@ -260,7 +260,7 @@ def test_item_page_shows_its_history_hold_and_integrity(office, console, browser
     assert integrity.text == "不是音视频文件"
     assert "王制作" in browser.find_element(By.ID, "exports").text
     assert browser.find_element(By.CSS_SELECTOR, "#time-source td").text
-    browser.save_screenshot(os.path.join(SHOTS, "console-item.png"))
+    browser.save_screenshot(os.path.join(SHOTS, "console-item-history.png"))
     browser.get(c.url + "/lang/en?next=/items/" + item)
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "html[lang=en] #integrity"))
     assert browser.find_element(By.CSS_SELECTOR, "#integrity td").text == "not a media file"
