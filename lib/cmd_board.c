@@ -8,20 +8,25 @@
  *     {"station", "time", "docks": [{port, serial, holder, state, session, docked_at,
  *       files_done, files_total, files_failed, bytes_done, bytes_total, rate_bps,
  *       eta_s, safe_to_remove, error}], "rejected": [{port, serial, vid_pid, reason}],
- *      "health": {free_bytes, items_total, scrub: {enabled, running, last_pass_done,
- *       alarms}, warnings: [...]}}
+ *      "health": {free_bytes, days_left, items_total, replication: {enabled, items,
+ *       confirmed, pending, pending_bytes, oldest_pending_s, failing, alarms},
+ *       scrub: {enabled, running, last_pass_done, alarms}, warnings: [...]}}
  *
- * It is cheap enough to be asked five times a second: one short catalogue read for the
- * holders. The warnings of `status` (calendar, sequence gaps, overdue recorders) cost a
- * catalogue scan, so they come only when asked with "warnings": true; otherwise only
- * the docks' own warnings are given. */
+ * It is cheap enough to be asked five times a second: short catalogue reads for the
+ * holders, the daily storing totals (days left) and the archive's backlog (kept as the
+ * catalogue changes, not counted). The warnings of `status` (calendar, sequence gaps, overdue
+ * recorders) cost a catalogue scan, so they come only when asked with "warnings": true; otherwise
+ * only the docks' own warnings are given. */
 #include "station_internal.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "clock.h"
+#include "item.h"
 #include "recorder.h"
+
+#define EVD_BOARD_RATE_DAYS 7 /* the recent rate of storing, as status's: a week */
 
 /* The holder of each dock's recorder now, from the registry. */
 static void add_holders(struct evd_station *s, json_t *docks)
@@ -76,8 +81,42 @@ static json_t *status_warnings(struct evd_station *s, struct evd_request *req)
         return w;
 }
 
-static json_t *health(struct evd_station *s, struct evd_request *req, bool all_warnings,
-                      json_t *dock_warnings)
+/* The days the free space lasts at the last week's rate of storing (null with no rate),
+ * as `status` says it: one small catalogue record. */
+static json_t *days_left(struct evd_station *s, uint64_t free_bytes)
+{
+        struct evd_txn txn;
+        uint64_t rate = 0;
+
+        if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
+                rate = evd_item_daily_rate(&txn, evd_clock_now(), EVD_BOARD_RATE_DAYS);
+                evd_catalog_read_end(&txn);
+        }
+        return rate ? json_integer((json_int_t)(free_bytes / rate)) : json_null();
+}
+
+/* The archive's lag, counts and durations only: not its endpoint or bucket, nor the
+ * last reconciliation's findings (they name items); its alarms as a count. */
+static json_t *replication(struct evd_station *s, const struct evd_conf *conf)
+{
+        static const char *const keep[] = { "enabled",         "items",   "pending",
+                                            "pending_bytes",   "failing", "confirmed",
+                                            "oldest_pending_s" };
+        json_t *full = evd_station_replication_status(s, conf, false, NULL), *out = json_object();
+
+        for (size_t i = 0; full && out && i < EVD_ARRAY_SIZE(keep); i++)
+                if (json_object_get(full, keep[i]))
+                        (void)json_object_set(out, keep[i], json_object_get(full, keep[i]));
+        if (full && out)
+                (void)json_object_set_new(
+                        out, "alarms",
+                        json_integer((json_int_t)json_array_size(json_object_get(full, "alarms"))));
+        json_decref(full);
+        return out;
+}
+
+static json_t *health(struct evd_station *s, struct evd_request *req, const struct evd_conf *conf,
+                      bool all_warnings, json_t *dock_warnings)
 {
         uint64_t free_bytes = 0, items = 0, map = 0;
         json_t *scrub = evd_scrub_status(s->scrub, s->catalog), *w = NULL, *out;
@@ -93,8 +132,9 @@ static json_t *health(struct evd_station *s, struct evd_request *req, bool all_w
 
                 (void)json_object_set_new(scrub, "alarms", json_integer((json_int_t)n));
         }
-        out = json_pack("{sI sI so* so*}", "free_bytes", (json_int_t)free_bytes, "items_total",
-                        (json_int_t)items, "scrub", scrub, "warnings", w);
+        out = json_pack("{sI so sI so* so* so*}", "free_bytes", (json_int_t)free_bytes, "days_left",
+                        days_left(s, free_bytes), "items_total", (json_int_t)items, "replication",
+                        replication(s, conf), "scrub", scrub, "warnings", w);
         return out;
 }
 
@@ -131,7 +171,7 @@ int evd_cmd_board(void *ud, struct evd_request *req, const json_t *args, json_t 
         }
         evd_time_format(evd_clock_now(), now);
         *ret = json_pack("{ss ss so so so*}", "station", conf.name, "time", now, "docks", docks,
-                         "rejected", rejected, "health", health(s, req, all, warnings));
+                         "rejected", rejected, "health", health(s, req, &conf, all, warnings));
         json_decref(warnings);
         return *ret ? 0 : evd_err_set(err, -ENOMEM, "out of memory");
 fail:

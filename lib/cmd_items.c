@@ -171,6 +171,10 @@ struct log_ctx {
         bool access_only; /* access-log: the item.accessed and export.done entries */
         bool has_until;
         int64_t until;
+        uint64_t item; /* audit --item: that item's entries only (0: every entry) */
+        uint64_t after;
+        int64_t since;
+        char subject[EVD_AUDIT_SUBJECT_MAX];
 };
 
 /* What access-log lists (item.accessed, export.done), looked for without parsing the
@@ -190,10 +194,44 @@ static int collect_log(json_t *e, void *p)
         return collect(e, &c->l);
 }
 
+/* audit --item: evd_audit_each_item sees every seq and a few entries about other
+ * items; the page starts past c->after and holds c->subject's entries only. */
+static int collect_item(json_t *e, void *p)
+{
+        struct log_ctx *c = p;
+        int64_t t;
+
+        if ((uint64_t)json_integer_value(json_object_get(e, "seq")) <= c->after ||
+            strcmp(json_string_value(json_object_get(e, "subject")) ?: "", c->subject) != 0)
+                return 0;
+        if (c->since != INT64_MIN &&
+            (evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &t) < 0 ||
+             t < c->since))
+                return 0;
+        return collect(e, &c->l);
+}
+
+/* audit --item: item_ref's own entries after seq `after` (and since, as the log's other
+ * pages), read through evd_audit_each_item, which leaves other items' entries
+ * unparsed. */
+static int item_page(struct evd_txn *txn, const char *item_ref, uint64_t after, int64_t since,
+                     struct log_ctx *c, struct evd_err *err)
+{
+        int r = evd_resolve_item(txn, item_ref, &c->item, err);
+
+        if (r < 0)
+                return r;
+        c->after = after;
+        c->since = since;
+        evd_audit_item_subject(c->subject, c->item);
+        return evd_audit_each_item(txn, &c->item, 1, collect_item, c);
+}
+
 /* The entries after seq `after`, in a snapshot of its own; a cursor past the log's end
- * is an error (a cursor of another station, or a log that was replaced). */
-static int log_page(struct evd_station *s, uint64_t after, int64_t since, struct log_ctx *c,
-                    struct evd_err *err)
+ * is an error (a cursor of another station, or a log that was replaced). item_ref (may
+ * be NULL): that item's entries only. */
+static int log_page(struct evd_station *s, uint64_t after, int64_t since, const char *item_ref,
+                    struct log_ctx *c, struct evd_err *err)
 {
         uint8_t hash[EVD_SHA256_LEN];
         uint64_t head = 0;
@@ -204,6 +242,8 @@ static int log_page(struct evd_station *s, uint64_t after, int64_t since, struct
                 r = evd_audit_head(&txn, &head, hash);
                 if (r == 0 && after > head)
                         r = -ENOENT;
+                else if (r == 0 && item_ref)
+                        r = item_page(&txn, item_ref, after, since, c, err);
                 else if (r == 0 && c->access_only)
                         r = evd_audit_each_event(&txn, after + 1, since, access_events,
                                                  EVD_ARRAY_SIZE(access_events), collect_log, c);
@@ -211,13 +251,13 @@ static int log_page(struct evd_station *s, uint64_t after, int64_t since, struct
                         r = evd_audit_each(&txn, after + 1, since, collect_log, c);
                 evd_catalog_read_end(&txn);
         }
-        if (r == -ENOENT)
+        if (r == -ENOENT && !err->code)
                 return evd_err_set(err, r,
                                    "no audit entry %llu to list after (the log ends at %llu)",
                                    (unsigned long long)after, (unsigned long long)head);
-        if (r < 0)
+        if (r < 0 && !err->code)
                 return evd_err_set(err, r, "audit log: %s", strerror(-r));
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 /* audit and access-log: since, until (access-log), limit and after (a seq) as items
@@ -229,10 +269,12 @@ static int log_list(struct evd_station *s, const json_t *args, bool access_only,
                              .access_only = access_only };
         json_int_t limit = EVD_ITEMS_PAGE_MAX, after = 0, from = 0;
         bool paged = false, has_from = false, has_since = false;
+        const char *item_ref = NULL;
         int64_t since = INT64_MIN;
         int r;
 
         if ((r = evd_arg_time(args, "since", &has_since, &since, err)) < 0 ||
+            (!access_only && (r = evd_arg_string(args, "item", false, &item_ref, err)) < 0) ||
             (access_only && (r = evd_arg_time(args, "until", &c.has_until, &c.until, err)) < 0) ||
             (r = arg_count(args, "limit", 1, EVD_ITEMS_PAGE_MAX, &limit, &paged, err)) < 0 ||
             (r = arg_count(args, "after", 1, INT64_MAX, &after, &paged, err)) < 0 ||
@@ -246,7 +288,7 @@ static int log_list(struct evd_station *s, const json_t *args, bool access_only,
                 after = from - 1;
         if (paged)
                 c.l.max = (size_t)limit;
-        r = log_page(s, (uint64_t)after, has_since ? since : INT64_MIN, &c, err);
+        r = log_page(s, (uint64_t)after, has_since ? since : INT64_MIN, item_ref, &c, err);
         if (r < 0)
                 goto fail;
         return page_reply(&c.l, paged, "seq", access_only ? "access-log" : "audit", ret, err);

@@ -614,16 +614,43 @@ static enum MHD_Result h_items(struct ctx *x)
         return evd_console_html(x, MHD_HTTP_OK);
 }
 
+#define ITEM_HISTORY_MAX 1000 /* the daemon's largest page of the log */
+
+/* The item's own audit entries (the daemon's audit --item, archivist and up), or NULL
+ * when this account may not read the log or the daemon could not answer: the item page
+ * is shown without them. */
+static json_t *item_history(struct ctx *x, json_int_t id)
+{
+        struct evd_err err = { 0 };
+        json_t *args, *page = NULL, *entries;
+        char ref[24];
+
+        if (!evd_page_role_ok(x->view.role, "archivist"))
+                return NULL;
+        (void)snprintf(ref, sizeof(ref), "%" JSON_INTEGER_FORMAT, id);
+        args = json_pack("{ss sI}", "item", ref, "limit", (json_int_t)ITEM_HISTORY_MAX);
+        if (!args || evd_console_ask(x, "audit", args, &page, &err) < 0) {
+                json_decref(args);
+                return NULL;
+        }
+        json_decref(args);
+        entries = json_incref(json_object_get(page, "items"));
+        json_decref(page);
+        return entries;
+}
+
 static enum MHD_Result h_item(struct ctx *x)
 {
         struct evd_err err = { 0 };
-        json_t *args = json_pack("{ss}", "item", x->param), *item = NULL;
+        json_t *args = json_pack("{ss}", "item", x->param), *item = NULL, *history;
         int r = args ? evd_console_ask(x, "show", args, &item, &err) : -ENOMEM;
 
         json_decref(args);
         if (r < 0)
                 return evd_console_failed(x, r, &err);
-        evd_page_item(&x->out, &x->view, item);
+        history = item_history(x, json_integer_value(json_object_get(item, "id")));
+        evd_page_item(&x->out, &x->view, item, history);
+        json_decref(history);
         json_decref(item);
         return evd_console_html(x, MHD_HTTP_OK);
 }

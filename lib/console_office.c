@@ -305,9 +305,9 @@ static json_t *access_rows(const json_t *log, enum evd_lang lang)
                 bool export = strcmp(json_string_value(json_object_get(e, "event")) ?: "",
                                      "export.done") == 0;
                 bool copy = json_is_string(json_object_get(d, "copy_to"));
-                const char *kind = export ? (lang == EVD_LANG_EN ? "exported" : "导出")
-                                   : copy ? (lang == EVD_LANG_EN ? "copied" : "复制")
-                                          : (lang == EVD_LANG_EN ? "viewed" : "调阅");
+                const char *kind = evd_msg(lang, export ? EVD_MSG_K_EXPORTED
+                                                 : copy ? EVD_MSG_K_COPIED
+                                                        : EVD_MSG_K_VIEWED);
                 json_t *item = json_object_get(d, "id");
 
                 if (export)

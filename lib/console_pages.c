@@ -483,9 +483,250 @@ void evd_page_size(struct evd_buf *b, json_int_t n)
         size_text(b, n);
 }
 
-void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_t *it)
+/* A word from the message table for a value the daemon names (NULL: unknown). */
+static const char *named(const struct evd_page_view *v, const char *name)
+{
+        static const struct {
+                const char *name;
+                enum evd_msg m;
+        } words[] = { { "ok", EVD_MSG_I_OK },
+                      { "truncated", EVD_MSG_I_TRUNCATED },
+                      { "corrupt", EVD_MSG_I_CORRUPT },
+                      { "not-media", EVD_MSG_I_NOT_MEDIA },
+                      { "container", EVD_MSG_TS_CONTAINER },
+                      { "filename", EVD_MSG_TS_FILENAME },
+                      { "filesystem", EVD_MSG_TS_FILESYSTEM } };
+
+        for (size_t i = 0; name && i < sizeof(words) / sizeof(words[0]); i++)
+                if (strcmp(name, words[i].name) == 0)
+                        return evd_msg(v->lang, words[i].m);
+        return NULL;
+}
+
+/* A named value translated (or as it is, when the table has no word for it). */
+static void named_row(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m,
+                      const char *id, const char *name)
+{
+        evd_buf_printf(b, "<tr id=\"%s\"><th>", id);
+        msg(b, v, m);
+        evd_buf_printf(b, "</th><td data-value=\"");
+        text(b, name);
+        evd_buf_str(b, "\">");
+        text(b, named(v, name) ?: name);
+        evd_buf_str(b, "</td></tr>");
+}
+
+static void dl_term(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m)
+{
+        evd_buf_str(b, "<dt>");
+        msg(b, v, m);
+        evd_buf_str(b, "</dt><dd>");
+}
+
+static void stream_facts(struct evd_buf *b, const json_t *st)
+{
+        const json_t *w = json_object_get(st, "width"), *h = json_object_get(st, "height");
+        const json_t *fps = json_object_get(st, "frame_rate");
+        const json_t *hz = json_object_get(st, "sample_rate"),
+                     *ch = json_object_get(st, "channels");
+
+        text(b, str(st, "type"));
+        evd_buf_str(b, " ");
+        text(b, str(st, "codec"));
+        if (json_is_integer(w) && json_is_integer(h))
+                evd_buf_printf(b, ", %" JSON_INTEGER_FORMAT "×%" JSON_INTEGER_FORMAT,
+                               json_integer_value(w), json_integer_value(h));
+        if (json_is_number(fps))
+                evd_buf_printf(b, ", %.3g fps", json_number_value(fps));
+        if (json_is_integer(hz))
+                evd_buf_printf(b, ", %" JSON_INTEGER_FORMAT " Hz", json_integer_value(hz));
+        if (json_is_integer(ch))
+                evd_buf_printf(b, ", %" JSON_INTEGER_FORMAT " ch", json_integer_value(ch));
+}
+
+/* The media facts as a definition list: container, duration, streams, the verdict's
+ * reason and FFmpeg's log. */
+static void media_facts(struct evd_buf *b, const struct evd_page_view *v, const json_t *media)
+{
+        const json_t *e;
+        size_t i;
+
+        evd_buf_str(b, "<tr><th>");
+        msg(b, v, EVD_MSG_F_MEDIA);
+        evd_buf_str(b, "</th><td><dl class=\"media\" id=\"media\">");
+        if (str(media, "container")) {
+                dl_term(b, v, EVD_MSG_MF_CONTAINER);
+                text(b, str(media, "container"));
+                evd_buf_str(b, "</dd>");
+        }
+        if (json_is_number(json_object_get(media, "duration_s"))) {
+                dl_term(b, v, EVD_MSG_MF_DURATION);
+                evd_buf_printf(b, "%.3f s",
+                               json_number_value(json_object_get(media, "duration_s")));
+                evd_buf_str(b, "</dd>");
+        }
+        if (str(media, "creation_time")) {
+                dl_term(b, v, EVD_MSG_MF_CREATED);
+                text(b, str(media, "creation_time"));
+                evd_buf_str(b, "</dd>");
+        }
+        json_array_foreach(json_object_get(media, "streams"), i, e)
+        {
+                evd_buf_str(b, "<dt>");
+                msg(b, v, EVD_MSG_MF_STREAM);
+                evd_buf_printf(b, " %zu</dt><dd>", i);
+                stream_facts(b, e);
+                evd_buf_str(b, "</dd>");
+        }
+        if (json_is_boolean(json_object_get(media, "no_audio"))) {
+                dl_term(b, v, EVD_MSG_MF_NO_AUDIO);
+                value(b, v, json_object_get(media, "no_audio"));
+                evd_buf_str(b, "</dd>");
+        }
+        if (str(media, "integrity_reason")) {
+                dl_term(b, v, EVD_MSG_MF_REASON);
+                text(b, str(media, "integrity_reason"));
+                evd_buf_str(b, "</dd>");
+        }
+        json_array_foreach(json_object_get(media, "log"), i, e)
+        {
+                dl_term(b, v, EVD_MSG_MF_LOG);
+                value(b, v, e);
+                evd_buf_str(b, "</dd>");
+        }
+        evd_buf_str(b, "</dl></td></tr>");
+}
+
+/* The hold: yes/no, and who placed it, when and why. */
+static void hold_row(struct evd_buf *b, const struct evd_page_view *v, const json_t *it)
+{
+        const json_t *info = json_object_get(it, "hold_info");
+
+        evd_buf_str(b, "<tr id=\"hold\"><th>");
+        msg(b, v, EVD_MSG_F_HOLD);
+        evd_buf_str(b, "</th><td>");
+        value(b, v, json_object_get(it, "hold"));
+        if (json_is_true(json_object_get(it, "hold")) && json_is_object(info)) {
+                evd_buf_str(b, "<dl class=\"hold\">");
+                dl_term(b, v, EVD_MSG_U_ACTOR);
+                text(b, str(info, "by"));
+                evd_buf_str(b, "</dd>");
+                dl_term(b, v, EVD_MSG_A_TIME);
+                text(b, str(info, "time"));
+                evd_buf_str(b, "</dd>");
+                dl_term(b, v, EVD_MSG_X_REASON);
+                evd_buf_str(b, "<span id=\"hold-reason\">");
+                text(b, str(info, "reason"));
+                evd_buf_str(b, "</span></dd></dl>");
+        }
+        evd_buf_str(b, "</td></tr>");
+}
+
+static void evidence_row(struct evd_buf *b, const struct evd_page_view *v, const json_t *it)
+{
+        const json_t *c;
+        size_t i;
+
+        evd_buf_str(b, "<tr id=\"evidence\"><th>");
+        msg(b, v, EVD_MSG_F_EVIDENCE);
+        evd_buf_str(b, "</th><td>");
+        value(b, v, json_object_get(it, "evidence"));
+        json_array_foreach(json_object_get(it, "evidence_cases"), i, c)
+        {
+                evd_buf_str(b, i ? ", " : ": ");
+                value(b, v, c);
+        }
+        evd_buf_str(b, "</td></tr>");
+}
+
+/* A table of objects, one row each: keys[i] under heads[i]. */
+static void object_table(struct evd_buf *b, const struct evd_page_view *v, const char *id,
+                         const json_t *rows, const char *const *keys, const enum evd_msg *heads,
+                         size_t n)
+{
+        const json_t *row;
+        size_t i;
+
+        evd_buf_printf(b, "<table class=\"list\" id=\"%s\"><thead><tr>", id);
+        for (size_t k = 0; k < n; k++) {
+                evd_buf_str(b, "<th>");
+                if (heads[k] == EVD_MSG_COUNT)
+                        text(b, keys[k]);
+                else
+                        msg(b, v, heads[k]);
+                evd_buf_str(b, "</th>");
+        }
+        evd_buf_str(b, "</tr></thead><tbody>");
+        json_array_foreach(rows, i, row)
+        {
+                evd_buf_str(b, "<tr>");
+                for (size_t k = 0; k < n; k++) {
+                        const char *dot = strchr(keys[k], '.');
+                        const json_t *cell =
+                                dot ? json_object_get(json_object_get(row, "actor"), dot + 1)
+                                    : json_object_get(row, keys[k]);
+
+                        evd_buf_str(b, "<td>");
+                        value(b, v, cell);
+                        evd_buf_str(b, "</td>");
+                }
+                evd_buf_str(b, "</tr>");
+        }
+        evd_buf_str(b, "</tbody></table>");
+}
+
+static void exports_section(struct evd_buf *b, const struct evd_page_view *v, const json_t *ex)
+{
+        static const char *const keys[] = { "time",      "volume",   "volumes",     "maker",
+                                            "extractor", "approver", "image_sha256" };
+        static const enum evd_msg heads[] = { EVD_MSG_A_TIME,      EVD_MSG_X_VOLUME,
+                                              EVD_MSG_C_TOTAL,     EVD_MSG_X_MAKER,
+                                              EVD_MSG_X_EXTRACTOR, EVD_MSG_X_APPROVER,
+                                              EVD_MSG_COUNT };
+
+        if (json_array_size(ex) == 0)
+                return;
+        evd_buf_str(b, "<h2>");
+        msg(b, v, EVD_MSG_F_EXPORTS);
+        evd_buf_str(b, "</h2>");
+        object_table(b, v, "exports", ex, keys, heads, sizeof(keys) / sizeof(keys[0]));
+}
+
+/* The item's own audit entries (audit --item), oldest first. */
+static void history_section(struct evd_buf *b, const struct evd_page_view *v, const json_t *history)
+{
+        static const char *const keys[] = { "seq", "time", "event", "actor.name", "details" };
+        static const enum evd_msg heads[] = { EVD_MSG_COUNT, EVD_MSG_A_TIME, EVD_MSG_U_EVENT,
+                                              EVD_MSG_U_ACTOR, EVD_MSG_U_DETAILS };
+
+        if (json_array_size(history) == 0)
+                return;
+        evd_buf_str(b, "<h2>");
+        msg(b, v, EVD_MSG_F_HISTORY);
+        evd_buf_str(b, "</h2>");
+        object_table(b, v, "history", history, keys, heads, sizeof(keys) / sizeof(keys[0]));
+}
+
+/* The fields a clerk labels and an archivist keeps. */
+static void item_case_fields(struct evd_buf *b, const struct evd_page_view *v, const json_t *it)
 {
         const json_t *labels = json_object_get(it, "labels");
+
+        field_row(b, v, EVD_MSG_F_CASE, json_object_get(labels, "case_no"));
+        field_row(b, v, EVD_MSG_F_PARTY, json_object_get(labels, "party"));
+        field_row(b, v, EVD_MSG_F_HANDLER, json_object_get(labels, "handler"));
+        field_row(b, v, EVD_MSG_F_STAGE, json_object_get(it, "stage"));
+        field_row(b, v, EVD_MSG_F_LABELLED, json_object_get(it, "labelled_at"));
+        field_row(b, v, EVD_MSG_F_LABEL_LATE, json_object_get(it, "label_late"));
+        field_row(b, v, EVD_MSG_F_RETAIN, json_object_get(it, "retain_until"));
+        hold_row(b, v, it);
+        evidence_row(b, v, it);
+        field_row(b, v, EVD_MSG_F_SECRET, json_object_get(it, "secret"));
+}
+
+void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_t *it,
+                   const json_t *history)
+{
         const json_t *media = json_object_get(it, "media");
 
         evd_page_begin(b, v, EVD_MSG_NAV_ITEMS);
@@ -495,23 +736,27 @@ void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_
         field_row(b, v, EVD_MSG_F_FILE, json_object_get(it, "original_path"));
         field_row(b, v, EVD_MSG_SERIAL, json_object_get(it, "recorder"));
         field_row(b, v, EVD_MSG_F_RECORDED, json_object_get(it, "recorded_at"));
+        if (str(it, "time_source"))
+                named_row(b, v, EVD_MSG_F_TIME_SOURCE, "time-source", str(it, "time_source"));
+        field_row(b, v, EVD_MSG_F_CLOCK_SUSPECT, json_object_get(it, "clock_suspect"));
         field_row(b, v, EVD_MSG_F_INGESTED, json_object_get(it, "ingested_at"));
         field_row(b, v, EVD_MSG_F_DEADLINE, json_object_get(it, "deadline"));
         field_row(b, v, EVD_MSG_F_LATE, json_object_get(it, "late"));
         field_row(b, v, EVD_MSG_F_SIZE, json_object_get(it, "size"));
-        field_row(b, v, EVD_MSG_F_CASE, json_object_get(labels, "case_no"));
-        field_row(b, v, EVD_MSG_F_PARTY, json_object_get(labels, "party"));
-        field_row(b, v, EVD_MSG_F_HANDLER, json_object_get(labels, "handler"));
-        field_row(b, v, EVD_MSG_F_RETAIN, json_object_get(it, "retain_until"));
-        field_row(b, v, EVD_MSG_F_INTEGRITY, json_object_get(media, "integrity"));
-        field_row(b, v, EVD_MSG_F_MEDIA, media);
+        item_case_fields(b, v, it);
+        field_row(b, v, EVD_MSG_F_VERIFIED, json_object_get(it, "verified_at"));
+        if (str(media, "integrity"))
+                named_row(b, v, EVD_MSG_F_INTEGRITY, "integrity", str(media, "integrity"));
+        if (json_is_object(media))
+                media_facts(b, v, media);
         evd_buf_str(b, "<tr><th>sha256</th><td class=\"hash\">");
         text(b, str(it, "sha256"));
         evd_buf_str(b, "</td></tr></table>");
+        exports_section(b, v, json_object_get(it, "exports"));
         list_section(b, v, EVD_MSG_F_OCCURRENCES, json_object_get(it, "occurrences"));
         list_section(b, v, EVD_MSG_F_NOTES, json_object_get(it, "notes"));
         list_section(b, v, EVD_MSG_F_GAPS, json_object_get(it, "sequence_gaps"));
-        list_section(b, v, EVD_MSG_F_HISTORY, json_object_get(it, "history"));
+        history_section(b, v, history);
         evd_page_end(b);
 }
 

@@ -78,8 +78,10 @@ void evd_page_login(struct evd_buf *b, const struct evd_page_view *v, const char
 void evd_page_items(struct evd_buf *b, const struct evd_page_view *v,
                     const struct evd_web_form *query, const json_t *page);
 
-/* One item, every field. */
-void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_t *item);
+/* One item, every field (media facts as a list, verdicts translated), its exports, and
+ * history (may be NULL: not shown), the item's own audit entries (audit --item). */
+void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_t *item,
+                   const json_t *history);
 
 /* The label form: values (the posted form or the query) fill it; field is the field
  * an error belongs to ("case", "party", "handler", "items"; NULL for none), error its

@@ -160,6 +160,33 @@ enum evd_lang {
         X(M_PASSWD, "设置账号密码", "Set an account's password")                                   \
         X(M_DISABLE, "停用账号", "Disable an account")                                             \
         X(M_NEW_PASSWORD, "新密码", "New password")                                                \
+        X(K_EXPORTED, "导出", "exported")                                                          \
+        X(K_COPIED, "复制", "copied")                                                              \
+        X(K_VIEWED, "调阅", "viewed")                                                              \
+        X(F_HOLD, "保全", "Hold")                                                                  \
+        X(F_EVIDENCE, "证据（案件）", "Evidence (cases)")                                          \
+        X(F_SECRET, "涉密", "Secret")                                                              \
+        X(F_STAGE, "执法环节", "Stage")                                                            \
+        X(F_EXPORTS, "导出光盘", "Exported on discs")                                              \
+        X(F_LABELLED, "标注时间", "Labelled at")                                                   \
+        X(F_LABEL_LATE, "逾期标注", "Labelled late")                                               \
+        X(F_TIME_SOURCE, "录制时间来源", "Recording time from")                                    \
+        X(F_CLOCK_SUSPECT, "记录仪时钟可疑", "Recorder clock suspect")                             \
+        X(F_VERIFIED, "最近校验", "Last verified")                                                 \
+        X(TS_CONTAINER, "文件元数据", "the file's metadata")                                       \
+        X(TS_FILENAME, "文件名", "the file name")                                                  \
+        X(TS_FILESYSTEM, "文件系统修改时间", "the filesystem's modification time")                 \
+        X(I_OK, "完整", "intact")                                                                  \
+        X(I_TRUNCATED, "文件不完整（截断）", "truncated")                                          \
+        X(I_CORRUPT, "文件损坏", "corrupt")                                                        \
+        X(I_NOT_MEDIA, "不是音视频文件", "not a media file")                                       \
+        X(MF_CONTAINER, "封装格式", "Container")                                                   \
+        X(MF_DURATION, "时长", "Duration")                                                         \
+        X(MF_CREATED, "文件内录制时间", "Creation time in the file")                               \
+        X(MF_NO_AUDIO, "无音频", "No audio")                                                       \
+        X(MF_STREAM, "流", "Stream")                                                               \
+        X(MF_REASON, "原因", "Reason")                                                             \
+        X(MF_LOG, "解码日志", "Decoder log")                                                       \
         X(FIRST, "第一页", "First page")
 
 enum evd_msg {

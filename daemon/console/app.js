@@ -69,7 +69,13 @@ function health(h, m) {
   box.append(el("h2", null, m.health));
   if (!h) return box;
   row(box, m.free, size(h.free_bytes), "free");
+  row(box, m.daysleft, h.days_left === null || h.days_left === undefined ? "—" : String(h.days_left), "daysleft");
   row(box, m.items, h.items_total);
+  const r = h.replication;
+  if (r && r.enabled) {
+    row(box, m.replication, r.pending + " / " + r.items + "  (" + size(r.pending_bytes || 0) + ", " +
+        duration(r.oldest_pending_s || 0) + ")", r.alarms ? "replication alarm" : "replication");
+  }
   if (h.scrub) {
     let s = !h.scrub.enabled ? m.scruboff : h.scrub.running ? m.scrubrun : m.scrubidle;
     if (h.scrub.alarms > 0) s += " — " + h.scrub.alarms + " " + m.alarms;
@@ -114,20 +120,14 @@ function board(root) {
   };
 }
 
-/* Signed in: status's days left, replication lag and every warning, every 10 s. */
+/* Signed in: every warning status gives, every 10 s (days left and the replication lag
+ * are on the public board's health already). */
 function stationStatus(root, m) {
   const box = document.getElementById("station");
   if (!root.dataset.status || !box) return;
   const draw = (s) => {
     const div = el("div", "station");
     div.id = "station-status";
-    if (s.free_bytes !== undefined && s.free_bytes !== null) row(div, m.free, size(s.free_bytes), "free");
-    row(div, m.daysleft, s.days_left === null || s.days_left === undefined ? "—" : String(s.days_left), "daysleft");
-    const r = s.replication;
-    if (r && r.enabled) {
-      row(div, m.replication, r.pending + " / " + r.items + "  (" + size(r.pending_bytes || 0) + ", " +
-          duration(r.oldest_pending_s || 0) + ")", r.alarms ? "replication alarm" : "replication");
-    }
     if (s.warnings && s.warnings.length) {
       div.append(el("h3", null, m.warnings));
       const ul = el("ul", "warnings");

@@ -335,3 +335,81 @@ def test_board_is_open_to_no_role_and_holds_no_recording_content(make_sim, tmp):
     text = json.dumps(b)
     for word in ("original_path", "sha256", "labels", "DCIM", ".MP4", ".mp4", "case_no"):
         assert word not in text, word
+
+
+ASK_LINES = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+for line in sys.argv[2:]:
+    f.write(line + "\n")
+    f.flush()
+    print(f.readline().strip())
+"""
+
+
+def ask_as_nobody(st, tmp, *requests):
+    """Each request ({"cmd", "args"}) over the control socket as nobody (no role)."""
+    os.chmod(tmp, 0o755)
+    os.chmod(st.root, 0o755)
+    p = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", ASK_LINES,
+                        st.sock] + [json.dumps(r) for r in requests],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+def import_one(st, tmp, name):
+    src = os.path.join(tmp, name)
+    os.makedirs(os.path.join(src, "DCIM"))
+    with open(os.path.join(src, "DCIM", "CLIP0001.MP4"), "wb") as f:
+        f.write(os.urandom(300000))
+    st.ctl("recorder", "add", "SN-0009", "--handler-id", "0009", "--handler-name", "孙九", check=True)
+    st.ctl("import", src, "--recorder", "SN-0009", check=True)
+
+
+def test_public_board_health_has_days_left_and_replication_lag(make_station, console, browser,
+                                                               tmp):
+    # Without [replication]: days left at the week's rate; replication off.
+    st = make_station(scrub__interval="off")
+    st.start()
+    import_one(st, tmp, "a")
+    [board, audit] = ask_as_nobody(st, tmp, {"cmd": "board", "args": {}},
+                                   {"cmd": "audit", "args": {"item": "1"}})
+    assert board["ok"] and not audit["ok"] and "permission" in audit["error"], (board, audit)
+    h = board["result"]["health"]
+    assert isinstance(h["days_left"], int) and h["days_left"] > 0, h
+    assert h["replication"] == {"enabled": False, "alarms": 0}, h
+    assert st.stop() == 0
+    # With [replication] (no S3 needed: the daemon keeps the backlog, the replicator
+    # is another process): the pending count, bytes and the oldest's age, and nothing
+    # of the endpoint, bucket or items.
+    creds = os.path.join(tmp, "s3.cred")
+    with open(creds, "w") as f:
+        f.write("access_key = AKIAEXAMPLE\nsecret_key = not-a-real-secret\n")
+    os.chmod(creds, 0o600)
+    st2 = make_station(scrub__interval="off", replication__endpoint="http://127.0.0.1:9",
+                       replication__bucket="evd-secret-bucket", replication__credentials=creds)
+    st2.start()
+    import_one(st2, tmp, "b")
+    [board] = ask_as_nobody(st2, tmp, {"cmd": "board", "args": {"warnings": True}})
+    assert board["ok"], board
+    r = board["result"]["health"]["replication"]
+    assert r["enabled"] is True and r["items"] == 1 and r["pending"] == 1, r
+    assert r["pending_bytes"] == 300000 and r["oldest_pending_s"] >= 0 and r["alarms"] == 0, r
+    text = json.dumps(board["result"])
+    for word in ("127.0.0.1:9", "evd-secret-bucket", "last_reconciliation", "CLIP0001"):
+        assert word not in text, word
+    # The public board (no sign-in) shows both.
+    c = console(st2)
+    browser.delete_all_cookies()
+    browser.get(c.url + "/board")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#health .replication"))
+    # One read of both (the health is redrawn as the oldest's age grows).
+    days, lag = browser.execute_script(
+        "const h = document.getElementById('health');"
+        "return [h.querySelector('.daysleft').textContent, h.querySelector('.replication').textContent];")
+    assert "按近期存储速度可用天数" in days and any(ch.isdigit() for ch in days), days
+    assert "异地备份延迟" in lag and "1 / 1" in lag, lag
+    assert not browser.find_elements(By.ID, "station-status")

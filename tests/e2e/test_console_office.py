@@ -124,10 +124,10 @@ def test_clerk_pages_with_a_real_account(office, console, browser):
     assert http(c.url + "/label", body + b"&csrf=" + b"B" * 43, form)[0] == 403
     assert http(c.url + "/export", b"what=case&case=x&csrf=" + b"B" * 43, form)[0] == 403
     assert st.json("show", ids[0])["labels"]["case_no"] == CASE
-    # The signed-in board adds status's days left and warnings.
+    # The signed-in board adds status's warnings to the health (days left included).
     browser.get(c.url + "/board")
     wait(browser, lambda d: d.find_elements(By.ID, "station-status"))
-    assert "按近期存储速度可用天数" in browser.find_element(By.ID, "station-status").text
+    assert "按近期存储速度可用天数" in browser.find_element(By.ID, "health").text
     # Sign out: the daemon's session ends.
     browser.find_element(By.CSS_SELECTOR, ".who form button").click()
     wait(browser, lambda d: any(e["event"] == "user.logout" for e in st.json("audit")))
@@ -224,6 +224,51 @@ def test_archivist_exports_registers_and_checks(office, console, browser, tmp):
     assert browser.find_element(By.CSS_SELECTOR, "#verdict h2").text == "校验通过"
     browser.save_screenshot(os.path.join(SHOTS, "console-audit.png"))
     assert http(c.url + "/admin", None, {"Cookie": form["Cookie"]})[0] == 403
+
+
+def test_item_page_shows_its_history_hold_and_integrity(office, console, browser, tmp):
+    st = office
+    by_name = {it["original_path"].split("/")[-1]: str(it["id"]) for it in st.json("items")}
+    item, other = by_name["CLIP0001.MP4"], by_name["CLIP0002.MP4"]
+    st.ctl("label", item, "--case", CASE, "--party", "张三", check=True)
+    st.ctl("hold", item, "--reason", "复议审查<中>", check=True)
+    st.ctl("hold", other, "--reason", "别的记录", check=True)
+    st.ctl("export", item, "--maker", "王制作", "--extractor", "李提取", "--approver", "张所长",
+           "--reason", "案件归档", "-o", os.path.join(tmp, "one.iso"), check=True)
+    # The daemon's audit --item: this item's entries only, in seq order, paged.
+    mine = st.json("audit", "--item", item)
+    events = [e["event"] for e in mine]
+    assert events[:1] == ["item.stored"] and "item.labelled" in events, events
+    assert "item.held" in events, events  # the export is in the item's exports
+    assert {e["subject"] for e in mine} == {"item:" + item}
+    assert [e["seq"] for e in mine] == sorted(e["seq"] for e in mine)
+    assert st.json("audit", "--item", item, "--after", mine[1]["seq"], "--limit", "1")["items"] \
+        == mine[2:3]
+    for bad, why in (("99999", "no such item"), ("1 OR 1", "neither an item id")):
+        p = st.ctl("audit", "--item", bad)
+        assert p.returncode != 0 and why in p.stderr.decode(), p.stderr
+    c = console(st)
+    signed_in(browser, c.url, "李四", "/items/" + item)
+    hist = browser.find_element(By.ID, "history").text
+    for ev in ("item.stored", "item.labelled", "item.held", "root"):
+        assert ev in hist, (ev, hist)
+    assert "别的记录" not in hist
+    assert browser.find_element(By.ID, "hold-reason").text == "复议审查<中>"
+    assert no_alert(browser)
+    integrity = browser.find_element(By.CSS_SELECTOR, "#integrity td")
+    assert integrity.get_attribute("data-value") == "not-media"
+    assert integrity.text == "不是音视频文件"
+    assert "王制作" in browser.find_element(By.ID, "exports").text
+    assert browser.find_element(By.CSS_SELECTOR, "#time-source td").text
+    browser.save_screenshot(os.path.join(SHOTS, "console-item-history.png"))
+    browser.get(c.url + "/lang/en?next=/items/" + item)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "html[lang=en] #integrity"))
+    assert browser.find_element(By.CSS_SELECTOR, "#integrity td").text == "not a media file"
+    assert "Audit history" in browser.page_source
+    # A clerk sees the item and its hold, not the log: audit is the archivist's.
+    signed_in(browser, c.url, "张三", "/items/" + item)
+    assert browser.find_element(By.ID, "hold-reason").text == "复议审查<中>"
+    assert not browser.find_elements(By.ID, "history")
 
 
 def test_admin_page_and_lockout(office, console, browser):

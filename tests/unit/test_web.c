@@ -220,7 +220,7 @@ static void hostile_pages(void **state)
                 "{sI ss ss ss s{ss ss} s[s]}", "id", (json_int_t)7, "original_path", bad,
                 "recorder", "<script>x</script>", "recorded_at", "2026-11-20T01:00:00Z", "labels",
                 "case_no", "X罚〔2026〕1号", "party", "\"><svg onload=alert(1)>", "notes", bad);
-        json_t *items = json_pack("{s[O] sI}", "items", item, "next", (json_int_t)7);
+        json_t *items = json_pack("{s[O] sI}", "items", item, "next", (json_int_t)7), *history;
         struct evd_web_form q = { 0 };
         struct evd_buf b = { .max = 1 << 20 };
 
@@ -229,7 +229,27 @@ static void hostile_pages(void **state)
         evd_page_items(&b, &v, &q, items);
         /* The next page's link: the filter kept (escaped), the daemon's cursor. */
         assert_non_null(strstr(b.data, "href=\"/items?case=%22%3E%3Cscript%3E&amp;after=7\""));
-        evd_page_item(&b, &v, item);
+        evd_page_item(&b, &v, item, NULL);
+        assert_null(strstr(b.data, "id=\"history\"")); /* no history: not shown */
+        /* Media facts as a list with the verdict translated; history entries escaped. */
+        (void)json_object_set_new(item, "media",
+                                  json_pack("{ss ss s[{ss ss}]}", "integrity", "not-media",
+                                            "container", bad, "streams", "type", "video", "codec",
+                                            "<svg onload=alert(1)>"));
+        (void)json_object_set_new(item, "hold", json_true());
+        (void)json_object_set_new(item, "hold_info",
+                                  json_pack("{ss ss ss}", "by", bad, "time", "2026-11-20T02:00:00Z",
+                                            "reason", "<script>x</script>"));
+        history = json_pack("[{sI ss ss s{ss} s{ss}}]", "seq", (json_int_t)3, "time",
+                            "2026-11-20T02:00:00Z", "event", "item.held", "actor", "name",
+                            "<script>", "details", "reason", bad);
+        evd_page_item(&b, &v, item, history);
+        assert_non_null(strstr(b.data, "data-value=\"not-media\">not a media file<"));
+        assert_non_null(strstr(b.data, "<dl class=\"media\""));
+        assert_non_null(strstr(b.data, "id=\"history\""));
+        assert_non_null(strstr(b.data, "<td>item.held</td>"));
+        assert_non_null(strstr(b.data, "id=\"hold-reason\">&lt;script&gt;x&lt;/script&gt;<"));
+        json_decref(history);
         evd_page_label(&b, &v, "^x\"<$", &q, "case", "<i>bad</i>", NULL);
         assert_int_equal(b.error, 0);
         assert_null(strstr(b.data, "<img"));
