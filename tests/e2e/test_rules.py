@@ -145,6 +145,10 @@ def make_clip(path, creation_time, audio=True):
                    check=True)
 
 
+def stage_warnings(station):
+    return [w for w in station.json("status")["warnings"] if "within a stage" in w]
+
+
 def test_stage_gap_and_split_export(make_station, tmp):
     s = make_station(labels__required_stages="询问 送达")
     s.start()
@@ -178,6 +182,13 @@ def test_stage_gap_and_split_export(make_station, tmp):
     shown = s.json("case", "show", CASE)
     assert shown["missing_stages"] == ["送达"]
     assert len(shown["stage_gaps"]) == 1 and shown["disc_export"] == "none"
+    # Status warns of it, and the year's report counts it in November (the month of
+    # the clip after the hole), as it does file-number gaps.
+    assert stage_warnings(s) == [f"case {CASE}: 1 unexplained gap(s) within a stage; see "
+                                 "evidockctl case timeline, explain with evidockctl note"]
+    nov = s.json("report", "--year", "2026")
+    assert nov["months"][10]["month"] == "2026-11"
+    assert nov["months"][10]["stage_gaps"] == 1 and nov["totals"]["stage_gaps"] == 1
     # The accesses of the case's items, and only theirs.
     random_file(os.path.join(src, "r4", "X.mp4"), 5000, 7)
     s.ctl("import", os.path.join(src, "r4"), "--recorder", "R4", check=True)
@@ -190,6 +201,8 @@ def test_stage_gap_and_split_export(make_station, tmp):
 
     s.ctl("note", ids["C.mp4"], "--text", "电池更换，中断约5分钟", check=True)
     assert s.json("case", "timeline", CASE)["gaps"][0]["explained"] is True
+    assert stage_warnings(s) == []
+    assert s.json("report", "--year", "2026")["totals"]["stage_gaps"] == 0
 
     # A split export is part of the case file: every volume exists and verifies.
     s.ctl("keys", "init", check=True)
