@@ -327,7 +327,8 @@ json_t *evd_casefile_stage_gaps(struct evd_txn *txn)
 {
         json_t *all = NULL;
 
-        if (evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &all) < 0 || !json_is_object(all)) {
+        if (evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &all) < 0 ||
+            !json_is_object(all)) {
                 json_decref(all);
                 all = json_object();
         }

@@ -332,7 +332,8 @@ static int check_purged(const struct edit *e, const json_t *item, uint64_t id, b
 /* Remember item's case: an edit there may open or close a gap within a stage. */
 static void note_case(struct edit *e, const json_t *item)
 {
-        const char *no = json_string_value(json_object_get(json_object_get(item, "labels"), "case_no"));
+        const char *no =
+                json_string_value(json_object_get(json_object_get(item, "labels"), "case_no"));
 
         if (no && e->cases)
                 (void)json_object_set_new(e->cases, no, json_true());

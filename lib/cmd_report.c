@@ -2,8 +2,8 @@
  * (by_handler, by_recorder), and the year's figures that 第三十条's annual assessment
  * asks for, per month and per handler (months, handlers, totals): recordings stored,
  * on time and late by the rule that applied, unlabelled past the deadline, unexplained
- * gaps in file numbering and within a case's stages, clock-suspect recordings, accesses by kind with their
- * approvers, purges, holds, fixity alarms, case files, and the time the station was up.
+ * gaps in file numbering and within a case's stages, clock-suspect recordings, accesses by kind
+ * with their approvers, purges, holds, fixity alarms, case files, and the time the station was up.
  *
  * Recordings count in the month of their recording time; events (accesses, purges,
  * holds, alarms) in the month they happened; months are the station's local months.
