@@ -184,13 +184,21 @@ int ctl_print_case_show(struct ctl *ctx, const json_t *r)
                 fputs("\n", out);
         }
         fprintf(out, "items: %zu\n", json_array_size(json_object_get(r, "items")));
-        json_array_foreach(json_object_get(r, "items"), i, v) put_case_item(out, v);
+        json_array_foreach(json_object_get(r, "items"), i, v)
+        {
+                put_case_item(out, v);
+        }
         fputs("holds:", out);
         json_array_foreach(json_object_get(r, "holds"), i, v)
+        {
                 fprintf(out, " %lld", (long long)json_integer_value(v));
+        }
         fputs(json_array_size(json_object_get(r, "holds")) ? "\n" : " none\n", out);
         fprintf(out, "accesses: %zu\n", json_array_size(json_object_get(r, "accesses")));
-        json_array_foreach(json_object_get(r, "accesses"), i, v) put_case_access(out, v);
+        json_array_foreach(json_object_get(r, "accesses"), i, v)
+        {
+                put_case_access(out, v);
+        }
         json_array_foreach(json_object_get(r, "exports"), i, v)
         {
                 fputs("export: ", out);
