@@ -361,8 +361,11 @@ def test_availability_covers_a_share_of_the_month(make_station):
         t = station.json("report", "--year", "2026")["generated_at"]
         return datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(TZ)
 
-    # An hour of the station's time at least (six seconds), well before midnight.
-    wait(lambda: local_now() >= datetime.datetime(2026, 5, 31, 19, 0, tzinfo=TZ))
+    # An hour of the station's time at least after its start entry (six seconds), well
+    # before midnight.
+    started = [e["time"] for e in station.json("audit") if e["event"] == "station.started"][0]
+    started = datetime.datetime.fromisoformat(started.replace("Z", "+00:00"))
+    wait(lambda: local_now() >= started + datetime.timedelta(seconds=3700))
     assert station.stop() == 0
     station.start(at="2026-06-10 09:00:00")
     r = station.json("report", "--year", "2026")
