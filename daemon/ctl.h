@@ -255,7 +255,7 @@ ctl_print_fn ctl_print_fields, ctl_print_status, ctl_print_items, ctl_print_audi
         ctl_print_clean;
 
 /* ctl_cases.c: trips, case files and a case's timeline. */
-ctl_print_fn ctl_print_trips, ctl_print_cases, ctl_print_timeline;
+ctl_print_fn ctl_print_trips, ctl_print_cases, ctl_print_case_show, ctl_print_timeline;
 ctl_print_fn ctl_print_checkpoints;
 
 ctl_failed_fn ctl_verify_failed, ctl_import_failed;

@@ -23,6 +23,7 @@ static const struct column counters[] = {
         { "late", "逾期存储", "late", false },
         { "unlabelled_overdue", "逾期未标注", "unlab", false },
         { "sequence_gaps", "未说明缺口", "gaps", false },
+        { "stage_gaps", "阶段间断", "stgaps", false },
         { "clock_suspect", "时钟存疑", "clock", false },
         { "accesses_view", "调阅", "view", false },
         { "accesses_copy", "复制", "copy", false },

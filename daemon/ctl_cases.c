@@ -104,3 +104,127 @@ int ctl_print_timeline(struct ctl *ctx, const json_t *r)
         }
         return 0;
 }
+
+/* A time of the reply in the station's zone (the client's helper), "-" when none. */
+static void put_time(FILE *out, const char *utc)
+{
+        char local[EVD_TIME_LOCAL_STR];
+
+        ctl_put_safe(utc ? ctl_local_time(utc, local) : "-", out);
+}
+
+/* One line an item: id, recording time, recorder, handler, party, stage and its marks. */
+static void put_case_item(FILE *out, const json_t *it)
+{
+        const json_t *labels = json_object_get(it, "labels");
+
+        fprintf(out, "  item %lld  ", INT(it, "id"));
+        put_time(out, STR(it, "recorded_at"));
+        fputs("  ", out);
+        ctl_put_safe(STR(it, "recorder") ?: "?", out);
+        fputs("  handler ", out);
+        ctl_put_safe(STR(labels, "handler") ?: "-", out);
+        fputs("  party ", out);
+        ctl_put_safe(STR(labels, "party") ?: "-", out);
+        fputs("  stage ", out);
+        ctl_put_safe(STR(it, "stage") ?: "-", out);
+        if (STR(it, "deadline_rule")) {
+                fputs("  (", out);
+                ctl_put_safe(STR(it, "deadline_rule"), out);
+                fputs(")", out);
+        }
+        fprintf(out, "%s%s%s%s%s%s\n", json_is_true(json_object_get(it, "late")) ? "  late" : "",
+                json_is_true(json_object_get(it, "label_late")) ? "  labelled late" : "",
+                json_is_true(json_object_get(it, "hold")) ? "  held" : "",
+                json_is_true(json_object_get(it, "evidence")) ? "  evidence" : "",
+                json_is_true(json_object_get(it, "secret")) ? "  secret" : "",
+                json_object_get(it, "purged") ? "  purged" : "");
+}
+
+/* One line an access: when, which item, who asked, who approved, why. */
+static void put_case_access(FILE *out, const json_t *e)
+{
+        const json_t *d = json_object_get(e, "details");
+
+        fputs("  ", out);
+        put_time(out, STR(e, "time"));
+        fprintf(out, "  item %lld  requester ", INT(d, "id"));
+        ctl_put_safe(STR(d, "requester") ?: "-", out);
+        fputs("  approver ", out);
+        ctl_put_safe(STR(d, "approver") ?: "-", out);
+        fputs("  reason ", out);
+        ctl_put_safe(STR(d, "reason") ?: "-", out);
+        if (STR(d, "copy_to")) {
+                fputs("  copied to ", out);
+                ctl_put_safe(STR(d, "copy_to"), out);
+        }
+        if (STR(d, "purpose")) {
+                fputs("  purpose ", out);
+                ctl_put_safe(STR(d, "purpose"), out);
+        }
+        fputs("\n", out);
+}
+
+/* case show for people: the file's state, then its items, holds, accesses, exports and
+ * the holes in its coverage one line each (--json gives the reply as it is). */
+int ctl_print_case_show(struct ctl *ctx, const json_t *r)
+{
+        static const char *const head[] = { "case_no",   "state",    "ended",      "due",
+                                            "filed_ref", "filed_at", "disc_export" };
+        FILE *out = ctx->out;
+        const json_t *v;
+        size_t i;
+
+        for (i = 0; i < EVD_ARRAY_SIZE(head); i++) {
+                fprintf(out, "%s: ", head[i]);
+                if (strcmp(head[i], "filed_at") == 0)
+                        put_time(out, STR(r, head[i]));
+                else
+                        ctl_put_safe(STR(r, head[i]) ?: "-", out);
+                fputs("\n", out);
+        }
+        fprintf(out, "items: %zu\n", json_array_size(json_object_get(r, "items")));
+        json_array_foreach(json_object_get(r, "items"), i, v)
+        {
+                put_case_item(out, v);
+        }
+        fputs("holds:", out);
+        json_array_foreach(json_object_get(r, "holds"), i, v)
+        {
+                fprintf(out, " %lld", (long long)json_integer_value(v));
+        }
+        fputs(json_array_size(json_object_get(r, "holds")) ? "\n" : " none\n", out);
+        fprintf(out, "accesses: %zu\n", json_array_size(json_object_get(r, "accesses")));
+        json_array_foreach(json_object_get(r, "accesses"), i, v)
+        {
+                put_case_access(out, v);
+        }
+        json_array_foreach(json_object_get(r, "exports"), i, v)
+        {
+                fputs("export: ", out);
+                ctl_put_safe(STR(v, "path") ?: "?", out);
+                fputs("  ", out);
+                put_time(out, STR(v, "time"));
+                fprintf(out, "  %s\n",
+                        json_is_true(json_object_get(v, "verifies")) ? "verifies"
+                        : json_is_true(json_object_get(v, "exists")) ? "FAILS"
+                                                                     : "MISSING");
+        }
+        fputs("missing stages:", out);
+        json_array_foreach(json_object_get(r, "missing_stages"), i, v)
+        {
+                fputs(" ", out);
+                ctl_put_safe(json_string_value(v) ?: "?", out);
+        }
+        fputs(json_array_size(json_object_get(r, "missing_stages")) ? "\n" : " none\n", out);
+        json_array_foreach(json_object_get(r, "stage_gaps"), i, v)
+        {
+                fprintf(out, "%s: %lld s without recording in stage ",
+                        json_is_true(json_object_get(v, "explained")) ? "gap (explained)" : "GAP",
+                        INT(v, "seconds"));
+                ctl_put_safe(STR(v, "stage") ?: "?", out);
+                fprintf(out, " between items %lld and %lld\n", INT(v, "after_id"),
+                        INT(v, "before_id"));
+        }
+        return 0;
+}

@@ -276,3 +276,98 @@ fail:
         json_decref(stages);
         return NULL;
 }
+
+#define STAGE_GAPS_KEY "stage_gaps"
+
+static int collect(json_t *item, void *list)
+{
+        return json_array_append(list, item) < 0 ? -ENOMEM : 0;
+}
+
+int evd_casefile_stage_check(struct evd_txn *txn, const char *case_no, int64_t tolerance)
+{
+        struct evd_item_filter f = { .case_no = case_no };
+        json_t *items = json_array(), *all = NULL, *open = json_array(), *tl = NULL, *g;
+        size_t i;
+        int r = items && open ? evd_catalog_items_each(txn, &f, collect, items) : -ENOMEM;
+
+        if (r == 0 && !(tl = evd_casefile_timeline(items, tolerance)))
+                r = -ENOMEM;
+        json_array_foreach(json_object_get(tl, "gaps"), i, g)
+        {
+                if (!json_is_true(json_object_get(g, "explained")))
+                        (void)json_array_append(open, g);
+        }
+        if (r == 0 && evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &all) < 0)
+                all = json_object();
+        if (r == 0 && !all)
+                r = -ENOMEM;
+        if (r == 0) {
+                json_t *had = json_object_get(all, case_no);
+
+                if (json_array_size(open) == 0 && !had)
+                        goto out; /* nothing stored, nothing to store */
+                if (had && json_equal(had, open))
+                        goto out;
+                if (json_array_size(open))
+                        (void)json_object_set(all, case_no, open);
+                else
+                        (void)json_object_del(all, case_no);
+                r = evd_catalog_json_put(txn, EVD_DB_META, STAGE_GAPS_KEY, all);
+        }
+out:
+        json_decref(items);
+        json_decref(open);
+        json_decref(tl);
+        json_decref(all);
+        return r;
+}
+
+json_t *evd_casefile_stage_gaps(struct evd_txn *txn)
+{
+        json_t *all = NULL;
+
+        if (evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &all) < 0 ||
+            !json_is_object(all)) {
+                json_decref(all);
+                all = json_object();
+        }
+        return all;
+}
+
+struct stage_ready {
+        int64_t tolerance;
+};
+
+static int stage_ready_txn(struct evd_txn *txn, void *p)
+{
+        const struct stage_ready *c = p;
+        json_t *have = NULL, *nos = NULL, *no;
+        size_t i;
+        int r;
+
+        if (evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &have) == 0) {
+                json_decref(have);
+                return 0;
+        }
+        r = evd_casefile_numbers(txn, &nos);
+        json_array_foreach(nos, i, no)
+        {
+                if (r == 0)
+                        r = evd_casefile_stage_check(txn, json_string_value(no), c->tolerance);
+        }
+        json_decref(nos);
+        if (r == 0 && evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &have) < 0) {
+                have = json_object();
+                r = have ? evd_catalog_json_put(txn, EVD_DB_META, STAGE_GAPS_KEY, have) : -ENOMEM;
+        }
+        json_decref(have);
+        return r;
+}
+
+int evd_casefile_stage_ready(struct evd_catalog *catalog, int64_t tolerance, struct evd_err *err)
+{
+        struct stage_ready c = { .tolerance = tolerance };
+
+        return evd_catalog_write(catalog, stage_ready_txn, &c, err);
+}

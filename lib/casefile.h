@@ -44,4 +44,17 @@ const char *evd_casefile_state(const json_t *rec, int64_t now);
  * has a note}. Caller owns; NULL without memory. */
 json_t *evd_casefile_timeline(const json_t *items, int64_t tolerance);
 
+/* Work out case_no's unexplained stage gaps again (its items through the case index,
+ * nothing else) and keep them in META "stage_gaps" as {case_no: [gap]}, the case
+ * dropped when it has none: status and the report read that, never every item. Called
+ * in the transaction of every edit that can move a gap (a label, a stage, a note). */
+int evd_casefile_stage_check(struct evd_txn *txn, const char *case_no, int64_t tolerance);
+
+/* At start: a catalogue from before "stage_gaps" was kept gets it worked out once, case
+ * by case (the cases' items only); afterwards this reads one key. */
+int evd_casefile_stage_ready(struct evd_catalog *catalog, int64_t tolerance, struct evd_err *err);
+
+/* Every case's unexplained stage gaps, {case_no: [gap]} (caller owns; {} when none). */
+json_t *evd_casefile_stage_gaps(struct evd_txn *txn);
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "casefile.h"
 #include "item.h"
 #include "name.h"
 #include "clock.h"
@@ -254,6 +255,7 @@ struct edit {
         json_t *done;      /* ids changed */
         json_t *unchanged; /* [{id, why}] already as asked */
         json_t *warnings;  /* for the reply */
+        json_t *cases;     /* case numbers the edited items were or are in: {no: true} */
         struct evd_err *err;
 };
 
@@ -327,6 +329,32 @@ static int check_purged(const struct edit *e, const json_t *item, uint64_t id, b
 }
 
 /* One item's edit in txn: applied, its retention kept right, put and audited. */
+/* Remember item's case: an edit there may open or close a gap within a stage. */
+static void note_case(struct edit *e, const json_t *item)
+{
+        const char *no =
+                json_string_value(json_object_get(json_object_get(item, "labels"), "case_no"));
+
+        if (no && e->cases)
+                (void)json_object_set_new(e->cases, no, json_true());
+}
+
+/* The stage gaps of the cases the edit touched, worked out again in its transaction
+ * (casefile.h): the case's items only. */
+static int recheck_stage_gaps(struct evd_txn *txn, struct edit *e)
+{
+        const char *no;
+        json_t *v;
+        int r = 0;
+
+        json_object_foreach(e->cases, no, v)
+        {
+                if (r == 0)
+                        r = evd_casefile_stage_check(txn, no, e->conf->gap_tolerance_s);
+        }
+        return r;
+}
+
 static int edit_one(struct evd_txn *txn, struct edit *e, json_t *idj)
 {
         json_t *item = NULL, *details = json_object(), *v;
@@ -340,8 +368,10 @@ static int edit_one(struct evd_txn *txn, struct edit *e, json_t *idj)
                 r = check_purged(e, item, id, &skip);
         if (r == 0 && skip)
                 goto out;
+        note_case(e, item);
         if (r == 0)
                 r = e->apply(txn, item, e->ctx, details, e->err);
+        note_case(e, item);
         if ((v = json_object_get(details, "warning")) != NULL) {
                 (void)json_array_append(e->warnings, v);
                 (void)json_object_del(details, "warning");
@@ -380,6 +410,7 @@ static int edit_fn_txn(struct evd_txn *txn, void *p)
         json_array_clear(e->done);
         json_array_clear(e->unchanged);
         json_array_clear(e->warnings);
+        json_object_clear(e->cases);
         r = ids ? select_ids(txn, e, ids) : -ENOMEM;
         if (r == 0 && json_array_size(ids) == 0)
                 r = evd_err_set(e->err, -ENOENT, "no items selected");
@@ -392,6 +423,8 @@ static int edit_fn_txn(struct evd_txn *txn, void *p)
         if (r == 0 && json_array_size(e->done) == 0 && json_array_size(e->unchanged) == 0)
                 r = evd_err_set(e->err, -ENOENT,
                                 "no items selected (the items in range were purged)");
+        if (r == 0)
+                r = recheck_stage_gaps(txn, e);
         json_decref(ids);
         return r;
 }
@@ -436,9 +469,11 @@ static int run_edit(struct evd_station *s, struct evd_request *req, const json_t
         e.done = json_array();
         e.unchanged = json_array();
         e.warnings = json_array();
-        r = e.done && e.unchanged && e.warnings
+        e.cases = json_object();
+        r = e.done && e.unchanged && e.warnings && e.cases
                     ? evd_catalog_write(s->catalog, edit_fn_txn, &e, err)
                     : evd_err_set(err, -ENOMEM, "out of memory");
+        json_decref(e.cases);
         if (r < 0) {
                 json_decref(e.done);
                 json_decref(e.unchanged);

@@ -2,8 +2,8 @@
  * (by_handler, by_recorder), and the year's figures that 第三十条's annual assessment
  * asks for, per month and per handler (months, handlers, totals): recordings stored,
  * on time and late by the rule that applied, unlabelled past the deadline, unexplained
- * gaps in file numbering, clock-suspect recordings, accesses by kind with their
- * approvers, purges, holds, fixity alarms, case files, and the time the station was up.
+ * gaps in file numbering and within a case's stages, clock-suspect recordings, accesses by kind
+ * with their approvers, purges, holds, fixity alarms, case files, and the time the station was up.
  *
  * Recordings count in the month of their recording time; events (accesses, purges,
  * holds, alarms) in the month they happened; months are the station's local months.
@@ -33,6 +33,7 @@ enum counter {
         C_LATE,
         C_UNLABELLED_OVERDUE,
         C_GAPS,
+        C_STAGE_GAPS,
         C_CLOCK_SUSPECT,
         C_VIEW,
         C_COPY,
@@ -54,6 +55,7 @@ static const char *const counter_names[C_COUNT] = {
         "late",
         "unlabelled_overdue",
         "sequence_gaps",
+        "stage_gaps",
         "clock_suspect",
         "accesses_view",
         "accesses_copy",
@@ -587,6 +589,33 @@ static int count_cases(struct report *p, struct evd_txn *txn)
         return r < 0 ? r : p->r;
 }
 
+/* Unexplained holes within a stage (casefile.h: the list kept per case), each in the
+ * month of the clip after it and for that clip's handler. */
+static int count_stage_gaps(struct report *p, struct evd_txn *txn)
+{
+        json_t *all = evd_casefile_stage_gaps(txn), *list, *g;
+        const char *case_no;
+        size_t i;
+
+        json_object_foreach(all, case_no, list)
+        {
+                json_array_foreach(list, i, g)
+                {
+                        int64_t t;
+                        int m;
+
+                        if (evd_time_parse(json_string_value(json_object_get(g, "to")) ?: "", &t) <
+                                    0 ||
+                            t < p->from || t > p->to || (m = month_of(p, t)) < 0)
+                                continue;
+                        add(p, m, owner_of(p, json_integer_value(json_object_get(g, "before_id"))),
+                            C_STAGE_GAPS);
+                }
+        }
+        json_decref(all);
+        return p->r;
+}
+
 /* The period's items, trips, case files and log entries, in one snapshot: the items
  * recorded in the period only (by_time), and of the log the entries counted only. */
 static int count_all(struct report *p, struct evd_catalog *catalog, struct evd_err *err)
@@ -609,6 +638,8 @@ static int count_all(struct report *p, struct evd_catalog *catalog, struct evd_e
                 r = count_trips(p, &txn);
         if (r == 0)
                 r = count_cases(p, &txn);
+        if (r == 0)
+                r = count_stage_gaps(p, &txn);
         if (r < 0)
                 (void)evd_err_set(err, r, "catalog: %s", strerror(-r));
         else if ((r = evd_audit_each_event(&txn, 0, INT64_MIN, counted, EVD_ARRAY_SIZE(counted),

@@ -6,8 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "casefile.h"
 #include "clock.h"
 #include "item.h"
+#include "label.h"
 #include "recorder.h"
 #include "sequence.h"
 #include "signing.h"
@@ -140,6 +142,36 @@ static void warn_sequence_gaps(struct evd_txn *txn, json_t *warnings)
         json_decref(gaps);
 }
 
+/* Holes within a stage of a case that nobody has explained (casefile.h): the per-case
+ * list the edits keep, not the items. A gap no longer than today's [labels]
+ * gap_tolerance (raised since) is not counted. */
+static void warn_stage_gaps(struct evd_txn *txn, const struct evd_conf *conf, json_t *warnings)
+{
+        json_t *all = evd_casefile_stage_gaps(txn), *list, *g;
+        const char *case_no;
+        size_t k;
+
+        json_object_foreach(all, case_no, list)
+        {
+                long long n = 0;
+                char w[EVD_LABEL_CASE_MAX + 160];
+
+                json_array_foreach(list, k, g)
+                {
+                        n += json_integer_value(json_object_get(g, "seconds")) >
+                             conf->gap_tolerance_s;
+                }
+                if (n == 0)
+                        continue;
+                (void)snprintf(w, sizeof(w),
+                               "case %s: %lld unexplained gap(s) within a stage; see evidockctl "
+                               "case timeline, explain with evidockctl note",
+                               case_no, n);
+                (void)json_array_append_new(warnings, json_string(w));
+        }
+        json_decref(all);
+}
+
 /* Recordings stored damaged (truncated, corrupt, not media) that nobody has noted. */
 static void warn_damaged(struct evd_txn *txn, json_t *warnings)
 {
@@ -252,6 +284,7 @@ int evd_cmd_status(void *ud, struct evd_request *req, const json_t *args, json_t
         if (evd_catalog_read_begin(s->catalog, &txn) == 0) {
                 add_recorder_warnings(s, &txn, &conf, warnings);
                 warn_sequence_gaps(&txn, warnings);
+                warn_stage_gaps(&txn, &conf, warnings);
                 evd_station_purge_clock_warning(&txn, warnings, clock);
                 evd_station_case_warnings(s, &txn, &conf, warnings); /* cmd_case.c */
                 warn_catalog_alarms(&txn, warnings);

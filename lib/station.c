@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backlog.h"
+#include "casefile.h"
 #include "calendar.h"
 #include "sequence.h"
 #include "trip.h"
@@ -88,6 +89,8 @@ int evd_station_new(const struct evd_conf *conf, struct evd_station **ret, struc
                 goto fail;
         evd_catalog_set_after_commit(s->catalog, group_committed, s);
         r = evd_backlog_ready(s->catalog, err);
+        if (r == 0) /* the cases' stage gaps, kept for status (casefile.h) */
+                r = evd_casefile_stage_ready(s->catalog, conf->gap_tolerance_s, err);
         if (r < 0)
                 goto fail;
         r = evd_ingest_new(s->store, s->catalog, conf->parallel_copies, &s->ingest, err);

@@ -6,7 +6,7 @@ missing; no calendar at all is said in status and in the log."""
 import os
 import re
 
-from conftest import FAKETIME_LIB
+from conftest import FAKETIME_LIB, REPO
 from test_access import users  # noqa: F401  (the role users fixture)
 
 CAL_2027 = """# 国务院办公厅关于2027年部分节假日安排的通知 (a test file)
@@ -119,3 +119,13 @@ def test_next_year_warning_from_november(make_station, tmp, monkeypatch):
     assert "no working-day calendar for 2027 yet" in w and "calendar import" in w
     s.ctl("calendar", "import", write(tmp, "cn-2027.txt", CAL_2027), check=True)
     assert not calendar_warnings(s)
+
+
+def test_shipped_files_name_their_notice():
+    """Each shipped year names the State Council notice it follows, with its number."""
+    for year in (2024, 2025, 2026):
+        with open(os.path.join(REPO, "config", "calendar", f"cn-{year}.txt"),
+                  encoding="utf-8") as f:
+            head = f.read(400)
+        assert f"国务院办公厅关于{year}年部分节假日安排的通知" in head, year
+        assert re.search(r"国办发明电〔%d〕\d+号" % (year - 1), head), year

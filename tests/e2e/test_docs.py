@@ -17,7 +17,9 @@ CTL_PAGE = os.path.join(REPO, "daemon/evidockctl.1")
 DAEMON_PAGE = os.path.join(REPO, "daemon/evidockd.8")
 CONF_PAGE = os.path.join(REPO, "config/evidock.conf.5")
 OTHER_PAGES = [os.path.join(REPO, "daemon", p) for p in ("evidock-console.8",
-                                                         "evidock-replicate.8")]
+                                                         "evidock-replicate.8",
+                                                         "evidock-probe.8",
+                                                         "evidock-seal.8")]
 COMPLETION = os.path.join(REPO, "daemon/evidockctl.bash-completion")
 
 
@@ -110,6 +112,21 @@ def test_every_key_has_its_entry(tmp):
     assert missing == [], f"evidock.conf(5) has no entry for {missing}"
 
 
+def test_default_extensions_on_the_page(tmp):
+    """The page's default [ingest] extensions are the ones the daemon takes without any."""
+    conf = os.path.join(tmp, "min.conf")
+    with open(conf, "w") as f:
+        f.write(f"[station]\nstate_dir = {tmp}/state\n")
+    printed = subprocess.run([EVIDOCKD, "-n", "-c", conf], capture_output=True,
+                             check=True).stdout.decode()
+    default = re.search(r"^extensions =(.*)$", printed, re.M).group(1).split()
+    assert "m4a" in default and "heic" in default
+    with open(CONF_PAGE, encoding="utf-8") as f:
+        page = f.read()
+    entry = re.search(r"\.It Cm extensions\n(?:.*\n)*?Default\n\.Li (.*) \.\n", page).group(1)
+    assert entry.split() == default
+
+
 @pytest.mark.skipif(not shutil.which("mandoc"), reason="mandoc is not installed")
 def test_pages_pass_mandoc_lint():
     p = subprocess.run(["mandoc", "-Tlint", "-Wwarning", CTL_PAGE, DAEMON_PAGE, CONF_PAGE]
@@ -126,6 +143,7 @@ def test_make_install_puts_pages_and_completion(tmp):
                     "PREFIX=/usr", f"BUILD={BUILD}"], capture_output=True, check=True)
     for path in ("usr/share/man/man1/evidockctl.1", "usr/share/man/man8/evidockd.8",
                  "usr/share/man/man8/evidock-console.8", "usr/share/man/man8/evidock-replicate.8",
+                 "usr/share/man/man8/evidock-probe.8", "usr/share/man/man8/evidock-seal.8",
                  "usr/share/man/man5/evidock.conf.5",
                  "usr/share/bash-completion/completions/evidockctl"):
         assert os.path.isfile(os.path.join(dest, path)), path

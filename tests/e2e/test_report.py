@@ -24,7 +24,7 @@ EVIL = "<img src=x onerror=alert(1)>王&\"五'"
 EVIL_APPROVER = "</td><script>alert(2)</script>"
 EVIL_FOLDER = "DCIM/<b>100</b>&MEDIA"
 EVIL_NOTE = "<svg onload=alert(3)>出差"
-COUNTERS = ["recordings", "on_time", "late", "unlabelled_overdue", "sequence_gaps",
+COUNTERS = ["recordings", "on_time", "late", "unlabelled_overdue", "sequence_gaps", "stage_gaps",
             "clock_suspect", "accesses_view", "accesses_copy", "accesses_export", "purges",
             "holds", "fixity_alarms", "case_files_on_time", "case_files_overdue", "trips",
             "trips_after_the_fact"]
@@ -348,3 +348,41 @@ def test_report_needs_archivist(station, tmp, users):
         p = station.ctl("report", "--year", "2026", user=user)
         assert p.returncode == 1 and b"permission denied" in p.stderr, p.stderr
     assert station.ctl("report", "--year", "2026", user="evd-t-arch").returncode == 0
+
+
+def test_availability_covers_a_share_of_the_month(make_station):
+    """A run of hours in the last evening of May (the clock at ten minutes a second),
+    stopped, then a start in June: May's bar is the run's share of the hours watched
+    since the first start, well above zero; June's is the time since the new start."""
+    station = make_station()
+    station.start(at="2026-05-31 18:00:00 x600")
+
+    def local_now():
+        t = station.json("report", "--year", "2026")["generated_at"]
+        return datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(TZ)
+
+    # An hour of the station's time at least after its start entry (six seconds), well
+    # before midnight.
+    started = [e["time"] for e in station.json("audit") if e["event"] == "station.started"][0]
+    started = datetime.datetime.fromisoformat(started.replace("Z", "+00:00"))
+    wait(lambda: local_now() >= started + datetime.timedelta(seconds=3700))
+    assert station.stop() == 0
+    station.start(at="2026-06-10 09:00:00")
+    r = station.json("report", "--year", "2026")
+    months = {m["month"]: m for m in r["months"]}
+    up, first = uptime_by_month(station)
+    assert datetime.datetime.fromtimestamp(first, TZ).strftime("%Y-%m-%d %H") == "2026-05-31 18"
+    may = months["2026-05"]
+    june = datetime.datetime(2026, 6, 1, tzinfo=TZ).timestamp()
+    assert may["period_s"] == int(june - first) > 5 * 3600  # the first start to May's end
+    assert may["uptime_s"] == up["2026-05"] >= 3600
+    assert may["availability_pct"] == round(may["uptime_s"] * 10000 / may["period_s"]) / 100
+    assert may["availability_pct"] >= 16.6  # an hour of six at least
+    assert months["2026-04"]["availability_pct"] is None  # not watched yet
+    assert months["2026-06"]["uptime_s"] >= 0 and months["2026-06"]["period_s"] > 9 * 86400
+    html = station.ctl("report", "--year", "2026", "--format", "html", check=True).stdout.decode()
+    start = html.rfind("<svg", 0, html.index("chart-availability") + 1)
+    svg = ET.fromstring(html[start:html.index("</svg>", start) + 6])
+    assert svg.get("id") == "chart-availability"
+    bars = {rect.get("data-label"): float(rect.get("height")) for rect in svg.iter("rect")}
+    assert abs(bars["2026-05"] - may["availability_pct"]) < 0.01 and bars["2026-05"] > 16

@@ -135,6 +135,73 @@ def test_case_file_due_and_overdue(make_station, tmp, users):  # noqa: F811
         ["case:" + CASE, "case:X罚〔2026〕18号", "case:" + CASE]
 
 
+def test_late_labels_clock_suspect_and_case_views(make_station, tmp):
+    """Labels after the deadline stay late; a recorder's clock found wrong counts the
+    deadline from docking; case list --due, case show's holds and an overdue state; and
+    case show printed for people."""
+    s = make_station()
+    s.start(at="2026-03-10 10:00:00")  # Tuesday
+    for serial in ("R1", "R2"):
+        s.ctl("recorder", "add", serial, "--handler-id", serial[-1], "--handler-name", "李四",
+              "--since", "2026-03-01T00:00:00Z", check=True)
+    src = os.path.join(tmp, "src")
+    # Recorded Monday 2 March (due at the end of Wednesday 4 March), and this morning.
+    at(random_file(os.path.join(src, "r1", "old.mp4"), 1000, 1), 1772418600)  # 03-02 10:30
+    at(random_file(os.path.join(src, "r1", "new.mp4"), 1000, 2), 1773104400)  # 03-10 09:00
+    # Before R2 was registered: its clock is wrong.
+    at(random_file(os.path.join(src, "r2", "early.mp4"), 1000, 3), 1769911200)  # 02-01
+    s.ctl("import", os.path.join(src, "r1"), "--recorder", "R1", check=True)
+    s.ctl("import", os.path.join(src, "r2"), "--recorder", "R2", check=True)
+    ids = {it["original_path"]: str(it["id"]) for it in s.json("items")}
+    early = s.json("show", ids["early.mp4"])
+    assert early["clock_suspect"] is True
+    assert early["deadline_rule"] == "2 working days from docking (clock suspect)"
+    # Docked Tuesday 10 March: due at the end of Thursday 12 March, not long past.
+    assert early["deadline"] == "2026-03-12T15:59:59Z" and early["late"] is False
+
+    s.ctl("label", ids["old.mp4"], ids["new.mp4"], "--case", CASE, "--party", "张三",
+          check=True)
+    old, new = s.json("show", ids["old.mp4"]), s.json("show", ids["new.mp4"])
+    assert old["deadline"] == "2026-03-04T15:59:59Z"
+    assert old["labelled_at"] and old["label_late"] is True
+    assert new["labelled_at"] and new["label_late"] is False
+    s.ctl("label", ids["new.mp4"], "--party", "张三、王五", check=True)
+    assert s.json("show", ids["old.mp4"])["label_late"] is True  # stays late
+
+    s.ctl("hold", ids["new.mp4"], "--reason", "复议", check=True)
+    # The act ended 1 February: the file was due 3 March and is overdue now.
+    assert s.json("case", "close", CASE, "--ended", "2026-02-01")["state"] == "overdue"
+    shown = s.json("case", "show", CASE)
+    assert shown["state"] == "overdue" and shown["due"] == "2026-03-03"
+    assert shown["holds"] == [int(ids["new.mp4"])]
+    assert [(i["id"], i["label_late"]) for i in shown["items"]] == \
+        [(int(ids["old.mp4"]), True), (int(ids["new.mp4"]), False)]
+    # --due: closed and waiting for the file, overdue or not; not open, not filed.
+    s.ctl("label", ids["early.mp4"], "--case", "X罚〔2026〕18号", "--party", "李四", check=True)
+    s.ctl("case", "close", "X罚〔2026〕18号", "--ended", "2026-03-09", check=True)
+    s.ctl("case", "close", "X罚〔2026〕19号", "--ended", "2026-03-01", check=True)
+    s.ctl("case", "filed", "X罚〔2026〕19号", "--ref", "档-19", check=True)
+    s.ctl("case", "close", "X罚〔2026〕20号", "--ended", "2026-03-02", check=True)
+    due = {c["case_no"]: c["state"] for c in s.json("case", "list", "--due")["cases"]}
+    assert due == {CASE: "overdue", "X罚〔2026〕18号": "closed", "X罚〔2026〕20号": "closed"}
+    assert [c["case_no"] for c in s.json("case", "list", "--overdue")["cases"]] == [CASE]
+
+    # For people: one line an item, a hold, an access; times in the station's zone.
+    s.ctl("access", ids["old.mp4"], "--requester", "赵", "--approver", "钱", "--reason", "复核",
+          check=True)
+    text = s.ctl("case", "show", CASE, check=True).stdout.decode()
+    assert "{" not in text, text
+    lines = text.splitlines()
+    assert "state: overdue" in lines and "due: 2026-03-03" in lines
+    row = [ln for ln in lines if ln.startswith(f"  item {ids['old.mp4']} ")]
+    assert len(row) == 1 and "2026-03-02 10:30" in row[0] and "张三" in row[0]
+    assert "labelled late" in row[0] and "late" in row[0]
+    assert f"holds: {ids['new.mp4']}" in lines
+    access = [ln for ln in lines if "requester 赵" in ln]
+    assert len(access) == 1 and "approver 钱" in access[0] and "reason 复核" in access[0]
+    assert f"item {ids['old.mp4']}" in access[0] and "2026-03-10 10:" in access[0]
+
+
 def make_clip(path, creation_time, audio=True):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     args = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10"]
@@ -143,6 +210,10 @@ def make_clip(path, creation_time, audio=True):
     subprocess.run(FF + args + ["-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
                                 "-metadata", f"creation_time={creation_time}", path],
                    check=True)
+
+
+def stage_warnings(station):
+    return [w for w in station.json("status")["warnings"] if "within a stage" in w]
 
 
 def test_stage_gap_and_split_export(make_station, tmp):
@@ -178,6 +249,13 @@ def test_stage_gap_and_split_export(make_station, tmp):
     shown = s.json("case", "show", CASE)
     assert shown["missing_stages"] == ["送达"]
     assert len(shown["stage_gaps"]) == 1 and shown["disc_export"] == "none"
+    # Status warns of it, and the year's report counts it in November (the month of
+    # the clip after the hole), as it does file-number gaps.
+    assert stage_warnings(s) == [f"case {CASE}: 1 unexplained gap(s) within a stage; see "
+                                 "evidockctl case timeline, explain with evidockctl note"]
+    nov = s.json("report", "--year", "2026")
+    assert nov["months"][10]["month"] == "2026-11"
+    assert nov["months"][10]["stage_gaps"] == 1 and nov["totals"]["stage_gaps"] == 1
     # The accesses of the case's items, and only theirs.
     random_file(os.path.join(src, "r4", "X.mp4"), 5000, 7)
     s.ctl("import", os.path.join(src, "r4"), "--recorder", "R4", check=True)
@@ -190,6 +268,8 @@ def test_stage_gap_and_split_export(make_station, tmp):
 
     s.ctl("note", ids["C.mp4"], "--text", "电池更换，中断约5分钟", check=True)
     assert s.json("case", "timeline", CASE)["gaps"][0]["explained"] is True
+    assert stage_warnings(s) == []
+    assert s.json("report", "--year", "2026")["totals"]["stage_gaps"] == 0
 
     # A split export is part of the case file: every volume exists and verifies.
     s.ctl("keys", "init", check=True)

@@ -382,7 +382,8 @@ static void test_shipped_years_together(void **state)
                 0);
         assert_true(known);
         assert_int_equal(deadline, at("2025-01-03T23:59:59+08:00"));
-        /* Monday 2025-01-27, the eve of the Spring Festival: Wednesday 5 February. */
+        /* Monday 2025-01-27, the eve of the Spring Festival: Thursday 6 February (the first
+         * two working days after the holiday, 5 and 6 February). */
         assert_int_equal(
                 evd_calendar_deadline(cal, at("2025-01-27T10:00:00+08:00"), 2, &deadline, &known),
                 0);
