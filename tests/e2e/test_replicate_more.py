@@ -12,7 +12,6 @@ import threading
 import time
 
 from helpers import random_file, sha256_file
-from simstation import make_sim  # noqa: F401
 from test_replicate import REPLICATE, S3TOOL, Replicator, drained, import_files, raw, s3tool, \
     wait_until
 

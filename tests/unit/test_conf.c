@@ -233,7 +233,8 @@ static void replication_section(void **state)
              *u; u++) {
                 char text[200];
 
-                (void)snprintf(text, sizeof(text), "[replication]\nendpoint = %s\nbucket = b\n", *u);
+                (void)snprintf(text, sizeof(text), "[replication]\nendpoint = %s\nbucket = b\n",
+                               *u);
                 assert_int_equal(load_text(text, &c, &err), 0);
         }
 }
