@@ -183,6 +183,8 @@ static int number_arg(const struct ctl_command *cmd, json_t *args, const char *k
 static int all_pages(struct ctl *ctx, const struct ctl_command *cmd, const char *wire, json_t *args)
 {
         json_t *all = ctx->json ? NULL : json_array(), *next = NULL;
+        const char *cursor =
+                json_is_true(json_object_get(args, "newest_first")) ? "before" : "after";
         bool first = true;
         int rc = 0;
 
@@ -192,7 +194,7 @@ static int all_pages(struct ctl *ctx, const struct ctl_command *cmd, const char 
                 size_t i;
 
                 if (next)
-                        (void)json_object_set(args, "after", next);
+                        (void)json_object_set(args, cursor, next);
                 rc = ctl_request(ctx, wire, args, &page);
                 if (rc != 0)
                         break;
@@ -223,23 +225,33 @@ static int all_pages(struct ctl *ctx, const struct ctl_command *cmd, const char 
         return rc;
 }
 
-/* items, audit, access-log (station.h): without --limit and --after every page in
- * turn; with either the one page asked for, and on stderr how to ask for the next. */
+/* items, audit, access-log (station.h): without --limit, --after and --before every
+ * page in turn (newest first with --newest-first); with one of them the one page
+ * asked for, and on stderr how to ask for the next. */
 static int run_pages(struct ctl *ctx, const struct ctl_command *cmd, const char *wire,
                      const char *what, json_t *args)
 {
+        bool back = json_object_get(args, "before") ||
+                    json_is_true(json_object_get(args, "newest_first"));
         json_t *page = NULL, *next;
         int rc;
 
         if ((rc = number_arg(cmd, args, "limit", EVD_ITEMS_PAGE_MAX)) != 0 ||
-            (rc = number_arg(cmd, args, "after", INT64_MAX)) != 0)
+            (rc = number_arg(cmd, args, "after", INT64_MAX)) != 0 ||
+            (rc = number_arg(cmd, args, "before", INT64_MAX)) != 0)
                 return rc;
+        if (back && json_object_get(args, "after")) {
+                ctl_say(cmd, "--after reads oldest first, --before and --newest-first newest "
+                             "first: give one of them");
+                return 2;
+        }
         if (!ctx->json)
                 ctl_station_zone(ctx); /* times shown in the station's zone */
         ctx->args = args;
-        if (!json_object_get(args, "limit") && !json_object_get(args, "after"))
+        if (!json_object_get(args, "limit") && !json_object_get(args, "after") &&
+            !json_object_get(args, "before"))
                 return all_pages(ctx, cmd, wire, args);
-        /* One page: the next one is asked for with --after. */
+        /* One page: the next one is asked for with --after (--before newest first). */
         rc = ctl_request(ctx, wire, args, &page);
         if (rc != 0)
                 return rc;
@@ -249,8 +261,8 @@ static int run_pages(struct ctl *ctx, const struct ctl_command *cmd, const char 
         } else {
                 rc = cmd->print(ctx, json_object_get(page, "items"));
                 if (rc == 0 && json_is_integer(next))
-                        fprintf(stderr, "evidockctl: more %s: ask again with --after %lld\n", what,
-                                (long long)json_integer_value(next));
+                        fprintf(stderr, "evidockctl: more %s: ask again with --%s %lld\n", what,
+                                back ? "before" : "after", (long long)json_integer_value(next));
         }
         json_decref(page);
         return rc;
@@ -271,8 +283,9 @@ int ctl_run_audit(struct ctl *ctx, const struct ctl_command *cmd, json_t *args)
         bool follow = json_is_true(json_object_get(args, "follow"));
 
         (void)json_object_del(args, "follow");
-        if (follow && (json_object_get(args, "limit") || json_object_get(args, "after"))) {
-                ctl_say(cmd, "--follow takes neither --limit nor --after");
+        if (follow && (json_object_get(args, "limit") || json_object_get(args, "after") ||
+                       json_object_get(args, "before") || json_object_get(args, "newest_first"))) {
+                ctl_say(cmd, "--follow takes none of --limit, --after, --before, --newest-first");
                 return 2;
         }
         return follow ? follow_audit(ctx, args) : run_pages(ctx, cmd, "audit", "entries", args);

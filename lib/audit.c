@@ -254,6 +254,7 @@ struct wanted {
         size_t quoted_len[EVD_AUDIT_EVENTS_MAX]; /* 0: a name too long to look for */
         const uint64_t *ids; /* NULL: any subject; else "item:ID" with ID in ids, sorted */
         size_t n_ids;
+        bool back; /* newest first, from the entry before from_seq */
 };
 
 static bool may_be_event(const MDB_val *v, const struct wanted *w)
@@ -314,8 +315,10 @@ static int each_entry(struct evd_txn *txn, uint64_t from_seq, int64_t since, con
         rc = mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_AUDIT), &cur);
         if (rc)
                 return evd_mdb_errno(rc);
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (w->back) /* the entry before from_seq: the last one when from_seq is past it */
+                rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+        for (; rc == 0 && r == 0; rc = mdb_cursor_get(cur, &k, &v, w->back ? MDB_PREV : MDB_NEXT)) {
                 json_t *e;
                 const char *t;
                 int64_t when;
@@ -337,6 +340,21 @@ static int each_entry(struct evd_txn *txn, uint64_t from_seq, int64_t since, con
         return r < 0 ? r : 0;
 }
 
+/* w looks for events[0..n_events) only, each quoted once for may_be_event. */
+static int want_events(struct wanted *w, const char *const *events, size_t n_events)
+{
+        if (n_events > EVD_AUDIT_EVENTS_MAX)
+                return -E2BIG;
+        w->events = events;
+        w->n_events = n_events;
+        for (size_t i = 0; i < n_events; i++) {
+                int len = snprintf(w->quoted[i], sizeof(w->quoted[i]), "\"%s\"", events[i]);
+
+                w->quoted_len[i] = len > 0 && (size_t)len < sizeof(w->quoted[i]) ? (size_t)len : 0;
+        }
+        return 0;
+}
+
 int evd_audit_each(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                    int (*each)(json_t *entry, void *ctx), void *ctx)
 {
@@ -349,16 +367,20 @@ int evd_audit_each_event(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                          const char *const *events, size_t n_events,
                          int (*each)(json_t *entry, void *ctx), void *ctx)
 {
-        struct wanted w = { .events = events, .n_events = n_events };
+        struct wanted w = { 0 };
+        int r = want_events(&w, events, n_events);
 
-        if (n_events > EVD_AUDIT_EVENTS_MAX)
-                return -E2BIG;
-        for (size_t i = 0; i < n_events; i++) {
-                int len = snprintf(w.quoted[i], sizeof(w.quoted[i]), "\"%s\"", events[i]);
+        return r < 0 ? r : each_entry(txn, from_seq, since, &w, each, ctx);
+}
 
-                w.quoted_len[i] = len > 0 && (size_t)len < sizeof(w.quoted[i]) ? (size_t)len : 0;
-        }
-        return each_entry(txn, from_seq, since, &w, each, ctx);
+int evd_audit_each_back(struct evd_txn *txn, uint64_t before_seq, int64_t since,
+                        const char *const *events, size_t n_events,
+                        int (*each)(json_t *entry, void *ctx), void *ctx)
+{
+        struct wanted w = { .back = true };
+        int r = events ? want_events(&w, events, n_events) : 0;
+
+        return r < 0 ? r : each_entry(txn, before_seq, since, &w, each, ctx);
 }
 
 int evd_audit_each_item(struct evd_txn *txn, const uint64_t *ids, size_t n_ids,

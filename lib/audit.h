@@ -57,6 +57,13 @@ int evd_audit_each_event(struct evd_txn *txn, uint64_t from_seq, int64_t since,
                          const char *const *events, size_t n_events,
                          int (*each)(json_t *entry, void *ctx), void *ctx);
 
+/* The log backward: each(entry, ctx) for entries with seq < before_seq (every entry
+ * when before_seq is past the last) and time >= since, newest first; events (NULL:
+ * any, else n_events of them as for evd_audit_each_event) picks the kinds. */
+int evd_audit_each_back(struct evd_txn *txn, uint64_t before_seq, int64_t since,
+                        const char *const *events, size_t n_events,
+                        int (*each)(json_t *entry, void *ctx), void *ctx);
+
 /* evd_audit_each (every seq, any time) for entries whose subject may be "item:ID" for
  * an ID in ids[0..n_ids) (in any order): those certainly about other items, or
  * about no item, are passed over unparsed. each sees every entry about these items,

@@ -164,16 +164,18 @@ int evd_cmd_show(void *ud, struct evd_request *req, const json_t *args, json_t *
         return 0;
 }
 
-/* ---- audit, access-log: the log in seq order, paged as items are ---- */
+/* ---- audit, access-log: the log in seq order, or newest first, paged as items are ---- */
 
 struct log_ctx {
         struct list_ctx l;
         bool access_only; /* access-log: the item.accessed and export.done entries */
+        bool back;        /* newest first (before, newest_first) */
         bool has_until;
         int64_t until;
+        int64_t since;                    /* from when (INT64_MIN: the first entry) */
+        const char *event, *actor, *text; /* substrings wanted, or NULL */
         uint64_t item; /* audit --item: that item's entries only (0: every entry) */
         uint64_t after;
-        int64_t since;
         char subject[EVD_AUDIT_SUBJECT_MAX];
 };
 
@@ -181,16 +183,37 @@ struct log_ctx {
  * rest of the log. */
 static const char *const access_events[] = { "item.accessed", "export.done" };
 
+/* Whether have holds want (a filter not given: every entry). */
+static bool holds(const char *have, const char *want)
+{
+        return !want || (have && strstr(have, want));
+}
+
 static int collect_log(json_t *e, void *p)
 {
         struct log_ctx *c = p;
+        const json_t *actor = json_object_get(e, "actor");
         int64_t t;
 
-        /* the log is in time order: past until nothing more matches */
-        if (c->has_until &&
-            evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &t) == 0 &&
-            t > c->until)
-                return 1;
+        /* the log is in time order: oldest first nothing past until matches, newest
+         * first nothing before since */
+        if (evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &t) == 0) {
+                if (c->has_until && t > c->until)
+                        return c->back ? 0 : 1;
+                if (c->back && t < c->since)
+                        return 1;
+        }
+        if (!holds(json_string_value(json_object_get(e, "event")), c->event) ||
+            !holds(json_string_value(json_object_get(actor, "name")), c->actor))
+                return 0;
+        if (c->text) {
+                char *dump = json_dumps(e, JSON_COMPACT);
+                bool ok = holds(dump, c->text);
+
+                free(dump);
+                if (!ok)
+                        return 0;
+        }
         return collect(e, &c->l);
 }
 
@@ -208,7 +231,7 @@ static int collect_item(json_t *e, void *p)
             (evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &t) < 0 ||
              t < c->since))
                 return 0;
-        return collect(e, &c->l);
+        return collect_log(e, c);
 }
 
 /* audit --item: item_ref's own entries after seq `after` (and since, as the log's other
@@ -227,12 +250,15 @@ static int item_page(struct evd_txn *txn, const char *item_ref, uint64_t after, 
         return evd_audit_each_item(txn, &c->item, 1, collect_item, c);
 }
 
-/* The entries after seq `after`, in a snapshot of its own; a cursor past the log's end
- * is an error (a cursor of another station, or a log that was replaced). item_ref (may
- * be NULL): that item's entries only. */
-static int log_page(struct evd_station *s, uint64_t after, int64_t since, const char *item_ref,
+/* The entries after seq `after` (or, backward, before seq `cursor`: 0 from the newest),
+ * in a snapshot of its own; a cursor past the log's end is an error (a cursor of
+ * another station, or a log that was replaced). item_ref (may be NULL): that item's
+ * entries only, oldest first. */
+static int log_page(struct evd_station *s, uint64_t cursor, int64_t since, const char *item_ref,
                     struct log_ctx *c, struct evd_err *err)
 {
+        const char *const *events = c->access_only ? access_events : NULL;
+        size_t n_events = c->access_only ? EVD_ARRAY_SIZE(access_events) : 0;
         uint8_t hash[EVD_SHA256_LEN];
         uint64_t head = 0;
         struct evd_txn txn;
@@ -240,35 +266,59 @@ static int log_page(struct evd_station *s, uint64_t after, int64_t since, const 
 
         if (r == 0) {
                 r = evd_audit_head(&txn, &head, hash);
-                if (r == 0 && after > head)
+                if (r == 0 && (c->back ? cursor > head + 1 : cursor > head))
                         r = -ENOENT;
                 else if (r == 0 && item_ref)
-                        r = item_page(&txn, item_ref, after, since, c, err);
-                else if (r == 0 && c->access_only)
-                        r = evd_audit_each_event(&txn, after + 1, since, access_events,
-                                                 EVD_ARRAY_SIZE(access_events), collect_log, c);
+                        r = item_page(&txn, item_ref, cursor, since, c, err);
+                else if (r == 0 && c->back)
+                        r = evd_audit_each_back(&txn, cursor ? cursor : UINT64_MAX, INT64_MIN,
+                                                events, n_events, collect_log, c);
+                else if (r == 0 && events)
+                        r = evd_audit_each_event(&txn, cursor + 1, since, events, n_events,
+                                                 collect_log, c);
                 else if (r == 0)
-                        r = evd_audit_each(&txn, after + 1, since, collect_log, c);
+                        r = evd_audit_each(&txn, cursor + 1, since, collect_log, c);
                 evd_catalog_read_end(&txn);
         }
         if (r == -ENOENT && !err->code)
-                return evd_err_set(err, r,
-                                   "no audit entry %llu to list after (the log ends at %llu)",
-                                   (unsigned long long)after, (unsigned long long)head);
+                return evd_err_set(err, r, "no audit entry %llu to list %s (the log ends at %llu)",
+                                   (unsigned long long)cursor, c->back ? "before" : "after",
+                                   (unsigned long long)head);
         if (r < 0 && !err->code)
                 return evd_err_set(err, r, "audit log: %s", strerror(-r));
         return r < 0 ? r : 0;
 }
 
+/* The filters both take: event, actor (its name) and text (anywhere in the entry),
+ * each a substring. */
+static int log_filters(const json_t *args, struct log_ctx *c, struct evd_err *err)
+{
+        int r;
+
+        if ((r = evd_arg_string(args, "event", false, &c->event, err)) < 0 ||
+            (r = evd_arg_string(args, "actor", false, &c->actor, err)) < 0 ||
+            (r = evd_arg_string(args, "text", false, &c->text, err)) < 0)
+                return r;
+        if (c->event && !c->event[0])
+                c->event = NULL;
+        if (c->actor && !c->actor[0])
+                c->actor = NULL;
+        if (c->text && !c->text[0])
+                c->text = NULL;
+        return 0;
+}
+
 /* audit and access-log: since, until (access-log), limit and after (a seq) as items
- * takes them; from_seq (older clients) is after from_seq - 1. */
+ * takes them; from_seq (older clients) is after from_seq - 1; newest_first, or a
+ * before cursor (a seq), read backward (next is then the cursor for before); event,
+ * actor and text filter. */
 static int log_list(struct evd_station *s, const json_t *args, bool access_only, json_t **ret,
                     struct evd_err *err)
 {
         struct log_ctx c = { .l = { .out = json_array(), .max = EVD_ITEMS_UNPAGED_MAX },
                              .access_only = access_only };
-        json_int_t limit = EVD_ITEMS_PAGE_MAX, after = 0, from = 0;
-        bool paged = false, has_from = false, has_since = false;
+        json_int_t limit = EVD_ITEMS_PAGE_MAX, after = 0, from = 0, before = 0;
+        bool paged = false, has_from = false, has_since = false, forward = false;
         const char *item_ref = NULL;
         int64_t since = INT64_MIN;
         int r;
@@ -278,8 +328,20 @@ static int log_list(struct evd_station *s, const json_t *args, bool access_only,
             (access_only && (r = evd_arg_time(args, "until", &c.has_until, &c.until, err)) < 0) ||
             (r = arg_count(args, "limit", 1, EVD_ITEMS_PAGE_MAX, &limit, &paged, err)) < 0 ||
             (r = arg_count(args, "after", 1, INT64_MAX, &after, &paged, err)) < 0 ||
-            (r = arg_count(args, "from_seq", 0, INT64_MAX, &from, &has_from, err)) < 0)
+            (r = arg_count(args, "from_seq", 0, INT64_MAX, &from, &has_from, err)) < 0 ||
+            (r = arg_count(args, "before", 1, INT64_MAX, &before, &paged, err)) < 0 ||
+            (r = evd_arg_bool(args, "newest_first", &c.back, err)) < 0 ||
+            (!access_only && (r = evd_arg_string(args, "item", false, &item_ref, err)) < 0) ||
+            (r = log_filters(args, &c, err)) < 0)
                 goto fail;
+        forward = after || has_from;
+        c.back = c.back || before;
+        if ((forward || item_ref) && c.back) {
+                r = evd_err_set(err, -EINVAL,
+                                "after and item read oldest first, before and newest_first newest "
+                                "first: give one of them");
+                goto fail;
+        }
         if (!c.l.out) {
                 r = evd_err_set(err, -ENOMEM, "out of memory");
                 goto fail;
@@ -288,7 +350,9 @@ static int log_list(struct evd_station *s, const json_t *args, bool access_only,
                 after = from - 1;
         if (paged)
                 c.l.max = (size_t)limit;
-        r = log_page(s, (uint64_t)after, has_since ? since : INT64_MIN, item_ref, &c, err);
+        c.since = has_since ? since : INT64_MIN;
+        r = log_page(s, (uint64_t)(c.back ? before : after), has_since ? since : INT64_MIN,
+                     item_ref, &c, err);
         if (r < 0)
                 goto fail;
         return page_reply(&c.l, paged, "seq", access_only ? "access-log" : "audit", ret, err);

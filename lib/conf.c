@@ -531,6 +531,24 @@ static int parse_duration(struct parse_ctx *ctx, const char *value, bool may_be_
         return 1;
 }
 
+/* The host of an http:// URL (after the scheme) is 127.x.x.x, [::1] or localhost. */
+static bool http_host_is_loopback(const char *host)
+{
+        static const char *const loopback[] = { "127.", "[::1]", "localhost" };
+
+        for (size_t i = 0; i < EVD_ARRAY_SIZE(loopback); i++) {
+                size_t n = strlen(loopback[i]);
+
+                if (strncmp(host, loopback[i], n) != 0)
+                        continue;
+                if (i == 0) /* digits and dots up to the port or path */
+                        n += strspn(host + n, "0123456789.");
+                if (host[n] == '\0' || host[n] == ':' || host[n] == '/')
+                        return true;
+        }
+        return false;
+}
+
 /* [replication]: what evidock-replicate reads (evidockd only shows its lag). */
 static int on_replication(struct parse_ctx *ctx, const char *name, const char *value)
 {
@@ -538,8 +556,12 @@ static int on_replication(struct parse_ctx *ctx, const char *name, const char *v
 
         r->on = true;
         if (strcmp(name, "endpoint") == 0) {
-                if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0)
-                        return fail(ctx, "endpoint '%s' is not an https:// URL", value);
+                if (strncmp(value, "https://", 8) != 0 &&
+                    (strncmp(value, "http://", 7) != 0 || !http_host_is_loopback(value + 7)))
+                        return fail(ctx,
+                                    "endpoint '%s' is not an https:// URL (plain http:// only "
+                                    "to a loopback address)",
+                                    value);
                 return parse_string(ctx, value, r->endpoint, sizeof(r->endpoint));
         }
         if (strcmp(name, "bucket") == 0)

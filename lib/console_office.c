@@ -26,7 +26,7 @@
 
 #define EXPORT_TIMEOUT_MS (10 * 60 * 1000) /* for each reply line of a long request */
 #define FILES_MAX 32                       /* files of one request (volumes, a copy) */
-#define LOG_MAX 100000 /* entries the log pages gather at most (one reply's bound before) */
+#define ACCESS_ROWS EVD_ITEMS_PAGE_MAX     /* the newest entries the access register shows */
 
 /* ---- downloads ---- */
 
@@ -325,52 +325,36 @@ static json_t *access_rows(const json_t *log, enum evd_lang lang)
         return rows;
 }
 
-/* Every page of the audit log or the access register (station.h), up to LOG_MAX
- * entries; *ret (the caller's) the array of them. */
-static int ask_log(struct ctx *x, const char *cmd, const json_t *args, json_t **ret,
+/* One page of the audit log or the access register (station.h), newest first:
+ * q's filters with limit; *ret (the caller's) the reply {items, next}. */
+static int ask_log(struct ctx *x, const char *cmd, json_t *q, json_int_t limit, json_t **ret,
                    struct evd_err *err)
 {
-        json_t *all = json_array(), *q = args ? json_copy((json_t *)args) : json_object();
-        json_t *next = NULL;
-        int r = 0;
-
-        if (!all || !q) {
-                r = evd_err_set(err, -ENOMEM, "out of memory");
-                goto out;
-        }
-        (void)json_object_set_new(q, "limit", json_integer(EVD_ITEMS_PAGE_MAX));
-        do {
-                json_t *page = NULL;
-
-                if (next)
-                        (void)json_object_set(q, "after", next);
-                json_decref(next);
-                next = NULL;
-                r = evd_console_ask(x, cmd, q, &page, err);
-                if (r < 0)
-                        goto out;
-                (void)json_array_extend(all, json_object_get(page, "items"));
-                next = json_incref(json_object_get(page, "next"));
-                json_decref(page);
-        } while (json_is_integer(next) && json_array_size(all) < LOG_MAX);
-        *ret = all;
-        all = NULL;
-out:
-        json_decref(next);
-        json_decref(q);
-        json_decref(all);
-        return r;
+        if (!q)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        (void)json_object_set_new(q, "limit", json_integer(limit));
+        if (!json_object_get(q, "after"))
+                (void)json_object_set_new(q, "newest_first", json_true());
+        return evd_console_ask(x, cmd, q, ret, err);
 }
 
 static enum MHD_Result access_page(struct ctx *x, unsigned status, const char *error,
                                    const char *done, const char *link)
 {
         struct evd_err err = { 0 };
-        json_t *log = NULL, *rows;
-        int r = ask_log(x, "access-log", NULL, &log, &err);
+        json_t *q = json_object(), *page = NULL, *log, *rows;
+        int r = ask_log(x, "access-log", q, ACCESS_ROWS, &page, &err);
+        size_t n;
 
+        json_decref(q);
         if (r < 0 && !error)
                 return evd_console_failed(x, r, &err);
+        /* access_rows takes the log oldest first */
+        log = json_array();
+        n = json_array_size(json_object_get(page, "items"));
+        for (size_t i = n; log && i > 0; i--)
+                (void)json_array_append(log, json_array_get(json_object_get(page, "items"), i - 1));
+        json_decref(page);
         rows = access_rows(log, x->view.lang);
         evd_page_access(&x->out, &x->view, &x->form, error, done, link, rows);
         json_decref(rows);
@@ -551,60 +535,114 @@ static enum MHD_Result h_compliance(struct ctx *x)
 
 /* ---- audit ---- */
 
-static bool contains(const json_t *e, const char *key, const char *want)
+/* The audit page's cursor key (before or after): absent or empty 0, else a seq;
+ * -EINVAL for anything else. */
+static int form_seq(const struct evd_web_form *q, const char *key, json_int_t *ret)
 {
-        const char *have;
-        char *dump;
-        bool ok;
+        const char *v = evd_web_form_get(q, key);
+        char *end = NULL;
+        unsigned long long n;
 
-        if (!want || !want[0])
-                return true;
-        if (key) {
-                have = json_string_value(json_object_get(e, key));
-                return have && strstr(have, want);
-        }
-        dump = json_dumps(e, JSON_COMPACT);
-        ok = dump && strstr(dump, want);
-        free(dump);
-        return ok;
+        *ret = 0;
+        if (!v || !v[0])
+                return 0;
+        if (v[0] < '0' || v[0] > '9')
+                return -EINVAL;
+        errno = 0;
+        n = strtoull(v, &end, 10);
+        if (errno || *end || n == 0 || n > INT64_MAX)
+                return -EINVAL;
+        *ret = (json_int_t)n;
+        return 0;
 }
 
-static enum MHD_Result h_audit(struct ctx *x, bool verify)
+/* The daemon's audit request for the page the form asks for: its filters and cursor. */
+static json_t *audit_query(const struct evd_web_form *f, json_int_t before, json_int_t after)
 {
-        const char *since = evd_web_form_get(&x->form, "since");
-        const char *page = evd_web_form_get(&x->form, "page");
-        struct evd_err err = { 0 };
-        json_t *args = json_object(), *log = NULL, *verdict = NULL, *shown = json_array(), *e;
-        size_t i;
-        int r = 0;
+        static const char *const keys[][2] = {
+                { "since", "since" }, { "event", "event" }, { "actor", "actor" }, { "q", "text" }
+        };
+        json_t *q = json_object();
 
-        if (verify)
-                r = evd_console_ask(x, "verify", NULL, &verdict, &err);
-        if (since && since[0])
-                (void)json_object_set_new(args, "since", json_string(since));
-        if (r == 0)
-                r = ask_log(x, "audit", args, &log, &err);
-        json_decref(args);
-        if (r < 0) {
-                json_decref(verdict);
-                json_decref(shown);
-                return evd_console_failed(x, r, &err);
+        for (size_t i = 0; q && i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const char *v = evd_web_form_get(f, keys[i][0]);
+
+                if (v && v[0])
+                        (void)json_object_set_new(q, keys[i][1], json_string(v));
         }
-        json_array_foreach(log, i, e)
-        {
+        if (q && before)
+                (void)json_object_set_new(q, "before", json_integer(before));
+        else if (q && after)
+                (void)json_object_set_new(q, "after", json_integer(after));
+        return q;
+}
+
+/* One page, newest first, in *ret; the cursors of the newer and the older pages (0:
+ * none). A page after a seq (the "newer" link) is read oldest first and turned round;
+ * when it reaches the newest entry the newest page is shown instead. */
+static int audit_entries(struct ctx *x, json_int_t before, json_int_t after, json_t **ret,
+                         json_int_t *newer, json_int_t *older, struct evd_err *err)
+{
+        json_t *q = audit_query(&x->form, before, after), *page = NULL, *items, *out;
+        int r = ask_log(x, "audit", q, EVD_AUDIT_PAGE_SIZE, &page, err);
+        size_t n;
+
+        json_decref(q);
+        if (r == 0 && after && !json_is_integer(json_object_get(page, "next"))) {
+                json_decref(page);
+                page = NULL;
+                return audit_entries(x, 0, 0, ret, newer, older, err);
+        }
+        if (r < 0 || !(out = json_array())) {
+                json_decref(page);
+                return r < 0 ? r : evd_err_set(err, -ENOMEM, "out of memory");
+        }
+        items = json_object_get(page, "items");
+        n = json_array_size(items);
+        for (size_t i = 0; i < n; i++) {
+                json_t *e = json_array_get(items, after ? n - 1 - i : i);
                 /* The actor as people know it: its name (web:NAME, or the unix user). */
                 json_t *name = json_object_get(json_object_get(e, "actor"), "name");
 
                 if (name)
                         (void)json_object_set(e, "actor", name);
-                if (contains(e, "event", evd_web_form_get(&x->form, "event")) &&
-                    contains(e, "actor", evd_web_form_get(&x->form, "actor")) &&
-                    contains(e, NULL, evd_web_form_get(&x->form, "q")))
-                        (void)json_array_insert(shown, 0, e); /* newest first */
+                (void)json_array_append(out, e);
         }
-        json_decref(log);
-        evd_page_audit(&x->out, &x->view, &x->form, shown,
-                       page ? (size_t)strtoul(page, NULL, 10) : 1, verdict);
+        n = json_array_size(out);
+        *newer = (before || after) && n
+                         ? json_integer_value(json_object_get(json_array_get(out, 0), "seq"))
+                         : 0;
+        *older = after && n ? json_integer_value(json_object_get(json_array_get(out, n - 1), "seq"))
+                 : json_is_integer(json_object_get(page, "next"))
+                         ? json_integer_value(json_object_get(page, "next"))
+                         : 0;
+        json_decref(page);
+        *ret = out;
+        return 0;
+}
+
+/* The audit page: one page of the daemon's audit, newest first, asked for with the
+ * form's filters and cursor (before: older pages, after: newer ones). */
+static enum MHD_Result h_audit(struct ctx *x, bool verify)
+{
+        struct evd_err err = { 0 };
+        json_t *shown = NULL, *verdict = NULL;
+        json_int_t before, after, newer = 0, older = 0;
+        int r = 0;
+
+        if (form_seq(&x->form, "before", &before) < 0 || form_seq(&x->form, "after", &after) < 0 ||
+            (before && after))
+                return evd_console_message(x, MHD_HTTP_BAD_REQUEST, EVD_MSG_FAILED,
+                                           "before, after: one audit entry number");
+        if (verify)
+                r = evd_console_ask(x, "verify", NULL, &verdict, &err);
+        if (r == 0)
+                r = audit_entries(x, before, after, &shown, &newer, &older, &err);
+        if (r < 0) {
+                json_decref(verdict);
+                return evd_console_failed(x, r, &err);
+        }
+        evd_page_audit(&x->out, &x->view, &x->form, shown, newer, older, verdict);
         json_decref(shown);
         json_decref(verdict);
         return evd_console_html(x, MHD_HTTP_OK);

@@ -7,8 +7,6 @@
 
 #include "console_pages.h"
 
-#define AUDIT_PAGE 100 /* audit entries a page */
-
 static void msg(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m)
 {
         evd_page_text(b, evd_msg(v->lang, m));
@@ -378,18 +376,21 @@ void evd_page_compliance(struct evd_buf *b, const struct evd_page_view *v, int y
 
 /* ---- audit ---- */
 
-static void audit_link(struct evd_buf *b, const struct evd_web_form *q, size_t n)
+/* The audit page's link with the filters of q and one cursor: key (before or after) n. */
+static void audit_link(struct evd_buf *b, const struct evd_web_form *q, const char *key,
+                       json_int_t n)
 {
         evd_buf_str(b, "/audit?");
         for (size_t i = 0; i < q->n; i++) {
-                if (strcmp(q->f[i].name, "page") == 0 || strcmp(q->f[i].name, "csrf") == 0)
+                if (strcmp(q->f[i].name, "before") == 0 || strcmp(q->f[i].name, "after") == 0 ||
+                    strcmp(q->f[i].name, "page") == 0 || strcmp(q->f[i].name, "csrf") == 0)
                         continue;
                 (void)evd_web_urlencode(b, q->f[i].name);
                 evd_buf_str(b, "=");
                 (void)evd_web_urlencode(b, q->f[i].value);
                 evd_buf_str(b, "&amp;");
         }
-        evd_buf_printf(b, "page=%zu", n);
+        evd_buf_printf(b, "%s=%lld", key, (long long)n);
 }
 
 static void audit_filters(struct evd_buf *b, const struct evd_page_view *v,
@@ -436,39 +437,41 @@ static void verdict_box(struct evd_buf *b, const struct evd_page_view *v, const 
 }
 
 void evd_page_audit(struct evd_buf *b, const struct evd_page_view *v, const struct evd_web_form *q,
-                    const json_t *entries, size_t page, const json_t *verdict)
+                    const json_t *entries, json_int_t newer, json_int_t older,
+                    const json_t *verdict)
 {
         static const char *const keys[] = { "seq", "time", "event", "actor", "subject", "details" };
         static const enum evd_msg heads[] = {
                 EVD_MSG_F_ID,    EVD_MSG_A_TIME,    EVD_MSG_U_EVENT,
                 EVD_MSG_U_ACTOR, EVD_MSG_U_SUBJECT, EVD_MSG_U_DETAILS
         };
-        size_t total = json_array_size(entries);
-        size_t pages = total ? (total + AUDIT_PAGE - 1) / AUDIT_PAGE : 1;
-        json_t *slice = json_array();
+        size_t n = json_array_size(entries);
 
-        page = page < 1 ? 1 : page > pages ? pages : page;
         evd_page_begin(b, v, EVD_MSG_NAV_AUDIT);
         h(b, v, "h1", EVD_MSG_NAV_AUDIT);
         if (verdict)
                 verdict_box(b, v, verdict);
         audit_filters(b, v, q);
-        for (size_t i = (page - 1) * AUDIT_PAGE; slice && i < total && i < page * AUDIT_PAGE; i++)
-                (void)json_array_append(slice, json_array_get(entries, i));
-        table(b, v, "audit", slice, keys, heads, sizeof(keys) / sizeof(keys[0]));
-        json_decref(slice);
+        table(b, v, "audit", entries, keys, heads, sizeof(keys) / sizeof(keys[0]));
         evd_buf_str(b, "<p class=\"pager\">");
-        if (page > 1) {
+        if (newer > 0) {
                 evd_buf_str(b, "<a rel=\"prev\" href=\"");
-                audit_link(b, q, page - 1);
+                audit_link(b, q, "after", newer);
                 evd_buf_str(b, "\">");
                 msg(b, v, EVD_MSG_PREV);
                 evd_buf_str(b, "</a> ");
         }
-        evd_buf_printf(b, "<span id=\"pageno\">%zu / %zu</span> (%zu) ", page, pages, total);
-        if (page < pages) {
+        evd_buf_str(b, "<span id=\"pageno\">");
+        if (n)
+                evd_buf_printf(b, "%lld - %lld",
+                               (long long)json_integer_value(
+                                       json_object_get(json_array_get(entries, 0), "seq")),
+                               (long long)json_integer_value(
+                                       json_object_get(json_array_get(entries, n - 1), "seq")));
+        evd_buf_str(b, "</span> ");
+        if (older > 0) {
                 evd_buf_str(b, "<a rel=\"next\" href=\"");
-                audit_link(b, q, page + 1);
+                audit_link(b, q, "before", older);
                 evd_buf_str(b, "\">");
                 msg(b, v, EVD_MSG_NEXT);
                 evd_buf_str(b, "</a>");

@@ -117,11 +117,14 @@ void evd_page_compliance(struct evd_buf *b, const struct evd_page_view *v, int y
                          const json_t *months, const json_t *handlers, const json_t *late,
                          const json_t *overdue);
 
-/* Audit entries (already filtered; newest first), one page of them; verdict (may be
- * NULL) is verify's answer. */
+#define EVD_AUDIT_PAGE_SIZE 100 /* audit entries a page */
+
+/* One page of audit entries (already filtered; newest first) with links to the newer
+ * page (after=newer) and the older one (before=older), each 0 when there is none;
+ * verdict (may be NULL) is verify's answer. */
 void evd_page_audit(struct evd_buf *b, const struct evd_page_view *v,
-                    const struct evd_web_form *query, const json_t *entries, size_t page,
-                    const json_t *verdict);
+                    const struct evd_web_form *query, const json_t *entries, json_int_t newer,
+                    json_int_t older, const json_t *verdict);
 
 /* The admin page: recorders, accounts, the forms (hold, release, evidence, purge, an
  * account's password, disabling an account); done (may be NULL) an answer to

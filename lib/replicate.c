@@ -152,7 +152,6 @@ int evd_replicate_new(const struct evd_conf *conf, const char *access_key, const
                 .access_key = access_key,
                 .secret_key = secret_key,
                 .ca_file = conf->repl.ca_file,
-                .max_send_bps = (uint64_t)conf->repl.bandwidth_mb * 1000000,
                 .part_size = (uint64_t)conf->repl.part_size_mb << 20,
         };
 
@@ -161,6 +160,8 @@ int evd_replicate_new(const struct evd_conf *conf, const char *access_key, const
         r->n_workers = conf->repl.parallel < 1              ? 1
                        : conf->repl.parallel > PARALLEL_MAX ? PARALLEL_MAX
                                                             : (size_t)conf->repl.parallel;
+        /* bandwidth_mb caps what all connections send together: curl caps each one */
+        cfg.max_send_bps = (uint64_t)conf->repl.bandwidth_mb * 1000000 / r->n_workers;
         for (size_t i = 0; i < r->n_workers; i++) {
                 rc = evd_s3_new(&cfg, &r->workers[i], err);
                 if (rc < 0) {

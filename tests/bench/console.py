@@ -286,6 +286,8 @@ def main():
         lat, dlat, plat, states = board_latency(work)
         fill_s, pages = items_pages(work)
     finally:
+        # the station's store is write-once (immutable files): rmtree alone leaves it
+        subprocess.run(["chattr", "-R", "-i", work], stderr=subprocess.DEVNULL, check=False)
         shutil.rmtree(work, ignore_errors=True)
     (m, p), (dm, dp), (pm, pp) = [stats([ms for ms, _ in x]) for x in (lat, dlat, plat)]
     print(f"\nweb console: board latency, daemon state -> SSE client and -> DOM ({ROUNDS} "

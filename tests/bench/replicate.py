@@ -9,9 +9,9 @@ replicator busy against without.
   - evidock-replicate: the same objects (already in the catalogue) into an Object Lock
     bucket, from its start to the last confirmed copy: COMPLIANCE retention read back,
     item records and reports to evidockd included. Goal: at least 0.8x the peer's MB/s;
-  - ingest (an import of a fresh folder of the same size, the same engine as a dock)
-    while the replicator copies what came before, against the same import with the
-    replicator stopped. Goal: at least 0.9x.
+  - docking: a simulated recorder (tests/sim, a FAT32 image of the same size) docked
+    to "safe to remove" while the replicator copies what came before, against another
+    such dock with the replicator stopped. Goal: at least 0.9x.
 Prints the figures and the ratios; never fails on a figure. Run as root:
 `make bench`, or `tests/bench/replicate.py BUILD_DIR`."""
 import json
@@ -28,7 +28,7 @@ BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO,
 os.environ["EVIDOCK_BUILD"] = BUILD
 sys.path.insert(0, os.path.join(REPO, "tests/e2e"))
 sys.path.insert(0, os.path.join(REPO, "tests/ceph"))
-from conftest import Station  # noqa: E402
+from simstation import SimStation, mkimage  # noqa: E402
 from helpers import random_file  # noqa: E402
 from rgw import RGW  # noqa: E402
 
@@ -58,6 +58,21 @@ def folder(root, name, seed):
     return src
 
 
+def timed_dock(st, port, work, name):
+    """Dock a fresh recorder image of FILES x FILE_MB MiB; seconds to "safe to remove"."""
+    img = os.path.join(work, name + ".img")
+    mkimage(img, "--fs", "fat32", "--size", f"{FILES * FILE_MB + 64}M", "--clips", "1",
+            "--big", f"{FILES * FILE_MB}M", manifest=False)
+    st.register(name)
+    t0 = time.monotonic()
+    st.dock(port, name, img)
+    d = st.wait_dock(name, ("done", "failed", "interrupted"), timeout=900)
+    took = time.monotonic() - t0
+    if d["state"] != "done" or not d["safe_to_remove"]:
+        raise SystemExit(f"dock {name}: {d}")
+    return took
+
+
 def timed_import(st, src):
     t0 = time.monotonic()
     st.ctl("import", src, "--recorder", "R1", check=True)
@@ -73,7 +88,7 @@ def main():
     try:
         root = os.path.join(work, "st")
         os.makedirs(root)
-        st = Station(root)
+        st = SimStation(root)
         creds = os.path.join(root, "s3.cred")
         with open(creds, "w") as f:
             f.write(f"access_key = {rgw.access_key}\nsecret_key = {rgw.secret_key}\n")
@@ -107,19 +122,16 @@ def main():
               f"s3cmd put {mb / peer_s:.1f} MiB/s ({peer_s:.2f} s), evidock-replicate "
               f"{mb / ours_s:.1f} MiB/s ({ours_s:.2f} s, bucket check and retention read "
               f"back included): {peer_s / ours_s:.2f}x (goal >= 0.8x)")
-        # ingest with the replicator busy copying the previous import, and without
-        busy_src = folder(work, "b", 2000)
-        idle_src = folder(work, "c", 3000)
-        more_src = folder(work, "d", 4000)
-        timed_import(st, more_src)  # work for the replicator while b is imported
-        busy_s = timed_import(st, busy_src)
+        # a dock with the replicator busy copying the previous import, and one without
+        timed_import(st, folder(work, "d", 4000))  # work for the replicator meanwhile
+        busy_s = timed_dock(st, 1, work, "BENCH-BUSY")
         wait("replication drained", lambda: replication(st).get("pending") == 0)
         rep.terminate()
         rep.wait(timeout=60)
         rep = None
-        idle_s = timed_import(st, idle_src)
-        print(f"ingest of {mb} MiB: {mb / idle_s:.1f} MiB/s without replication, "
-              f"{mb / busy_s:.1f} MiB/s with the replicator copying: "
+        idle_s = timed_dock(st, 2, work, "BENCH-IDLE")
+        print(f"docking of {mb} MiB to \"safe to remove\": {mb / idle_s:.1f} MiB/s without "
+              f"replication, {mb / busy_s:.1f} MiB/s with the replicator copying: "
               f"{idle_s / busy_s:.2f}x (goal >= 0.9x)")
     finally:
         if rep:

@@ -123,6 +123,32 @@ def test_verify_remote_refuses_readable_credentials(archived):
     assert p.returncode == 1 and "readable by its owner only" in p.stderr
 
 
+def test_read_only_keys_suffice_to_verify_and_list(archived, rgw, tmp):
+    """A read-only subuser of the bucket's owner (radosgw-admin --access=read) may run
+    verify --remote and remote list; the same keys cannot write to the bucket."""
+    st, rep, bucket, sealed = archived
+    rep.stop()
+    ro_key, ro_secret = "EVDREADONLY0000001", "evd-read-only-secret-000000000000000000"
+    rgw.admin("subuser", "create", "--uid=evd-test", "--subuser=evd-test:ro", "--access=read",
+              "--key-type=s3", f"--access-key={ro_key}", f"--secret={ro_secret}")
+    with open(rep.creds, "w") as f:
+        f.write(f"access_key = {ro_key}\nsecret_key = {ro_secret}\n")
+    p = ctl(st, "verify", "--remote")
+    assert p.returncode == 0 and f"matches the {sealed} sealed entries" in p.stdout, p.stderr
+    listed = json.loads(ctl(st, "--json", "remote", "list", check=True).stdout)
+    assert sorted(i["id"] for i in listed) == sorted(i["id"] for i in st.json("items"))
+    src = os.path.join(tmp, "ro-put")
+    with open(src, "wb") as f:
+        f.write(b"x" * 2000)
+    env = dict(os.environ, S3_ENDPOINT=rgw.endpoint, S3_BUCKET=bucket, S3_REGION=rgw.region,
+               S3_ACCESS_KEY=ro_key, S3_SECRET_KEY=ro_secret)
+    from test_replicate import S3TOOL
+    w = subprocess.run([S3TOOL, "put", "e2e/ro-put", src], env=env, capture_output=True,
+                       timeout=120)
+    assert w.returncode == 1 and json.loads(w.stdout)["errno"] == 13, w.stdout
+    assert s3tool(rgw, bucket, "head", "e2e/ro-put")[0] != 0
+
+
 def comparable(items):
     return sorted(({k: v for k, v in it.items() if k not in ("replication", "checked_at", "fixity")} for it in items),
                   key=lambda it: it["id"])

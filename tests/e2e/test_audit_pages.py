@@ -176,3 +176,87 @@ def test_no_role_is_refused(log, nobody):
         time.sleep(0.2)
     else:
         raise AssertionError("the refusal was not audited")
+
+
+def walk_back(station, cmd, limit, **args):
+    """Every page of cmd newest first (newest_first, then before=next); the entries."""
+    seen, before = [], None
+    while True:
+        q = dict(args, limit=limit)
+        if before is None:
+            q["newest_first"] = True
+        else:
+            q["before"] = before
+        reply = request(station, cmd, q)
+        assert reply["ok"], reply
+        page = reply["result"]
+        assert set(page) == {"items", "next"} and len(page["items"]) <= limit
+        seen += page["items"]
+        before = page["next"]
+        if before is None:
+            return seen
+        assert before == page["items"][-1]["seq"] and len(page["items"]) == limit
+
+
+def test_newest_first_pages_backward(log):
+    everything = log.json("audit")
+    newest = list(reversed(everything))
+    first = request(log, "audit", {"newest_first": True, "limit": 10})["result"]
+    assert first["items"] == newest[:10] and first["next"] == newest[9]["seq"]
+    assert walk_back(log, "audit", 97) == newest
+    # before alone: the entries before that seq, newest first; the head + 1 is the end.
+    head = everything[-1]["seq"]
+    page = request(log, "audit", {"before": 1001, "limit": 5})["result"]
+    assert [e["seq"] for e in page["items"]] == [1000, 999, 998, 997, 996]
+    assert page["next"] == 996
+    assert request(log, "audit", {"before": head + 1, "limit": 3})["result"]["items"] == \
+        newest[:3]
+    assert request(log, "audit", {"before": 1, "limit": 3})["result"] == \
+        {"items": [], "next": None}
+    # The filters: event, actor (its name), text; backward and forward alike.
+    accessed = [e for e in newest if e["event"] == "item.accessed"]
+    got = walk_back(log, "audit", 7, event="item.acc")
+    assert got == accessed
+    assert walk(log, "audit", 7, event="item.acc")[0] == list(reversed(accessed))
+    assert walk_back(log, "audit", 50, text="round 17") == \
+        [e for e in accessed if e["details"]["reason"] == "round 17"]
+    assert walk_back(log, "audit", 50, actor="no such actor") == []
+    since = everything[2000]["time"]
+    assert walk_back(log, "audit", 250, since=since) == \
+        [e for e in newest if e["time"] >= since]
+    # access-log the same way, and evidockctl's --newest-first / --before.
+    want = [e for e in newest if e["event"] in ("item.accessed", "export.done")]
+    assert walk_back(log, "access-log", 7) == want
+    until = want[30]["time"]
+    assert walk_back(log, "access-log", 4, until=until) == [e for e in want if e["time"] <= until]
+    assert log.json("audit", "--newest-first") == newest
+    assert log.json("access-log", "--newest-first") == want
+    r = log.ctl("audit", "--limit", "3", "--before", "10", check=True)
+    assert "more entries: ask again with --before 7" in r.stderr.decode()
+    assert log.json("audit", "--before", "4") == {"items": everything[:3][::-1], "next": None}
+    assert log.json("audit", "--event", "item.accessed", "--newest-first") == accessed
+
+
+def test_bad_backward_cursors_are_refused(log):
+    last = log.json("audit", "--newest-first", "--limit", "1")["items"][0]["seq"]
+    for cmd in ("audit", "access-log"):
+        for bad in ({"before": 0}, {"before": -1}, {"before": 2.5}, {"before": "7"},
+                    {"before": True}):
+            reply = request(log, cmd, bad)
+            assert reply["ok"] is False and "must be a whole number" in reply["error"], reply
+        assert request(log, cmd, {"before": 2 ** 63})["ok"] is False  # not JSON to jansson
+        reply = request(log, cmd, {"before": last + 1000})
+        assert reply["ok"] is False and \
+            "no audit entry %d to list before (the log ends at %d)" % (last + 1000, last) \
+            in reply["error"], reply
+        for both in ({"before": 5, "after": 2}, {"newest_first": True, "after": 2},
+                     {"newest_first": True, "from_seq": 4}):
+            reply = request(log, cmd, both)
+            assert reply["ok"] is False and "give one of them" in reply["error"], reply
+        for bad in ({"newest_first": "yes"}, {"actor": 5}, {"text": ["x"]}):
+            assert request(log, cmd, bad)["ok"] is False, (cmd, bad)
+        for bad in ("0", "-2", "x", "99999999999999999999"):
+            assert log.ctl(cmd, "--before", bad).returncode == 2
+        assert log.ctl(cmd, "--before", "3", "--after", "1").returncode == 2
+    assert log.ctl("audit", "--follow", "--newest-first").returncode == 2
+    assert log.ctl("status").returncode == 0

@@ -130,3 +130,72 @@ def test_sd_notify_status_carries_the_archive_lag(make_sim, rgw, tmp):
     sock.close()
     assert any(x.startswith("STATUS=") and "; archive: 2 pending (2 MB), oldest" in x
                for x in lines), lines
+
+
+def test_reconciliation_finds_size_retention_hold_and_hash(make_station, rgw, tmp):
+    """Newer versions forged over four locked objects (a writer with the bucket's keys
+    can add versions, never remove the locked ones): another size, a shorter retention,
+    a legal hold the item does not have, and the same size with other bytes, which only
+    re-reading and re-hashing the object finds. Each is an audited alarm."""
+    import datetime
+    import os
+    bucket = rgw.make_bucket("evd-reconcile-kinds")
+    st = make_station()
+    # every confirmed object sampled on each reconciliation
+    rep = Replicator(st, rgw, bucket, reconcile="2 s", sample_per_day="1000000")
+    st.start()
+    import_files(st, tmp, "a", [30_000, 31_000, 32_000, 33_000], 60)
+    items = sorted(st.json("items"), key=lambda i: i["size"])
+    rep.start()
+    try:
+        wait_until("replication drained", lambda: drained(st, 4))
+        clean = wait_until("a clean reconciliation of all four",
+                           lambda: (lambda r: r if r and r["checked"] == 4 else None)(
+                               reconciled_after(st, "")))
+        assert clean["problems"] == [] and clean["sampled"] == 4
+        rep.stop()
+
+        def key(it):
+            sha = it["sha256"]
+            return f"e2e/objects/{sha[:2]}/{sha[2:4]}/{sha}"
+
+        def forge(it, size, until, *hold, seed):
+            path = f"{tmp}/forged-{it['id']}"
+            with open(path, "wb") as f:
+                f.write(os.urandom(size) if seed else open(st.object_path(it["sha256"]),
+                                                           "rb").read())
+            from helpers import sha256_file
+            rc, out = s3tool(rgw, bucket, "put", key(it), path, sha256_file(path), until, *hold)
+            assert rc == 0, out
+
+        soon = (datetime.datetime.now(datetime.timezone.utc) +
+                datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        size, shorter, held, rehash = items
+        forge(size, 1000, size["retain_until"], seed=1)
+        forge(shorter, shorter["size"], soon, seed=0)  # the same bytes, a day's lock
+        forge(held, held["size"], held["retain_until"], "hold", seed=0)
+        forge(rehash, rehash["size"], rehash["retain_until"], seed=1)
+        at = replication(st)["last_reconciliation"]["at"]
+        rep.start()
+        bad = wait_until("the reconciliation sees them", lambda: reconciled_after(st, at))
+        why = {}
+        for p in bad["problems"]:
+            why.setdefault(p["item"], []).append(p["why"])
+        assert any("another size" in w for w in why.get(size["id"], [])), why
+        assert any("retention in the archive is shorter" in w
+                   for w in why.get(shorter["id"], [])), why
+        assert any("legal hold in the archive differs" in w for w in why.get(held["id"], [])), why
+        assert any("no longer hashes" in w for w in why.get(rehash["id"], [])), why
+        assert bad["extra"] == []
+        audit = st.json("audit")
+        for it in items:
+            assert any(e["event"] == "replication.alarm" and e["subject"] == f"item:{it['id']}"
+                       for e in audit), it["id"]
+        # each goes up again: the newest version is the station's, locked as the item
+        for it in items:
+            wait_until("re-uploaded", lambda: (lambda r: r[0] == 0 and r[1]["size"] == it["size"]
+                                               and r[1]["retain_until"] == it["retain_until"]
+                                               and not r[1]["legal_hold"])(
+                s3tool(rgw, bucket, "head", key(it))))
+    finally:
+        rep.stop()

@@ -183,6 +183,103 @@ static void bad_lines_are_refused(void **state)
         }
 }
 
+/* [replication]: off without the section, every key read, the defaults, and the
+ * refusals with file:line (plain http only to a loopback address). */
+static void replication_section(void **state)
+{
+        struct evd_conf c;
+        struct evd_err err = { 0 };
+
+        (void)state;
+        assert_int_equal(load_text("[station]\nname = st1\n", &c, &err), 0);
+        assert_false(c.repl.on);
+        assert_int_equal(load_text("[replication]\nendpoint = https://s3.example:8443\n"
+                                   "bucket = b\n",
+                                   &c, &err),
+                         0);
+        assert_true(c.repl.on);
+        assert_string_equal(c.repl.prefix, ""); /* the station's name */
+        assert_string_equal(c.repl.region, "us-east-1");
+        assert_string_equal(c.repl.credentials, ""); /* $CREDENTIALS_DIRECTORY/s3 */
+        assert_int_equal(c.repl.bandwidth_mb, 0);
+        assert_int_equal(c.repl.parallel, 2);
+        assert_int_equal(c.repl.part_size_mb, 64);
+        assert_int_equal(c.repl.alarm_after_s, 24 * 3600);
+        assert_int_equal(c.repl.reconcile_s, 24 * 3600);
+        assert_int_equal(c.repl.sample_per_day, 10);
+        assert_int_equal(c.repl.audit_retention.months, 360);
+        assert_int_equal(load_text("[replication]\nendpoint = http://127.0.0.1:7480\nbucket = arc\n"
+                                   "prefix = st-9\nregion = cn-1\ncredentials = /etc/evd/s3\n"
+                                   "ca_file = /etc/evd/ca.pem\nbandwidth_mb = 12\nparallel = 5\n"
+                                   "part_size = 16\nalarm_after = 3 h\nreconcile = off\n"
+                                   "sample_per_day = 0\naudit_retention = 10 years\n",
+                                   &c, &err),
+                         0);
+        assert_string_equal(c.repl.endpoint, "http://127.0.0.1:7480");
+        assert_string_equal(c.repl.bucket, "arc");
+        assert_string_equal(c.repl.prefix, "st-9");
+        assert_string_equal(c.repl.region, "cn-1");
+        assert_string_equal(c.repl.credentials, "/etc/evd/s3");
+        assert_string_equal(c.repl.ca_file, "/etc/evd/ca.pem");
+        assert_int_equal(c.repl.bandwidth_mb, 12);
+        assert_int_equal(c.repl.parallel, 5);
+        assert_int_equal(c.repl.part_size_mb, 16);
+        assert_int_equal(c.repl.alarm_after_s, 3 * 3600);
+        assert_int_equal(c.repl.reconcile_s, 0);
+        assert_int_equal(c.repl.sample_per_day, 0);
+        assert_int_equal(c.repl.audit_retention.months, 120);
+        for (const char *const *u = (const char *const[]){ "http://localhost/", "http://[::1]:80",
+                                                           "http://127.1.2.3", NULL };
+             *u; u++) {
+                char text[200];
+
+                (void)snprintf(text, sizeof(text), "[replication]\nendpoint = %s\nbucket = b\n",
+                               *u);
+                assert_int_equal(load_text(text, &c, &err), 0);
+        }
+}
+
+static void replication_refusals(void **state)
+{
+        static const struct {
+                const char *text, *want;
+        } cases[] = {
+                { "[replication]\nbucket = b\nendpoint = http://192.0.2.1:7480\n",
+                  ":3: endpoint 'http://192.0.2.1:7480' is not an https:// URL" },
+                { "[replication]\nendpoint = http://127.0.0.1.evil.example/\n",
+                  ":2: endpoint 'http://127.0.0.1.evil.example/'" },
+                { "[replication]\nendpoint = http://localhost.evil.example\n", ":2: endpoint" },
+                { "[replication]\nendpoint = ftp://127.0.0.1\n", ":2: endpoint 'ftp://127.0.0.1'" },
+                { "[replication]\nprefix = a/b\n", ":2: prefix 'a/b' may not hold '/'" },
+                { "[replication]\nprefix = ..\n", ":2: prefix '..'" },
+                { "[replication]\ncredentials = s3.cred\n", ":2: 's3.cred' is not an absolute" },
+                { "[replication]\nca_file = ca.pem\n", ":2: 'ca.pem' is not an absolute" },
+                { "[replication]\nbandwidth_mb = -1\n", ":2: '-1' is not a whole number" },
+                { "[replication]\nparallel = 0\n", ":2: '0' is not a whole number from 1 to 16" },
+                { "[replication]\nparallel = 17\n", ":2: '17' is not a whole number from 1 to 16" },
+                { "[replication]\npart_size = 4\n", ":2: '4' is not a whole number from 5" },
+                { "[replication]\nalarm_after = off\n", ":2: 'off' is not a duration" },
+                { "[replication]\nalarm_after = soon\n", ":2: 'soon' is not a duration" },
+                { "[replication]\nreconcile = 0 s\n", ":2: '0 s' is not a duration" },
+                { "[replication]\nsample_per_day = many\n", ":2: 'many' is not a whole number" },
+                { "[replication]\naudit_retention = 1 day\n", ":2: " },
+                { "[replication]\n\nregions = x\n", ":3: unknown key 'regions' in [replication]" },
+                { "[replication]\nregion = x\n", "[replication] needs an endpoint and a bucket" },
+                { "[replication]\nendpoint = https://h\n", "needs an endpoint and a bucket" },
+        };
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct evd_conf c;
+                struct evd_err err = { 0 };
+
+                assert_int_equal(load_text(cases[i].text, &c, &err), -EINVAL);
+                if (!strstr(err.text, cases[i].want))
+                        fail_msg("case %zu: '%s' does not contain '%s'", i, err.text,
+                                 cases[i].want);
+        }
+}
+
 static void missing_file(void **state)
 {
         struct evd_conf c;
@@ -263,6 +360,8 @@ int main(void)
                 cmocka_unit_test(missing_file),
                 cmocka_unit_test(periods),
                 cmocka_unit_test(console_listen),
+                cmocka_unit_test(replication_section),
+                cmocka_unit_test(replication_refusals),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
