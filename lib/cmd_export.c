@@ -950,11 +950,12 @@ static int register_export(struct evd_txn *txn, void *p)
                         (void)json_object_set_new(item, "exports", exports);
                 }
                 evd_hex(vol->res.sha256, EVD_SHA256_LEN, hex);
-                e = json_pack("{ss ss sI sI ss ss ss ss ss sI}", "time", x->time_str,
+                e = json_pack("{ss ss sI sI ss ss ss ss ss sI ss ss*}", "time", x->time_str,
                               "image_sha256", hex, "volume", (json_int_t)it->volume + 1, "volumes",
                               (json_int_t)x->nvol, "path", vol->path, "disc_path", it->disc_path,
                               "maker", x->maker, "extractor", x->extractor, "approver", x->approver,
-                              "audit_seq", (json_int_t)x->audit_seq);
+                              "audit_seq", (json_int_t)x->audit_seq, "volume_id",
+                              vol->res.volume_id, "case_no", x->case_no);
                 r = e && exports ? json_array_append_new(exports, e) : -ENOMEM;
                 if (r == 0)
                         r = evd_catalog_item_put(txn, item);
