@@ -12,8 +12,8 @@
  * separators. */
 static bool reorders(uint32_t cp)
 {
-        return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
-               cp == 0x2028 || cp == 0x2029;
+        return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 ||
+               cp == 0x2029;
 }
 
 /* evd_name_escape's display form (controls escaped), with what reorders a line

@@ -35,8 +35,8 @@ out:
 static void put_export(FILE *out, const json_t *e)
 {
         static const char *const who[][2] = { { "maker", "made by" },
-                                               { "extractor", "extracted by" },
-                                               { "approver", "approved by" } };
+                                              { "extractor", "extracted by" },
+                                              { "approver", "approved by" } };
         char local[EVD_TIME_LOCAL_STR];
 
         fprintf(out, "  - %s: disc ", ctl_local_time(STR(e, "time") ?: "?", local));
@@ -101,8 +101,8 @@ static void put_dock(FILE *out, const json_t *d)
                         (double)INT(d, "rate_bps") / 1e6);
         json_object_foreach((json_t *)json_object_get(d, "damaged"), kind, n)
         {
-                fprintf(out, "%s%lld %s", shown++ ? ", " : "; stored damaged: ",
-                        json_integer_value(n), kind);
+                fprintf(out, "%s%lld %s",
+                        shown++ ? ", " : "; stored damaged: ", json_integer_value(n), kind);
         }
         if (json_is_true(json_object_get(d, "safe_to_remove")))
                 fprintf(out, ": safe to remove");
@@ -661,7 +661,8 @@ int ctl_print_purge(struct ctl *ctx, const json_t *r)
                 char local[EVD_TIME_LOCAL_STR];
 
                 fprintf(out, "  item %lld %s (retained until %s)\n", INT(e, "id"),
-                        STR(e, "sha256") ?: "", ctl_local_time(STR(e, "retain_until") ?: "-", local));
+                        STR(e, "sha256") ?: "",
+                        ctl_local_time(STR(e, "retain_until") ?: "-", local));
         }
         json_object_foreach((json_t *)json_object_get(r, "kept"), key, v)
         {

@@ -979,7 +979,8 @@ void evd_ingest_job_progress(struct evd_ingest_job *job, struct evd_ingest_progr
         ret->finished = job->engine && job->finished;
         ret->damaged_truncated =
                 (uint64_t)json_integer_value(json_object_get(job->damaged, "truncated"));
-        ret->damaged_corrupt = (uint64_t)json_integer_value(json_object_get(job->damaged, "corrupt"));
+        ret->damaged_corrupt =
+                (uint64_t)json_integer_value(json_object_get(job->damaged, "corrupt"));
         ret->damaged_not_media =
                 (uint64_t)json_integer_value(json_object_get(job->damaged, "not-media"));
         if (job->engine)
