@@ -111,7 +111,7 @@ def test_1_local_time_in_every_human_output(make_station, tmp):
     assert f"case {CASE17}" in line and "made by 张伟" in line and "approved by 王强" in line
     assert "(volume 1 of 1)" in line and "(+08:00)" in line
     case = local_only(out(st.ctl("case", "show", CASE17, check=True)))
-    assert "recorded_at: 2026-11-20 10:00 (+08:00)" in case
+    assert f"item {ids['A.mp4']}  2026-11-20 10:00 (+08:00)" in case, case
     timeline = local_only(out(st.ctl("case", "timeline", CASE17, check=True)))
     assert "GAP" in timeline and "(2026-11-20 10:00 (+08:00) to 2026-11-20 10:05 (+08:00))" \
         in timeline, timeline
