@@ -170,8 +170,10 @@ int ctl_deliver_answer(struct ctl *ctx, const json_t *need);
 
 /* ---- ctl_print.c: output primitives ---- */
 
-/* s (len bytes) with control characters and invalid bytes escaped, so that a hostile
- * file name cannot move the cursor or forge lines. Caller frees; NULL without memory. */
+/* s (len bytes) with control characters and invalid bytes escaped, and the characters
+ * that reorder a line (bidirectional overrides, line separators) as "\u202E", so that a
+ * hostile file name cannot move the cursor, forge lines or hide its extension. Caller
+ * frees; NULL without memory. */
 char *ctl_escaped(const char *s, size_t len);
 
 void ctl_put_safe(const char *s, FILE *out);
@@ -182,7 +184,8 @@ void ctl_put_path(const json_t *obj, const char *key, FILE *out);
 /* A JSON value: strings escaped, null (or NULL) as "-", the rest compact JSON. */
 void ctl_put_value(const json_t *v, FILE *out);
 
-/* An object's fields, one "key: value" a line, nested objects indented. */
+/* An object's fields, one "key: value" a line, times in the station's zone
+ * (ctl_local_time), nested objects indented, lists of objects as "- " blocks. */
 void ctl_put_fields(FILE *out, const json_t *obj, int indent);
 
 /* What a CSV document starts with: the UTF-8 byte-order mark, without which Excel on

@@ -151,12 +151,13 @@ static void table_rows(FILE *out, const json_t *list, const char *key, const cha
 
 static void print_table(FILE *out, const json_t *r)
 {
-        const json_t *row;
+        const json_t *row, *period = json_object_get(r, "period");
+        char from[EVD_TIME_LOCAL_STR], to[EVD_TIME_LOCAL_STR];
         size_t i;
 
         fprintf(out, "period %s .. %s (%s)\n\n",
-                json_string_value(json_object_get(json_object_get(r, "period"), "from")) ?: "?",
-                json_string_value(json_object_get(json_object_get(r, "period"), "to")) ?: "?",
+                ctl_local_time(json_string_value(json_object_get(period, "from")) ?: "?", from),
+                ctl_local_time(json_string_value(json_object_get(period, "to")) ?: "?", to),
                 json_string_value(json_object_get(r, "timezone")) ?: "?");
         table_rows(out, json_object_get(r, "months"), "month", "month", true);
         fputc('\n', out);

@@ -66,7 +66,7 @@ int ctl_print_cases(struct ctl *ctx, const json_t *r)
 int ctl_print_timeline(struct ctl *ctx, const json_t *r)
 {
         static const struct ctl_col cols[] = {
-                { "START", 20, false },  { "END", 20, false },   { "ITEM", 6, true },
+                { "START", 25, false },  { "END", 25, false },   { "ITEM", 6, true },
                 { "LANE", 4, true },     { "STAGE", 14, false }, { "RECORDER", 14, false },
                 { "HANDLER", 0, false },
         };
@@ -77,12 +77,12 @@ int ctl_print_timeline(struct ctl *ctx, const json_t *r)
         ctl_table_head(out, cols, EVD_ARRAY_SIZE(cols));
         json_array_foreach(json_object_get(r, "clips"), i, c)
         {
-                char n[24], lane[24];
+                char n[24], lane[24], start[EVD_TIME_LOCAL_STR], end[EVD_TIME_LOCAL_STR];
 
                 (void)snprintf(n, sizeof(n), "%lld", INT(c, "id"));
                 (void)snprintf(lane, sizeof(lane), "%lld", INT(c, "lane") + 1);
-                ctl_table_text(out, &cols[0], STR(c, "start"));
-                ctl_table_text(out, &cols[1], STR(c, "end"));
+                ctl_table_text(out, &cols[0], ctl_local_time(STR(c, "start") ?: "?", start));
+                ctl_table_text(out, &cols[1], ctl_local_time(STR(c, "end") ?: "?", end));
                 ctl_table_text(out, &cols[2], n);
                 ctl_table_text(out, &cols[3], lane);
                 ctl_table_cell(out, &cols[4], STR(c, "stage"));
@@ -92,12 +92,15 @@ int ctl_print_timeline(struct ctl *ctx, const json_t *r)
         }
         json_array_foreach(json_object_get(r, "gaps"), i, c)
         {
+                char from[EVD_TIME_LOCAL_STR], to[EVD_TIME_LOCAL_STR];
+
                 fprintf(out, "%s: %lld s without recording in stage ",
                         json_is_true(json_object_get(c, "explained")) ? "gap (explained)" : "GAP",
                         INT(c, "seconds"));
                 ctl_put_safe(STR(c, "stage") ?: "?", out);
                 fprintf(out, " between items %lld and %lld (%s to %s)%s\n", INT(c, "after_id"),
-                        INT(c, "before_id"), STR(c, "from") ?: "?", STR(c, "to") ?: "?",
+                        INT(c, "before_id"), ctl_local_time(STR(c, "from") ?: "?", from),
+                        ctl_local_time(STR(c, "to") ?: "?", to),
                         json_is_true(json_object_get(c, "explained"))
                                 ? ""
                                 : "; explain with evidockctl note");

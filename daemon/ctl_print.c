@@ -7,14 +7,44 @@
 #include "name.h"
 #include "util.h"
 
+/* Characters that reorder or break a line on a terminal without being controls: the
+ * bidirectional embeddings, overrides and isolates, and the line and paragraph
+ * separators. */
+static bool reorders(uint32_t cp)
+{
+        return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 ||
+               cp == 0x2029;
+}
+
+/* evd_name_escape's display form (controls escaped), with what reorders a line
+ * written as "\u202E" too. Caller frees. */
 char *ctl_escaped(const char *s, size_t len)
 {
-        size_t cap = EVD_NAME_ESCAPED_MAX(len) + 4;
-        char *buf = malloc(cap);
+        size_t cap = EVD_NAME_ESCAPED_MAX(len) + 4, o = 0;
+        char *buf = malloc(cap), *out = malloc(2 * cap);
+        const unsigned char *p = (const unsigned char *)buf;
 
-        if (buf)
-                (void)evd_name_escape(s, len, buf, cap);
-        return buf;
+        if (!buf || !out) {
+                free(buf);
+                free(out);
+                return NULL;
+        }
+        (void)evd_name_escape(s, len, buf, cap);
+        for (size_t i = 0, n = strlen(buf); i < n;) {
+                uint32_t cp;
+                size_t k = evd_name_utf8_next(p + i, n - i, &cp);
+
+                if (k == 3 && reorders(cp)) { /* 3 bytes become 6 characters */
+                        o += (size_t)snprintf(out + o, 2 * cap - o, "\\u%04X", (unsigned)cp);
+                        i += k;
+                        continue;
+                }
+                for (k = k ? k : 1; k > 0; k--)
+                        out[o++] = buf[i++];
+        }
+        out[o] = '\0';
+        free(buf);
+        return out;
 }
 
 void ctl_put_safe(const char *s, FILE *out)
@@ -64,8 +94,7 @@ static void put_json_text(FILE *out, const char *text)
                         i++;
                         continue;
                 }
-                if (cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-                    (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029)
+                if (cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || reorders(cp))
                         fprintf(out, "\\u%04X", (unsigned)cp);
                 else
                         (void)fwrite(p + i, 1, n, out);
@@ -101,7 +130,62 @@ void ctl_put_value(const json_t *v, FILE *out)
         free(text);
 }
 
-void ctl_put_fields(FILE *out, const json_t *obj, int indent)
+/* Whether v is a list of objects only (shown as a list of field blocks). */
+static bool list_of_objects(const json_t *v)
+{
+        const json_t *e;
+        size_t i;
+
+        if (!json_is_array(v) || json_array_size(v) == 0)
+                return false;
+        json_array_foreach(v, i, e)
+        {
+                if (!json_is_object(e))
+                        return false;
+        }
+        return true;
+}
+
+static void put_fields(FILE *out, const json_t *obj, int indent, bool dash);
+
+/* One field's value after "key: ": times local, names escaped, objects and lists of
+ * objects as indented blocks, the rest as compact JSON. */
+static void put_field_value(FILE *out, const json_t *obj, const char *key, const json_t *v,
+                            int indent)
+{
+        if (json_is_string(v)) {
+                char local[EVD_TIME_LOCAL_STR];
+                const char *t = json_string_value(v);
+
+                if (ctl_local_time(t, local) != t)
+                        fputs(local, out);
+                else
+                        ctl_put_path(obj, key, out);
+                fputc('\n', out);
+                return;
+        }
+        if (json_is_object(v) && json_object_size(v) > 0) {
+                fputc('\n', out);
+                put_fields(out, v, indent + 2, false);
+                return;
+        }
+        if (list_of_objects(v)) {
+                const json_t *e;
+                size_t i;
+
+                fputc('\n', out);
+                json_array_foreach(v, i, e)
+                {
+                        put_fields(out, e, indent + 4, true);
+                }
+                return;
+        }
+        ctl_put_value(v, out);
+        fputc('\n', out);
+}
+
+/* obj's fields at indent; dash: the first one after "- " (an element of a list). */
+static void put_fields(FILE *out, const json_t *obj, int indent, bool dash)
 {
         const char *key;
         json_t *v;
@@ -112,27 +196,18 @@ void ctl_put_fields(FILE *out, const json_t *obj, int indent)
 
                 if (klen > 4 && strcmp(key + klen - 4, "_b64") == 0)
                         continue; /* shown through the field it belongs to */
-                fprintf(out, "%*s%s: ", indent, "", key);
-                if (json_is_string(v)) {
-                        char local[EVD_TIME_LOCAL_STR];
-                        const char *t = json_string_value(v);
-
-                        if (ctl_local_time(t, local) != t) {
-                                fprintf(out, "%s\n", local);
-                                continue;
-                        }
-                        ctl_put_path(obj, key, out);
-                        fprintf(out, "\n");
-                        continue;
-                }
-                if (json_is_object(v) && json_object_size(v) > 0) {
-                        fprintf(out, "\n");
-                        ctl_put_fields(out, v, indent + 2);
-                        continue;
-                }
-                ctl_put_value(v, out);
-                fprintf(out, "\n");
+                if (dash)
+                        fprintf(out, "%*s- %s: ", indent - 2, "", key);
+                else
+                        fprintf(out, "%*s%s: ", indent, "", key);
+                dash = false;
+                put_field_value(out, obj, key, v, indent);
         }
+}
+
+void ctl_put_fields(FILE *out, const json_t *obj, int indent)
+{
+        put_fields(out, obj, indent, false);
 }
 
 void ctl_csv_begin(FILE *out)

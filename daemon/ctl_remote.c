@@ -298,7 +298,7 @@ int ctl_print_replication(struct ctl *ctx, const json_t *r)
 {
         const json_t *last = json_object_get(r, "last_reconciliation"), *a, *rec;
         FILE *out = ctx->out;
-        char size[32];
+        char size[32], at[EVD_TIME_LOCAL_STR];
         size_t i;
         long long age = (long long)json_integer_value(json_object_get(r, "oldest_pending_s"));
 
@@ -324,7 +324,7 @@ int ctl_print_replication(struct ctl *ctx, const json_t *r)
                 fprintf(out,
                         "last reconciliation: %s: %lld object(s) listed, %lld item(s) checked, "
                         "%lld re-hashed, %zu problem(s), %zu extra\n",
-                        json_string_value(json_object_get(last, "at")) ?: "?",
+                        ctl_local_time(json_string_value(json_object_get(last, "at")) ?: "?", at),
                         (long long)json_integer_value(json_object_get(last, "objects")),
                         (long long)json_integer_value(json_object_get(last, "checked")),
                         (long long)json_integer_value(json_object_get(last, "sampled")),

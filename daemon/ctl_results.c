@@ -31,15 +31,54 @@ out:
         json_decref(args);
 }
 
-/* show: the item's fields; a retention without end says so. */
+/* One of show's exports a line: when (local), which disc, which case, who. */
+static void put_export(FILE *out, const json_t *e)
+{
+        static const char *const who[][2] = { { "maker", "made by" },
+                                              { "extractor", "extracted by" },
+                                              { "approver", "approved by" } };
+        char local[EVD_TIME_LOCAL_STR];
+
+        fprintf(out, "  - %s: disc ", ctl_local_time(STR(e, "time") ?: "?", local));
+        if (STR(e, "volume_id"))
+                ctl_put_safe(STR(e, "volume_id"), out);
+        else
+                fprintf(out, "image %.16s", STR(e, "image_sha256") ?: "?");
+        fprintf(out, " (volume %lld of %lld)", INT(e, "volume"), INT(e, "volumes"));
+        if (STR(e, "case_no")) {
+                fprintf(out, ", case ");
+                ctl_put_safe(STR(e, "case_no"), out);
+        }
+        for (size_t k = 0; k < EVD_ARRAY_SIZE(who); k++) {
+                fprintf(out, ", %s ", who[k][1]);
+                ctl_put_safe(STR(e, who[k][0]) ?: "?", out);
+        }
+        fprintf(out, " (audit entry %lld)\n", INT(e, "audit_seq"));
+}
+
+/* show: the item's fields, its exports one a line; a retention without end says so. */
 int ctl_print_fields(struct ctl *ctx, const json_t *result)
 {
-        json_t *copy = json_deep_copy(result);
+        json_t *copy = json_deep_copy(result), *e;
+        const json_t *exports = json_object_get(result, "exports");
+        size_t i;
 
         if (copy && json_is_null(json_object_get(copy, "retain_until")))
                 (void)json_object_set_new(copy, "retain_until", json_string("permanent"));
+        /* an item's exports (who made each disc), not case show's (which discs verify) */
+        bool item_exports = json_object_get(json_array_get(exports, 0), "maker") != NULL;
+
+        if (copy && item_exports)
+                (void)json_object_del(copy, "exports");
         ctl_put_fields(ctx->out, copy ? copy : result, 0);
         json_decref(copy);
+        if (!copy || !item_exports)
+                return 0;
+        fprintf(ctx->out, "exports:\n");
+        json_array_foreach(exports, i, e)
+        {
+                put_export(ctx->out, e);
+        }
         return 0;
 }
 
@@ -47,6 +86,9 @@ static void put_dock(FILE *out, const json_t *d)
 {
         uint64_t total = (uint64_t)INT(d, "bytes_total"), done = (uint64_t)INT(d, "bytes_done");
         char a[32], b[32];
+        const char *kind;
+        json_t *n;
+        int shown = 0;
 
         fprintf(out, "dock %lld: recorder ", (long long)INT(d, "session"));
         ctl_put_safe(STR(d, "serial") ?: "", out);
@@ -57,6 +99,11 @@ static void put_dock(FILE *out, const json_t *d)
                         ctl_human_size(done, a), ctl_human_size(total, b),
                         total ? 100.0 * (double)done / (double)total : 100.0,
                         (double)INT(d, "rate_bps") / 1e6);
+        json_object_foreach((json_t *)json_object_get(d, "damaged"), kind, n)
+        {
+                fprintf(out, "%s%lld %s",
+                        shown++ ? ", " : "; stored damaged: ", json_integer_value(n), kind);
+        }
         if (json_is_true(json_object_get(d, "safe_to_remove")))
                 fprintf(out, ": safe to remove");
         if (STR(d, "error")) {
@@ -216,8 +263,10 @@ int ctl_print_checkpoints(struct ctl *ctx, const json_t *result)
 
         json_array_foreach(result, i, e)
         {
+                char local[EVD_TIME_LOCAL_STR];
+
                 fprintf(ctx->out, "%lld %s %s %s\n", (long long)INT(e, "seq"), STR(e, "head") ?: "",
-                        STR(e, "time") ?: "", STR(e, "signature") ?: "");
+                        ctl_local_time(STR(e, "time") ?: "?", local), STR(e, "signature") ?: "");
         }
         return 0;
 }
@@ -397,12 +446,31 @@ int ctl_print_calendar(struct ctl *ctx, const json_t *r)
         return 0;
 }
 
+/* recorder assign repeated: the holder it has from that time already. */
+static void put_held_already(FILE *out, const json_t *r)
+{
+        const json_t *a = json_object_get(r, "held_already");
+        char local[EVD_TIME_LOCAL_STR];
+
+        fprintf(out, "nothing changed: recorder ");
+        ctl_put_safe(STR(r, "serial") ?: "?", out);
+        fprintf(out, " is held by ");
+        ctl_put_safe(STR(a, "handler_name") ?: "?", out);
+        fprintf(out, " (");
+        ctl_put_safe(STR(a, "handler_id") ?: "?", out);
+        fprintf(out, ") from %s already\n", ctl_local_time(STR(a, "since") ?: "?", local));
+}
+
 int ctl_print_done(struct ctl *ctx, const json_t *r)
 {
         const json_t *items = json_object_get(r, "items"), *u;
         FILE *out = ctx->out;
         size_t i;
 
+        if (json_object_get(r, "held_already")) {
+                put_held_already(out, r);
+                return 0;
+        }
         if (STR(r, "case_no")) {
                 fprintf(out, "case number: ");
                 ctl_put_safe(STR(r, "case_no"), out);
@@ -463,10 +531,13 @@ int ctl_print_recorders(struct ctl *ctx, const json_t *r)
                         fprintf(out, ", %s)", ctl_local_time(STR(a, "since") ?: "?", local));
                 }
                 /* 第七条: a clock found fast beyond [usb] clock_tolerance. */
-                if (json_is_true(json_object_get(rec, "clock_off")))
+                if (json_is_true(json_object_get(rec, "clock_off"))) {
+                        char at[EVD_TIME_LOCAL_STR];
+
                         fprintf(out, "  CLOCK %lld s FAST at its %s of %s: reset it",
                                 INT(rec, "clock_ahead_s"), STR(rec, "clock_checked_by") ?: "dock",
-                                STR(rec, "clock_checked_at") ?: "?");
+                                ctl_local_time(STR(rec, "clock_checked_at") ?: "?", at));
+                }
                 fprintf(out, "\n");
         }
         return 0;
@@ -549,8 +620,10 @@ int ctl_print_clean(struct ctl *ctx, const json_t *r)
                 dry ? "would be removed" : "removed");
         json_array_foreach(json_object_get(r, "tmp_leftovers"), i, e)
         {
+                char local[EVD_TIME_LOCAL_STR];
+
                 fprintf(out, "  tmp/%s (%lld bytes, %s)\n", STR(e, "name") ?: "?", INT(e, "size"),
-                        STR(e, "mtime") ?: "?");
+                        ctl_local_time(STR(e, "mtime") ?: "?", local));
         }
         json_array_foreach(json_object_get(r, "failed"), i, e)
         {
@@ -585,8 +658,11 @@ int ctl_print_purge(struct ctl *ctx, const json_t *r)
         }
         json_array_foreach(list, i, e)
         {
+                char local[EVD_TIME_LOCAL_STR];
+
                 fprintf(out, "  item %lld %s (retained until %s)\n", INT(e, "id"),
-                        STR(e, "sha256") ?: "", STR(e, "retain_until") ?: "-");
+                        STR(e, "sha256") ?: "",
+                        ctl_local_time(STR(e, "retain_until") ?: "-", local));
         }
         json_object_foreach((json_t *)json_object_get(r, "kept"), key, v)
         {

@@ -63,7 +63,7 @@ int ctl_print_users(struct ctl *ctx, const json_t *r)
 {
         static const struct ctl_col cols[] = {
                 { "NAME", 24, false },    { "ROLE", 10, false },   { "STATE", 12, false },
-                { "CREATED", 21, false }, { "CHANGED", 0, false },
+                { "CREATED", 25, false }, { "CHANGED", 0, false },
         };
         FILE *out = ctx->out;
         size_t i;
@@ -77,12 +77,13 @@ int ctl_print_users(struct ctl *ctx, const json_t *r)
                                     : !json_is_true(json_object_get(u, "has_password"))
                                             ? "no-password"
                                             : "active";
+                char created[EVD_TIME_LOCAL_STR], changed[EVD_TIME_LOCAL_STR];
 
                 ctl_table_cell(out, &cols[0], STR(u, "name"));
                 ctl_table_cell(out, &cols[1], STR(u, "role"));
                 ctl_table_text(out, &cols[2], state);
-                ctl_table_cell(out, &cols[3], STR(u, "created"));
-                ctl_table_cell(out, &cols[4], STR(u, "changed"));
+                ctl_table_text(out, &cols[3], ctl_local_time(STR(u, "created") ?: "-", created));
+                ctl_table_text(out, &cols[4], ctl_local_time(STR(u, "changed") ?: "-", changed));
                 fprintf(out, "\n");
         }
         return 0;

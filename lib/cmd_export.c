@@ -933,6 +933,7 @@ static int register_export(struct evd_txn *txn, void *p)
                 const struct ex_item *it = &x->items[i];
                 const struct volume *vol = &x->vols[it->volume];
                 json_t *item = NULL, *exports, *e;
+                const char *case_no;
                 char hex[EVD_SHA256_HEX];
 
                 r = evd_catalog_item_get(txn, it->id, &item);
@@ -950,11 +951,16 @@ static int register_export(struct evd_txn *txn, void *p)
                         (void)json_object_set_new(item, "exports", exports);
                 }
                 evd_hex(vol->res.sha256, EVD_SHA256_LEN, hex);
-                e = json_pack("{ss ss sI sI ss ss ss ss ss sI}", "time", x->time_str,
+                /* the case it went out for: the export's, else the item's own */
+                case_no = x->case_no ? x->case_no
+                                     : json_string_value(json_object_get(
+                                               json_object_get(item, "labels"), "case_no"));
+                e = json_pack("{ss ss sI sI ss ss ss ss ss sI ss ss*}", "time", x->time_str,
                               "image_sha256", hex, "volume", (json_int_t)it->volume + 1, "volumes",
                               (json_int_t)x->nvol, "path", vol->path, "disc_path", it->disc_path,
                               "maker", x->maker, "extractor", x->extractor, "approver", x->approver,
-                              "audit_seq", (json_int_t)x->audit_seq);
+                              "audit_seq", (json_int_t)x->audit_seq, "volume_id",
+                              vol->res.volume_id, "case_no", case_no);
                 r = e && exports ? json_array_append_new(exports, e) : -ENOMEM;
                 if (r == 0)
                         r = evd_catalog_item_put(txn, item);

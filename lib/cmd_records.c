@@ -38,8 +38,30 @@ struct recorder_ctx {
         const char *serial, *handler_id, *handler_name, *model, *unit;
         int64_t since;
         bool add;
+        bool unchanged; /* assign: the recorder has this holder from since already */
         struct evd_err *err;
 };
+
+/* Whether rec lists the assignment c would add: same holder, same start. */
+static bool has_assignment(const json_t *rec, const struct recorder_ctx *c)
+{
+        const json_t *a;
+        size_t i;
+
+        json_array_foreach(json_object_get(rec, "assignments"), i, a)
+        {
+                int64_t t;
+
+                if (evd_time_parse(json_string_value(json_object_get(a, "since")) ?: "", &t) == 0 &&
+                    t == c->since &&
+                    strcmp(json_string_value(json_object_get(a, "handler_id")) ?: "",
+                           c->handler_id) == 0 &&
+                    strcmp(json_string_value(json_object_get(a, "handler_name")) ?: "",
+                           c->handler_name) == 0)
+                        return true;
+        }
+        return false;
+}
 
 /* Set item's handler to whoever held its recorder (rec) when it was recorded, unless a
  * clerk named the handler by hand; an item changed is put and audited (old and new).
@@ -120,6 +142,11 @@ static int recorder_fn(struct evd_txn *txn, void *p)
                 return evd_err_set(c->err, -ENOENT, "recorder %s is not registered", c->serial);
         if (r < 0 && r != -ENOENT)
                 return r;
+        c->unchanged = !c->add && has_assignment(rec, c);
+        if (c->unchanged) { /* a repeated assign: nothing to write, nothing to audit */
+                json_decref(rec);
+                return 0;
+        }
         if (c->add) {
                 evd_time_format(evd_clock_now(), now);
                 rec = json_pack("{ss ss* ss* ss s[]}", "serial", c->serial, "model", c->model,
@@ -167,8 +194,17 @@ static int recorder_change(struct evd_station *s, struct evd_request *req, const
         r = evd_catalog_write(s->catalog, recorder_fn, &c, err);
         if (r < 0)
                 return r;
-        *ret = json_pack("{ss}", "serial", c.serial);
-        return 0;
+        if (c.unchanged) { /* the holder it has already, for the client to say so */
+                char since[EVD_TIME_STR];
+
+                evd_time_format(c.since, since);
+                *ret = json_pack("{ss sb s{ss ss ss}}", "serial", c.serial, "changed", 0,
+                                 "held_already", "handler_id", c.handler_id, "handler_name",
+                                 c.handler_name, "since", since);
+        } else {
+                *ret = json_pack("{ss sb}", "serial", c.serial, "changed", 1);
+        }
+        return *ret ? 0 : -ENOMEM;
 }
 
 int evd_cmd_recorder_add(void *ud, struct evd_request *req, const json_t *args, json_t **ret,

@@ -197,6 +197,7 @@ static json_t *record_json(const struct record_ctx *c, uint64_t id)
                 if (p->clock_ahead_s > 0)
                         (void)json_object_set_new(r, "clock_ahead_s",
                                                   json_integer((json_int_t)p->clock_ahead_s));
+                (void)json_object_set_new(r, "damaged", evd_ingest_damaged_json(p));
         }
         return r;
 }
@@ -995,6 +996,8 @@ static json_t *session_json(const struct session *s, uint64_t now_ns)
                       s->port, "session", (json_int_t)s->id, "vid_pid", vidpid, "docked_at", docked,
                       "files_failed", (json_int_t)p.files_failed, "safe_to_remove",
                       s->state == ST_DONE);
+        if (o)
+                (void)json_object_set_new(o, "damaged", evd_ingest_damaged_json(&p));
         if (o && s->error[0])
                 (void)json_object_set_new(o, "error", json_string(s->error));
         if (o && s->state == ST_DONE)

@@ -974,13 +974,34 @@ void evd_ingest_job_progress(struct evd_ingest_job *job, struct evd_ingest_progr
         ret->bytes_total = job->bytes_total;
         ret->bytes_done = atomic_load(&job->bytes_done);
         ret->clock_ahead_s = atomic_load(&job->clock_ahead_s);
-        if (job->engine) {
+        if (job->engine)
                 pthread_mutex_lock(&job->engine->lock);
-                ret->finished = job->finished;
+        ret->finished = job->engine && job->finished;
+        ret->damaged_truncated =
+                (uint64_t)json_integer_value(json_object_get(job->damaged, "truncated"));
+        ret->damaged_corrupt =
+                (uint64_t)json_integer_value(json_object_get(job->damaged, "corrupt"));
+        ret->damaged_not_media =
+                (uint64_t)json_integer_value(json_object_get(job->damaged, "not-media"));
+        if (job->engine)
                 pthread_mutex_unlock(&job->engine->lock);
-        } else {
-                ret->finished = false;
-        }
+}
+
+json_t *evd_ingest_damaged_json(const struct evd_ingest_progress *p)
+{
+        const struct {
+                const char *kind;
+                uint64_t n;
+        } counts[] = { { "truncated", p->damaged_truncated },
+                       { "corrupt", p->damaged_corrupt },
+                       { "not-media", p->damaged_not_media } };
+        json_t *o = json_object();
+
+        for (size_t i = 0; o && i < EVD_ARRAY_SIZE(counts); i++)
+                if (counts[i].n > 0)
+                        (void)json_object_set_new(o, counts[i].kind,
+                                                  json_integer((json_int_t)counts[i].n));
+        return o;
 }
 
 json_t *evd_ingest_job_report(struct evd_ingest_job *job)

@@ -44,8 +44,14 @@ struct evd_ingest_progress {
         uint64_t files_total, files_stored, files_duplicate, files_skipped, files_failed;
         uint64_t bytes_total, bytes_done;
         int64_t clock_ahead_s; /* the recorder's clock proved this far fast (0: not) */
+        /* Items stored whose probe found them damaged, by kind (evd_ingest_job_report). */
+        uint64_t damaged_truncated, damaged_corrupt, damaged_not_media;
         bool finished;
 };
+
+/* p's damaged counts as {"truncated": n, "corrupt": n, "not-media": n}, only those not
+ * zero (caller owns; an empty object when none; NULL without memory). */
+json_t *evd_ingest_damaged_json(const struct evd_ingest_progress *p);
 
 /* Start n_workers threads (more as jobs come: see above). Borrowed pointers must outlive the
  * engine. */

@@ -307,6 +307,30 @@ def test_broken_image_fails_clearly_and_the_station_goes_on(make_sim, tmp, how):
     st.wait_gone("BROKEN-1")
 
 
+def test_damaged_recordings_are_counted_in_the_dock_reply(make_sim, tmp):
+    """A recording cut off (the battery ran out mid-file) is stored, and the dock's
+    status line and its record say how many were stored damaged, as import does."""
+    from office import truncated_clip
+    img = os.path.join(tmp, "rec.img")
+    mkimage(img, "--fs", "fat32", "--clips", "2", manifest=False)
+    cut = truncated_clip(tmp, os.path.join(tmp, "cut", "CUT0001.MP4"))
+    subprocess.run(["mcopy", "-m", "-i", img, cut, "::CUT0001.MP4"], check=True)
+    st = make_sim()
+    st.start()
+    st.register("REC-0001")
+    st.dock(1, "REC-0001", img)
+    d = st.wait_dock("REC-0001", ENDED)
+    assert d["state"] == "done" and d["damaged"].get("truncated") == 1, d
+    line = [x for x in st.ctl("status", check=True).stdout.decode().splitlines()
+            if x.startswith(f"dock {d['session']}:")][0]
+    assert "; stored damaged: " in line and "1 truncated" in line, line
+    assert line.endswith(": safe to remove"), line
+    rec = st.wait_dock_record(d["session"])
+    assert rec["event"] == "dock.ended" and rec["damaged"] == d["damaged"], rec
+    assert [it["original_path"] for it in st.json("items", "--integrity", "truncated")] \
+        == ["CUT0001.MP4"]
+
+
 def test_unregistered_recorder_is_named_with_the_nearest_serial(make_sim, tmp):
     """A recorder whose serial is one typo from a registered one (a mistyped
     registration, or the wrong unit): turned away unread, naming the registered one."""

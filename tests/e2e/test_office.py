@@ -5,11 +5,13 @@ import calendar
 import csv
 import io
 import os
+import re
 import subprocess
 import time
 
 import pytest
 
+from helpers import system_users
 from office import aligned, clip, err, file_at, out, strict, truncated_clip, width
 
 CASE17 = "硚人社罚〔2026〕17号"
@@ -24,6 +26,24 @@ def machine_in_utc(monkeypatch):
 
 def utc(text):
     return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+@pytest.fixture
+def clerk(tmp):
+    """A user with the clerk role, who can reach the test's files."""
+    os.chmod(tmp, 0o755)
+    with system_users({"evd-t-clerk": "evidock-clerk"}):
+        yield "evd-t-clerk"
+
+
+UTC_TIME = re.compile(r"\d\d:\d\d:\d\dZ")
+
+
+def local_only(text):
+    """Human output with times in the station's zone: none in UTC, some at +08:00."""
+    assert not UTC_TIME.search(text), text
+    assert "(+08:00)" in text, text
+    return text
 
 
 @pytest.fixture
@@ -47,7 +67,61 @@ def test_1_chinese_as_typed(office, tmp):
     assert "11月20日" in out(office.ctl("audit", check=True))
     audit = out(office.ctl("audit", check=True))
     assert '"handler_name":"张伟"' in audit and "\\u5F20" not in audit
-    assert "\x1b" not in audit
+
+
+def test_1_hostile_names_escaped(office, tmp):
+    """Chinese as typed, but a name that would clear the screen, colour the line or turn
+    it around (ESC, a C1 control, a right-to-left override) is shown escaped."""
+    src = os.path.join(tmp, "rec")
+    name = "录像\x1b[2J\u0085\u202egnp.mp4"
+    file_at(os.path.join(src, name), utc("2026-11-20T02:00:00Z"))
+    office.ctl("import", src, "--recorder", "DSJ-0002", check=True)
+    item = office.json("items")[0]
+    for shown in (out(office.ctl("items", check=True)),
+                  out(office.ctl("show", item["id"], check=True))):
+        assert "录像\\x1b[2J\\xc2\\x85\\u202Egnp.mp4" in shown, shown
+        assert "\x1b" not in shown and "\u0085" not in shown and "\u202e" not in shown
+
+
+def test_1_local_time_in_every_human_output(make_station, tmp):
+    """report, show of an exported item, case show and timeline, purge --dry-run and
+    audit checkpoints: times in the station's zone (the machine is in UTC); --json
+    keeps RFC 3339 UTC."""
+    st = strict(make_station(labels__required_stages="询问 送达"))
+    st.start()
+    st.ctl("recorder", "add", "DSJ-0002", "--handler-id", "0427", "--handler-name", "张伟",
+           "--since", "2026-01-01", check=True)
+    src = os.path.join(tmp, "rec")
+    for name, when in (("A.mp4", "2026-11-20T02:00:00Z"), ("C.mp4", "2026-11-20T02:05:03Z")):
+        clip(os.path.join(src, name), ["-metadata", f"creation_time={when}"])
+    file_at(os.path.join(src, "plain.mp4"), utc("2026-11-20T03:00:00Z"), seed=5)
+    st.ctl("import", src, "--recorder", "DSJ-0002", check=True)
+    ids = {it["original_path"]: it["id"] for it in st.json("items")}
+    st.ctl("label", ids["A.mp4"], ids["C.mp4"], "--case", CASE17, "--party", "某公司",
+           "--stage", "询问", check=True)
+    st.ctl("access", ids["A.mp4"], "--requester", "赵", "--approver", "钱", "--reason", "复核",
+           check=True)
+    st.ctl("keys", "init", check=True)
+    st.ctl("export", ids["A.mp4"], "--maker", "张伟", "--extractor", "李娜", "--approver", "王强",
+           "--reason", "复议", "-o", os.path.join(tmp, "a.iso"), check=True)
+    assert st.json("show", ids["A.mp4"])["exports"][0]["time"].endswith("Z")  # JSON: UTC
+    local_only(out(st.ctl("report", check=True)))
+    shown = local_only(out(st.ctl("show", ids["A.mp4"], check=True)))
+    line = [x for x in shown.splitlines() if x.startswith("  - ")][0]
+    assert f"case {CASE17}" in line and "made by 张伟" in line and "approved by 王强" in line
+    assert "(volume 1 of 1)" in line and "(+08:00)" in line
+    case = local_only(out(st.ctl("case", "show", CASE17, check=True)))
+    assert f"item {ids['A.mp4']}  2026-11-20 10:00 (+08:00)" in case, case
+    timeline = local_only(out(st.ctl("case", "timeline", CASE17, check=True)))
+    assert "GAP" in timeline and "(2026-11-20 10:00 (+08:00) to 2026-11-20 10:05 (+08:00))" \
+        in timeline, timeline
+    assert st.stop() == 0  # stopping seals the log: a checkpoint
+    st.start(shift_days=250)  # plain.mp4's retention is over
+    purge = local_only(out(st.ctl("purge", "--dry-run", "--approver", "局长", "--reason", "到期",
+                                  check=True)))
+    assert f"item {ids['plain.mp4']} " in purge and "retained until " in purge
+    local_only(out(st.ctl("audit", "checkpoints", check=True)))
+    assert st.json("audit", "checkpoints")[0]["time"].endswith("Z")
 
 
 def test_2_time_as_the_office_lives_it(office, tmp):
@@ -100,12 +174,16 @@ def test_2_time_as_the_office_lives_it(office, tmp):
         when))
 
 
-def test_3_unregistered_serial_refused(office, tmp):
+def test_3_unregistered_serial_refused(office, tmp, clerk):
     src = os.path.join(tmp, "rec", "DSJ-0002")
     file_at(os.path.join(src, "a.mp4"), utc("2026-11-20T02:00:00Z"))
     p = office.ctl("import", src, "--recorder", "DSJ-002")
     assert p.returncode == 1
     assert "recorder DSJ-002 is not registered (did you mean DSJ-0002?)" in err(p)
+    assert office.json("items") == []
+    # Only an admin may say so: a clerk cannot.
+    p = office.ctl("import", src, "--recorder", "DSJ-002", "--allow-unregistered", user=clerk)
+    assert p.returncode == 1 and "permission denied: import needs the admin role" in err(p)
     assert office.json("items") == []
     # An admin may say so on purpose; then correct the recorder (audited, old and new).
     office.ctl("import", src, "--recorder", "DSJ-002", "--allow-unregistered", check=True)
@@ -121,6 +199,10 @@ def test_3_unregistered_serial_refused(office, tmp):
     # Fixing to a serial nobody registered is refused; a clerk may not fix at all.
     p = office.ctl("recorder", "fix", item["id"], "--to", "DSJ-9", "--reason", "x")
     assert p.returncode == 1 and "not registered" in err(p)
+    p = office.ctl("recorder", "fix", item["id"], "--to", "DSJ-0003", "--reason", "x", user=clerk)
+    assert p.returncode == 1
+    assert "permission denied: recorder.fix needs the admin role" in err(p), err(p)
+    assert office.json("show", item["id"])["recorder"] == "DSJ-0002"
     # label --handler: a registered holder by name or id, else refused with suggestions.
     p = office.ctl("label", item["id"], "--handler", "李那")
     assert p.returncode == 1
@@ -190,6 +272,8 @@ def test_7_one_case_one_spelling(office, tmp):
     assert office.json("show", "2")["evidence"] is False
     office.ctl("evidence", "2", "--case", "硚人社罚[2026]18号", "--also", check=True)
     assert office.json("show", "2")["evidence_cases"] == [CASE18]
+    shown = out(office.ctl("show", "2", check=True))
+    assert f'evidence_cases: ["{CASE18}"]' in shown and "\\u" not in shown
     # relabelling an item on an exported disc warns and is recorded.
     office.ctl("keys", "init", check=True)
     office.ctl("export", "--case", "硚人社罚[2026]17号", "--maker", "张伟", "--extractor", "李娜",
@@ -199,6 +283,9 @@ def test_7_one_case_one_spelling(office, tmp):
     assert "warning: item 1 is on 1 exported disc(s)" in out(p) and CASE17 in out(p)
     entry = [e for e in office.json("audit") if e["event"] == "item.labelled"][-1]
     assert entry["details"]["on_exported_discs"] == 1
+    # The disc's makers as typed.
+    shown = out(office.ctl("show", "1", check=True))
+    assert "made by 张伟, extracted by 李娜, approved by 王" in shown and "\\u" not in shown
 
 
 def test_8_backdated_assignment(office, tmp):
@@ -218,6 +305,23 @@ def test_8_backdated_assignment(office, tmp):
     entry = [e for e in office.json("audit") if e["event"] == "item.handler_rederived"]
     assert len(entry) == 1 and entry[0]["details"]["old"]["handler"] == "李娜"
     assert entry[0]["details"]["new"]["handler"] == "王强"
+
+
+def test_8_repeated_assignment_changes_nothing(office):
+    assign = ["recorder", "assign", "DSJ-0003", "--handler-id", "0900", "--handler-name", "王强",
+              "--since", "2026-11-23"]
+    assert out(office.ctl(*assign, check=True)) == "done\n"
+    before = len(office.json("audit"))
+    held = office.json("recorder", "list")[1]["assignments"]
+    p = office.ctl(*assign, check=True)
+    assert out(p) == ("nothing changed: recorder DSJ-0003 is held by 王强 (0900) from "
+                      "2026-11-23 00:00 (+08:00) already\n")
+    assert office.json(*assign)["changed"] is False
+    assert len(office.json("audit")) == before
+    assert office.json("recorder", "list")[1]["assignments"] == held
+    # Another start is a change.
+    assert office.json(*assign[:-1], "2026-11-24")["changed"] is True
+    assert len(office.json("audit")) == before + 1
 
 
 def test_9_subcommand_typos(office):
@@ -271,6 +375,8 @@ def test_10_tables(office, tmp):
     # status: free space in GB, warnings one a line.
     status = out(office.ctl("status", check=True))
     assert status.startswith("free space: ") and " GB" in status.splitlines()[0]
+    assert re.search(r"(about \d+ days|more than ten years) at the recent rate \(\d+\.\d GB a day\)",
+                     status.splitlines()[0]), status
     assert "free_bytes" not in status and "\nwarnings:\n  - " in status
     # keys show: the certificate as PEM with its fingerprint.
     office.ctl("keys", "init", check=True)
@@ -323,3 +429,17 @@ def test_12_gap_text(make_station, tmp):
 
 def test_alignment_helper_counts_wide():
     assert width("张伟") == 4 and width("ab") == 2
+
+
+def test_10_report_lines_up_with_chinese_names(office, tmp):
+    office.ctl("recorder", "add", "DSJ-0004", "--handler-id", "0001",
+               "--handler-name", "欧阳娜娜", "--since", "2026-01-01", check=True)
+    for n, serial in enumerate(("DSJ-0002", "DSJ-0003", "DSJ-0004")):
+        src = os.path.join(tmp, serial)
+        file_at(os.path.join(src, "a.mp4"), utc("2026-11-20T02:00:00Z"), seed=n)
+        office.ctl("import", src, "--recorder", serial, check=True)
+    report = out(office.ctl("report", check=True)).splitlines()
+    start = [i for i, x in enumerate(report) if x.startswith("handler ")][0]
+    section = report[start:report.index("", start)]
+    assert sorted(x.split()[0] for x in section[1:]) == sorted(["张伟", "李娜", "欧阳娜娜"])
+    assert aligned(section, "case_late"), section
