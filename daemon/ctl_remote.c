@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -198,6 +199,8 @@ int ctl_run_remote_list(struct ctl *ctx, const struct ctl_command *cmd, json_t *
         (void)cmd;
         if (open_remote(ctx, args, &conf, &rm))
                 return 1;
+        (void)setenv("TZ", conf.timezone, 1); /* times in the station's zone */
+        tzset();
         r = evd_remote_items(rm, json_string_value(json_object_get(args, "station")),
                              json_string_value(json_object_get(args, "case")), &items, &err);
         ctl_print_remote_warnings(stderr, evd_remote_warnings(rm));
@@ -214,7 +217,7 @@ int ctl_run_remote_list(struct ctl *ctx, const struct ctl_command *cmd, json_t *
         ctl_table_head(ctx->out, cols, EVD_ARRAY_SIZE(cols));
         json_array_foreach(items, i, it)
         {
-                char id[24], sha[17], size[32];
+                char id[24], sha[17], size[32], local[EVD_TIME_LOCAL_STR];
 
                 (void)snprintf(id, sizeof(id), "%lld",
                                (long long)json_integer_value(json_object_get(it, "id")));
@@ -231,8 +234,10 @@ int ctl_run_remote_list(struct ctl *ctx, const struct ctl_command *cmd, json_t *
                         ctx->out, &cols[4],
                         ctl_human_size((uint64_t)json_integer_value(json_object_get(it, "size")),
                                        size));
-                ctl_table_cell(ctx->out, &cols[5],
-                               json_string_value(json_object_get(it, "recorded_at")));
+                ctl_table_text(
+                        ctx->out, &cols[5],
+                        ctl_local_time(json_string_value(json_object_get(it, "recorded_at")) ?: "",
+                                       local));
                 fputc('\n', ctx->out);
         }
         json_decref(items);

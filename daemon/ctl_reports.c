@@ -68,7 +68,10 @@ static void access_csv(FILE *out, const json_t *e, const json_t *d)
 {
         static const char *const fields[] = { "requester", "approver", "reason", "copy_to" };
 
-        fprintf(out, "%lld,%s,", INT(e, "seq"), STR(e, "time") ?: "");
+        char local[EVD_TIME_LOCAL_STR];
+
+        fprintf(out, "%lld,%s,%s,", INT(e, "seq"), STR(e, "time") ?: "",
+                ctl_local_time(STR(e, "time") ?: "", local));
         ctl_put_csv(out, STR(json_object_get(e, "actor"), "name"));
         fprintf(out, ",%s,%s,%s", STR(e, "event") ?: "", STR(d, "id") ?: "?",
                 STR(d, "sha256") ?: "");
@@ -124,8 +127,8 @@ int ctl_print_access_log(struct ctl *ctx, const json_t *r)
         }
         if (csv) {
                 ctl_csv_begin(ctx->out);
-                fprintf(ctx->out, "seq,time,operator,event,item,sha256,requester,approver,reason,"
-                                  "copy_to,kind,purpose\n");
+                fprintf(ctx->out, "seq,time,local_time,operator,event,item,sha256,requester,"
+                                  "approver,reason,copy_to,kind,purpose\n");
         } else
                 ctl_table_head(ctx->out, access_cols, EVD_ARRAY_SIZE(access_cols));
         json_array_foreach(r, i, e)

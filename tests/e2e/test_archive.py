@@ -4,6 +4,7 @@ wiped clean is restored from the bucket, and `remote list` finds the items of ev
 station sharing the bucket. Against a real Ceph RGW."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -233,6 +234,8 @@ def test_two_stations_one_bucket_remote_list(make_station, rgw, tmp):
         assert len(only_b) == 2 and {i["station"] for i in only_b} == {"stb"}
         p = ctl(made[0][0], "remote", "list", "--case", "X罚〔2026〕99号", check=True)
         assert "sta" in p.stdout and "stb" in p.stdout
+        # recording times in the station's zone (Asia/Shanghai by default), not UTC
+        assert "(+08:00)" in p.stdout and not re.search(r"\d\d:\d\d:\d\dZ", p.stdout), p.stdout
     finally:
         for st, rep in made:
             rep.stop()

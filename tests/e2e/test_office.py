@@ -372,6 +372,7 @@ def test_10_tables(office, tmp):
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert [r["kind"] for r in rows] == ["调阅", "复制"]
+    assert all(r["time"].endswith("Z") and r["local_time"].endswith("(+08:00)") for r in rows)
     # status: free space in GB, warnings one a line.
     status = out(office.ctl("status", check=True))
     assert status.startswith("free space: ") and " GB" in status.splitlines()[0]
