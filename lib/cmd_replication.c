@@ -306,7 +306,7 @@ static int bucket_txn(struct evd_txn *txn, void *p)
         if (!c->changed)
                 return 0;
         evd_time_format(evd_clock_now(), now_s);
-        rec = json_pack("{ss s?s}", "since", now_s, "refused", c->refused);
+        rec = json_pack("{ss ss*}", "since", now_s, "refused", c->refused);
         details = c->refused ? json_pack("{ss}", "reason", c->refused) : json_object();
         r = rec && details ? evd_catalog_json_put(txn, EVD_DB_REPLICATION, BUCKET_KEY, rec)
                            : -ENOMEM;
