@@ -38,7 +38,7 @@ static int note_item(struct evd_txn *txn, uint64_t id, const json_t *item, const
 {
         const char *at = json_string_value(json_object_get(item, "ingested_at"));
         const char *state = json_string_value(json_object_get(rec, "state"));
-        bool pending = !state || strcmp(state, "confirmed") != 0;
+        bool pending = !state || (strcmp(state, "confirmed") != 0 && strcmp(state, "purged") != 0);
         int64_t size = (int64_t)json_integer_value(json_object_get(item, "size")), t = 0;
         uint8_t pos[EVD_CATALOG_POS_LEN];
         int r;

@@ -25,7 +25,8 @@ struct evd_backlog {
 int evd_backlog_ready(struct evd_catalog *catalog, struct evd_err *err);
 
 /* After item id's replication record rec (borrowed) is written in txn: the item is
- * pending unless rec's state is "confirmed", failing while rec has a last_error. */
+ * pending unless rec's state is "confirmed" (or "purged": an item purged before
+ * it was copied, whose record alone went up), failing while rec has a last_error. */
 int evd_backlog_note(struct evd_txn *txn, uint64_t id, const json_t *rec);
 
 /* The backlog's figures, from the set's own entries. */

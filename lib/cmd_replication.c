@@ -1,7 +1,10 @@
 /* cmd_replication: the station's side of replication to the archive (evidock-replicate).
  *
  * `replicated` (replicator role only) records what the replicator confirmed of one item
- * (or why it failed) in the catalogue, with its audit entry in the same transaction.
+ * (or why it failed) in the catalogue, with its audit entry in the same transaction:
+ * "confirmed" (object and record in the archive, their lock read back), "purged" (an
+ * item purged before its object was copied: only its record went up), "pending"
+ * (queued again), or a failure.
  * `replication` and status show the state: what is pending (items, bytes, oldest
  * age), and an alarm past [replication] alarm_after. The queue itself is derived from
  * the catalogue (items without a confirmed record), so it survives restarts and kill -9.
@@ -57,6 +60,13 @@ static int replicated_txn(struct evd_txn *txn, void *p)
                 return evd_err_set(c->err, r, "item %" PRIu64 ": %s", c->id,
                                    r == -ENOENT ? "no such item" : strerror(-r));
         }
+        if (strcmp(state, "purged") == 0 && !json_object_get(item, "purged")) {
+                json_decref(item);
+                json_decref(rec);
+                return evd_err_set(c->err, -EINVAL,
+                                   "item %" PRIu64 " is not purged: its object must be copied",
+                                   c->id);
+        }
         json_decref(item);
         if (evd_catalog_json_get(txn, EVD_DB_REPLICATION, key, &prev) < 0)
                 prev = json_object();
@@ -99,7 +109,7 @@ static int replicated_txn(struct evd_txn *txn, void *p)
 int evd_cmd_replicated(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
                        struct evd_err *err)
 {
-        static const char *const states[] = { "pending", "uploaded", "confirmed", "failed" };
+        static const char *const states[] = { "pending", "confirmed", "purged", "failed" };
         struct evd_station *s = ud;
         const char *state, *version = NULL, *etag = NULL, *until = NULL, *rsha = NULL,
                            *rversion = NULL, *error = NULL, *key = NULL;
@@ -124,13 +134,16 @@ int evd_cmd_replicated(void *ud, struct evd_request *req, const json_t *args, js
                 known = known || strcmp(state, states[i]) == 0;
         if (!known)
                 return evd_err_set(err, -EINVAL,
-                                   "state '%s' is not pending, uploaded, "
-                                   "confirmed or failed",
-                                   state);
-        if (strcmp(state, "failed") == 0 ? !error : (!version || !*version))
+                                   "state '%s' is not pending, confirmed, purged or failed", state);
+        if (strcmp(state, "failed") == 0 && !error)
+                return evd_err_set(err, -EINVAL, "a failure needs its \"error\"");
+        if (strcmp(state, "purged") == 0 ? (!rversion || !*rversion || version)
+                                         : strcmp(state, "failed") != 0 && (!version || !*version))
                 return evd_err_set(err, -EINVAL, "%s",
-                                   strcmp(state, "failed") == 0 ? "a failure needs its \"error\""
-                                                                : "a copy needs its version_id");
+                                   strcmp(state, "purged") == 0
+                                           ? "a purged item's record needs its record_version "
+                                             "and no object version"
+                                           : "a copy needs its version_id");
         if (until && evd_time_parse(until, &t) < 0)
                 return evd_err_set(err, -EINVAL, "retain_until '%s' is not a time", until);
         if (rsha && !(strlen(rsha) == 64 && evd_is_hex(rsha, 64)))
@@ -264,6 +277,97 @@ int evd_cmd_reconciled(void *ud, struct evd_request *req, const json_t *args, js
         return r;
 }
 
+/* ---- bucket-checked: what the replicator's check of the bucket found ---- */
+
+#define BUCKET_KEY "bucket" /* not an item id: the last check of the bucket */
+
+struct bucket_ctx {
+        const struct evd_actor *actor;
+        const char *refused; /* NULL: the bucket was accepted */
+        bool changed;
+        struct evd_err *err;
+};
+
+/* Kept and audited only when it changes: a refused replicator that systemd starts
+ * again every 30 s is one entry, not one each time. */
+static int bucket_txn(struct evd_txn *txn, void *p)
+{
+        struct bucket_ctx *c = p;
+        json_t *prev = NULL, *rec, *details;
+        const char *was;
+        char now_s[EVD_TIME_STR];
+        int r;
+
+        if (evd_catalog_json_get(txn, EVD_DB_REPLICATION, BUCKET_KEY, &prev) < 0)
+                prev = NULL;
+        was = json_string_value(json_object_get(prev, "refused"));
+        c->changed = c->refused ? !was || strcmp(was, c->refused) != 0 : was != NULL;
+        json_decref(prev);
+        if (!c->changed)
+                return 0;
+        evd_time_format(evd_clock_now(), now_s);
+        rec = json_pack("{ss ss*}", "since", now_s, "refused", c->refused);
+        details = c->refused ? json_pack("{ss}", "reason", c->refused) : json_object();
+        r = rec && details ? evd_catalog_json_put(txn, EVD_DB_REPLICATION, BUCKET_KEY, rec)
+                           : -ENOMEM;
+        if (r == 0)
+                r = evd_audit_append(txn, c->actor,
+                                     c->refused ? "replication.bucket-refused"
+                                                : "replication.bucket-accepted",
+                                     "", details, NULL);
+        json_decref(rec);
+        json_decref(details);
+        return r < 0 ? evd_err_set(c->err, r, "bucket check: %s", strerror(-r)) : 0;
+}
+
+int evd_cmd_bucket_checked(void *ud, struct evd_request *req, const json_t *args, json_t **ret,
+                           struct evd_err *err)
+{
+        struct evd_station *s = ud;
+        struct bucket_ctx c = { .actor = evd_request_actor(req), .err = err };
+        int r = arg_text(args, "refused", ERROR_MAX, &c.refused, err);
+
+        if (r < 0)
+                return r;
+        if (c.refused && !*c.refused)
+                return evd_err_set(err, -EINVAL, "\"refused\" needs a reason");
+        r = evd_catalog_write(s->catalog, bucket_txn, &c, err);
+        if (r == 0)
+                *ret = json_pack("{sb}", "changed", c.changed);
+        return r;
+}
+
+/* The bucket's refusal as an alarm in out (and warnings). */
+static void bucket_alarm(struct evd_station *s, const struct evd_conf *conf, json_t *out,
+                         json_t *warnings)
+{
+        struct evd_txn txn;
+        json_t *rec = NULL;
+        const char *why;
+        char w[EVD_ERR_TEXT_MAX + 160];
+
+        if (evd_catalog_read_begin(s->catalog, &txn) < 0)
+                return;
+        if (evd_catalog_json_get(&txn, EVD_DB_REPLICATION, BUCKET_KEY, &rec) < 0)
+                rec = NULL;
+        evd_catalog_read_end(&txn);
+        why = json_string_value(json_object_get(rec, "refused"));
+        if (why) {
+                (void)snprintf(w, sizeof(w),
+                               "ALARM: the archive bucket %s was refused, nothing is replicated "
+                               "(since %s): %s",
+                               conf->repl.bucket,
+                               json_string_value(json_object_get(rec, "since")) ?: "?", why);
+                (void)json_object_set_new(out, "bucket_refused", json_string(why));
+                if (!json_is_array(json_object_get(out, "alarms")))
+                        (void)json_object_set_new(out, "alarms", json_array());
+                (void)json_array_append_new(json_object_get(out, "alarms"), json_string(w));
+                if (warnings)
+                        (void)json_array_append_new(warnings, json_string(w));
+        }
+        json_decref(rec);
+}
+
 /* replication --items: every item's record, in id order. */
 static int record_each(json_t *item, void *p)
 {
@@ -351,6 +455,8 @@ json_t *evd_station_replication_status(struct evd_station *s, const struct evd_c
                 if (warnings)
                         (void)json_array_append_new(warnings, json_string(w));
         }
+        if (out)
+                bucket_alarm(s, conf, out, warnings);
         if (out && records)
                 (void)json_object_set_new(out, "records", records);
         else

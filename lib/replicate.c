@@ -20,11 +20,13 @@
 
 #include "catalog.h"
 #include "clock.h"
+#include "policy.h"
 #include "s3.h"
 
 #define RETRIES_MAX 4096
 #define PARALLEL_MAX 16
 #define BACKOFF_MAX_S 300
+#define LOCK_MARGIN_S 86400 /* the least a lock set now runs: the server refuses a past date */
 
 struct retry {
         uint64_t id;
@@ -334,6 +336,18 @@ static int report(struct evd_replicate *r, json_t *args, struct evd_err *err)
         return report_cmd(r, "replicated", args, err);
 }
 
+int evd_replicate_report_bucket(struct evd_replicate *r, const char *refused, struct evd_err *err)
+{
+        json_t *args = refused ? json_pack("{ss}", "refused", refused) : json_object();
+        int rc;
+
+        if (!args)
+                return evd_err_set(err, -ENOMEM, "out of memory");
+        rc = report_cmd(r, "bucket-checked", args, err);
+        json_decref(args);
+        return rc;
+}
+
 /* Reconcile when due (after the first pass, then every [replication] reconcile), and
  * report the findings: evidockd audits them and queues each problem item again. */
 static int reconcile_when_due(struct evd_replicate *r, struct evd_err *err)
@@ -366,7 +380,6 @@ struct want {
         json_t *item, *rec; /* owned; rec may be NULL */
         int64_t until;
         bool hold;
-        char until_s[EVD_TIME_STR];
         char record_sha[EVD_SHA256_HEX];
         char *record; /* the item's JSON as uploaded */
 };
@@ -405,6 +418,33 @@ static int objlock_cmp(const void *a, const void *b)
         return strcmp(((const struct objlock *)a)->sha, ((const struct objlock *)b)->sha);
 }
 
+/* A retain-until to set now: until, or a day from now when that is sooner (an item
+ * copied or extended after its date; the server refuses a date in the past). */
+static int64_t lock_floor(int64_t until)
+{
+        int64_t least = evd_clock_now() + LOCK_MARGIN_S;
+
+        return until < least ? least : until;
+}
+
+/* The lock of a record version: its item's (at least a day from now); a purged item's
+ * record, the archive's note of the purge, is kept as long as the audit log. */
+static void record_lock(const struct evd_replicate *r, const struct want *w,
+                        struct evd_s3_lock *ret)
+{
+        const struct evd_period *keep = &r->conf.repl.audit_retention;
+        int64_t t;
+
+        *ret = (struct evd_s3_lock){ EVD_S3_MODE_COMPLIANCE, lock_floor(w->until), w->hold };
+        if (!json_object_get(w->item, "purged"))
+                return;
+        if (keep->permanent || evd_policy_add_period(evd_clock_now(), keep, &t) < 0 ||
+            t > EVD_S3_RETAIN_MAX)
+                t = EVD_S3_RETAIN_MAX;
+        if (t > ret->retain_until)
+                ret->retain_until = t;
+}
+
 /* What the archive should hold for item; true when rec is not that yet. */
 static bool want_of(struct want *w, const struct objlock *locks, size_t n_locks)
 {
@@ -420,7 +460,6 @@ static bool want_of(struct want *w, const struct objlock *locks, size_t n_locks)
                 w->until = shared->until > w->until ? shared->until : w->until;
                 w->hold = w->hold || shared->hold;
         }
-        evd_time_format(w->until, w->until_s);
         w->record = json_dumps(w->item, JSON_COMPACT | JSON_SORT_KEYS);
         if (!w->record)
                 return false;
@@ -428,6 +467,9 @@ static bool want_of(struct want *w, const struct objlock *locks, size_t n_locks)
         evd_hex(sha, sizeof(sha), w->record_sha);
         int64_t had = 0;
 
+        if (rs && strcmp(rs, "purged") == 0) /* only its record went up: in step with it? */
+                return strcmp(json_string_value(json_object_get(w->rec, "record_sha256")) ?: "",
+                              w->record_sha) != 0;
         if (!rs || strcmp(rs, "confirmed") != 0)
                 return true;
         (void)evd_time_parse(json_string_value(json_object_get(w->rec, "retain_until")) ?: "",
@@ -440,12 +482,12 @@ static bool want_of(struct want *w, const struct objlock *locks, size_t n_locks)
 /* The object: adopt a copy already there (a kill -9 after its upload, or another item
  * with the same bytes) when its ETag is ours, else upload; then the lock in step. */
 static int put_object(struct evd_replicate *r, struct evd_s3 *s3, struct want *w, const char *key,
-                      struct evd_s3_object *o, struct evd_err *err)
+                      struct evd_s3_object *o, int64_t *ret_until, struct evd_err *err)
 {
         const char *sha = json_string_value(json_object_get(w->item, "sha256")) ?: "";
         uint8_t shab[EVD_SHA256_LEN];
         char path[EVD_CONF_PATH_MAX + 100], etag[EVD_S3_ETAG_MAX];
-        struct evd_s3_lock lock = { EVD_S3_MODE_COMPLIANCE, w->until, w->hold };
+        struct evd_s3_lock lock = { EVD_S3_MODE_COMPLIANCE, lock_floor(w->until), w->hold };
         struct stat st;
         int fd, rc;
 
@@ -470,49 +512,72 @@ static int put_object(struct evd_replicate *r, struct evd_s3 *s3, struct want *w
                 bool hold;
 
                 rc = evd_s3_get_retention(s3, key, o->version_id, &mode, &until, err);
-                if (rc == 0 && (mode != EVD_S3_MODE_COMPLIANCE || until < w->until))
+                *ret_until = until;
+                if (rc == 0 && (mode != EVD_S3_MODE_COMPLIANCE || until < w->until)) {
+                        *ret_until = lock.retain_until;
                         rc = evd_s3_set_retention(s3, key, o->version_id, EVD_S3_MODE_COMPLIANCE,
-                                                  w->until, err);
+                                                  lock.retain_until, err);
+                }
                 if (rc == 0)
                         rc = evd_s3_get_legal_hold(s3, key, o->version_id, &hold, err);
                 if (rc == 0 && hold != w->hold)
                         rc = evd_s3_set_legal_hold(s3, key, o->version_id, w->hold, err);
         } else if (rc == 0 || rc == -ENOENT) {
                 evd_err_clear(err);
+                *ret_until = lock.retain_until;
                 rc = evd_s3_put(s3, key, &body, &lock, o, err);
         }
         close(fd);
         return rc;
 }
 
+/* The object in step with w: a copy confirmed before keeps its version (its retention
+ * extended, its hold set or cleared); else it is uploaded or adopted. *ret_until: the
+ * retain-until it has now. */
+static int sync_object(struct evd_replicate *r, struct evd_s3 *s3, struct want *w, const char *key,
+                       struct evd_s3_object *o, int64_t *ret_until, struct evd_err *err)
+{
+        const char *have = json_string_value(json_object_get(w->rec, "version_id"));
+        const char *rs = json_string_value(json_object_get(w->rec, "state"));
+        int64_t had = 0;
+        int rc = 0;
+
+        if (!rs || strcmp(rs, "confirmed") != 0 || !have || !*have)
+                return put_object(r, s3, w, key, o, ret_until, err);
+        (void)evd_time_parse(json_string_value(json_object_get(w->rec, "retain_until")) ?: "",
+                             &had);
+        (void)snprintf(o->version_id, sizeof(o->version_id), "%s", have);
+        (void)snprintf(o->etag, sizeof(o->etag), "%s",
+                       json_string_value(json_object_get(w->rec, "etag")) ?: "");
+        *ret_until = had;
+        if (had < w->until) { /* a label or evidence extended it: never shortened */
+                *ret_until = lock_floor(w->until);
+                rc = evd_s3_set_retention(s3, key, have, EVD_S3_MODE_COMPLIANCE, *ret_until, err);
+        }
+        if (rc == 0 && json_is_true(json_object_get(w->rec, "legal_hold")) != w->hold)
+                rc = evd_s3_set_legal_hold(s3, key, have, w->hold, err);
+        return rc;
+}
+
+/* One item in step with the archive, and reported. An item purged before its object
+ * was ever confirmed is not uploaded (its object is gone): only its record goes up,
+ * reported as state "purged", which takes it out of the backlog. */
 static int do_item(struct evd_replicate *r, struct evd_s3 *s3, struct want *w, struct evd_err *err)
 {
         const char *sha = json_string_value(json_object_get(w->item, "sha256")) ?: "";
         const char *rs = json_string_value(json_object_get(w->rec, "state"));
-        const char *have = json_string_value(json_object_get(w->rec, "version_id"));
-        char key[EVD_CONF_NAME_MAX + 120], rkey[EVD_CONF_NAME_MAX + 64];
+        char key[EVD_CONF_NAME_MAX + 120], rkey[EVD_CONF_NAME_MAX + 64], until_s[EVD_TIME_STR];
         struct evd_s3_object o = { 0 }, ro = { 0 };
-        struct evd_s3_lock lock = { EVD_S3_MODE_COMPLIANCE, w->until, w->hold };
+        struct evd_s3_lock lock;
+        bool record_only =
+                json_object_get(w->item, "purged") && (!rs || strcmp(rs, "confirmed") != 0);
+        int64_t until = w->until;
         int rc = 0;
 
         (void)snprintf(key, sizeof(key), "%s/objects/%.2s/%.2s/%s", r->prefix, sha, sha + 2, sha);
         (void)snprintf(rkey, sizeof(rkey), "%s/items/%" PRIu64 ".json", r->prefix, w->id);
-        if (rs && strcmp(rs, "confirmed") == 0 && have && *have) {
-                int64_t had = 0;
-
-                (void)evd_time_parse(
-                        json_string_value(json_object_get(w->rec, "retain_until")) ?: "", &had);
-                (void)snprintf(o.version_id, sizeof(o.version_id), "%s", have);
-                (void)snprintf(o.etag, sizeof(o.etag), "%s",
-                               json_string_value(json_object_get(w->rec, "etag")) ?: "");
-                if (had < w->until) /* a label or evidence extended it: never shortened */
-                        rc = evd_s3_set_retention(s3, key, have, EVD_S3_MODE_COMPLIANCE, w->until,
-                                                  err);
-                if (rc == 0 && json_is_true(json_object_get(w->rec, "legal_hold")) != w->hold)
-                        rc = evd_s3_set_legal_hold(s3, key, have, w->hold, err);
-        } else {
-                rc = put_object(r, s3, w, key, &o, err);
-        }
+        if (!record_only)
+                rc = sync_object(r, s3, w, key, &o, &until, err);
         if (rc == 0 && strcmp(json_string_value(json_object_get(w->rec, "record_sha256")) ?: "",
                               w->record_sha) != 0) {
                 struct evd_s3_body body = { .fd = -1,
@@ -520,6 +585,7 @@ static int do_item(struct evd_replicate *r, struct evd_s3 *s3, struct want *w, s
                                             .size = strlen(w->record),
                                             .content_type = "application/json" };
 
+                record_lock(r, w, &lock);
                 rc = evd_s3_put(s3, rkey, &body, &lock, &ro, err);
         } else if (rc == 0) {
                 (void)snprintf(ro.version_id, sizeof(ro.version_id), "%s",
@@ -527,10 +593,16 @@ static int do_item(struct evd_replicate *r, struct evd_s3 *s3, struct want *w, s
         }
         if (rc < 0)
                 return rc;
-        json_t *args = json_pack("{sI ss ss ss ss ss sb ss ss}", "item", (json_int_t)w->id, "state",
-                                 "confirmed", "key", key, "version_id", o.version_id, "etag",
-                                 o.etag, "retain_until", w->until_s, "legal_hold", w->hold,
-                                 "record_sha256", w->record_sha, "record_version", ro.version_id);
+        evd_time_format(until, until_s);
+        json_t *args =
+                record_only
+                        ? json_pack("{sI ss ss ss}", "item", (json_int_t)w->id, "state", "purged",
+                                    "record_sha256", w->record_sha, "record_version", ro.version_id)
+                        : json_pack("{sI ss ss ss ss ss sb ss ss}", "item", (json_int_t)w->id,
+                                    "state", "confirmed", "key", key, "version_id", o.version_id,
+                                    "etag", o.etag, "retain_until", until_s, "legal_hold", w->hold,
+                                    "record_sha256", w->record_sha, "record_version",
+                                    ro.version_id);
 
         if (!args)
                 return evd_err_set(err, -ENOMEM, "out of memory");

@@ -46,6 +46,11 @@ void evd_replicate_free(struct evd_replicate *r);
  * reason when it cannot; other -errno when the endpoint cannot be asked. */
 int evd_replicate_check_bucket(struct evd_replicate *r, struct evd_err *err);
 
+/* Tell evidockd what the check of the bucket found: refused (the reason), or NULL
+ * when it was accepted. evidockd keeps it, audits it when it changes and raises an
+ * alarm while the bucket is refused. */
+int evd_replicate_report_bucket(struct evd_replicate *r, const char *refused, struct evd_err *err);
+
 /* One pass over the catalogue: every item that needs it is copied or brought in step,
  * and reported. *ret_done items were confirmed, *ret_waiting still need work. A
  * failure to reach the endpoint or evidockd ends the pass with its -errno. */

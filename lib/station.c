@@ -285,6 +285,7 @@ const struct evd_control_command evd_station_commands[] = {
         { "replicated", EVD_ROLE_REPLICATOR, evd_cmd_replicated },
         { "replication", EVD_ROLE_CLERK, evd_cmd_replication },
         { "reconciled", EVD_ROLE_REPLICATOR, evd_cmd_reconciled },
+        { "bucket-checked", EVD_ROLE_REPLICATOR, evd_cmd_bucket_checked },
         { "status", EVD_ROLE_CLERK, evd_cmd_status },
         { "timezone", EVD_ROLE_NONE, evd_cmd_timezone },
         { "keys.show", EVD_ROLE_CLERK, evd_cmd_keys_show },

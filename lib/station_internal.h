@@ -122,7 +122,8 @@ void evd_station_case_warnings(struct evd_station *s, struct evd_txn *txn,
 
 /* cmd_verify.c: every signed checkpoint, to keep elsewhere */
 EVD_CMD(evd_cmd_audit_checkpoints);
-EVD_CMD(evd_cmd_reconciled); /* cmd_replication.c */
+EVD_CMD(evd_cmd_reconciled);     /* cmd_replication.c */
+EVD_CMD(evd_cmd_bucket_checked); /* cmd_replication.c */
 
 /* cmd_replication.c: {enabled, pending, pending_bytes, oldest_pending_s, ...} (caller
  * owns); an alarm past alarm_after also goes into warnings (may be NULL). */

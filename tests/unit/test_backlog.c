@@ -21,7 +21,7 @@
 struct model {
         uint64_t id[N];
         int64_t at[N], size[N];
-        int state[N]; /* 0 none, 1 pending, 2 uploaded, 3 confirmed */
+        int state[N]; /* 0 none, 1 pending, 2 purged (its record alone), 3 confirmed */
         bool failing[N];
 };
 
@@ -62,7 +62,7 @@ static int put_items(struct evd_txn *txn, void *p)
 /* Random replication records and relabels, as cmd_replication writes them. */
 static int churn(struct evd_txn *txn, void *p)
 {
-        static const char *const states[] = { "", "pending", "uploaded", "confirmed" };
+        static const char *const states[] = { "", "pending", "purged", "confirmed" };
         struct step *st = p;
         struct model *m = st->m;
 
@@ -121,7 +121,7 @@ static void check(struct evd_catalog *c, const struct model *m)
         struct evd_txn txn;
 
         for (int i = 0; i < N; i++) {
-                if (m->state[i] != 3) {
+                if (m->state[i] != 3 && m->state[i] != 2) {
                         want.pending++;
                         want.pending_bytes += (uint64_t)m->size[i];
                         if (!want.oldest || m->at[i] < want.oldest)
