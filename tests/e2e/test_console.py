@@ -265,6 +265,26 @@ def test_hostile_serial_renders_as_text(make_sim, console, browser, tmp):
     browser.save_screenshot(os.path.join(SHOTS, "console-board-rejected.png"))
 
 
+def test_root_leads_the_kiosk_to_the_public_board(make_sim, console, browser):
+    # The kiosk unit runs `chromium --kiosk http://127.0.0.1:8080/`: with no session, /
+    # on the loopback listener is the board, not a sign-in page.
+    st = make_sim()
+    st.start()
+    c = console(st)
+    status, headers, _ = http(c.url + "/")
+    assert status == 303 and headers["Location"] == "/board", (status, dict(headers))
+    status, _, body = http(c.url + headers["Location"])
+    assert status == 200 and 'id="board"' in body and 'name="password"' not in body
+    browser.delete_all_cookies()
+    browser.get(c.url + "/")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#docks .empty"))
+    assert browser.current_url == c.url + "/board"
+    assert not browser.find_elements(By.NAME, "password")
+    with open(os.path.join(REPO, "systemd/evidock-kiosk.service.example")) as f:
+        unit = f.read()
+    assert "--kiosk" in unit and "http://127.0.0.1:8080/\n" in unit, unit
+
+
 def test_pages_need_sign_in_and_forms_need_their_token(make_sim, console, browser):
     st = make_sim()
     st.start()
