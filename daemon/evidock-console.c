@@ -3,14 +3,17 @@
  *
  *     evidock-console [-c FILE] [--listen ADDRESS:PORT]
  *
- * Reads [station] control_socket, [labels] case_pattern and [console] from the
- * configuration; --listen overrides [console] listen (loopback only: other addresses
- * come with TLS, from the configuration). Stops on SIGTERM or SIGINT. */
+ * Reads [station] control_socket and timezone (times on the pages are the station's),
+ * [labels] case_pattern and [console] from the configuration; --listen overrides [console] listen
+ * (loopback only: other addresses come with TLS, from the configuration). Stops on SIGTERM or
+ * SIGINT. */
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf.h"
 #include "console.h"
@@ -62,6 +65,9 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
+        /* Before any thread: local time on the pages is the station's. */
+        (void)setenv("TZ", conf.timezone, 1);
+        tzset();
         o.listen = listen ? listen : conf.console_listen;
         o.tls_cert = listen ? NULL : conf.console_tls_cert;
         o.tls_key = listen ? NULL : conf.console_tls_key;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 const struct evd_web_route evd_console_routes[] = {
         { "GET", "/", EVD_PAGE_ROOT },
         { "GET", "/board", EVD_PAGE_BOARD },
@@ -443,24 +445,145 @@ static void field_row(struct evd_buf *b, const struct evd_page_view *v, enum evd
         evd_buf_str(b, "</td></tr>");
 }
 
-static void list_section(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m,
-                         const json_t *list)
+/* A time the daemon gives (RFC 3339 UTC) shown in the station's zone (the process's
+ * TZ, set from [station] timezone), the daemon's own text kept in datetime; a time
+ * that does not parse is shown as it is. */
+static void local_time(struct evd_buf *b, const char *t)
 {
-        const json_t *e;
+        char local[EVD_TIME_LOCAL_STR];
+        int64_t secs;
+
+        if (!t)
+                return;
+        evd_buf_str(b, "<time datetime=\"");
+        text(b, t);
+        evd_buf_str(b, "\">");
+        if (evd_time_parse(t, &secs) == 0) {
+                evd_time_format_local(secs, local);
+                text(b, local);
+        } else {
+                text(b, t);
+        }
+        evd_buf_str(b, "</time>");
+}
+
+static void section_head(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m,
+                         const char *id, const enum evd_msg *heads, size_t n)
+{
+        evd_buf_str(b, "<h2>");
+        msg(b, v, m);
+        evd_buf_printf(b, "</h2><table class=\"list\" id=\"%s\"><thead><tr>", id);
+        for (size_t k = 0; k < n; k++) {
+                evd_buf_str(b, "<th>");
+                msg(b, v, heads[k]);
+                evd_buf_str(b, "</th>");
+        }
+        evd_buf_str(b, "</tr></thead><tbody>");
+}
+
+/* Where else the same bytes were found: recorder, path, size, the file's time and when
+ * the station saw it (evd_item_occurrence's record). */
+static void occurrences_section(struct evd_buf *b, const struct evd_page_view *v,
+                                const json_t *list)
+{
+        static const enum evd_msg heads[] = { EVD_MSG_SERIAL, EVD_MSG_F_FILE, EVD_MSG_F_SIZE,
+                                              EVD_MSG_O_MTIME, EVD_MSG_O_SEEN };
+        const json_t *o;
         size_t i;
 
         if (json_array_size(list) == 0)
                 return;
-        evd_buf_str(b, "<h2>");
-        msg(b, v, m);
-        evd_buf_str(b, "</h2><ul>");
-        json_array_foreach(list, i, e)
+        section_head(b, v, EVD_MSG_F_OCCURRENCES, "occurrences", heads,
+                     sizeof(heads) / sizeof(heads[0]));
+        json_array_foreach(list, i, o)
         {
-                evd_buf_str(b, "<li>");
-                value(b, v, e);
-                evd_buf_str(b, "</li>");
+                evd_buf_str(b, "<tr><td>");
+                text(b, str(o, "recorder"));
+                evd_buf_str(b, "</td><td class=\"path\">");
+                text(b, str(o, "original_path"));
+                evd_buf_str(b, "</td><td>");
+                if (json_is_integer(json_object_get(o, "size")))
+                        size_text(b, json_integer_value(json_object_get(o, "size")));
+                evd_buf_str(b, "</td><td>");
+                local_time(b, str(o, "mtime"));
+                evd_buf_str(b, "</td><td>");
+                local_time(b, str(o, "seen_at"));
+                evd_buf_str(b, "</td></tr>");
         }
-        evd_buf_str(b, "</ul>");
+        evd_buf_str(b, "</tbody></table>");
+}
+
+/* The notes (`note`): when in the station's zone, who, and the text as typed (line
+ * breaks kept by the style sheet). */
+static void notes_section(struct evd_buf *b, const struct evd_page_view *v, const json_t *list)
+{
+        static const enum evd_msg heads[] = { EVD_MSG_A_TIME, EVD_MSG_N_BY, EVD_MSG_N_TEXT };
+        const json_t *n;
+        size_t i;
+
+        if (json_array_size(list) == 0)
+                return;
+        section_head(b, v, EVD_MSG_F_NOTES, "notes", heads, sizeof(heads) / sizeof(heads[0]));
+        json_array_foreach(list, i, n)
+        {
+                evd_buf_str(b, "<tr><td>");
+                local_time(b, str(n, "time"));
+                evd_buf_str(b, "</td><td>");
+                text(b, str(n, "by"));
+                evd_buf_str(b, "</td><td class=\"note\">");
+                if (json_is_string(n)) /* a note kept as bare text */
+                        text(b, json_string_value(n));
+                else
+                        text(b, str(n, "text"));
+                evd_buf_str(b, "</td></tr>");
+        }
+        evd_buf_str(b, "</tbody></table>");
+}
+
+static void item_link(struct evd_buf *b, const json_t *id)
+{
+        if (json_is_integer(id))
+                evd_buf_printf(b,
+                               "<a href=\"/items/%" JSON_INTEGER_FORMAT "\">%" JSON_INTEGER_FORMAT
+                               "</a>",
+                               json_integer_value(id), json_integer_value(id));
+}
+
+/* The gaps in the recorder's file numbering next to this item (sequence.c): the
+ * folder, the missing numbers, the items either side and whether a note explains it. */
+static void gaps_section(struct evd_buf *b, const struct evd_page_view *v, const json_t *list)
+{
+        static const enum evd_msg heads[] = { EVD_MSG_G_FOLDER, EVD_MSG_G_MISSING,
+                                              EVD_MSG_G_BETWEEN, EVD_MSG_G_EXPLAINED };
+        const json_t *g;
+        size_t i;
+
+        if (json_array_size(list) == 0)
+                return;
+        section_head(b, v, EVD_MSG_F_GAPS, "gaps", heads, sizeof(heads) / sizeof(heads[0]));
+        json_array_foreach(list, i, g)
+        {
+                const json_t *from = json_object_get(g, "missing_from"),
+                             *to = json_object_get(g, "missing_to");
+                bool explained = json_is_true(json_object_get(g, "explained"));
+
+                evd_buf_str(b, "<tr><td class=\"path\">");
+                text(b, str(g, "folder"));
+                evd_buf_str(b, "</td><td class=\"missing\">");
+                if (json_is_integer(from))
+                        evd_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(from));
+                if (json_is_integer(to) && json_integer_value(to) != json_integer_value(from))
+                        evd_buf_printf(b, "–%" JSON_INTEGER_FORMAT, json_integer_value(to));
+                evd_buf_str(b, "</td><td class=\"between\">");
+                item_link(b, json_object_get(g, "before_id"));
+                evd_buf_str(b, " – ");
+                item_link(b, json_object_get(g, "after_id"));
+                evd_buf_printf(b, "</td><td class=\"%s\">",
+                               explained ? "explained" : "unexplained");
+                msg(b, v, explained ? EVD_MSG_G_EXPLAINED : EVD_MSG_G_UNEXPLAINED);
+                evd_buf_str(b, "</td></tr>");
+        }
+        evd_buf_str(b, "</tbody></table>");
 }
 
 void evd_page_text(struct evd_buf *b, const char *s)
@@ -753,9 +876,9 @@ void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_
         text(b, str(it, "sha256"));
         evd_buf_str(b, "</td></tr></table>");
         exports_section(b, v, json_object_get(it, "exports"));
-        list_section(b, v, EVD_MSG_F_OCCURRENCES, json_object_get(it, "occurrences"));
-        list_section(b, v, EVD_MSG_F_NOTES, json_object_get(it, "notes"));
-        list_section(b, v, EVD_MSG_F_GAPS, json_object_get(it, "sequence_gaps"));
+        occurrences_section(b, v, json_object_get(it, "occurrences"));
+        notes_section(b, v, json_object_get(it, "notes"));
+        gaps_section(b, v, json_object_get(it, "sequence_gaps"));
         history_section(b, v, history);
         evd_page_end(b);
 }

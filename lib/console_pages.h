@@ -78,7 +78,8 @@ void evd_page_login(struct evd_buf *b, const struct evd_page_view *v, const char
 void evd_page_items(struct evd_buf *b, const struct evd_page_view *v,
                     const struct evd_web_form *query, const json_t *page);
 
-/* One item, every field (media facts as a list, verdicts translated), its exports, and
+/* One item, every field (media facts as a list, verdicts translated), its exports,
+ * occurrences, notes (times in the process's zone, TZ) and sequence gaps as rows, and
  * history (may be NULL: not shown), the item's own audit entries (audit --item). */
 void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_t *item,
                    const json_t *history);

@@ -187,7 +187,16 @@ enum evd_lang {
         X(MF_STREAM, "流", "Stream")                                                               \
         X(MF_REASON, "原因", "Reason")                                                             \
         X(MF_LOG, "解码日志", "Decoder log")                                                       \
-        X(FIRST, "第一页", "First page")
+        X(FIRST, "第一页", "First page")                                                           \
+        X(O_MTIME, "文件修改时间", "File modified")                                                \
+        X(O_SEEN, "发现时间", "Seen at")                                                           \
+        X(N_BY, "填写人", "Written by")                                                            \
+        X(N_TEXT, "内容", "Text")                                                                  \
+        X(G_FOLDER, "目录", "Folder")                                                              \
+        X(G_MISSING, "缺失的文件序号", "Missing file numbers")                                     \
+        X(G_BETWEEN, "缺失位置（前后记录）", "Between items")                                      \
+        X(G_EXPLAINED, "已说明", "explained")                                                      \
+        X(G_UNEXPLAINED, "未说明", "not explained")
 
 enum evd_msg {
 #define EVD_MSG_ENUM(key, zh, en) EVD_MSG_##key,

@@ -4,7 +4,10 @@
 # simulator (umockdev: no USB needed), registers the recorder to a demo handler, docks
 # it and shows its progress up to "safe to remove"; then lists the items, compares them
 # with what mcopy extracts, verifies the store and the audit log, undocks and stops.
-# The web console runs alongside and its address is printed.
+# The web console runs alongside and its address is printed. Run from a terminal (stdin
+# a tty), the demo keeps the station and its console up once the recorder is safe to
+# remove, until Enter is pressed (EVIDOCK_DEMO_HOLD=0: never wait); without a terminal
+# (CI, pipes) it never waits.
 set -euo pipefail
 BUILD=${1:-build}
 work=$(mktemp -d /tmp/evidock-demo-XXXXXX)
@@ -51,7 +54,9 @@ listen=127.0.0.1:${DEMO_CONSOLE_PORT:-8080}
 "$BUILD/evidock-console" -c "$work/evidock.conf" --listen "$listen" >"$work/console.log" 2>&1 &
 CONSOLE_PID=$!
 for _ in $(seq 50); do grep -q listening "$work/console.log" && break; sleep 0.1; done
+console_up=
 if grep -q listening "$work/console.log"; then
+        console_up=1
         echo "== web console: http://$listen/board (the board follows the dock below)"
 else
         echo "== web console did not start: $(cat "$work/console.log")"
@@ -76,6 +81,10 @@ echo "== evidockctl verify"
 ctl verify
 echo "== evidockctl audit (docking)"
 ctl audit | grep -E 'dock\.' || true
+if [ -n "$console_up" ] && [ -t 0 ] && [ "${EVIDOCK_DEMO_HOLD:-1}" != 0 ]; then
+        echo "== the console stays up at http://$listen/ until you press Enter"
+        read -r _ || true
+fi
 echo "== undocking"
 sim undock 3
 sleep 0.3

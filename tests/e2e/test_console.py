@@ -201,6 +201,55 @@ def test_board_follows_a_dock_to_safe_to_remove_without_reload(make_sim, console
     wait(browser, lambda d: card_state(d, "REC-0001") is None)
 
 
+def card_look(drv, serial):
+    """(class, border-top colour, reason text) of serial's card, read in one script."""
+    return drv.execute_script(
+        "for (const c of document.querySelectorAll('#docks .card'))"
+        " if (c.dataset.serial === arguments[0]) {"
+        "   const r = c.querySelector('.reason');"
+        "   return [c.className, getComputedStyle(c).borderTopColor, r ? r.textContent : null]; }"
+        " return null;", serial)
+
+
+def test_failed_dock_card_turns_red_with_the_reason(make_sim, console, browser, tmp):
+    # A recorder whose disk holds no filesystem it can read: the dock fails while the
+    # recorder stays docked, and its card says so in red with the daemon's reason.
+    img = os.path.join(tmp, "garbage.img")
+    with open(img, "wb") as f:
+        f.write(bytes(range(256)) * (32 << 10))  # 8 MiB, no boot sector
+    st = make_sim(usb__settle_seconds="1")
+    st.start()
+    st.register("REC-BAD1", handler="王五")
+    c = console(st)
+    browser.get(c.url + "/board")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#docks .empty"))
+    browser.execute_script("window.__same_page = 7;")
+    st.dock(5, "REC-BAD1", img)
+    wait(browser, lambda d: card_state(d, "REC-BAD1") == "failed")
+    d = st.wait_dock("REC-BAD1", ("failed",))
+    assert d["error"] and not d["safe_to_remove"], d
+    cls, colour, reason = card_look(browser, "REC-BAD1")
+    assert "state-failed" in cls.split(), cls
+    assert colour == "rgb(198, 40, 40)", colour  # app.css: failed, interrupted, rejected
+    assert reason == d["error"], (reason, d)
+    assert "失败" in card_text(browser, "REC-BAD1", ".state")
+    assert card_text(browser, "REC-BAD1", ".safe") is None  # never "safe to remove"
+    assert browser.execute_script("return window.__same_page;") == 7  # no reload
+    browser.save_screenshot(os.path.join(SHOTS, "console-board-failed.png"))
+    # A good dock beside it is not red.
+    good = os.path.join(tmp, "good.img")
+    mkimage(good, "--fs", "fat32", "--clips", "1")
+    st.register("REC-GOOD")
+    st.dock(6, "REC-GOOD", good)
+    wait(browser, lambda d: card_state(d, "REC-GOOD") == "done")
+    cls, colour, reason = card_look(browser, "REC-GOOD")
+    assert "state-done" in cls.split() and colour != "rgb(198, 40, 40)" and reason is None
+    assert card_state(browser, "REC-BAD1") == "failed"
+    # Pulled, the failed recorder's card goes.
+    st.undock(5)
+    wait(browser, lambda d: card_state(d, "REC-BAD1") is None)
+
+
 def test_hostile_serial_renders_as_text(make_sim, console, browser, tmp):
     st = make_sim()
     st.start()
@@ -214,6 +263,26 @@ def test_hostile_serial_renders_as_text(make_sim, console, browser, tmp):
     assert browser.find_elements(By.CSS_SELECTOR, "#board img") == []
     assert no_alert(browser)
     browser.save_screenshot(os.path.join(SHOTS, "console-board-rejected.png"))
+
+
+def test_root_leads_the_kiosk_to_the_public_board(make_sim, console, browser):
+    # The kiosk unit runs `chromium --kiosk http://127.0.0.1:8080/`: with no session, /
+    # on the loopback listener is the board, not a sign-in page.
+    st = make_sim()
+    st.start()
+    c = console(st)
+    status, headers, _ = http(c.url + "/")
+    assert status == 303 and headers["Location"] == "/board", (status, dict(headers))
+    status, _, body = http(c.url + headers["Location"])
+    assert status == 200 and 'id="board"' in body and 'name="password"' not in body
+    browser.delete_all_cookies()
+    browser.get(c.url + "/")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#docks .empty"))
+    assert browser.current_url == c.url + "/board"
+    assert not browser.find_elements(By.NAME, "password")
+    with open(os.path.join(REPO, "systemd/evidock-kiosk.service.example")) as f:
+        unit = f.read()
+    assert "--kiosk" in unit and "http://127.0.0.1:8080/\n" in unit, unit
 
 
 def test_pages_need_sign_in_and_forms_need_their_token(make_sim, console, browser):

@@ -3,12 +3,15 @@ evidock-console: the items page walks the daemon's `items --limit --after` curso
 console never asks for the whole list), its links keep the filters; the admin page's
 account forms (set a password, disable an account) send `user.passwd` / `user.disable`
 for an admin only, with the form's CSRF token, and the password travels in the POST
-body only and is never echoed or logged."""
+body only and is never echoed or logged; an item's occurrences, notes and sequence gaps
+are rows a person reads, not JSON."""
 import html
 import os
 import re
 import subprocess
 import urllib.parse
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -181,3 +184,57 @@ def test_admin_sets_passwords_and_disables_accounts(accounts, console):
     events = [e["event"] for e in audit]
     assert events.count("user.disabled") == 1 and events.count("user.password") == 3 + 1
     assert [e for e in audit if e["event"] == "user.disabled"][0]["actor"]["name"] == "web:admin1"
+
+
+def cells(body, table_id):
+    """The rows of table id as lists of cell texts (tags dropped, entities decoded)."""
+    m = re.search(r'<table class="list" id="%s">.*?<tbody>(.*?)</tbody>' % table_id, body, re.S)
+    assert m, table_id
+    rows = re.findall(r"<tr>(.*?)</tr>", m.group(1), re.S)
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c))
+             for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+
+
+def test_item_page_shows_occurrences_notes_and_gaps_as_rows(make_station, console, tmp):
+    st = make_station(scrub__interval="off", ingest__sequence_pattern=r"CLIP([0-9]{4})\.MP4$")
+    st.start()
+    st.ctl("user", "add", "clerk1", "--role", "clerk", check=True)
+    passwd(st, "clerk1", PW["clerk1"])
+    src = os.path.join(tmp, "a")
+    for n in (1, 2, 5):  # 3 and 4 missing
+        random_file(os.path.join(src, "DCIM/100MEDIA/CLIP%04d.MP4" % n), 4000 + n, 700 + n)
+    st.ctl("import", src, "--recorder", "SN-GAP", check=True)
+    # The same bytes as CLIP0005 on another recorder: an occurrence.
+    other = os.path.join(tmp, "b")
+    random_file(os.path.join(other, "DCIM/<b>拷贝</b>.MP4"), 4005, 705)
+    st.ctl("import", other, "--recorder", "SN-OTHER", check=True)
+    ids = {it["original_path"].split("/")[-1]: it["id"] for it in st.json("items")}
+    item, before = ids["CLIP0005.MP4"], ids["CLIP0002.MP4"]
+    c = console(st)
+    cookie = session_of(c.url, "clerk1")
+
+    status, _, body = get(c.url + "/items/%d" % item, cookie)
+    assert status == 200, body
+    assert "missing_from" not in body and "{&quot;" not in body  # no JSON on the page
+    assert cells(body, "gaps") == [["DCIM/100MEDIA/", "3–4", "%d – %d" % (before, item), "未说明"]]
+    assert '<a href="/items/%d">' % before in body
+    [occ] = cells(body, "occurrences")
+    assert occ[0] == "SN-OTHER" and occ[1] == "DCIM/<b>拷贝</b>.MP4" and occ[2] == "3.9 KiB", occ
+    assert occ[4].endswith("(+08:00)"), occ
+    assert "<b>拷贝" not in body  # escaped
+    assert 'id="notes"' not in body
+
+    # A note (Chinese, two lines, markup typed in) explains the gap.
+    text = "电池耗尽，录像中断 10 分钟\n<script>alert(1)</script>"
+    st.ctl("note", str(item), "--text", text, check=True)
+    note = st.json("show", str(item))["notes"][0]
+    status, _, body = get(c.url + "/items/%d" % item, cookie)
+    assert status == 200
+    local = datetime.fromisoformat(note["time"].replace("Z", "+00:00")).astimezone(
+        ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M (+08:00)")
+    assert cells(body, "notes") == [[local, note["by"], text]]
+    assert "<script>alert" not in body
+    assert cells(body, "gaps")[0][3] == "已说明"
+    # In English too.
+    status, _, body = get(c.url + "/items/%d" % item, cookie + "; evd_lang=en")
+    assert cells(body, "gaps")[0][3] == "explained" and "<th>Written by</th>" in body

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "console_pages.h"
 #include "ctlclient.h"
@@ -216,10 +217,11 @@ static void hostile_pages(void **state)
                                    .user = "<b>u</b>",
                                    .role = "clerk",
                                    .csrf = "C\"SRF" };
-        json_t *item = json_pack(
-                "{sI ss ss ss s{ss ss} s[s]}", "id", (json_int_t)7, "original_path", bad,
-                "recorder", "<script>x</script>", "recorded_at", "2026-11-20T01:00:00Z", "labels",
-                "case_no", "X罚〔2026〕1号", "party", "\"><svg onload=alert(1)>", "notes", bad);
+        json_t *item = json_pack("{sI ss ss ss s{ss ss} s[{ss ss ss}]}", "id", (json_int_t)7,
+                                 "original_path", bad, "recorder", "<script>x</script>",
+                                 "recorded_at", "2026-11-20T01:00:00Z", "labels", "case_no",
+                                 "X罚〔2026〕1号", "party", "\"><svg onload=alert(1)>", "notes",
+                                 "time", "<svg onload=alert(1)>", "by", "<script>", "text", bad);
         json_t *items = json_pack("{s[O] sI}", "items", item, "next", (json_int_t)7), *history;
         struct evd_web_form q = { 0 };
         struct evd_buf b = { .max = 1 << 20 };
@@ -231,6 +233,10 @@ static void hostile_pages(void **state)
         assert_non_null(strstr(b.data, "href=\"/items?case=%22%3E%3Cscript%3E&amp;after=7\""));
         evd_page_item(&b, &v, item, NULL);
         assert_null(strstr(b.data, "id=\"history\"")); /* no history: not shown */
+        /* The hostile note: its text, author and a time that is no time, all as text. */
+        assert_non_null(
+                strstr(b.data, "<td class=\"note\">&lt;img src=x onerror=alert(1)&gt;.mp4<"));
+        assert_non_null(strstr(b.data, "&gt;</time></td><td>&lt;script&gt;</td>"));
         /* Media facts as a list with the verdict translated; history entries escaped. */
         (void)json_object_set_new(item, "media",
                                   json_pack("{ss ss s[{ss ss}]}", "integrity", "not-media",
@@ -266,6 +272,80 @@ static void hostile_pages(void **state)
         evd_web_form_free(&q);
         json_decref(items);
         json_decref(item);
+}
+
+/* Occurrences, notes and sequence gaps as rows a person reads (not JSON): times in the
+ * station's zone, the note's text as typed (Chinese kept, markup escaped), the missing
+ * numbers and the items either side. */
+static void item_rows(void **state)
+{
+        const char *bad = "<img src=x onerror=alert(1)>.mp4";
+        struct evd_page_view v = {
+                .lang = EVD_LANG_ZH, .path = "/items/7", .user = "u", .role = "clerk", .csrf = "c"
+        };
+        json_t *item =
+                json_pack("{sI ss ss s[{ss ss sI ss ss}] s[{ss ss ss}] s[{ss ss sI sI sI sI sb}]}",
+                          "id", (json_int_t)7, "original_path", "DCIM/FILE0005.MP4", "recorder",
+                          "SN-1", "occurrences", "recorder", "SN-2", "original_path", bad, "size",
+                          (json_int_t)(3 << 20), "mtime", "2026-11-20T01:00:00Z", "seen_at",
+                          "2026-11-21T16:30:00Z", "notes", "time", "2026-11-20T02:05:00Z", "by",
+                          "web:<b>张三</b>", "text", "电池耗尽<script>alert(1)</script>\n第二行",
+                          "sequence_gaps", "recorder", "SN-1", "folder", "DCIM/<i>/",
+                          "missing_from", (json_int_t)3, "missing_to", (json_int_t)4, "before_id",
+                          (json_int_t)6, "after_id", (json_int_t)7, "explained", 0);
+        struct evd_buf b = { .max = 1 << 20 };
+        char *old_tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+        json_t *gap;
+
+        (void)state;
+        assert_non_null(item);
+        (void)setenv("TZ", "Asia/Shanghai", 1);
+        tzset();
+        evd_page_item(&b, &v, item, NULL);
+        assert_int_equal(b.error, 0);
+        /* No JSON left on the page. */
+        assert_null(strstr(b.data, "{&quot;"));
+        assert_null(strstr(b.data, "&quot;missing_from"));
+        /* Occurrence: recorder, path (escaped), size, times in +08:00. */
+        assert_non_null(strstr(b.data, "id=\"occurrences\""));
+        assert_non_null(strstr(b.data, "<td>SN-2</td><td class=\"path\">&lt;img src=x "
+                                       "onerror=alert(1)&gt;.mp4</td><td>3.0 MiB</td>"));
+        assert_non_null(strstr(b.data, "<time datetime=\"2026-11-20T01:00:00Z\">2026-11-20 "
+                                       "09:00 (+08:00)</time>"));
+        assert_non_null(strstr(b.data, ">2026-11-22 00:30 (+08:00)</time>"));
+        /* Note: local time, author, text escaped with its Chinese and line break kept. */
+        assert_non_null(strstr(b.data, ">2026-11-20 10:05 (+08:00)</time></td><td>web:&lt;b&gt;"
+                                       "张三&lt;/b&gt;</td><td class=\"note\">电池耗尽&lt;script"
+                                       "&gt;alert(1)&lt;/script&gt;\n第二行</td>"));
+        /* Gap: folder, which numbers, between which items, not explained. */
+        assert_non_null(strstr(b.data, "id=\"gaps\""));
+        assert_non_null(strstr(b.data, "<td class=\"path\">DCIM/&lt;i&gt;/</td><td "
+                                       "class=\"missing\">3–4</td><td class=\"between\"><a "
+                                       "href=\"/items/6\">6</a> – <a href=\"/items/7\">7</a>"
+                                       "</td><td class=\"unexplained\">未说明</td>"));
+        assert_null(strstr(b.data, "<script>"));
+        assert_null(strstr(b.data, "<img"));
+        assert_null(strstr(b.data, "<b>"));
+        assert_null(strstr(b.data, "<i>"));
+        /* One number missing, explained; in English. */
+        evd_buf_free(&b);
+        b = (struct evd_buf){ .max = 1 << 20 };
+        v.lang = EVD_LANG_EN;
+        gap = json_array_get(json_object_get(item, "sequence_gaps"), 0);
+        (void)json_object_set_new(gap, "missing_to", json_integer(3));
+        (void)json_object_set_new(gap, "explained", json_true());
+        evd_page_item(&b, &v, item, NULL);
+        assert_non_null(strstr(b.data, "class=\"missing\">3</td>"));
+        assert_non_null(strstr(b.data, "<td class=\"explained\">explained</td>"));
+        assert_non_null(strstr(b.data, "<th>Written by</th>"));
+        evd_buf_free(&b);
+        json_decref(item);
+        if (old_tz)
+                (void)setenv("TZ", old_tz, 1);
+        else
+                (void)unsetenv("TZ");
+        tzset();
+        free(old_tz);
 }
 
 static void messages_and_replies(void **state)
@@ -308,10 +388,15 @@ static void messages_and_replies(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(escaping),          cmocka_unit_test(urls),
-                cmocka_unit_test(forms_and_cookies), cmocka_unit_test(routing),
-                cmocka_unit_test(sessions),          cmocka_unit_test(listen_addresses),
-                cmocka_unit_test(hostile_pages),     cmocka_unit_test(messages_and_replies),
+                cmocka_unit_test(escaping),
+                cmocka_unit_test(urls),
+                cmocka_unit_test(forms_and_cookies),
+                cmocka_unit_test(routing),
+                cmocka_unit_test(sessions),
+                cmocka_unit_test(listen_addresses),
+                cmocka_unit_test(hostile_pages),
+                cmocka_unit_test(item_rows),
+                cmocka_unit_test(messages_and_replies),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
