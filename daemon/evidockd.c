@@ -246,6 +246,11 @@ static void docks_rejected(void *userdata, json_t *out)
         evd_docks_rejected(userdata, out);
 }
 
+static void docks_left(void *userdata, json_t *out)
+{
+        evd_docks_left(userdata, out);
+}
+
 static void start_docks(struct daemon *d)
 {
         const struct evd_dock_env env = { .catalog = evd_station_catalog(d->station),
@@ -254,7 +259,8 @@ static void start_docks(struct daemon *d)
                                           .conf = station_conf,
                                           .conf_userdata = d->station,
                                           .log = on_dock_log };
-        struct evd_station_docks shown = { docks_status, docks_summary, NULL, docks_rejected };
+        struct evd_station_docks shown = { docks_status, docks_summary, NULL, docks_rejected,
+                                           docks_left };
         struct evd_err err = { 0 };
 
         if (evd_docks_new(d->loop, &env, &d->docks, &err) < 0) {

@@ -12,6 +12,9 @@
  *       confirmed, pending, pending_bytes, oldest_pending_s, failing, alarms},
  *       scrub: {enabled, running, last_pass_done, alarms}, warnings: [...]}}
  *
+ * A dock interrupted by its recorder leaving stays in "docks" (state "interrupted", with
+ * its error) for 10 minutes, or until another recorder docks on its port.
+ *
  * It is cheap enough to be asked five times a second: short catalogue reads for the
  * holders, the daily storing totals (days left) and the archive's backlog (kept as the
  * catalogue changes, not counted). The warnings of `status` (calendar, sequence gaps, overdue
@@ -161,6 +164,8 @@ int evd_cmd_board(void *ud, struct evd_request *req, const json_t *args, json_t 
                 s->docks.status(s->docks.userdata, docks, warnings);
         if (s->docks.rejected)
                 s->docks.rejected(s->docks.userdata, rejected);
+        if (s->docks.left)
+                s->docks.left(s->docks.userdata, docks);
         pthread_mutex_unlock(&s->lock);
         add_holders(s, docks);
         json_array_foreach(docks, i, d)

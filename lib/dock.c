@@ -89,6 +89,17 @@ struct session {
         size_t n_files;
 };
 
+/* An interrupted dock's card stays on the board this long after its recorder left, or
+ * until another recorder docks on that port: an inspector who pulled too early sees
+ * why, and that the dock must be done again. */
+#define LEFT_CARD_NS (10ull * 60 * 1000000000ull)
+
+struct left_card {
+        char port[EVD_USB_PORT_PATH_MAX];
+        json_t *card; /* the session's board object when it ended; NULL: none */
+        uint64_t until_ns;
+};
+
 struct evd_docks {
         uv_loop_t *loop;
         struct evd_dock_env env;
@@ -99,6 +110,7 @@ struct evd_docks {
         bool stopping;
         pthread_mutex_t lock;
         struct session *sessions[EVD_DOCKS_MAX];
+        struct left_card left_cards[EVD_DOCKS_MAX];
 };
 
 static const struct evd_actor dock_actor = { .uid = 0, .name = "evidockd" };
@@ -339,6 +351,43 @@ static void maybe_close(struct evd_docks *d)
 
 static void queue_step(struct session *s, enum step step);
 
+static json_t *session_json(const struct session *s, uint64_t now_ns);
+
+/* The port's card of an interrupted dock, dropped. d->lock held. */
+static void drop_left_card(struct evd_docks *d, const char *port)
+{
+        for (int i = 0; i < EVD_DOCKS_MAX; i++) {
+                struct left_card *c = &d->left_cards[i];
+
+                if (c->card && strcmp(c->port, port) == 0) {
+                        json_decref(c->card);
+                        c->card = NULL;
+                }
+        }
+}
+
+/* A session interrupted by its recorder leaving keeps its card on the board for a
+ * while (LEFT_CARD_NS), in a free or the oldest slot. Loop thread. */
+static void keep_left_card(const struct session *s)
+{
+        struct evd_docks *d = s->docks;
+        uint64_t now = evd_clock_mono_ns();
+        struct left_card *c = &d->left_cards[0];
+
+        pthread_mutex_lock(&d->lock);
+        if (s->state == ST_INTERRUPTED && !d->stopping) {
+                drop_left_card(d, s->port);
+                for (int i = 0; i < EVD_DOCKS_MAX; i++)
+                        if (!d->left_cards[i].card || d->left_cards[i].until_ns < c->until_ns)
+                                c = &d->left_cards[i];
+                json_decref(c->card);
+                c->card = session_json(s, now);
+                memcpy(c->port, s->port, sizeof(c->port));
+                c->until_ns = now + LEFT_CARD_NS;
+        }
+        pthread_mutex_unlock(&d->lock);
+}
+
 /* Free the session when it has left and nothing runs for it any more. Loop thread. */
 static void maybe_remove(struct session *s)
 {
@@ -352,6 +401,7 @@ static void maybe_remove(struct session *s)
                 if (s->busy)
                         return;
         }
+        keep_left_card(s);
         free_session(s);
         maybe_close(d);
 }
@@ -753,8 +803,10 @@ static struct session *add_session(struct evd_docks *d, const struct evd_usb_dev
         for (int i = 0; i < EVD_DOCKS_MAX && slot < 0; i++)
                 if (!d->sessions[i])
                         slot = i;
-        if (slot >= 0)
+        if (slot >= 0) {
                 d->sessions[slot] = s;
+                drop_left_card(d, dev->port_path);
+        }
         pthread_mutex_unlock(&d->lock);
         if (slot < 0) {
                 free(s);
@@ -962,8 +1014,10 @@ void evd_docks_free(struct evd_docks *d)
         if (!d)
                 return;
         /* After the loop ran out every session is gone; free any left in an abort. */
-        for (int i = 0; i < EVD_DOCKS_MAX; i++)
+        for (int i = 0; i < EVD_DOCKS_MAX; i++) {
                 free(d->sessions[i]);
+                json_decref(d->left_cards[i].card);
+        }
         pthread_mutex_destroy(&d->lock);
         free(d);
 }
@@ -1058,6 +1112,26 @@ void evd_docks_rejected(struct evd_docks *d, json_t *out)
                 (void)json_array_append_new(out, json_pack("{ss ss ss ss}", "port", s->port,
                                                            "serial", s->serial_shown, "vid_pid",
                                                            vidpid, "reason", s->error));
+        }
+        pthread_mutex_unlock(&d->lock);
+}
+
+void evd_docks_left(struct evd_docks *d, json_t *out)
+{
+        uint64_t now = evd_clock_mono_ns();
+
+        if (!d)
+                return;
+        pthread_mutex_lock(&d->lock);
+        for (int i = 0; i < EVD_DOCKS_MAX; i++) {
+                struct left_card *c = &d->left_cards[i];
+
+                if (c->card && c->until_ns <= now) {
+                        json_decref(c->card);
+                        c->card = NULL;
+                }
+                if (c->card)
+                        (void)json_array_append_new(out, json_deep_copy(c->card));
         }
         pthread_mutex_unlock(&d->lock);
 }

@@ -154,6 +154,11 @@ void evd_docks_status(struct evd_docks *docks, json_t *docks_out, json_t *warnin
  * {port, serial, vid_pid, reason}; the serial as shown in logs (escaped). Any thread. */
 void evd_docks_rejected(struct evd_docks *docks, json_t *out);
 
+/* Append to out (borrowed) the board object of each dock interrupted by its recorder
+ * leaving, kept for 10 minutes after or until another recorder docks on its port (the
+ * sessions themselves are gone from status by then). Any thread. */
+void evd_docks_left(struct evd_docks *docks, json_t *out);
+
 /* One line on the docks for sd_notify STATUS= ("" when none). Any thread. */
 void evd_docks_summary(struct evd_docks *docks, char *buf, size_t n);
 

@@ -82,13 +82,15 @@ int evd_station_checkpoint(struct evd_station *station, bool force, json_t **ret
 /* How the station shows docks it does not run itself (dock.h): status appends one
  * object per session to docks_out and its warnings to warnings (both borrowed);
  * summary writes one line ("" when none); rejected (may be NULL) appends one object per
- * refused device still plugged in, for the board. Called from any thread, under the
- * station's lock. */
+ * refused device still plugged in, for the board; left (may be NULL) appends one object
+ * per dock interrupted by its recorder leaving, kept a while for the board. Called from
+ * any thread, under the station's lock. */
 struct evd_station_docks {
         void (*status)(void *userdata, json_t *docks_out, json_t *warnings);
         void (*summary)(void *userdata, char *buf, size_t n);
         void *userdata;
         void (*rejected)(void *userdata, json_t *out);
+        void (*left)(void *userdata, json_t *docks_out);
 };
 
 /* Register docks (copied; NULL: none any more). userdata must stay valid until it is

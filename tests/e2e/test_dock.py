@@ -3,6 +3,7 @@ images are built by tests/sim/mkimage.sh (ffmpeg clips, mtools), and what the st
 stores is compared with what mcopy (a tool we did not write) extracts."""
 import base64
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -141,6 +142,18 @@ def test_unknown_device_and_unregistered_serial_are_never_read(make_sim, tmp):
         time.sleep(0.05)
 
 
+def board(st):
+    """The public board, as the kiosk and the console ask for it (no evidockctl verb)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(st.sock)
+        f = s.makefile("rw")
+        f.write(json.dumps({"cmd": "board", "args": {}}) + "\n")
+        f.flush()
+        reply = json.loads(f.readline())
+    assert reply["ok"], reply
+    return reply["result"]
+
+
 def test_undock_mid_copy_then_dock_again_completes(make_sim, tmp):
     img = os.path.join(tmp, "rec.img")
     manifest = mkimage(img, "--fs", "fat32", "--clips", "3", "--size", "400M", "--big", "300M")
@@ -162,6 +175,11 @@ def test_undock_mid_copy_then_dock_again_completes(make_sim, tmp):
     assert first["outcome"] == "interrupted", first
     assert "left" in first["error"]
     assert "dock.interrupted" in [e["event"] for e in events(st)]
+    # Gone from status, but the board keeps its card, red with the reason, for the
+    # inspector who pulled too early.
+    [card] = [c for c in board(st)["docks"] if c["session"] == d["session"]]
+    assert card["state"] == "interrupted" and "left" in card["error"], card
+    assert not card["safe_to_remove"]
     # Nothing partial: tmp/ is empty and every item is exactly an original.
     assert os.listdir(os.path.join(st.state, "tmp")) == []
     stored_before = items_by_path(st, "REC-MID")
@@ -172,6 +190,8 @@ def test_undock_mid_copy_then_dock_again_completes(make_sim, tmp):
     st.dock(4, "REC-MID", img)
     d2 = st.wait_dock("REC-MID", ENDED, timeout=120)
     assert d2["state"] == "done", d2
+    # The port docked again: the interrupted card made way for the new dock.
+    assert [c["session"] for c in board(st)["docks"]] == [d2["session"]]
     check_stored(st, "REC-MID", manifest)
     second = st.wait_dock_record(d2["session"])
     assert second["files_skipped"] >= 1 or len(stored_before) == 0
