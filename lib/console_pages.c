@@ -345,6 +345,8 @@ static void items_filters(struct evd_buf *b, const struct evd_page_view *v,
         evd_buf_str(b, "</button></form>");
 }
 
+static void local_time(struct evd_buf *b, const char *t);
+
 static void item_row(struct evd_buf *b, const struct evd_page_view *v, const json_t *it)
 {
         const json_t *labels = json_object_get(it, "labels");
@@ -356,7 +358,7 @@ static void item_row(struct evd_buf *b, const struct evd_page_view *v, const jso
                 "\"></td><td><a href=\"/items/%" JSON_INTEGER_FORMAT "\">%" JSON_INTEGER_FORMAT
                 "</a></td><td>",
                 id, id, id);
-        text(b, str(it, "recorded_at"));
+        local_time(b, str(it, "recorded_at"));
         evd_buf_str(b, "</td><td>");
         text(b, str(it, "recorder"));
         evd_buf_str(b, "</td><td class=\"path\">");
@@ -465,6 +467,19 @@ static void local_time(struct evd_buf *b, const char *t)
                 text(b, t);
         }
         evd_buf_str(b, "</time>");
+}
+
+/* A field row whose value is a time, shown in the station's zone; none: no row. */
+static void time_row(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m,
+                     const char *t)
+{
+        if (!t)
+                return;
+        evd_buf_str(b, "<tr><th>");
+        msg(b, v, m);
+        evd_buf_str(b, "</th><td>");
+        local_time(b, t);
+        evd_buf_str(b, "</td></tr>");
 }
 
 static void section_head(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m,
@@ -735,7 +750,7 @@ static void hold_row(struct evd_buf *b, const struct evd_page_view *v, const jso
                 text(b, str(info, "by"));
                 evd_buf_str(b, "</dd>");
                 dl_term(b, v, EVD_MSG_A_TIME);
-                text(b, str(info, "time"));
+                local_time(b, str(info, "time"));
                 evd_buf_str(b, "</dd>");
                 dl_term(b, v, EVD_MSG_X_REASON);
                 evd_buf_str(b, "<span id=\"hold-reason\">");
@@ -790,7 +805,10 @@ static void object_table(struct evd_buf *b, const struct evd_page_view *v, const
                                     : json_object_get(row, keys[k]);
 
                         evd_buf_str(b, "<td>");
-                        value(b, v, cell);
+                        if (strcmp(keys[k], "time") == 0 && json_is_string(cell))
+                                local_time(b, json_string_value(cell));
+                        else
+                                value(b, v, cell);
                         evd_buf_str(b, "</td>");
                 }
                 evd_buf_str(b, "</tr>");
@@ -839,7 +857,7 @@ static void item_case_fields(struct evd_buf *b, const struct evd_page_view *v, c
         field_row(b, v, EVD_MSG_F_PARTY, json_object_get(labels, "party"));
         field_row(b, v, EVD_MSG_F_HANDLER, json_object_get(labels, "handler"));
         field_row(b, v, EVD_MSG_F_STAGE, json_object_get(it, "stage"));
-        field_row(b, v, EVD_MSG_F_LABELLED, json_object_get(it, "labelled_at"));
+        time_row(b, v, EVD_MSG_F_LABELLED, str(it, "labelled_at"));
         field_row(b, v, EVD_MSG_F_LABEL_LATE, json_object_get(it, "label_late"));
         field_row(b, v, EVD_MSG_F_RETAIN, json_object_get(it, "retain_until"));
         hold_row(b, v, it);
@@ -858,16 +876,16 @@ void evd_page_item(struct evd_buf *b, const struct evd_page_view *v, const json_
                 evd_msg(v->lang, EVD_MSG_F_ID), json_integer_value(json_object_get(it, "id")));
         field_row(b, v, EVD_MSG_F_FILE, json_object_get(it, "original_path"));
         field_row(b, v, EVD_MSG_SERIAL, json_object_get(it, "recorder"));
-        field_row(b, v, EVD_MSG_F_RECORDED, json_object_get(it, "recorded_at"));
+        time_row(b, v, EVD_MSG_F_RECORDED, str(it, "recorded_at"));
         if (str(it, "time_source"))
                 named_row(b, v, EVD_MSG_F_TIME_SOURCE, "time-source", str(it, "time_source"));
         field_row(b, v, EVD_MSG_F_CLOCK_SUSPECT, json_object_get(it, "clock_suspect"));
-        field_row(b, v, EVD_MSG_F_INGESTED, json_object_get(it, "ingested_at"));
-        field_row(b, v, EVD_MSG_F_DEADLINE, json_object_get(it, "deadline"));
+        time_row(b, v, EVD_MSG_F_INGESTED, str(it, "ingested_at"));
+        time_row(b, v, EVD_MSG_F_DEADLINE, str(it, "deadline"));
         field_row(b, v, EVD_MSG_F_LATE, json_object_get(it, "late"));
         field_row(b, v, EVD_MSG_F_SIZE, json_object_get(it, "size"));
         item_case_fields(b, v, it);
-        field_row(b, v, EVD_MSG_F_VERIFIED, json_object_get(it, "verified_at"));
+        time_row(b, v, EVD_MSG_F_VERIFIED, str(it, "verified_at"));
         if (str(media, "integrity"))
                 named_row(b, v, EVD_MSG_F_INTEGRITY, "integrity", str(media, "integrity"));
         if (json_is_object(media))

@@ -299,9 +299,13 @@ static void item_rows(void **state)
 
         (void)state;
         assert_non_null(item);
+        (void)json_object_set_new(item, "deadline", json_string("2026-11-24T15:59:59Z"));
         (void)setenv("TZ", "Asia/Shanghai", 1);
         tzset();
         evd_page_item(&b, &v, item, NULL);
+        /* The item's own times too: the deadline at the end of the local day. */
+        assert_non_null(strstr(b.data, "<time datetime=\"2026-11-24T15:59:59Z\">2026-11-24 "
+                                       "23:59 (+08:00)</time>"));
         assert_int_equal(b.error, 0);
         /* No JSON left on the page. */
         assert_null(strstr(b.data, "{&quot;"));
