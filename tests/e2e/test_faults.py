@@ -4,22 +4,50 @@ of space is copied again by itself. tmp/ is left empty and no item is acknowledg
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
 from helpers import random_file, sha256_file
 
 
+def copy_workers(station):
+    """The thread ids of evidockd's copy workers (named evd-copy)."""
+    task = f"/proc/{station.proc.pid}/task"
+    tids = []
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "comm")) as f:
+                if f.read().strip() == "evd-copy":
+                    tids.append(tid)
+        except FileNotFoundError:
+            pass
+    return tids
+
+
 def attach(station, inject):
-    """strace the daemon (every thread, and those it starts: copy workers are started as
-    a job needs them) with one injected fault; with parallel_copies = 1 and nothing else
-    running, the nth call is the import's own. Returns (proc, log)."""
+    """strace evidockd's copy workers (each thread alone: with -f strace would take the
+    whole process) with one injected fault, so that the nth call is the copy's own: a
+    worker writes, syncs and renames its copy and leads its catalogue commit. Only the
+    workers: strace counts calls per thread, and a request thread's catalogue commit
+    (import.started) would otherwise take the fault, and a failed LMDB meta page write
+    fails the environment for good. The stations here run parallel_copies = 2, the
+    workers one job ever needs, so both exist before the import and one of them copies
+    its one file. Returns (proc, log)."""
+    deadline = time.monotonic() + 60
+    while len(tids := copy_workers(station)) < 2:
+        assert time.monotonic() < deadline, "no copy workers"
+        time.sleep(0.05)
     log = os.path.join(station.root, "strace.log")
-    proc = subprocess.Popen(["strace", "-f", "-p", str(station.proc.pid), "-o", log, "-e",
-                             "trace=fdatasync,renameat2,pwrite64", "-e", f"inject={inject}"],
-                            stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:  # wait until it is attached
-        if "attached" in line:
+    cmd = ["strace", "-o", log, "-e", "trace=fdatasync,renameat2,pwrite64", "-e",
+           f"inject={inject}"]
+    for tid in tids:
+        cmd += ["-p", tid]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    attached = 0
+    for line in proc.stderr:  # wait until every worker is attached
+        attached += "attached" in line
+        if attached == len(tids):
             break
     return proc, log
 
@@ -54,7 +82,7 @@ FAILING_FAULTS = [
 
 @pytest.mark.parametrize("inject,reason", FAILING_FAULTS)
 def test_a_failed_step_fails_the_file_and_a_retry_stores_it(make_station, tmp, inject, reason):
-    station = make_station(ingest__parallel_copies="1")
+    station = make_station(ingest__parallel_copies="2", scrub__interval="off")
     station.start()
     st, log = attach(station, inject)
     src, sha, p = import_one(station, tmp, inject.split(":")[0], len(inject))
@@ -73,7 +101,7 @@ def test_a_failed_step_fails_the_file_and_a_retry_stores_it(make_station, tmp, i
 
 
 def test_write_enospc_is_copied_again(make_station, tmp):
-    station = make_station(ingest__parallel_copies="1")
+    station = make_station(ingest__parallel_copies="2", scrub__interval="off")
     station.start()
     st, log = attach(station, "pwrite64:error=ENOSPC:when=1")
     src, sha, p = import_one(station, tmp, "write", 3)
