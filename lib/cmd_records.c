@@ -364,7 +364,6 @@ static int check_purged(const struct edit *e, const json_t *item, uint64_t id, b
                            (unsigned long long)id, at ? at : "?", edit_verb(e->event));
 }
 
-/* One item's edit in txn: applied, its retention kept right, put and audited. */
 /* Remember item's case: an edit there may open or close a gap within a stage. */
 static void note_case(struct edit *e, const json_t *item)
 {
@@ -391,6 +390,7 @@ static int recheck_stage_gaps(struct evd_txn *txn, struct edit *e)
         return r;
 }
 
+/* One item's edit in txn: applied, its retention kept right, put and audited. */
 static int edit_one(struct evd_txn *txn, struct edit *e, json_t *idj)
 {
         json_t *item = NULL, *details = json_object(), *v;
