@@ -482,15 +482,21 @@ static void time_row(struct evd_buf *b, const struct evd_page_view *v, enum evd_
         evd_buf_str(b, "</td></tr>");
 }
 
+/* A section's title and its table's head: heads[k] for column k, or, where heads[k] is
+ * EVD_MSG_COUNT, the literal keys[k] (keys may be NULL when none is). */
 static void section_head(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg m,
-                         const char *id, const enum evd_msg *heads, size_t n)
+                         const char *id, const enum evd_msg *heads, const char *const *keys,
+                         size_t n)
 {
         evd_buf_str(b, "<h2>");
         msg(b, v, m);
         evd_buf_printf(b, "</h2><table class=\"list\" id=\"%s\"><thead><tr>", id);
         for (size_t k = 0; k < n; k++) {
                 evd_buf_str(b, "<th>");
-                msg(b, v, heads[k]);
+                if (heads[k] == EVD_MSG_COUNT && keys)
+                        text(b, keys[k]);
+                else
+                        msg(b, v, heads[k]);
                 evd_buf_str(b, "</th>");
         }
         evd_buf_str(b, "</tr></thead><tbody>");
@@ -508,7 +514,7 @@ static void occurrences_section(struct evd_buf *b, const struct evd_page_view *v
 
         if (json_array_size(list) == 0)
                 return;
-        section_head(b, v, EVD_MSG_F_OCCURRENCES, "occurrences", heads,
+        section_head(b, v, EVD_MSG_F_OCCURRENCES, "occurrences", heads, NULL,
                      sizeof(heads) / sizeof(heads[0]));
         json_array_foreach(list, i, o)
         {
@@ -538,7 +544,7 @@ static void notes_section(struct evd_buf *b, const struct evd_page_view *v, cons
 
         if (json_array_size(list) == 0)
                 return;
-        section_head(b, v, EVD_MSG_F_NOTES, "notes", heads, sizeof(heads) / sizeof(heads[0]));
+        section_head(b, v, EVD_MSG_F_NOTES, "notes", heads, NULL, sizeof(heads) / sizeof(heads[0]));
         json_array_foreach(list, i, n)
         {
                 evd_buf_str(b, "<tr><td>");
@@ -575,7 +581,7 @@ static void gaps_section(struct evd_buf *b, const struct evd_page_view *v, const
 
         if (json_array_size(list) == 0)
                 return;
-        section_head(b, v, EVD_MSG_F_GAPS, "gaps", heads, sizeof(heads) / sizeof(heads[0]));
+        section_head(b, v, EVD_MSG_F_GAPS, "gaps", heads, NULL, sizeof(heads) / sizeof(heads[0]));
         json_array_foreach(list, i, g)
         {
                 const json_t *from = json_object_get(g, "missing_from"),
@@ -777,24 +783,17 @@ static void evidence_row(struct evd_buf *b, const struct evd_page_view *v, const
         evd_buf_str(b, "</td></tr>");
 }
 
-/* A table of objects, one row each: keys[i] under heads[i]. */
-static void object_table(struct evd_buf *b, const struct evd_page_view *v, const char *id,
-                         const json_t *rows, const char *const *keys, const enum evd_msg *heads,
-                         size_t n)
+/* A titled section of objects, one row each: keys[i] under heads[i]; none: nothing. */
+static void object_table(struct evd_buf *b, const struct evd_page_view *v, enum evd_msg title,
+                         const char *id, const json_t *rows, const char *const *keys,
+                         const enum evd_msg *heads, size_t n)
 {
         const json_t *row;
         size_t i;
 
-        evd_buf_printf(b, "<table class=\"list\" id=\"%s\"><thead><tr>", id);
-        for (size_t k = 0; k < n; k++) {
-                evd_buf_str(b, "<th>");
-                if (heads[k] == EVD_MSG_COUNT)
-                        text(b, keys[k]);
-                else
-                        msg(b, v, heads[k]);
-                evd_buf_str(b, "</th>");
-        }
-        evd_buf_str(b, "</tr></thead><tbody>");
+        if (json_array_size(rows) == 0)
+                return;
+        section_head(b, v, title, id, heads, keys, n);
         json_array_foreach(rows, i, row)
         {
                 evd_buf_str(b, "<tr>");
@@ -825,12 +824,8 @@ static void exports_section(struct evd_buf *b, const struct evd_page_view *v, co
                                               EVD_MSG_X_EXTRACTOR, EVD_MSG_X_APPROVER,
                                               EVD_MSG_COUNT };
 
-        if (json_array_size(ex) == 0)
-                return;
-        evd_buf_str(b, "<h2>");
-        msg(b, v, EVD_MSG_F_EXPORTS);
-        evd_buf_str(b, "</h2>");
-        object_table(b, v, "exports", ex, keys, heads, sizeof(keys) / sizeof(keys[0]));
+        object_table(b, v, EVD_MSG_F_EXPORTS, "exports", ex, keys, heads,
+                     sizeof(keys) / sizeof(keys[0]));
 }
 
 /* The item's own audit entries (audit --item), oldest first. */
@@ -840,12 +835,8 @@ static void history_section(struct evd_buf *b, const struct evd_page_view *v, co
         static const enum evd_msg heads[] = { EVD_MSG_COUNT, EVD_MSG_A_TIME, EVD_MSG_U_EVENT,
                                               EVD_MSG_U_ACTOR, EVD_MSG_U_DETAILS };
 
-        if (json_array_size(history) == 0)
-                return;
-        evd_buf_str(b, "<h2>");
-        msg(b, v, EVD_MSG_F_HISTORY);
-        evd_buf_str(b, "</h2>");
-        object_table(b, v, "history", history, keys, heads, sizeof(keys) / sizeof(keys[0]));
+        object_table(b, v, EVD_MSG_F_HISTORY, "history", history, keys, heads,
+                     sizeof(keys) / sizeof(keys[0]));
 }
 
 /* The fields a clerk labels and an archivist keeps. */
