@@ -5,6 +5,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 
 
 def sha256_file(path):
@@ -71,3 +72,52 @@ def control_request(sock, cmd, args, timeout=120):
                 reply = json.loads(line)
                 if "progress" not in reply:
                     return reply
+
+
+class TcpProxy:
+    """A TCP proxy on 127.0.0.1 to port (a fault-injecting stand-in for the network
+    between the station and its archive). Each connection is relayed both ways by up()
+    and down(); subclasses change one of them. Set attributes before __init__: the
+    first connection may come at once."""
+
+    def __init__(self, port):
+        self.upstream = port
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            u = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self.up, args=(c, u), daemon=True).start()
+            threading.Thread(target=self.down, args=(u, c), daemon=True).start()
+
+    def relay(self, src, dst, change=None):
+        """Copy src to dst until either closes; change(data) (may be None) gives what
+        goes on, or None for nothing."""
+        try:
+            while data := src.recv(65536):
+                if change:
+                    data = change(data)
+                if data:
+                    dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+            src.close()
+
+    def up(self, src, dst):
+        self.relay(src, dst)
+
+    def down(self, src, dst):
+        self.relay(src, dst)
+
+    def close(self):
+        self.sock.close()

@@ -3,7 +3,6 @@ images are built by tests/sim/mkimage.sh (ffmpeg clips, mtools), and what the st
 stores is compared with what mcopy (a tool we did not write) extracts."""
 import base64
 import hashlib
-import json
 import os
 import shutil
 import socket
@@ -12,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import sha256_file
+from helpers import control_request, sha256_file
 from simstation import make_sim, mkimage  # noqa: F401
 
 DEFAULT_EXT = {"mp4", "mov", "avi", "mts", "ts", "mkv", "jpg", "jpeg", "wav", "mp3", "aac", "amr"}
@@ -144,12 +143,7 @@ def test_unknown_device_and_unregistered_serial_are_never_read(make_sim, tmp):
 
 def board(st):
     """The public board, as the kiosk and the console ask for it (no evidockctl verb)."""
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(st.sock)
-        f = s.makefile("rw")
-        f.write(json.dumps({"cmd": "board", "args": {}}) + "\n")
-        f.flush()
-        reply = json.loads(f.readline())
+    reply = control_request(st.sock, "board", {})
     assert reply["ok"], reply
     return reply["result"]
 

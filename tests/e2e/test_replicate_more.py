@@ -6,88 +6,57 @@ systemd's LoadCredential= directory is read, and wrong keys are a clear failure.
 import json
 import os
 import re
-import socket
 import subprocess
-import threading
 import time
 
-from helpers import random_file, sha256_file
+from helpers import TcpProxy, random_file, sha256_file
 from test_replicate import REPLICATE, S3TOOL, Replicator, drained, import_files, raw, s3tool, \
     wait_until
 
 
-class FlipProxy:
+class FlipProxy(TcpProxy):
     """A TCP proxy that, while flipping is on, flips byte 100 of the body of each PUT
     over 1000 bytes whose request line holds `match`."""
 
     def __init__(self, port, match=b""):
-        self.upstream, self.match = port, match
+        self.match = match
         self.flipping, self.flipped, self.puts = True, 0, 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            u = socket.create_connection(("127.0.0.1", self.upstream))
-            threading.Thread(target=self.up, args=(c, u), daemon=True).start()
-            threading.Thread(target=self.down, args=(u, c), daemon=True).start()
-
-    def down(self, src, dst):
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            dst.close()
-            src.close()
+        super().__init__(port)
 
     def up(self, src, dst):
         buf, left, flip_at = b"", 0, -1
-        try:
-            while data := src.recv(65536):
-                out = bytearray()
-                while data:
-                    if left:
-                        n = min(left, len(data))
-                        chunk = bytearray(data[:n])
-                        if 0 <= flip_at < n:
-                            chunk[flip_at] ^= 1
-                            self.flipped += 1
-                            flip_at = -1
-                        elif flip_at >= 0:
-                            flip_at -= n
-                        out += chunk
-                        data, left = data[n:], left - n
-                        continue
-                    buf, data = buf + data, b""
-                    end = buf.find(b"\r\n\r\n")
-                    if end < 0:
-                        break
-                    head, data, buf = buf[:end + 4], buf[end + 4:], b""
-                    out += head
-                    m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
-                    left = int(m.group(1)) if m else 0
-                    line = head.split(b"\r\n", 1)[0]
-                    put = line.startswith(b"PUT ") and left > 1000 and self.match in line
-                    self.puts += put
-                    flip_at = 100 if put and self.flipping else -1
-                dst.sendall(out)
-        except OSError:
-            pass
-        finally:
-            dst.close()
-            src.close()
 
-    def close(self):
-        self.sock.close()
+        def flip(data):
+            nonlocal buf, left, flip_at
+            out = bytearray()
+            while data:
+                if left:
+                    n = min(left, len(data))
+                    chunk = bytearray(data[:n])
+                    if 0 <= flip_at < n:
+                        chunk[flip_at] ^= 1
+                        self.flipped += 1
+                        flip_at = -1
+                    elif flip_at >= 0:
+                        flip_at -= n
+                    out += chunk
+                    data, left = data[n:], left - n
+                    continue
+                buf, data = buf + data, b""
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                head, data, buf = buf[:end + 4], buf[end + 4:], b""
+                out += head
+                m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                left = int(m.group(1)) if m else 0
+                line = head.split(b"\r\n", 1)[0]
+                put = line.startswith(b"PUT ") and left > 1000 and self.match in line
+                self.puts += put
+                flip_at = 100 if put and self.flipping else -1
+            return bytes(out)
+
+        self.relay(src, dst, flip)
 
 
 def later(days):

@@ -3,9 +3,8 @@ the replicator tells it over the control socket, `status` carries the alarm, the
 log has one entry however often systemd starts the replicator again, and a reload
 (SIGHUP) checks the bucket again. Against a real Ceph RGW."""
 import signal
-import socket
-import threading
 
+from helpers import TcpProxy
 from test_replicate import Replicator, raw, wait_until
 
 
@@ -58,45 +57,23 @@ def test_refused_bucket_alarmed_audited_once_and_checked_again_on_reload(make_st
     assert len(alarms(st)) == 1 and len(refusals(st)) == 2
 
 
-class LyingProxy:
+class LyingProxy(TcpProxy):
     """A proxy to RGW that answers every DELETE "204 No Content" itself: a store that
     says it deleted an object it was told to keep."""
 
     def __init__(self, port):
-        self.upstream = port
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.lied = 0
-        threading.Thread(target=self.serve, daemon=True).start()
+        super().__init__(port)
 
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            u = socket.create_connection(("127.0.0.1", self.upstream))
-            threading.Thread(target=self.pipe, args=(c, u, True), daemon=True).start()
-            threading.Thread(target=self.pipe, args=(u, c, False), daemon=True).start()
+    def up(self, src, dst):
+        def lie(data):
+            if not data.startswith(b"DELETE "):
+                return data
+            self.lied += 1
+            src.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            return None
 
-    def pipe(self, src, dst, requests):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if requests and data.startswith(b"DELETE "):
-                    self.lied += 1
-                    src.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-                    continue
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            dst.close()
-            src.close()
+        self.relay(src, dst, lie)
 
 
 def test_bucket_that_deletes_a_compliance_object_refused(make_station, rgw):

@@ -6,14 +6,12 @@ import datetime
 import hashlib
 import json
 import os
-import socket
 import subprocess
-import threading
 
 import pytest
 
 from conftest import BUILD
-from helpers import random_file, sha256_file
+from helpers import TcpProxy, random_file, sha256_file
 
 S3TOOL = os.path.join(BUILD, "s3tool")
 
@@ -114,49 +112,29 @@ def test_list_with_prefix_and_continuation(rgw, tmp):
     assert [e["key"] for e in s3.ok("list", "q/")] == ["q/other"]
 
 
-class FlipProxy:
+class FlipProxy(TcpProxy):
     """A TCP proxy that flips one byte of the first request body it forwards."""
 
     def __init__(self, port):
-        self.upstream = port
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.flipped = 0
-        threading.Thread(target=self.serve, daemon=True).start()
+        super().__init__(port)
 
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            u = socket.create_connection(("127.0.0.1", self.upstream))
-            threading.Thread(target=self.pipe, args=(c, u, True), daemon=True).start()
-            threading.Thread(target=self.pipe, args=(u, c, False), daemon=True).start()
-
-    def pipe(self, src, dst, flip):
+    def up(self, src, dst):
         seen = b""
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if flip and not self.flipped:
-                    seen += data
-                    end = seen.find(b"\r\n\r\n")
-                    if end >= 0 and len(seen) > end + 100:
-                        at = len(data) - (len(seen) - (end + 100))
-                        if 0 <= at < len(data):
-                            data = data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
-                            self.flipped += 1
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            dst.close()
-            src.close()
+
+        def flip(data):
+            nonlocal seen
+            if not self.flipped:
+                seen += data
+                end = seen.find(b"\r\n\r\n")
+                if end >= 0 and len(seen) > end + 100:
+                    at = len(data) - (len(seen) - (end + 100))
+                    if 0 <= at < len(data):
+                        data = data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+                        self.flipped += 1
+            return data
+
+        self.relay(src, dst, flip)
 
 
 def test_body_corrupted_in_transit_is_refused(rgw, bucket, tmp):
