@@ -135,11 +135,28 @@ static void keys_are_read(void **state)
 }
 
 /* Each bad file is refused, naming its line and the reason. */
+/* A configuration text that must be refused, and what its error must say. */
+struct refusal {
+        const char *text, *want;
+};
+
+/* Each of cases[0..n) refused with -EINVAL and an error holding its want. */
+static void refused(const struct refusal *cases, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                struct evd_conf c;
+                struct evd_err err = { 0 };
+
+                assert_int_equal(load_text(cases[i].text, &c, &err), -EINVAL);
+                if (!strstr(err.text, cases[i].want))
+                        fail_msg("case %zu: '%s' does not contain '%s'", i, err.text,
+                                 cases[i].want);
+        }
+}
+
 static void bad_lines_are_refused(void **state)
 {
-        static const struct {
-                const char *text, *want;
-        } cases[] = {
+        static const struct refusal cases[] = {
                 { "[station]\nstate_dir = relative/path\n",
                   ":2: 'relative/path' is not an absolute" },
                 { "[station]\n\nbogus = 1\n", ":3: unknown key 'bogus' in [station]" },
@@ -172,15 +189,7 @@ static void bad_lines_are_refused(void **state)
         };
 
         (void)state;
-        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                struct evd_conf c;
-                struct evd_err err = { 0 };
-
-                assert_int_equal(load_text(cases[i].text, &c, &err), -EINVAL);
-                if (!strstr(err.text, cases[i].want))
-                        fail_msg("case %zu: '%s' does not contain '%s'", i, err.text,
-                                 cases[i].want);
-        }
+        refused(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 /* [replication]: off without the section, every key read, the defaults, and the
@@ -241,9 +250,7 @@ static void replication_section(void **state)
 
 static void replication_refusals(void **state)
 {
-        static const struct {
-                const char *text, *want;
-        } cases[] = {
+        static const struct refusal cases[] = {
                 { "[replication]\nbucket = b\nendpoint = http://192.0.2.1:7480\n",
                   ":3: endpoint 'http://192.0.2.1:7480' is not an https:// URL" },
                 { "[replication]\nendpoint = http://127.0.0.1.evil.example/\n",
@@ -269,15 +276,7 @@ static void replication_refusals(void **state)
         };
 
         (void)state;
-        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                struct evd_conf c;
-                struct evd_err err = { 0 };
-
-                assert_int_equal(load_text(cases[i].text, &c, &err), -EINVAL);
-                if (!strstr(err.text, cases[i].want))
-                        fail_msg("case %zu: '%s' does not contain '%s'", i, err.text,
-                                 cases[i].want);
-        }
+        refused(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void missing_file(void **state)
