@@ -366,8 +366,21 @@ static void drop_left_card(struct evd_docks *d, const char *port)
         }
 }
 
+/* Whether a recorder is docked on port now (a session that has not left). d->lock
+ * held. */
+static bool port_docked(const struct evd_docks *d, const char *port)
+{
+        for (int i = 0; i < EVD_DOCKS_MAX; i++)
+                if (d->sessions[i] && !d->sessions[i]->left &&
+                    strcmp(d->sessions[i]->port, port) == 0)
+                        return true;
+        return false;
+}
+
 /* A session interrupted by its recorder leaving keeps its card on the board for a
- * while (LEFT_CARD_NS), in a free or the oldest slot. Loop thread. */
+ * while (LEFT_CARD_NS), in a free or the oldest slot, unless a recorder docked on its
+ * port again before it ended (add_session drops the card when that comes after).
+ * Loop thread. */
 static void keep_left_card(const struct session *s)
 {
         struct evd_docks *d = s->docks;
@@ -375,10 +388,11 @@ static void keep_left_card(const struct session *s)
         struct left_card *c = &d->left_cards[0];
 
         pthread_mutex_lock(&d->lock);
-        if (s->state == ST_INTERRUPTED && !d->stopping) {
+        if (s->state == ST_INTERRUPTED && !d->stopping && !port_docked(d, s->port)) {
                 drop_left_card(d, s->port);
-                for (int i = 0; i < EVD_DOCKS_MAX; i++)
-                        if (!d->left_cards[i].card || d->left_cards[i].until_ns < c->until_ns)
+                for (int i = 1; i < EVD_DOCKS_MAX; i++) /* a free slot, else the oldest */
+                        if (c->card &&
+                            (!d->left_cards[i].card || d->left_cards[i].until_ns < c->until_ns))
                                 c = &d->left_cards[i];
                 json_decref(c->card);
                 c->card = session_json(s, now);

@@ -571,6 +571,90 @@ static void pulled_during_scan(void **state)
         json_decref(end);
 }
 
+struct card_wait {
+        struct fixture *fx;
+        const char *port;
+};
+
+/* Whether the board holds an interrupted dock's card for w->port (the session's end
+ * has run: it is freed after it leaves status). */
+static bool has_card(void *p)
+{
+        const struct card_wait *w = p;
+        json_t *cards = json_array(), *c;
+        bool found = false;
+        size_t i;
+
+        evd_docks_left(w->fx->docks, cards);
+        json_array_foreach(cards, i, c)
+        {
+                found = found || strcmp(str(c, "port"), w->port) == 0;
+        }
+        json_decref(cards);
+        return found;
+}
+
+/* A recorder on port, pulled while its disk is scanned: an interrupted dock. */
+static void interrupt_on(struct fixture *fx, const char *port, uint8_t devnum)
+{
+        struct evd_usb_device dev = device(SERIAL, VID, PID);
+
+        (void)snprintf(dev.port_path, sizeof(dev.port_path), "%s", port);
+        dev.devnum = devnum;
+        pthread_mutex_lock(&fx->scan_gate.lock);
+        fx->scan_gate.armed = true;
+        fx->scan_gate.entered = fx->scan_gate.open = false;
+        pthread_mutex_unlock(&fx->scan_gate.lock);
+        evd_docks_arrival(fx->docks, &dev);
+        run_until(fx, gate_entered, &fx->scan_gate);
+        evd_docks_departure(fx->docks, &dev);
+        gate_open(&fx->scan_gate);
+        run_until(fx, has_card, &(struct card_wait){ fx, port });
+}
+
+/* The ports of the interrupted docks' cards on the board, joined by spaces. */
+static void left_ports(struct fixture *fx, char *out, size_t n)
+{
+        json_t *cards = json_array(), *c;
+        size_t i, len = 0;
+
+        evd_docks_left(fx->docks, cards);
+        out[0] = '\0';
+        json_array_foreach(cards, i, c)
+        {
+                assert_string_equal(str(c, "state"), "interrupted");
+                len += (size_t)snprintf(out + len, n - len, "%s%s", len ? " " : "", str(c, "port"));
+        }
+        json_decref(cards);
+}
+
+/* Interrupted docks keep their cards for the board, each until its port docks again;
+ * a new card takes a free slot, never a live card's (a slot freed by a redock holds a
+ * later time than the older cards beside it). */
+static void interrupted_cards_stay_until_their_port_docks(void **state)
+{
+        struct fixture *fx = *state;
+        struct evd_usb_device dev = device(SERIAL, VID, PID);
+        char ports[64];
+
+        interrupt_on(fx, "1-1", 11);
+        interrupt_on(fx, "1-2", 12);
+        (void)snprintf(dev.port_path, sizeof(dev.port_path), "1-2");
+        dev.devnum = 13;
+        fx->scan_gate.armed = false;
+        evd_docks_arrival(fx->docks, &dev); /* 1-2 docks again and finishes */
+        wait_state(fx, "done");
+        left_ports(fx, ports, sizeof(ports));
+        assert_string_equal(ports, "1-1");
+        evd_docks_departure(fx->docks, &dev);
+        run_until(fx, no_sessions, fx);
+        interrupt_on(fx, "1-4", 14);
+        left_ports(fx, ports, sizeof(ports));
+        assert_non_null(strstr(ports, "1-1"));
+        assert_non_null(strstr(ports, "1-4"));
+        assert_int_equal(strlen(ports), strlen("1-1 1-4"));
+}
+
 /* Pulled while a file is being read: the job is cancelled, the file in flight
  * abandoned, the session ends "interrupted"; a later dock resumes and finishes. */
 static void pulled_during_copy(void **state)
@@ -817,6 +901,8 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(pulled_during_scan, setup, teardown),
                 cmocka_unit_test_setup_teardown(pulled_during_copy, setup, teardown),
+                cmocka_unit_test_setup_teardown(interrupted_cards_stay_until_their_port_docks,
+                                                setup, teardown),
                 cmocka_unit_test_setup_teardown(rejects_device_not_allowed, setup, teardown),
                 cmocka_unit_test_setup_teardown(rejects_unregistered_serial, setup, teardown),
                 cmocka_unit_test_setup_teardown(rejects_device_without_serial, setup, teardown),
