@@ -33,7 +33,9 @@ CFLAGS ?= -O2 -g
 # -MMD -MP: each object depends on the headers it includes, and no more.
 override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -Ilib -MMD -MP \
         -DEVD_SYSCONFDIR='"$(SYSCONFDIR)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread -lm
+# --as-needed: each program loads only the libraries it calls (the daemon never loads
+# FFmpeg: media probes run in evidock-probe), which keeps its memory small (issue 16).
+LDLIBS := -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread -lm
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
 LIB_OBJ := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)

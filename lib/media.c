@@ -721,16 +721,3 @@ done:
         free(p);
         return rc;
 }
-
-int evd_media_creation_time(const json_t *media, int64_t *ret)
-{
-        const json_t *v = json_object_get(media, "creation_time");
-        int64_t t;
-
-        if (!v || json_is_null(v))
-                return -ENOENT;
-        if (!json_is_string(v) || evd_time_parse(json_string_value(v), &t) < 0)
-                return -EINVAL;
-        *ret = t;
-        return 0;
-}
