@@ -54,6 +54,7 @@ struct evd_ingest {
         struct evd_ingest_job *jobs;
         struct evd_ingest_job *turn; /* whose turn it is: fairness between jobs */
         bool stopping;
+        uint64_t claimed;                  /* room granted to copies in flight (lock) */
         atomic_int paused;                 /* workers waiting for disk space */
         _Atomic uint64_t free_when_paused; /* free bytes seen then */
         int n_workers;                     /* started so far (engine lock); never shrinks */
@@ -510,9 +511,33 @@ static int audit_pause(struct evd_txn *txn, void *p)
         return r;
 }
 
-/* Wait until the store has room for size bytes above the reserve, or the job is
- * cancelled (-ECANCELED). The pause and the resumption are audited and shown in
- * status; the recorder is left as it is meanwhile. */
+/* Room for size bytes above the reserve and above what copies in flight were granted
+ * (they may not have written it yet: eight docks starting together would each see the
+ * same free space), claimed for this copy when there is. */
+static bool claim_space(struct evd_ingest *e, uint64_t size, struct pause_ctx *c)
+{
+        bool ok;
+
+        pthread_mutex_lock(&e->lock);
+        ok = evd_store_free_bytes(e->store, &c->free_bytes) < 0 ||
+             (c->free_bytes >= c->needed && c->free_bytes - c->needed >= e->claimed);
+        if (ok)
+                e->claimed += size;
+        pthread_mutex_unlock(&e->lock);
+        return ok;
+}
+
+static void release_space(struct evd_ingest *e, uint64_t size)
+{
+        pthread_mutex_lock(&e->lock);
+        e->claimed -= size;
+        pthread_mutex_unlock(&e->lock);
+}
+
+/* Wait until the store has room for size bytes above the reserve (claim_space), or the
+ * job is cancelled (-ECANCELED). The pause and the resumption are audited and shown in
+ * status; the recorder is left as it is meanwhile. On 0 the room is claimed: the
+ * caller gives it back with release_space. */
 static int wait_for_space(struct evd_ingest *e, struct evd_ingest_job *job, uint64_t size)
 {
         struct pause_ctx c = { .job = job,
@@ -523,7 +548,7 @@ static int wait_for_space(struct evd_ingest *e, struct evd_ingest_job *job, uint
         for (;;) {
                 if (atomic_load(&job->cancel))
                         return -ECANCELED;
-                if (evd_store_free_bytes(e->store, &c.free_bytes) < 0 || c.free_bytes >= c.needed)
+                if (claim_space(e, size, &c))
                         break;
                 if (!paused) {
                         paused = true;
@@ -585,8 +610,11 @@ static void process(struct evd_ingest *e, struct evd_ingest_job *job, const stru
                 atomic_fetch_sub(&job->bytes_done, counted); /* what a failed try read */
                 counted = 0;
                 r = wait_for_space(e, job, o->size);
-                if (r == 0)
+                if (r == 0) {
+                        evd_test_gate("EVIDOCK_TEST_SPACE_GATE");
                         r = store_one(e, job, o, &c, &counted, &err);
+                        release_space(e, o->size);
+                }
                 /* Out of space although the reserve looked free (another writer, or the
                  * catalogue at its largest): look again a while, then give up. */
                 if (r != -ENOSPC || atomic_load(&job->cancel) || tries >= EVD_INGEST_SPACE_TRIES)
