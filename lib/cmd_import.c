@@ -175,8 +175,15 @@ int evd_cmd_import(void *ud, struct evd_request *req, const json_t *args, json_t
                 goto out;
         started = json_pack("{ss ss sI sI}", "dir", dir, "recorder", recorder, "files",
                             (json_int_t)n, "skipped_entries", (json_int_t)json_array_size(notes));
-        (void)evd_station_audit(s, evd_request_actor(req), "import.started", recorder, started);
+        /* Nothing is copied that the log does not say was asked for. */
+        r = evd_station_audit(s, evd_request_actor(req), "import.started", recorder, started);
         json_decref(started);
+        if (r < 0) {
+                remove_import(s, imp);
+                r = evd_err_set(err, r, "cannot record the import in the audit log: %s",
+                                strerror(-r));
+                goto out;
+        }
         evd_ingest_submit(s->ingest, imp->job, import_done, s);
         wait_import(s, req, imp);
         remove_import(s, imp);

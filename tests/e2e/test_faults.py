@@ -111,3 +111,32 @@ def test_write_enospc_is_copied_again(make_station, tmp):
     assert json.loads(p.stdout)["files_stored"] == 1
     assert station.json("items")[0]["sha256"] == sha
     check_clean(station)
+
+
+def test_an_import_the_log_cannot_record_copies_nothing(make_station, tmp):
+    """Every fdatasync of the daemon fails: the import.started entry cannot be made
+    durable, so the import is refused with that reason before a byte is copied (it
+    used to go on unrecorded). Once the disk syncs again the same import is stored."""
+    station = make_station(ingest__parallel_copies="2", scrub__interval="off")
+    station.start()
+    log = os.path.join(station.root, "strace-all.log")
+    st = subprocess.Popen(["strace", "-f", "-o", log, "-e", "trace=fdatasync", "-e",
+                           "inject=fdatasync:error=EIO", "-p", str(station.proc.pid)],
+                          stderr=subprocess.PIPE, text=True)
+    for line in st.stderr:  # attached to the daemon and its threads
+        if "attached" in line:
+            break
+    try:
+        src, sha, p = import_one(station, tmp, "unrecorded", 11)
+    finally:
+        detach(st)
+    assert "(INJECTED)" in open(log).read()
+    assert p.returncode != 0
+    assert b"cannot record the import in the audit log" in p.stderr, p.stderr
+    assert station.json("items") == []
+    assert "import.started" not in [e["event"] for e in station.json("audit")]
+    check_clean(station)
+    p = station.ctl("--json", "import", src, "--recorder", "R1")
+    assert p.returncode == 0 and json.loads(p.stdout)["files_stored"] == 1, p.stderr
+    assert station.json("items")[0]["sha256"] == sha
+    assert station.json("verify", "--audit")["ok"] is True
