@@ -99,7 +99,7 @@ UMOCKDEV_FLAGS = $(shell pkg-config --cflags --libs umockdev-1.0)
 $(BUILD)/tests/test_usbwatch $(BUILD)/tests/test_blockdev: UNIT_UMOCKDEV = $(UMOCKDEV_FLAGS)
 $(BUILD)/tests/test_usbwatch: lib/usbwatch.c tests/unit/umockdev_preload.h
 $(BUILD)/tests/test_blockdev: tests/unit/umockdev_preload.h
-SIM_BIN := $(BUILD)/evidock-sim $(BUILD)/usbprobe $(BUILD)/s3tool
+SIM_BIN := $(BUILD)/evidock-sim $(BUILD)/usbprobe $(BUILD)/s3tool $(BUILD)/metafail.so
 
 $(BUILD)/evidock-sim: tests/sim/evidock-sim.c | $(BUILD)/lib
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(UMOCKDEV_FLAGS)
@@ -110,6 +110,10 @@ $(BUILD)/usbprobe: tests/sim/usbprobe.c $(BUILD)/libevidock.a
 # A command-line driver of lib/s3.c, for the tests against a real Ceph RGW.
 $(BUILD)/s3tool: tests/tools/s3tool.c $(BUILD)/libevidock.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libevidock.a $(LDFLAGS) $(LDLIBS)
+
+# A failing disk under LMDB's meta page, by LD_PRELOAD, for test_faults.py.
+$(BUILD)/metafail.so: tests/tools/metafail.c | $(BUILD)/lib
+	$(CC) -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/lib $(BUILD)/tests:
 	mkdir -p $@

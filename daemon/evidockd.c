@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "catalog.h"
 #include "conf.h"
 #include "control.h"
 #include "dock.h"
@@ -49,6 +50,7 @@ struct daemon {
         uv_timer_t status_timer, watchdog_timer;
         struct chore purge, seal;
         bool watchdog;
+        bool failed; /* the catalogue failed: exit 1 */
         bool stopping;
 };
 
@@ -64,10 +66,23 @@ static void usage(FILE *out)
                      "      --version      print the version\n");
 }
 
+static void stop(struct daemon *d);
+
 static void on_status_timer(uv_timer_t *t)
 {
         struct daemon *d = t->data;
         char line[256];
+
+        /* A catalogue LMDB has given up on answers nothing until it is opened again:
+         * stop with a failure, so that systemd (Restart=on-failure) starts the station
+         * afresh rather than leave it refusing every request. */
+        if (evd_catalog_failed(evd_station_catalog(d->station))) {
+                evd_log_err("the catalogue failed (a write of its meta page failed): stopping "
+                            "so that the station is started again");
+                d->failed = true;
+                stop(d);
+                return;
+        }
 
         evd_station_summary(d->station, line, sizeof(line));
         (void)sd_notifyf(0, "STATUS=%s", line);
@@ -442,5 +457,5 @@ int main(int argc, char **argv)
         evd_station_free(d.station);
         (void)uv_loop_close(d.loop);
         evd_log_notice("stopped");
-        return 0;
+        return d.failed ? 1 : 0;
 }

@@ -316,6 +316,19 @@ int evd_catalog_read_begin(struct evd_catalog *catalog, struct evd_txn *ret)
         return 0;
 }
 
+bool evd_catalog_failed(struct evd_catalog *catalog)
+{
+        MDB_txn *txn;
+        int rc;
+
+        pthread_rwlock_rdlock(&catalog->grow);
+        rc = mdb_txn_begin(catalog->env, NULL, MDB_RDONLY, &txn);
+        if (rc == 0)
+                mdb_txn_abort(txn);
+        pthread_rwlock_unlock(&catalog->grow);
+        return rc == MDB_PANIC;
+}
+
 void evd_catalog_read_end(struct evd_txn *txn)
 {
         if (!txn->txn)

@@ -79,6 +79,11 @@ void evd_catalog_free(struct evd_catalog *catalog);
 int evd_catalog_read_begin(struct evd_catalog *catalog, struct evd_txn *ret);
 void evd_catalog_read_end(struct evd_txn *txn);
 
+/* Whether the catalogue failed for good: LMDB refuses every transaction (MDB_PANIC)
+ * after a failed write of its meta page, until the catalogue is opened again. A
+ * short read transaction of its own tells. */
+bool evd_catalog_failed(struct evd_catalog *catalog);
+
 /* Run fn(txn, ctx) in a write transaction and commit it durably. fn returns 0 to
  * commit, <0 to abort (that value is returned). err is filled on failure. */
 int evd_catalog_write(struct evd_catalog *catalog, int (*fn)(struct evd_txn *, void *), void *ctx,

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import BUILD
 from helpers import random_file, sha256_file
 
 
@@ -140,3 +141,30 @@ def test_an_import_the_log_cannot_record_copies_nothing(make_station, tmp):
     assert p.returncode == 0 and json.loads(p.stdout)["files_stored"] == 1, p.stderr
     assert station.json("items")[0]["sha256"] == sha
     assert station.json("verify", "--audit")["ok"] is True
+
+
+def test_a_failed_catalogue_restarts_the_station(make_station, tmp, monkeypatch):
+    """A write of LMDB's meta page fails (an LD_PRELOAD fault on data.mdb): LMDB then
+    refuses every transaction until the catalogue is opened again. The daemon notices
+    within its status interval and exits 1, so that systemd starts it again
+    (Restart=on-failure), rather than refusing every request for ever; the restarted
+    station has everything committed before the fault and its log verifies."""
+    trigger = os.path.join(tmp, "fail-meta")
+    monkeypatch.setenv("LD_PRELOAD", os.path.join(BUILD, "metafail.so"))
+    monkeypatch.setenv("EVD_METAFAIL_TRIGGER", trigger)
+    station = make_station(ingest__parallel_copies="2", scrub__interval="off")
+    station.start()
+    src, sha, p = import_one(station, tmp, "before", 21)
+    assert p.returncode == 0, p.stderr
+    open(trigger, "w").close()
+    station.ctl("recorder", "add", "R2", "--handler-id", "0002", "--handler-name", "张三")
+    os.unlink(trigger)
+    rc = station.proc.wait(timeout=120)  # within one status interval (5 s) of the fault
+    station.proc = None
+    station.logf.close()
+    assert rc == 1
+    assert "the catalogue failed" in station.read_log()
+    station.start()
+    assert [it["sha256"] for it in station.json("items")] == [sha]
+    assert station.json("verify", "--audit")["ok"] is True
+    station.ctl("recorder", "add", "R2", "--handler-id", "0002", "--handler-name", "张三", check=True)
