@@ -187,9 +187,21 @@ static int bump_schema(struct evd_txn *txn, void *p)
         uint8_t v[8];
         MDB_val k = { 6, "schema" }, val = { 8, v };
 
-        (void)p;
-        evd_be64_put(v, 99);
+        evd_be64_put(v, *(uint64_t *)p);
         return evd_txn_put(txn, EVD_DB_META, &k, &val, 0);
+}
+
+static uint64_t schema_of(struct evd_catalog *c)
+{
+        struct evd_txn t;
+        MDB_val k = { 6, "schema" }, v;
+        uint64_t n;
+
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        assert_int_equal(mdb_get(t.txn, evd_txn_dbi(&t, EVD_DB_META), &k, &v), 0);
+        n = evd_be64_get(v.mv_data);
+        evd_catalog_read_end(&t);
+        return n;
 }
 
 static void schema_is_checked(void **state)
@@ -197,10 +209,17 @@ static void schema_is_checked(void **state)
         char *dir = tu_tempdir();
         struct evd_catalog *c;
         struct evd_err err = { 0 };
+        uint64_t two = 2, future = 99;
 
         (void)state;
+        /* schema 2 (items stored whole) is read as it is, and marked 3 */
         assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
-        assert_int_equal(evd_catalog_write(c, bump_schema, NULL, &err), 0);
+        assert_int_equal(schema_of(c), EVD_CATALOG_SCHEMA);
+        assert_int_equal(evd_catalog_write(c, bump_schema, &two, &err), 0);
+        evd_catalog_free(c);
+        assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
+        assert_int_equal(schema_of(c), 3);
+        assert_int_equal(evd_catalog_write(c, bump_schema, &future, &err), 0);
         evd_catalog_free(c);
         assert_int_equal(evd_catalog_open(dir, 0, &c, &err), -EPROTO);
         assert_non_null(strstr(err.text, "schema version 99"));
