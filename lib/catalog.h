@@ -1,7 +1,8 @@
 /* catalog: the station's records in one LMDB environment (STATE_DIR/catalog/).
  *
  * Items are stored as JSON objects with the field names of the command contract
- * (DESIGN.md), keyed by a 64-bit id; secondary databases index them by sha256,
+ * (DESIGN.md), keyed by a 64-bit id (the fields most items hold at their first value
+ * left out: item_record.h); secondary databases index them by sha256,
  * source (recorder, path, size, mtime), recorder, case number, handler, recording
  * time and flag (unlabeled, late). The recorder, case, handler and flag indexes list
  * each key's items in recording-time order, then id (an item without a recording
@@ -25,8 +26,9 @@
 
 /* 2: the recorder, case and handler indexes hold (recording time, id), and by_flag
  * lists the unlabeled and the late items; a catalogue of schema 1 is re-indexed when
- * it is opened for writing. */
-#define EVD_CATALOG_SCHEMA 2
+ * it is opened for writing. 3: item records may leave out fields at their first
+ * value (item_record.h); a catalogue of schema 2 is read as it is. */
+#define EVD_CATALOG_SCHEMA 3
 
 enum evd_db {
         EVD_DB_META,

@@ -2,8 +2,9 @@
  * (catalog.h, audit.h, item.h, recorder.h) in batched transactions, for the catalogue
  * bench (tests/bench/catalog.sh; issue 16). 200 recorders with their handlers, 300
  * handlers, 5,000 cases, recording times over two years, nine in ten items labelled,
- * a tenth held or marked evidence, and three audit entries per item (stored, labelled,
- * viewed). No objects are stored: run the daemon on it with [scrub] interval = off.
+ * a tenth held or marked evidence, three audit entries per item (stored, labelled,
+ * viewed), and each item's source (recorder, path, size, mtime) indexed as ingest
+ * indexes it. No objects are stored: run the daemon on it with [scrub] interval = off.
  *
  *   fill STATE_DIR N */
 #include <errno.h>
@@ -134,6 +135,17 @@ static json_t *make_item(struct fill *f, uint64_t i)
         return item;
 }
 
+static int put_source(struct evd_txn *txn, const json_t *item, uint64_t id)
+{
+        const char *path = json_string_value(json_object_get(item, "original_path"));
+        int64_t mtime = 0;
+
+        (void)evd_time_parse(json_string_value(json_object_get(item, "original_mtime")), &mtime);
+        return evd_catalog_source_put(
+                txn, json_string_value(json_object_get(item, "recorder")), path, strlen(path),
+                (uint64_t)json_integer_value(json_object_get(item, "size")), mtime, id);
+}
+
 static int put_items(struct evd_txn *txn, void *p)
 {
         struct fill *f = p;
@@ -147,6 +159,8 @@ static int put_items(struct evd_txn *txn, void *p)
                         id = (uint64_t)json_integer_value(json_object_get(item, "id"));
                         r = audit3(txn, item, id);
                 }
+                if (r == 0) /* as ingest: the original's (recorder, path, size, mtime) */
+                        r = put_source(txn, item, id);
                 json_decref(item);
                 if (r < 0)
                         return r;

@@ -187,9 +187,21 @@ static int bump_schema(struct evd_txn *txn, void *p)
         uint8_t v[8];
         MDB_val k = { 6, "schema" }, val = { 8, v };
 
-        (void)p;
-        evd_be64_put(v, 99);
+        evd_be64_put(v, *(uint64_t *)p);
         return evd_txn_put(txn, EVD_DB_META, &k, &val, 0);
+}
+
+static uint64_t schema_of(struct evd_catalog *c)
+{
+        struct evd_txn t;
+        MDB_val k = { 6, "schema" }, v;
+        uint64_t n;
+
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        assert_int_equal(mdb_get(t.txn, evd_txn_dbi(&t, EVD_DB_META), &k, &v), 0);
+        n = evd_be64_get(v.mv_data);
+        evd_catalog_read_end(&t);
+        return n;
 }
 
 static void schema_is_checked(void **state)
@@ -197,13 +209,77 @@ static void schema_is_checked(void **state)
         char *dir = tu_tempdir();
         struct evd_catalog *c;
         struct evd_err err = { 0 };
+        uint64_t two = 2, future = 99;
 
         (void)state;
+        /* schema 2 (items stored whole) is read as it is, and marked 3 */
         assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
-        assert_int_equal(evd_catalog_write(c, bump_schema, NULL, &err), 0);
+        assert_int_equal(schema_of(c), EVD_CATALOG_SCHEMA);
+        assert_int_equal(evd_catalog_write(c, bump_schema, &two, &err), 0);
+        evd_catalog_free(c);
+        assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
+        assert_int_equal(schema_of(c), 3);
+        assert_int_equal(evd_catalog_write(c, bump_schema, &future, &err), 0);
         evd_catalog_free(c);
         assert_int_equal(evd_catalog_open(dir, 0, &c, &err), -EPROTO);
         assert_non_null(strstr(err.text, "schema version 99"));
+        tu_rmtree(dir);
+}
+
+/* Rewind the id counter to 1 and drop item 2's record: the next new item gets id 2,
+ * below the highest stored, where an appending put is refused (MDB_KEYEXIST). */
+static int rewind_fn(struct evd_txn *txn, void *p)
+{
+        uint8_t key[8];
+        MDB_val k = { 8, key };
+        int r;
+
+        (void)p;
+        evd_be64_put(key, 2);
+        r = evd_txn_del(txn, EVD_DB_ITEMS, &k, NULL);
+        return r < 0 ? r : evd_catalog_counter_add(txn, "next_item_id", -3, NULL);
+}
+
+static int ids_cb(json_t *item, void *p)
+{
+        char *ids = p;
+        size_t n = strlen(ids);
+
+        ids[n] = (char)('0' + json_integer_value(json_object_get(item, "id")));
+        ids[n + 1] = json_string_value(json_object_get(item, "sha256"))[63];
+        ids[n + 2] = '\0';
+        return 0;
+}
+
+static void new_id_below_the_highest(void **state)
+{
+        char *dir = tu_tempdir(), sha[65], ids[32] = "";
+        struct evd_catalog *c;
+        struct evd_err err = { 0 };
+        struct evd_txn t;
+        struct put_ctx p = { .event = "item.stored" };
+        json_t *got;
+
+        (void)state;
+        assert_int_equal(evd_catalog_open(dir, 0, &c, &err), 0);
+        for (int i = 1; i <= 5; i++) {
+                (void)snprintf(sha, sizeof(sha), "%063d%d", 0, i % 5);
+                p.item = make_item(sha, "REC1", "2026-11-01T08:00:00Z");
+                if (i == 5)
+                        assert_int_equal(evd_catalog_write(c, rewind_fn, NULL, &err), 0);
+                assert_int_equal(evd_catalog_write(c, put_fn, &p, &err), 0);
+                assert_int_equal(json_integer_value(json_object_get(p.item, "id")), i < 5 ? i : 2);
+                json_decref(p.item);
+        }
+        assert_int_equal(evd_catalog_read_begin(c, &t), 0);
+        assert_int_equal(evd_catalog_item_get(&t, 2, &got), 0);
+        assert_string_equal(json_string_value(json_object_get(got, "sha256")) + 63, "0");
+        json_decref(got);
+        /* In id order, each with its own record: 1..4, item 2 the new one. */
+        assert_int_equal(evd_catalog_items_from(&t, 1, 10, ids_cb, ids, NULL), 0);
+        assert_string_equal(ids, "11203344");
+        evd_catalog_read_end(&t);
+        evd_catalog_free(c);
         tu_rmtree(dir);
 }
 
@@ -428,7 +504,7 @@ int main(void)
                 cmocka_unit_test(map_grows),         cmocka_unit_test(schema_is_checked),
                 cmocka_unit_test(audit_chain),       cmocka_unit_test(audit_by_event),
                 cmocka_unit_test(audit_by_item),     cmocka_unit_test(item_paths),
-                cmocka_unit_test(filename_times),
+                cmocka_unit_test(filename_times),    cmocka_unit_test(new_id_below_the_highest),
         };
 
         (void)setenv("TZ", "UTC", 1);
