@@ -41,6 +41,7 @@
  * mostly on syncs (its copy, its folder, the catalogue), not on its source, and many
  * in flight share those syncs; each holds at most one ring block, mostly untouched. */
 #define EVD_INGEST_SMALL_FILE (256u << 10)
+#define EVD_INGEST_SMALL_PARALLEL 8 /* an import of small files: its max_parallel */
 
 struct evd_ingest;
 struct evd_ingest_job;

@@ -416,6 +416,25 @@ static void small_files_get_more_workers(void **state)
         evd_ingest_job_free(ja);
 }
 
+/* Small files are small on average: one big file among them makes the job a big one
+ * (it keeps EVD_INGEST_JOB_WORKERS, each with a full ring). */
+static void small_files_are_told_by_their_average(void **state)
+{
+        struct evd_original o[4] = { { .size = 8 },
+                                     { .size = 100 << 10 },
+                                     { .size = 0 },
+                                     { .size = 4 * EVD_INGEST_SMALL_FILE } };
+
+        (void)state;
+        assert_false(evd_ingest_small_files(o, 0));
+        assert_true(evd_ingest_small_files(o, 3));
+        assert_false(evd_ingest_small_files(o, 4));
+        o[3].size = 4 * EVD_INGEST_SMALL_FILE - o[0].size - o[1].size;
+        assert_true(evd_ingest_small_files(o, 4)); /* exactly the bound on average */
+        o[3].size += 4;                            /* a byte more each, on average */
+        assert_false(evd_ingest_small_files(o, 4));
+}
+
 /* Two jobs: the jobs take turns (B does not wait for all of A). Files are handed out in
  * list order, but each job now has workers of its own (EVD_INGEST_JOB_WORKERS), so two
  * files of one job may be opened in either order: only the turns are asserted. */
@@ -519,6 +538,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(empty_job_ends_at_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(parallel_copies_are_bounded, setup, teardown),
                 cmocka_unit_test_setup_teardown(small_files_get_more_workers, setup, teardown),
+                cmocka_unit_test(small_files_are_told_by_their_average),
                 cmocka_unit_test_setup_teardown(jobs_take_turns_in_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(failed_file_is_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(cancel_mid_job, setup, teardown),
