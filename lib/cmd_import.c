@@ -163,8 +163,10 @@ int evd_cmd_import(void *ud, struct evd_request *req, const json_t *args, json_t
         }
         pthread_cond_init(&imp->done_cond, NULL);
         (void)snprintf(imp->dir, sizeof(imp->dir), "%s", dir);
-        imp->job = evd_ingest_job_new("import", recorder, evd_request_actor(req), &conf,
-                                      &evd_dirsource_ops, src, files, n, 0, s->calendar);
+        /* Unbounded, unless the files are small: then as many at once as have workers. */
+        imp->job = evd_ingest_job_new(
+                "import", recorder, evd_request_actor(req), &conf, &evd_dirsource_ops, src, files,
+                n, evd_ingest_small_files(files, n) ? EVD_INGEST_SMALL_PARALLEL : 0, s->calendar);
         files = NULL; /* taken by the job */
         if (!imp->job) {
                 r = evd_err_set(err, -ENOMEM, "out of memory");

@@ -200,6 +200,35 @@ static int hash_copy(struct ring *ring, int fd, const struct evd_reader *copy,
         return r;
 }
 
+/* The copy, read back in requests of at most cap bytes. */
+struct bounded_fd {
+        int fd;
+        size_t cap;
+};
+
+static ssize_t bounded_pread(void *ctx, void *buf, size_t len, uint64_t off)
+{
+        const struct bounded_fd *b = ctx;
+
+        return evd_dio_pread(b->fd, buf, len < b->cap ? len : b->cap, off);
+}
+
+/* SHA-256 of a copy of size bytes that fits one block, read past the page cache where
+ * the filesystem allows. Each read asks for the size rounded up to the direct I/O
+ * alignment, plus one unit, not a whole block: a direct read past the end of a small
+ * file would have the kernel zero the rest of the block in buf (touching every page
+ * of it, for every file). A copy longer than size is still read to its end. */
+static int hash_small_copy(int fd, uint8_t *buf, uint64_t size, uint8_t ret_sha256[EVD_SHA256_LEN],
+                           uint64_t *ret_size)
+{
+        size_t cap = ((size_t)size + EVD_DIO_ALIGN) & ~(size_t)(EVD_DIO_ALIGN - 1);
+        struct bounded_fd b = { fd, cap < EVD_COPY_BLOCK ? cap : EVD_COPY_BLOCK };
+        struct evd_reader copy = { bounded_pread, &b };
+
+        (void)evd_dio_set(fd, true);
+        return evd_sha256_reader(&copy, buf, ret_sha256, ret_size);
+}
+
 /* A crowded copy (a ring of two blocks: one of many at once) gives back the blocks
  * the stream took beyond the first, and re-reads the copy in that one; a copy with
  * the ring to itself re-reads through it, reading and hashing at once. */
@@ -290,7 +319,9 @@ int evd_copy_run(struct evd_store *store, const struct evd_reader *reader,
         /* Drop any cached pages after the sync (before it, dirty pages would stay) and
          * read what the disk really holds. */
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        if (size <= EVD_COPY_BLOCK || ring.n_slots < EVD_COPY_BLOCKS)
+        if (size <= EVD_COPY_BLOCK)
+                r = hash_small_copy(fd, ring.slots[0].buf, size, again, &again_size);
+        else if (ring.n_slots < EVD_COPY_BLOCKS)
                 r = evd_sha256_fd(fd, ring.slots[0].buf, again, &again_size);
         else
                 r = hash_copy(&ring, fd, &copy, again, &again_size);

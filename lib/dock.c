@@ -483,8 +483,10 @@ static void step_scan(struct session *s)
         if (deleted)
                 record_deleted(s, deleted);
         s->n_files = n;
-        s->job = evd_ingest_job_new("dock", s->serial, &dock_actor, &conf, d->env.disk->read,
-                                    s->src, files, n, EVD_DOCK_PARALLEL, d->env.calendar);
+        s->job = evd_ingest_job_new(
+                "dock", s->serial, &dock_actor, &conf, d->env.disk->read, s->src, files, n,
+                evd_ingest_small_files(files, n) ? EVD_DOCK_PARALLEL_SMALL : EVD_DOCK_PARALLEL,
+                d->env.calendar);
         if (!s->job) {
                 d->env.disk->close(s->src);
                 s->src = NULL;

@@ -33,7 +33,8 @@
  * Nothing here blocks the loop: catalog writes, the listing and cancellation run in
  * libuv's thread pool, copies in the ingest engine's workers; a job's end comes back
  * to the loop through a uv_async. Per dock at most EVD_DOCK_PARALLEL files are copied
- * at once; the ingest engine keeps workers enough for every dock to have two, and lets
+ * at once (EVD_DOCK_PARALLEL_SMALL of small files, with as many workers: ingest.h);
+ * the ingest engine keeps workers enough for every dock to have two, and lets
  * one file of each read the recorder once parallel_copies docks are busy while the
  * other syncs and verifies what it read (ingest.h), so each dock reads at its bus's
  * speed whatever the others do. Measured (tests/bench/docks.py, 8 recorders throttled
@@ -66,8 +67,9 @@
 #include "original.h"
 #include "usbwatch.h"
 
-#define EVD_DOCKS_MAX 64    /* sessions at once (present or ending) */
-#define EVD_DOCK_PARALLEL 4 /* files of one dock copied at once */
+#define EVD_DOCKS_MAX 64          /* sessions at once (present or ending) */
+#define EVD_DOCK_PARALLEL 4       /* files of one dock copied at once */
+#define EVD_DOCK_PARALLEL_SMALL 8 /* the same, for a recorder of small files */
 
 struct evd_docks;
 

@@ -31,6 +31,7 @@ struct evd_ingest_job {
         int active;     /* workers on this job (engine lock) */
         int reading;    /* of them, those reading the source (engine lock) */
         int max_parallel;
+        bool small;    /* small files: see EVD_INGEST_SMALL_FILE */
         bool finished; /* engine lock */
         atomic_bool cancel;
         _Atomic uint64_t stored, duplicate, skipped, failed, bytes_done;
@@ -727,6 +728,14 @@ static bool has_work(const struct evd_ingest_job *j)
         return j->next < j->n && !atomic_load(&j->cancel);
 }
 
+/* Workers the pool keeps for a job with files left: more for a job of small files
+ * whose max_parallel allows more. */
+static int job_workers(const struct evd_ingest_job *j)
+{
+        return j->small && j->max_parallel > EVD_INGEST_JOB_WORKERS ? j->max_parallel
+                                                                    : EVD_INGEST_JOB_WORKERS;
+}
+
 /* The next job with a file to hand out: of those below their bound, the one with the
  * fewest workers, so that every job gets a worker before any gets a second (a dock
  * reads at its bus's speed whatever the others do); ties go in turn. Lock held. */
@@ -751,15 +760,15 @@ static void *worker_main(void *arg);
 
 /* Enough workers for every job with files left to have EVD_INGEST_JOB_WORKERS of them
  * (a copy of one file waits mostly on its source: one slow bus must not hold up the
- * others), and never fewer than parallel_copies; at most EVD_INGEST_WORKERS_MAX.
- * Lock held. */
+ * others), or its max_parallel for a job of small files, and never fewer than parallel_copies; at
+ * most EVD_INGEST_WORKERS_MAX. Lock held. */
 static void grow(struct evd_ingest *e)
 {
         int want = 0;
 
         for (const struct evd_ingest_job *j = e->jobs; j; j = j->next_job)
                 if (has_work(j))
-                        want += EVD_INGEST_JOB_WORKERS;
+                        want += job_workers(j);
         if (want > EVD_INGEST_WORKERS_MAX)
                 want = EVD_INGEST_WORKERS_MAX;
         while (e->n_workers < want &&
@@ -945,7 +954,17 @@ struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder
         job->listed_at = evd_clock_now();
         for (size_t i = 0; i < n; i++)
                 job->bytes_total += originals[i].size;
+        job->small = evd_ingest_small_files(originals, n);
         return job;
+}
+
+bool evd_ingest_small_files(const struct evd_original *originals, size_t n)
+{
+        uint64_t total = 0;
+
+        for (size_t i = 0; i < n; i++)
+                total += originals[i].size;
+        return n > 0 && total / n <= EVD_INGEST_SMALL_FILE;
 }
 
 void evd_ingest_job_set_session(struct evd_ingest_job *job, uint64_t session)

@@ -4,7 +4,8 @@
  * behalf of one recorder. A pool of worker threads takes files from the jobs, each
  * file to the job with the fewest workers on it, so several docks share the copy
  * bandwidth fairly. The pool starts with parallel_copies workers and grows so that
- * every job with files left has EVD_INGEST_JOB_WORKERS (at most EVD_INGEST_WORKERS_MAX
+ * every job with files left has EVD_INGEST_JOB_WORKERS, or up to its max_parallel for
+ * small files (EVD_INGEST_SMALL_FILE; at most EVD_INGEST_WORKERS_MAX
  * in all): a dock's copy waits mostly on its USB bus, and eight buses read at once
  * only when eight copies run at once (tests/bench/docks.py). For each
  * file a worker: skips it when the catalog already holds that (recorder, path, size,
@@ -35,6 +36,12 @@
         2                         /* workers the pool keeps per job: one file read                 \
                                    * while the last is synced and verified */
 #define EVD_INGEST_WORKERS_MAX 32 /* workers at most, whatever the jobs */
+/* A job of small files (EVD_INGEST_SMALL_FILE bytes or less on average) keeps as many
+ * workers as its max_parallel allows, not EVD_INGEST_JOB_WORKERS: each file waits
+ * mostly on syncs (its copy, its folder, the catalogue), not on its source, and many
+ * in flight share those syncs; each holds at most one ring block, mostly untouched. */
+#define EVD_INGEST_SMALL_FILE (256u << 10)
+#define EVD_INGEST_SMALL_PARALLEL 8 /* an import of small files: its max_parallel */
 
 struct evd_ingest;
 struct evd_ingest_job;
@@ -85,6 +92,9 @@ struct evd_ingest_job *evd_ingest_job_new(const char *kind, const char *recorder
                                           const struct evd_source_ops *ops, void *source,
                                           struct evd_original *originals, size_t n,
                                           int max_parallel, const struct evd_calendar *calendar);
+
+/* Whether originals are small files on average (EVD_INGEST_SMALL_FILE). */
+bool evd_ingest_small_files(const struct evd_original *originals, size_t n);
 
 /* Record session (a dock session id) in the items the job stores ("dock_session"). */
 void evd_ingest_job_set_session(struct evd_ingest_job *job, uint64_t session);

@@ -248,21 +248,21 @@ int evd_store_tmp_create(struct evd_store *store, int *ret_fd, char *ret_name)
                         return -EIO;
                 evd_hex(rnd, sizeof(rnd), hex);
                 (void)snprintf(ret_name, EVD_STORE_TMPNAME_MAX, "copy-%s", hex);
-                /* Created and tracked at once: `clean` never sees it untracked. */
+                /* Tracked before it is created: `clean` never sees it untracked. The
+                 * create itself (an inode to allocate, slow on a busy filesystem) runs
+                 * outside the lock, so that copies in parallel create in parallel. */
                 pthread_mutex_lock(&store->tmp_lock);
+                saved = track(store, ret_name);
+                pthread_mutex_unlock(&store->tmp_lock);
+                if (saved < 0)
+                        return saved;
                 fd = openat(store->tmp_fd, ret_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
                 saved = errno;
-                if (fd >= 0 && track(store, ret_name) < 0) {
-                        (void)close(fd);
-                        (void)unlinkat(store->tmp_fd, ret_name, 0);
-                        pthread_mutex_unlock(&store->tmp_lock);
-                        return -ENOMEM;
-                }
-                pthread_mutex_unlock(&store->tmp_lock);
                 if (fd >= 0) {
                         *ret_fd = fd;
                         return 0;
                 }
+                untrack(store, ret_name);
                 if (saved != EEXIST)
                         return -saved;
         }

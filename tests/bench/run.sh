@@ -2,10 +2,13 @@
 # make bench: import throughput of evidockd against cp+sync, cp+sha256sum and dcfldd on
 # the same files in the same run, cold cache for each. Prints figures; never fails on
 # them. Sizes can be scaled down with BENCH_LARGE_MB / BENCH_SMALL_N for a quick look.
+# Then many small files (BENCH_TINY_N x 100 KiB, 10,000 unless told; issue 16 point 4):
+# cp -r + sync against evidockd import of the same files, again in the same run.
 set -euo pipefail
 BUILD=${1:-build}
 LARGE_MB=${BENCH_LARGE_MB:-512}
 SMALL_N=${BENCH_SMALL_N:-2000}
+TINY_N=${BENCH_TINY_N:-10000}
 work=$(mktemp -d /var/tmp/evidock-bench-XXXXXX)
 cleanup() {
         [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
@@ -52,7 +55,7 @@ CONF
 pid=$!
 for _ in $(seq 100); do "$BUILD/evidockctl" --socket "$work/control.sock" status >/dev/null 2>&1 && break; sleep 0.1; done
 drop; t0=$(now)
-"$BUILD/evidockctl" --socket "$work/control.sock" import "$src" --recorder BENCH >/dev/null
+"$BUILD/evidockctl" --socket "$work/control.sock" import "$src" --recorder BENCH --allow-unregistered >/dev/null
 t_evd=$(awk "BEGIN{print $(now)-$t0}")
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill "$pid"; wait "$pid" || true; pid=
@@ -64,3 +67,31 @@ for row in "cp -r + sync:$t_cp" "cp -r + sha256sum both sides:$t_sha" "dcfldd ha
 done
 echo "evidockd peak RSS: $((rss / 1024)) MiB"
 echo "goals: >= 0.85 x cp+sync throughput, >= 3 x cp+sha256sum, >= 2 x dcfldd, RSS < 64 MiB"
+
+# Small files: the cost per file (syncs, the sandboxed probe, the catalogue) rather
+# than per byte. A fresh station, so that the first import's catalogue does not count.
+tiny="$work/tiny"
+mkdir -p "$tiny/DCIM"
+echo
+echo "making ${TINY_N} x 100 KiB files..."
+head -c $((100 << 10)) /dev/urandom > "$work/seed100"
+for i in $(seq "$TINY_N"); do
+        { printf '%08d' "$i"; tail -c +9 "$work/seed100"; } > "$tiny/DCIM/T$i.MP4"
+done
+drop; t0=$(now); cp -r "$tiny" "$work/cp3"; sync; t_cp3=$(awk "BEGIN{print $(now)-$t0}")
+rm -rf "$work/cp3"
+sed -i "s|^state_dir = .*|state_dir = $work/state2|" "$work/evidock.conf"
+"$BUILD/evidockd" -c "$work/evidock.conf" 2>>"$work/evidockd.log" &
+pid=$!
+for _ in $(seq 100); do "$BUILD/evidockctl" --socket "$work/control.sock" status >/dev/null 2>&1 && break; sleep 0.1; done
+drop; t0=$(now)
+"$BUILD/evidockctl" --socket "$work/control.sock" import "$tiny" --recorder BENCH --allow-unregistered >/dev/null
+t_evd3=$(awk "BEGIN{print $(now)-$t0}")
+kill "$pid"; wait "$pid" || true; pid=
+printf '\n%-34s %8s %8s %10s\n' "small files (${TINY_N} x 100 KiB)" "seconds" "files/s" "evidockd x"
+for row in "cp -r + sync:$t_cp3" "evidockd import:$t_evd3"; do
+        name=${row%%:*}; t=${row##*:}
+        printf '%-34s %8.2f %8.0f %10.2f\n' "$name" "$t" "$(awk -v n="$TINY_N" -v t="$t" 'BEGIN{print n/t}')" \
+                "$(awk -v a="$t" -v b="$t_evd3" 'BEGIN{print a/b}')"
+done
+echo "goal: evidockd import >= 0.8 x cp+sync throughput on small files"

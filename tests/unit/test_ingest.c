@@ -7,11 +7,13 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "catalog.h"
@@ -363,6 +365,76 @@ static void parallel_copies_are_bounded(void **state)
         evd_ingest_job_free(jb);
 }
 
+static int files_seen;
+
+static int count_file(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+        (void)path;
+        (void)st;
+        (void)ftw;
+        files_seen += type == FTW_F;
+        return 0;
+}
+
+/* Objects published so far (a file of objects/ab/cd/). */
+static int objects_published(const struct fixture *fx)
+{
+        char path[600];
+
+        (void)snprintf(path, sizeof(path), "%s/objects", fx->dir);
+        files_seen = 0;
+        assert_int_equal(nftw(path, count_file, 16, FTW_PHYS), 0);
+        return files_seen;
+}
+
+/* A job of small files whose max_parallel allows more gets that many workers, not
+ * EVD_INGEST_JOB_WORKERS, although the engine started with fewer: its files wait on
+ * syncs, not on the source. Held at the gate after publishing, 8 are in flight. */
+static void small_files_get_more_workers(void **state)
+{
+        struct fixture *fx = *state;
+        struct source a = { .fx = fx, .name = 'A' };
+        struct evd_ingest_job *ja;
+        char gate[600];
+        int n = 0;
+
+        (void)snprintf(gate, sizeof(gate), "%s/gate", fx->dir);
+        tu_write(gate, "", 0);
+        assert_int_equal(setenv("EVIDOCK_TEST_INGEST_GATE", gate, 1), 0);
+        start_engine(fx, 4);
+        ja = job_over(fx, &a, "A", 16, 8);
+        evd_ingest_submit(fx->ingest, ja, on_done, fx);
+        for (int i = 0; i < WAIT_S * 100 && (n = objects_published(fx)) < 8; i++)
+                (void)usleep(10000);
+        assert_int_equal(n, 8);
+        (void)usleep(200000); /* no ninth: the job's bound holds */
+        assert_int_equal(objects_published(fx), 8);
+        (void)unlink(gate);
+        wait_done_calls(fx, 1);
+        assert_int_equal(objects_published(fx), 16);
+        assert_int_equal(unsetenv("EVIDOCK_TEST_INGEST_GATE"), 0);
+        evd_ingest_job_free(ja);
+}
+
+/* Small files are small on average: one big file among them makes the job a big one
+ * (it keeps EVD_INGEST_JOB_WORKERS, each with a full ring). */
+static void small_files_are_told_by_their_average(void **state)
+{
+        struct evd_original o[4] = { { .size = 8 },
+                                     { .size = 100 << 10 },
+                                     { .size = 0 },
+                                     { .size = 4 * EVD_INGEST_SMALL_FILE } };
+
+        (void)state;
+        assert_false(evd_ingest_small_files(o, 0));
+        assert_true(evd_ingest_small_files(o, 3));
+        assert_false(evd_ingest_small_files(o, 4));
+        o[3].size = 4 * EVD_INGEST_SMALL_FILE - o[0].size - o[1].size;
+        assert_true(evd_ingest_small_files(o, 4)); /* exactly the bound on average */
+        o[3].size += 4;                            /* a byte more each, on average */
+        assert_false(evd_ingest_small_files(o, 4));
+}
+
 /* Two jobs: the jobs take turns (B does not wait for all of A). Files are handed out in
  * list order, but each job now has workers of its own (EVD_INGEST_JOB_WORKERS), so two
  * files of one job may be opened in either order: only the turns are asserted. */
@@ -465,6 +537,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(job_completes_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(empty_job_ends_at_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(parallel_copies_are_bounded, setup, teardown),
+                cmocka_unit_test_setup_teardown(small_files_get_more_workers, setup, teardown),
+                cmocka_unit_test(small_files_are_told_by_their_average),
                 cmocka_unit_test_setup_teardown(jobs_take_turns_in_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(failed_file_is_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(cancel_mid_job, setup, teardown),

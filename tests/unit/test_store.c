@@ -104,9 +104,13 @@ static void copies_are_verified_and_write_once(void **state)
 
         (void)state;
         assert_int_equal(evd_store_open(dir, &s, &err), 0);
-        /* Several block sizes: empty, small, exactly one block, many blocks plus a bit. */
-        size_t sizes[] = { 0, 1, EVD_COPY_BLOCK, 5 * EVD_COPY_BLOCK + 123 };
-        for (size_t i = 0; i < 4; i++) {
+        /* Several block sizes: empty, small, either side of the direct I/O unit (a
+         * small copy is read back in requests of its size rounded up), a byte short
+         * of a block, exactly one block, many blocks plus a bit (the last). */
+        size_t sizes[] = {
+                0, 1, 4095, 4096, 4097, EVD_COPY_BLOCK - 1, EVD_COPY_BLOCK, 5 * EVD_COPY_BLOCK + 123
+        };
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
                 copy_and_publish(s, sizes[i], &res, &existed);
                 assert_false(existed);
                 assert_int_equal(evd_store_verify_object(s, res.sha256, res.size, &err), 0);
