@@ -141,3 +141,42 @@ def test_edited_labels_are_named(make_station, tmp):
     p = station.ctl("verify", "--audit")
     assert p.returncode == 1
     assert f"item {ids['plain']}: labels differ from the audit log's" in p.stdout.decode()
+
+
+def test_edits_in_unusual_encodings_are_named_and_never_purged(make_station, tmp):
+    """verify and purge read most records from their stored text without parsing them
+    (lib/jscan.c); an edit written so that a plain reading of the text would see the
+    old value (a key twice, jansson keeps the last; a key spelt with an escape; the old
+    value inside a string) is still named by both, with the same words."""
+    station, ids = stocked_station(make_station, tmp)
+    env = catalog(station)
+    db = env.open_db(b"items")
+    with env.begin(write=True, db=db) as txn:
+        for name, i in ids.items():
+            k = i.to_bytes(8, "big")
+            text = json.loads(txn.get(k))
+            text["retain_until"] = "2026-01-01T00:00:00+08:00"
+            text = json.dumps(text, separators=(",", ":"))
+            if name == "held":  # "hold":true first, then the edit
+                text = text.replace('"hold":true', '"hold":true,"note":"\\"hold\\":true",'
+                                    '"hold":false')
+            elif name == "evidence":  # the key spelt with an escape
+                text = text.replace('"evidence":true', '"evidenc\\u0065":false')
+            else:  # a label changed, the old one left in a string beside it
+                text = text.replace('"labels":{', '"labels":{"case_no":"X1","x":"\\"case_no\\"",')
+            txn.put(k, text.encode())
+    env.close()
+    station.start(shift_days=400)
+    p = station.ctl("verify", "--audit")
+    assert p.returncode == 1
+    out = p.stdout.decode()
+    assert f"item {ids['held']}: hold is false, the audit log says true" in out, out
+    assert f"item {ids['evidence']}: evidence is false, the audit log says true" in out, out
+    assert f"item {ids['plain']}: retain_until is 2026-01-01T00:00:00+08:00" in out, out
+    assert "labels differ from the audit log's" in out, out
+    dry = station.json("purge", "--dry-run", "--approver", "局长", "--reason", "retention over")
+    assert dry["eligible_count"] == 0, dry
+    assert dry["kept"] == {"record disagrees with the audit log": 3}, dry
+    r = station.json("purge", "--approver", "局长", "--reason", "retention over")
+    assert sorted(e["id"] for e in r["tampered"]) == sorted(ids.values()), r
+    assert r["purged"] == [], r
