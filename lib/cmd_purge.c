@@ -56,8 +56,7 @@ static int scan_item_quick(const char *text, size_t n, void *p)
         uint64_t id;
         int r;
 
-        if (evd_jscan_valid(text, n) < 0 ||
-            evd_jscan_fields((struct evd_jscan_span){ text, n }, keys, 4, f) < 0)
+        if (evd_jscan_valid_fields(text, n, keys, 4, f) < 0)
                 return EVD_CATALOG_PARSE;
         r = evd_jscan_string(f[3], until, sizeof(until));
         if (r == EVD_JSCAN_UNSURE)

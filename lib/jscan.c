@@ -109,6 +109,43 @@ static inline bool plain(unsigned char c)
         return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
+/* Past the bytes from p that stand for themselves, eight at a time where it can. */
+static const char *plain_run(const char *p, const char *end)
+{
+        const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+
+        while (end - p >= 8) {
+                uint64_t w, quote, slash;
+
+                memcpy(&w, p, 8);
+                quote = w ^ (ones * '"');
+                slash = w ^ (ones * '\\');
+                if ((((w - ones * 0x20) & ~w) | w | ((quote - ones) & ~quote) |
+                     ((slash - ones) & ~slash)) &
+                    highs)
+                        break;
+                p += 8;
+        }
+        while (p < end && plain((unsigned char)*p))
+                p++;
+        return p;
+}
+
+/* Past the closing quote of the string at p, in text found valid. */
+static const char *string_end(const char *p, const char *end)
+{
+        const char *q = p + 1, *b;
+
+        while ((q = memchr(q, '"', (size_t)(end - q)))) {
+                for (b = q; b > p + 1 && b[-1] == '\\';)
+                        b--;
+                if ((q - b) % 2 == 0)
+                        return q + 1;
+                q++;
+        }
+        return end;
+}
+
 /* The end of the value at p in text already found valid: strings by their closing
  * quote, containers by counting brackets (safe on any text: never past end). */
 static const char *skip_value(const char *p, const char *end)
@@ -120,10 +157,7 @@ static const char *skip_value(const char *p, const char *end)
                         return end;
                 switch (*p) {
                 case '"':
-                        for (p++; p < end && *p != '"'; p++)
-                                if (*p == '\\')
-                                        p++;
-                        p++;
+                        p = string_end(p, end);
                         break;
                 case '{':
                 case '[':
@@ -161,8 +195,7 @@ static const char *scan_string(const char *p, const char *end)
         for (p++; p < end;) {
                 unsigned char c;
 
-                while (p < end && plain((unsigned char)*p))
-                        p++;
+                p = plain_run(p, end);
                 if (p >= end)
                         break;
                 c = (unsigned char)*p;
@@ -295,6 +328,56 @@ int evd_jscan_valid(const char *text, size_t n)
         return p && skip_ws(p, end) == end ? 0 : UNSURE;
 }
 
+#define NOT_WANTED (-2)
+
+/* Which of keys key (a member's name without quotes) is: its index, or NOT_WANTED;
+ * UNSURE when the name is written with escapes (it might be one). */
+static int wanted(struct evd_jscan_span key, const char *const *keys, size_t n_keys)
+{
+        if (memchr(key.p, '\\', key.n))
+                return UNSURE;
+        for (size_t i = 0; i < n_keys; i++)
+                if (strlen(keys[i]) == key.n && memcmp(keys[i], key.p, key.n) == 0)
+                        return (int)i;
+        return NOT_WANTED;
+}
+
+int evd_jscan_valid_fields(const char *text, size_t n, const char *const *keys, size_t n_keys,
+                           struct evd_jscan_span *vals)
+{
+        const char *end = text + n, *p = skip_ws(text, end), *k, *v;
+        int i;
+
+        for (size_t j = 0; j < n_keys; j++)
+                vals[j] = (struct evd_jscan_span){ NULL, 0 };
+        if (p >= end || *p != '{')
+                return UNSURE;
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == '}')
+                return skip_ws(p + 1, end) == end ? 0 : UNSURE;
+        for (;;) {
+                if (p >= end || *p != '"' || !(p = scan_string(k = p, end)))
+                        return UNSURE;
+                i = wanted((struct evd_jscan_span){ k + 1, (size_t)(p - k - 2) }, keys, n_keys);
+                if (i == UNSURE || (i >= 0 && vals[i].p))
+                        return UNSURE; /* an escaped name, or one twice */
+                p = skip_ws(p, end);
+                if (p >= end || *p != ':')
+                        return UNSURE;
+                v = skip_ws(p + 1, end);
+                if (!(p = scan_value(v, end, 1)))
+                        return UNSURE;
+                if (i >= 0)
+                        vals[i] = (struct evd_jscan_span){ v, (size_t)(p - v) };
+                p = skip_ws(p, end);
+                if (p < end && *p == '}')
+                        return skip_ws(p + 1, end) == end ? 0 : UNSURE;
+                if (p >= end || *p != ',')
+                        return UNSURE;
+                p = skip_ws(p + 1, end);
+        }
+}
+
 /* The members of a valid object, one at a time: key (without quotes) and value. *pp
  * starts past the '{'; 1 for a member, 0 at the end. */
 static int next_member(const char **pp, const char *end, struct evd_jscan_span *key,
@@ -336,15 +419,12 @@ int evd_jscan_fields(struct evd_jscan_span obj, const char *const *keys, size_t 
                 return UNSURE;
         p = obj.p + 1;
         while (next_member(&p, end, &k, &v)) {
-                if (memchr(k.p, '\\', k.n))
-                        return UNSURE;
-                for (size_t i = 0; i < n_keys; i++) {
-                        if (strlen(keys[i]) != k.n || memcmp(keys[i], k.p, k.n) != 0)
-                                continue;
-                        if (vals[i].p)
-                                return UNSURE;
+                int i = wanted(k, keys, n_keys);
+
+                if (i == UNSURE || (i >= 0 && vals[i].p))
+                        return UNSURE; /* an escaped name, or one twice */
+                if (i >= 0)
                         vals[i] = v;
-                }
         }
         return 0;
 }

@@ -39,6 +39,11 @@ int evd_jscan_valid(const char *text, size_t n);
 int evd_jscan_fields(struct evd_jscan_span obj, const char *const *keys, size_t n_keys,
                      struct evd_jscan_span *vals);
 
+/* evd_jscan_valid and evd_jscan_fields in one pass, for an object: 0 or
+ * EVD_JSCAN_UNSURE (either's). */
+int evd_jscan_valid_fields(const char *text, size_t n, const char *const *keys, size_t n_keys,
+                           struct evd_jscan_span *vals);
+
 /* Whether v is the literal true (false for an absent member). */
 bool evd_jscan_is_true(struct evd_jscan_span v);
 bool evd_jscan_is_null(struct evd_jscan_span v);

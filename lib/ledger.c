@@ -34,6 +34,8 @@ struct evd_ledger {
         struct slot *slots; /* [0, n]; slot 0 unused */
         uint64_t n;
         json_t *problems; /* [{id, error}] found while replaying */
+        EVP_MD *sha256;   /* fetched once: the labels' hashes */
+        EVP_MD_CTX *ctx;
 };
 
 void evd_ledger_free(struct evd_ledger *ledger)
@@ -42,6 +44,8 @@ void evd_ledger_free(struct evd_ledger *ledger)
                 return;
         free(ledger->slots);
         json_decref(ledger->problems);
+        EVP_MD_CTX_free(ledger->ctx);
+        EVP_MD_free(ledger->sha256);
         free(ledger);
 }
 
@@ -68,15 +72,18 @@ static int retain_raw(struct evd_jscan_span v, int64_t *ret)
         return r == 0 ? evd_time_parse(text, ret) : r;
 }
 
-static uint64_t text_hash(const char *text, size_t n)
+/* The first 8 bytes of SHA-256 over text, with the ledger's digest (fetched once). */
+static uint64_t text_hash(const struct evd_ledger *l, const char *text, size_t n)
 {
-        uint8_t md[EVD_SHA256_LEN];
+        uint8_t md[EVP_MAX_MD_SIZE];
 
-        (void)EVP_Digest(text, n, md, NULL, EVP_sha256(), NULL);
+        if (!EVP_DigestInit_ex(l->ctx, l->sha256, NULL) || !EVP_DigestUpdate(l->ctx, text, n) ||
+            !EVP_DigestFinal_ex(l->ctx, md, NULL))
+                return 0;
         return evd_be64_get(md);
 }
 
-static uint64_t labels_hash(const json_t *labels)
+static uint64_t labels_hash(const struct evd_ledger *l, const json_t *labels)
 {
         char *text = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII |
                                                 JSON_ENCODE_ANY);
@@ -84,13 +91,13 @@ static uint64_t labels_hash(const json_t *labels)
 
         if (!text)
                 return 0;
-        h = text_hash(text, strlen(text));
+        h = text_hash(l, text, strlen(text));
         free(text);
         return h;
 }
 
 /* labels_hash on a value's text (absent: 0, as json_dumps(NULL) gives nothing). */
-static int labels_hash_raw(struct evd_jscan_span v, uint64_t *ret)
+static int labels_hash_raw(const struct evd_ledger *l, struct evd_jscan_span v, uint64_t *ret)
 {
         char text[LABELS_TEXT_MAX];
         size_t n;
@@ -101,7 +108,7 @@ static int labels_hash_raw(struct evd_jscan_span v, uint64_t *ret)
         }
         if (evd_jscan_canonical(v, text, sizeof(text), &n) < 0)
                 return EVD_JSCAN_UNSURE;
-        *ret = text_hash(text, n);
+        *ret = text_hash(l, text, n);
         return 0;
 }
 
@@ -150,7 +157,7 @@ static enum change_kind kind_of(const char *ev)
         return C_NONE;
 }
 
-static void change_of_json(const json_t *e, struct change *c)
+static void change_of_json(const struct evd_ledger *l, const json_t *e, struct change *c)
 {
         const json_t *d = json_object_get(e, "details"), *v;
 
@@ -162,7 +169,7 @@ static void change_of_json(const json_t *e, struct change *c)
         v = json_object_get(d, c->kind == C_STORED ? "labels" : "new");
         if (v && (c->kind == C_STORED || c->kind == C_LABELLED)) {
                 c->has_labels = true;
-                c->labels = labels_hash(v);
+                c->labels = labels_hash(l, v);
         }
         if ((v = json_object_get(d, "retain_until"))) {
                 c->has_retain = true;
@@ -172,7 +179,7 @@ static void change_of_json(const json_t *e, struct change *c)
 
 /* change_of_json on the entry's text: EVD_JSCAN_UNSURE where the entry must be parsed
  * instead (jscan.h). */
-static int change_of_raw(const char *text, size_t n, struct change *c)
+static int change_of_raw(const struct evd_ledger *l, const char *text, size_t n, struct change *c)
 {
         static const char *const top[] = { "details", "event" };
         static const char *const fields[] = { "evidence", "hold", "id",
@@ -183,8 +190,7 @@ static int change_of_raw(const char *text, size_t n, struct change *c)
         int r;
 
         *c = (struct change){ 0 };
-        if (evd_jscan_valid(text, n) < 0 ||
-            evd_jscan_fields((struct evd_jscan_span){ text, n }, top, 2, t) < 0)
+        if (evd_jscan_valid_fields(text, n, top, 2, t) < 0)
                 return EVD_JSCAN_UNSURE;
         r = evd_jscan_string(t[1], ev, sizeof(ev));
         if (r == EVD_JSCAN_UNSURE && !memchr(t[1].p, '\\', t[1].n))
@@ -203,7 +209,7 @@ static int change_of_raw(const char *text, size_t n, struct change *c)
         labels = c->kind == C_STORED ? f[3] : f[4];
         if (labels.p && (c->kind == C_STORED || c->kind == C_LABELLED)) {
                 c->has_labels = true;
-                if (labels_hash_raw(labels, &c->labels) < 0)
+                if (labels_hash_raw(l, labels, &c->labels) < 0)
                         return EVD_JSCAN_UNSURE;
         }
         if (f[5].p) {
@@ -291,7 +297,8 @@ int evd_ledger_replay(struct evd_txn *txn, struct evd_ledger **ret, uint64_t *re
         MDB_val k, v;
         int rc, r;
 
-        if (!l || !(l->problems = json_array())) {
+        if (!l || !(l->problems = json_array()) ||
+            !(l->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(l->ctx = EVP_MD_CTX_new())) {
                 evd_ledger_free(l);
                 return evd_err_set(err, -ENOMEM, "out of memory");
         }
@@ -313,14 +320,14 @@ int evd_ledger_replay(struct evd_txn *txn, struct evd_ledger **ret, uint64_t *re
                 /* Sorted keys, compact: an item event's name is there literally. */
                 if (!memmem(v.mv_data, v.mv_size, mark, sizeof(mark) - 1))
                         continue;
-                if (change_of_raw(v.mv_data, v.mv_size, &c) == 0) {
+                if (change_of_raw(l, v.mv_data, v.mv_size, &c) == 0) {
                         apply(l, seq, &c);
                         continue;
                 }
                 e = json_loadb(v.mv_data, v.mv_size, 0, NULL);
                 if (!e)
                         continue; /* evd_audit_verify names it */
-                change_of_json(e, &c);
+                change_of_json(l, e, &c);
                 apply(l, seq, &c);
                 json_decref(e);
         }
@@ -391,7 +398,8 @@ int evd_ledger_check(const struct evd_ledger *ledger, const json_t *item, char *
                                json_is_string(until) ? json_string_value(until) : "null", want);
                 say(why, n, &used, text);
         }
-        if ((s->flags & F_LABELS) && labels_hash(json_object_get(item, "labels")) != s->labels)
+        if ((s->flags & F_LABELS) &&
+            labels_hash(ledger, json_object_get(item, "labels")) != s->labels)
                 say(why, n, &used, "labels differ from the audit log's");
         return used ? -EBADMSG : 0;
 }
@@ -406,9 +414,7 @@ int evd_ledger_check_raw(const struct evd_ledger *ledger, const char *rec, size_
         uint64_t labels;
         int64_t id, t;
 
-        if (evd_jscan_valid(rec, n) < 0 ||
-            evd_jscan_fields((struct evd_jscan_span){ rec, n }, keys, 6, f) < 0 ||
-            evd_jscan_int(f[2], &id) < 0)
+        if (evd_jscan_valid_fields(rec, n, keys, 6, f) < 0 || evd_jscan_int(f[2], &id) < 0)
                 return 1;
         *ret_id = (uint64_t)id;
         s = id > 0 && (uint64_t)id <= ledger->n ? &ledger->slots[id] : NULL;
@@ -418,7 +424,8 @@ int evd_ledger_check_raw(const struct evd_ledger *ledger, const char *rec, size_
                 return 1;
         if ((s->flags & F_RETAIN) && (retain_raw(f[5], &t) != 0 || t != s->retain))
                 return 1;
-        if ((s->flags & F_LABELS) && (labels_hash_raw(f[3], &labels) < 0 || labels != s->labels))
+        if ((s->flags & F_LABELS) &&
+            (labels_hash_raw(ledger, f[3], &labels) < 0 || labels != s->labels))
                 return 1;
         return 0;
 }
