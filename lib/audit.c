@@ -141,10 +141,13 @@ static bool chain_ok_raw(EVP_MD_CTX *ctx, const EVP_MD *md, const MDB_val *v, ui
         char num[24], hex[EVD_SHA256_HEX];
         bool ok;
 
-        while ((q = memmem(p, (size_t)(end - p), hkey, sizeof(hkey) - 1))) {
-                at = q;
-                p = q + 1;
-        }
+        /* the last one: looked for from the end, where it is */
+        for (q = end; (q = memrchr(text, ',', (size_t)(q - text)));)
+                if ((size_t)(end - q) >= sizeof(hkey) - 1 &&
+                    memcmp(q, hkey, sizeof(hkey) - 1) == 0) {
+                        at = q;
+                        break;
+                }
         if (!at)
                 return false;
         p = at + sizeof(hkey) - 1; /* the hash's hex */

@@ -336,8 +336,9 @@ static int wanted(struct evd_jscan_span key, const char *const *keys, size_t n_k
 {
         if (memchr(key.p, '\\', key.n))
                 return UNSURE;
-        for (size_t i = 0; i < n_keys; i++)
-                if (strlen(keys[i]) == key.n && memcmp(keys[i], key.p, key.n) == 0)
+        for (size_t i = 0; i < n_keys; i++) /* key holds no NUL (a control byte) */
+                if (key.n && keys[i][0] == key.p[0] && strncmp(keys[i], key.p, key.n) == 0 &&
+                    keys[i][key.n] == '\0')
                         return (int)i;
         return NOT_WANTED;
 }
