@@ -135,7 +135,7 @@ static bool chain_ok_raw(EVP_MD_CTX *ctx, const EVP_MD *md, const MDB_val *v, ui
 {
         static const char hkey[] = ",\"hash\":\"", pkey[] = "\",\"prev\":\"",
                           skey[] = "\",\"seq\":";
-        const char *text = v->mv_data, *at = NULL, *p = text, *end = text + v->mv_size, *q;
+        const char *text = v->mv_data, *at = NULL, *p, *end = text + v->mv_size, *q;
         uint8_t hash[EVD_SHA256_LEN];
         unsigned int len = 0;
         char num[24], hex[EVD_SHA256_HEX];

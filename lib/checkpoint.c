@@ -309,7 +309,7 @@ static int seal_step(struct seal_scan *c, uint64_t seq, const MDB_val *v)
         static const char cp[] = "\"event\":\"audit.checkpoint\"";
         static const char keys[] = "\"event\":\"keys.created\"";
         static const char tm[] = "\"time\":\"";
-        const char *t = NULL, *next = v->mv_data, *end = (const char *)v->mv_data + v->mv_size;
+        const char *t = NULL, *next, *end = (const char *)v->mv_data + v->mv_size;
         char when[EVD_TIME_STR] = "";
         int64_t at = 0;
         int r = 0;
