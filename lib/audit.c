@@ -130,22 +130,24 @@ out:
  * unescaped quote), followed by ',"prev":"HEX","seq":N,'; what is hashed is the same
  * text without ',"hash":"HEX"'. Anything else (false) goes to the parsing check, which
  * names what is wrong. */
-static bool chain_ok_raw(const MDB_val *v, uint64_t seq, const char *prevhex,
-                         uint8_t ret_hash[EVD_SHA256_LEN])
+static bool chain_ok_raw(EVP_MD_CTX *ctx, const EVP_MD *md, const MDB_val *v, uint64_t seq,
+                         const char *prevhex, uint8_t ret_hash[EVD_SHA256_LEN])
 {
         static const char hkey[] = ",\"hash\":\"", pkey[] = "\",\"prev\":\"",
                           skey[] = "\",\"seq\":";
-        const char *text = v->mv_data, *at = NULL, *p = text, *end = text + v->mv_size, *q;
+        const char *text = v->mv_data, *at = NULL, *p, *end = text + v->mv_size, *q;
         uint8_t hash[EVD_SHA256_LEN];
         unsigned int len = 0;
         char num[24], hex[EVD_SHA256_HEX];
-        EVP_MD_CTX *ctx;
         bool ok;
 
-        while ((q = memmem(p, (size_t)(end - p), hkey, sizeof(hkey) - 1))) {
-                at = q;
-                p = q + 1;
-        }
+        /* the last one: looked for from the end, where it is */
+        for (q = end; (q = memrchr(text, ',', (size_t)(q - text)));)
+                if ((size_t)(end - q) >= sizeof(hkey) - 1 &&
+                    memcmp(q, hkey, sizeof(hkey) - 1) == 0) {
+                        at = q;
+                        break;
+                }
         if (!at)
                 return false;
         p = at + sizeof(hkey) - 1; /* the hash's hex */
@@ -163,13 +165,11 @@ static bool chain_ok_raw(const MDB_val *v, uint64_t seq, const char *prevhex,
         if (memcmp(q, skey, sizeof(skey) - 1) != 0 || (size_t)(end - q) < sizeof(skey) - 1 + len ||
             memcmp(q + sizeof(skey) - 1, num, len) != 0)
                 return false;
-        ctx = EVP_MD_CTX_new();
-        ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+        ok = ctx && md && EVP_DigestInit_ex(ctx, md, NULL) &&
              EVP_DigestUpdate(ctx, text, (size_t)(at - text)) &&
              EVP_DigestUpdate(ctx, p + 2 * EVD_SHA256_LEN + 1,
                               (size_t)(end - (p + 2 * EVD_SHA256_LEN + 1))) &&
              EVP_DigestFinal_ex(ctx, hash, &len);
-        EVP_MD_CTX_free(ctx);
         return ok && memcmp(hash, ret_hash, sizeof(hash)) == 0;
 }
 
@@ -180,11 +180,18 @@ int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *e
         uint64_t expect = 1;
         MDB_cursor *cur;
         MDB_val k, v;
+        /* fetched once for the whole log (a failure only sends entries to the parsing
+         * check) */
+        EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         int rc, r = 0;
 
         rc = mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_AUDIT), &cur);
-        if (rc)
+        if (rc) {
+                EVP_MD_CTX_free(ctx);
+                EVP_MD_free(md);
                 return evd_err_set(err, evd_mdb_errno(rc), "audit: %s", mdb_strerror(rc));
+        }
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), expect++) {
                 uint64_t seq = k.mv_size == 8 ? evd_be64_get(k.mv_data) : 0;
@@ -192,7 +199,7 @@ int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *e
                 const char *h, *p;
 
                 evd_hex(prev, sizeof(prev), prevhex);
-                if (seq == expect && chain_ok_raw(&v, seq, prevhex, stored)) {
+                if (seq == expect && chain_ok_raw(ctx, md, &v, seq, prevhex, stored)) {
                         memcpy(prev, stored, sizeof(prev));
                         continue;
                 }
@@ -234,6 +241,8 @@ int evd_audit_verify(struct evd_txn *txn, uint64_t *ret_count, struct evd_err *e
                 memcpy(prev, stored, sizeof(prev));
         }
         mdb_cursor_close(cur);
+        EVP_MD_CTX_free(ctx);
+        EVP_MD_free(md);
         if (r < 0)
                 return r;
         if (rc != MDB_NOTFOUND)

@@ -1134,6 +1134,36 @@ int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *fi
         return r < 0 ? r : 0;
 }
 
+int evd_catalog_items_each_quick(struct evd_txn *txn,
+                                 int (*quick)(const char *text, size_t n, void *ctx),
+                                 int (*each)(json_t *item, void *ctx), void *ctx)
+{
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc, r = 0;
+
+        rc = mdb_cursor_open(txn->txn, txn->catalog->dbi[EVD_DB_ITEMS], &cur);
+        if (rc)
+                return evd_mdb_errno(rc);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                json_t *item;
+
+                r = quick(v.mv_data, v.mv_size, ctx);
+                if (r != EVD_CATALOG_PARSE)
+                        continue;
+                item = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+                if (!item) {
+                        r = -EBADMSG;
+                        break;
+                }
+                r = each(item, ctx);
+                json_decref(item);
+        }
+        mdb_cursor_close(cur);
+        return r < 0 ? r : 0;
+}
+
 int evd_catalog_items_from(struct evd_txn *txn, uint64_t from_id, size_t max,
                            int (*each)(json_t *item, void *ctx), void *ctx, uint64_t *ret_next)
 {

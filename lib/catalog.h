@@ -167,6 +167,15 @@ struct evd_item_filter {
 int evd_catalog_items_each(struct evd_txn *txn, const struct evd_item_filter *filter,
                            int (*each)(json_t *item, void *ctx), void *ctx);
 
+/* evd_catalog_items_each (every item, in id order) for a caller that can often decide
+ * on a record's stored text: quick(text, n, ctx) (borrowed, valid during the call)
+ * returns as each does, or EVD_CATALOG_PARSE to have the record parsed and passed to
+ * each(item, ctx). */
+#define EVD_CATALOG_PARSE 2
+int evd_catalog_items_each_quick(struct evd_txn *txn,
+                                 int (*quick)(const char *text, size_t n, void *ctx),
+                                 int (*each)(json_t *item, void *ctx), void *ctx);
+
 /* A page of matching items in recording-time order, then id (whichever index serves
  * the filter), starting after item after_id (0: from the first); each as above.
  * -ENOENT when after_id names no item. */

@@ -309,14 +309,20 @@ static int seal_step(struct seal_scan *c, uint64_t seq, const MDB_val *v)
         static const char cp[] = "\"event\":\"audit.checkpoint\"";
         static const char keys[] = "\"event\":\"keys.created\"";
         static const char tm[] = "\"time\":\"";
-        const char *t = NULL, *next = v->mv_data, *end = (const char *)v->mv_data + v->mv_size;
+        const char *t = NULL, *next, *end = (const char *)v->mv_data + v->mv_size;
         char when[EVD_TIME_STR] = "";
         int64_t at = 0;
         int r = 0;
 
-        /* The entry's own time is its last key (sorted): details may hold others. */
-        while ((next = memmem(next, (size_t)(end - next), tm, sizeof(tm) - 1)))
-                t = next++;
+        /* The entry's own time is its last key (sorted): details may hold others. The
+         * last is looked for from the end, where it is. */
+        for (next = end;
+             (next = memrchr(v->mv_data, '"', (size_t)(next - (const char *)v->mv_data)));)
+                if ((size_t)(end - next) >= sizeof(tm) - 1 &&
+                    memcmp(next, tm, sizeof(tm) - 1) == 0) {
+                        t = next;
+                        break;
+                }
         if (t && (size_t)(end - t) > sizeof(tm) + 20) {
                 t += sizeof(tm) - 1;
                 (void)snprintf(when, sizeof(when), "%.*s", (int)strcspn(t, "\""), t);

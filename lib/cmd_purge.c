@@ -11,6 +11,7 @@
 
 #include "audit.h"
 #include "clock.h"
+#include "jscan.h"
 #include "label.h"
 #include "ledger.h"
 #include "log.h"
@@ -32,6 +33,50 @@ struct scan_ctx {
         json_t *kept;          /* {reason: count} */
 };
 
+/* Count by kind of reason, without the date in it. */
+static void count_kept(struct scan_ctx *c, const char *why)
+{
+        const char *kind = strncmp(why, "kept until", 10) == 0 ? "within retention" : why;
+        json_t *n = json_object_get(c->kept, kind);
+
+        (void)json_object_set_new(c->kept, kind, json_integer(n ? json_integer_value(n) + 1 : 1));
+}
+
+/* scan_item on the record's text, where that is certain: a record the policy keeps is
+ * counted, one past listing in a dry run that agrees with the log is counted; the rest
+ * (to list, to purge, or unusual text) is parsed for scan_item. */
+static int scan_item_quick(const char *text, size_t n, void *p)
+{
+        static const char *const keys[] = { "evidence", "hold", "purged", "retain_until" };
+        struct scan_ctx *c = p;
+        struct evd_jscan_span f[4];
+        struct evd_policy_protection prot;
+        char until[64], buf[128];
+        const char *why;
+        uint64_t id;
+        int r;
+
+        if (evd_jscan_valid_fields(text, n, keys, 4, f) < 0)
+                return EVD_CATALOG_PARSE;
+        r = evd_jscan_string(f[3], until, sizeof(until));
+        if (r == EVD_JSCAN_UNSURE)
+                return EVD_CATALOG_PARSE;
+        prot = (struct evd_policy_protection){ .purged = f[2].p != NULL,
+                                               .hold = evd_jscan_is_true(f[1]),
+                                               .evidence = evd_jscan_is_true(f[0]),
+                                               .retain_until = r == 0 ? until : NULL };
+        why = evd_policy_purge_blocker_of(&prot, c->conf, c->now, buf, sizeof(buf));
+        if (why) {
+                count_kept(c, why);
+                return 0;
+        }
+        if (!c->dry_run || json_array_size(c->eligible) < c->listed_max ||
+            evd_ledger_check_raw(c->ledger, text, n, &id) != 0)
+                return EVD_CATALOG_PARSE;
+        c->n_eligible++;
+        return 0;
+}
+
 static int scan_item(json_t *item, void *p)
 {
         struct scan_ctx *c = p;
@@ -46,12 +91,7 @@ static int scan_item(json_t *item, void *p)
                         json_pack("{sO ss}", "id", json_object_get(item, "id"), "error", bad));
         }
         if (why) {
-                /* Count by kind of reason, without the date in it. */
-                const char *kind = strncmp(why, "kept until", 10) == 0 ? "within retention" : why;
-                json_t *n = json_object_get(c->kept, kind);
-
-                (void)json_object_set_new(c->kept, kind,
-                                          json_integer(n ? json_integer_value(n) + 1 : 1));
+                count_kept(c, why);
                 return 0;
         }
         c->n_eligible++;
@@ -140,7 +180,6 @@ static int alarm_txn(struct evd_txn *txn, void *p)
 /* Scan every item in one snapshot with the audit log replayed beside it. */
 static int scan_all(struct evd_station *s, struct scan_ctx *c, struct evd_err *err)
 {
-        struct evd_item_filter all = { 0 };
         struct evd_txn txn;
         int r = evd_catalog_read_begin(s->catalog, &txn);
 
@@ -148,7 +187,7 @@ static int scan_all(struct evd_station *s, struct scan_ctx *c, struct evd_err *e
                 return evd_err_set(err, r, "catalog: %s", strerror(-r));
         r = evd_ledger_replay(&txn, &c->ledger, NULL, err);
         if (r == 0) {
-                r = evd_catalog_items_each(&txn, &all, scan_item, c);
+                r = evd_catalog_items_each_quick(&txn, scan_item_quick, scan_item, c);
                 if (r < 0)
                         (void)evd_err_set(err, r, "catalog: %s", strerror(-r));
         }

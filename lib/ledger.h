@@ -9,7 +9,8 @@
  * item.released, item.evidence, item.labelled, item.noted and item.purged change it;
  * any item.* entry's "retain_until" moves it). Memory is one small slot per item id
  * (about 24 bytes; ids are dense), whatever the log's length: the pass streams. Only
- * entries whose raw text names an "item." event are parsed.
+ * entries whose raw text names an "item." event are read, and those from their text
+ * (jscan.h) unless it is unusual, when they are parsed.
  *
  * evd_ledger_check then compares one record with the log's account; evd_ledger_missing
  * names items the log stored whose records are gone.
@@ -40,6 +41,13 @@ void evd_ledger_free(struct evd_ledger *ledger);
  * why (n bytes) naming the first difference ("hold is false, the audit log says
  * true"). */
 int evd_ledger_check(const struct evd_ledger *ledger, const json_t *item, char *why, size_t n);
+
+/* evd_ledger_check on a record's stored bytes rec[0..n), without parsing it: 0 when
+ * they certainly agree (rec is then JSON that jansson reads as a record that agrees,
+ * its id in *ret_id); 1 when the caller must parse the record and call
+ * evd_ledger_check, which names the difference (or finds none). */
+int evd_ledger_check_raw(const struct evd_ledger *ledger, const char *rec, size_t n,
+                         uint64_t *ret_id);
 
 /* Mark id as seen in the catalogue (evd_ledger_missing reports the others). */
 void evd_ledger_seen(struct evd_ledger *ledger, uint64_t id);

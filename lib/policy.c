@@ -88,19 +88,32 @@ int evd_policy_update_retention(json_t *item, const struct evd_conf *conf)
 const char *evd_policy_purge_blocker(const json_t *item, const struct evd_conf *conf, int64_t now,
                                      char *buf, size_t n)
 {
-        json_t *until = json_object_get(item, "retain_until");
+        const struct evd_policy_protection p = {
+                .purged = json_object_get(item, "purged") != NULL,
+                .hold = json_is_true(json_object_get(item, "hold")),
+                .evidence = json_is_true(json_object_get(item, "evidence")),
+                .retain_until = json_string_value(json_object_get(item, "retain_until")),
+        };
+
+        return evd_policy_purge_blocker_of(&p, conf, now, buf, n);
+}
+
+const char *evd_policy_purge_blocker_of(const struct evd_policy_protection *p,
+                                        const struct evd_conf *conf, int64_t now, char *buf,
+                                        size_t n)
+{
         char when[EVD_TIME_STR];
         int64_t t, end;
 
-        if (json_object_get(item, "purged"))
+        if (p->purged)
                 return "purged already";
-        if (json_is_true(json_object_get(item, "hold")))
+        if (p->hold)
                 return "held";
-        if (json_is_true(json_object_get(item, "evidence")))
+        if (p->evidence)
                 return "marked as evidence";
-        if (!json_is_string(until))
+        if (!p->retain_until)
                 return "kept permanently";
-        if (evd_time_parse(json_string_value(until), &t) < 0 ||
+        if (evd_time_parse(p->retain_until, &t) < 0 ||
             evd_policy_add_period(t, &conf->grace, &end) < 0)
                 return "retention date unreadable";
         if (now <= end) {

@@ -31,6 +31,18 @@ int evd_policy_update_retention(json_t *item, const struct evd_conf *conf);
 const char *evd_policy_purge_blocker(const json_t *item, const struct evd_conf *conf, int64_t now,
                                      char *buf, size_t n);
 
+/* What evd_policy_purge_blocker reads of an item (retain_until: NULL when it is not a
+ * string; borrowed). */
+struct evd_policy_protection {
+        bool purged, hold, evidence;
+        const char *retain_until;
+};
+
+/* evd_policy_purge_blocker on those fields, read by the caller. */
+const char *evd_policy_purge_blocker_of(const struct evd_policy_protection *p,
+                                        const struct evd_conf *conf, int64_t now, char *buf,
+                                        size_t n);
+
 /* ---- storage deadlines (第二十五条) ----
  *
  * A recording is due at the end of the n-th working day after its recording day. Where

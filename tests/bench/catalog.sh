@@ -151,5 +151,5 @@ done
 echo "peers: peer_ctl_ms evidockctl --help (its own start); peer_fsync_ms a 8 KiB write +"
 echo "fdatasync beside the catalogue; peer_items_scan_ms mdb_dump of the items; peer_audit_scan"
 echo "mdb_dump of the audit log through sha256sum (verify hashes each entry's bytes for the chain,"
-echo "then parses each to replay what it says of the items against the catalogue)"
+echo "and, on a second thread, reads the item entries' fields from their text to replay them against the catalogue)"
 echo "bytes_per_item: the issue's 2 KiB per item + 3 x 512 bytes per audit entry = 3584 (issue 16)"

@@ -141,3 +141,42 @@ def test_edited_labels_are_named(make_station, tmp):
     p = station.ctl("verify", "--audit")
     assert p.returncode == 1
     assert f"item {ids['plain']}: labels differ from the audit log's" in p.stdout.decode()
+
+
+def test_edits_in_unusual_encodings_are_named_and_never_purged(make_station, tmp):
+    """verify and purge read most records from their stored text without parsing them
+    (lib/jscan.c); edits written in unusual ways (a key twice, a key spelt with an
+    escape, the old value inside a string) are still named by both, with the same words,
+    and nothing is purged. Each record differs from the log in that one field. (The
+    reader's own answers on such text are in tests/unit/test_ledger.c.)"""
+    station, ids = stocked_station(make_station, tmp)
+    env = catalog(station)
+    db = env.open_db(b"items")
+    with env.begin(write=True, db=db) as txn:
+        for name, i in ids.items():
+            k = i.to_bytes(8, "big")
+            text = json.dumps(json.loads(txn.get(k)), separators=(",", ":"))
+            if name == "held":  # "hold":true first, then the edit
+                edit = text.replace('"hold":true', '"hold":true,"note":"\\"hold\\":true",'
+                                    '"hold":false')
+            elif name == "evidence":  # the key spelt with an escape
+                edit = text.replace('"evidence":true', '"evidenc\\u0065":false')
+            else:  # a label changed, the old one left in a string beside it
+                edit = text.replace('"labels":{', '"labels":{"case_no":"X1","x":"\\"case_no\\"",')
+            assert edit != text
+            txn.put(k, edit.encode())
+    env.close()
+    station.start(shift_days=400)  # the held and the plain item past their retention
+    p = station.ctl("verify", "--audit")
+    assert p.returncode == 1
+    out = p.stdout.decode()
+    assert f"item {ids['held']}: hold is false, the audit log says true" in out, out
+    assert f"item {ids['evidence']}: evidence is false, the audit log says true" in out, out
+    assert f"item {ids['plain']}: labels differ from the audit log's" in out, out
+    dry = station.json("purge", "--dry-run", "--approver", "局长", "--reason", "retention over")
+    assert dry["eligible_count"] == 0, dry
+    assert dry["kept"] == {"record disagrees with the audit log": 2,
+                           "kept permanently": 1}, dry
+    r = station.json("purge", "--approver", "局长", "--reason", "retention over")
+    assert sorted(e["id"] for e in r["tampered"]) == sorted([ids["held"], ids["plain"]]), r
+    assert r["purged"] == [], r
