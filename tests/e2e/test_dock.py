@@ -449,6 +449,72 @@ def many_files_image(path, n):
     shutil.rmtree(work)
 
 
+def cpu_seconds(pid):
+    """CPU time of pid, its reaped children and its live children (the sandboxed
+    probes evidockd starts), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(p):
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+
+    own = fields(pid)
+    total = sum(int(x) for x in own[11:15])  # utime stime cutime cstime
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                f = fields(p)
+            except OSError:
+                continue
+            if int(f[1]) == pid:
+                total += int(f[11]) + int(f[12])
+    return total / tick
+
+
+def store_syncs_alone(root, n, workers=8):
+    """The store's durable steps for n tiny files and nothing else (write, fdatasync,
+    read back, a fan-out folder made and its parent synced, rename, folder synced),
+    workers at once on the station's filesystem: what its disk allows (seconds)."""
+    import threading
+    tmp, objects = os.path.join(root, "tmp"), os.path.join(root, "objects")
+    os.makedirs(tmp)
+    os.makedirs(objects)
+
+    def fsync_dir(path):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(fd)
+        os.close(fd)
+
+    def work(k):
+        for i in range(k, n, workers):
+            h = hashlib.sha256(b"%08d" % i).hexdigest()
+            t = os.path.join(tmp, h)
+            fd = os.open(t, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            os.write(fd, b"%08d" % i)
+            os.fdatasync(fd)
+            os.close(fd)
+            with open(t, "rb") as f:
+                f.read()
+            ab, cd = os.path.join(objects, h[:2]), os.path.join(objects, h[:2], h[2:4])
+            for d, parent in ((ab, objects), (cd, ab)):
+                try:
+                    os.mkdir(d)
+                    fsync_dir(parent)
+                except FileExistsError:
+                    pass
+            os.rename(t, os.path.join(cd, h))
+            fsync_dir(cd)
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.monotonic() - t0
+    shutil.rmtree(root)
+    return took
+
+
 def dock_many(make_sim, tmp, n, limit_s):
     img = os.path.join(tmp, "many.img")
     many_files_image(img, n)
@@ -460,6 +526,17 @@ def dock_many(make_sim, tmp, n, limit_s):
     d = st.wait_dock("MANY-1", ENDED, timeout=3 * limit_s)
     took = time.monotonic() - t0
     print("%d files docked in %.1f s (%.0f files/s)" % (n, took, n / took))
+    if n >= 30000:  # make soak-dock: what bounds it, measured in the same run (issue 16)
+        daemon = next(int(p) for p in os.listdir("/proc") if p.isdigit() and
+                      open(f"/proc/{p}/comm").read().strip() == "evidockd" and
+                      int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
+                      == st.proc.pid)
+        cpu = cpu_seconds(daemon)
+        alone = store_syncs_alone(os.path.join(st.root, "syncs-alone"), n)
+        print("bounds: evidockd and its probes used %.1f s of CPU (%.1f ms a file; %.1f s on"
+              " %d cores); the store's syncs alone, 8 at once on this disk, take %.1f s"
+              " (goal: 20 s)" % (cpu, 1000 * cpu / n, cpu / os.cpu_count(), os.cpu_count(),
+                                 alone))
     assert d["state"] == "done", d
     assert d["files_done"] == d["files_total"] == n
     assert st.json("status")["items_total"] == n
