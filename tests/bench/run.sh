@@ -18,6 +18,15 @@ cleanup() {
 trap cleanup EXIT
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 now() { date +%s.%N; }
+# CPU seconds of a process, its reaped children and its live ones (the probes).
+cpu() {
+        local hz own kids
+        hz=$(getconf CLK_TCK)
+        own=$(awk -v hz="$hz" '{print ($14 + $15 + $16 + $17) / hz}' "/proc/$1/stat")
+        kids=$(for k in $(pgrep -P "$1"); do awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$k/stat"; done |
+                awk '{s += $1} END {print s + 0}')
+        awk -v a="$own" -v b="$kids" 'BEGIN{print a + b}'
+}
 
 src="$work/src"
 mkdir -p "$src/large" "$src/small"
@@ -84,9 +93,9 @@ sed -i "s|^state_dir = .*|state_dir = $work/state2|" "$work/evidock.conf"
 "$BUILD/evidockd" -c "$work/evidock.conf" 2>>"$work/evidockd.log" &
 pid=$!
 for _ in $(seq 100); do "$BUILD/evidockctl" --socket "$work/control.sock" status >/dev/null 2>&1 && break; sleep 0.1; done
-drop; t0=$(now)
+drop; t0=$(now); c0=$(cpu "$pid")
 "$BUILD/evidockctl" --socket "$work/control.sock" import "$tiny" --recorder BENCH --allow-unregistered >/dev/null
-t_evd3=$(awk "BEGIN{print $(now)-$t0}")
+t_evd3=$(awk "BEGIN{print $(now)-$t0}"); c_evd3=$(awk -v a="$(cpu "$pid")" -v b="$c0" 'BEGIN{print a-b}')
 kill "$pid"; wait "$pid" || true; pid=
 printf '\n%-34s %8s %8s %10s\n' "small files (${TINY_N} x 100 KiB)" "seconds" "files/s" "evidockd x"
 for row in "cp -r + sync:$t_cp3" "evidockd import:$t_evd3"; do
@@ -95,3 +104,5 @@ for row in "cp -r + sync:$t_cp3" "evidockd import:$t_evd3"; do
                 "$(awk -v a="$t" -v b="$t_evd3" 'BEGIN{print a/b}')"
 done
 echo "goal: evidockd import >= 0.8 x cp+sync throughput on small files"
+awk -v c="$c_evd3" -v n="$TINY_N" -v k="$(nproc)" -v t="$t_evd3" 'BEGIN{printf \
+        "bound: evidockd and its sandboxed probes used %.1f s of CPU (%.2f ms a file): %.1f s on %d cores, against %.1f s taken\n", c, 1000 * c / n, c / k, k, t}'
