@@ -591,30 +591,25 @@ static void count_case(struct report *p, const json_t *rec)
         }
 }
 
+/* Each case file record once (META "case:NO", whose case_no is NO): a labelled case
+ * never closed has none (open). Walked directly, not through evd_casefile_numbers,
+ * which also reads an item of every case in the index. */
+static int count_record(const json_t *rec, void *ptr)
+{
+        struct report *p = ptr;
+        json_t *same = NULL;
+
+        if (evd_casefile_get(p->txn, json_string_value(json_object_get(rec, "case_no")), &same) ==
+                    0 &&
+            json_equal(same, (json_t *)rec))
+                count_case(p, rec);
+        json_decref(same);
+        return p->r;
+}
+
 static int count_cases(struct report *p, struct evd_txn *txn)
 {
-        json_t *numbers = NULL, *n;
-        size_t i;
-        int r = evd_casefile_numbers(txn, &numbers);
-
-        if (r < 0)
-                return r;
-        json_array_foreach(numbers, i, n)
-        {
-                json_t *rec = NULL;
-
-                r = evd_casefile_get(txn, json_string_value(n), &rec);
-                if (r == -ENOENT) { /* labelled, never closed: open */
-                        r = 0;
-                        continue;
-                }
-                if (r < 0)
-                        break;
-                count_case(p, rec);
-                json_decref(rec);
-        }
-        json_decref(numbers);
-        return r < 0 ? r : p->r;
+        return evd_casefile_each_record(txn, count_record, p);
 }
 
 /* Unexplained holes within a stage (casefile.h: the list kept per case), each in the
