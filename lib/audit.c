@@ -533,7 +533,7 @@ int evd_audit_span(struct evd_txn *txn, int64_t from, int64_t to, uint64_t *ret_
 {
         MDB_val k = { strlen(EVD_AUDIT_TIMES_KEY), (void *)EVD_AUDIT_TIMES_KEY }, v;
         uint8_t hash[EVD_SHA256_LEN];
-        uint64_t head, a = 1, first, last = 0;
+        uint64_t head = 0, a = 1, first, last = 0;
         MDB_cursor *cur;
         int rc, r;
 
