@@ -27,6 +27,7 @@
 #define LIST_MAX 200   /* gaps and alarms listed by name (all are counted) */
 #define NO_HANDLER ""  /* the key of recordings nobody was assigned to */
 #define RULE_DEFAULT "2 working days"
+#define FIELD_MAX 256 /* a longer name is read by jansson */
 
 enum counter {
         C_RECORDINGS,
@@ -74,6 +75,12 @@ struct tally {
         int64_t n[C_COUNT];
 };
 
+#define OWNER_SLOTS 4096 /* items whose handler is remembered */
+struct owner_slot {
+        json_int_t id;
+        const char *handler; /* a key of report.owner; NULL: empty */
+};
+
 struct report {
         int64_t now, from, to; /* to: the period's last second */
         int year;              /* --year, or 0 */
@@ -86,8 +93,9 @@ struct report {
         json_t *handler_index; /* handler -> index in handlers */
         struct tally *handlers;
         size_t n_handlers, cap_handlers;
-        struct evd_txn *txn;   /* the snapshot counted */
-        json_t *owner;         /* "item id" -> handler, of the items entries were about */
+        struct evd_txn *txn; /* the snapshot counted */
+        json_t *owner;       /* the handlers of items entries were about, by name (their keys) */
+        struct owner_slot owners[OWNER_SLOTS];
         json_t *approvers;     /* name -> {accesses_view, accesses_copy, accesses_export} */
         json_t *rules;         /* deadline_rule -> recordings */
         json_t *gaps, *alarms; /* the first LIST_MAX of each */
@@ -383,24 +391,69 @@ static int count_item(json_t *item, void *ptr)
         return p->r;
 }
 
+/* A string member into buf: *ret the text, or NULL when absent or not a string; <0 when
+ * jansson must read it (escapes, too long). */
+static int string_field(struct evd_jscan_span v, char buf[FIELD_MAX], const char **ret)
+{
+        int r = v.p ? evd_jscan_string(v, buf, FIELD_MAX) : -EINVAL;
+
+        *ret = r == 0 ? buf : NULL;
+        return r == -EINVAL ? 0 : r;
+}
+
+/* h as a string that lasts as long as the report (a key of p->owner), NULL when out of
+ * memory. */
+static const char *intern(struct report *p, const char *h)
+{
+        void *it = json_object_iter_at(p->owner, h);
+
+        if (!it && json_object_set_new(p->owner, h, json_null()) == 0)
+                it = json_object_iter_at(p->owner, h);
+        return it ? json_object_iter_key(it) : NULL;
+}
+
+/* The handler of item id read from its stored text: 0, or <0 when it must be parsed. */
+static int quick_owner(struct report *p, uint64_t id, char buf[FIELD_MAX], const char **ret)
+{
+        static const char *const labels_key[] = { "labels" }, *const handler_key[] = { "handler" };
+        struct evd_jscan_span labels, handler = { 0 };
+        uint8_t key[8];
+        MDB_val k = { 8, key }, v;
+        int rc;
+
+        evd_be64_put(key, id);
+        rc = mdb_get(p->txn->txn, evd_txn_dbi(p->txn, EVD_DB_ITEMS), &k, &v);
+        *ret = NULL;
+        if (rc)
+                return rc == MDB_NOTFOUND ? 0 : evd_mdb_errno(rc);
+        if (evd_jscan_valid_fields(v.mv_data, v.mv_size, labels_key, 1, &labels) < 0 ||
+            (evd_jscan_is_object(labels) && evd_jscan_fields(labels, handler_key, 1, &handler) < 0))
+                return EVD_JSCAN_UNSURE;
+        return string_field(handler, buf, ret);
+}
+
 /* The handler of item id (NO_HANDLER when it has none or is not there), looked up in
- * the snapshot once and remembered. */
+ * the snapshot and remembered in a small cache (direct-mapped by id). */
 static const char *owner_of(struct report *p, json_int_t id)
 {
-        char key[24];
+        struct owner_slot *slot = &p->owners[(uint64_t)id % OWNER_SLOTS];
+        char buf[FIELD_MAX];
         json_t *item = NULL;
-        const char *h;
+        const char *h = NULL;
 
-        (void)snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, id);
-        h = json_string_value(json_object_get(p->owner, key));
-        if (h)
-                return h;
-        if (id > 0 && evd_catalog_item_get(p->txn, (uint64_t)id, &item) == 0)
+        if (slot->handler && slot->id == id)
+                return slot->handler;
+        if (id > 0 && quick_owner(p, (uint64_t)id, buf, &h) < 0 &&
+            evd_catalog_item_get(p->txn, (uint64_t)id, &item) == 0)
                 h = json_string_value(json_object_get(json_object_get(item, "labels"), "handler"));
-        if (json_object_set_new(p->owner, key, json_string(h ? h : NO_HANDLER)) < 0)
-                p->r = -ENOMEM;
+        h = intern(p, h ? h : NO_HANDLER);
         json_decref(item);
-        return json_string_value(json_object_get(p->owner, key)) ?: NO_HANDLER;
+        if (!h) {
+                p->r = -ENOMEM;
+                return NO_HANDLER;
+        }
+        *slot = (struct owner_slot){ .id = id, .handler = h };
+        return h;
 }
 
 /* The handler of the item an entry is about ("item:17", or details.id). */
@@ -640,18 +693,6 @@ static int count_stage_gaps(struct report *p, struct evd_txn *txn)
 }
 
 /* ---- the period's items and log entries ---- */
-
-#define FIELD_MAX 256 /* a longer name is read by jansson */
-
-/* A string member into buf: *ret the text, or NULL when absent or not a string; <0 when
- * jansson must read it (escapes, too long). */
-static int string_field(struct evd_jscan_span v, char buf[FIELD_MAX], const char **ret)
-{
-        int r = v.p ? evd_jscan_string(v, buf, FIELD_MAX) : -EINVAL;
-
-        *ret = r == 0 ? buf : NULL;
-        return r == -EINVAL ? 0 : r;
-}
 
 /* An item counted from its stored text (jscan.h), without building it: 0, or 1 when it
  * must be parsed (anything unusual, or sequence gaps to list). */
