@@ -100,19 +100,33 @@ static int mark_seq(struct evd_txn *txn, const char *prefix, uint64_t seq)
         return evd_txn_put(txn, EVD_DB_META, &k, &v, 0);
 }
 
+/* The seq the index is complete through (EVD_AUDIT_TIMES_KEY), 0 when there is none. */
+static uint64_t index_through(struct evd_txn *txn)
+{
+        MDB_val k = { strlen(EVD_AUDIT_TIMES_KEY), (void *)EVD_AUDIT_TIMES_KEY }, v;
+
+        return mdb_get(txn->txn, evd_txn_dbi(txn, EVD_DB_META), &k, &v) == 0 && v.mv_size == 8
+                       ? evd_be64_get(v.mv_data)
+                       : 0;
+}
+
+/* Entry seq noted in the index, which goes on only from the entry before: a log
+ * appended to without it (an older evidockd, a restore) keeps a stale index, which
+ * readers then leave aside. */
 static int index_time(struct evd_txn *txn, uint64_t seq, int64_t head_time, int64_t now,
                       const char *event)
 {
+        uint8_t through[8];
+        MDB_val k = { strlen(EVD_AUDIT_TIMES_KEY), (void *)EVD_AUDIT_TIMES_KEY },
+                v = { 8, through };
         int r = 0;
 
-        if (seq == 1) {
-                MDB_val k = { strlen(EVD_AUDIT_TIMES_KEY), (void *)EVD_AUDIT_TIMES_KEY },
-                        v = { 1, (void *)"1" };
-
-                r = evd_txn_put(txn, EVD_DB_META, &k, &v, 0);
-        } else if (now < head_time || head_time == INT64_MIN) {
+        if (seq != 1 && index_through(txn) != seq - 1)
+                return 0;
+        evd_be64_put(through, seq);
+        r = evd_txn_put(txn, EVD_DB_META, &k, &v, 0);
+        if (r == 0 && seq != 1 && (now < head_time || head_time == INT64_MIN))
                 r = mark_seq(txn, BACK_PREFIX, seq);
-        }
         if (r == 0 &&
             (strcmp(event, "station.started") == 0 || strcmp(event, "station.stopped") == 0))
                 r = mark_seq(txn, RUN_PREFIX, seq);
@@ -521,11 +535,19 @@ static int first_after(struct evd_txn *txn, uint64_t a, uint64_t b, int64_t t, u
 /* The seq after the META key k that starts with prefix, or 0 at the end of them. */
 static uint64_t key_seq(const MDB_val *k, const char *prefix)
 {
+        const char *d = k->mv_data;
         size_t n = strlen(prefix);
+        uint64_t seq = 0;
 
-        if (k->mv_size != n + 20 || memcmp(k->mv_data, prefix, n) != 0)
+        if (k->mv_size != n + 20 || memcmp(d, prefix, n) != 0)
                 return 0;
-        return strtoull((const char *)k->mv_data + n, NULL, 10); /* 20 digits, then the end */
+        /* exactly the 20 digits: a key's bytes are not NUL-terminated */
+        for (size_t i = n; i < n + 20; i++) {
+                if (d[i] < '0' || d[i] > '9')
+                        return 0;
+                seq = seq * 10 + (uint64_t)(d[i] - '0');
+        }
+        return seq;
 }
 
 int evd_audit_span(struct evd_txn *txn, int64_t from, int64_t to, uint64_t *ret_first,
@@ -540,8 +562,8 @@ int evd_audit_span(struct evd_txn *txn, int64_t from, int64_t to, uint64_t *ret_
         if ((r = evd_audit_head(txn, &head, hash)) < 0)
                 return r;
         first = head + 1;
-        if (head && (rc = mdb_get(txn->txn, evd_txn_dbi(txn, EVD_DB_META), &k, &v)) != 0)
-                return rc == MDB_NOTFOUND ? -ENOENT : evd_mdb_errno(rc);
+        if (head && index_through(txn) != head)
+                return -ENOENT;
         if ((rc = mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_META), &cur)) != 0)
                 return evd_mdb_errno(rc);
         k = (MDB_val){ strlen(BACK_PREFIX), (void *)BACK_PREFIX };

@@ -78,17 +78,19 @@ int evd_audit_get(struct evd_txn *txn, uint64_t seq, json_t **ret);
 
 /* The time index, for scans of a period (the report): entries are appended in time
  * order except where the clock was set back, so the log is a few stretches each in
- * time order. META EVD_AUDIT_TIMES_KEY is set with the first entry (a log that began
- * before this index has none, nor a log restored from a backup), and each entry whose
- * time is before its predecessor's, and each station.started and station.stopped, is
- * noted in META as it is appended. */
+ * time order. As entries are appended, META notes each one whose time is before its
+ * predecessor's, and each station.started and station.stopped; META
+ * EVD_AUDIT_TIMES_KEY holds the seq (8 bytes, big-endian) the notes are complete
+ * through. It starts with the first entry and goes on only from the entry before: a
+ * log begun before the index, restored from a backup, or appended to by an older
+ * evidockd has none or a stale one, and is read whole. */
 #define EVD_AUDIT_TIMES_KEY "audit_times"
 
 /* *ret_first: the first seq whose time is at or after from (the head's seq + 1 when
  * none is); *ret_last: the last seq whose time is at or before to (0 when none is); the
  * entries before ret_first are all before from, those after ret_last all after to.
- * -ENOENT when the log has no time index (scan it all), -EBADMSG when an entry has no
- * time. */
+ * -ENOENT when the log has no complete time index (scan it all), -EBADMSG when an entry
+ * has no time. */
 int evd_audit_span(struct evd_txn *txn, int64_t from, int64_t to, uint64_t *ret_first,
                    uint64_t *ret_last);
 

@@ -112,6 +112,8 @@ def test_report_of_a_period_equals_the_full_pass(make_station, tmp):
     full = reports(station)
     assert index_keys(catalog)[:1] != [b"audit_times"]  # still the full pass
     for args in PERIODS:
+        for key in full[args][0]:
+            assert indexed[args][0][key] == full[args][0][key], (args, key)
         assert indexed[args] == full[args], args
 
     r2025 = indexed[("--year", "2025")][0]
