@@ -251,15 +251,18 @@ static void add(struct report *p, int m, const char *handler, enum counter c)
 
 static void bump_json(json_t *obj, const char *key, const char *field)
 {
-        json_t *row = json_object_get(obj, key);
+        json_t *row = json_object_get(obj, key), *v;
 
         if (!row) {
                 row = json_object();
                 if (!row || json_object_set_new(obj, key, row) < 0)
                         return;
         }
-        (void)json_object_set_new(
-                row, field, json_integer(json_integer_value(json_object_get(row, field)) + 1));
+        v = json_object_get(row, field);
+        if (json_is_integer(v)) /* in place: no allocation per item */
+                (void)json_integer_set(v, json_integer_value(v) + 1);
+        else
+                (void)json_object_set_new(row, field, json_integer(1));
 }
 
 static void append_bounded(json_t *list, json_t *v)
