@@ -7,8 +7,11 @@
  *
  * Recordings count in the month of their recording time; events (accesses, purges,
  * holds, alarms) in the month they happened; months are the station's local months.
- * One pass over the items (every item, so that an event can name the handler of a
- * recording made before the period) and one over the audit log. */
+ * Read are the items recorded in the period (by_time, from their stored text), the log
+ * entries that can fall in it (audit.h: the time index; the runs around it from its
+ * starts and stops), and, on demand through a small cache, the items an event names
+ * (recorded before the period, perhaps). A log without the time index is read whole
+ * and the items parsed: the full pass, with the same result. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
