@@ -9,7 +9,7 @@ import os
 
 import lmdb
 
-from test_report import TZ, by_name, recording  # noqa: F401 (TZ: the station's zone)
+from test_report import by_name, recording
 
 PERIODS = [("--year", "2024"), ("--year", "2025"), ("--year", "2026"),
            ("--from", "2025-06-01", "--to", "2026-01-31"),
