@@ -40,13 +40,16 @@ int evd_audit_entry_hash(const json_t *entry, uint8_t out[EVD_SHA256_LEN])
         return entry_hash(entry, out);
 }
 
-int evd_audit_head(struct evd_txn *txn, uint64_t *ret_seq, uint8_t ret_hash[EVD_SHA256_LEN])
+/* The last entry's seq, hash and time (INT64_MIN when it has none that parses). */
+static int head_entry(struct evd_txn *txn, uint64_t *ret_seq, uint8_t ret_hash[EVD_SHA256_LEN],
+                      int64_t *ret_time)
 {
         MDB_cursor *cur;
         MDB_val k, v;
         json_t *e;
         int rc, r;
 
+        *ret_time = INT64_MIN;
         rc = mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_AUDIT), &cur);
         if (rc)
                 return evd_mdb_errno(rc);
@@ -69,8 +72,65 @@ int evd_audit_head(struct evd_txn *txn, uint64_t *ret_seq, uint8_t ret_hash[EVD_
                       EVD_SHA256_LEN);
         if (r == 0)
                 *ret_seq = evd_be64_get(k.mv_data);
+        if (evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", ret_time) < 0)
+                *ret_time = INT64_MIN;
         json_decref(e);
         return r < 0 ? -EBADMSG : 0;
+}
+
+int evd_audit_head(struct evd_txn *txn, uint64_t *ret_seq, uint8_t ret_hash[EVD_SHA256_LEN])
+{
+        int64_t t;
+
+        return head_entry(txn, ret_seq, ret_hash, &t);
+}
+
+/* The time index (audit.h): META EVD_AUDIT_TIMES_KEY once the log is kept from its first
+ * entry, "audit_back:SEQ" where the time went back, "audit_run:SEQ" at each start or stop,
+ * SEQ in 20 digits so that byte order is numeric order. */
+#define BACK_PREFIX "audit_back:"
+#define RUN_PREFIX "audit_run:"
+
+static int mark_seq(struct evd_txn *txn, const char *prefix, uint64_t seq)
+{
+        char key[32];
+        MDB_val k = { 0, key }, v = { 0, (void *)"" };
+
+        k.mv_size = (size_t)snprintf(key, sizeof(key), "%s%020" PRIu64, prefix, seq);
+        return evd_txn_put(txn, EVD_DB_META, &k, &v, 0);
+}
+
+/* The seq the index is complete through (EVD_AUDIT_TIMES_KEY), 0 when there is none. */
+static uint64_t index_through(struct evd_txn *txn)
+{
+        MDB_val k = { strlen(EVD_AUDIT_TIMES_KEY), (void *)EVD_AUDIT_TIMES_KEY }, v;
+
+        return mdb_get(txn->txn, evd_txn_dbi(txn, EVD_DB_META), &k, &v) == 0 && v.mv_size == 8
+                       ? evd_be64_get(v.mv_data)
+                       : 0;
+}
+
+/* Entry seq noted in the index, which goes on only from the entry before: a log
+ * appended to without it (an older evidockd, a restore) keeps a stale index, which
+ * readers then leave aside. */
+static int index_time(struct evd_txn *txn, uint64_t seq, int64_t head_time, int64_t now,
+                      const char *event)
+{
+        uint8_t through[8];
+        MDB_val k = { strlen(EVD_AUDIT_TIMES_KEY), (void *)EVD_AUDIT_TIMES_KEY },
+                v = { 8, through };
+        int r = 0;
+
+        if (seq != 1 && index_through(txn) != seq - 1)
+                return 0;
+        evd_be64_put(through, seq);
+        r = evd_txn_put(txn, EVD_DB_META, &k, &v, 0);
+        if (r == 0 && seq != 1 && (now < head_time || head_time == INT64_MIN))
+                r = mark_seq(txn, BACK_PREFIX, seq);
+        if (r == 0 &&
+            (strcmp(event, "station.started") == 0 || strcmp(event, "station.stopped") == 0))
+                r = mark_seq(txn, RUN_PREFIX, seq);
+        return r;
 }
 
 int evd_audit_append(struct evd_txn *txn, const struct evd_actor *actor, const char *event,
@@ -80,16 +140,17 @@ int evd_audit_append(struct evd_txn *txn, const struct evd_actor *actor, const c
         char prevhex[EVD_SHA256_HEX], hashhex[EVD_SHA256_HEX], now[EVD_TIME_STR];
         MDB_val k = { 8, key }, v;
         uint64_t seq = 0;
+        int64_t head_time, t = evd_clock_now();
         json_t *e;
         char *text;
         int r;
 
-        r = evd_audit_head(txn, &seq, prev);
+        r = head_entry(txn, &seq, prev, &head_time);
         if (r < 0)
                 return r;
         seq++;
         evd_hex(prev, sizeof(prev), prevhex);
-        evd_time_format(evd_clock_now(), now);
+        evd_time_format(t, now);
         e = json_pack("{sI s{sIss} ss ss ss ss}", "seq", (json_int_t)seq, "actor", "uid",
                       (json_int_t)actor->uid, "name", actor->name, "time", now, "event", event,
                       "subject", subject ? subject : "", "prev", prevhex);
@@ -116,6 +177,8 @@ int evd_audit_append(struct evd_txn *txn, const struct evd_actor *actor, const c
         v = (MDB_val){ strlen(text), text };
         r = evd_txn_put(txn, EVD_DB_AUDIT, &k, &v, MDB_APPEND);
         free(text);
+        if (r == 0)
+                r = index_time(txn, seq, head_time, t, event);
         if (r == 0 && ret_seq)
                 *ret_seq = seq;
 out:
@@ -436,5 +499,133 @@ int evd_audit_each_snapshot(struct evd_catalog *catalog, uint64_t from_seq, int6
                 return r;
         r = evd_audit_each(&txn, from_seq, since, each, ctx);
         evd_catalog_read_end(&txn);
+        return r;
+}
+
+/* The time of entry seq: -ENOENT when there is none, -EBADMSG when it has no time. */
+static int entry_time(struct evd_txn *txn, uint64_t seq, int64_t *ret)
+{
+        json_t *e = NULL;
+        int r = evd_audit_get(txn, seq, &e);
+
+        if (r == 0 && evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", ret) < 0)
+                r = -EBADMSG;
+        json_decref(e);
+        return r;
+}
+
+/* The first seq in [a, b] whose time is after t (b + 1 when none), times in order there. */
+static int first_after(struct evd_txn *txn, uint64_t a, uint64_t b, int64_t t, uint64_t *ret)
+{
+        uint64_t lo = a, hi = b + 1;
+
+        while (lo < hi) {
+                uint64_t mid = lo + (hi - lo) / 2;
+                int64_t when;
+                int r = entry_time(txn, mid, &when);
+
+                if (r < 0)
+                        return r;
+                if (when > t)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        *ret = lo;
+        return 0;
+}
+
+/* The seq after the META key k that starts with prefix, or 0 at the end of them. */
+static uint64_t key_seq(const MDB_val *k, const char *prefix)
+{
+        const char *d = k->mv_data;
+        size_t n = strlen(prefix);
+        uint64_t seq = 0;
+
+        if (k->mv_size != n + 20 || memcmp(d, prefix, n) != 0)
+                return 0;
+        /* exactly the 20 digits: a key's bytes are not NUL-terminated */
+        for (size_t i = n; i < n + 20; i++) {
+                if (d[i] < '0' || d[i] > '9')
+                        return 0;
+                seq = seq * 10 + (uint64_t)(d[i] - '0');
+        }
+        return seq;
+}
+
+int evd_audit_span(struct evd_txn *txn, int64_t from, int64_t to, uint64_t *ret_first,
+                   uint64_t *ret_last)
+{
+        MDB_val k = { strlen(EVD_AUDIT_TIMES_KEY), (void *)EVD_AUDIT_TIMES_KEY }, v;
+        uint8_t hash[EVD_SHA256_LEN];
+        uint64_t head = 0, a = 1, first, last = 0;
+        MDB_cursor *cur;
+        int rc, r;
+
+        if ((r = evd_audit_head(txn, &head, hash)) < 0)
+                return r;
+        first = head + 1;
+        if (head && index_through(txn) != head)
+                return -ENOENT;
+        if ((rc = mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_META), &cur)) != 0)
+                return evd_mdb_errno(rc);
+        k = (MDB_val){ strlen(BACK_PREFIX), (void *)BACK_PREFIX };
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        /* Each stretch between two steps back is in time order: search each. */
+        while (r == 0 && a <= head) {
+                uint64_t next = rc == 0 ? key_seq(&k, BACK_PREFIX) : 0, b, s, e;
+
+                b = next > a && next <= head ? next - 1 : head;
+                if ((r = first_after(txn, a, b, from - 1, &s)) < 0 ||
+                    (r = first_after(txn, a, b, to, &e)) < 0)
+                        break;
+                if (s <= b && s < first)
+                        first = s;
+                if (e > a && e - 1 > last)
+                        last = e - 1;
+                a = b + 1;
+                if (next && next <= b + 1)
+                        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+        if (r < 0)
+                return r;
+        *ret_first = first;
+        *ret_last = last;
+        return 0;
+}
+
+int evd_audit_run_near(struct evd_txn *txn, uint64_t seq, bool back, json_t **ret)
+{
+        char key[32];
+        MDB_val k = { 0, key }, v;
+        MDB_cursor *cur;
+        int rc, r = -ENOENT;
+
+        k.mv_size = (size_t)snprintf(key, sizeof(key), "%s%020" PRIu64, RUN_PREFIX, seq);
+        if ((rc = mdb_cursor_open(txn->txn, evd_txn_dbi(txn, EVD_DB_META), &cur)) != 0)
+                return evd_mdb_errno(rc);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (back)
+                rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+        else if (rc == 0 && key_seq(&k, RUN_PREFIX) == seq)
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        for (; rc == 0 && r == -ENOENT;
+             rc = mdb_cursor_get(cur, &k, &v, back ? MDB_PREV : MDB_NEXT)) {
+                uint64_t s = key_seq(&k, RUN_PREFIX);
+                json_t *e = NULL;
+                int64_t t;
+
+                if (s == 0)
+                        break;
+                if (evd_audit_get(txn, s, &e) == 0 &&
+                    evd_time_parse(json_string_value(json_object_get(e, "time")) ?: "", &t) == 0) {
+                        *ret = e;
+                        r = 0;
+                } else {
+                        json_decref(e);
+                }
+        }
+        mdb_cursor_close(cur);
         return r;
 }

@@ -10,6 +10,7 @@
 #define EVD_AUDIT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "catalog.h"
@@ -74,6 +75,29 @@ int evd_audit_each_item(struct evd_txn *txn, const uint64_t *ids, size_t n_ids,
 /* Entry seq into *ret (json_decref): -ENOENT when there is none, -EBADMSG when it is
  * not JSON. */
 int evd_audit_get(struct evd_txn *txn, uint64_t seq, json_t **ret);
+
+/* The time index, for scans of a period (the report): entries are appended in time
+ * order except where the clock was set back, so the log is a few stretches each in
+ * time order. As entries are appended, META notes each one whose time is before its
+ * predecessor's, and each station.started and station.stopped; META
+ * EVD_AUDIT_TIMES_KEY holds the seq (8 bytes, big-endian) the notes are complete
+ * through. It starts with the first entry and goes on only from the entry before: a
+ * log begun before the index, restored from a backup, or appended to by an older
+ * evidockd has none or a stale one, and is read whole. */
+#define EVD_AUDIT_TIMES_KEY "audit_times"
+
+/* *ret_first: the first seq whose time is at or after from (the head's seq + 1 when
+ * none is); *ret_last: the last seq whose time is at or before to (0 when none is); the
+ * entries before ret_first are all before from, those after ret_last all after to.
+ * -ENOENT when the log has no complete time index (scan it all), -EBADMSG when an entry
+ * has no time. */
+int evd_audit_span(struct evd_txn *txn, int64_t from, int64_t to, uint64_t *ret_first,
+                   uint64_t *ret_last);
+
+/* The station.started or station.stopped entry nearest to seq whose time parses: the
+ * last one before seq (back) or the first one after it; *ret (caller owns) set only on
+ * success, -ENOENT when there is none. Only with the time index. */
+int evd_audit_run_near(struct evd_txn *txn, uint64_t seq, bool back, json_t **ret);
 
 /* evd_audit_each in a read snapshot of its own. */
 int evd_audit_each_snapshot(struct evd_catalog *catalog, uint64_t from_seq, int64_t since,
