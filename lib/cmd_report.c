@@ -22,6 +22,7 @@
 #include "audit.h"
 #include "casefile.h"
 #include "clock.h"
+#include "item_record.h"
 #include "jscan.h"
 #include "trip.h"
 #include "station_internal.h"
@@ -706,7 +707,7 @@ static int quick_item(struct report *p, const char *text, size_t n)
 {
         static const char *const keys[] = { "deadline",      "deadline_rule", "recorded_at",
                                             "recorder",      "labels",        "late",
-                                            "clock_suspect", "sequence_gaps" };
+                                            "clock_suspect", "sequence_gaps", "~" };
         static const char *const label_keys[] = { "handler", "case_no", "party" };
         struct evd_jscan_span v[EVD_ARRAY_SIZE(keys)], l[3] = { { 0 } };
         char buf[7][FIELD_MAX];
@@ -724,8 +725,11 @@ static int quick_item(struct report *p, const char *text, size_t n)
         for (size_t i = 0; i < 7; i++)
                 if (string_field(i < 4 ? v[i] : l[i - 4], buf[i], out[i]) < 0)
                         return 1;
+        /* A record that leaves out fields at their first value (item_record.h, "~")
+         * holds late false by leaving it out. */
         f.late = evd_jscan_is_true(*late)                                      ? 1
                  : late->p && late->n == 5 && memcmp(late->p, "false", 5) == 0 ? 0
+                 : !late->p && v[8].p                                          ? 0
                                                                                : -1;
         f.clock_suspect = evd_jscan_is_true(v[6]);
         (void)count_fields(p, &f);
@@ -768,7 +772,7 @@ static int count_items(struct report *p, struct evd_txn *txn)
                         r = r < 0 ? r : p->r;
                         continue;
                 }
-                item = json_loadb(iv.mv_data, iv.mv_size, 0, NULL);
+                item = evd_item_record_decode(iv.mv_data, iv.mv_size);
                 r = item ? count_item(item, p) : -EBADMSG;
                 json_decref(item);
         }
