@@ -75,8 +75,8 @@ static int64_t val_time(const uint8_t *p)
         return evd_catalog_pos_time(p);
 }
 
-/* One stage's clips (the values under its key, in order): its unexplained gaps into
- * gaps; *first gets the stage's first value (the order of stages in the timeline). */
+/* One stage's clips (the values under its key, in order, the cursor on the first): its
+ * unexplained gaps into gaps, as evd_casefile_timeline finds them (casefile.c). */
 static int stage_walk(MDB_cursor *cur, MDB_val *k, MDB_val *v, const char *stage, int64_t tolerance,
                       json_t *gaps)
 {
@@ -150,7 +150,8 @@ int evd_catalog_stage_gaps(struct evd_txn *txn, const char *case_no, int64_t tol
         }
         if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
                 r = evd_mdb_errno(rc);
-        mdb_cursor_close(cur);
+        if (cur)
+                mdb_cursor_close(cur);
         /* The timeline lists the stages in the order of their first clip. */
         if (s)
                 qsort(s, n, sizeof(*s), by_first);
