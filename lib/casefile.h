@@ -45,9 +45,10 @@ const char *evd_casefile_state(const json_t *rec, int64_t now);
 json_t *evd_casefile_timeline(const json_t *items, int64_t tolerance);
 
 /* Work out case_no's unexplained stage gaps again (its clips in the by_case_stage
- * index, catalog_stage.h: no item is read) and keep them in META "stage_gaps" as {case_no: [gap]}, the
- * case dropped when it has none: status and the report read that, never every item. Called in the
- * transaction of every edit that can move a gap (a label, a stage, a note). */
+ * index, catalog_stage.h: no item is read) and keep them in META "stage_gaps" as
+ * {case_no: [gap]}, the case dropped when it has none: status and the report read that,
+ * never every item. Called in the transaction of every edit that can move a gap (a
+ * label, a stage, a note). */
 int evd_casefile_stage_check(struct evd_txn *txn, const char *case_no, int64_t tolerance);
 
 /* evd_casefile_stage_check for every case named by a key of cases (borrowed), with one

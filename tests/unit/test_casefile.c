@@ -1,4 +1,4 @@
-/* casefile and casestage: the stage gaps kept in META "stage_gaps" as items move
+/* casefile and catalog_stage: the stage gaps kept in META "stage_gaps" as items move
  * between cases, change stage, get notes and new recording times stay equal to a
  * brute-force recomputation (evd_casefile_timeline over every item of every case);
  * a catalogue from before the by_case_stage index gets it built at start. */
