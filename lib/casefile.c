@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "calendar.h"
+#include "catalog_stage.h"
 #include "util.h"
 
 #define KEY_MAX 300 /* "case:" and a case number (label.h: at most 256 bytes) */
@@ -177,7 +178,12 @@ static int by_start(const void *a, const void *b)
 
         if (x->start != y->start)
                 return x->start < y->start ? -1 : 1;
-        return (x->end > y->end) - (x->end < y->end);
+        if (x->end != y->end) /* then by id: the by_case_stage index's order */
+                return x->end < y->end ? -1 : 1;
+        return (json_integer_value(json_object_get(x->item, "id")) >
+                json_integer_value(json_object_get(y->item, "id"))) -
+               (json_integer_value(json_object_get(x->item, "id")) <
+                json_integer_value(json_object_get(y->item, "id")));
 }
 
 static json_t *time_json(int64_t t)
@@ -278,48 +284,65 @@ fail:
 }
 
 #define STAGE_GAPS_KEY "stage_gaps"
+#define STAGE_INDEX_KEY "stage_index" /* by_case_stage holds every item (catalog_stage.h) */
 
-static int collect(json_t *item, void *list)
+/* Put case_no's unexplained gaps, worked out again from the index, into all; *changed
+ * set when they differ from what all held. */
+static int stage_update(struct evd_txn *txn, json_t *all, const char *case_no, int64_t tolerance,
+                        bool *changed)
 {
-        return json_array_append(list, item) < 0 ? -ENOMEM : 0;
+        json_t *open = NULL, *had;
+        int r = evd_catalog_stage_gaps(txn, case_no, tolerance, &open);
+
+        if (r < 0)
+                return r;
+        had = json_object_get(all, case_no);
+        if (json_array_size(open) == 0 && !had)
+                ; /* nothing stored, nothing to store */
+        else if (had && json_equal(had, open))
+                ;
+        else if (json_array_size(open) ? json_object_set(all, case_no, open) < 0
+                                       : json_object_del(all, case_no) < 0)
+                r = -ENOMEM;
+        else
+                *changed = true;
+        json_decref(open);
+        return r;
+}
+
+int evd_casefile_stage_recheck(struct evd_txn *txn, const json_t *cases, int64_t tolerance)
+{
+        json_t *all = NULL, *v;
+        const char *no;
+        bool changed = false;
+        int r = 0;
+
+        if (json_object_size(cases) == 0)
+                return 0;
+        if (evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &all) < 0 ||
+            !json_is_object(all)) {
+                json_decref(all);
+                all = json_object();
+        }
+        if (!all)
+                return -ENOMEM;
+        json_object_foreach((json_t *)cases, no, v)
+        {
+                if (r == 0)
+                        r = stage_update(txn, all, no, tolerance, &changed);
+        }
+        if (r == 0 && changed)
+                r = evd_catalog_json_put(txn, EVD_DB_META, STAGE_GAPS_KEY, all);
+        json_decref(all);
+        return r;
 }
 
 int evd_casefile_stage_check(struct evd_txn *txn, const char *case_no, int64_t tolerance)
 {
-        struct evd_item_filter f = { .case_no = case_no };
-        json_t *items = json_array(), *all = NULL, *open = json_array(), *tl = NULL, *g;
-        size_t i;
-        int r = items && open ? evd_catalog_items_each(txn, &f, collect, items) : -ENOMEM;
+        json_t *one = json_pack("{sb}", case_no, 1);
+        int r = one ? evd_casefile_stage_recheck(txn, one, tolerance) : -ENOMEM;
 
-        if (r == 0 && !(tl = evd_casefile_timeline(items, tolerance)))
-                r = -ENOMEM;
-        json_array_foreach(json_object_get(tl, "gaps"), i, g)
-        {
-                if (!json_is_true(json_object_get(g, "explained")))
-                        (void)json_array_append(open, g);
-        }
-        if (r == 0 && evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &all) < 0)
-                all = json_object();
-        if (r == 0 && !all)
-                r = -ENOMEM;
-        if (r == 0) {
-                json_t *had = json_object_get(all, case_no);
-
-                if (json_array_size(open) == 0 && !had)
-                        goto out; /* nothing stored, nothing to store */
-                if (had && json_equal(had, open))
-                        goto out;
-                if (json_array_size(open))
-                        (void)json_object_set(all, case_no, open);
-                else
-                        (void)json_object_del(all, case_no);
-                r = evd_catalog_json_put(txn, EVD_DB_META, STAGE_GAPS_KEY, all);
-        }
-out:
-        json_decref(items);
-        json_decref(open);
-        json_decref(tl);
-        json_decref(all);
+        json_decref(one);
         return r;
 }
 
@@ -342,26 +365,42 @@ struct stage_ready {
 static int stage_ready_txn(struct evd_txn *txn, void *p)
 {
         const struct stage_ready *c = p;
-        json_t *have = NULL, *nos = NULL, *no;
+        json_t *have = NULL, *gaps = NULL, *nos = NULL, *set = NULL, *no;
         size_t i;
-        int r;
+        int r = 0;
 
-        if (evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &have) == 0) {
+        if (evd_catalog_json_get(txn, EVD_DB_META, STAGE_INDEX_KEY, &have) == 0 &&
+            evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &gaps) == 0) {
                 json_decref(have);
+                json_decref(gaps);
                 return 0;
         }
-        r = evd_casefile_numbers(txn, &nos);
+        if (!have) { /* items stored before by_case_stage was kept: indexed once */
+                r = evd_catalog_stage_build(txn);
+                have = json_pack("{si}", "version", 1);
+                if (r == 0)
+                        r = have ? evd_catalog_json_put(txn, EVD_DB_META, STAGE_INDEX_KEY, have)
+                                 : -ENOMEM;
+        }
+        /* every case's gaps worked out again from the index, from none */
+        gaps = json_object();
+        set = json_object();
+        if (r == 0)
+                r = gaps && set ? evd_catalog_json_put(txn, EVD_DB_META, STAGE_GAPS_KEY, gaps)
+                                : -ENOMEM;
+        if (r == 0)
+                r = evd_casefile_numbers(txn, &nos);
         json_array_foreach(nos, i, no)
         {
-                if (r == 0)
-                        r = evd_casefile_stage_check(txn, json_string_value(no), c->tolerance);
+                if (r == 0 && json_object_set(set, json_string_value(no), json_true()) < 0)
+                        r = -ENOMEM;
         }
-        json_decref(nos);
-        if (r == 0 && evd_catalog_json_get(txn, EVD_DB_META, STAGE_GAPS_KEY, &have) < 0) {
-                have = json_object();
-                r = have ? evd_catalog_json_put(txn, EVD_DB_META, STAGE_GAPS_KEY, have) : -ENOMEM;
-        }
+        if (r == 0)
+                r = evd_casefile_stage_recheck(txn, set, c->tolerance);
         json_decref(have);
+        json_decref(gaps);
+        json_decref(nos);
+        json_decref(set);
         return r;
 }
 

@@ -44,14 +44,20 @@ const char *evd_casefile_state(const json_t *rec, int64_t now);
  * has a note}. Caller owns; NULL without memory. */
 json_t *evd_casefile_timeline(const json_t *items, int64_t tolerance);
 
-/* Work out case_no's unexplained stage gaps again (its items through the case index,
- * nothing else) and keep them in META "stage_gaps" as {case_no: [gap]}, the case
- * dropped when it has none: status and the report read that, never every item. Called
- * in the transaction of every edit that can move a gap (a label, a stage, a note). */
+/* Work out case_no's unexplained stage gaps again (its clips in the by_case_stage
+ * index, catalog_stage.h: no item is read) and keep them in META "stage_gaps" as
+ * {case_no: [gap]}, the case dropped when it has none: status and the report read that,
+ * never every item. Called in the transaction of every edit that can move a gap (a
+ * label, a stage, a note). */
 int evd_casefile_stage_check(struct evd_txn *txn, const char *case_no, int64_t tolerance);
 
-/* At start: a catalogue from before "stage_gaps" was kept gets it worked out once, case
- * by case (the cases' items only); afterwards this reads one key. */
+/* evd_casefile_stage_check for every case named by a key of cases (borrowed), with one
+ * read and at most one write of META "stage_gaps". */
+int evd_casefile_stage_recheck(struct evd_txn *txn, const json_t *cases, int64_t tolerance);
+
+/* At start: a catalogue from before by_case_stage was kept (META "stage_index") has
+ * its items indexed once, and one from before "stage_gaps" was kept gets it worked out
+ * once, case by case; afterwards this reads two keys. */
 int evd_casefile_stage_ready(struct evd_catalog *catalog, int64_t tolerance, struct evd_err *err);
 
 /* Every case's unexplained stage gaps, {case_no: [gap]} (caller owns; {} when none). */

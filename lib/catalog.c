@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "catalog_internal.h"
 #include "item_record.h"
 #include "name.h"
 
@@ -29,12 +30,13 @@ static const char *const db_names[EVD_DB_COUNT] = {
         [EVD_DB_REPLICATION] = "replication",
         [EVD_DB_ACCOUNTS] = "accounts",
         [EVD_DB_BY_FLAG] = "by_flag",
+        [EVD_DB_BY_CASE_STAGE] = "by_case_stage",
 };
 
 static bool db_is_index(enum evd_db db)
 {
         return db == EVD_DB_BY_RECORDER || db == EVD_DB_BY_CASE || db == EVD_DB_BY_HANDLER ||
-               db == EVD_DB_BY_TIME || db == EVD_DB_BY_FLAG;
+               db == EVD_DB_BY_TIME || db == EVD_DB_BY_FLAG || db == EVD_DB_BY_CASE_STAGE;
 }
 
 /* A write waiting for a group commit (evd_catalog_write_grouped). */
@@ -702,7 +704,7 @@ static int index_item(struct evd_txn *txn, const json_t *item, uint64_t id, bool
                 if (r < 0)
                         return r;
         }
-        return 0;
+        return evd_catalog_stage_index(txn, item, id, del); /* the cases' stage gaps */
 }
 
 /* A new item is one the archive has not confirmed (backlog.h). */
@@ -729,8 +731,9 @@ static int backlog_join(struct evd_txn *txn, const json_t *item, uint64_t id)
  * records the new schema (a crash leaves schema 1, and it runs again). */
 static int reindex(struct evd_txn *txn, void *unused)
 {
-        static const enum evd_db dbs[] = { EVD_DB_BY_SHA,     EVD_DB_BY_RECORDER, EVD_DB_BY_CASE,
-                                           EVD_DB_BY_HANDLER, EVD_DB_BY_TIME,     EVD_DB_BY_FLAG };
+        static const enum evd_db dbs[] = { EVD_DB_BY_SHA,       EVD_DB_BY_RECORDER, EVD_DB_BY_CASE,
+                                           EVD_DB_BY_HANDLER,   EVD_DB_BY_TIME,     EVD_DB_BY_FLAG,
+                                           EVD_DB_BY_CASE_STAGE };
         MDB_val k = { 6, "schema" }, v;
         uint8_t ver[8];
         MDB_cursor *cur;

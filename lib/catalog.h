@@ -43,9 +43,10 @@ enum evd_db {
         EVD_DB_RECORDERS,
         EVD_DB_DOCKS,
         EVD_DB_CHECKPOINTS,
-        EVD_DB_REPLICATION, /* item id (decimal) -> its copy in the archive (replicate.h) */
-        EVD_DB_ACCOUNTS,    /* web console sign-in accounts by name (cmd_user.c) */
-        EVD_DB_BY_FLAG,     /* "unlabeled" / "late" -> (recording time, id) */
+        EVD_DB_REPLICATION,   /* item id (decimal) -> its copy in the archive (replicate.h) */
+        EVD_DB_ACCOUNTS,      /* web console sign-in accounts by name (cmd_user.c) */
+        EVD_DB_BY_FLAG,       /* "unlabeled" / "late" -> (recording time, id) */
+        EVD_DB_BY_CASE_STAGE, /* (case, stage) -> (start, end, id, noted): catalog_stage.h */
         EVD_DB_COUNT,
 };
 

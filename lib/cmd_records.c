@@ -375,19 +375,10 @@ static void note_case(struct edit *e, const json_t *item)
 }
 
 /* The stage gaps of the cases the edit touched, worked out again in its transaction
- * (casefile.h): the case's items only. */
+ * (casefile.h): the cases' entries in the stage index only. */
 static int recheck_stage_gaps(struct evd_txn *txn, struct edit *e)
 {
-        const char *no;
-        json_t *v;
-        int r = 0;
-
-        json_object_foreach(e->cases, no, v)
-        {
-                if (r == 0)
-                        r = evd_casefile_stage_check(txn, no, e->conf->gap_tolerance_s);
-        }
-        return r;
+        return evd_casefile_stage_recheck(txn, e->cases, e->conf->gap_tolerance_s);
 }
 
 /* One item's edit in txn: applied, its retention kept right, put and audited. */
