@@ -62,7 +62,11 @@ class Station:
 @pytest.fixture(scope="session")
 def station():
     started = time.monotonic()
-    binaries = [os.path.join(BUILD, "evidockd"), os.path.join(BUILD, "evidockctl")]
+    # Every program the container runs: its packages come from their libraries, and
+    # evidockd alone no longer needs FFmpeg's (the sandboxed evidock-probe does).
+    binaries = [os.path.join(BUILD, b) for b in ("evidockd", "evidockctl", "evidock-probe",
+                                                  "evidock-console", "evidock-replicate",
+                                                  "evidock-seal")]
     for b in binaries:
         assert os.access(b, os.X_OK), f"{b} is not built (make all)"
     root = nspawn.rootfs(binaries)
