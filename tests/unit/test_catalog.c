@@ -253,7 +253,7 @@ static int ids_cb(json_t *item, void *p)
 
 static void new_id_below_the_highest(void **state)
 {
-        char *dir = tu_tempdir(), sha[65], ids[32] = "";
+        char *dir = tu_tempdir(), sha[80], ids[32] = ""; /* sha: 64 hex digits */
         struct evd_catalog *c;
         struct evd_err err = { 0 };
         struct evd_txn t;
