@@ -163,22 +163,6 @@ def memory(pid):
     return anon, files
 
 
-def daemon_pid(sim_pid):
-    """evidockd: the simulator's child (umockdev-wrapper execs the simulator)."""
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == sim_pid:
-                with open(f"/proc/{pid}/comm") as f:
-                    if f.read().strip() == "evidockd":
-                        return int(pid)
-    return None
-
-
 def docks(work, recorders, n):
     """Seconds from each dock to its "safe to remove", and evidockd's peak RSS in KiB."""
     root = os.path.join(work, f"station-{n}")
@@ -188,7 +172,7 @@ def docks(work, recorders, n):
     try:
         for r in recorders:
             station.register(r.serial, handler=f"inspector {r.serial}", handler_id=r.serial)
-        pid = daemon_pid(station.proc.pid)
+        pid = station.daemon_pid()
         drop_caches()
         docked = {}
         for port, r in enumerate(recorders, 1):

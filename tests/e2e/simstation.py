@@ -100,6 +100,17 @@ class SimStation(Station):
         self.logf.close()
         return rc
 
+    def daemon_pid(self):
+        """evidockd's pid: the simulator's child (umockdev-wrapper execs the simulator)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                                 text=True).stdout.split()
+            if out:
+                return int(out[0])
+            time.sleep(0.05)
+        raise AssertionError("no evidockd under the simulator")
+
     def docks(self):
         return self.json("status")["docks"]
 

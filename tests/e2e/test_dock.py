@@ -527,11 +527,7 @@ def dock_many(make_sim, tmp, n, limit_s):
     took = time.monotonic() - t0
     print("%d files docked in %.1f s (%.0f files/s)" % (n, took, n / took))
     if n >= 30000:  # make soak-dock: what bounds it, measured in the same run (issue 16)
-        daemon = next(int(p) for p in os.listdir("/proc") if p.isdigit() and
-                      open(f"/proc/{p}/comm").read().strip() == "evidockd" and
-                      int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
-                      == st.proc.pid)
-        cpu = cpu_seconds(daemon)
+        cpu = cpu_seconds(st.daemon_pid())
         alone = store_syncs_alone(os.path.join(st.root, "syncs-alone"), n)
         print("bounds: evidockd and its probes used %.1f s of CPU (%.1f ms a file; %.1f s on"
               " %d cores); the store's syncs alone, 8 at once on this disk, take %.1f s"

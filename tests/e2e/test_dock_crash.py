@@ -5,25 +5,12 @@ set with every recording equal to what mcopy extracts."""
 import os
 import random
 import signal
-import subprocess
 import time
 
 from simstation import VIDPID, make_sim, mkimage  # noqa: F401
 from test_dock import ENDED, check_stored
 
 ROUNDS = int(os.environ.get("EVD_DOCK_CRASH_ROUNDS", "50"))
-
-
-def daemon_pid(st):
-    """evidockd runs as the simulator's child."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        out = subprocess.run(["pgrep", "-P", str(st.proc.pid)], capture_output=True,
-                             text=True).stdout.split()
-        if out:
-            return int(out[0])
-        time.sleep(0.05)
-    raise AssertionError("no evidockd under the simulator")
 
 
 def test_kill_9_during_docked_ingest(make_sim, tmp):
@@ -45,7 +32,7 @@ def test_kill_9_during_docked_ingest(make_sim, tmp):
         st.dock(1, "REC-CRASH", img)
         time.sleep(rng.uniform(0.0, 0.5))
         states.append([d["state"] for d in st.docks()])
-        os.kill(daemon_pid(st), signal.SIGKILL)
+        os.kill(st.daemon_pid(), signal.SIGKILL)
         st.proc.wait(timeout=60)
         st.proc = None
         st.logf.close()
