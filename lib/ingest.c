@@ -760,8 +760,8 @@ static void *worker_main(void *arg);
 
 /* Enough workers for every job with files left to have EVD_INGEST_JOB_WORKERS of them
  * (a copy of one file waits mostly on its source: one slow bus must not hold up the
- * others), or its max_parallel for a job of small files, and never fewer than parallel_copies; at
- * most EVD_INGEST_WORKERS_MAX. Lock held. */
+ * others), or its max_parallel for a job of small files (job_workers), and never fewer
+ * than parallel_copies; at most EVD_INGEST_WORKERS_MAX. Lock held. */
 static void grow(struct evd_ingest *e)
 {
         int want = 0;
